@@ -1,0 +1,762 @@
+// Generated from openapi.yaml by `npm run generate`. Do not edit.
+
+export interface paths {
+    "/api/mcp-servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List MCP servers
+         * @description Lists the MCP servers of one workspace, newest first (ids are ULIDs, so
+         *     id order is creation order). Keyset pagination: follow `nextCursor`
+         *     until it is `null`.
+         */
+        get: operations["listMcpServers"];
+        put?: never;
+        /**
+         * Create MCP server
+         * @description Registers an MCP server in a workspace the token covers. `name` must be
+         *     unique in the workspace (compared case-insensitively). `authType`
+         *     defaults to `none`; `api_key` needs `apiKey`; `oauth` needs
+         *     `oauthClientId` and `oauthTokenEndpoint`. Credentials for another
+         *     `authType` than the one chosen are refused.
+         */
+        post: operations["createMcpServer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp-servers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get MCP server
+         * @description Reads one MCP server. An id in a workspace the token does not cover
+         *     answers 404, exactly as an unknown id does.
+         */
+        get: operations["getMcpServer"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete MCP server
+         * @description Removes the record and every credential stored for it.
+         */
+        delete: operations["deleteMcpServer"];
+        options?: never;
+        head?: never;
+        /**
+         * Update MCP server
+         * @description Partial update. A field left out is kept; a value replaces; `null`
+         *     clears an optional field (secrets included). A client that never saw a
+         *     secret therefore cannot overwrite it by accident. `{}` changes nothing.
+         *
+         *     Switching `authType` drops the credentials of the old type. Switching
+         *     to `api_key` needs an `apiKey` unless one is already stored; switching
+         *     to `oauth` needs `oauthClientId` and `oauthTokenEndpoint` (given now or
+         *     already stored).
+         */
+        patch: operations["updateMcpServer"];
+        trace?: never;
+    };
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness
+         * @description Answers 200 while the process serves requests. Needs no token.
+         */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        /**
+         * @description The workspace the record belongs to.
+         * @example ws_acme
+         */
+        WorkspaceId: string;
+        /**
+         * @description How the product authenticates to the MCP server.
+         * @example api_key
+         * @enum {string}
+         */
+        AuthType: "none" | "api_key" | "oauth";
+        /**
+         * @description Outcome of the last connection check: `connected`, `disconnected`,
+         *     `error`, or `""` when the server was never checked (or changed since).
+         * @example connected
+         * @enum {string}
+         */
+        ConnectorStatus: "connected" | "disconnected" | "error" | "";
+        /**
+         * @description Display name, unique in its workspace (case-insensitive). No control characters.
+         * @example GitHub tools
+         */
+        ServerName: string;
+        /**
+         * Format: uri
+         * @description The MCP endpoint, an absolute http(s) URL without user credentials.
+         * @example https://mcp.example.com/mcp
+         */
+        ServerUrl: string;
+        /**
+         * Format: uri
+         * @description An absolute http(s) URL.
+         * @example https://auth.example.com/oauth/token
+         */
+        EndpointUrl: string;
+        /**
+         * @description A credential. Write-only; stored encrypted and never returned.
+         * @example sk_live_example_0123456789
+         */
+        Secret: string;
+        /**
+         * @description The OAuth client id the product uses at the authorization server.
+         * @example mcp-servers-api
+         */
+        OauthClientId: string;
+        /**
+         * @description Space-separated OAuth scopes to request.
+         * @example read:tools write:tools
+         */
+        OauthScopes: string;
+        /**
+         * @description Identifier of the connector this server backs, if any.
+         * @example github
+         */
+        ConnectorId: string;
+        /**
+         * @description Extra HTTP headers sent to the MCP server on every request. Names must
+         *     be valid HTTP header names; values must not contain CR or LF. Framing
+         *     and hop-by-hop headers (Host, Content-Length, Transfer-Encoding,
+         *     Connection, …) and `Mcp-Session-Id` are refused, and so is
+         *     `Authorization` unless `authType` is `none`. Header values are not
+         *     secret storage: put credentials in `apiKey`.
+         * @example {
+         *       "X-Team": "platform"
+         *     }
+         */
+        Headers: {
+            [key: string]: string;
+        };
+        /**
+         * @description Free-form configuration for the connector; at most 16 KiB once serialised as JSON.
+         * @example {
+         *       "repositories": [
+         *         "acme/api",
+         *         "acme/web"
+         *       ]
+         *     }
+         */
+        ConnectorConfig: {
+            [key: string]: unknown;
+        };
+        /**
+         * @description A new MCP server.
+         * @example {
+         *       "workspaceId": "ws_acme",
+         *       "name": "GitHub tools",
+         *       "url": "https://mcp.example.com/mcp",
+         *       "authType": "api_key",
+         *       "apiKey": "sk_live_example_0123456789"
+         *     }
+         */
+        McpServerCreate: {
+            workspaceId: components["schemas"]["WorkspaceId"];
+            name: components["schemas"]["ServerName"];
+            url: components["schemas"]["ServerUrl"];
+            /** @default none */
+            authType: components["schemas"]["AuthType"];
+            /** @description API key sent as `Authorization: Bearer <apiKey>`. Needed when `authType` is `api_key`. */
+            apiKey?: components["schemas"]["Secret"] | null;
+            oauthClientId?: components["schemas"]["OauthClientId"] | null;
+            /** @description The OAuth client secret. */
+            oauthClientSecret?: components["schemas"]["Secret"] | null;
+            oauthTokenEndpoint?: components["schemas"]["EndpointUrl"] | null;
+            oauthAuthorizationEndpoint?: components["schemas"]["EndpointUrl"] | null;
+            oauthScopes?: components["schemas"]["OauthScopes"] | null;
+            headers?: components["schemas"]["Headers"];
+            connectorId?: components["schemas"]["ConnectorId"] | null;
+            connectorConfig?: components["schemas"]["ConnectorConfig"] | null;
+        };
+        /**
+         * @description Fields to change. Left out: kept. A value: replaces. `null`: clears an
+         *     optional field. `name`, `url` and `authType` cannot be cleared.
+         * @example {
+         *       "name": "GitHub tools (prod)",
+         *       "apiKey": null
+         *     }
+         */
+        McpServerPatch: {
+            name?: components["schemas"]["ServerName"];
+            url?: components["schemas"]["ServerUrl"];
+            authType?: components["schemas"]["AuthType"];
+            apiKey?: components["schemas"]["Secret"] | null;
+            oauthClientId?: components["schemas"]["OauthClientId"] | null;
+            oauthClientSecret?: components["schemas"]["Secret"] | null;
+            oauthTokenEndpoint?: components["schemas"]["EndpointUrl"] | null;
+            oauthAuthorizationEndpoint?: components["schemas"]["EndpointUrl"] | null;
+            oauthScopes?: components["schemas"]["OauthScopes"] | null;
+            headers?: components["schemas"]["Headers"] | null;
+            connectorId?: components["schemas"]["ConnectorId"] | null;
+            connectorConfig?: components["schemas"]["ConnectorConfig"] | null;
+        };
+        /**
+         * @description A registered MCP server. Secrets are never included.
+         * @example {
+         *       "id": "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *       "workspaceId": "ws_acme",
+         *       "name": "GitHub tools",
+         *       "url": "https://mcp.example.com/mcp",
+         *       "authType": "api_key",
+         *       "hasApiKey": true,
+         *       "hasOauthClientSecret": false,
+         *       "oauthClientId": null,
+         *       "oauthTokenEndpoint": null,
+         *       "oauthAuthorizationEndpoint": null,
+         *       "oauthScopes": null,
+         *       "oauthExpiresAt": null,
+         *       "headers": {
+         *         "X-Team": "platform"
+         *       },
+         *       "connectorId": null,
+         *       "connectorConfig": null,
+         *       "connectorStatus": "",
+         *       "createdBy": "usr_alice",
+         *       "createdAt": "2026-11-24T09:30:00.000Z",
+         *       "updatedAt": "2026-11-24T09:30:00.000Z"
+         *     }
+         */
+        McpServer: {
+            /**
+             * @description Prefixed id, `mcp_` followed by a ULID.
+             * @example mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE
+             */
+            id: string;
+            workspaceId: components["schemas"]["WorkspaceId"];
+            name: components["schemas"]["ServerName"];
+            url: components["schemas"]["ServerUrl"];
+            authType: components["schemas"]["AuthType"];
+            /**
+             * @description Whether an API key is stored.
+             * @example true
+             */
+            hasApiKey: boolean;
+            /**
+             * @description Whether an OAuth client secret is stored.
+             * @example false
+             */
+            hasOauthClientSecret: boolean;
+            /**
+             * @description The OAuth client id, or null.
+             * @example null
+             */
+            oauthClientId: string | null;
+            /**
+             * @description The OAuth token endpoint, or null.
+             * @example null
+             */
+            oauthTokenEndpoint: string | null;
+            /**
+             * @description The OAuth authorization endpoint, or null.
+             * @example null
+             */
+            oauthAuthorizationEndpoint: string | null;
+            /**
+             * @description Space-separated OAuth scopes, or null.
+             * @example null
+             */
+            oauthScopes: string | null;
+            /**
+             * Format: date-time
+             * @description When the stored OAuth access token expires, or null when there is none.
+             * @example null
+             */
+            oauthExpiresAt: string | null;
+            headers: components["schemas"]["Headers"];
+            /**
+             * @description Identifier of the connector this server backs, or null.
+             * @example github
+             */
+            connectorId: string | null;
+            /**
+             * @description Connector configuration, or null.
+             * @example null
+             */
+            connectorConfig: {
+                [key: string]: unknown;
+            } | null;
+            connectorStatus: components["schemas"]["ConnectorStatus"];
+            /**
+             * @description The user whose token created the record.
+             * @example usr_alice
+             */
+            createdBy: string;
+            /**
+             * Format: date-time
+             * @description Creation time, ISO-8601 UTC.
+             * @example 2026-11-24T09:30:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Last change, ISO-8601 UTC.
+             * @example 2026-11-24T09:30:00.000Z
+             */
+            updatedAt: string;
+        };
+        /**
+         * @description One page of MCP servers, newest first.
+         * @example {
+         *       "data": [],
+         *       "nextCursor": null
+         *     }
+         */
+        McpServerList: {
+            data: components["schemas"]["McpServer"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page.
+             * @example null
+             */
+            nextCursor: string | null;
+        };
+        /**
+         * @description Liveness answer.
+         * @example {
+         *       "status": "ok"
+         *     }
+         */
+        Health: {
+            /**
+             * @example ok
+             * @enum {string}
+             */
+            status: "ok";
+        };
+        /**
+         * @description One offending field.
+         * @example {
+         *       "path": "/url",
+         *       "message": "must be an absolute http(s) URL"
+         *     }
+         */
+        ProblemFieldError: {
+            /**
+             * @description JSON Pointer to the field in the request (`/url`), or the parameter (`query/limit`).
+             * @example /url
+             */
+            path: string;
+            /**
+             * @description What is wrong with it.
+             * @example must be an absolute http(s) URL
+             */
+            message: string;
+        };
+        /**
+         * @description An RFC 9457 problem detail.
+         * @example {
+         *       "type": "/problems/validation-error",
+         *       "title": "Your request is not valid.",
+         *       "status": 400,
+         *       "detail": "1 field is not valid.",
+         *       "errors": [
+         *         {
+         *           "path": "/url",
+         *           "message": "must be an absolute http(s) URL"
+         *         }
+         *       ]
+         *     }
+         */
+        Problem: {
+            /**
+             * @description A relative URI naming the kind of problem.
+             * @example /problems/validation-error
+             */
+            type: string;
+            /**
+             * @description A short summary of the kind of problem.
+             * @example Your request is not valid.
+             */
+            title: string;
+            /**
+             * @description The HTTP status code.
+             * @example 400
+             */
+            status: number;
+            /**
+             * @description What went wrong with this request.
+             * @example 1 field is not valid.
+             */
+            detail: string;
+            /**
+             * @description The request path.
+             * @example /api/mcp-servers
+             */
+            instance?: string;
+            /**
+             * @description The request id, also in the `X-Request-Id` header and the log.
+             * @example 5f0c9e1e-7d4b-4a8e-9d55-0c3e1a6d2b7f
+             */
+            requestId?: string;
+            /** @description For validation failures, one entry per offending field. */
+            errors?: components["schemas"]["ProblemFieldError"][];
+        };
+    };
+    responses: {
+        /** @description The request is malformed or breaks a rule; `errors` names each offending field. */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/validation-error",
+                 *       "title": "Your request is not valid.",
+                 *       "status": 400,
+                 *       "detail": "1 field is not valid.",
+                 *       "errors": [
+                 *         {
+                 *           "path": "/url",
+                 *           "message": "must be an absolute http(s) URL"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The bearer token is missing, malformed, unknown or revoked. */
+        Unauthorized: {
+            headers: {
+                /** @description Always `Bearer`, with an `error` attribute when a token was given. */
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/unauthorized",
+                 *       "title": "Authentication is required.",
+                 *       "status": 401,
+                 *       "detail": "Send a valid token as 'Authorization: Bearer <token>'."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The token does not cover the workspace named in the request. */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/forbidden",
+                 *       "title": "You may not act in this workspace.",
+                 *       "status": 403,
+                 *       "detail": "The token does not cover workspace ws_other."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No such resource, or not in a workspace the token covers. */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/not-found",
+                 *       "title": "Not found.",
+                 *       "status": 404,
+                 *       "detail": "MCP server mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE was not found."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The change conflicts with another record (e.g. the name is taken in the workspace). */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/conflict",
+                 *       "title": "The request conflicts with the current state.",
+                 *       "status": 409,
+                 *       "detail": "An MCP server named 'GitHub tools' already exists in workspace ws_acme."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request body is over 1 MiB. */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/payload-too-large",
+                 *       "title": "The request body is too large.",
+                 *       "status": 413,
+                 *       "detail": "Request bodies are limited to 1 MiB."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request body is not `application/json`. */
+        UnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/unsupported-media-type",
+                 *       "title": "The request body must be JSON.",
+                 *       "status": 415,
+                 *       "detail": "Send the body as application/json."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description An unexpected fault. The body never carries a stack trace; the request id finds it in the log. */
+        InternalError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/internal-error",
+                 *       "title": "Something went wrong on our side.",
+                 *       "status": 500,
+                 *       "detail": "The fault was logged."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+    };
+    parameters: {
+        /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+        McpServerId: string;
+        /** @description The workspace to list. */
+        WorkspaceIdQuery: components["schemas"]["WorkspaceId"];
+        /** @description Page size. */
+        Limit: number;
+        /** @description The `nextCursor` of the previous page. Opaque; a cursor the server did not issue is a 400. */
+        Cursor: string;
+    };
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    listMcpServers: {
+        parameters: {
+            query: {
+                /** @description The workspace to list. */
+                workspaceId: components["parameters"]["WorkspaceIdQuery"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `nextCursor` of the previous page. Opaque; a cursor the server did not issue is a 400. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of MCP servers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createMcpServer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpServerCreate"];
+            };
+        };
+        responses: {
+            /** @description Created. `Location` names the new record. */
+            201: {
+                headers: {
+                    /** @description Path of the new MCP server. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getMcpServer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The MCP server. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteMcpServer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateMcpServer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpServerPatch"];
+            };
+        };
+        responses: {
+            /** @description The updated MCP server. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process is up. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+}

@@ -1,0 +1,56 @@
+// Mints and manages API tokens on the store named by DATABASE_URL (migrating it first).
+//   token create --user usr_alice --workspace ws_acme [--workspace ws_two] [--name label]
+//   token list
+//   token revoke <id>
+import { parseArgs } from "node:util";
+import { openServices } from "../server/compose.js";
+import { readConfig } from "../server/config.js";
+import { createLogger } from "../server/logger.js";
+
+const USAGE = `usage:
+  npm run -s token -- create --user <userId> --workspace <workspaceId> [--workspace …] [--name <label>]
+  npm run -s token -- list
+  npm run -s token -- revoke <tokenId>`;
+
+async function main(argv: string[]) {
+  const [command, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { user: { type: "string" }, workspace: { type: "string", multiple: true }, name: { type: "string" } },
+  });
+  if (!command || !["create", "list", "revoke"].includes(command)) throw new UsageError(`unknown command '${command ?? ""}'`);
+
+  // Logs go to stderr so that stdout carries only the token.
+  const logger = createLogger(process.env.LOG_LEVEL || "warn", process.stderr as never);
+  const services = await openServices(readConfig(), logger);
+  try {
+    if (command === "create") {
+      if (!values.user) throw new UsageError("--user is required");
+      if (!values.workspace?.length) throw new UsageError("at least one --workspace is required");
+      const { token, record } = await services.tokens.mint({ userId: values.user, workspaces: values.workspace, name: values.name });
+      console.error(`created ${record.id} for ${record.userId} in ${record.workspaces.join(", ")} (shown once; store it now)`);
+      console.log(token);
+    } else if (command === "list") {
+      for (const t of await services.tokens.list()) {
+        console.log([t.id, t.userId, t.workspaces.join(","), t.name ?? "-", t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : "active"].join("\t"));
+      }
+    } else {
+      const id = positionals[0];
+      if (!id) throw new UsageError("revoke needs a token id (see `token list`)");
+      if (!(await services.tokens.revoke(id))) {
+        console.error(`no active token ${id}`);
+        process.exitCode = 1;
+      } else console.error(`revoked ${id}`);
+    }
+  } finally {
+    await services.db.close();
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).catch((err) => {
+  console.error(err instanceof UsageError ? `${err.message}\n${USAGE}` : `token: ${err instanceof Error ? err.message : err}`);
+  process.exit(2);
+});

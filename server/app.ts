@@ -1,0 +1,88 @@
+// buildApp(deps): request id and log → JSON parser → contract validator → routes → problems.
+// It never listens; server/main.ts and the tests do.
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import express, { type Express, type NextFunction, type Request, type Response } from "express";
+import * as OpenApiValidator from "express-openapi-validator";
+import type { Logger } from "pino";
+import type { McpServerService } from "./domain/mcp-servers.js";
+import { DomainError } from "./domain/errors.js";
+import type { TokenService } from "./domain/tokens.js";
+import type { HandlerTable } from "./http/handler-types.js";
+import { mcpServerHandlers } from "./http/mcp-servers.js";
+import { problemHandler } from "./http/problem.js";
+import { registerRoutes } from "./http/routes.js";
+import { systemHandlers } from "./http/system.js";
+
+export const spec = JSON.parse(readFileSync(new URL("../generated/openapi.json", import.meta.url), "utf8"));
+
+export const JSON_BODY_LIMIT = "1mb";
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface AppDeps {
+  tokens: TokenService;
+  servers: McpServerService;
+  logger: Logger;
+  validateResponses: boolean;
+  /** Called once per response with the operation it answered (tests record coverage with it). */
+  onResponse?: (operationId: string | undefined, status: number) => void;
+}
+
+function requestContext(logger: Logger, onResponse: AppDeps["onResponse"]) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const given = req.get("x-request-id");
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    const started = process.hrtime.bigint();
+    res.locals.requestId = requestId;
+    res.locals.log = logger.child({ requestId });
+    res.set("X-Request-Id", requestId);
+    res.on("finish", () => {
+      const operationId = (req as Request & { openapi?: { schema?: { operationId?: string } } }).openapi?.schema?.operationId;
+      const route = (req as Request & { openapi?: { openApiRoute?: string } }).openapi?.openApiRoute;
+      res.locals.log.info(
+        { method: req.method, route: route ?? null, operationId: operationId ?? null, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+        "request",
+      );
+      onResponse?.(operationId, res.statusCode);
+    });
+    // Express 5 recomputes req.query on every read; pin it so the validator's coercion sticks.
+    Object.defineProperty(req, "query", { value: { ...req.query }, writable: true, enumerable: true, configurable: true });
+    next();
+  };
+}
+
+export function buildApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.use(requestContext(deps.logger, deps.onResponse));
+  app.use(express.json({ limit: JSON_BODY_LIMIT, type: ["application/json", "application/*+json"] }));
+  app.use(
+    OpenApiValidator.middleware({
+      apiSpec: structuredClone(spec),
+      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true, allErrors: true },
+      validateResponses: deps.validateResponses ? { removeAdditional: false } : false,
+      validateFormats: true,
+      validateSecurity: {
+        handlers: {
+          bearerAuth: async (req) => {
+            try {
+              (req as Request & { auth?: unknown }).auth = await deps.tokens.authenticate(req.headers.authorization);
+              return true;
+            } catch (err) {
+              if (err instanceof DomainError) throw err;
+              // Anything but a bad token is our fault, not the caller's: keep it for the log.
+              req.res!.locals.authError = err;
+              throw { status: 500, error: new Error("authentication failed") };
+            }
+          },
+        },
+      },
+    }),
+  );
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers), ...systemHandlers() };
+  registerRoutes(app, spec, handlers);
+  app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
+  app.use(problemHandler);
+  return app;
+}

@@ -1,0 +1,29 @@
+// Configuration from the environment. README's configuration table lists every variable.
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string;
+  encryptionKey: string | null;
+  logLevel: string;
+  validateResponses: boolean;
+  shutdownTimeoutMs: number;
+}
+
+function bool(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === "") return fallback;
+  return ["1", "true", "yes", "on"].includes(value.toLowerCase());
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = Number(env.PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number; got '${env.PORT}'`);
+  return {
+    port,
+    host: env.HOST || "0.0.0.0",
+    databaseUrl: env.DATABASE_URL || "sqlite:./data/mcp-api.sqlite",
+    encryptionKey: env.MCP_API_ENCRYPTION_KEY || null,
+    logLevel: env.LOG_LEVEL || "info",
+    validateResponses: bool(env.MCP_API_VALIDATE_RESPONSES, true),
+    shutdownTimeoutMs: Number(env.MCP_API_SHUTDOWN_TIMEOUT_MS ?? 10000),
+  };
+}

@@ -1,0 +1,43 @@
+// The few failures the domain names; server/http/problem.ts turns them into problem+json.
+import type { ProblemFieldError } from "../wire.js";
+
+export class DomainError extends Error {
+  constructor(
+    readonly status: number,
+    readonly kind: string,
+    readonly title: string,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+export class ValidationFailed extends DomainError {
+  constructor(readonly errors: ProblemFieldError[]) {
+    super(400, "validation-error", "Your request is not valid.", `${errors.length} field${errors.length === 1 ? " is" : "s are"} not valid.`);
+  }
+}
+
+export class Unauthorized extends DomainError {
+  constructor(detail = "Send a valid token as 'Authorization: Bearer <token>'.") {
+    super(401, "unauthorized", "Authentication is required.", detail);
+  }
+}
+
+export class Forbidden extends DomainError {
+  constructor(detail: string) {
+    super(403, "forbidden", "You may not act in this workspace.", detail);
+  }
+}
+
+export class NotFound extends DomainError {
+  constructor(what: string) {
+    super(404, "not-found", "Not found.", `${what} was not found.`);
+  }
+}
+
+export class Conflict extends DomainError {
+  constructor(detail: string) {
+    super(409, "conflict", "The request conflicts with the current state.", detail);
+  }
+}

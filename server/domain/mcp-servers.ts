@@ -1,0 +1,202 @@
+// Use cases for MCP server records: the rules of create, read, list, update and delete.
+import { monotonicFactory } from "ulid";
+import type { McpServerRepo, SecretChanges, ServerFields, StoredServer } from "../data/mcp-server-repo.js";
+import type { AuthType, McpServer, McpServerCreate, McpServerList, McpServerPatch, ProblemFieldError } from "../wire.js";
+import type { CursorCodec } from "./cursor.js";
+import { Conflict, Forbidden, NotFound, ValidationFailed } from "./errors.js";
+import { connectorConfigProblems, headerProblems, urlProblems } from "./rules.js";
+import type { Actor } from "./tokens.js";
+
+const OAUTH_FIELDS = [
+  "oauthClientId",
+  "oauthClientSecret",
+  "oauthTokenEndpoint",
+  "oauthAuthorizationEndpoint",
+  "oauthScopes",
+] as const;
+
+// Changing any of these means the last connection check no longer describes the record.
+const CONNECTION_FIELDS = ["url", "authType", "headers", "oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes"] as const;
+
+const MAX_WRITE_ATTEMPTS = 5;
+
+export interface McpServerServiceDeps {
+  repo: McpServerRepo;
+  cursors: CursorCodec;
+  now?: () => Date;
+}
+
+function requireWorkspace(actor: Actor, workspaceId: string) {
+  if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
+}
+
+function nameTaken(name: string, workspaceId: string) {
+  return new Conflict(`An MCP server named '${name}' already exists in workspace ${workspaceId}.`);
+}
+
+/** Problems with credentials given for another authType than the record will have. */
+function misplacedCredentials(input: McpServerPatch, authType: AuthType): ProblemFieldError[] {
+  const problems: ProblemFieldError[] = [];
+  if (input.apiKey != null && authType !== "api_key") {
+    problems.push({ path: "/apiKey", message: `is only accepted when authType is api_key (it is ${authType})` });
+  }
+  if (authType !== "oauth") {
+    for (const field of OAUTH_FIELDS) {
+      if (input[field] != null) problems.push({ path: `/${field}`, message: `is only accepted when authType is oauth (it is ${authType})` });
+    }
+  }
+  return problems;
+}
+
+function endpointProblems(input: McpServerPatch): ProblemFieldError[] {
+  return [
+    ...(input.url != null ? urlProblems(input.url, "/url") : []),
+    ...(input.oauthTokenEndpoint != null ? urlProblems(input.oauthTokenEndpoint, "/oauthTokenEndpoint") : []),
+    ...(input.oauthAuthorizationEndpoint != null ? urlProblems(input.oauthAuthorizationEndpoint, "/oauthAuthorizationEndpoint") : []),
+  ];
+}
+
+function fail(problems: ProblemFieldError[]) {
+  if (problems.length > 0) throw new ValidationFailed(problems);
+}
+
+export function createMcpServerService({ repo, cursors, now = () => new Date() }: McpServerServiceDeps) {
+  const newId = monotonicFactory();
+
+  async function findOrThrow(actor: Actor, id: string): Promise<StoredServer> {
+    const stored = await repo.find(actor.workspaces, id);
+    if (!stored) throw new NotFound(`MCP server ${id}`);
+    return stored;
+  }
+
+  /** Works out the next state of a record from a patch, or says why it cannot. */
+  function applyPatch(current: StoredServer, patch: McpServerPatch) {
+    const cur = current.server;
+    const authType = patch.authType ?? cur.authType;
+    const problems = [...endpointProblems(patch), ...misplacedCredentials(patch, authType), ...connectorConfigProblems(patch.connectorConfig)];
+
+    const next: ServerFields = {
+      name: patch.name ?? cur.name,
+      url: patch.url ?? cur.url,
+      authType,
+      oauthClientId: patch.oauthClientId !== undefined ? patch.oauthClientId : cur.oauthClientId,
+      oauthTokenEndpoint: patch.oauthTokenEndpoint !== undefined ? patch.oauthTokenEndpoint : cur.oauthTokenEndpoint,
+      oauthAuthorizationEndpoint:
+        patch.oauthAuthorizationEndpoint !== undefined ? patch.oauthAuthorizationEndpoint : cur.oauthAuthorizationEndpoint,
+      oauthScopes: patch.oauthScopes !== undefined ? patch.oauthScopes : cur.oauthScopes,
+      oauthExpiresAt: cur.oauthExpiresAt,
+      headers: patch.headers === null ? {} : (patch.headers ?? cur.headers),
+      connectorId: patch.connectorId !== undefined ? patch.connectorId : cur.connectorId,
+      connectorConfig: patch.connectorConfig !== undefined ? patch.connectorConfig : cur.connectorConfig,
+      connectorStatus: cur.connectorStatus,
+    };
+    const secrets: SecretChanges = {};
+    if (patch.apiKey !== undefined) secrets.apiKey = patch.apiKey;
+    if (patch.oauthClientSecret !== undefined) secrets.oauthClientSecret = patch.oauthClientSecret;
+
+    // Switching authType away drops the old type's credentials.
+    if (authType !== "api_key" && current.secretsSet.apiKey) secrets.apiKey = null;
+    if (authType !== "oauth") {
+      next.oauthClientId = next.oauthTokenEndpoint = next.oauthAuthorizationEndpoint = next.oauthScopes = next.oauthExpiresAt = null;
+      for (const field of ["oauthClientSecret", "oauthAccessToken", "oauthRefreshToken"] as const) {
+        if (current.secretsSet[field]) secrets[field] = null;
+      }
+    }
+
+    const hasApiKey = secrets.apiKey !== undefined ? secrets.apiKey !== null : current.secretsSet.apiKey;
+    if (authType === "api_key" && !hasApiKey) {
+      problems.push({ path: "/apiKey", message: patch.apiKey === null ? "cannot be cleared while authType is api_key" : "is required when authType is api_key" });
+    }
+    if (authType === "oauth") {
+      if (!next.oauthClientId) problems.push({ path: "/oauthClientId", message: "is required when authType is oauth" });
+      if (!next.oauthTokenEndpoint) problems.push({ path: "/oauthTokenEndpoint", message: "is required when authType is oauth" });
+    }
+    problems.push(...headerProblems(next.headers, authType));
+    fail(problems);
+
+    // Keep only what really changes, so that `{}` (or a no-op patch) writes nothing.
+    const changed: Partial<ServerFields> = {};
+    for (const key of Object.keys(next) as (keyof ServerFields)[]) {
+      if (JSON.stringify(next[key]) !== JSON.stringify(cur[key])) (changed as Record<string, unknown>)[key] = next[key];
+    }
+    const credentialsChanged = Object.keys(secrets).length > 0;
+    if (credentialsChanged || CONNECTION_FIELDS.some((f) => f in changed)) changed.connectorStatus = "";
+    if (changed.connectorStatus === cur.connectorStatus) delete changed.connectorStatus;
+    return { changed, secrets };
+  }
+
+  return {
+    async create(actor: Actor, input: McpServerCreate): Promise<McpServer> {
+      requireWorkspace(actor, input.workspaceId);
+      const authType = input.authType ?? "none";
+      const headers = input.headers ?? {};
+      const problems = [...endpointProblems(input), ...misplacedCredentials(input, authType), ...connectorConfigProblems(input.connectorConfig)];
+      if (authType === "api_key" && input.apiKey == null) problems.push({ path: "/apiKey", message: "is required when authType is api_key" });
+      if (authType === "oauth") {
+        if (input.oauthClientId == null) problems.push({ path: "/oauthClientId", message: "is required when authType is oauth" });
+        if (input.oauthTokenEndpoint == null) problems.push({ path: "/oauthTokenEndpoint", message: "is required when authType is oauth" });
+      }
+      problems.push(...headerProblems(headers, authType));
+      fail(problems);
+
+      const outcome = await repo.insert({
+        id: `mcp_${newId()}`,
+        workspaceId: input.workspaceId,
+        fields: {
+          name: input.name,
+          url: input.url,
+          authType,
+          oauthClientId: input.oauthClientId ?? null,
+          oauthTokenEndpoint: input.oauthTokenEndpoint ?? null,
+          oauthAuthorizationEndpoint: input.oauthAuthorizationEndpoint ?? null,
+          oauthScopes: input.oauthScopes ?? null,
+          oauthExpiresAt: null,
+          headers,
+          connectorId: input.connectorId ?? null,
+          connectorConfig: input.connectorConfig ?? null,
+          connectorStatus: "",
+        },
+        secrets: { apiKey: input.apiKey ?? null, oauthClientSecret: input.oauthClientSecret ?? null },
+        createdBy: actor.userId,
+        at: now().toISOString(),
+      });
+      if (!outcome.ok) throw nameTaken(input.name, input.workspaceId);
+      return outcome.stored.server;
+    },
+
+    async get(actor: Actor, id: string): Promise<McpServer> {
+      return (await findOrThrow(actor, id)).server;
+    },
+
+    async list(actor: Actor, query: { workspaceId: string; limit?: number; cursor?: string }): Promise<McpServerList> {
+      requireWorkspace(actor, query.workspaceId);
+      const limit = query.limit ?? 20;
+      const scope = `mcp-servers:${query.workspaceId}`;
+      const after = query.cursor ? cursors.decode(scope, query.cursor) : null;
+      // One extra row tells whether another page exists.
+      const rows = await repo.list(query.workspaceId, limit + 1, after);
+      const page = rows.slice(0, limit).map((r) => r.server);
+      const nextCursor = rows.length > limit ? cursors.encode(scope, page[page.length - 1].id) : null;
+      return { data: page, nextCursor };
+    },
+
+    async update(actor: Actor, id: string, patch: McpServerPatch): Promise<McpServer> {
+      for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+        const current = await findOrThrow(actor, id);
+        const { changed, secrets } = applyPatch(current, patch);
+        if (Object.keys(changed).length === 0 && Object.keys(secrets).length === 0) return current.server;
+        const outcome = await repo.update(current, changed, secrets, now().toISOString());
+        if (outcome.ok) return outcome.stored.server;
+        if (outcome.reason === "name-taken") throw nameTaken(patch.name ?? current.server.name, current.server.workspaceId);
+        // "stale": someone else wrote in between; apply the patch to what they wrote.
+      }
+      throw new Conflict(`MCP server ${id} is being changed by others; try again.`);
+    },
+
+    async remove(actor: Actor, id: string): Promise<void> {
+      if (!(await repo.remove(actor.workspaces, id))) throw new NotFound(`MCP server ${id}`);
+    },
+  };
+}
+
+export type McpServerService = ReturnType<typeof createMcpServerService>;

@@ -1,0 +1,42 @@
+// Registers one Express route per operation in the spec, each bound to its handler.
+import type { Express, Request, Response } from "express";
+import { Unauthorized } from "../domain/errors.js";
+import type { Actor } from "../domain/tokens.js";
+import type { OperationId } from "../wire.js";
+import type { HandlerRequest, HandlerTable } from "./handler-types.js";
+
+type AnyReply = { status: number; body: unknown; headers?: Record<string, string> };
+
+const METHODS = ["get", "post", "put", "patch", "delete"] as const;
+
+type Spec = { paths: Record<string, Partial<Record<(typeof METHODS)[number], { operationId: string }>>> };
+
+export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable) {
+  for (const [path, item] of Object.entries(spec.paths)) {
+    const expressPath = path.replace(/\{([^}]+)\}/g, ":$1");
+    for (const method of METHODS) {
+      const op = item[method];
+      if (!op) continue;
+      const handler = handlers[op.operationId as OperationId] as unknown as (req: HandlerRequest<OperationId>) => Promise<AnyReply>;
+      if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
+      app[method](expressPath, async (req: Request, res: Response) => {
+        const reply = await handler({
+          actor: () => {
+            const actor = (req as Request & { auth?: Actor }).auth;
+            if (!actor) throw new Unauthorized();
+            return actor;
+          },
+          params: req.params as never,
+          query: req.query as never,
+          headers: req.headers,
+          body: req.body,
+          requestId: res.locals.requestId,
+        });
+        res.status(reply.status);
+        if (reply.headers) res.set(reply.headers);
+        if (reply.body === undefined) res.end();
+        else res.json(reply.body);
+      });
+    }
+  }
+}

@@ -1,0 +1,14 @@
+// The one place wire types are named: aliases of what `npm run generate` emits.
+import type { components, operations } from "../generated/api.js";
+
+type Schemas = components["schemas"];
+export type McpServer = Schemas["McpServer"];
+export type McpServerCreate = Schemas["McpServerCreate"];
+export type McpServerPatch = Schemas["McpServerPatch"];
+export type McpServerList = Schemas["McpServerList"];
+export type AuthType = Schemas["AuthType"];
+export type ConnectorStatus = Schemas["ConnectorStatus"];
+export type Problem = Schemas["Problem"];
+export type ProblemFieldError = Schemas["ProblemFieldError"];
+export type { operations };
+export type OperationId = keyof operations;
