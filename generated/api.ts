@@ -190,7 +190,7 @@ export interface components {
             name: components["schemas"]["ServerName"];
             url: components["schemas"]["ServerUrl"];
             /** @default none */
-            authType: components["schemas"]["AuthType"];
+            authType?: components["schemas"]["AuthType"];
             /** @description API key sent as `Authorization: Bearer <apiKey>`. Needed when `authType` is `api_key`. */
             apiKey?: components["schemas"]["Secret"] | null;
             oauthClientId?: components["schemas"]["OauthClientId"] | null;
@@ -756,7 +756,6 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            500: components["responses"]["InternalError"];
         };
     };
 }

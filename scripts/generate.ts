@@ -29,7 +29,7 @@ async function loadValidated(): Promise<Record<string, unknown>> {
 
 async function render(doc: Record<string, unknown>): Promise<Map<string, string>> {
   const bundled = await SwaggerParser.bundle(structuredClone(doc) as never);
-  const ast = await openapiTS(structuredClone(doc) as never, { alphabetize: false });
+  const ast = await openapiTS(structuredClone(doc) as never, { alphabetize: false, defaultNonNullable: false });
   const banner = "// Generated from openapi.yaml by `npm run generate`. Do not edit.\n\n";
   return new Map([
     ["generated/openapi.json", JSON.stringify(bundled, null, 2) + "\n"],

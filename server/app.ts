@@ -28,6 +28,27 @@ export interface AppDeps {
   onResponse?: (operationId: string | undefined, status: number) => void;
 }
 
+type OperationMatch = { route: string; operationId: string };
+
+/** Finds the spec operation for a request, also for requests refused before the validator ran (413, bad JSON). */
+function operationMatcher(paths: Record<string, Record<string, { operationId?: string }>>) {
+  const table = Object.entries(paths).map(([route, item]) => ({
+    route,
+    // Spec paths hold only letters, digits, "-", "/" and {params}.
+    pattern: new RegExp("^" + route.replace(/\{[^}]+\}/g, "[^/]+") + "$"),
+    item,
+  }));
+  return (method: string, path: string): OperationMatch | null => {
+    for (const { route, pattern, item } of table) {
+      const operationId = item[method.toLowerCase()]?.operationId;
+      if (operationId && pattern.test(path)) return { route, operationId };
+    }
+    return null;
+  };
+}
+
+const matchOperation = operationMatcher(spec.paths);
+
 function requestContext(logger: Logger, onResponse: AppDeps["onResponse"]) {
   return (req: Request, res: Response, next: NextFunction) => {
     const given = req.get("x-request-id");
@@ -37,8 +58,9 @@ function requestContext(logger: Logger, onResponse: AppDeps["onResponse"]) {
     res.locals.log = logger.child({ requestId });
     res.set("X-Request-Id", requestId);
     res.on("finish", () => {
-      const operationId = (req as Request & { openapi?: { schema?: { operationId?: string } } }).openapi?.schema?.operationId;
-      const route = (req as Request & { openapi?: { openApiRoute?: string } }).openapi?.openApiRoute;
+      const match = matchOperation(req.method, req.path);
+      const operationId = match?.operationId;
+      const route = match?.route;
       res.locals.log.info(
         { method: req.method, route: route ?? null, operationId: operationId ?? null, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 },
         "request",
@@ -60,7 +82,7 @@ export function buildApp(deps: AppDeps): Express {
   app.use(
     OpenApiValidator.middleware({
       apiSpec: structuredClone(spec),
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true, allErrors: true },
+      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: true },
       validateResponses: deps.validateResponses ? { removeAdditional: false } : false,
       validateFormats: true,
       validateSecurity: {

@@ -193,6 +193,9 @@ export function createMcpServerService({ repo, cursors, now = () => new Date() }
       throw new Conflict(`MCP server ${id} is being changed by others; try again.`);
     },
 
+    /** The record's plaintext credentials, for outbound calls only; never for a response. */
+    openSecrets: (workspaceId: string, id: string) => repo.openSecrets(workspaceId, id),
+
     async remove(actor: Actor, id: string): Promise<void> {
       if (!(await repo.remove(actor.workspaces, id))) throw new NotFound(`MCP server ${id}`);
     },

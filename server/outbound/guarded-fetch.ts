@@ -1,0 +1,268 @@
+import { promises as dns, type LookupAddress } from "node:dns";
+import type { LookupFunction } from "node:net";
+import { Agent, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from "undici";
+import { classifyAddress, parseHostLiteral, type AddressVerdict } from "./address-guard.js";
+
+export type LookupFn = (hostname: string) => Promise<LookupAddress[]>;
+
+export interface GuardedFetchOptions {
+  /** When true, no address is refused (local development, tests against local peers). */
+  allowPrivateNetwork: boolean;
+  /** Budget for the whole call up to the final response's headers, redirects included. */
+  timeoutMs: number;
+  maxRedirects?: number;
+  /** Resolves a host name to every address it has; defaults to the system resolver. */
+  lookup?: LookupFn;
+  /** Decides which addresses may be reached; defaults to classifyAddress. */
+  classify?: (ip: string) => AddressVerdict;
+}
+
+export type GuardedFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+export class OutboundBlockedError extends Error {
+  override readonly name = "OutboundBlockedError";
+  constructor(
+    readonly target: string,
+    readonly reason: string,
+  ) {
+    super(`refused to connect to ${target}: ${reason}`);
+  }
+}
+
+/** A redirect this fetch will not follow: too many, unexpected, or not replayable. */
+class RedirectError extends Error {
+  override readonly name = "RedirectError";
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const REQUEST_BODY_HEADERS = ["content-encoding", "content-language", "content-length", "content-location", "content-type"];
+const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
+
+const systemLookup: LookupFn = (hostname) => dns.lookup(hostname, { all: true });
+
+/**
+ * A fetch for user-supplied URLs that refuses to reach loopback, private, link-local and
+ * other internal addresses, whether named directly, through DNS, or through a redirect.
+ *
+ * Timeout: `timeoutMs` bounds everything up to the final response's headers. Once they are in,
+ * the body is handed over unread and only the caller's own signal can abort it, because the
+ * MCP SDK reads long-lived SSE streams through this fetch.
+ */
+export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
+  const { allowPrivateNetwork, timeoutMs, maxRedirects = 5, lookup = systemLookup, classify = classifyAddress } = options;
+
+  function check(target: string, ip: string): void {
+    if (allowPrivateNetwork) return;
+    const verdict = classify(ip);
+    if (!verdict.allowed) {
+      throw new OutboundBlockedError(target === ip ? ip : `${target} (${ip})`, verdict.reason ?? "address not allowed");
+    }
+  }
+
+  function checkUrl(url: URL): void {
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new OutboundBlockedError(`a ${url.protocol} URL`, "only http and https are allowed");
+    }
+    // net.connect skips the lookup below for IP literals, so those are checked here.
+    const literal = parseHostLiteral(url.hostname);
+    if (literal !== null) check(literal, literal);
+  }
+
+  // The socket connects to exactly the addresses checked here; there is no second lookup
+  // that a rebinding DNS server could answer differently.
+  const guardedLookup: LookupFunction = (hostname, lookupOptions, callback) => {
+    const family = lookupOptions.family === "IPv4" ? 4 : lookupOptions.family === "IPv6" ? 6 : lookupOptions.family;
+    lookup(hostname)
+      .then((resolved) => {
+        for (const { address } of resolved) check(hostname, address);
+        const usable = family === 4 || family === 6 ? resolved.filter((a) => a.family === family) : resolved;
+        if (usable.length === 0) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
+        return usable;
+      })
+      .then(
+        (usable) => (lookupOptions.all ? callback(null, usable) : callback(null, usable[0].address, usable[0].family)),
+        (err: Error) => callback(err, ""),
+      );
+  };
+
+  const agent = new Agent({
+    connect: { lookup: guardedLookup, timeout: timeoutMs },
+    headersTimeout: timeoutMs,
+    // Idle SSE streams may stay silent for long; the caller's signal ends them instead.
+    bodyTimeout: 0,
+  });
+
+  async function follow(request: RequestParts, signal: AbortSignal): Promise<Response> {
+    let { url, method, body } = request;
+    const headers = request.headers;
+    for (let hop = 0; ; hop++) {
+      checkUrl(url);
+      const init: UndiciRequestInit = {
+        method,
+        headers: [...headers],
+        body: body as UndiciRequestInit["body"],
+        signal,
+        redirect: "manual",
+        dispatcher: agent,
+        duplex: "half",
+      };
+      let response: Response;
+      try {
+        response = (await undiciFetch(url, init)) as unknown as Response;
+      } catch (err) {
+        throw findBlocked(err) ?? err;
+      }
+
+      const location = response.headers.get("location");
+      if (!REDIRECT_STATUSES.has(response.status) || location === null || request.redirect === "manual") {
+        return response;
+      }
+      response.body?.cancel().catch(() => {});
+      if (request.redirect === "error") throw new RedirectError(`unexpected redirect from ${redactUrl(url)}`);
+      if (hop >= maxRedirects) throw new RedirectError(`too many redirects (more than ${maxRedirects}) from ${redactUrl(url)}`);
+
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new RedirectError(`invalid Location header in redirect from ${redactUrl(url)}`);
+      }
+      // Method and body rewriting follow the Fetch standard's HTTP-redirect fetch.
+      const status = response.status;
+      if (((status === 301 || status === 302) && method === "POST") || (status === 303 && method !== "GET" && method !== "HEAD")) {
+        method = "GET";
+        body = null;
+        for (const name of REQUEST_BODY_HEADERS) headers.delete(name);
+      } else if (body instanceof ReadableStream) {
+        throw new RedirectError(`cannot replay a streamed request body to follow a redirect from ${redactUrl(url)}`);
+      }
+      if (next.origin !== url.origin) {
+        for (const name of CREDENTIAL_HEADERS) headers.delete(name);
+      }
+      url = next;
+    }
+  }
+
+  return async function guardedFetch(input, init = {}) {
+    const request = toRequestParts(input, init);
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException(`outbound request timed out after ${timeoutMs} ms`, "TimeoutError")),
+      timeoutMs,
+    );
+    const signal = request.signal ? AbortSignal.any([controller.signal, request.signal]) : controller.signal;
+    try {
+      return await follow(request, signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+interface RequestParts {
+  url: URL;
+  method: string;
+  headers: Headers;
+  body: BodyInit | null;
+  signal: AbortSignal | null;
+  redirect: RequestRedirect;
+}
+
+function toRequestParts(input: string | URL | Request, init: RequestInit): RequestParts {
+  const fromRequest = input instanceof Request ? input : null;
+  return {
+    url: new URL(fromRequest ? fromRequest.url : input.toString()),
+    method: normaliseMethod(init.method ?? fromRequest?.method ?? "GET"),
+    headers: new Headers(init.headers ?? fromRequest?.headers),
+    body: init.body !== undefined ? init.body : (fromRequest?.body ?? null),
+    signal: init.signal ?? fromRequest?.signal ?? null,
+    redirect: init.redirect ?? fromRequest?.redirect ?? "follow",
+  };
+}
+
+function normaliseMethod(method: string): string {
+  const upper = method.toUpperCase();
+  return ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"].includes(upper) ? upper : method;
+}
+
+export type OutboundErrorClass = "dns" | "connect" | "tls" | "timeout" | "http" | "blocked" | "protocol";
+
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NODATA", "EAI_NONAME"]);
+const CONNECT_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EHOSTUNREACH",
+  "EHOSTDOWN",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EADDRNOTAVAIL",
+  "EPIPE",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+]);
+const TIMEOUT_CODES = new Set(["ETIMEDOUT", "ABORT_ERR", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)/;
+
+type ErrorLike = { name?: unknown; code?: unknown; status?: unknown; statusCode?: unknown; message?: unknown };
+
+// First matching rule wins, and each rule looks through the whole cause chain.
+const RULES: [OutboundErrorClass, (e: ErrorLike) => boolean][] = [
+  ["blocked", (e) => e instanceof OutboundBlockedError],
+  ["timeout", (e) => e.name === "TimeoutError" || e.name === "AbortError" || TIMEOUT_CODES.has(String(e.code))],
+  ["dns", (e) => DNS_CODES.has(String(e.code))],
+  ["tls", (e) => TLS_CODE.test(String(e.code))],
+  ["connect", (e) => CONNECT_CODES.has(String(e.code))],
+  ["http", (e) => e instanceof RedirectError || [e.status, e.statusCode, e.code].some(isHttpErrorStatus)],
+];
+
+/**
+ * Classifies an error thrown by a guarded fetch (or by a client built on it) for display.
+ * The message names at most scheme://host:port/path of any URL it mentions.
+ */
+export function describeOutboundError(err: unknown): { class: OutboundErrorClass; message: string } {
+  const chain = causeChain(err);
+  for (const [cls, matches] of RULES) {
+    const found = chain.find(matches);
+    if (found) return { class: cls, message: redactMessage(found) };
+  }
+  // undici's "fetch failed" says nothing; the innermost cause usually does.
+  return { class: "protocol", message: redactMessage(chain[chain.length - 1] ?? {}) };
+}
+
+function causeChain(err: unknown): ErrorLike[] {
+  const chain: ErrorLike[] = [];
+  const pending: unknown[] = [err];
+  while (pending.length > 0 && chain.length < 20) {
+    const current = pending.shift();
+    if (typeof current !== "object" || current === null || chain.includes(current)) continue;
+    chain.push(current);
+    if ("cause" in current) pending.push(current.cause);
+    // Happy-eyeballs connection attempts fail with an AggregateError of per-address errors.
+    if (current instanceof AggregateError) pending.push(...current.errors);
+  }
+  return chain;
+}
+
+function findBlocked(err: unknown): OutboundBlockedError | undefined {
+  return causeChain(err).find((e): e is OutboundBlockedError => e instanceof OutboundBlockedError);
+}
+
+function isHttpErrorStatus(value: unknown): boolean {
+  return typeof value === "number" && value >= 400 && value <= 599;
+}
+
+function redactMessage(err: ErrorLike): string {
+  const message = typeof err.message === "string" && err.message !== "" ? err.message : String(err.name ?? "unknown error");
+  return message.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (text) => {
+    try {
+      return redactUrl(new URL(text));
+    } catch {
+      return text.replace(/\/\/[^/@]*@/, "//").replace(/[?#].*$/, "");
+    }
+  });
+}
+
+function redactUrl(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}

@@ -1,0 +1,275 @@
+// Every peer here listens on loopback; host names resolve through an injected lookup, never DNS.
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, test } from "vitest";
+import { classifyAddress } from "../server/outbound/address-guard.js";
+import { createGuardedFetch, describeOutboundError, OutboundBlockedError, type LookupFn } from "../server/outbound/guarded-fetch.js";
+
+interface Peer {
+  origin: string;
+  port: number;
+  requests: IncomingMessage[];
+}
+
+const running: { close(): void }[] = [];
+
+afterEach(() => {
+  for (const server of running.splice(0)) server.close();
+});
+
+async function startPeer(host: string, handle: (req: IncomingMessage, res: ServerResponse) => void = okHandler): Promise<Peer | null> {
+  const requests: IncomingMessage[] = [];
+  const server = createServer((req, res) => {
+    requests.push(req);
+    handle(req, res);
+  });
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(0, host, () => resolve(true));
+  });
+  if (!listening) return null;
+  running.push({
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  });
+  const { port } = server.address() as AddressInfo;
+  return { origin: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, port, requests };
+}
+
+async function mustStartPeer(host: string, handle?: (req: IncomingMessage, res: ServerResponse) => void): Promise<Peer> {
+  const peer = await startPeer(host, handle);
+  if (!peer) throw new Error(`cannot listen on ${host}`);
+  return peer;
+}
+
+function okHandler(_req: IncomingMessage, res: ServerResponse) {
+  res.end("ok");
+}
+
+function redirectTo(location: (req: IncomingMessage) => string, status = 302) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(status, { location: location(req) }).end();
+  };
+}
+
+const fakeDns = (names: Record<string, string[]>): LookupFn => {
+  return async (hostname) => {
+    const addresses = names[hostname];
+    if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
+    return addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
+  };
+};
+
+// Lets one loopback address stand in for "the public internet" so redirects can be tested locally.
+const only127002IsPublic = (ip: string) => (ip === "127.0.0.2" ? { allowed: true } : classifyAddress(ip));
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected the fetch to fail");
+}
+
+describe("guarded fetch, private network refused", () => {
+  const guarded = () => createGuardedFetch({ allowPrivateNetwork: false, timeoutMs: 2_000 });
+
+  test.for([
+    ["127.0.0.1", "http://127.0.0.1:PORT/", "refused to connect to 127.0.0.1: loopback address"],
+    ["127.0.0.1", "http://localhost:PORT/", "refused to connect to localhost (127.0.0.1): loopback address"],
+    ["127.0.0.1", "http://2130706433:PORT/", "refused to connect to 127.0.0.1: loopback address"],
+    ["127.0.0.1", "http://0x7f.1:PORT/", "refused to connect to 127.0.0.1: loopback address"],
+    ["::1", "http://[::1]:PORT/", "refused to connect to ::1: loopback address"],
+    ["::1", "http://[::ffff:127.0.0.1]:PORT/", "refused to connect to ::ffff:7f00:1: loopback address"],
+  ])("when the peer listens on %s and is fetched as %s, then the fetch is refused and nothing arrives", async ([host, url, message], ctx) => {
+    const peer = await startPeer(host);
+    if (!peer) return ctx.skip(`cannot listen on ${host}`);
+    const err = await rejectionOf(guarded()(url.replace("PORT", String(peer.port))));
+    expect(err).toBeInstanceOf(OutboundBlockedError);
+    expect((err as Error).message).toBe(message);
+    expect(describeOutboundError(err).class).toBe("blocked");
+    expect(peer.requests).toHaveLength(0);
+  });
+
+  test("when a host name resolves to loopback, then the resolved address is checked and nothing arrives", async () => {
+    const peer = await mustStartPeer("127.0.0.1");
+    const fetch = createGuardedFetch({ allowPrivateNetwork: false, timeoutMs: 2_000, lookup: fakeDns({ "rebind.test": ["127.0.0.1"] }) });
+    const err = await rejectionOf(fetch(`http://rebind.test:${peer.port}/`));
+    expect(err).toBeInstanceOf(OutboundBlockedError);
+    expect((err as OutboundBlockedError).reason).toBe("loopback address");
+    expect(peer.requests).toHaveLength(0);
+  });
+
+  test("when a host name resolves to an allowed and a refused address, then the fetch is refused", async () => {
+    const peer = await mustStartPeer("127.0.0.2");
+    const fetch = createGuardedFetch({
+      allowPrivateNetwork: false,
+      timeoutMs: 2_000,
+      classify: only127002IsPublic,
+      lookup: fakeDns({ "mixed.test": ["127.0.0.2", "127.0.0.1"] }),
+    });
+    const err = await rejectionOf(fetch(`http://mixed.test:${peer.port}/`));
+    expect(err).toBeInstanceOf(OutboundBlockedError);
+    expect(peer.requests).toHaveLength(0);
+  });
+
+  test.each(["file:///etc/passwd", "ftp://127.0.0.2/", "data:text/plain,hi"])("when the URL is %s, then the scheme is refused", async (url) => {
+    const err = await rejectionOf(createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000 })(url));
+    expect(err).toBeInstanceOf(OutboundBlockedError);
+    expect((err as OutboundBlockedError).reason).toBe("only http and https are allowed");
+  });
+});
+
+describe("guarded fetch, redirects", () => {
+  test("when private networks are allowed, then a GET succeeds", async () => {
+    const peer = await mustStartPeer("127.0.0.1");
+    const res = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000 })(`${peer.origin}/hello`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("ok");
+    expect(peer.requests.map((r) => r.url)).toEqual(["/hello"]);
+  });
+
+  test("when a redirect chain is as long as the cap, then it is followed to the end", async () => {
+    const peer = await mustStartPeer("127.0.0.1", (req, res) => {
+      const n = Number(new URL(req.url!, "http://peer").pathname.split("/")[2]);
+      if (n === 0) res.end("arrived");
+      else redirectTo(() => `/hop/${n - 1}`)(req, res);
+    });
+    const fetch = createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000, maxRedirects: 3 });
+
+    const res = await fetch(`${peer.origin}/hop/3`);
+    expect(await res.text()).toBe("arrived");
+    expect(peer.requests).toHaveLength(4);
+  });
+
+  test("when a redirect chain is longer than the cap, then the fetch fails before the next hop", async () => {
+    const peer = await mustStartPeer("127.0.0.1", (req, res) => {
+      const n = Number(new URL(req.url!, "http://peer").pathname.split("/")[2]);
+      if (n === 0) res.end("arrived");
+      else redirectTo(() => `/hop/${n - 1}?secret=1`)(req, res);
+    });
+    const fetch = createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000, maxRedirects: 3 });
+
+    const err = await rejectionOf(fetch(`${peer.origin}/hop/4`));
+    expect(describeOutboundError(err)).toEqual({
+      class: "http",
+      message: `too many redirects (more than 3) from ${peer.origin}/hop/1`,
+    });
+    expect(peer.requests).toHaveLength(4);
+  });
+
+  test.each([
+    "http://127.0.0.1:PORT/admin",
+    "http://internal.test:PORT/admin",
+    "http://0177.0.0.1:PORT/admin",
+  ])("when an allowed origin redirects to %s, then the hop is refused and nothing arrives there", async (target) => {
+    const internal = await mustStartPeer("127.0.0.1");
+    const publicPeer = await mustStartPeer("127.0.0.2", redirectTo(() => target.replace("PORT", String(internal.port))));
+    const fetch = createGuardedFetch({
+      allowPrivateNetwork: false,
+      timeoutMs: 2_000,
+      classify: only127002IsPublic,
+      lookup: fakeDns({ "internal.test": ["127.0.0.1"] }),
+    });
+
+    const err = await rejectionOf(fetch(`${publicPeer.origin}/start`));
+    expect(err).toBeInstanceOf(OutboundBlockedError);
+    expect(publicPeer.requests).toHaveLength(1);
+    expect(internal.requests).toHaveLength(0);
+  });
+
+  test("when a redirect points at a file: URL, then it is refused", async () => {
+    const peer = await mustStartPeer("127.0.0.1", redirectTo(() => "file:///etc/passwd"));
+    const err = await rejectionOf(createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000 })(`${peer.origin}/`));
+    expect(err).toBeInstanceOf(OutboundBlockedError);
+  });
+
+  test("when a redirect crosses origins, then credentials are not forwarded", async () => {
+    const second = await mustStartPeer("127.0.0.1");
+    const first = await mustStartPeer("127.0.0.1", redirectTo(() => `${second.origin}/next`));
+    const res = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000 })(`${first.origin}/`, {
+      headers: { authorization: "Bearer secret", "x-trace": "1" },
+    });
+    expect(res.status).toBe(200);
+    expect(first.requests[0].headers.authorization).toBe("Bearer secret");
+    expect(second.requests[0].headers.authorization).toBeUndefined();
+    expect(second.requests[0].headers["x-trace"]).toBe("1");
+  });
+
+  test("when a POST is answered with 303, then the next hop is a GET without the body", async () => {
+    const bodies: string[] = [];
+    const peer = await mustStartPeer("127.0.0.1", async (req, res) => {
+      let body = "";
+      for await (const chunk of req) body += chunk;
+      bodies.push(body);
+      if (req.url === "/form") redirectTo(() => "/done", 303)(req, res);
+      else res.end("done");
+    });
+    const res = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000 })(`${peer.origin}/form`, { method: "POST", body: "a=1" });
+    expect(await res.text()).toBe("done");
+    expect(peer.requests.map((r) => r.method)).toEqual(["POST", "GET"]);
+    expect(bodies).toEqual(["a=1", ""]);
+  });
+});
+
+describe("guarded fetch, timeouts and failures", () => {
+  test("when the peer accepts and never answers, then the fetch fails as a timeout", async () => {
+    const peer = await mustStartPeer("127.0.0.1", () => {});
+    const err = await rejectionOf(createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 200 })(`${peer.origin}/`));
+    expect(describeOutboundError(err).class).toBe("timeout");
+  });
+
+  test("when the headers arrive in time, then the body keeps streaming past the timeout", async () => {
+    const peer = await mustStartPeer("127.0.0.1", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: first\n\n");
+      setTimeout(() => res.end("data: second\n\n"), 1_000);
+    });
+    const res = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 500 })(`${peer.origin}/sse`);
+    expect(await res.text()).toBe("data: first\n\ndata: second\n\n");
+  });
+
+  test("when the caller aborts, then the fetch fails as a timeout", async () => {
+    const peer = await mustStartPeer("127.0.0.1", () => {});
+    const controller = new AbortController();
+    const pending = createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 10_000 })(`${peer.origin}/`, { signal: controller.signal });
+    controller.abort();
+    expect(describeOutboundError(await rejectionOf(pending)).class).toBe("timeout");
+  });
+
+  test("when nothing listens on the port, then the fetch fails as a connect error", async () => {
+    const peer = await mustStartPeer("127.0.0.1");
+    running.splice(0).forEach((server) => server.close());
+    const err = await rejectionOf(createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000 })(`${peer.origin}/`));
+    expect(describeOutboundError(err).class).toBe("connect");
+  });
+
+  test("when a name does not resolve, then the fetch fails as a dns error", async () => {
+    const fetch = createGuardedFetch({ allowPrivateNetwork: false, timeoutMs: 2_000, lookup: fakeDns({}) });
+    const err = await rejectionOf(fetch("http://nowhere.test/"));
+    expect(describeOutboundError(err)).toEqual({ class: "dns", message: "getaddrinfo ENOTFOUND nowhere.test" });
+  });
+});
+
+describe("describeOutboundError", () => {
+  test.each([
+    [Object.assign(new Error("self-signed certificate"), { code: "DEPTH_ZERO_SELF_SIGNED_CERT" }), "tls"],
+    [Object.assign(new Error("Headers Timeout Error"), { code: "UND_ERR_HEADERS_TIMEOUT" }), "timeout"],
+    [Object.assign(new Error("connect EHOSTUNREACH"), { code: "EHOSTUNREACH" }), "connect"],
+    [Object.assign(new Error("getaddrinfo EAI_AGAIN x.test"), { code: "EAI_AGAIN" }), "dns"],
+    [Object.assign(new Error("Error POSTing to endpoint (HTTP 502)"), { code: 502 }), "http"],
+    [new Error("unexpected end of JSON"), "protocol"],
+  ])("when the cause is %s, then the class is %s", (cause, cls) => {
+    expect(describeOutboundError(new TypeError("fetch failed", { cause })).class).toBe(cls);
+  });
+
+  test("when a message mentions a URL, then credentials and the query are left out", () => {
+    const err = new TypeError("fetch failed", {
+      cause: new Error("bad reply from https://user:pw@mcp.example.test:8443/v1/sse?token=abc#frag"),
+    });
+    expect(describeOutboundError(err).message).toBe("bad reply from https://mcp.example.test:8443/v1/sse");
+  });
+});

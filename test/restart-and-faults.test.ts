@@ -1,0 +1,52 @@
+import { describe, expect, test } from "vitest";
+import { raw, startServer, uniqueWorkspace } from "./helpers/server.js";
+
+describe("restart", () => {
+  test("when the server restarts on the same database, then records and their secrets survive", async () => {
+    const first = await startServer();
+    const ws = uniqueWorkspace();
+    const token = await first.token([ws]);
+    const created = (await first.client(token).POST("/api/mcp-servers", {
+      body: { workspaceId: ws, name: "durable", url: "https://mcp.example.com/mcp", authType: "api_key", apiKey: "sk_durable" },
+    })).data!;
+    await first.stop({ keepData: true });
+
+    const second = await startServer({ dataDir: first.dataDir });
+    try {
+      const { data } = await second.client(token).GET("/api/mcp-servers/{id}", { params: { path: { id: created.id } } });
+      expect(data).toEqual(created);
+      expect((await second.services.servers.openSecrets(ws, created.id)).apiKey).toBe("sk_durable");
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe("unexpected faults", () => {
+  test("when the store fails under every operation, then 500 problem+json with no stack trace, and the fault is logged", async () => {
+    const srv = await startServer();
+    const ws = uniqueWorkspace();
+    const token = await srv.token([ws]);
+    const id = (await srv.client(token).POST("/api/mcp-servers", { body: { workspaceId: ws, name: "x", url: "https://a.example.com" } })).data!.id;
+    await srv.services.db.knex.destroy();
+    try {
+      for (const [method, path, body] of [
+        ["POST", "/api/mcp-servers", JSON.stringify({ workspaceId: ws, name: "y", url: "https://a.example.com" })],
+        ["GET", `/api/mcp-servers?workspaceId=${ws}`, undefined],
+        ["GET", `/api/mcp-servers/${id}`, undefined],
+        ["PATCH", `/api/mcp-servers/${id}`, "{}"],
+        ["DELETE", `/api/mcp-servers/${id}`, undefined],
+      ] as const) {
+        const res = await raw(srv.baseUrl, method, path, { token, body });
+        expect(res.status, `${method} ${path}`).toBe(500);
+        expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+        expect(res.json).toMatchObject({ type: "/problems/internal-error", status: 500, detail: "The fault was logged." });
+        expect(res.text).not.toMatch(/at .*\.(ts|js):\d+/);
+        expect(res.text).not.toMatch(/knex|sqlite|pool/i);
+      }
+      expect(srv.logs.some((l) => l.includes('"msg":"request failed"'))).toBe(true);
+    } finally {
+      await srv.stop().catch(() => undefined);
+    }
+  });
+});
