@@ -70,6 +70,63 @@ export interface paths {
         patch: operations["updateMcpServer"];
         trace?: never;
     };
+    "/api/mcp-servers/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check MCP server connection
+         * @description Connects to the MCP server for real with the stored credentials and
+         *     custom headers (Streamable HTTP, falling back to the legacy HTTP+SSE
+         *     transport for older servers), runs `initialize` and `tools/list`, and
+         *     closes. Answers 200 whatever the outcome — the check itself ran — and
+         *     records it on the server (`connectorStatus`, `lastCheckedAt`,
+         *     `lastError`). The whole check is bounded by the configured connect
+         *     timeout. Targets on loopback, private, link-local and other internal
+         *     addresses are refused (`error.class = blocked`) unless the deployment
+         *     allows private networks.
+         */
+        post: operations["testMcpServer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp-servers/{id}/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List MCP server tools
+         * @description Connects to the MCP server and runs a live `tools/list`, following its
+         *     pagination cursor to the end (at most 1000 tools). Updates
+         *     `connectorStatus` like a check does. When the server cannot be reached
+         *     or refuses, answers 502 (504 on timeout) with `connectionError`.
+         */
+        get: operations["listMcpServerTools"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -246,6 +303,8 @@ export interface components {
          *       "connectorId": null,
          *       "connectorConfig": null,
          *       "connectorStatus": "",
+         *       "lastCheckedAt": null,
+         *       "lastError": null,
          *       "createdBy": "usr_alice",
          *       "createdAt": "2026-11-24T09:30:00.000Z",
          *       "updatedAt": "2026-11-24T09:30:00.000Z"
@@ -312,6 +371,14 @@ export interface components {
             } | null;
             connectorStatus: components["schemas"]["ConnectorStatus"];
             /**
+             * Format: date-time
+             * @description When the server was last checked (test or tools), or null.
+             * @example 2026-11-24T09:31:00.000Z
+             */
+            lastCheckedAt: string | null;
+            /** @description Why the last check failed, or null when it succeeded or never ran. */
+            lastError: components["schemas"]["ConnectionError"] | null;
+            /**
              * @description The user whose token created the record.
              * @example usr_alice
              */
@@ -343,6 +410,184 @@ export interface components {
              * @example null
              */
             nextCursor: string | null;
+        };
+        /**
+         * @description Why a connection to an MCP server failed. Never carries a secret or a URL's query or credentials.
+         * @example {
+         *       "class": "auth",
+         *       "message": "the MCP server refused the credentials (HTTP 401)",
+         *       "httpStatus": 401
+         *     }
+         */
+        ConnectionError: {
+            /**
+             * @description What kind of failure, so the user knows what to act on: `dns` (the
+             *     host does not resolve), `connect` (refused or unreachable), `tls`,
+             *     `timeout`, `http` (an unexpected HTTP status), `auth` (401/403 from
+             *     the server), `protocol` (not an MCP server, or a bad handshake),
+             *     `blocked` (refused by the outbound guard; nothing was sent).
+             * @example auth
+             * @enum {string}
+             */
+            class: "dns" | "connect" | "tls" | "timeout" | "http" | "auth" | "protocol" | "blocked";
+            /**
+             * @description A plain description of the failure.
+             * @example the MCP server refused the credentials (HTTP 401)
+             */
+            message: string;
+            /**
+             * @description The HTTP status the server answered, when there was one.
+             * @example 401
+             */
+            httpStatus: number | null;
+        };
+        /**
+         * @description The outcome of a live check.
+         * @example {
+         *       "connectorStatus": "connected",
+         *       "checkedAt": "2026-11-24T09:31:00.000Z",
+         *       "latencyMs": 84,
+         *       "protocolVersion": "2025-06-18",
+         *       "serverInfo": {
+         *         "name": "github-mcp",
+         *         "version": "1.4.0"
+         *       },
+         *       "capabilities": {
+         *         "tools": {
+         *           "listChanged": true
+         *         }
+         *       },
+         *       "toolCount": 12,
+         *       "error": null
+         *     }
+         */
+        ConnectionCheck: {
+            /**
+             * @description `connected` when initialize and tools/list succeeded, else `error`.
+             * @example connected
+             * @enum {string}
+             */
+            connectorStatus: "connected" | "error";
+            /**
+             * Format: date-time
+             * @description When the check started.
+             * @example 2026-11-24T09:31:00.000Z
+             */
+            checkedAt: string;
+            /**
+             * @description How long the check took, in milliseconds.
+             * @example 84
+             */
+            latencyMs: number;
+            /**
+             * @description The MCP protocol version the server agreed, or null.
+             * @example 2025-06-18
+             */
+            protocolVersion: string | null;
+            /** @description The server's name and version from `initialize`, or null. */
+            serverInfo: components["schemas"]["McpServerInfo"] | null;
+            /**
+             * @description The capabilities the server announced, or null.
+             * @example {
+             *       "tools": {
+             *         "listChanged": true
+             *       }
+             *     }
+             */
+            capabilities: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description How many tools `tools/list` returned, or null.
+             * @example 12
+             */
+            toolCount: number | null;
+            /** @description Why the check failed, or null. */
+            error: components["schemas"]["ConnectionError"] | null;
+        };
+        /**
+         * @description Name and version an MCP server reports.
+         * @example {
+         *       "name": "github-mcp",
+         *       "version": "1.4.0"
+         *     }
+         */
+        McpServerInfo: {
+            /** @example github-mcp */
+            name: string;
+            /** @example 1.4.0 */
+            version: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * @description A tool as the MCP server describes it.
+         * @example {
+         *       "name": "search_issues",
+         *       "title": "Search issues",
+         *       "description": "Searches issues in a repository.",
+         *       "inputSchema": {
+         *         "type": "object",
+         *         "properties": {
+         *           "query": {
+         *             "type": "string"
+         *           }
+         *         }
+         *       },
+         *       "annotations": {
+         *         "readOnlyHint": true
+         *       }
+         *     }
+         */
+        McpTool: {
+            /** @example search_issues */
+            name: string;
+            /** @example Search issues */
+            title: string | null;
+            /** @example Searches issues in a repository. */
+            description: string | null;
+            /**
+             * @description JSON Schema of the tool's arguments.
+             * @example {
+             *       "type": "object",
+             *       "properties": {
+             *         "query": {
+             *           "type": "string"
+             *         }
+             *       }
+             *     }
+             */
+            inputSchema: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description Hints such as `readOnlyHint`, or null.
+             * @example {
+             *       "readOnlyHint": true
+             *     }
+             */
+            annotations: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /**
+         * @description Every tool an MCP server offers.
+         * @example {
+         *       "data": [
+         *         {
+         *           "name": "search_issues",
+         *           "title": "Search issues",
+         *           "description": "Searches issues in a repository.",
+         *           "inputSchema": {
+         *             "type": "object"
+         *           },
+         *           "annotations": null
+         *         }
+         *       ]
+         *     }
+         */
+        McpToolList: {
+            data: components["schemas"]["McpTool"][];
         };
         /**
          * @description Liveness answer.
@@ -424,6 +669,7 @@ export interface components {
             requestId?: string;
             /** @description For validation failures, one entry per offending field. */
             errors?: components["schemas"]["ProblemFieldError"][];
+            connectionError?: components["schemas"]["ConnectionError"];
         };
     };
     responses: {
@@ -549,6 +795,50 @@ export interface components {
                  *       "title": "The request body must be JSON.",
                  *       "status": 415,
                  *       "detail": "Send the body as application/json."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The MCP server could not be reached or refused; `connectionError` says how. */
+        BadGateway: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/upstream-error",
+                 *       "title": "The MCP server could not be used.",
+                 *       "status": 502,
+                 *       "detail": "auth: the MCP server refused the credentials (HTTP 401)",
+                 *       "connectionError": {
+                 *         "class": "auth",
+                 *         "message": "the MCP server refused the credentials (HTTP 401)",
+                 *         "httpStatus": 401
+                 *       }
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The MCP server did not answer within the connect timeout. */
+        GatewayTimeout: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/upstream-timeout",
+                 *       "title": "The MCP server did not answer in time.",
+                 *       "status": 504,
+                 *       "detail": "timeout: no answer within 10000 ms",
+                 *       "connectionError": {
+                 *         "class": "timeout",
+                 *         "message": "no answer within 10000 ms",
+                 *         "httpStatus": null
+                 *       }
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
@@ -736,6 +1026,62 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    testMcpServer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The check ran; `error` says why it failed, if it did. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionCheck"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listMcpServerTools: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every tool the server offers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpToolList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            504: components["responses"]["GatewayTimeout"];
         };
     };
     getHealth: {

@@ -5,9 +5,11 @@ import { readFileSync } from "node:fs";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import * as OpenApiValidator from "express-openapi-validator";
 import type { Logger } from "pino";
+import type { ConnectionService } from "./domain/connections.js";
 import type { McpServerService } from "./domain/mcp-servers.js";
 import { DomainError } from "./domain/errors.js";
 import type { TokenService } from "./domain/tokens.js";
+import { connectionHandlers } from "./http/connections.js";
 import type { HandlerTable } from "./http/handler-types.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
 import { problemHandler } from "./http/problem.js";
@@ -22,6 +24,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export interface AppDeps {
   tokens: TokenService;
   servers: McpServerService;
+  connections: ConnectionService;
   logger: Logger;
   validateResponses: boolean;
   /** Called once per response with the operation it answered (tests record coverage with it). */
@@ -102,7 +105,7 @@ export function buildApp(deps: AppDeps): Express {
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers), ...systemHandlers() };
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers), ...connectionHandlers(deps.connections), ...systemHandlers() };
   registerRoutes(app, spec, handlers);
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   app.use(problemHandler);

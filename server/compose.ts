@@ -10,10 +10,13 @@ import { migrate, openDatabase, type Database } from "./data/db.js";
 import { createMcpServerRepo } from "./data/mcp-server-repo.js";
 import { createSecretBox, parseKey } from "./data/secrets.js";
 import { createTokenRepo } from "./data/token-repo.js";
+import { createConnectionService } from "./domain/connections.js";
 import { createCursorCodec } from "./domain/cursor.js";
 import { createMcpServerService } from "./domain/mcp-servers.js";
 import { nameKey } from "./domain/rules.js";
 import { createTokenService } from "./domain/tokens.js";
+import { createGuardedFetch } from "./outbound/guarded-fetch.js";
+import { probeMcpServer } from "./outbound/mcp-probe.js";
 
 /** The encryption key: from the environment, or on SQLite one generated once beside the database. */
 export function resolveEncryptionKey(config: Config, db: Database, logger: Logger): Buffer {
@@ -40,6 +43,7 @@ export interface Services {
   db: Database;
   tokens: ReturnType<typeof createTokenService>;
   servers: ReturnType<typeof createMcpServerService>;
+  connections: ReturnType<typeof createConnectionService>;
 }
 
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
@@ -49,10 +53,16 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     const key = resolveEncryptionKey(config, db, logger);
     const box = createSecretBox([key]);
     const cursorKey = createHash("sha256").update("cursor-signing:").update(key).digest();
+    const repo = createMcpServerRepo(db.knex, box, nameKey);
+    const outboundFetch = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.connectTimeoutMs });
     return {
       db,
       tokens: createTokenService(createTokenRepo(db.knex)),
-      servers: createMcpServerService({ repo: createMcpServerRepo(db.knex, box, nameKey), cursors: createCursorCodec(cursorKey) }),
+      servers: createMcpServerService({ repo, cursors: createCursorCodec(cursorKey) }),
+      connections: createConnectionService({
+        repo,
+        probe: (target) => probeMcpServer(target, { fetch: outboundFetch, timeoutMs: config.connectTimeoutMs }),
+      }),
     };
   } catch (err) {
     await db.close();
@@ -61,5 +71,5 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
 }
 
 export function appFor(services: Services, config: Config, logger: Logger, extra: Partial<AppDeps> = {}) {
-  return buildApp({ tokens: services.tokens, servers: services.servers, logger, validateResponses: config.validateResponses, ...extra });
+  return buildApp({ tokens: services.tokens, servers: services.servers, connections: services.connections, logger, validateResponses: config.validateResponses, ...extra });
 }

@@ -7,11 +7,20 @@ export interface Config {
   logLevel: string;
   validateResponses: boolean;
   shutdownTimeoutMs: number;
+  connectTimeoutMs: number;
+  allowPrivateNetwork: boolean;
 }
 
 function bool(value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === "") return fallback;
   return ["1", "true", "yes", "on"].includes(value.toLowerCase());
+}
+
+function positiveInt(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number of milliseconds; got '${value}'`);
+  return n;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -25,5 +34,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || "info",
     validateResponses: bool(env.MCP_API_VALIDATE_RESPONSES, true),
     shutdownTimeoutMs: Number(env.MCP_API_SHUTDOWN_TIMEOUT_MS ?? 10000),
+    connectTimeoutMs: positiveInt(env.MCP_API_CONNECT_TIMEOUT_MS, 10000, "MCP_API_CONNECT_TIMEOUT_MS"),
+    allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
   };
 }

@@ -1,5 +1,5 @@
 // The few failures the domain names; server/http/problem.ts turns them into problem+json.
-import type { ProblemFieldError } from "../wire.js";
+import type { ConnectionError, ProblemFieldError } from "../wire.js";
 
 export class DomainError extends Error {
   constructor(
@@ -39,5 +39,18 @@ export class NotFound extends DomainError {
 export class Conflict extends DomainError {
   constructor(detail: string) {
     super(409, "conflict", "The request conflicts with the current state.", detail);
+  }
+}
+
+/** The MCP server could not be used: 502, or 504 when it did not answer in time. */
+export class UpstreamFailure extends DomainError {
+  constructor(readonly connectionError: ConnectionError) {
+    const timeout = connectionError.class === "timeout";
+    super(
+      timeout ? 504 : 502,
+      timeout ? "upstream-timeout" : "upstream-error",
+      timeout ? "The MCP server did not answer in time." : "The MCP server could not be used.",
+      `${connectionError.class}: ${connectionError.message}`,
+    );
   }
 }

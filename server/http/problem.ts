@@ -27,6 +27,8 @@ const TITLES: Record<number, [string, string]> = {
   413: ["payload-too-large", "The request body is too large."],
   415: ["unsupported-media-type", "The request body must be JSON."],
   500: ["internal-error", "Something went wrong on our side."],
+  502: ["upstream-error", "The MCP server could not be used."],
+  504: ["upstream-timeout", "The MCP server did not answer in time."],
   503: ["service-unavailable", "The service is unavailable right now."],
 };
 
@@ -62,6 +64,7 @@ export function toProblem(err: unknown, req: Request): Problem {
   if (err instanceof DomainError) {
     const p = { ...base(err.status, err.message, req), type: `/problems/${err.kind}`, title: err.title };
     if ("errors" in err && Array.isArray(err.errors)) p.errors = err.errors as ProblemFieldError[];
+    if ("connectionError" in err) p.connectionError = err.connectionError as Problem["connectionError"];
     return p;
   }
   const parser = err as BodyParserError;
@@ -98,7 +101,7 @@ export function toProblem(err: unknown, req: Request): Problem {
 
 export const problemHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const problem = toProblem(err, req);
-  if (problem.status >= 500) res.locals.log?.error({ err: res.locals.authError ?? err }, "request failed");
+  if (problem.status >= 500 && !(err instanceof DomainError)) res.locals.log?.error({ err: res.locals.authError ?? err }, "request failed");
   if (problem.status === 401) {
     const hadToken = typeof req.headers.authorization === "string";
     res.set("WWW-Authenticate", hadToken ? 'Bearer realm="mcp-servers-api", error="invalid_token"' : 'Bearer realm="mcp-servers-api"');

@@ -1,0 +1,69 @@
+// Live checks of a registered MCP server: connect with its stored credentials, record
+// the outcome on the record, and report it.
+import type { McpServerRepo, StoredServer } from "../data/mcp-server-repo.js";
+import type { ProbeResult, ProbeTarget } from "../outbound/mcp-probe.js";
+import type { ConnectionCheck, McpTool } from "../wire.js";
+import { NotFound, UpstreamFailure } from "./errors.js";
+import type { Actor } from "./tokens.js";
+
+export type Probe = (target: ProbeTarget) => Promise<ProbeResult>;
+
+export interface ConnectionServiceDeps {
+  repo: McpServerRepo;
+  probe: Probe;
+  now?: () => Date;
+}
+
+export function createConnectionService({ repo, probe, now = () => new Date() }: ConnectionServiceDeps) {
+  async function targetFor(stored: StoredServer): Promise<ProbeTarget> {
+    const { server } = stored;
+    const secrets = await repo.openSecrets(server.workspaceId, server.id);
+    const headers: Record<string, string> = { ...server.headers };
+    if (server.authType === "api_key" && secrets.apiKey) headers.Authorization = `Bearer ${secrets.apiKey}`;
+    if (server.authType === "oauth" && secrets.oauthAccessToken) headers.Authorization = `Bearer ${secrets.oauthAccessToken}`;
+    const secretValues = [...Object.values(secrets), ...Object.values(server.headers)].filter((v): v is string => typeof v === "string");
+    return { url: server.url, headers, secrets: secretValues };
+  }
+
+  async function check(actor: Actor, id: string) {
+    const stored = await repo.find(actor.workspaces, id);
+    if (!stored) throw new NotFound(`MCP server ${id}`);
+    const checkedAt = now();
+    const started = performance.now();
+    const result = await probe(await targetFor(stored));
+    const latencyMs = Math.max(0, Math.round(performance.now() - started));
+    await repo.recordCheck(stored, {
+      connectorStatus: result.ok ? "connected" : "error",
+      checkedAt: checkedAt.toISOString(),
+      error: result.ok ? null : result.error,
+    });
+    return { result, checkedAt: checkedAt.toISOString(), latencyMs };
+  }
+
+  return {
+    async test(actor: Actor, id: string): Promise<ConnectionCheck> {
+      const { result, checkedAt, latencyMs } = await check(actor, id);
+      if (!result.ok) {
+        return { connectorStatus: "error", checkedAt, latencyMs, protocolVersion: null, serverInfo: null, capabilities: null, toolCount: null, error: result.error };
+      }
+      return {
+        connectorStatus: "connected",
+        checkedAt,
+        latencyMs,
+        protocolVersion: result.protocolVersion,
+        serverInfo: result.serverInfo,
+        capabilities: result.capabilities,
+        toolCount: result.tools.length,
+        error: null,
+      };
+    },
+
+    async listTools(actor: Actor, id: string): Promise<McpTool[]> {
+      const { result } = await check(actor, id);
+      if (!result.ok) throw new UpstreamFailure(result.error);
+      return result.tools;
+    },
+  };
+}
+
+export type ConnectionService = ReturnType<typeof createConnectionService>;

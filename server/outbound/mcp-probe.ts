@@ -1,0 +1,161 @@
+// Talks to a registered MCP server with the official SDK: connect (Streamable HTTP, then
+// the legacy HTTP+SSE transport for older servers), initialize, tools/list, close.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js";
+import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { ConnectionError, McpTool } from "../wire.js";
+import { describeOutboundError, type GuardedFetch } from "./guarded-fetch.js";
+
+export interface ProbeTarget {
+  url: string;
+  /** Every header to send: the record's custom headers plus Authorization, if any. */
+  headers: Record<string, string>;
+  /** Values that must never appear in an error message (keys, tokens, header values). */
+  secrets: string[];
+}
+
+export interface ProbeOptions {
+  fetch: GuardedFetch;
+  timeoutMs: number;
+  /** Stop following tools/list cursors after this many tools. */
+  maxTools?: number;
+}
+
+export type ProbeResult =
+  | {
+      ok: true;
+      protocolVersion: string | null;
+      serverInfo: { name: string; version: string } | null;
+      capabilities: Record<string, unknown> | null;
+      tools: McpTool[];
+    }
+  | { ok: false; error: ConnectionError };
+
+const CLIENT_INFO = { name: "mcp-servers-api", version: "0.1.0" };
+const MAX_TOOL_PAGES = 100;
+
+class ProbeTimeout extends Error {
+  override readonly name = "TimeoutError";
+}
+
+export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions): Promise<ProbeResult> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new ProbeTimeout(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+  // Every HTTP exchange of the SDK, streams included, ends when the deadline passes.
+  const fetchUntilDeadline: GuardedFetch = (input, init) =>
+    options.fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal });
+  const url = new URL(target.url);
+  let client: Client | null = null;
+
+  const run = async (): Promise<ProbeResult> => {
+    let negotiated: string | null = null;
+    const connect = async (transport: Transport) => {
+      const setVersion = transport.setProtocolVersion?.bind(transport);
+      transport.setProtocolVersion = (version: string) => {
+        negotiated = version;
+        setVersion?.(version);
+      };
+      const c = new Client(CLIENT_INFO, { capabilities: {} });
+      client = c;
+      await c.connect(transport, { signal: deadline.signal, timeout: options.timeoutMs });
+      return c;
+    };
+    const init = { headers: target.headers };
+    let connected: Client;
+    try {
+      connected = await connect(new StreamableHTTPClientTransport(url, { requestInit: init, fetch: fetchUntilDeadline }));
+    } catch (err) {
+      if (!shouldFallBackToSse(err)) throw err;
+      await closeQuietly(client);
+      connected = await connect(new SSEClientTransport(url, { requestInit: init, fetch: fetchUntilDeadline }));
+    }
+
+    const tools: McpTool[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_TOOL_PAGES && tools.length < (options.maxTools ?? 1000); page++) {
+      const result = await connected.listTools(cursor ? { cursor } : undefined, { signal: deadline.signal, timeout: options.timeoutMs });
+      for (const t of result.tools) {
+        tools.push({
+          name: t.name,
+          title: typeof t.title === "string" ? t.title : null,
+          description: t.description ?? null,
+          inputSchema: t.inputSchema as Record<string, unknown>,
+          annotations: (t.annotations as Record<string, unknown> | undefined) ?? null,
+        });
+      }
+      cursor = result.nextCursor;
+      if (!cursor) break;
+    }
+    const info = connected.getServerVersion();
+    return {
+      ok: true,
+      protocolVersion: negotiated,
+      serverInfo: info ? { name: info.name, version: info.version } : null,
+      capabilities: (connected.getServerCapabilities() as Record<string, unknown> | undefined) ?? null,
+      tools: tools.slice(0, options.maxTools ?? 1000),
+    };
+  };
+
+  const timedOut = new Promise<never>((_, reject) => {
+    deadline.signal.addEventListener("abort", () => reject(deadline.signal.reason), { once: true });
+  });
+  try {
+    return await Promise.race([run(), timedOut]);
+  } catch (err) {
+    return { ok: false, error: classify(err, target, options.timeoutMs) };
+  } finally {
+    clearTimeout(timer);
+    deadline.abort(new ProbeTimeout("probe finished"));
+    await closeQuietly(client);
+  }
+}
+
+// The MCP spec's backwards-compatibility rule: a 4xx to the initialize POST (other than an
+// auth refusal) means an older server that speaks HTTP+SSE.
+function shouldFallBackToSse(err: unknown): boolean {
+  if (!(err instanceof StreamableHTTPError)) return false;
+  const status = err.code ?? 0;
+  return status >= 400 && status < 500 && status !== 401 && status !== 403;
+}
+
+async function closeQuietly(client: Client | null) {
+  try {
+    await client?.close();
+  } catch {
+    /* the connection is being abandoned anyway */
+  }
+}
+
+function httpStatusOf(err: unknown): number | null {
+  if ((err instanceof StreamableHTTPError || err instanceof SseError) && typeof err.code === "number" && err.code >= 100 && err.code <= 599) {
+    return err.code;
+  }
+  return null;
+}
+
+/** Builds a user-facing error; SDK messages may quote the server's body, so they are not passed on raw. */
+export function classify(err: unknown, target: ProbeTarget, timeoutMs: number): ConnectionError {
+  const status = httpStatusOf(err);
+  if (status === 401 || status === 403) {
+    return { class: "auth", message: `the MCP server refused the credentials (HTTP ${status})`, httpStatus: status };
+  }
+  if (status !== null) return { class: "http", message: `the MCP server answered HTTP ${status}`, httpStatus: status };
+
+  const described = describeOutboundError(err);
+  if (described.class === "timeout") return { class: "timeout", message: `no answer within ${timeoutMs} ms`, httpStatus: null };
+  if (described.class === "protocol") {
+    const text = err instanceof Error ? err.message : String(err);
+    const reason = /content type/i.test(text)
+      ? "the server did not answer like an MCP server (unexpected content type)"
+      : "the server did not complete the MCP handshake";
+    return { class: "protocol", message: reason, httpStatus: null };
+  }
+  return { class: described.class, message: scrub(described.message, target), httpStatus: null };
+}
+
+function scrub(message: string, target: ProbeTarget): string {
+  let out = message;
+  for (const secret of target.secrets) if (secret.length >= 4) out = out.split(secret).join("[redacted]");
+  return out.slice(0, 500);
+}
