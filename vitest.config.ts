@@ -1,10 +1,26 @@
 import { defineConfig } from "vitest/config";
 
+// The contract suite runs once per store: always on SQLite, and on PostgreSQL when
+// TEST_DATABASE_URL names a server whose user may create databases (.ci/run sets it).
+const storeSuites = [
+  "test/mcp-servers.test.ts",
+  "test/secrets.test.ts",
+  "test/restart-and-faults.test.ts",
+  "test/connections.test.ts",
+  "test/availability.test.ts",
+  "test/multi-process.test.ts",
+];
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     globalSetup: ["test/helpers/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"], env: { TEST_STORE: "sqlite" } } },
+      ...(process.env.TEST_DATABASE_URL
+        ? [{ extends: true as const, test: { name: "postgres", include: storeSuites, env: { TEST_STORE: "postgres" } } }]
+        : []),
+    ],
   },
 });

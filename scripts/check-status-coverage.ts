@@ -1,10 +1,17 @@
-// After the suite: fails if any (operation, documented status) pair in openapi.yaml
+// The test helper records every (operation, status) the server answers under
+// test-artifacts/status-coverage/. After the suite this fails if any (operation, documented status) pair in openapi.yaml
 // was never answered by the server during the tests.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 const spec = JSON.parse(readFileSync(new URL("../generated/openapi.json", import.meta.url), "utf8"));
 const dir = join(process.cwd(), "test-artifacts", "status-coverage");
+
+// `--reset` runs before the suite, so that only this run's responses count.
+if (process.argv.includes("--reset")) {
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
 
 const seen = new Set<string>();
 if (existsSync(dir)) {

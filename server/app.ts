@@ -10,6 +10,7 @@ import type { McpServerService } from "./domain/mcp-servers.js";
 import { DomainError } from "./domain/errors.js";
 import type { TokenService } from "./domain/tokens.js";
 import { connectionHandlers } from "./http/connections.js";
+import { docsRouter } from "./http/docs.js";
 import type { HandlerTable } from "./http/handler-types.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
 import { problemHandler } from "./http/problem.js";
@@ -25,6 +26,7 @@ export interface AppDeps {
   tokens: TokenService;
   servers: McpServerService;
   connections: ConnectionService;
+  readiness: { migrated(): boolean; check(): Promise<boolean> };
   logger: Logger;
   validateResponses: boolean;
   /** Called once per response with the operation it answered (tests record coverage with it). */
@@ -81,6 +83,9 @@ export function buildApp(deps: AppDeps): Express {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.use(requestContext(deps.logger, deps.onResponse));
+  app.use(docsRouter()); // before the validator: these paths are not operations of the spec
+  // Until the store is migrated nothing under /api can be answered; say so plainly.
+  app.use("/api", (_req: Request, _res: Response, next: NextFunction) => next(deps.readiness.migrated() ? undefined : { status: 503 }));
   app.use(express.json({ limit: JSON_BODY_LIMIT, type: ["application/json", "application/*+json"] }));
   app.use(
     OpenApiValidator.middleware({
@@ -105,7 +110,7 @@ export function buildApp(deps: AppDeps): Express {
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers), ...connectionHandlers(deps.connections), ...systemHandlers() };
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers), ...connectionHandlers(deps.connections), ...systemHandlers(deps.readiness) };
   registerRoutes(app, spec, handlers);
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   app.use(problemHandler);

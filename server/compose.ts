@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { buildApp, type AppDeps } from "./app.js";
 import type { Config } from "./config.js";
-import { migrate, openDatabase, type Database } from "./data/db.js";
+import { isUnavailable, migrate, openDatabase, type Database } from "./data/db.js";
 import { createMcpServerRepo } from "./data/mcp-server-repo.js";
 import { createSecretBox, parseKey } from "./data/secrets.js";
 import { createTokenRepo } from "./data/token-repo.js";
@@ -39,24 +39,57 @@ export function resolveEncryptionKey(config: Config, db: Database, logger: Logge
   return parseKey(readFileSync(keyPath, "utf8"), keyPath);
 }
 
+/** Whether the store is migrated and reachable; requests get 503 until it is. */
+export interface Readiness {
+  migrated(): boolean;
+  check(): Promise<boolean>;
+}
+
 export interface Services {
   db: Database;
+  readiness: Readiness;
   tokens: ReturnType<typeof createTokenService>;
   servers: ReturnType<typeof createMcpServerService>;
   connections: ReturnType<typeof createConnectionService>;
 }
 
-export async function openServices(config: Config, logger: Logger): Promise<Services> {
-  const db = openDatabase(config.databaseUrl);
+export interface OpenOptions {
+  /** Keep retrying migrations while the store is unavailable instead of failing (the server does; the CLI does not). */
+  waitForDatabase?: boolean;
+  retryMs?: number;
+}
+
+export async function openServices(config: Config, logger: Logger, options: OpenOptions = {}): Promise<Services> {
+  const db = openDatabase(config.databaseUrl, config.database);
+  let migrated = false;
   try {
-    await migrate(db);
     const key = resolveEncryptionKey(config, db, logger);
+    try {
+      await migrate(db);
+      migrated = true;
+    } catch (err) {
+      if (!options.waitForDatabase || !isUnavailable(err)) throw err;
+      logger.error({ err }, "database unavailable at start-up: serving 503 and retrying");
+      retryMigrations(db, logger, options.retryMs ?? 1000, () => (migrated = true));
+    }
     const box = createSecretBox([key]);
     const cursorKey = createHash("sha256").update("cursor-signing:").update(key).digest();
     const repo = createMcpServerRepo(db.knex, box, nameKey);
     const outboundFetch = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.connectTimeoutMs });
     return {
       db,
+      readiness: {
+        migrated: () => migrated,
+        async check() {
+          if (!migrated) return false;
+          try {
+            await db.knex.raw("select 1");
+            return true;
+          } catch {
+            return false;
+          }
+        },
+      },
       tokens: createTokenService(createTokenRepo(db.knex)),
       servers: createMcpServerService({ repo, cursors: createCursorCodec(cursorKey) }),
       connections: createConnectionService({
@@ -70,6 +103,20 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   }
 }
 
+function retryMigrations(db: Database, logger: Logger, retryMs: number, done: () => void) {
+  const attempt = async () => {
+    try {
+      await migrate(db);
+      logger.info("database reachable again: migrations applied, ready");
+      done();
+    } catch (err) {
+      if (!isUnavailable(err)) logger.error({ err }, "migration failed");
+      setTimeout(attempt, retryMs).unref();
+    }
+  };
+  setTimeout(attempt, retryMs).unref();
+}
+
 export function appFor(services: Services, config: Config, logger: Logger, extra: Partial<AppDeps> = {}) {
-  return buildApp({ tokens: services.tokens, servers: services.servers, connections: services.connections, logger, validateResponses: config.validateResponses, ...extra });
+  return buildApp({ tokens: services.tokens, servers: services.servers, connections: services.connections, readiness: services.readiness, logger, validateResponses: config.validateResponses, ...extra });
 }

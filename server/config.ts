@@ -9,6 +9,22 @@ export interface Config {
   shutdownTimeoutMs: number;
   connectTimeoutMs: number;
   allowPrivateNetwork: boolean;
+  database: { poolMax: number; statementTimeoutMs: number; ssl: boolean | { rejectUnauthorized: boolean } | undefined };
+}
+
+function sslMode(value: string | undefined): Config["database"]["ssl"] {
+  switch (value ?? "") {
+    case "":
+      return undefined; // whatever sslmode the URL says
+    case "disable":
+      return false;
+    case "require":
+      return { rejectUnauthorized: false };
+    case "verify-full":
+      return { rejectUnauthorized: true };
+    default:
+      throw new Error(`DATABASE_SSL_MODE must be disable, require or verify-full; got '${value}'`);
+  }
 }
 
 function bool(value: string | undefined, fallback: boolean): boolean {
@@ -19,7 +35,7 @@ function bool(value: string | undefined, fallback: boolean): boolean {
 function positiveInt(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === "") return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number of milliseconds; got '${value}'`);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number; got '${value}'`);
   return n;
 }
 
@@ -36,5 +52,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: Number(env.MCP_API_SHUTDOWN_TIMEOUT_MS ?? 10000),
     connectTimeoutMs: positiveInt(env.MCP_API_CONNECT_TIMEOUT_MS, 10000, "MCP_API_CONNECT_TIMEOUT_MS"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
+    database: {
+      poolMax: positiveInt(env.DATABASE_POOL_MAX, 10, "DATABASE_POOL_MAX"),
+      statementTimeoutMs: positiveInt(env.DATABASE_STATEMENT_TIMEOUT_MS, 5000, "DATABASE_STATEMENT_TIMEOUT_MS"),
+      ssl: sslMode(env.DATABASE_SSL_MODE),
+    },
   };
 }

@@ -7,7 +7,7 @@ import { createLogger } from "./logger.js";
 async function main() {
   const config = readConfig();
   const logger = createLogger(config.logLevel);
-  const services = await openServices(config, logger);
+  const services = await openServices(config, logger, { waitForDatabase: true });
   const app = appFor(services, config, logger);
   const server = app.listen(config.port, config.host, () => {
     const { port } = server.address() as AddressInfo;

@@ -11,7 +11,7 @@ describe("restart", () => {
     })).data!;
     await first.stop({ keepData: true });
 
-    const second = await startServer({ dataDir: first.dataDir });
+    const second = await startServer({ reuse: first });
     try {
       const { data } = await second.client(token).GET("/api/mcp-servers/{id}", { params: { path: { id: created.id } } });
       expect(data).toEqual(created);

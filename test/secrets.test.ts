@@ -1,8 +1,6 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createSecretBox } from "../server/data/secrets.js";
-import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
+import { raw, startServer, storeContents, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 import { randomBytes } from "node:crypto";
 
 const API_KEY = "sk_live_LEAKCHECK_a1b2c3d4e5";
@@ -58,11 +56,9 @@ describe("secrets", () => {
       for (const b of bodies) expect(b).not.toContain(secret);
       for (const line of srv.logs) expect(line).not.toContain(secret);
     }
-    await srv.services.db.knex.raw("PRAGMA wal_checkpoint(TRUNCATE)");
-    for (const file of readdirSync(srv.dataDir)) {
-      const bytes = readFileSync(join(srv.dataDir, file));
-      for (const secret of [API_KEY, CLIENT_SECRET, NEW_KEY, token]) expect(bytes.includes(secret), `${file} holds ${secret}`).toBe(false);
-    }
+    const stored = await storeContents(srv);
+    expect(stored).toContain("leaky?");
+    for (const secret of [API_KEY, CLIENT_SECRET, NEW_KEY, token]) expect(stored.includes(secret), `the store holds ${secret}`).toBe(false);
   });
 
   test("when a stored secret is opened, then it round-trips; copied to another record, it does not decrypt", async () => {

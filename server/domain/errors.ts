@@ -54,3 +54,9 @@ export class UpstreamFailure extends DomainError {
     );
   }
 }
+
+export class ServiceUnavailable extends DomainError {
+  constructor(detail = "The database is unavailable; try again shortly.") {
+    super(503, "service-unavailable", "The service is unavailable right now.", detail);
+  }
+}

@@ -1,6 +1,7 @@
 // Turns anything thrown into an RFC 9457 problem: domain errors, the validator's
 // errors, body-parser's errors, and unknown faults (logged, never described).
 import type { ErrorRequestHandler, Request } from "express";
+import { isUnavailable } from "../data/db.js";
 import { DomainError } from "../domain/errors.js";
 import type { Problem, ProblemFieldError } from "../wire.js";
 
@@ -95,13 +96,18 @@ export function toProblem(err: unknown, req: Request): Problem {
         return base(v.status, v.message ?? "The request cannot be served.", req);
     }
   }
-  if ((err as { status?: number })?.status === 503) return base(503, "A dependency is unavailable; try again shortly.", req);
+  if ((err as { status?: number })?.status === 503 || isUnavailable(err)) return base(503, "The database is unavailable; try again shortly.", req);
   return base(500, "The fault was logged.", req);
 }
 
-export const problemHandler: ErrorRequestHandler = (err, req, res, _next) => {
+export const problemHandler: ErrorRequestHandler = (thrown, req, res, _next) => {
+  // A store failure while checking the token reaches us wrapped by the validator; judge the original.
+  const err = res.locals.authError ?? thrown;
   const problem = toProblem(err, req);
-  if (problem.status >= 500 && !(err instanceof DomainError)) res.locals.log?.error({ err: res.locals.authError ?? err }, "request failed");
+  if (problem.status === 503) {
+    res.set("Retry-After", "2");
+    res.locals.log?.warn({ err }, "store unavailable");
+  } else if (problem.status >= 500 && !(err instanceof DomainError)) res.locals.log?.error({ err }, "request failed");
   if (problem.status === 401) {
     const hadToken = typeof req.headers.authorization === "string";
     res.set("WWW-Authenticate", hadToken ? 'Bearer realm="mcp-servers-api", error="invalid_token"' : 'Bearer realm="mcp-servers-api"');

@@ -1,7 +1,12 @@
 // Operator endpoints.
+import { ServiceUnavailable } from "../domain/errors.js";
 import type { Handler } from "./handler-types.js";
 
-export function systemHandlers() {
+export function systemHandlers(readiness: { check(): Promise<boolean> }) {
   const getHealth: Handler<"getHealth"> = async () => ({ status: 200, body: { status: "ok" } });
-  return { getHealth };
+  const getReadiness: Handler<"getReadiness"> = async () => {
+    if (!(await readiness.check())) throw new ServiceUnavailable("The database is unavailable or not migrated yet.");
+    return { status: 200, body: { status: "ready" } };
+  };
+  return { getHealth, getReadiness };
 }

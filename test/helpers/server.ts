@@ -1,11 +1,12 @@
 // Starts the real server in-process on an ephemeral port with a temporary store,
 // and records which (operation, status) pairs the suite exercised.
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import knex from "knex";
 import { createMcpServersClient } from "../../client/index.js";
 import { appFor, openServices, type Services } from "../../server/compose.js";
 import { readConfig, type Config } from "../../server/config.js";
@@ -13,8 +14,11 @@ import { createLogger } from "../../server/logger.js";
 
 export const COVERAGE_DIR = join(process.cwd(), "test-artifacts", "status-coverage");
 
+export const STORE = process.env.TEST_STORE === "postgres" ? "postgres" : "sqlite";
+
 export interface TestServer {
   baseUrl: string;
+  databaseUrl: string;
   services: Services;
   config: Config;
   /** Every log line the server wrote, as raw JSON text. */
@@ -26,9 +30,39 @@ export interface TestServer {
 }
 
 export interface StartOptions {
-  /** Reuse a data directory (to test restarts). */
-  dataDir?: string;
+  /** Reuse the store of an earlier server (to test restarts). */
+  reuse?: { dataDir: string; databaseUrl: string };
   env?: Record<string, string>;
+  /** Start even if the store is unavailable, as `npm start` does. */
+  waitForDatabase?: boolean;
+}
+
+/** A fresh, empty store for one test server: a temporary SQLite file, or a new PostgreSQL database. */
+export async function provisionStore(dataDir: string): Promise<string> {
+  if (STORE === "sqlite") return `sqlite:${join(dataDir, "mcp-api.sqlite")}`;
+  const admin = process.env.TEST_DATABASE_URL;
+  if (!admin) throw new Error("TEST_STORE=postgres needs TEST_DATABASE_URL");
+  const name = `mcp_t_${randomBytes(6).toString("hex")}`;
+  const db = knex({ client: "pg", connection: admin, pool: { min: 0, max: 1 } });
+  try {
+    await db.raw(`create database ${name}`);
+  } finally {
+    await db.destroy();
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function dropStore(databaseUrl: string): Promise<void> {
+  if (!databaseUrl.startsWith("postgres")) return;
+  const name = new URL(databaseUrl).pathname.slice(1);
+  const db = knex({ client: "pg", connection: process.env.TEST_DATABASE_URL!, pool: { min: 0, max: 1 } });
+  try {
+    await db.raw(`drop database if exists ${name} with (force)`);
+  } finally {
+    await db.destroy();
+  }
 }
 
 export function uniqueWorkspace(label = "ws"): string {
@@ -36,9 +70,10 @@ export function uniqueWorkspace(label = "ws"): string {
 }
 
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "mcp-api-test-"));
+  const dataDir = options.reuse?.dataDir ?? mkdtempSync(join(tmpdir(), "mcp-api-test-"));
+  const databaseUrl = options.reuse?.databaseUrl ?? (await provisionStore(dataDir));
   const config = readConfig({
-    DATABASE_URL: `sqlite:${join(dataDir, "mcp-api.sqlite")}`,
+    DATABASE_URL: databaseUrl,
     MCP_API_ENCRYPTION_KEY: randomKeyFor(dataDir),
     LOG_LEVEL: "debug",
     MCP_API_VALIDATE_RESPONSES: "true",
@@ -46,7 +81,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   });
   const logs: string[] = [];
   const logger = createLogger(config.logLevel, { write: (line: string) => void logs.push(line) });
-  const services = await openServices(config, logger);
+  const services = await openServices(config, logger, { waitForDatabase: options.waitForDatabase, retryMs: 200 });
   const coverageFile = join(COVERAGE_DIR, `${process.pid}.jsonl`);
   const app = appFor(services, config, logger, {
     onResponse: (operationId, status) => {
@@ -61,6 +96,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
 
   return {
     baseUrl,
+    databaseUrl: config.databaseUrl,
     services,
     config,
     logs,
@@ -73,7 +109,10 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await services.db.close();
-      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+      if (!keepData) {
+        rmSync(dataDir, { recursive: true, force: true });
+        await dropStore(config.databaseUrl);
+      }
     },
   };
 }
@@ -83,6 +122,19 @@ const keys = new Map<string, string>();
 function randomKeyFor(dataDir: string): string {
   if (!keys.has(dataDir)) keys.set(dataDir, randomBytes(32).toString("base64"));
   return keys.get(dataDir)!;
+}
+
+/** Everything the store holds, as text: the SQLite files, or a dump of the PostgreSQL tables. */
+export async function storeContents(srv: TestServer): Promise<string> {
+  if (STORE === "sqlite") {
+    await srv.services.db.knex.raw("PRAGMA wal_checkpoint(TRUNCATE)");
+    return readdirSync(srv.dataDir)
+      .map((f) => readFileSync(join(srv.dataDir, f)).toString("latin1"))
+      .join("\n");
+  }
+  const tables = ["mcp_servers", "api_tokens"];
+  const rows = await Promise.all(tables.map((t) => srv.services.db.knex(t).select()));
+  return JSON.stringify(rows);
 }
 
 /** Raw HTTP for input the typed client cannot express. */

@@ -1,0 +1,79 @@
+// Several server processes on one store: the state that matters lives in the database.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { dropStore, provisionStore, raw, STORE } from "./helpers/server.js";
+
+const root = join(import.meta.dirname, "..");
+let dataDir: string;
+let env: NodeJS.ProcessEnv;
+const processes: ChildProcess[] = [];
+
+// Asynchronous, so that the test's own connections stay serviced while the CLI runs.
+async function cli(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/token.ts", ...args], { cwd: root, env, encoding: "utf8" });
+  return stdout.trim();
+}
+
+async function startProcess(): Promise<string> {
+  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], { cwd: root, env: { ...env, PORT: "0", HOST: "127.0.0.1" }, stdio: ["ignore", "pipe", "pipe"] });
+  processes.push(child);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
+    child.stderr!.on("data", (chunk) => process.stderr.write(`[server ${child.pid}] ${chunk}`));
+    child.stdout!.on("data", (chunk) => {
+      out += chunk;
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1].replace("localhost", "127.0.0.1"));
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "mcp-api-mp-"));
+  env = {
+    ...process.env,
+    DATABASE_URL: await provisionStore(dataDir),
+    MCP_API_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    LOG_LEVEL: "warn",
+  };
+}, 60_000);
+
+afterAll(async () => {
+  for (const p of processes) p.kill("SIGTERM");
+  await Promise.all(processes.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on("exit", r)))));
+  await dropStore(env.DATABASE_URL!);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("server processes sharing one store", () => {
+  test("when 50 creates with one name race (across two processes on PostgreSQL, one on SQLite), then one 201 and 49 × 409", async () => {
+    const urls = STORE === "postgres" ? await Promise.all([startProcess(), startProcess()]) : [await startProcess()];
+    const ws = `ws_mp_${randomBytes(3).toString("hex")}`;
+    const token = await cli("create", "--user", "usr_mp", "--workspace", ws);
+    expect(token).toMatch(/^mcpk_/);
+    const body = JSON.stringify({ workspaceId: ws, name: "contended", url: "https://mcp.example.com/mcp" });
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => raw(urls[i % urls.length], "POST", "/api/mcp-servers", { token, body })));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(49);
+
+    // What one process wrote, the other reads.
+    const id = results.find((r) => r.status === 201)!.json.id;
+    for (const url of urls) expect((await raw(url, "GET", `/api/mcp-servers/${id}`, { token })).json.name).toBe("contended");
+
+    // A token revoked through the CLI is refused by every process at once.
+    const tokenId = (await cli("list")).split("\n").find((line) => line.includes(ws))!.split("\t")[0];
+    await cli("revoke", tokenId);
+    for (const url of urls) expect((await raw(url, "GET", `/api/mcp-servers/${id}`, { token })).status).toBe(401);
+  }, 90_000);
+});
