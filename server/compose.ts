@@ -8,7 +8,7 @@ import { buildApp, type AppDeps } from "./app.js";
 import type { Config } from "./config.js";
 import { isUnavailable, migrate, openDatabase, type Database } from "./data/db.js";
 import { createMcpServerRepo } from "./data/mcp-server-repo.js";
-import { createSecretBox, parseKey } from "./data/secrets.js";
+import { createSecretBox, parseKey, type SecretBox } from "./data/secrets.js";
 import { createTokenRepo } from "./data/token-repo.js";
 import { createConnectionService } from "./domain/connections.js";
 import { createCursorCodec } from "./domain/cursor.js";
@@ -47,6 +47,7 @@ export interface Readiness {
 
 export interface Services {
   db: Database;
+  box: SecretBox;
   readiness: Readiness;
   tokens: ReturnType<typeof createTokenService>;
   servers: ReturnType<typeof createMcpServerService>;
@@ -72,12 +73,14 @@ export async function openServices(config: Config, logger: Logger, options: Open
       logger.error({ err }, "database unavailable at start-up: serving 503 and retrying");
       retryMigrations(db, logger, options.retryMs ?? 1000, () => (migrated = true));
     }
-    const box = createSecretBox([key]);
+    const previous = config.previousEncryptionKeys.map((k, i) => parseKey(k, `MCP_API_ENCRYPTION_KEYS_PREVIOUS[${i}]`));
+    const box = createSecretBox([key, ...previous]);
     const cursorKey = createHash("sha256").update("cursor-signing:").update(key).digest();
     const repo = createMcpServerRepo(db.knex, box, nameKey);
     const outboundFetch = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.connectTimeoutMs });
     return {
       db,
+      box,
       readiness: {
         migrated: () => migrated,
         async check() {

@@ -4,6 +4,8 @@ export interface Config {
   host: string;
   databaseUrl: string;
   encryptionKey: string | null;
+  /** Keys that sealed older secrets: still opened, never used to seal (key rotation). */
+  previousEncryptionKeys: string[];
   logLevel: string;
   validateResponses: boolean;
   shutdownTimeoutMs: number;
@@ -47,6 +49,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || "0.0.0.0",
     databaseUrl: env.DATABASE_URL || "sqlite:./data/mcp-api.sqlite",
     encryptionKey: env.MCP_API_ENCRYPTION_KEY || null,
+    previousEncryptionKeys: (env.MCP_API_ENCRYPTION_KEYS_PREVIOUS ?? "").split(",").map((k) => k.trim()).filter(Boolean),
     logLevel: env.LOG_LEVEL || "info",
     validateResponses: bool(env.MCP_API_VALIDATE_RESPONSES, true),
     shutdownTimeoutMs: Number(env.MCP_API_SHUTDOWN_TIMEOUT_MS ?? 10000),
