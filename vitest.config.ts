@@ -9,6 +9,8 @@ const storeSuites = [
   "test/connections.test.ts",
   "test/availability.test.ts",
   "test/multi-process.test.ts",
+  "test/hardening.test.ts",
+  "test/key-rotation.test.ts",
 ];
 
 export default defineConfig({

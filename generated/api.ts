@@ -23,6 +23,12 @@ export interface paths {
          *     defaults to `none`; `api_key` needs `apiKey`; `oauth` needs
          *     `oauthClientId` and `oauthTokenEndpoint`. Credentials for another
          *     `authType` than the one chosen are refused.
+         *
+         *     Safe retries: send an `Idempotency-Key`. A retry with the same key and
+         *     the same body, by the same token, within 24 hours answers the first
+         *     201 again (with `Idempotent-Replayed: true`) and creates nothing. The
+         *     same key with a different body is a 422; while the first request with
+         *     a key is still running, another with the key is a 409.
          */
         post: operations["createMcpServer"];
         delete?: never;
@@ -51,7 +57,9 @@ export interface paths {
         post?: never;
         /**
          * Delete MCP server
-         * @description Removes the record and every credential stored for it.
+         * @description Removes the record and every credential stored for it. Its audit
+         *     events stay readable. With `If-Match`, only deletes the version you
+         *     read (412 otherwise).
          */
         delete: operations["deleteMcpServer"];
         options?: never;
@@ -66,6 +74,10 @@ export interface paths {
          *     to `api_key` needs an `apiKey` unless one is already stored; switching
          *     to `oauth` needs `oauthClientId` and `oauthTokenEndpoint` (given now or
          *     already stored).
+         *
+         *     No lost updates: send the `ETag` you read as `If-Match`; if the record
+         *     changed since, the answer is 412 and nothing changes. Without
+         *     `If-Match` the patch applies to the current record.
          */
         patch: operations["updateMcpServer"];
         trace?: never;
@@ -119,6 +131,34 @@ export interface paths {
          *     or refuses, answers 502 (504 on timeout) with `connectionError`.
          */
         get: operations["listMcpServerTools"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp-servers/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List MCP server events
+         * @description The audit trail of one MCP server, newest first: every create, update,
+         *     credential change, delete, OAuth connect/disconnect and connection
+         *     status change, with who did it, the request id and the names of the
+         *     fields changed. Secret values are never recorded, only whether they
+         *     were set, cleared or replaced. Readable after the server is deleted,
+         *     by a token that covers its workspace.
+         */
+        get: operations["listMcpServerEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -613,6 +653,82 @@ export interface components {
             data: components["schemas"]["McpTool"][];
         };
         /**
+         * @description One entry of an MCP server's audit trail.
+         * @example {
+         *       "id": "evt_01JDQ4P2M3W9X8Y7Z6A5B4C3D2",
+         *       "serverId": "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *       "workspaceId": "ws_acme",
+         *       "type": "credentials_changed",
+         *       "actor": "usr_alice",
+         *       "requestId": "5f0c9e1e-7d4b-4a8e-9d55-0c3e1a6d2b7f",
+         *       "at": "2026-11-24T09:30:00.000Z",
+         *       "fields": [
+         *         {
+         *           "name": "apiKey",
+         *           "change": "replaced"
+         *         }
+         *       ]
+         *     }
+         */
+        McpServerEvent: {
+            /** @example evt_01JDQ4P2M3W9X8Y7Z6A5B4C3D2 */
+            id: string;
+            /** @example mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE */
+            serverId: string;
+            workspaceId: components["schemas"]["WorkspaceId"];
+            /**
+             * @description What happened.
+             * @example updated
+             * @enum {string}
+             */
+            type: "created" | "updated" | "credentials_changed" | "deleted" | "status_changed" | "oauth_connected" | "oauth_disconnected";
+            /**
+             * @description The user whose token made the change, or `system` for the product's own changes (e.g. a token refresh).
+             * @example usr_alice
+             */
+            actor: string;
+            /**
+             * @description The request that made the change (also in `X-Request-Id` and the log).
+             * @example 5f0c9e1e-7d4b-4a8e-9d55-0c3e1a6d2b7f
+             */
+            requestId: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-11-24T09:30:00.000Z
+             */
+            at: string;
+            /** @description The fields that changed. Secrets say only `set`, `cleared` or `replaced`. */
+            fields: components["schemas"]["FieldChange"][];
+        };
+        /**
+         * @description One changed field.
+         * @example {
+         *       "name": "apiKey",
+         *       "change": "replaced"
+         *     }
+         */
+        FieldChange: {
+            /** @example apiKey */
+            name: string;
+            /**
+             * @example replaced
+             * @enum {string}
+             */
+            change: "set" | "cleared" | "replaced" | "changed";
+        };
+        /**
+         * @description One page of audit events, newest first.
+         * @example {
+         *       "data": [],
+         *       "nextCursor": null
+         *     }
+         */
+        McpServerEventList: {
+            data: components["schemas"]["McpServerEvent"][];
+            /** @example null */
+            nextCursor: string | null;
+        };
+        /**
          * @description Readiness answer.
          * @example {
          *       "status": "ready"
@@ -880,6 +996,63 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description `If-Match` does not name the current version: someone changed the record since you read it. Read it again and retry. */
+        PreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/precondition-failed",
+                 *       "title": "The record changed since you read it.",
+                 *       "status": 412,
+                 *       "detail": "If-Match \"v2\" does not match the current version \"v3\"."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The `Idempotency-Key` was already used with a different request body. */
+        IdempotencyKeyReused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/idempotency-key-reused",
+                 *       "title": "This Idempotency-Key was used for a different request.",
+                 *       "status": 422,
+                 *       "detail": "Use a new key for a different request body."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The token (or, without one, the client address) made too many requests this minute. */
+        TooManyRequests: {
+            headers: {
+                /** @description Seconds until the window resets. */
+                "Retry-After"?: number;
+                /** @description Remaining quota and seconds to reset (IETF draft RateLimit header fields), e.g. `"default";r=0;t=12`. */
+                RateLimit?: string;
+                /** @description The quota policy, e.g. `"default";q=600;w=60`. */
+                "RateLimit-Policy"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/rate-limited",
+                 *       "title": "Too many requests.",
+                 *       "status": 429,
+                 *       "detail": "The limit is 600 requests per minute; retry in 12 s."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The database is unreachable or not migrated yet. Retry after a short wait; nothing was changed. */
         ServiceUnavailable: {
             headers: {
@@ -918,6 +1091,10 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The `ETag` you read. The change applies only if the record is still at that version (else 412). `*` matches any version. */
+        IfMatch: string;
+        /** @description A unique key per intended create (e.g. a UUID). Retries with the same key and body within 24 hours replay the first answer. */
+        IdempotencyKey: string;
         /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
         McpServerId: string;
         /** @description The workspace to list. */
@@ -928,7 +1105,10 @@ export interface components {
         Cursor: string;
     };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Strong validator of the record's current version; send it back as `If-Match`. */
+        ETag: string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -961,6 +1141,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -968,7 +1149,10 @@ export interface operations {
     createMcpServer: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended create (e.g. a UUID). Retries with the same key and body within 24 hours replay the first answer. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -983,6 +1167,9 @@ export interface operations {
                 headers: {
                     /** @description Path of the new MCP server. */
                     Location?: string;
+                    ETag: components["headers"]["ETag"];
+                    /** @description `true` when this answer replays an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -995,6 +1182,8 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1014,6 +1203,7 @@ export interface operations {
             /** @description The MCP server. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1023,6 +1213,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1030,7 +1221,10 @@ export interface operations {
     deleteMcpServer: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `ETag` you read. The change applies only if the record is still at that version (else 412). `*` matches any version. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
                 id: components["parameters"]["McpServerId"];
@@ -1049,6 +1243,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1056,7 +1252,10 @@ export interface operations {
     updateMcpServer: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `ETag` you read. The change applies only if the record is still at that version (else 412). `*` matches any version. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
                 id: components["parameters"]["McpServerId"];
@@ -1072,6 +1271,7 @@ export interface operations {
             /** @description The updated MCP server. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1082,8 +1282,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1112,6 +1314,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1140,10 +1343,45 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["BadGateway"];
             503: components["responses"]["ServiceUnavailable"];
             504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    listMcpServerEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `nextCursor` of the previous page. Opaque; a cursor the server did not issue is a 400. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerEventList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getHealth: {

@@ -7,7 +7,9 @@ import * as OpenApiValidator from "express-openapi-validator";
 import type { Logger } from "pino";
 import type { ConnectionService } from "./domain/connections.js";
 import type { McpServerService } from "./domain/mcp-servers.js";
-import { DomainError } from "./domain/errors.js";
+import { DomainError, Unauthorized } from "./domain/errors.js";
+import type { Idempotency } from "./domain/idempotency.js";
+import type { RateLimiter, RateLimitState } from "./domain/rate-limit.js";
 import type { TokenService } from "./domain/tokens.js";
 import { connectionHandlers } from "./http/connections.js";
 import { docsRouter } from "./http/docs.js";
@@ -26,6 +28,8 @@ export interface AppDeps {
   tokens: TokenService;
   servers: McpServerService;
   connections: ConnectionService;
+  idempotency: Idempotency;
+  rateLimiter: RateLimiter;
   readiness: { migrated(): boolean; check(): Promise<boolean> };
   logger: Logger;
   validateResponses: boolean;
@@ -78,6 +82,11 @@ function requestContext(logger: Logger, onResponse: AppDeps["onResponse"]) {
   };
 }
 
+export function setRateLimitHeaders(res: Response, state: RateLimitState) {
+  res.set("RateLimit-Policy", `"default";q=${state.limit};w=60`);
+  res.set("RateLimit", `"default";r=${Math.max(0, state.remaining)};t=${state.resetSeconds}`);
+}
+
 export function buildApp(deps: AppDeps): Express {
   const app = express();
   app.disable("x-powered-by");
@@ -96,21 +105,31 @@ export function buildApp(deps: AppDeps): Express {
       validateSecurity: {
         handlers: {
           bearerAuth: async (req) => {
+            const res = req.res!;
             try {
-              (req as Request & { auth?: unknown }).auth = await deps.tokens.authenticate(req.headers.authorization);
+              let actor;
+              try {
+                actor = await deps.tokens.authenticate(req.headers.authorization);
+              } catch (err) {
+                // Without a valid token, the client address is what gets counted.
+                if (err instanceof Unauthorized) await deps.rateLimiter.consume(`ip:${req.ip}`);
+                throw err;
+              }
+              setRateLimitHeaders(res, await deps.rateLimiter.consume(`token:${actor.tokenId}`));
+              (req as Request & { auth?: unknown }).auth = { ...actor, requestId: res.locals.requestId };
               return true;
             } catch (err) {
-              if (err instanceof DomainError) throw err;
-              // Anything but a bad token is our fault, not the caller's: keep it for the log.
-              req.res!.locals.authError = err;
-              throw { status: 500, error: new Error("authentication failed") };
+              // The validator re-wraps what we throw and keeps only 401/403/500; the problem
+              // handler answers from the original.
+              res.locals.securityError = err;
+              throw { status: err instanceof DomainError ? err.status : 500, error: new Error("authentication failed") };
             }
           },
         },
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers), ...connectionHandlers(deps.connections), ...systemHandlers(deps.readiness) };
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...systemHandlers(deps.readiness) };
   registerRoutes(app, spec, handlers);
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   app.use(problemHandler);

@@ -9,7 +9,12 @@ import type { Config } from "./config.js";
 import { isUnavailable, migrate, openDatabase, type Database } from "./data/db.js";
 import { createMcpServerRepo } from "./data/mcp-server-repo.js";
 import { createSecretBox, parseKey, type SecretBox } from "./data/secrets.js";
+import { createAuditRepo } from "./data/audit-repo.js";
+import { createIdempotencyRepo } from "./data/idempotency-repo.js";
+import { createRateLimitRepo } from "./data/rate-limit-repo.js";
 import { createTokenRepo } from "./data/token-repo.js";
+import { createIdempotency } from "./domain/idempotency.js";
+import { createRateLimiter } from "./domain/rate-limit.js";
 import { createConnectionService } from "./domain/connections.js";
 import { createCursorCodec } from "./domain/cursor.js";
 import { createMcpServerService } from "./domain/mcp-servers.js";
@@ -52,6 +57,8 @@ export interface Services {
   tokens: ReturnType<typeof createTokenService>;
   servers: ReturnType<typeof createMcpServerService>;
   connections: ReturnType<typeof createConnectionService>;
+  idempotency: ReturnType<typeof createIdempotency>;
+  rateLimiter: ReturnType<typeof createRateLimiter>;
 }
 
 export interface OpenOptions {
@@ -94,7 +101,9 @@ export async function openServices(config: Config, logger: Logger, options: Open
         },
       },
       tokens: createTokenService(createTokenRepo(db.knex)),
-      servers: createMcpServerService({ repo, cursors: createCursorCodec(cursorKey) }),
+      servers: createMcpServerService({ repo, audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey) }),
+      idempotency: createIdempotency(createIdempotencyRepo(db.knex)),
+      rateLimiter: createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute),
       connections: createConnectionService({
         repo,
         probe: (target) => probeMcpServer(target, { fetch: outboundFetch, timeoutMs: config.connectTimeoutMs }),
@@ -121,5 +130,12 @@ function retryMigrations(db: Database, logger: Logger, retryMs: number, done: ()
 }
 
 export function appFor(services: Services, config: Config, logger: Logger, extra: Partial<AppDeps> = {}) {
-  return buildApp({ tokens: services.tokens, servers: services.servers, connections: services.connections, readiness: services.readiness, logger, validateResponses: config.validateResponses, ...extra });
+  return buildApp({
+    tokens: services.tokens,
+    servers: services.servers,
+    connections: services.connections,
+    idempotency: services.idempotency,
+    rateLimiter: services.rateLimiter,
+    readiness: services.readiness,
+    logger, validateResponses: config.validateResponses, ...extra });
 }

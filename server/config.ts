@@ -11,6 +11,7 @@ export interface Config {
   shutdownTimeoutMs: number;
   connectTimeoutMs: number;
   allowPrivateNetwork: boolean;
+  rateLimitPerMinute: number;
   database: { poolMax: number; statementTimeoutMs: number; ssl: boolean | { rejectUnauthorized: boolean } | undefined };
 }
 
@@ -55,6 +56,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: Number(env.MCP_API_SHUTDOWN_TIMEOUT_MS ?? 10000),
     connectTimeoutMs: positiveInt(env.MCP_API_CONNECT_TIMEOUT_MS, 10000, "MCP_API_CONNECT_TIMEOUT_MS"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
+    rateLimitPerMinute: positiveInt(env.MCP_API_RATE_LIMIT, 600, "MCP_API_RATE_LIMIT"),
     database: {
       poolMax: positiveInt(env.DATABASE_POOL_MAX, 10, "DATABASE_POOL_MAX"),
       statementTimeoutMs: positiveInt(env.DATABASE_STATEMENT_TIMEOUT_MS, 5000, "DATABASE_STATEMENT_TIMEOUT_MS"),

@@ -12,6 +12,7 @@ const EVERY_OPERATION = [
   ["DELETE", `/api/mcp-servers/${ID}`, undefined],
   ["POST", `/api/mcp-servers/${ID}/test`, undefined],
   ["GET", `/api/mcp-servers/${ID}/tools`, undefined],
+  ["GET", `/api/mcp-servers/${ID}/events`, undefined],
 ] as const;
 
 async function waitFor(check: () => Promise<boolean>, what: string, ms = 15_000) {

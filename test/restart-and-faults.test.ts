@@ -36,6 +36,7 @@ describe("unexpected faults", () => {
         ["GET", `/api/mcp-servers/${id}`, undefined],
         ["PATCH", `/api/mcp-servers/${id}`, "{}"],
         ["DELETE", `/api/mcp-servers/${id}`, undefined],
+        ["GET", `/api/mcp-servers/${id}/events`, undefined],
       ] as const) {
         const res = await raw(srv.baseUrl, method, path, { token, body });
         expect(res.status, `${method} ${path}`).toBe(500);

@@ -32,11 +32,21 @@ export function createConnectionService({ repo, probe, now = () => new Date() }:
     const started = performance.now();
     const result = await probe(await targetFor(stored));
     const latencyMs = Math.max(0, Math.round(performance.now() - started));
-    await repo.recordCheck(stored, {
-      connectorStatus: result.ok ? "connected" : "error",
-      checkedAt: checkedAt.toISOString(),
-      error: result.ok ? null : result.error,
-    });
+    const connectorStatus = result.ok ? "connected" : "error";
+    const statusChanged = connectorStatus !== stored.server.connectorStatus;
+    await repo.recordCheck(
+      stored,
+      { connectorStatus, checkedAt: checkedAt.toISOString(), error: result.ok ? null : result.error },
+      statusChanged
+        ? {
+            type: "status_changed",
+            actor: actor.userId,
+            tokenId: actor.tokenId,
+            requestId: actor.requestId ?? null,
+            fields: [{ name: "connectorStatus", change: "changed" }],
+          }
+        : undefined,
+    );
     return { result, checkedAt: checkedAt.toISOString(), latencyMs };
   }
 

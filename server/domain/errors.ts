@@ -60,3 +60,24 @@ export class ServiceUnavailable extends DomainError {
     super(503, "service-unavailable", "The service is unavailable right now.", detail);
   }
 }
+
+export class PreconditionFailed extends DomainError {
+  constructor(detail: string) {
+    super(412, "precondition-failed", "The record changed since you read it.", detail);
+  }
+}
+
+export class IdempotencyKeyReused extends DomainError {
+  constructor() {
+    super(422, "idempotency-key-reused", "This Idempotency-Key was used for a different request.", "Use a new key for a different request body.");
+  }
+}
+
+export class RateLimited extends DomainError {
+  constructor(
+    readonly limit: number,
+    readonly resetSeconds: number,
+  ) {
+    super(429, "rate-limited", "Too many requests.", `The limit is ${limit} requests per minute; retry in ${resetSeconds} s.`);
+  }
+}

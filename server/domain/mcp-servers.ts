@@ -1,9 +1,10 @@
 // Use cases for MCP server records: the rules of create, read, list, update and delete.
 import { monotonicFactory } from "ulid";
-import type { McpServerRepo, SecretChanges, ServerFields, StoredServer } from "../data/mcp-server-repo.js";
-import type { AuthType, McpServer, McpServerCreate, McpServerList, McpServerPatch, ProblemFieldError } from "../wire.js";
+import type { AuditEventInput, AuditRepo } from "../data/audit-repo.js";
+import type { McpServerRepo, SecretChanges, SecretField, ServerFields, StoredServer } from "../data/mcp-server-repo.js";
+import type { AuthType, FieldChange, McpServer, McpServerCreate, McpServerEventList, McpServerList, McpServerPatch, ProblemFieldError } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
-import { Conflict, Forbidden, NotFound, ValidationFailed } from "./errors.js";
+import { Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed } from "./errors.js";
 import { connectorConfigProblems, headerProblems, urlProblems } from "./rules.js";
 import type { Actor } from "./tokens.js";
 
@@ -20,8 +21,18 @@ const CONNECTION_FIELDS = ["url", "authType", "headers", "oauthClientId", "oauth
 
 const MAX_WRITE_ATTEMPTS = 5;
 
+/** A record and the version its ETag names. */
+export interface Versioned {
+  server: McpServer;
+  version: number;
+}
+
+/** `undefined`: no precondition; a number: the version the caller read; `null`: an If-Match that matches nothing. */
+export type ExpectedVersion = number | null | undefined;
+
 export interface McpServerServiceDeps {
   repo: McpServerRepo;
+  audit: AuditRepo;
   cursors: CursorCodec;
   now?: () => Date;
 }
@@ -56,11 +67,25 @@ function endpointProblems(input: McpServerPatch): ProblemFieldError[] {
   ];
 }
 
+function secretChange(field: SecretField, value: string | null, wasSet: boolean): FieldChange | null {
+  if (value === null) return wasSet ? { name: field, change: "cleared" } : null;
+  return { name: field, change: wasSet ? "replaced" : "set" };
+}
+
+function event(actor: Actor, type: AuditEventInput["type"], fields: FieldChange[]): AuditEventInput {
+  return { type, actor: actor.userId, tokenId: actor.tokenId, requestId: actor.requestId ?? null, fields };
+}
+
+function checkVersion(current: StoredServer, expected: ExpectedVersion) {
+  if (expected === undefined || expected === current.version) return;
+  throw new PreconditionFailed(`If-Match does not match the current version "v${current.version}".`);
+}
+
 function fail(problems: ProblemFieldError[]) {
   if (problems.length > 0) throw new ValidationFailed(problems);
 }
 
-export function createMcpServerService({ repo, cursors, now = () => new Date() }: McpServerServiceDeps) {
+export function createMcpServerService({ repo, audit, cursors, now = () => new Date() }: McpServerServiceDeps) {
   const newId = monotonicFactory();
 
   async function findOrThrow(actor: Actor, id: string): Promise<StoredServer> {
@@ -126,7 +151,7 @@ export function createMcpServerService({ repo, cursors, now = () => new Date() }
   }
 
   return {
-    async create(actor: Actor, input: McpServerCreate): Promise<McpServer> {
+    async create(actor: Actor, input: McpServerCreate): Promise<Versioned> {
       requireWorkspace(actor, input.workspaceId);
       const authType = input.authType ?? "none";
       const headers = input.headers ?? {};
@@ -159,13 +184,20 @@ export function createMcpServerService({ repo, cursors, now = () => new Date() }
         secrets: { apiKey: input.apiKey ?? null, oauthClientSecret: input.oauthClientSecret ?? null },
         createdBy: actor.userId,
         at: now().toISOString(),
+        event: event(
+          actor,
+          "created",
+          Object.entries(input)
+            .filter(([k, v]) => v != null && k !== "workspaceId")
+            .map(([name]) => ({ name, change: "set" as const })),
+        ),
       });
       if (!outcome.ok) throw nameTaken(input.name, input.workspaceId);
-      return outcome.stored.server;
+      return outcome.stored;
     },
 
-    async get(actor: Actor, id: string): Promise<McpServer> {
-      return (await findOrThrow(actor, id)).server;
+    async get(actor: Actor, id: string): Promise<Versioned> {
+      return findOrThrow(actor, id);
     },
 
     async list(actor: Actor, query: { workspaceId: string; limit?: number; cursor?: string }): Promise<McpServerList> {
@@ -180,24 +212,50 @@ export function createMcpServerService({ repo, cursors, now = () => new Date() }
       return { data: page, nextCursor };
     },
 
-    async update(actor: Actor, id: string, patch: McpServerPatch): Promise<McpServer> {
+    async update(actor: Actor, id: string, patch: McpServerPatch, expected?: ExpectedVersion): Promise<Versioned> {
       for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
         const current = await findOrThrow(actor, id);
+        checkVersion(current, expected);
         const { changed, secrets } = applyPatch(current, patch);
-        if (Object.keys(changed).length === 0 && Object.keys(secrets).length === 0) return current.server;
-        const outcome = await repo.update(current, changed, secrets, now().toISOString());
-        if (outcome.ok) return outcome.stored.server;
+        if (Object.keys(changed).length === 0 && Object.keys(secrets).length === 0) return current;
+        const fields: FieldChange[] = Object.keys(changed)
+          .filter((k) => k !== "connectorStatus")
+          .map((name) => ({ name, change: "changed" as const }));
+        for (const [field, value] of Object.entries(secrets) as [SecretField, string | null][]) {
+          const change = secretChange(field, value, current.secretsSet[field]);
+          if (change) fields.push(change);
+        }
+        const credentials = "authType" in changed || Object.keys(secrets).length > 0;
+        const outcome = await repo.update(current, changed, secrets, now().toISOString(), event(actor, credentials ? "credentials_changed" : "updated", fields));
+        if (outcome.ok) return outcome.stored;
         if (outcome.reason === "name-taken") throw nameTaken(patch.name ?? current.server.name, current.server.workspaceId);
-        // "stale": someone else wrote in between; apply the patch to what they wrote.
+        // "stale": someone else wrote in between. With If-Match that is a failed precondition;
+        // without, apply the patch to what they wrote.
+        if (expected !== undefined) throw new PreconditionFailed(`MCP server ${id} changed while it was being updated.`);
       }
       throw new Conflict(`MCP server ${id} is being changed by others; try again.`);
+    },
+
+    async listEvents(actor: Actor, id: string, query: { limit?: number; cursor?: string }): Promise<McpServerEventList> {
+      const limit = query.limit ?? 20;
+      const scope = `events:${id}`;
+      const after = query.cursor ? cursors.decode(scope, query.cursor) : null;
+      const rows = await audit.list(actor.workspaces, id, limit + 1, after);
+      if (rows.length === 0 && !after) throw new NotFound(`MCP server ${id}`);
+      const page = rows.slice(0, limit);
+      return { data: page, nextCursor: rows.length > limit ? cursors.encode(scope, page[page.length - 1].id) : null };
     },
 
     /** The record's plaintext credentials, for outbound calls only; never for a response. */
     openSecrets: (workspaceId: string, id: string) => repo.openSecrets(workspaceId, id),
 
-    async remove(actor: Actor, id: string): Promise<void> {
-      if (!(await repo.remove(actor.workspaces, id))) throw new NotFound(`MCP server ${id}`);
+    async remove(actor: Actor, id: string, expected?: ExpectedVersion): Promise<void> {
+      const current = await findOrThrow(actor, id);
+      checkVersion(current, expected);
+      const removed = await repo.remove(current, expected === undefined ? null : current.version, now().toISOString(), event(actor, "deleted", []));
+      if (removed) return;
+      if (expected !== undefined && (await repo.find(actor.workspaces, id))) throw new PreconditionFailed(`MCP server ${id} changed while it was being deleted.`);
+      throw new NotFound(`MCP server ${id}`);
     },
   };
 }

@@ -9,6 +9,8 @@ export interface Actor {
   tokenId: string;
   userId: string;
   workspaces: readonly string[];
+  /** The request acting, for the audit trail. */
+  requestId?: string | null;
 }
 
 const TOKEN_PREFIX = "mcpk_";

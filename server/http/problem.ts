@@ -2,7 +2,7 @@
 // errors, body-parser's errors, and unknown faults (logged, never described).
 import type { ErrorRequestHandler, Request } from "express";
 import { isUnavailable } from "../data/db.js";
-import { DomainError } from "../domain/errors.js";
+import { DomainError, RateLimited } from "../domain/errors.js";
 import type { Problem, ProblemFieldError } from "../wire.js";
 
 interface ValidatorError {
@@ -24,9 +24,12 @@ const TITLES: Record<number, [string, string]> = {
   404: ["not-found", "Not found."],
   405: ["method-not-allowed", "This method is not allowed here."],
   406: ["not-acceptable", "The requested media type is not available."],
+  412: ["precondition-failed", "The record changed since you read it."],
   409: ["conflict", "The request conflicts with the current state."],
   413: ["payload-too-large", "The request body is too large."],
   415: ["unsupported-media-type", "The request body must be JSON."],
+  422: ["idempotency-key-reused", "This Idempotency-Key was used for a different request."],
+  429: ["rate-limited", "Too many requests."],
   500: ["internal-error", "Something went wrong on our side."],
   502: ["upstream-error", "The MCP server could not be used."],
   504: ["upstream-timeout", "The MCP server did not answer in time."],
@@ -101,9 +104,14 @@ export function toProblem(err: unknown, req: Request): Problem {
 }
 
 export const problemHandler: ErrorRequestHandler = (thrown, req, res, _next) => {
-  // A store failure while checking the token reaches us wrapped by the validator; judge the original.
-  const err = res.locals.authError ?? thrown;
+  // What the security handler threw reaches us re-wrapped by the validator; judge the original.
+  const err = res.locals.securityError ?? thrown;
   const problem = toProblem(err, req);
+  if (err instanceof RateLimited) {
+    res.set("Retry-After", String(err.resetSeconds));
+    res.set("RateLimit-Policy", `"default";q=${err.limit};w=60`);
+    res.set("RateLimit", `"default";r=0;t=${err.resetSeconds}`);
+  }
   if (problem.status === 503) {
     res.set("Retry-After", "2");
     res.locals.log?.warn({ err }, "store unavailable");

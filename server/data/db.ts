@@ -1,0 +1,110 @@
+// Opens the store named by DATABASE_URL and keeps dialect differences in one place.
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import knex, { type Knex } from "knex";
+import { migrationSource } from "./migrations.js";
+
+export type Dialect = "sqlite" | "postgres";
+
+export interface Database {
+  knex: Knex;
+  dialect: Dialect;
+  /** For SQLite, the database file (null in memory); null on PostgreSQL. */
+  sqlitePath: string | null;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  poolMax?: number;
+  statementTimeoutMs?: number;
+  ssl?: boolean | { rejectUnauthorized: boolean };
+}
+
+export function parseDatabaseUrl(url: string): { dialect: Dialect; target: string } {
+  if (url.startsWith("sqlite:")) return { dialect: "sqlite", target: url.slice("sqlite:".length) || ":memory:" };
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) return { dialect: "postgres", target: url };
+  throw new Error(`DATABASE_URL must be 'sqlite:<path>' or 'postgres://…'; got a value starting '${url.slice(0, 12)}'`);
+}
+
+export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
+  const { dialect, target } = parseDatabaseUrl(url);
+  if (dialect === "sqlite") {
+    const path = target === ":memory:" ? null : resolve(target);
+    try {
+      if (path) mkdirSync(dirname(path), { recursive: true });
+    } catch {
+      // Opening the file then fails and is reported as the store being unavailable.
+    }
+    const db = knex({
+      client: "better-sqlite3",
+      connection: { filename: path ?? ":memory:" },
+      useNullAsDefault: true,
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+          conn.pragma("journal_mode = WAL");
+          conn.pragma("synchronous = NORMAL");
+          conn.pragma("busy_timeout = 5000");
+          conn.pragma("foreign_keys = ON");
+          done(null, conn);
+        },
+      },
+    });
+    return { knex: db, dialect, sqlitePath: path, close: () => db.destroy() };
+  }
+  const db = knex({
+    client: "pg",
+    connection: {
+      connectionString: target,
+      ssl: options.ssl,
+      statement_timeout: options.statementTimeoutMs,
+    } as Knex.PgConnectionConfig,
+    pool: { min: 0, max: options.poolMax ?? 10 },
+    acquireConnectionTimeout: 5000,
+  });
+  return { knex: db, dialect, sqlitePath: null, close: () => db.destroy() };
+}
+
+export async function migrate(db: Database): Promise<string[]> {
+  const [, applied] = (await db.knex.migrate.latest({ migrationSource })) as [number, string[]];
+  return applied;
+}
+
+// Connection-level failures: the store is down, unreachable or not there (yet). Requests
+// then get 503 and /readyz says not ready; anything else is a fault (500).
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "EPIPE",
+  "SQLITE_CANTOPEN",
+  "SQLITE_BUSY",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "3D000", // invalid_catalog_name: the database does not exist (yet)
+  "53300", // too_many_connections
+  "08000",
+  "08001",
+  "08003",
+  "08004",
+  "08006",
+]);
+
+export function isUnavailable(err: unknown): boolean {
+  for (let e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown } | null, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === "string" && UNAVAILABLE_CODES.has(e.code)) return true;
+    if (e.name === "KnexTimeoutError") return true;
+    if (typeof e.message === "string" && /Connection terminated|connection (?:is )?closed|server closed the connection|Cannot open database|unable to open database|not currently accepting connections|the database system is (?:starting up|shutting down)/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string } | null;
+  return e?.code === "SQLITE_CONSTRAINT_UNIQUE" || e?.code === "SQLITE_CONSTRAINT_PRIMARYKEY" || e?.code === "23505";
+}

@@ -1,0 +1,119 @@
+// Re-encrypts stored secrets under the current key while servers keep serving. Every
+// secret is rewritten by its own conditional statement, so an interruption at any point
+// leaves each one sealed with either the old or the new key, both of which the ring opens.
+import type { Knex } from "knex";
+import { SECRET_COLUMNS, SECRET_FIELDS, type SecretField } from "./mcp-server-repo.js";
+import type { SecretBox } from "./secrets.js";
+
+const COLUMNS = SECRET_COLUMNS;
+
+type SecretColumn = (typeof COLUMNS)[SecretField];
+
+/** The part of an `mcp_servers` row that rotation reads. */
+export type SecretRow = { id: string; workspace_id: string } & Record<SecretColumn, string | null>;
+
+export interface RotationFailure {
+  id: string;
+  field: SecretField;
+  reason: string;
+}
+
+export interface RowOutcome {
+  rotated: number;
+  /** Rewritten by someone else since it was read (or the record is gone): theirs stands. */
+  skipped: number;
+  failed: RotationFailure[];
+}
+
+export interface RotationOptions {
+  /** Records read per page. */
+  batchSize?: number;
+  /** Stop after this many re-encryptions (to rotate in steps, or to test an interruption). */
+  limit?: number;
+}
+
+export interface RotationResult extends RowOutcome {
+  /** Secrets still sealed with a key other than the current one once the run ends (failures included). */
+  remaining: number;
+}
+
+const DEFAULT_BATCH_SIZE = 200;
+
+/** Pages through every record by id (keyset: rows inserted or deleted meanwhile shift nothing). */
+async function* secretRows(knex: Knex, batchSize: number): AsyncGenerator<SecretRow[]> {
+  let after: string | null = null;
+  for (;;) {
+    const q = knex("mcp_servers")
+      .select("id", "workspace_id", ...Object.values(COLUMNS))
+      .orderBy("id")
+      .limit(batchSize);
+    if (after !== null) q.where("id", ">", after);
+    const page = (await q) as SecretRow[];
+    if (page.length > 0) yield page;
+    if (page.length < batchSize) return;
+    after = page[page.length - 1].id;
+  }
+}
+
+/** Re-encrypts the secrets of one record as read in `row`, at most `max` of them. */
+export async function reencryptRow(knex: Knex, box: SecretBox, row: SecretRow, max = Infinity): Promise<RowOutcome> {
+  const outcome: RowOutcome = { rotated: 0, skipped: 0, failed: [] };
+  for (const field of SECRET_FIELDS) {
+    if (outcome.rotated >= max) break;
+    const column = COLUMNS[field];
+    const sealed = row[column];
+    if (sealed === null || box.keyIdOf(sealed) === box.currentKeyId) continue;
+    const binding = { recordId: row.id, workspaceId: row.workspace_id, field };
+    let resealed: string;
+    try {
+      resealed = box.seal(box.open(sealed, binding), binding);
+    } catch (err) {
+      outcome.failed.push({ id: row.id, field, reason: err instanceof Error ? err.message : String(err) });
+      continue;
+    }
+    // Only over the value just opened: a serving process that rewrote it meanwhile (already
+    // with the current key) wins. Neither version nor updated_at moves: the record is unchanged.
+    const n = await knex("mcp_servers")
+      .where({ id: row.id, [column]: sealed })
+      .update({ [column]: resealed });
+    if (n > 0) outcome.rotated++;
+    else outcome.skipped++;
+  }
+  return outcome;
+}
+
+export async function rotateSecrets(knex: Knex, box: SecretBox, options: RotationOptions = {}): Promise<RotationResult> {
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const limit = options.limit ?? Infinity;
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`batchSize must be a positive whole number; got ${batchSize}`);
+  const total: RowOutcome = { rotated: 0, skipped: 0, failed: [] };
+  walk: for await (const page of secretRows(knex, batchSize)) {
+    for (const row of page) {
+      if (total.rotated >= limit) break walk;
+      const one = await reencryptRow(knex, box, row, limit - total.rotated);
+      total.rotated += one.rotated;
+      total.skipped += one.skipped;
+      total.failed.push(...one.failed);
+    }
+  }
+  // Counted afresh rather than derived: processes still sealing with an old key show up here.
+  const counts = await secretKeyCounts(knex, box);
+  const remaining = Object.entries(counts).reduce((sum, [keyId, n]) => (keyId === box.currentKeyId ? sum : sum + n), 0);
+  return { ...total, remaining };
+}
+
+/** How many stored secrets each key id sealed. */
+export async function secretKeyCounts(knex: Knex, box: SecretBox, options: Pick<RotationOptions, "batchSize"> = {}): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for await (const page of secretRows(knex, options.batchSize ?? DEFAULT_BATCH_SIZE)) {
+    for (const row of page) {
+      for (const field of SECRET_FIELDS) {
+        const sealed = row[COLUMNS[field]];
+        if (sealed === null) continue;
+        const keyId = box.keyIdOf(sealed);
+        counts[keyId] = (counts[keyId] ?? 0) + 1;
+      }
+    }
+  }
+  return counts;
+}

@@ -1,0 +1,272 @@
+// MCP server records. Every query is scoped by workspace; secrets are sealed on the
+// way in and only opened on request; rows become wire objects in toWire() alone.
+import type { Knex } from "knex";
+import type { AuthType, ConnectionError, ConnectorStatus, McpServer } from "../wire.js";
+import { monotonicFactory } from "ulid";
+import { insertEvent, type AuditEventInput } from "./audit-repo.js";
+import { isUniqueViolation } from "./db.js";
+import type { SecretBox } from "./secrets.js";
+
+export const SECRET_FIELDS = ["apiKey", "oauthClientSecret", "oauthAccessToken", "oauthRefreshToken"] as const;
+export type SecretField = (typeof SECRET_FIELDS)[number];
+/** Plaintext secret changes: a string sets, null clears, absent keeps. */
+export type SecretChanges = Partial<Record<SecretField, string | null>>;
+export type Secrets = Record<SecretField, string | null>;
+
+export interface ServerFields {
+  name: string;
+  url: string;
+  authType: AuthType;
+  oauthClientId: string | null;
+  oauthTokenEndpoint: string | null;
+  oauthAuthorizationEndpoint: string | null;
+  oauthScopes: string | null;
+  oauthExpiresAt: string | null;
+  headers: Record<string, string>;
+  connectorId: string | null;
+  connectorConfig: Record<string, unknown> | null;
+  connectorStatus: ConnectorStatus;
+}
+
+export interface StoredServer {
+  server: McpServer;
+  version: number;
+  secretsSet: Record<SecretField, boolean>;
+}
+
+export type WriteOutcome = { ok: true; stored: StoredServer } | { ok: false; reason: "name-taken" | "stale" };
+
+interface ServerRow {
+  id: string;
+  workspace_id: string;
+  name: string;
+  name_key: string;
+  url: string;
+  auth_type: string;
+  api_key_enc: string | null;
+  oauth_client_id: string | null;
+  oauth_client_secret_enc: string | null;
+  oauth_token_endpoint: string | null;
+  oauth_authorization_endpoint: string | null;
+  oauth_scopes: string | null;
+  oauth_access_token_enc: string | null;
+  oauth_refresh_token_enc: string | null;
+  oauth_expires_at: string | null;
+  headers: string;
+  connector_id: string | null;
+  connector_config: string | null;
+  connector_status: string;
+  last_checked_at: string | null;
+  last_error: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+export const SECRET_COLUMNS = {
+  apiKey: "api_key_enc",
+  oauthClientSecret: "oauth_client_secret_enc",
+  oauthAccessToken: "oauth_access_token_enc",
+  oauthRefreshToken: "oauth_refresh_token_enc",
+} as const satisfies Record<SecretField, keyof ServerRow>;
+
+function toStored(row: ServerRow): StoredServer {
+  return {
+    server: {
+      id: row.id,
+      workspaceId: row.workspace_id,
+      name: row.name,
+      url: row.url,
+      authType: row.auth_type as AuthType,
+      hasApiKey: row.api_key_enc !== null,
+      hasOauthClientSecret: row.oauth_client_secret_enc !== null,
+      oauthClientId: row.oauth_client_id,
+      oauthTokenEndpoint: row.oauth_token_endpoint,
+      oauthAuthorizationEndpoint: row.oauth_authorization_endpoint,
+      oauthScopes: row.oauth_scopes,
+      oauthExpiresAt: row.oauth_expires_at,
+      headers: JSON.parse(row.headers) as Record<string, string>,
+      connectorId: row.connector_id,
+      connectorConfig: row.connector_config === null ? null : (JSON.parse(row.connector_config) as Record<string, unknown>),
+      connectorStatus: row.connector_status as ConnectorStatus,
+      lastCheckedAt: row.last_checked_at,
+      lastError: row.last_error === null ? null : (JSON.parse(row.last_error) as ConnectionError),
+      createdBy: row.created_by,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    },
+    version: row.version,
+    secretsSet: {
+      apiKey: row.api_key_enc !== null,
+      oauthClientSecret: row.oauth_client_secret_enc !== null,
+      oauthAccessToken: row.oauth_access_token_enc !== null,
+      oauthRefreshToken: row.oauth_refresh_token_enc !== null,
+    },
+  };
+}
+
+function fieldColumns(f: Partial<ServerFields>, nameKey: (n: string) => string): Partial<ServerRow> {
+  const row: Partial<ServerRow> = {};
+  if (f.name !== undefined) {
+    row.name = f.name;
+    row.name_key = nameKey(f.name);
+  }
+  if (f.url !== undefined) row.url = f.url;
+  if (f.authType !== undefined) row.auth_type = f.authType;
+  if (f.oauthClientId !== undefined) row.oauth_client_id = f.oauthClientId;
+  if (f.oauthTokenEndpoint !== undefined) row.oauth_token_endpoint = f.oauthTokenEndpoint;
+  if (f.oauthAuthorizationEndpoint !== undefined) row.oauth_authorization_endpoint = f.oauthAuthorizationEndpoint;
+  if (f.oauthScopes !== undefined) row.oauth_scopes = f.oauthScopes;
+  if (f.oauthExpiresAt !== undefined) row.oauth_expires_at = f.oauthExpiresAt;
+  if (f.headers !== undefined) row.headers = JSON.stringify(f.headers);
+  if (f.connectorId !== undefined) row.connector_id = f.connectorId;
+  if (f.connectorConfig !== undefined) row.connector_config = f.connectorConfig === null ? null : JSON.stringify(f.connectorConfig);
+  if (f.connectorStatus !== undefined) row.connector_status = f.connectorStatus;
+  return row;
+}
+
+export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: string) => string) {
+  const table = (db: Knex | Knex.Transaction = knex) => db<ServerRow>("mcp_servers");
+  const eventId = monotonicFactory();
+  const record = (db: Knex.Transaction, server: { id: string; workspaceId: string }, event: AuditEventInput | undefined, at: string) =>
+    event ? insertEvent(db, `evt_${eventId()}`, server, event, at) : Promise.resolve();
+  const findIn = async (db: Knex | Knex.Transaction, workspaceId: string, id: string) => {
+    const row = await table(db).where({ id, workspace_id: workspaceId }).first();
+    return row ? toStored(row) : null;
+  };
+
+  function sealColumns(id: string, workspaceId: string, changes: SecretChanges): Partial<ServerRow> {
+    const row: Partial<ServerRow> = {};
+    for (const field of SECRET_FIELDS) {
+      const value = changes[field];
+      if (value === undefined) continue;
+      (row as Record<string, unknown>)[SECRET_COLUMNS[field]] = value === null ? null : box.seal(value, { recordId: id, workspaceId, field });
+    }
+    return row;
+  }
+
+  return {
+    async insert(input: {
+      id: string;
+      workspaceId: string;
+      fields: ServerFields;
+      secrets: SecretChanges;
+      createdBy: string;
+      at: string;
+      event?: AuditEventInput;
+    }): Promise<WriteOutcome> {
+      const row = {
+        id: input.id,
+        workspace_id: input.workspaceId,
+        ...fieldColumns(input.fields, nameKey),
+        ...sealColumns(input.id, input.workspaceId, input.secrets),
+        created_by: input.createdBy,
+        created_at: input.at,
+        updated_at: input.at,
+        version: 1,
+      };
+      try {
+        const stored = await knex.transaction(async (trx) => {
+          await table(trx).insert(row as ServerRow);
+          await record(trx, { id: input.id, workspaceId: input.workspaceId }, input.event, input.at);
+          return findIn(trx, input.workspaceId, input.id);
+        });
+        if (!stored) throw new Error(`record ${input.id} vanished right after insert`);
+        return { ok: true, stored };
+      } catch (err) {
+        if (isUniqueViolation(err)) return { ok: false, reason: "name-taken" };
+        throw err;
+      }
+    },
+
+    async find(workspaces: readonly string[], id: string): Promise<StoredServer | null> {
+      const row = await table().where({ id }).whereIn("workspace_id", [...workspaces]).first();
+      return row ? toStored(row) : null;
+    },
+
+    /** Newest first; `beforeId` is the last id of the previous page. */
+    async list(workspaceId: string, limit: number, beforeId: string | null): Promise<StoredServer[]> {
+      const q = table().where({ workspace_id: workspaceId });
+      if (beforeId) q.andWhere("id", "<", beforeId);
+      const rows = await q.orderBy("id", "desc").limit(limit);
+      return rows.map(toStored);
+    },
+
+    /** Writes only if the record is still at `current.version`; "stale" tells the caller to re-read. */
+    async update(
+      current: StoredServer,
+      fields: Partial<ServerFields>,
+      secrets: SecretChanges,
+      at: string,
+      event?: AuditEventInput,
+    ): Promise<WriteOutcome> {
+      const { id, workspaceId } = current.server;
+      const changes = { ...fieldColumns(fields, nameKey), ...sealColumns(id, workspaceId, secrets) };
+      try {
+        const stored = await knex.transaction(async (trx) => {
+          const n = await table(trx)
+            .where({ id, workspace_id: workspaceId, version: current.version })
+            .update({ ...changes, updated_at: at, version: current.version + 1 });
+          if (n === 0) return null;
+          await record(trx, current.server, event, at);
+          return findIn(trx, workspaceId, id);
+        });
+        return stored ? { ok: true, stored } : { ok: false, reason: "stale" };
+      } catch (err) {
+        if (isUniqueViolation(err)) return { ok: false, reason: "name-taken" };
+        throw err;
+      }
+    },
+
+    /**
+     * Records the outcome of a connection check, unless the record changed while the
+     * check ran (its outcome would then describe a configuration that no longer exists).
+     */
+    async recordCheck(
+      current: StoredServer,
+      outcome: { connectorStatus: ConnectorStatus; checkedAt: string; error: ConnectionError | null },
+      event?: AuditEventInput,
+    ): Promise<boolean> {
+      const { id, workspaceId } = current.server;
+      return knex.transaction(async (trx) => {
+        const n = await table(trx)
+          .where({ id, workspace_id: workspaceId, version: current.version })
+          .update({
+            connector_status: outcome.connectorStatus,
+            last_checked_at: outcome.checkedAt,
+            last_error: outcome.error === null ? null : JSON.stringify(outcome.error),
+            version: current.version + 1,
+          });
+        if (n > 0) await record(trx, current.server, event, outcome.checkedAt);
+        return n > 0;
+      });
+    },
+
+    /** Deletes the record if it is still at `version` (any version when null). */
+    async remove(current: StoredServer, version: number | null, at: string, event?: AuditEventInput): Promise<boolean> {
+      const { id, workspaceId } = current.server;
+      return knex.transaction(async (trx) => {
+        const q = table(trx).where({ id, workspace_id: workspaceId });
+        if (version !== null) q.andWhere({ version });
+        const n = await q.delete();
+        if (n > 0) await record(trx, current.server, event, at);
+        return n > 0;
+      });
+    },
+
+    /** Opens the stored secrets of one record, for outbound calls only. */
+    async openSecrets(workspaceId: string, id: string): Promise<Secrets> {
+      const row = await table().where({ id, workspace_id: workspaceId }).first();
+      const out: Secrets = { apiKey: null, oauthClientSecret: null, oauthAccessToken: null, oauthRefreshToken: null };
+      if (!row) return out;
+      for (const field of SECRET_FIELDS) {
+        const sealed = row[SECRET_COLUMNS[field]] as string | null;
+        out[field] = sealed === null ? null : box.open(sealed, { recordId: id, workspaceId, field });
+      }
+      return out;
+    },
+  };
+}
+
+export type McpServerRepo = ReturnType<typeof createMcpServerRepo>;

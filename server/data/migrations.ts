@@ -1,0 +1,116 @@
+// Schema history. Portable between SQLite and PostgreSQL: text timestamps (ISO-8601 UTC),
+// JSON kept as text, constraints for every rule the database can enforce.
+import type { Knex } from "knex";
+
+interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+// Ids are compared with `<` for keyset pagination: byte order on both stores.
+function idColumn(knex: Knex, t: Knex.CreateTableBuilder, name: string) {
+  return knex.client.config.client === "pg" ? t.specificType(name, 'varchar(40) collate "C"') : t.string(name, 40);
+}
+
+const migrations: Migration[] = [
+  {
+    name: "001_initial",
+    async up(knex) {
+      await knex.schema.createTable("api_tokens", (t) => {
+        idColumn(knex, t, "id").primary();
+        t.string("token_hash", 64).notNullable().unique();
+        t.string("user_id", 100).notNullable();
+        t.text("workspaces").notNullable(); // JSON array of workspace ids
+        t.string("name", 200).nullable();
+        t.string("created_at", 30).notNullable();
+        t.string("revoked_at", 30).nullable();
+      });
+      await knex.schema.createTable("mcp_servers", (t) => {
+        idColumn(knex, t, "id").primary();
+        t.string("workspace_id", 100).notNullable();
+        t.string("name", 100).notNullable();
+        t.string("name_key", 100).notNullable();
+        t.string("url", 2048).notNullable();
+        t.string("auth_type", 16).notNullable();
+        t.text("api_key_enc").nullable();
+        t.string("oauth_client_id", 512).nullable();
+        t.text("oauth_client_secret_enc").nullable();
+        t.string("oauth_token_endpoint", 2048).nullable();
+        t.string("oauth_authorization_endpoint", 2048).nullable();
+        t.string("oauth_scopes", 1000).nullable();
+        t.text("oauth_access_token_enc").nullable();
+        t.text("oauth_refresh_token_enc").nullable();
+        t.string("oauth_expires_at", 30).nullable();
+        t.text("headers").notNullable(); // JSON object
+        t.string("connector_id", 200).nullable();
+        t.text("connector_config").nullable(); // JSON object
+        t.string("connector_status", 16).notNullable().defaultTo("");
+        t.string("last_checked_at", 30).nullable();
+        t.text("last_error").nullable(); // JSON object
+        t.string("created_by", 100).notNullable();
+        t.string("created_at", 30).notNullable();
+        t.string("updated_at", 30).notNullable();
+        t.integer("version").notNullable().defaultTo(1);
+        t.unique(["workspace_id", "name_key"], { indexName: "mcp_servers_workspace_name_unique" });
+        t.index(["workspace_id", "id"], "mcp_servers_workspace_id_idx");
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("mcp_servers");
+      await knex.schema.dropTable("api_tokens");
+    },
+  },
+  {
+    name: "002_hardening",
+    async up(knex) {
+      await knex.schema.createTable("idempotency_keys", (t) => {
+        t.string("token_id", 40).notNullable();
+        t.string("idem_key", 255).notNullable();
+        t.string("request_hash", 64).notNullable();
+        t.string("state", 16).notNullable(); // pending | done
+        t.integer("status").nullable();
+        t.text("body").nullable();
+        t.string("location", 2048).nullable();
+        t.string("etag", 100).nullable();
+        t.string("created_at", 30).notNullable();
+        t.primary(["token_id", "idem_key"]);
+      });
+      await knex.schema.createTable("audit_events", (t) => {
+        idColumn(knex, t, "id").primary();
+        idColumn(knex, t, "server_id").notNullable();
+        t.string("workspace_id", 100).notNullable();
+        t.string("type", 32).notNullable();
+        t.string("actor", 100).notNullable();
+        t.string("token_id", 40).nullable();
+        t.string("request_id", 128).nullable();
+        t.string("at", 30).notNullable();
+        t.text("fields").notNullable(); // JSON array of { name, change }
+        t.index(["server_id", "id"], "audit_events_server_idx");
+      });
+      await knex.schema.createTable("rate_limits", (t) => {
+        t.string("bucket", 100).notNullable();
+        t.bigInteger("window_start").notNullable(); // epoch seconds of the window's start
+        t.integer("hits").notNullable();
+        t.primary(["bucket", "window_start"]);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("rate_limits");
+      await knex.schema.dropTable("audit_events");
+      await knex.schema.dropTable("idempotency_keys");
+    },
+  },
+];
+
+export const migrationSource: Knex.MigrationSource<Migration> = {
+  async getMigrations() {
+    return migrations;
+  },
+  getMigrationName(m) {
+    return m.name;
+  },
+  async getMigration(m) {
+    return m;
+  },
+};

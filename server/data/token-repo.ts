@@ -1,0 +1,62 @@
+// API tokens, stored only as SHA-256 hashes.
+import type { Knex } from "knex";
+
+export interface TokenRecord {
+  id: string;
+  userId: string;
+  workspaces: string[];
+  name: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+interface TokenRow {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  workspaces: string;
+  name: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+function toRecord(row: TokenRow): TokenRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    workspaces: JSON.parse(row.workspaces) as string[],
+    name: row.name,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+export function createTokenRepo(knex: Knex) {
+  return {
+    async insert(record: Omit<TokenRecord, "revokedAt">, tokenHash: string): Promise<void> {
+      await knex<TokenRow>("api_tokens").insert({
+        id: record.id,
+        token_hash: tokenHash,
+        user_id: record.userId,
+        workspaces: JSON.stringify(record.workspaces),
+        name: record.name,
+        created_at: record.createdAt,
+        revoked_at: null,
+      });
+    },
+    async findActiveByHash(tokenHash: string): Promise<TokenRecord | null> {
+      const row = await knex<TokenRow>("api_tokens").where({ token_hash: tokenHash }).whereNull("revoked_at").first();
+      return row ? toRecord(row) : null;
+    },
+    async list(): Promise<TokenRecord[]> {
+      const rows = await knex<TokenRow>("api_tokens").orderBy("id", "asc");
+      return rows.map(toRecord);
+    },
+    async revoke(id: string, at: string): Promise<boolean> {
+      const n = await knex<TokenRow>("api_tokens").where({ id }).whereNull("revoked_at").update({ revoked_at: at });
+      return n > 0;
+    },
+  };
+}
+
+export type TokenRepo = ReturnType<typeof createTokenRepo>;
