@@ -11,6 +11,7 @@ const storeSuites = [
   "test/multi-process.test.ts",
   "test/hardening.test.ts",
   "test/key-rotation.test.ts",
+  "test/oauth.test.ts",
 ];
 
 export default defineConfig({

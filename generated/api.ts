@@ -21,8 +21,9 @@ export interface paths {
          * @description Registers an MCP server in a workspace the token covers. `name` must be
          *     unique in the workspace (compared case-insensitively). `authType`
          *     defaults to `none`; `api_key` needs `apiKey`; `oauth` needs
-         *     `oauthClientId` and `oauthTokenEndpoint`. Credentials for another
-         *     `authType` than the one chosen are refused.
+         *     `oauthClientId` (its endpoints are discovered when left out, see
+         *     startMcpServerOAuth). Credentials for another `authType` than the one
+         *     chosen are refused.
          *
          *     Safe retries: send an `Idempotency-Key`. A retry with the same key and
          *     the same body, by the same token, within 24 hours answers the first
@@ -72,8 +73,9 @@ export interface paths {
          *
          *     Switching `authType` drops the credentials of the old type. Switching
          *     to `api_key` needs an `apiKey` unless one is already stored; switching
-         *     to `oauth` needs `oauthClientId` and `oauthTokenEndpoint` (given now or
-         *     already stored).
+         *     to `oauth` needs `oauthClientId` (given now or already stored).
+         *     Changing the OAuth client id, secret, endpoints or scopes drops the
+         *     stored tokens and sets `connectorStatus` to `disconnected`.
          *
          *     No lost updates: send the `ETag` you read as `If-Match`; if the record
          *     changed since, the answer is 412 and nothing changes. Without
@@ -159,6 +161,94 @@ export interface paths {
          *     by a token that covers its workspace.
          */
         get: operations["listMcpServerEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp-servers/{id}/oauth/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start OAuth authorization
+         * @description Starts the authorization-code flow (with PKCE S256 and the RFC 8707
+         *     `resource` parameter naming the MCP server) for an `oauth` server.
+         *     Open `authorizationUrl` in a browser; the authorization server sends
+         *     the user back to `/api/oauth/callback`, which stores the tokens. The
+         *     `state` in the URL is single-use, bound to this server and the calling
+         *     user, and expires at `expiresAt` (10 minutes).
+         *
+         *     Endpoints the record leaves out are discovered first, per the MCP
+         *     authorization spec: RFC 9728 protected resource metadata (from the
+         *     MCP server's `WWW-Authenticate` header, then the well-known URLs),
+         *     then RFC 8414 / OpenID authorization server metadata. A server whose
+         *     metadata does not offer S256 PKCE is refused.
+         */
+        post: operations["startMcpServerOAuth"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp-servers/{id}/oauth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Disconnect OAuth
+         * @description Revokes the stored tokens at the authorization server's revocation
+         *     endpoint when one is known (RFC 7009), forgets them, and sets
+         *     `connectorStatus` to `disconnected` and `oauthExpiresAt` to null. The
+         *     client id and secret are kept, so the server can be authorized again.
+         */
+        delete: operations["disconnectMcpServerOAuth"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/oauth/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth callback
+         * @description Where the authorization server sends the user back. Needs no token:
+         *     the single-use `state` authenticates the request. Exchanges the code
+         *     (with the PKCE verifier and the client's credentials) and stores the
+         *     tokens encrypted. Answers a small HTML page, or redirects to the
+         *     `returnUrl` given at authorize time (`?mcpServerId=…&status=connected`
+         *     or `status=error`). An unknown, replayed or expired state, or one whose
+         *     user may no longer act in the server's workspace, changes nothing.
+         *     Other query parameters an authorization server adds (e.g.
+         *     `session_state`) are ignored.
+         */
+        get: operations["completeMcpServerOAuth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -651,6 +741,40 @@ export interface components {
          */
         McpToolList: {
             data: components["schemas"]["McpTool"][];
+        };
+        /**
+         * @description Options for the authorization flow.
+         * @example {
+         *       "returnUrl": "https://app.example.com/settings/mcp"
+         *     }
+         */
+        OAuthAuthorizeRequest: {
+            /**
+             * Format: uri
+             * @description Where the callback sends the user afterwards. Must start with one of the prefixes in `MCP_API_OAUTH_RETURN_URLS`.
+             * @example https://app.example.com/settings/mcp
+             */
+            returnUrl?: string;
+        };
+        /**
+         * @description The authorization URL to open.
+         * @example {
+         *       "authorizationUrl": "https://auth.example.com/authorize?response_type=code&client_id=mcp-servers-api&state=abc",
+         *       "expiresAt": "2026-11-24T09:40:00.000Z"
+         *     }
+         */
+        OAuthAuthorization: {
+            /**
+             * Format: uri
+             * @example https://auth.example.com/authorize?response_type=code&client_id=mcp-servers-api&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=4f9c0b1a2d3e&resource=https%3A%2F%2Fmcp.example.com%2Fmcp
+             */
+            authorizationUrl: string;
+            /**
+             * Format: date-time
+             * @description When the state in the URL stops being accepted.
+             * @example 2026-11-24T09:40:00.000Z
+             */
+            expiresAt: string;
         };
         /**
          * @description One entry of an MCP server's audit trail.
@@ -1382,6 +1506,161 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    startMcpServerOAuth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "returnUrl": "https://app.example.com/settings/mcp"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OAuthAuthorizeRequest"];
+            };
+        };
+        responses: {
+            /** @description Where to send the user. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthAuthorization"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    disconnectMcpServerOAuth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The MCP server, disconnected. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    completeMcpServerOAuth: {
+        parameters: {
+            query?: {
+                /** @description The state from the authorization URL. */
+                state?: string;
+                /** @description The authorization code. */
+                code?: string;
+                /** @description An error from the authorization server (RFC 6749 §4.1.2.1). */
+                error?: string;
+                /** @description The authorization server's description of the error. */
+                error_description?: string;
+                /** @description The issuer (RFC 9207), when the authorization server sends it. */
+                iss?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Connected; a page saying so. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Connected or failed; back to the allowed `returnUrl`. */
+            302: {
+                headers: {
+                    /** @description The returnUrl with `mcpServerId` and `status`. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown, replayed or expired state, or the authorization server refused; a page saying so. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The user who started the flow may no longer act in the server's workspace. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description An unexpected fault; a page saying so (the fault is logged). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The code exchange at the token endpoint failed; a page saying so. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The database is unavailable; a page saying so. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
         };
     };
     getHealth: {

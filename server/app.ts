@@ -9,6 +9,8 @@ import type { ConnectionService } from "./domain/connections.js";
 import type { McpServerService } from "./domain/mcp-servers.js";
 import { DomainError, Unauthorized } from "./domain/errors.js";
 import type { Idempotency } from "./domain/idempotency.js";
+import type { OAuthService } from "./domain/oauth.js";
+import { oauthHandlers } from "./http/oauth.js";
 import type { RateLimiter, RateLimitState } from "./domain/rate-limit.js";
 import type { TokenService } from "./domain/tokens.js";
 import { connectionHandlers } from "./http/connections.js";
@@ -30,6 +32,7 @@ export interface AppDeps {
   connections: ConnectionService;
   idempotency: Idempotency;
   rateLimiter: RateLimiter;
+  oauth: OAuthService;
   readiness: { migrated(): boolean; check(): Promise<boolean> };
   logger: Logger;
   validateResponses: boolean;
@@ -129,7 +132,7 @@ export function buildApp(deps: AppDeps): Express {
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...systemHandlers(deps.readiness) };
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness) };
   registerRoutes(app, spec, handlers);
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   app.use(problemHandler);

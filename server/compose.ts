@@ -14,6 +14,9 @@ import { createIdempotencyRepo } from "./data/idempotency-repo.js";
 import { createRateLimitRepo } from "./data/rate-limit-repo.js";
 import { createTokenRepo } from "./data/token-repo.js";
 import { createIdempotency } from "./domain/idempotency.js";
+import { createOAuthService } from "./domain/oauth.js";
+import { createOAuthStateRepo } from "./data/oauth-state-repo.js";
+import { createOAuthClient } from "./outbound/oauth-client.js";
 import { createRateLimiter } from "./domain/rate-limit.js";
 import { createConnectionService } from "./domain/connections.js";
 import { createCursorCodec } from "./domain/cursor.js";
@@ -59,9 +62,12 @@ export interface Services {
   connections: ReturnType<typeof createConnectionService>;
   idempotency: ReturnType<typeof createIdempotency>;
   rateLimiter: ReturnType<typeof createRateLimiter>;
+  oauth: ReturnType<typeof createOAuthService>;
 }
 
 export interface OpenOptions {
+  /** The public base URL when MCP_API_PUBLIC_URL is unset (main passes http://localhost:<port>). */
+  publicUrl?: () => string;
   /** Keep retrying migrations while the store is unavailable instead of failing (the server does; the CLI does not). */
   waitForDatabase?: boolean;
   retryMs?: number;
@@ -85,6 +91,15 @@ export async function openServices(config: Config, logger: Logger, options: Open
     const cursorKey = createHash("sha256").update("cursor-signing:").update(key).digest();
     const repo = createMcpServerRepo(db.knex, box, nameKey);
     const outboundFetch = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.connectTimeoutMs });
+    const tokenRepo = createTokenRepo(db.knex);
+    const oauth = createOAuthService({
+      repo,
+      states: createOAuthStateRepo(db.knex, box),
+      tokens: tokenRepo,
+      client: createOAuthClient(outboundFetch),
+      publicUrl: () => config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`,
+      returnUrlPrefixes: config.oauthReturnUrlPrefixes,
+    });
     return {
       db,
       box,
@@ -100,13 +115,15 @@ export async function openServices(config: Config, logger: Logger, options: Open
           }
         },
       },
-      tokens: createTokenService(createTokenRepo(db.knex)),
+      tokens: createTokenService(tokenRepo),
       servers: createMcpServerService({ repo, audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey) }),
       idempotency: createIdempotency(createIdempotencyRepo(db.knex)),
       rateLimiter: createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute),
+      oauth,
       connections: createConnectionService({
         repo,
         probe: (target) => probeMcpServer(target, { fetch: outboundFetch, timeoutMs: config.connectTimeoutMs }),
+        oauthToken: (stored) => oauth.accessToken(stored),
       }),
     };
   } catch (err) {
@@ -136,6 +153,7 @@ export function appFor(services: Services, config: Config, logger: Logger, extra
     connections: services.connections,
     idempotency: services.idempotency,
     rateLimiter: services.rateLimiter,
+    oauth: services.oauth,
     readiness: services.readiness,
     logger, validateResponses: config.validateResponses, ...extra });
 }

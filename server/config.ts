@@ -12,6 +12,9 @@ export interface Config {
   connectTimeoutMs: number;
   allowPrivateNetwork: boolean;
   rateLimitPerMinute: number;
+  /** The product's public base URL (OAuth redirect URI); null: http://localhost:<port>. */
+  publicUrl: string | null;
+  oauthReturnUrlPrefixes: string[];
   database: { poolMax: number; statementTimeoutMs: number; ssl: boolean | { rejectUnauthorized: boolean } | undefined };
 }
 
@@ -57,6 +60,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     connectTimeoutMs: positiveInt(env.MCP_API_CONNECT_TIMEOUT_MS, 10000, "MCP_API_CONNECT_TIMEOUT_MS"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
     rateLimitPerMinute: positiveInt(env.MCP_API_RATE_LIMIT, 600, "MCP_API_RATE_LIMIT"),
+    publicUrl: env.MCP_API_PUBLIC_URL || null,
+    oauthReturnUrlPrefixes: (env.MCP_API_OAUTH_RETURN_URLS ?? "").split(",").map((u) => u.trim()).filter(Boolean),
     database: {
       poolMax: positiveInt(env.DATABASE_POOL_MAX, 10, "DATABASE_POOL_MAX"),
       statementTimeoutMs: positiveInt(env.DATABASE_STATEMENT_TIMEOUT_MS, 5000, "DATABASE_STATEMENT_TIMEOUT_MS"),

@@ -7,10 +7,11 @@ import { createLogger } from "./logger.js";
 async function main() {
   const config = readConfig();
   const logger = createLogger(config.logLevel);
-  const services = await openServices(config, logger, { waitForDatabase: true });
+  let port = config.port;
+  const services = await openServices(config, logger, { waitForDatabase: true, publicUrl: () => `http://localhost:${port}` });
   const app = appFor(services, config, logger);
   const server = app.listen(config.port, config.host, () => {
-    const { port } = server.address() as AddressInfo;
+    port = (server.address() as AddressInfo).port;
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
     logger.info({ port }, "listening");
     console.log(`mcp-servers-api listening on http://${host}:${port}`);

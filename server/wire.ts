@@ -15,6 +15,7 @@ export type McpTool = Schemas["McpTool"];
 export type McpServerEvent = Schemas["McpServerEvent"];
 export type McpServerEventList = Schemas["McpServerEventList"];
 export type FieldChange = Schemas["FieldChange"];
+export type OAuthAuthorization = Schemas["OAuthAuthorization"];
 export type ProblemFieldError = Schemas["ProblemFieldError"];
 export type { operations };
 export type OperationId = keyof operations;

@@ -13,6 +13,8 @@ const EVERY_OPERATION = [
   ["POST", `/api/mcp-servers/${ID}/test`, undefined],
   ["GET", `/api/mcp-servers/${ID}/tools`, undefined],
   ["GET", `/api/mcp-servers/${ID}/events`, undefined],
+  ["POST", `/api/mcp-servers/${ID}/oauth/authorize`, undefined],
+  ["DELETE", `/api/mcp-servers/${ID}/oauth`, undefined],
 ] as const;
 
 async function waitFor(check: () => Promise<boolean>, what: string, ms = 15_000) {
@@ -36,6 +38,9 @@ describe("when the store is unavailable", () => {
       }
       expect((await raw(srv.baseUrl, "GET", "/readyz")).status).toBe(503);
       expect((await raw(srv.baseUrl, "GET", "/healthz")).status).toBe(200);
+      const page = await raw(srv.baseUrl, "GET", "/api/oauth/callback?state=abc&code=def");
+      expect(page.status).toBe(503);
+      expect(page.headers.get("content-type")).toMatch(/text\/html/);
     } finally {
       await srv.stop({ keepData: true });
     }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { collectExamples, allExampleLocations, requestExamples, type RequestExample } from "./contract/spec-examples.js";
 import { DEFAULT_SPEC_FILE, loadSpec, specSchemas, type Json } from "./contract/spec.js";
 import { responseValidator, type ContractResponse } from "./contract/validate-response.js";
+import { startOAuthPeer, type OAuthPeer } from "./helpers/oauth-peer.js";
 import { startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 const spec = loadSpec(process.env.SPEC_FILE ?? DEFAULT_SPEC_FILE);
@@ -27,10 +28,14 @@ describe("examples in openapi.yaml", () => {
 
 describe("request examples sent to the server", () => {
   let srv: TestServer;
+  // The OAuth examples need an authorization server to talk to: a real one, on loopback.
+  let oauthPeer: OAuthPeer;
   beforeAll(async () => {
-    srv = await startServer();
+    srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_OAUTH_RETURN_URLS: "https://app.example.com/" } });
+    oauthPeer = await startOAuthPeer({ redirectUri: `${srv.baseUrl}/api/oauth/callback` });
   });
   afterAll(async () => {
+    await oauthPeer?.close();
     await srv?.stop();
   });
   const validate = responseValidator(spec);
@@ -38,10 +43,13 @@ describe("request examples sent to the server", () => {
   /** Fills `{id}` with a record created in the workspace; other path parameters have no filler yet. */
   async function concretePath(template: string, workspaceId: string, token: string): Promise<string> {
     let path = template;
+    const oauth = template.includes("/oauth");
     for (const [placeholder, name] of template.matchAll(/\{([^}]+)\}/g)) {
       if (name !== "id") throw new Error(`no way to fill the path parameter {${name}} of ${template}`);
       const { data, response } = await srv.client(token).POST("/api/mcp-servers", {
-        body: { workspaceId, name: "example target", url: "https://mcp.example.com/mcp" },
+        body: oauth
+          ? { workspaceId, name: "example target", url: oauthPeer.mcpUrl, authType: "oauth", oauthClientId: oauthPeer.clientId, oauthClientSecret: oauthPeer.clientSecret }
+          : { workspaceId, name: "example target", url: "https://mcp.example.com/mcp" },
       });
       expect(response.status).toBe(201);
       path = path.replace(placeholder, data!.id);

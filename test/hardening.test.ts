@@ -215,6 +215,8 @@ describe("rate limits", () => {
         ["POST", `/api/mcp-servers/${id}/test`, undefined],
         ["GET", `/api/mcp-servers/${id}/tools`, undefined],
         ["GET", `/api/mcp-servers/${id}/events`, undefined],
+        ["POST", `/api/mcp-servers/${id}/oauth/authorize`, undefined],
+        ["DELETE", `/api/mcp-servers/${id}/oauth`, undefined],
       ] as const) {
         const res = await raw(a.baseUrl, method, path, { token, body });
         expect(res.status, `${method} ${path}`).toBe(429);

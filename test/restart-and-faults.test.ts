@@ -37,6 +37,8 @@ describe("unexpected faults", () => {
         ["PATCH", `/api/mcp-servers/${id}`, "{}"],
         ["DELETE", `/api/mcp-servers/${id}`, undefined],
         ["GET", `/api/mcp-servers/${id}/events`, undefined],
+        ["POST", `/api/mcp-servers/${id}/oauth/authorize`, undefined],
+        ["DELETE", `/api/mcp-servers/${id}/oauth`, undefined],
       ] as const) {
         const res = await raw(srv.baseUrl, method, path, { token, body });
         expect(res.status, `${method} ${path}`).toBe(500);
@@ -46,6 +48,11 @@ describe("unexpected faults", () => {
         expect(res.text).not.toMatch(/knex|sqlite|pool/i);
       }
       expect(srv.logs.some((l) => l.includes('"msg":"request failed"'))).toBe(true);
+      // The OAuth callback is a page for a person: its fault is a page too.
+      const page = await raw(srv.baseUrl, "GET", "/api/oauth/callback?state=abc&code=def");
+      expect(page.status).toBe(500);
+      expect(page.headers.get("content-type")).toMatch(/text\/html/);
+      expect(page.text).not.toMatch(/knex|sqlite|pool|at .*:\d+/i);
     } finally {
       await srv.stop().catch(() => undefined);
     }

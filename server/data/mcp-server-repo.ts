@@ -28,10 +28,19 @@ export interface ServerFields {
   connectorStatus: ConnectorStatus;
 }
 
+/** What the product learned about a server's OAuth setup; not part of the wire record. */
+export interface OAuthInternals {
+  revocationEndpoint: string | null;
+  tokenAuthMethod: string | null;
+  issuer: string | null;
+  resource: string | null;
+}
+
 export interface StoredServer {
   server: McpServer;
   version: number;
   secretsSet: Record<SecretField, boolean>;
+  oauth: OAuthInternals;
 }
 
 export type WriteOutcome = { ok: true; stored: StoredServer } | { ok: false; reason: "name-taken" | "stale" };
@@ -62,6 +71,11 @@ interface ServerRow {
   created_at: string;
   updated_at: string;
   version: number;
+  oauth_revocation_endpoint: string | null;
+  oauth_token_auth_method: string | null;
+  oauth_issuer: string | null;
+  oauth_resource: string | null;
+  oauth_refresh_lock_until: string | null;
 }
 
 export const SECRET_COLUMNS = {
@@ -102,6 +116,12 @@ function toStored(row: ServerRow): StoredServer {
       oauthClientSecret: row.oauth_client_secret_enc !== null,
       oauthAccessToken: row.oauth_access_token_enc !== null,
       oauthRefreshToken: row.oauth_refresh_token_enc !== null,
+    },
+    oauth: {
+      revocationEndpoint: row.oauth_revocation_endpoint,
+      tokenAuthMethod: row.oauth_token_auth_method,
+      issuer: row.oauth_issuer,
+      resource: row.oauth_resource,
     },
   };
 }
@@ -202,7 +222,11 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       event?: AuditEventInput,
     ): Promise<WriteOutcome> {
       const { id, workspaceId } = current.server;
-      const changes = { ...fieldColumns(fields, nameKey), ...sealColumns(id, workspaceId, secrets) };
+      const changes: Partial<ServerRow> = { ...fieldColumns(fields, nameKey), ...sealColumns(id, workspaceId, secrets) };
+      // What discovery learned describes the old URL and endpoints: learn it again.
+      if (["url", "authType", "oauthTokenEndpoint", "oauthAuthorizationEndpoint"].some((f) => f in fields)) {
+        Object.assign(changes, { oauth_revocation_endpoint: null, oauth_token_auth_method: null, oauth_issuer: null, oauth_resource: null });
+      }
       try {
         const stored = await knex.transaction(async (trx) => {
           const n = await table(trx)
@@ -253,6 +277,55 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         if (n > 0) await record(trx, current.server, event, at);
         return n > 0;
       });
+    },
+
+    /**
+     * Writes what the OAuth flows learn or obtain (endpoints, tokens, status), whatever the
+     * record's version: these are the product's own changes, not a user's edit.
+     */
+    async writeOAuth(
+      current: StoredServer,
+      changes: {
+        fields?: Partial<ServerFields>;
+        internals?: Partial<OAuthInternals>;
+        secrets?: SecretChanges;
+        lastError?: ConnectionError | null;
+        lastCheckedAt?: string;
+      },
+      at: string,
+      event?: AuditEventInput,
+    ): Promise<StoredServer | null> {
+      const { id, workspaceId } = current.server;
+      const row: Partial<ServerRow> = { ...fieldColumns(changes.fields ?? {}, nameKey), ...sealColumns(id, workspaceId, changes.secrets ?? {}) };
+      const i = changes.internals ?? {};
+      if (i.revocationEndpoint !== undefined) row.oauth_revocation_endpoint = i.revocationEndpoint;
+      if (i.tokenAuthMethod !== undefined) row.oauth_token_auth_method = i.tokenAuthMethod;
+      if (i.issuer !== undefined) row.oauth_issuer = i.issuer;
+      if (i.resource !== undefined) row.oauth_resource = i.resource;
+      if (changes.lastError !== undefined) row.last_error = changes.lastError === null ? null : JSON.stringify(changes.lastError);
+      if (changes.lastCheckedAt !== undefined) row.last_checked_at = changes.lastCheckedAt;
+      return knex.transaction(async (trx) => {
+        const n = await table(trx)
+          .where({ id, workspace_id: workspaceId })
+          .update({ ...row, version: trx.raw("version + 1") } as never);
+        if (n === 0) return null;
+        await record(trx, current.server, event, at);
+        return findIn(trx, workspaceId, id);
+      });
+    },
+
+    /** Takes the per-server refresh lock until `until`, unless another holder's lock is still live. */
+    async tryRefreshLock(current: StoredServer, until: string, now: string): Promise<boolean> {
+      const { id, workspaceId } = current.server;
+      const n = await table()
+        .where({ id, workspace_id: workspaceId })
+        .andWhere((q) => q.whereNull("oauth_refresh_lock_until").orWhere("oauth_refresh_lock_until", "<", now))
+        .update({ oauth_refresh_lock_until: until });
+      return n > 0;
+    },
+
+    async releaseRefreshLock(current: StoredServer): Promise<void> {
+      await table().where({ id: current.server.id, workspace_id: current.server.workspaceId }).update({ oauth_refresh_lock_until: null });
     },
 
     /** Opens the stored secrets of one record, for outbound calls only. */

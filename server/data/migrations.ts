@@ -101,6 +101,37 @@ const migrations: Migration[] = [
       await knex.schema.dropTable("idempotency_keys");
     },
   },
+  {
+    name: "003_oauth",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.string("oauth_revocation_endpoint", 2048).nullable();
+        t.string("oauth_token_auth_method", 32).nullable();
+        t.string("oauth_issuer", 2048).nullable();
+        t.string("oauth_resource", 2048).nullable();
+        t.string("oauth_refresh_lock_until", 30).nullable();
+      });
+      await knex.schema.createTable("oauth_states", (t) => {
+        t.string("state_hash", 64).primary();
+        idColumn(knex, t, "server_id").notNullable();
+        t.string("workspace_id", 100).notNullable();
+        t.string("user_id", 100).notNullable();
+        t.string("token_id", 40).notNullable();
+        t.text("code_verifier_enc").notNullable();
+        t.string("redirect_uri", 2048).notNullable();
+        t.string("return_url", 2048).nullable();
+        t.string("created_at", 30).notNullable();
+        t.string("expires_at", 30).notNullable();
+        t.string("used_at", 30).nullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("oauth_states");
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.dropColumns("oauth_revocation_endpoint", "oauth_token_auth_method", "oauth_issuer", "oauth_resource", "oauth_refresh_lock_until");
+      });
+    },
+  },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

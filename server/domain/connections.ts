@@ -2,6 +2,7 @@
 // the outcome on the record, and report it.
 import type { McpServerRepo, StoredServer } from "../data/mcp-server-repo.js";
 import type { ProbeResult, ProbeTarget } from "../outbound/mcp-probe.js";
+import type { TokenOutcome } from "./oauth.js";
 import type { ConnectionCheck, McpTool } from "../wire.js";
 import { NotFound, UpstreamFailure } from "./errors.js";
 import type { Actor } from "./tokens.js";
@@ -11,26 +12,42 @@ export type Probe = (target: ProbeTarget) => Promise<ProbeResult>;
 export interface ConnectionServiceDeps {
   repo: McpServerRepo;
   probe: Probe;
+  /** A fresh OAuth access token for an `oauth` server (refreshed first when needed). */
+  oauthToken: (stored: StoredServer) => Promise<TokenOutcome>;
   now?: () => Date;
 }
 
-export function createConnectionService({ repo, probe, now = () => new Date() }: ConnectionServiceDeps) {
-  async function targetFor(stored: StoredServer): Promise<ProbeTarget> {
+export function createConnectionService({ repo, probe, oauthToken, now = () => new Date() }: ConnectionServiceDeps) {
+  async function targetFor(stored: StoredServer, accessToken: string | null): Promise<ProbeTarget> {
     const { server } = stored;
     const secrets = await repo.openSecrets(server.workspaceId, server.id);
     const headers: Record<string, string> = { ...server.headers };
     if (server.authType === "api_key" && secrets.apiKey) headers.Authorization = `Bearer ${secrets.apiKey}`;
-    if (server.authType === "oauth" && secrets.oauthAccessToken) headers.Authorization = `Bearer ${secrets.oauthAccessToken}`;
+    if (server.authType === "oauth" && accessToken) headers.Authorization = `Bearer ${accessToken}`;
     const secretValues = [...Object.values(secrets), ...Object.values(server.headers)].filter((v): v is string => typeof v === "string");
     return { url: server.url, headers, secrets: secretValues };
   }
 
   async function check(actor: Actor, id: string) {
-    const stored = await repo.find(actor.workspaces, id);
+    let stored = await repo.find(actor.workspaces, id);
     if (!stored) throw new NotFound(`MCP server ${id}`);
     const checkedAt = now();
     const started = performance.now();
-    const result = await probe(await targetFor(stored));
+    let accessToken: string | null = null;
+    if (stored.server.authType === "oauth") {
+      const token = await oauthToken(stored);
+      stored = token.stored;
+      if (!token.ok) {
+        // The token could not be had: that is the check's outcome (the OAuth flow recorded it).
+        const latencyMs = Math.max(0, Math.round(performance.now() - started));
+        if (token.connectorStatus === "error") {
+          await repo.recordCheck(stored, { connectorStatus: "error", checkedAt: checkedAt.toISOString(), error: token.error });
+        }
+        return { result: { ok: false as const, error: token.error }, checkedAt: checkedAt.toISOString(), latencyMs, connectorStatus: token.connectorStatus };
+      }
+      accessToken = token.accessToken;
+    }
+    const result = await probe(await targetFor(stored, accessToken));
     const latencyMs = Math.max(0, Math.round(performance.now() - started));
     const connectorStatus = result.ok ? "connected" : "error";
     const statusChanged = connectorStatus !== stored.server.connectorStatus;
@@ -47,13 +64,14 @@ export function createConnectionService({ repo, probe, now = () => new Date() }:
           }
         : undefined,
     );
-    return { result, checkedAt: checkedAt.toISOString(), latencyMs };
+    return { result, checkedAt: checkedAt.toISOString(), latencyMs, connectorStatus };
   }
 
   return {
     async test(actor: Actor, id: string): Promise<ConnectionCheck> {
       const { result, checkedAt, latencyMs } = await check(actor, id);
       if (!result.ok) {
+        // The check failed; the record may say `disconnected` (re-authorization needed), which the error explains.
         return { connectorStatus: "error", checkedAt, latencyMs, protocolVersion: null, serverInfo: null, capabilities: null, toolCount: null, error: result.error };
       }
       return {

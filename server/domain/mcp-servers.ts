@@ -19,6 +19,8 @@ const OAUTH_FIELDS = [
 // Changing any of these means the last connection check no longer describes the record.
 const CONNECTION_FIELDS = ["url", "authType", "headers", "oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes"] as const;
 
+const OAUTH_CLIENT_FIELDS = ["oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes"] as const;
+
 const MAX_WRITE_ATTEMPTS = 5;
 
 /** A record and the version its ETag names. */
@@ -132,10 +134,8 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
     if (authType === "api_key" && !hasApiKey) {
       problems.push({ path: "/apiKey", message: patch.apiKey === null ? "cannot be cleared while authType is api_key" : "is required when authType is api_key" });
     }
-    if (authType === "oauth") {
-      if (!next.oauthClientId) problems.push({ path: "/oauthClientId", message: "is required when authType is oauth" });
-      if (!next.oauthTokenEndpoint) problems.push({ path: "/oauthTokenEndpoint", message: "is required when authType is oauth" });
-    }
+    // Endpoints left out are discovered (RFC 9728 / RFC 8414) when the OAuth flow starts.
+    if (authType === "oauth" && !next.oauthClientId) problems.push({ path: "/oauthClientId", message: "is required when authType is oauth" });
     problems.push(...headerProblems(next.headers, authType));
     fail(problems);
 
@@ -146,6 +146,14 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
     }
     const credentialsChanged = Object.keys(secrets).length > 0;
     if (credentialsChanged || CONNECTION_FIELDS.some((f) => f in changed)) changed.connectorStatus = "";
+    // Tokens belong to the OAuth client and endpoints that obtained them.
+    const oauthClientChanged = OAUTH_CLIENT_FIELDS.some((f) => f in changed) || secrets.oauthClientSecret !== undefined;
+    if (authType === "oauth" && cur.authType === "oauth" && oauthClientChanged) {
+      if (current.secretsSet.oauthAccessToken) secrets.oauthAccessToken = null;
+      if (current.secretsSet.oauthRefreshToken) secrets.oauthRefreshToken = null;
+      if (cur.oauthExpiresAt !== null) changed.oauthExpiresAt = null;
+      changed.connectorStatus = "disconnected";
+    }
     if (changed.connectorStatus === cur.connectorStatus) delete changed.connectorStatus;
     return { changed, secrets };
   }
@@ -157,10 +165,7 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       const headers = input.headers ?? {};
       const problems = [...endpointProblems(input), ...misplacedCredentials(input, authType), ...connectorConfigProblems(input.connectorConfig)];
       if (authType === "api_key" && input.apiKey == null) problems.push({ path: "/apiKey", message: "is required when authType is api_key" });
-      if (authType === "oauth") {
-        if (input.oauthClientId == null) problems.push({ path: "/oauthClientId", message: "is required when authType is oauth" });
-        if (input.oauthTokenEndpoint == null) problems.push({ path: "/oauthTokenEndpoint", message: "is required when authType is oauth" });
-      }
+      if (authType === "oauth" && input.oauthClientId == null) problems.push({ path: "/oauthClientId", message: "is required when authType is oauth" });
       problems.push(...headerProblems(headers, authType));
       fail(problems);
 

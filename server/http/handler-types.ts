@@ -9,14 +9,25 @@ type Params<K extends OperationId, Where extends string> = Op<K>["parameters"] e
     ? Record<string, never>
     : NonNullable<P>
   : Record<string, never>;
-type Body<K extends OperationId> = Op<K> extends { requestBody: { content: { "application/json": infer B } } } ? B : undefined;
+// Distributes over an optional body (`X | undefined`).
+type JsonBody<R> = R extends { content: { "application/json": infer B } } ? B : undefined;
+type Body<K extends OperationId> = JsonBody<Op<K>["requestBody"]>;
 type Responses<K extends OperationId> = Op<K>["responses"];
-type SuccessStatus<K extends OperationId> = Extract<keyof Responses<K>, 200 | 201 | 202 | 204>;
-type JsonOf<R> = R extends { content: { "application/json": infer B } } ? B : undefined;
+// Handlers answer successes and redirects; errors are thrown, except on pages meant for a
+// person's browser (text/html), whose failures are pages too.
+type HtmlStatus<K extends OperationId> = {
+  [S in keyof Responses<K>]: Responses<K>[S] extends { content: { "text/html": unknown } } ? S : never;
+}[keyof Responses<K>];
+type ReplyStatus<K extends OperationId> = Extract<keyof Responses<K>, 200 | 201 | 202 | 204 | 302> | HtmlStatus<K>;
+type BodyOf<R> = R extends { content: { "application/json": infer B } }
+  ? B
+  : R extends { content: { "text/html": infer H } }
+    ? H
+    : undefined;
 
 export type Reply<K extends OperationId> = {
-  [S in SuccessStatus<K>]: { status: S; body: JsonOf<Responses<K>[S]>; headers?: Record<string, string> };
-}[SuccessStatus<K>];
+  [S in ReplyStatus<K>]: { status: S; body: BodyOf<Responses<K>[S]>; headers?: Record<string, string> };
+}[ReplyStatus<K>];
 
 export interface HandlerRequest<K extends OperationId> {
   /** The authenticated caller; throws 401 on an operation without security. */

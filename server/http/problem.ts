@@ -3,6 +3,7 @@
 import type { ErrorRequestHandler, Request } from "express";
 import { isUnavailable } from "../data/db.js";
 import { DomainError, RateLimited } from "../domain/errors.js";
+import { page } from "../domain/oauth.js";
 import type { Problem, ProblemFieldError } from "../wire.js";
 
 interface ValidatorError {
@@ -123,5 +124,10 @@ export const problemHandler: ErrorRequestHandler = (thrown, req, res, _next) => 
   const allow = (err as ValidatorError)?.headers?.Allow;
   if (problem.status === 405 && allow) res.set("Allow", allow);
   if (res.headersSent) return;
+  // The OAuth callback is opened by a person's browser: its failures are pages.
+  if (req.path === "/api/oauth/callback") {
+    res.status(problem.status).set("Cache-Control", "no-store").type("html").send(page(problem.title, [problem.detail, ...(problem.errors ?? []).map((e) => `${e.path}: ${e.message}`)].join(" ")));
+    return;
+  }
   res.status(problem.status).type("application/problem+json").send(JSON.stringify(problem));
 };

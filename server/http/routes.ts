@@ -35,6 +35,7 @@ export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable)
         res.status(reply.status);
         if (reply.headers) res.set(reply.headers);
         if (reply.body === undefined) res.end();
+        else if (typeof reply.body === "string") res.type("html").send(reply.body); // pages for a person's browser
         else res.json(reply.body);
       });
     }

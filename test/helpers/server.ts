@@ -81,7 +81,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   });
   const logs: string[] = [];
   const logger = createLogger(config.logLevel, { write: (line: string) => void logs.push(line) });
-  const services = await openServices(config, logger, { waitForDatabase: options.waitForDatabase, retryMs: 200 });
+  let publicUrl = "";
+  const services = await openServices(config, logger, { waitForDatabase: options.waitForDatabase, retryMs: 200, publicUrl: () => publicUrl });
   const coverageFile = join(COVERAGE_DIR, `${process.pid}.jsonl`);
   const app = appFor(services, config, logger, {
     onResponse: (operationId, status) => {
@@ -93,6 +94,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  publicUrl = baseUrl;
 
   return {
     baseUrl,

@@ -1,0 +1,351 @@
+// The product's OAuth connection to each `oauth` MCP server: authorization code with PKCE,
+// client credentials, refresh before use (one refresher per server across processes),
+// revocation, and discovery of what the record leaves out.
+import { createHash, randomBytes } from "node:crypto";
+import type { McpServerRepo, OAuthInternals, StoredServer } from "../data/mcp-server-repo.js";
+import type { OAuthStateRepo } from "../data/oauth-state-repo.js";
+import type { TokenRepo } from "../data/token-repo.js";
+import { DiscoveryFailed, isGrantRejected, type OAuthClient, type OAuthSetup, type OAuthTokens } from "../outbound/oauth-client.js";
+import { describeOutboundError } from "../outbound/guarded-fetch.js";
+import type { ConnectionError, OAuthAuthorization } from "../wire.js";
+import { NotFound, UpstreamFailure, ValidationFailed } from "./errors.js";
+import type { Versioned } from "./mcp-servers.js";
+import type { Actor } from "./tokens.js";
+
+export const STATE_TTL_MS = 10 * 60 * 1000;
+export const REFRESH_MARGIN_MS = 60 * 1000;
+const LOCK_MS = 30 * 1000;
+const LOCK_WAIT_MS = 10 * 1000;
+
+export interface OAuthServiceDeps {
+  repo: McpServerRepo;
+  states: OAuthStateRepo;
+  tokens: TokenRepo;
+  client: OAuthClient;
+  /** The product's public base URL; the callback is `<publicUrl>/api/oauth/callback`. */
+  publicUrl: () => string;
+  /** Allowed prefixes for `returnUrl`. */
+  returnUrlPrefixes: string[];
+  now?: () => Date;
+}
+
+export type TokenOutcome =
+  | { ok: true; accessToken: string; stored: StoredServer }
+  | { ok: false; connectorStatus: "disconnected" | "error"; error: ConnectionError; stored: StoredServer };
+
+export interface CallbackPage {
+  status: 200 | 302 | 400 | 403 | 502;
+  html?: string;
+  location?: string;
+}
+
+const REAUTHORIZE = "re-authorize with POST /api/mcp-servers/{id}/oauth/authorize";
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
+
+export function page(title: string, message: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p></body></html>`;
+}
+
+function expiresAtOf(tokens: OAuthTokens, now: Date): string | null {
+  return typeof tokens.expires_in === "number" ? new Date(now.getTime() + tokens.expires_in * 1000).toISOString() : null;
+}
+
+function authError(message: string): ConnectionError {
+  return { class: "auth", message, httpStatus: null };
+}
+
+export function createOAuthService(deps: OAuthServiceDeps) {
+  const { repo, states, client, now = () => new Date() } = deps;
+  const redirectUri = () => `${deps.publicUrl().replace(/\/$/, "")}/api/oauth/callback`;
+
+  async function identity(stored: StoredServer) {
+    const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
+    return { client: { clientId: stored.server.oauthClientId!, clientSecret: secrets.oauthClientSecret }, secrets };
+  }
+
+  /** Client credentials are for servers with a token endpoint and no authorization endpoint. */
+  const usesClientCredentials = (s: StoredServer) => s.server.oauthTokenEndpoint !== null && s.server.oauthAuthorizationEndpoint === null;
+
+  /**
+   * The authorization server setup for a record: what the record says, completed by discovery
+   * (once; what was found is stored). Endpoints the user gave always win.
+   */
+  async function setupFor(stored: StoredServer): Promise<{ setup: OAuthSetup; stored: StoredServer }> {
+    const s = stored.server;
+    const known = stored.oauth;
+    if (known.issuer && s.oauthTokenEndpoint) {
+      return { setup: fromStored(stored, known), stored };
+    }
+    let found: Awaited<ReturnType<OAuthClient["discover"]>> | null = null;
+    try {
+      found = await client.discover(s.url);
+    } catch (err) {
+      // Without endpoints of its own the record depends on discovery; with them it is a bonus.
+      if (!s.oauthTokenEndpoint) throw err;
+    }
+    const internals: OAuthInternals = {
+      issuer: found?.issuer ?? new URL(s.oauthTokenEndpoint!).origin,
+      revocationEndpoint: found?.revocationEndpoint ?? null,
+      tokenAuthMethod: found?.tokenAuthMethod ?? "client_secret_basic",
+      resource: found?.resource ?? s.url,
+    };
+    const fields: { oauthTokenEndpoint?: string; oauthAuthorizationEndpoint?: string } = {};
+    if (!s.oauthTokenEndpoint) {
+      if (!found?.tokenEndpoint) throw new DiscoveryFailed("the authorization server metadata names no token endpoint");
+      fields.oauthTokenEndpoint = found.tokenEndpoint;
+      if (!s.oauthAuthorizationEndpoint && found.authorizationEndpoint) fields.oauthAuthorizationEndpoint = found.authorizationEndpoint;
+    }
+    const updated = (await repo.writeOAuth(stored, { fields, internals }, now().toISOString())) ?? stored;
+    return { setup: fromStored(updated, internals), stored: updated };
+  }
+
+  function fromStored(stored: StoredServer, known: OAuthInternals): OAuthSetup {
+    const s = stored.server;
+    return {
+      issuer: known.issuer ?? new URL(s.oauthTokenEndpoint!).origin,
+      authorizationEndpoint: s.oauthAuthorizationEndpoint,
+      tokenEndpoint: s.oauthTokenEndpoint!,
+      revocationEndpoint: known.revocationEndpoint,
+      tokenAuthMethod: known.tokenAuthMethod ?? "client_secret_basic",
+      resource: known.resource ?? s.url,
+    };
+  }
+
+  function upstream(err: unknown): UpstreamFailure {
+    if (err instanceof DiscoveryFailed) return new UpstreamFailure({ class: "protocol", message: err.message, httpStatus: null });
+    const d = describeOutboundError(err);
+    return new UpstreamFailure({ class: d.class === "protocol" ? "auth" : d.class, message: d.message.slice(0, 300), httpStatus: null });
+  }
+
+  async function storeTokens(stored: StoredServer, tokens: OAuthTokens, keepRefresh: boolean, event?: { actor: string; tokenId: string | null; requestId: string | null }) {
+    const at = now();
+    const refresh = tokens.refresh_token ?? (keepRefresh ? undefined : null);
+    return repo.writeOAuth(
+      stored,
+      {
+        secrets: { oauthAccessToken: tokens.access_token, ...(refresh !== undefined ? { oauthRefreshToken: refresh } : {}) },
+        fields: { oauthExpiresAt: expiresAtOf(tokens, at), connectorStatus: "connected" },
+        lastError: null,
+      },
+      at.toISOString(),
+      event
+        ? { type: "oauth_connected", actor: event.actor, tokenId: event.tokenId, requestId: event.requestId, fields: [{ name: "oauthAccessToken", change: "set" }] }
+        : undefined,
+    );
+  }
+
+  async function disconnectFor(stored: StoredServer, message: string): Promise<TokenOutcome> {
+    const at = now().toISOString();
+    const error = authError(message);
+    const updated =
+      (await repo.writeOAuth(
+        stored,
+        {
+          secrets: { oauthAccessToken: null, oauthRefreshToken: null },
+          fields: { oauthExpiresAt: null, connectorStatus: "disconnected" },
+          lastError: error,
+          lastCheckedAt: at,
+        },
+        at,
+        stored.server.connectorStatus !== "disconnected"
+          ? { type: "status_changed", actor: "system", tokenId: null, requestId: null, fields: [{ name: "connectorStatus", change: "changed" }] }
+          : undefined,
+      )) ?? stored;
+    return { ok: false, connectorStatus: "disconnected", error, stored: updated };
+  }
+
+  const fresh = (stored: StoredServer, hasToken: boolean) =>
+    hasToken && (stored.server.oauthExpiresAt === null || Date.parse(stored.server.oauthExpiresAt) - now().getTime() > REFRESH_MARGIN_MS);
+
+  /** Gets a new token (refresh or client credentials) while holding the server's lock. */
+  async function renew(stored: StoredServer): Promise<TokenOutcome> {
+    const { client: who, secrets } = await identity(stored);
+    let setup: OAuthSetup;
+    try {
+      ({ setup, stored } = await setupFor(stored));
+    } catch (err) {
+      return { ok: false, connectorStatus: "error", error: upstream(err).connectionError, stored };
+    }
+    try {
+      if (usesClientCredentials(stored)) {
+        const tokens = await client.clientCredentials(setup, who, stored.server.oauthScopes);
+        const updated = (await storeTokens(stored, tokens, false)) ?? stored;
+        return { ok: true, accessToken: tokens.access_token, stored: updated };
+      }
+      if (!secrets.oauthRefreshToken) {
+        return disconnectFor(stored, secrets.oauthAccessToken ? `the access token expired and there is no refresh token; ${REAUTHORIZE}` : `not authorized yet; ${REAUTHORIZE}`);
+      }
+      const tokens = await client.refresh(setup, who, secrets.oauthRefreshToken);
+      const updated = (await storeTokens(stored, tokens, true)) ?? stored;
+      return { ok: true, accessToken: tokens.access_token, stored: updated };
+    } catch (err) {
+      if (isGrantRejected(err)) {
+        if (usesClientCredentials(stored)) {
+          return { ok: false, connectorStatus: "error", error: authError("the authorization server refused the client credentials"), stored };
+        }
+        return disconnectFor(stored, `the authorization server rejected the refresh token; ${REAUTHORIZE}`);
+      }
+      return { ok: false, connectorStatus: "error", error: upstream(err).connectionError, stored };
+    }
+  }
+
+  return {
+    /**
+     * A usable access token for an outbound call, refreshed or fetched first when it is
+     * missing or expires within a minute. Only one process refreshes a server at a time:
+     * the lock is a conditional update on the record, so it holds across processes.
+     */
+    async accessToken(stored: StoredServer): Promise<TokenOutcome> {
+      const deadline = now().getTime() + LOCK_WAIT_MS;
+      for (;;) {
+        const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
+        if (fresh(stored, secrets.oauthAccessToken !== null)) return { ok: true, accessToken: secrets.oauthAccessToken!, stored };
+        const t = now();
+        if (await repo.tryRefreshLock(stored, new Date(t.getTime() + LOCK_MS).toISOString(), t.toISOString())) {
+          try {
+            // Someone may have renewed it between our read and the lock.
+            const current = (await repo.find([stored.server.workspaceId], stored.server.id)) ?? stored;
+            const again = await repo.openSecrets(current.server.workspaceId, current.server.id);
+            if (fresh(current, again.oauthAccessToken !== null)) return { ok: true, accessToken: again.oauthAccessToken!, stored: current };
+            return await renew(current);
+          } finally {
+            await repo.releaseRefreshLock(stored);
+          }
+        }
+        if (now().getTime() > deadline) {
+          return { ok: false, connectorStatus: "error", error: { class: "timeout", message: "another process is renewing the token; try again", httpStatus: null }, stored };
+        }
+        await new Promise((r) => setTimeout(r, 100));
+        stored = (await repo.find([stored.server.workspaceId], stored.server.id)) ?? stored;
+      }
+    },
+
+    async start(actor: Actor, id: string, options: { returnUrl?: string }): Promise<OAuthAuthorization> {
+      let stored = await repo.find(actor.workspaces, id);
+      if (!stored) throw new NotFound(`MCP server ${id}`);
+      if (stored.server.authType !== "oauth") throw new ValidationFailed([{ path: "/authType", message: `must be oauth to authorize (it is ${stored.server.authType})` }]);
+      if (options.returnUrl && !deps.returnUrlPrefixes.some((p) => options.returnUrl!.startsWith(p))) {
+        throw new ValidationFailed([{ path: "/returnUrl", message: "is not on the allowlist (MCP_API_OAUTH_RETURN_URLS)" }]);
+      }
+      let setup: OAuthSetup;
+      try {
+        ({ setup, stored } = await setupFor(stored));
+      } catch (err) {
+        throw upstream(err);
+      }
+      if (!setup.authorizationEndpoint) {
+        throw new ValidationFailed([
+          { path: "/oauthAuthorizationEndpoint", message: "is not set: this server uses the client credentials grant, which needs no authorization (use POST /test)" },
+        ]);
+      }
+      const { client: who } = await identity(stored);
+      const state = randomBytes(32).toString("base64url");
+      let started;
+      try {
+        started = await client.authorizationUrl(setup, who, { redirectUrl: redirectUri(), scope: stored.server.oauthScopes, state });
+      } catch (err) {
+        throw upstream(err);
+      }
+      const at = now();
+      const expiresAt = new Date(at.getTime() + STATE_TTL_MS).toISOString();
+      await states.insert({
+        stateHash: sha256(state),
+        serverId: stored.server.id,
+        workspaceId: stored.server.workspaceId,
+        userId: actor.userId,
+        tokenId: actor.tokenId,
+        codeVerifier: started.codeVerifier,
+        redirectUri: redirectUri(),
+        returnUrl: options.returnUrl ?? null,
+        createdAt: at.toISOString(),
+        expiresAt,
+      });
+      return { authorizationUrl: started.authorizationUrl.toString(), expiresAt };
+    },
+
+    /** The authorization server's redirect back. The state is the only credential. */
+    async complete(query: { state?: string; code?: string; error?: string; error_description?: string }): Promise<CallbackPage> {
+      const failed = (status: 400 | 403 | 502, message: string): CallbackPage => ({ status, html: page("Authorization failed", message) });
+      if (!query.state) return failed(400, "The request has no state. Start again from the product.");
+      const claim = await states.consume(sha256(query.state), now().toISOString());
+      if (claim === "unknown") return failed(400, "This authorization request is unknown. Start again from the product.");
+      if (claim === "replayed") return failed(400, "This authorization request was already used. Start again from the product.");
+      if (claim === "expired") return failed(400, "This authorization request expired. Start again from the product.");
+
+      // The user who started the flow must still be able to act on the server.
+      const starter = (await deps.tokens.list()).find((t) => t.id === claim.tokenId);
+      if (!starter || starter.revokedAt || starter.userId !== claim.userId || !starter.workspaces.includes(claim.workspaceId)) {
+        return failed(403, "The user who started this authorization may no longer act in this workspace.");
+      }
+      const stored = await repo.find([claim.workspaceId], claim.serverId);
+      if (!stored || stored.server.authType !== "oauth") return failed(400, "The MCP server no longer exists or no longer uses OAuth.");
+      const back = (status: "connected" | "error"): string | undefined => {
+        if (!claim.returnUrl) return undefined;
+        const url = new URL(claim.returnUrl);
+        url.searchParams.set("mcpServerId", claim.serverId);
+        url.searchParams.set("status", status);
+        return url.toString();
+      };
+      const recordFailure = async (error: ConnectionError, status: 400 | 502, message: string): Promise<CallbackPage> => {
+        await repo.writeOAuth(stored, { lastError: error }, now().toISOString());
+        const location = back("error");
+        return location ? { status: 302, location } : failed(status, message);
+      };
+
+      if (query.error) {
+        const reason = query.error.replace(/[^\w.-]/g, "").slice(0, 60);
+        return recordFailure(authError(`the authorization server refused: ${reason}`), 400, `The authorization server refused: ${reason}.`);
+      }
+      if (!query.code) return recordFailure(authError("the authorization server sent no code"), 400, "The authorization server sent no code.");
+
+      let tokens: OAuthTokens;
+      let current = stored;
+      try {
+        const { setup, stored: s } = await setupFor(stored);
+        current = s;
+        const { client: who } = await identity(current);
+        tokens = await client.exchange(setup, who, query.code, claim.codeVerifier, claim.redirectUri);
+      } catch (err) {
+        const error = err instanceof UpstreamFailure ? err.connectionError : upstream(err).connectionError;
+        return recordFailure({ ...error, message: `the code exchange failed: ${error.message}` }, 502, "The authorization server did not accept the code exchange.");
+      }
+      await storeTokens(current, tokens, false, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
+      const location = back("connected");
+      return location ? { status: 302, location } : { status: 200, html: page("Connected", "The MCP server is connected. You can close this page.") };
+    },
+
+    async disconnect(actor: Actor, id: string): Promise<Versioned> {
+      const stored = await repo.find(actor.workspaces, id);
+      if (!stored) throw new NotFound(`MCP server ${id}`);
+      if (stored.server.authType !== "oauth") throw new ValidationFailed([{ path: "/authType", message: `must be oauth to disconnect (it is ${stored.server.authType})` }]);
+      const { client: who, secrets } = await identity(stored);
+      if (stored.server.oauthTokenEndpoint && (secrets.oauthRefreshToken || secrets.oauthAccessToken)) {
+        const setup = fromStored(stored, stored.oauth);
+        if (secrets.oauthRefreshToken) await client.revoke(setup, who, secrets.oauthRefreshToken, "refresh_token");
+        if (secrets.oauthAccessToken) await client.revoke(setup, who, secrets.oauthAccessToken, "access_token");
+      }
+      const at = now().toISOString();
+      const fields = [
+        ...(secrets.oauthAccessToken ? [{ name: "oauthAccessToken", change: "cleared" as const }] : []),
+        ...(secrets.oauthRefreshToken ? [{ name: "oauthRefreshToken", change: "cleared" as const }] : []),
+      ];
+      const updated = await repo.writeOAuth(
+        stored,
+        { secrets: { oauthAccessToken: null, oauthRefreshToken: null }, fields: { oauthExpiresAt: null, connectorStatus: "disconnected" } },
+        at,
+        { type: "oauth_disconnected", actor: actor.userId, tokenId: actor.tokenId, requestId: actor.requestId ?? null, fields },
+      );
+      if (!updated) throw new NotFound(`MCP server ${id}`);
+      return updated;
+    },
+  };
+}
+
+export type OAuthService = ReturnType<typeof createOAuthService>;

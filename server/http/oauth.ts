@@ -1,0 +1,23 @@
+// HTTP adapters for the OAuth connection of an MCP server.
+import type { OAuthService } from "../domain/oauth.js";
+import type { Handler } from "./handler-types.js";
+import { etagOf } from "./mcp-servers.js";
+
+export function oauthHandlers(oauth: OAuthService) {
+  const startMcpServerOAuth: Handler<"startMcpServerOAuth"> = async (req) => ({
+    status: 200,
+    body: await oauth.start(req.actor(), req.params.id, { returnUrl: req.body?.returnUrl }),
+  });
+  const disconnectMcpServerOAuth: Handler<"disconnectMcpServerOAuth"> = async (req) => {
+    const v = await oauth.disconnect(req.actor(), req.params.id);
+    return { status: 200, body: v.server, headers: { ETag: etagOf(v.version) } };
+  };
+  const completeMcpServerOAuth: Handler<"completeMcpServerOAuth"> = async (req) => {
+    const page = await oauth.complete(req.query);
+    // Pages must not be cached, framed or leak the code through Referer.
+    const headers = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'" };
+    if (page.status === 302) return { status: 302, body: undefined, headers: { ...headers, Location: page.location! } };
+    return { status: page.status, body: page.html!, headers };
+  };
+  return { startMcpServerOAuth, disconnectMcpServerOAuth, completeMcpServerOAuth };
+}
