@@ -70,7 +70,9 @@ function requestContext(logger: Logger, onResponse: AppDeps["onResponse"]) {
     res.locals.log = logger.child({ requestId });
     res.set("X-Request-Id", requestId);
     res.on("finish", () => {
-      const match = matchOperation(req.method, req.path);
+      // The validator knows the route; requests refused before it ran (413, bad JSON) are matched here.
+      const openapi = (req as Request & { openapi?: { openApiRoute?: string; schema?: { operationId?: string } } }).openapi;
+      const match = openapi?.schema?.operationId ? { route: openapi.openApiRoute, operationId: openapi.schema.operationId } : matchOperation(req.method, req.path);
       const operationId = match?.operationId;
       const route = match?.route;
       res.locals.log.info(

@@ -2,7 +2,7 @@
 // way in and only opened on request; rows become wire objects in toWire() alone.
 import type { Knex } from "knex";
 import type { AuthType, ConnectionError, ConnectorStatus, McpServer } from "../wire.js";
-import { monotonicFactory } from "ulid";
+import { newUlidFactory } from "./ids.js";
 import { insertEvent, type AuditEventInput } from "./audit-repo.js";
 import { isUniqueViolation } from "./db.js";
 import type { SecretBox } from "./secrets.js";
@@ -148,7 +148,7 @@ function fieldColumns(f: Partial<ServerFields>, nameKey: (n: string) => string):
 
 export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: string) => string) {
   const table = (db: Knex | Knex.Transaction = knex) => db<ServerRow>("mcp_servers");
-  const eventId = monotonicFactory();
+  const eventId = newUlidFactory();
   const record = (db: Knex.Transaction, server: { id: string; workspaceId: string }, event: AuditEventInput | undefined, at: string) =>
     event ? insertEvent(db, `evt_${eventId()}`, server, event, at) : Promise.resolve();
   const findIn = async (db: Knex | Knex.Transaction, workspaceId: string, id: string) => {

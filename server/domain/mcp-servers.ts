@@ -1,5 +1,5 @@
 // Use cases for MCP server records: the rules of create, read, list, update and delete.
-import { monotonicFactory } from "ulid";
+import { newUlidFactory } from "../data/ids.js";
 import type { AuditEventInput, AuditRepo } from "../data/audit-repo.js";
 import type { McpServerRepo, SecretChanges, SecretField, ServerFields, StoredServer } from "../data/mcp-server-repo.js";
 import type { AuthType, FieldChange, McpServer, McpServerCreate, McpServerEventList, McpServerList, McpServerPatch, ProblemFieldError } from "../wire.js";
@@ -88,7 +88,7 @@ function fail(problems: ProblemFieldError[]) {
 }
 
 export function createMcpServerService({ repo, audit, cursors, now = () => new Date() }: McpServerServiceDeps) {
-  const newId = monotonicFactory();
+  const newId = newUlidFactory();
 
   async function findOrThrow(actor: Actor, id: string): Promise<StoredServer> {
     const stored = await repo.find(actor.workspaces, id);

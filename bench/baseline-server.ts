@@ -1,0 +1,198 @@
+// The bench's baseline: the same reads and writes as the API (same table, same keyset
+// query, same JSON shapes) on bare node:http + better-sqlite3 prepared statements, with
+// no validation, no auth and no Express. What this machine can do at best.
+//   DATABASE_URL=sqlite:<path> PORT=… HOST=127.0.0.1 BASELINE_WORKSPACES=ws_a,ws_b node --import tsx bench/baseline-server.ts
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import Database from "better-sqlite3";
+import { monotonicFactory } from "ulid";
+
+interface Row {
+  id: string;
+  workspace_id: string;
+  name: string;
+  url: string;
+  auth_type: string;
+  api_key_enc: string | null;
+  oauth_client_id: string | null;
+  oauth_client_secret_enc: string | null;
+  oauth_token_endpoint: string | null;
+  oauth_authorization_endpoint: string | null;
+  oauth_scopes: string | null;
+  oauth_expires_at: string | null;
+  headers: string;
+  connector_id: string | null;
+  connector_config: string | null;
+  connector_status: string;
+  last_checked_at: string | null;
+  last_error: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+const url = process.env.DATABASE_URL ?? "";
+if (!url.startsWith("sqlite:")) throw new Error("DATABASE_URL must be sqlite:<path>");
+// The caller's workspaces, as a token would give them: get and patch are scoped by them.
+const workspaces = (process.env.BASELINE_WORKSPACES ?? "").split(",").filter(Boolean);
+if (workspaces.length === 0) throw new Error("BASELINE_WORKSPACES is required");
+
+const db = new Database(url.slice("sqlite:".length));
+db.pragma("journal_mode = WAL");
+db.pragma("synchronous = NORMAL");
+db.pragma("busy_timeout = 5000");
+db.pragma("foreign_keys = ON");
+
+const inList = workspaces.map(() => "?").join(", ");
+const findOne = db.prepare<unknown[], Row>(`SELECT * FROM mcp_servers WHERE id = ? AND workspace_id IN (${inList}) LIMIT 1`);
+const listFirst = db.prepare<unknown[], Row>("SELECT * FROM mcp_servers WHERE workspace_id = ? ORDER BY id DESC LIMIT ?");
+const listAfter = db.prepare<unknown[], Row>("SELECT * FROM mcp_servers WHERE workspace_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
+const insert = db.prepare(
+  `INSERT INTO mcp_servers (id, workspace_id, name, name_key, url, auth_type, headers, connector_id, connector_config, connector_status, created_by, created_at, updated_at, version)
+   VALUES (@id, @workspace_id, @name, @name_key, @url, @auth_type, @headers, @connector_id, @connector_config, '', @created_by, @at, @at, 1)`,
+);
+const update = db.prepare(
+  `UPDATE mcp_servers SET name = @name, name_key = @name_key, url = @url, headers = @headers, connector_id = @connector_id,
+     connector_config = @connector_config, updated_at = @at, version = version + 1
+   WHERE id = @id AND workspace_id = @workspace_id AND version = @version`,
+);
+const newId = monotonicFactory();
+
+function toWire(row: Row) {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    name: row.name,
+    url: row.url,
+    authType: row.auth_type,
+    hasApiKey: row.api_key_enc !== null,
+    hasOauthClientSecret: row.oauth_client_secret_enc !== null,
+    oauthClientId: row.oauth_client_id,
+    oauthTokenEndpoint: row.oauth_token_endpoint,
+    oauthAuthorizationEndpoint: row.oauth_authorization_endpoint,
+    oauthScopes: row.oauth_scopes,
+    oauthExpiresAt: row.oauth_expires_at,
+    headers: JSON.parse(row.headers),
+    connectorId: row.connector_id,
+    connectorConfig: row.connector_config === null ? null : JSON.parse(row.connector_config),
+    connectorStatus: row.connector_status,
+    lastCheckedAt: row.last_checked_at,
+    lastError: row.last_error === null ? null : JSON.parse(row.last_error),
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...extra });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage): Promise<Record<string, any>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > 1024 * 1024) reject(new Error("too large"));
+      else chunks.push(c);
+    });
+    req.on("end", () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      } catch (err) {
+        reject(err);
+      }
+    });
+    req.on("error", reject);
+  });
+}
+
+const isUnique = (err: unknown) => String((err as { code?: string }).code).startsWith("SQLITE_CONSTRAINT");
+
+async function handle(req: IncomingMessage, res: ServerResponse) {
+  const u = new URL(req.url ?? "/", "http://127.0.0.1");
+  const path = u.pathname;
+  if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok" });
+
+  if (path === "/api/mcp-servers") {
+    if (req.method === "GET") {
+      const workspaceId = u.searchParams.get("workspaceId") ?? "";
+      const limit = Number(u.searchParams.get("limit") ?? 20);
+      const cursor = u.searchParams.get("cursor");
+      const after = cursor ? (JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { a: string }).a : null;
+      const rows = after ? listAfter.all(workspaceId, after, limit + 1) : listFirst.all(workspaceId, limit + 1);
+      const data = rows.slice(0, limit).map(toWire);
+      const nextCursor =
+        rows.length > limit ? Buffer.from(JSON.stringify({ s: `mcp-servers:${workspaceId}`, a: data[data.length - 1].id })).toString("base64url") : null;
+      return send(res, 200, { data, nextCursor });
+    }
+    if (req.method === "POST") {
+      const body = await readBody(req);
+      const id = `mcp_${newId()}`;
+      try {
+        insert.run({
+          id,
+          workspace_id: body.workspaceId,
+          name: body.name,
+          name_key: String(body.name).toLowerCase(),
+          url: body.url,
+          auth_type: body.authType ?? "none",
+          headers: JSON.stringify(body.headers ?? {}),
+          connector_id: body.connectorId ?? null,
+          connector_config: body.connectorConfig == null ? null : JSON.stringify(body.connectorConfig),
+          created_by: "usr_bench",
+          at: new Date().toISOString(),
+        });
+      } catch (err) {
+        if (isUnique(err)) return send(res, 409, { status: 409 });
+        throw err;
+      }
+      const row = findOne.get(id, ...workspaces)!;
+      return send(res, 201, toWire(row), { location: `/api/mcp-servers/${id}` });
+    }
+  }
+
+  const match = /^\/api\/mcp-servers\/(mcp_[0-9A-Za-z]+)$/.exec(path);
+  if (match) {
+    const id = match[1];
+    if (req.method === "GET") {
+      const row = findOne.get(id, ...workspaces);
+      return row ? send(res, 200, toWire(row)) : send(res, 404, { status: 404 });
+    }
+    if (req.method === "PATCH") {
+      const patch = await readBody(req);
+      const cur = findOne.get(id, ...workspaces);
+      if (!cur) return send(res, 404, { status: 404 });
+      const name = patch.name ?? cur.name;
+      update.run({
+        id,
+        workspace_id: cur.workspace_id,
+        version: cur.version,
+        name,
+        name_key: String(name).toLowerCase(),
+        url: patch.url ?? cur.url,
+        headers: patch.headers !== undefined ? JSON.stringify(patch.headers ?? {}) : cur.headers,
+        connector_id: patch.connectorId !== undefined ? patch.connectorId : cur.connector_id,
+        connector_config: patch.connectorConfig !== undefined ? (patch.connectorConfig === null ? null : JSON.stringify(patch.connectorConfig)) : cur.connector_config,
+        at: new Date().toISOString(),
+      });
+      return send(res, 200, toWire(findOne.get(id, ...workspaces)!));
+    }
+  }
+  send(res, 404, { status: 404 });
+}
+
+const server = createServer((req, res) => {
+  handle(req, res).catch(() => {
+    if (!res.headersSent) send(res, 400, { status: 400 });
+    else res.destroy();
+  });
+});
+server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? "127.0.0.1");
+
+const stop = () => server.close(() => (db.close(), process.exit(0)));
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

@@ -1,0 +1,460 @@
+// Shared pieces of the benchmark: stores seeded outside the server, server processes,
+// CPU accounting from /proc, and one autocannon phase with exact latencies.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import Database from "better-sqlite3";
+import pg from "pg";
+import { openServices } from "../server/compose.js";
+import { readConfig } from "../server/config.js";
+import { createLogger } from "../server/logger.js";
+import { createSecretBox, parseKey } from "../server/data/secrets.js";
+
+export const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
+export const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux; /proc/<pid>/stat counts in these ticks
+
+export function newEncryptionKey(): string {
+  return randomBytes(32).toString("base64");
+}
+
+const silent = createLogger("silent");
+
+/** Migrates the store and mints a token through the product's own composition root. */
+export async function migrateAndMint(databaseUrl: string, key: string, workspaces: string[]): Promise<{ token: string; tokenId: string }> {
+  const services = await openServices(
+    readConfig({ DATABASE_URL: databaseUrl, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: "silent" }),
+    silent,
+  );
+  try {
+    const { token, record } = await services.tokens.mint({ userId: "usr_bench", workspaces, name: "bench" });
+    return { token, tokenId: record.id };
+  } finally {
+    await services.db.close();
+  }
+}
+
+type Row = Record<string, string | number | null>;
+
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/** A ULID for time `ms` with 16 random characters from `random` (ulid's own PRNG reads one byte per character: too slow for 100,000). */
+function ulidAt(ms: number, random: Buffer, offset: number): string {
+  let time = "";
+  for (let i = 0; i < 10; i++, ms = Math.floor(ms / 32)) time = CROCKFORD[ms % 32] + time;
+  let rand = "";
+  for (let i = 0; i < 16; i++) rand += CROCKFORD[random[offset + i] & 31];
+  return time + rand;
+}
+
+/** Seed rows as the migration's columns; every second record has a real sealed API key. */
+function* seedRows(count: number, workspaceId: string, key: string): Generator<Row> {
+  const box = createSecretBox([parseKey(key, "bench key")]);
+  const random = randomBytes(16 * count);
+  const start = Date.now() - 86_400_000 - count; // a day ago, one millisecond apart: ids sort as created
+  const headers = JSON.stringify({ "X-Team": "platform" });
+  const config = JSON.stringify({ repo: "acme/tools", branch: "main" });
+  for (let i = 0; i < count; i++) {
+    const id = `mcp_${ulidAt(start + i, random, 16 * i)}`;
+    const at = new Date(start + i).toISOString();
+    const apiKey = i % 2 === 0;
+    const name = `seed-${String(i).padStart(6, "0")}`;
+    yield {
+      id,
+      workspace_id: workspaceId,
+      name,
+      name_key: name,
+      url: `https://mcp${i % 97}.example.com/mcp`,
+      auth_type: apiKey ? "api_key" : "none",
+      api_key_enc: apiKey ? box.seal(`sk_live_${i}`, { recordId: id, workspaceId, field: "apiKey" }) : null,
+      oauth_client_id: null,
+      oauth_client_secret_enc: null,
+      oauth_token_endpoint: null,
+      oauth_authorization_endpoint: null,
+      oauth_scopes: null,
+      oauth_access_token_enc: null,
+      oauth_refresh_token_enc: null,
+      oauth_expires_at: null,
+      headers,
+      connector_id: "github",
+      connector_config: config,
+      connector_status: "",
+      last_checked_at: null,
+      last_error: null,
+      created_by: "usr_bench",
+      created_at: at,
+      updated_at: at,
+      version: 1,
+    };
+  }
+}
+
+/** Seeds an SQLite file (already migrated) with better-sqlite3 in one transaction. */
+export function seedSqlite(path: string, workspaceId: string, count: number, key: string): string[] {
+  const db = new Database(path);
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = OFF");
+    const rows = seedRows(count, workspaceId, key);
+    const first = rows.next().value as Row;
+    const columns = Object.keys(first);
+    const insert = db.prepare(`INSERT INTO mcp_servers (${columns.join(", ")}) VALUES (${columns.map((c) => "@" + c).join(", ")})`);
+    const ids: string[] = [];
+    db.transaction(() => {
+      insert.run(first);
+      ids.push(first.id as string);
+      for (const row of rows) {
+        insert.run(row);
+        ids.push(row.id as string);
+      }
+    })();
+    db.pragma("wal_checkpoint(TRUNCATE)");
+    db.exec("ANALYZE");
+    return ids;
+  } finally {
+    db.close();
+  }
+}
+
+/** Seeds PostgreSQL (already migrated) with column arrays through unnest, 10,000 rows a statement, in one transaction. */
+export async function seedPostgres(url: string, workspaceId: string, count: number, key: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const ids: string[] = [];
+    await client.query("BEGIN");
+    let batch: Row[] = [];
+    const flush = async () => {
+      const columns = Object.keys(batch[0]);
+      const arrays = columns.map((c) => batch.map((r) => r[c]));
+      const types = columns.map((c) => (c === "version" ? "int[]" : "text[]"));
+      await client.query(
+        `INSERT INTO mcp_servers (${columns.join(", ")}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}`).join(", ")})`,
+        arrays,
+      );
+      batch = [];
+    };
+    for (const row of seedRows(count, workspaceId, key)) {
+      batch.push(row);
+      ids.push(row.id as string);
+      if (batch.length === 10_000) await flush();
+    }
+    if (batch.length) await flush();
+    await client.query("COMMIT");
+    await client.query("ANALYZE mcp_servers");
+    return ids;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Removes what the bench wrote to PostgreSQL: rows of its workspaces and token in any table that has such a column. */
+export async function cleanupPostgres(url: string, workspaces: string[], tokenId: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ table_name: string; column_name: string }>(
+      `SELECT table_name, column_name FROM information_schema.columns
+        WHERE table_schema = current_schema() AND column_name IN ('workspace_id', 'token_id', 'bucket')`,
+    );
+    // Dependants first, the records and the token last.
+    const rank = (t: string) => (t === "mcp_servers" ? 1 : t === "api_tokens" ? 2 : 0);
+    rows.sort((a, b) => rank(a.table_name) - rank(b.table_name));
+    await client.query("BEGIN");
+    for (const { table_name: table, column_name: column } of rows) {
+      const values = column === "workspace_id" ? workspaces : column === "token_id" ? [tokenId] : [`token:${tokenId}`];
+      await client.query(`DELETE FROM "${table}" WHERE "${column}" = ANY($1)`, [values]);
+    }
+    await client.query("DELETE FROM api_tokens WHERE id = $1", [tokenId]);
+    await client.query("COMMIT");
+  } finally {
+    await client.end();
+  }
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+/** One HTTP request to 127.0.0.1 without keep-alive. */
+export function httpJson(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      { host: "127.0.0.1", port, method, path, agent: false, timeout: 10_000, headers: { ...headers, ...(payload ? { "content-type": "application/json" } : {}) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : null;
+          } catch {
+            // not JSON: keep the text
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+export interface ServerProcess {
+  name: string;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  /** Spawn to the first 200 from GET /healthz. */
+  startupMs: number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+const running = new Set<ServerProcess>();
+
+/** Spawns `node [nodeArgs] --import tsx <script>` (no npx wrapper: child.pid is the server) and waits for /healthz. */
+export async function startServer(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<ServerProcess> {
+  const port = await freePort();
+  let out = "";
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, PORT: String(port), HOST: "127.0.0.1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const keep = (c: Buffer) => {
+    out = (out + c.toString("utf8")).slice(-8000);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  let exited = false;
+  const exit = new Promise<void>((resolve) => child.once("exit", () => ((exited = true), resolve())));
+
+  const server: ServerProcess = {
+    name,
+    port,
+    pid: child.pid!,
+    child,
+    startupMs: NaN,
+    output: () => out,
+    async stop() {
+      running.delete(server);
+      if (exited) return;
+      child.kill("SIGTERM");
+      const killed = await Promise.race([exit.then(() => true), sleep(5000).then(() => false)]);
+      if (!killed) {
+        child.kill("SIGKILL");
+        await exit;
+      }
+    },
+  };
+  running.add(server);
+
+  for (let i = 0; i < 2000; i++) {
+    if (exited) throw new Error(`${name} exited during start-up:\n${out}`);
+    try {
+      const res = await httpJson(port, "GET", "/healthz");
+      if (res.status === 200) {
+        server.startupMs = performance.now() - t0;
+        return server;
+      }
+    } catch {
+      // not listening yet
+    }
+    await sleep(5);
+  }
+  await server.stop();
+  throw new Error(`${name} did not answer /healthz within the start-up limit:\n${out}`);
+}
+
+/** Stops every server still running (also used on error and on SIGINT). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((s) => s.stop()));
+}
+
+/** utime + stime of a process, in microseconds. */
+export function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[0] is field 3 (state)
+  const ticks = Number(fields[11]) + Number(fields[12]); // fields 14 and 15
+  return (ticks * 1e6) / CLK_TCK;
+}
+
+export interface RequestSpec {
+  method: "GET" | "POST" | "PATCH";
+  /** Called for every request: path and body may vary. */
+  next(): { path: string; body?: string };
+}
+
+export interface PhaseResult {
+  requests: number;
+  non2xx: number;
+  errors: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  cpuUsPerRequest: number;
+  statusCodes: Record<string, number>;
+  /** The measured run on the monotonic clock, in µs (to cut a --cpu-prof profile to it). */
+  windowUs: { from: number; to: number };
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function cannon(port: number, token: string, spec: RequestSpec, seconds: number, connections: number, record?: number[]) {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  if (spec.method !== "GET") headers["content-type"] = "application/json";
+  return new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `http://127.0.0.1:${port}`,
+        connections,
+        duration: seconds,
+        timeout: 10,
+        requests: [
+          {
+            method: spec.method,
+            headers,
+            setupRequest: (req) => {
+              const { path, body } = spec.next();
+              return { ...req, path, ...(body === undefined ? {} : { body }) };
+            },
+          },
+        ],
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+    // autocannon's own histogram keeps whole milliseconds; keep exact ones for p50/p99.
+    if (record) instance.on("response", (_client, _status, _bytes, responseTime) => record.push(responseTime));
+  });
+}
+
+/** Warm-up, then a measured run with the server's CPU time read before and after. */
+export async function runPhase(
+  server: ServerProcess,
+  token: string,
+  spec: RequestSpec,
+  opts: { warmupSeconds: number; seconds: number; connections: number },
+): Promise<PhaseResult> {
+  if (opts.warmupSeconds > 0) await cannon(server.port, token, spec, opts.warmupSeconds, opts.connections);
+  const latencies: number[] = [];
+  const cpuBefore = cpuMicros(server.pid);
+  const from = Number(process.hrtime.bigint() / 1000n);
+  const result = await cannon(server.port, token, spec, opts.seconds, opts.connections, latencies);
+  const to = Number(process.hrtime.bigint() / 1000n);
+  const cpuAfter = cpuMicros(server.pid);
+  const sorted = Float64Array.from(latencies).sort();
+  const requests = result.requests.total;
+  const statusCodes: Record<string, number> = {};
+  for (const [code, { count }] of Object.entries(result.statusCodeStats as unknown as Record<string, { count: number }>)) statusCodes[code] = count;
+  return {
+    requests,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    rps: requests / (result.duration || opts.seconds),
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    meanMs: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
+    cpuUsPerRequest: (cpuAfter - cpuBefore) / Math.max(1, requests),
+    statusCodes,
+    windowUs: { from, to },
+  };
+}
+
+export const OPERATIONS = ["get", "list", "list-deep", "create", "patch"] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+/** What the requests of one store need: its token, workspaces and seeded ids (oldest first). */
+export interface BenchTarget {
+  store: string;
+  token: string;
+  readWorkspace: string;
+  writeWorkspace: string;
+  ids: string[];
+}
+
+/** Walks the list with limit=100 to `deepTarget` records (bounded by count and time); returns the cursor there. */
+export async function deepCursor(
+  port: number,
+  t: BenchTarget,
+  limits: { deepTarget: number; walkBudgetMs: number },
+): Promise<{ cursor: string; depth: number; ms: number }> {
+  const auth = { authorization: `Bearer ${t.token}` };
+  const t0 = performance.now();
+  let cursor: string | null = null;
+  let depth = 0;
+  for (let page = 0; page < Math.ceil(limits.deepTarget / 100); page++) {
+    const q = `/api/mcp-servers?workspaceId=${t.readWorkspace}&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+    const res = await httpJson(port, "GET", q, auth);
+    if (res.status !== 200) throw new Error(`${t.store}: walking the list got ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
+    depth += res.body.data.length;
+    if (!res.body.nextCursor) break;
+    cursor = res.body.nextCursor;
+    if (performance.now() - t0 > limits.walkBudgetMs) break;
+  }
+  if (!cursor) throw new Error(`${t.store}: the list has no second page`);
+  return { cursor, depth, ms: performance.now() - t0 };
+}
+
+export const PAGE_SIZE = 20;
+
+/** The requests of each operation: ids rotate, create names are unique, patches change connectorId. */
+export function operationSpecs(t: BenchTarget, deep: string, runId: string): Record<Operation, RequestSpec> {
+  const readIds = t.ids.filter((_, i) => i % 100 === 7); // 1,000 ids spread over the list
+  const patchIds = t.ids.filter((_, i) => i % 500 === 3); // 200 ids: concurrent requests hit different records
+  const listPath = `/api/mcp-servers?workspaceId=${t.readWorkspace}&limit=${PAGE_SIZE}`;
+  let n = 0;
+  return {
+    get: { method: "GET", next: () => ({ path: `/api/mcp-servers/${readIds[n++ % readIds.length]}` }) },
+    list: { method: "GET", next: () => ({ path: listPath }) },
+    "list-deep": { method: "GET", next: () => ({ path: `${listPath}&cursor=${encodeURIComponent(deep)}` }) },
+    create: {
+      method: "POST",
+      next: () => ({
+        path: "/api/mcp-servers",
+        body: JSON.stringify({
+          workspaceId: t.writeWorkspace,
+          name: `bench ${t.store} ${runId} ${n++}`,
+          url: "https://mcp.example.com/mcp",
+          headers: { "X-Team": "platform" },
+          connectorId: "github",
+          connectorConfig: { repo: "acme/tools", branch: "main" },
+        }),
+      }),
+    },
+    patch: {
+      method: "PATCH",
+      next: () => {
+        const i = n++;
+        return { path: `/api/mcp-servers/${patchIds[i % patchIds.length]}`, body: JSON.stringify({ connectorId: `connector-${i}` }) };
+      },
+    },
+  };
+}

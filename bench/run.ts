@@ -1,0 +1,317 @@
+// `npm run bench`: the real server (SQLite, and PostgreSQL when BENCH_DATABASE_URL is set)
+// and a bare node:http baseline, each in its own process, driven by autocannon from this
+// one. Prints operation × store → req/s, p50/p99, server CPU per request, checks the
+// targets, and writes bench/results/<timestamp>.json and bench/results/latest.json.
+//   BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_CONNECTIONS (10), BENCH_SEED (100000)
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import {
+  OPERATIONS,
+  REPO_ROOT,
+  cleanupPostgres,
+  deepCursor,
+  httpJson,
+  migrateAndMint,
+  newEncryptionKey,
+  operationSpecs,
+  runPhase,
+  seedPostgres,
+  seedSqlite,
+  startServer,
+  stopAll,
+  type BenchTarget,
+  type Operation,
+  type PhaseResult,
+  type RequestSpec,
+  type ServerProcess,
+} from "./lib.js";
+
+interface Target extends BenchTarget {
+  store: "baseline-sqlite" | "api-sqlite" | "api-postgres";
+  kind: "baseline" | "api";
+  databaseUrl: string;
+}
+
+const num = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+const config = {
+  seconds: num("BENCH_SECONDS", 5),
+  warmupSeconds: num("BENCH_WARMUP_SECONDS", 1),
+  connections: num("BENCH_CONNECTIONS", 10),
+  seed: num("BENCH_SEED", 100_000),
+  deepTarget: 50_000, // records walked before taking the deep cursor
+  walkBudgetMs: 8_000, // …or as deep as this allows (reported)
+};
+const HARD_LIMIT_MS = 240_000;
+const RATE_LIMIT = 1_000_000_000;
+
+interface Row extends PhaseResult {
+  operation: Operation;
+  store: Target["store"];
+  cpuRatioToBaseline: number | null;
+}
+
+interface StoreRun {
+  store: Target["store"];
+  startupMs: number;
+  deepDepth: number;
+  walkMs: number;
+  sample: unknown;
+}
+
+const runId = Date.now().toString(36);
+const started = performance.now();
+const log = (msg: string) => console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
+
+interface Prepared {
+  target: Target;
+  server: ServerProcess;
+  specs: Record<Operation, RequestSpec>;
+  run: StoreRun;
+}
+
+/** Starts one server (start-up timed alone), checks it answers, and walks to the deep cursor. */
+async function prepare(t: Target): Promise<Prepared> {
+  const script = t.kind === "baseline" ? "bench/baseline-server.ts" : "server/main.ts";
+  const env: Record<string, string> = {
+    DATABASE_URL: t.databaseUrl,
+    MCP_API_ENCRYPTION_KEY: key,
+    LOG_LEVEL: "silent",
+    BASELINE_WORKSPACES: `${t.readWorkspace},${t.writeWorkspace}`,
+    // The limiter still runs (its cost is measured) but never refuses the bench's one token.
+    MCP_API_RATE_LIMIT: String(RATE_LIMIT),
+  };
+  log(`${t.store}: starting ${script}`);
+  const server = await startServer(t.store, script, env);
+  try {
+    log(`${t.store}: answered /healthz ${server.startupMs.toFixed(0)} ms after spawn (pid ${server.pid})`);
+    const sampleRes = await httpJson(server.port, "GET", `/api/mcp-servers/${t.ids[7]}`, { authorization: `Bearer ${t.token}` });
+    if (sampleRes.status !== 200) throw new Error(`${t.store}: GET by id got ${sampleRes.status}: ${JSON.stringify(sampleRes.body)}`);
+    const deep = await deepCursor(server.port, t, config);
+    log(`${t.store}: deep cursor at ${deep.depth} records (walked in ${(deep.ms / 1000).toFixed(1)} s)`);
+    return {
+      target: t,
+      server,
+      specs: operationSpecs(t, deep.cursor, runId),
+      run: { store: t.store, startupMs: server.startupMs, deepDepth: deep.depth, walkMs: deep.ms, sample: sampleRes.body },
+    };
+  } catch (err) {
+    console.error(`--- ${t.store} output ---\n${server.output()}`);
+    throw err;
+  }
+}
+
+/** One operation on one store; stores run back to back per operation so they see the same machine. */
+async function measure(p: Prepared, operation: Operation): Promise<Row> {
+  const r = await runPhase(p.server, p.target.token, p.specs[operation], config);
+  const bad = r.non2xx || r.errors ? `  (${r.non2xx} non-2xx, ${r.errors} errors: ${JSON.stringify(r.statusCodes)})` : "";
+  log(`${p.target.store} ${operation}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/req${bad}`);
+  if (bad) {
+    const { path, body } = p.specs[operation].next();
+    const res = await httpJson(p.server.port, p.specs[operation].method, path, { authorization: `Bearer ${p.target.token}` }, body && JSON.parse(body));
+    console.error(`  e.g. ${p.specs[operation].method} ${path} → ${res.status} ${JSON.stringify(res.body).slice(0, 400)}`);
+  }
+  return { operation, store: p.target.store, cpuRatioToBaseline: null, ...r };
+}
+
+const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
+const fmt = (v: number | null, digits = 1) => (v === null || Number.isNaN(v) ? "–" : v.toFixed(digits));
+
+function printTable(rows: Row[]) {
+  const head = ["operation", "store", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU × baseline", "non-2xx/err"];
+  const body = rows.map((r) => [
+    r.operation,
+    r.store,
+    fmt(r.rps, 0),
+    fmt(r.p50Ms, 2),
+    fmt(r.p99Ms, 2),
+    fmt(r.cpuUsPerRequest, 0),
+    r.cpuRatioToBaseline === null ? "" : `${fmt(r.cpuRatioToBaseline, 2)}×`,
+    r.non2xx || r.errors ? `${r.non2xx}/${r.errors}` : "",
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  console.log(line(head));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const b of body) console.log(line(b));
+}
+
+interface TargetCheck {
+  store: string;
+  target: string;
+  measured: string;
+  pass: boolean;
+}
+
+function checkTargets(rows: Row[], runs: StoreRun[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const get = (store: string, op: Operation) => rows.find((r) => r.store === store && r.operation === op)!;
+  for (const run of runs.filter((r) => r.store !== "baseline-sqlite")) {
+    const s = run.store;
+    const clean = (r: Row) => r.non2xx === 0 && r.errors === 0;
+    const ratio = (op: Operation, max: number, label: string) => {
+      const r = get(s, op);
+      checks.push({ store: s, target: `${label} CPU/request ≤ ${max}× baseline`, measured: `${fmt(r.cpuRatioToBaseline, 2)}×`, pass: clean(r) && (r.cpuRatioToBaseline ?? Infinity) <= max });
+    };
+    ratio("get", 6, "GET by id");
+    ratio("create", 2.5, "create");
+    ratio("list", 8, "list first page");
+    const first = get(s, "list");
+    const deep = get(s, "list-deep");
+    checks.push({
+      store: s,
+      target: `deep list p50 ≤ 1.3× first page p50 (at ${run.deepDepth} records)`,
+      measured: `${fmt(deep.p50Ms, 2)} vs ${fmt(first.p50Ms, 2)} ms = ${fmt(deep.p50Ms / first.p50Ms, 2)}×`,
+      pass: clean(deep) && deep.p50Ms <= 1.3 * first.p50Ms,
+    });
+    const worst = rows.filter((r) => r.store === s).reduce((a, b) => (b.p99Ms > a.p99Ms ? b : a));
+    checks.push({
+      store: s,
+      target: `p99 < 25 ms for every operation at ${config.connections} connections`,
+      measured: `worst ${worst.operation} ${fmt(worst.p99Ms, 2)} ms`,
+      pass: rows.filter((r) => r.store === s).every((r) => clean(r) && r.p99Ms < 25),
+    });
+    checks.push({ store: s, target: "start-up to first answered request < 1 s", measured: `${fmt(run.startupMs, 0)} ms`, pass: run.startupMs < 1000 });
+  }
+  return checks;
+}
+
+function gitDescribe(): { commit: string | null; dirty: boolean | null } {
+  try {
+    const git = (...args: string[]) => execFileSync("git", args, { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const commit = git("rev-parse", "HEAD");
+    const dirty = git("status", "--porcelain", "--", "server", "openapi.yaml", "generated", "package.json") !== "";
+    return { commit, dirty };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+const key = newEncryptionKey();
+const tmp = mkdtempSync(join(tmpdir(), "mcp-bench-"));
+let pgCleanup: (() => Promise<void>) | null = null;
+
+async function main() {
+  const load: { before: number[]; after?: number[] } = { before: loadavg() };
+  const readWorkspace = `ws_bench_${runId}`;
+  const writeWorkspace = `ws_bench_writes_${runId}`;
+  const workspaces = [readWorkspace, writeWorkspace];
+
+  const template = join(tmp, "template.sqlite");
+  const { token } = await migrateAndMint(`sqlite:${template}`, key, workspaces);
+  let t0 = performance.now();
+  const ids = seedSqlite(template, readWorkspace, config.seed, key);
+  log(`seeded ${ids.length} records into SQLite in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  // Each server gets its own copy, so one's writes do not change what the other reads.
+  for (const name of ["baseline", "api"]) copyFileSync(template, join(tmp, `${name}.sqlite`));
+
+  const targets: Target[] = [
+    { store: "baseline-sqlite", kind: "baseline", databaseUrl: `sqlite:${join(tmp, "baseline.sqlite")}`, token, readWorkspace, writeWorkspace, ids },
+    { store: "api-sqlite", kind: "api", databaseUrl: `sqlite:${join(tmp, "api.sqlite")}`, token, readWorkspace, writeWorkspace, ids },
+  ];
+
+  const pgUrl = process.env.BENCH_DATABASE_URL;
+  if (pgUrl) {
+    const minted = await migrateAndMint(pgUrl, key, workspaces);
+    pgCleanup = () => cleanupPostgres(pgUrl, workspaces, minted.tokenId);
+    t0 = performance.now();
+    const pgIds = await seedPostgres(pgUrl, readWorkspace, config.seed, key);
+    log(`seeded ${pgIds.length} records into PostgreSQL in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    targets.push({ store: "api-postgres", kind: "api", databaseUrl: pgUrl, token: minted.token, readWorkspace, writeWorkspace, ids: pgIds });
+  } else {
+    console.log("api-postgres: skipped (set BENCH_DATABASE_URL=postgres://… to include it)");
+  }
+
+  const prepared: Prepared[] = [];
+  for (const t of targets) prepared.push(await prepare(t));
+  const runs = prepared.map((p) => p.run);
+  const rows: Row[] = [];
+  for (const operation of OPERATIONS) {
+    for (const p of prepared) rows.push(await measure(p, operation));
+  }
+  await stopAll();
+  load.after = loadavg();
+
+  for (const r of rows) {
+    if (r.store === "baseline-sqlite") continue;
+    const base = rows.find((b) => b.store === "baseline-sqlite" && b.operation === r.operation)!;
+    r.cpuRatioToBaseline = r.cpuUsPerRequest / base.cpuUsPerRequest;
+  }
+  // Same data in both SQLite copies: the baseline must answer the API's JSON shape exactly.
+  const sameShape = isDeepStrictEqual(runs[0].sample, runs[1].sample);
+  if (!sameShape) console.log(`warning: baseline and API bodies differ:\n${JSON.stringify(runs[0].sample)}\n${JSON.stringify(runs[1].sample)}`);
+
+  console.log("");
+  printTable(rows);
+  console.log("");
+  console.log(`start-up (spawn → first 200 from /healthz): ${runs.map((r) => `${r.store} ${fmt(r.startupMs, 0)} ms`).join(", ")}`);
+  console.log(`machine: ${cpus().length} CPUs, load average ${load.before.map((l) => l.toFixed(2)).join(" ")} before, ${load.after!.map((l) => l.toFixed(2)).join(" ")} after (the machine is shared: compare runs with care)`);
+  console.log(`deep list cursor: ${runs.map((r) => `${r.store} at ${r.deepDepth} of ${config.seed} records`).join(", ")}`);
+  console.log("");
+  const checks = checkTargets(rows, runs);
+  for (const c of checks) console.log(`${c.pass ? "PASS" : "FAIL"}  ${c.store.padEnd(12)}  ${c.target}: ${c.measured}`);
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`\n${checks.filter((c) => c.pass).length}/${checks.length} targets met; run took ${seconds.toFixed(0)} s`);
+
+  const now = new Date();
+  const report = {
+    date: now.toISOString(),
+    ...gitDescribe(),
+    machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, loadavg: load },
+    config: { ...config, rateLimitPerMinute: RATE_LIMIT, validateResponses: process.env.MCP_API_VALIDATE_RESPONSES ?? "default (true)" },
+    runSeconds: Math.round(seconds),
+    startupMs: Object.fromEntries(runs.map((r) => [r.store, Math.round(r.startupMs)])),
+    deepDepth: Object.fromEntries(runs.map((r) => [r.store, r.deepDepth])),
+    sameJsonShape: sameShape,
+    rows: rows.map((r) => ({
+      operation: r.operation,
+      store: r.store,
+      requests: r.requests,
+      rps: round(r.rps, 0),
+      p50Ms: round(r.p50Ms, 3),
+      p99Ms: round(r.p99Ms, 3),
+      meanMs: round(r.meanMs, 3),
+      cpuUsPerRequest: round(r.cpuUsPerRequest, 1),
+      cpuRatioToBaseline: r.cpuRatioToBaseline === null ? null : round(r.cpuRatioToBaseline, 2),
+      non2xx: r.non2xx,
+      errors: r.errors,
+      statusCodes: r.statusCodes,
+    })),
+    targets: checks,
+  };
+  const dir = join(REPO_ROOT, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const stamp = now.toISOString().replace(/:/g, "").replace(/\.\d+Z$/, "Z");
+  const text = JSON.stringify(report, null, 2) + "\n";
+  writeFileSync(join(dir, `${stamp}.json`), text);
+  writeFileSync(join(dir, "latest.json"), text);
+  console.log(`wrote bench/results/${stamp}.json and bench/results/latest.json`);
+}
+
+async function cleanup() {
+  await stopAll();
+  if (pgCleanup) await pgCleanup().catch((err) => console.error(`bench: PostgreSQL cleanup failed: ${err.message}`));
+  pgCleanup = null;
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`bench: over ${HARD_LIMIT_MS / 1000} s, giving up`);
+  cleanup().finally(() => process.exit(1));
+}, HARD_LIMIT_MS);
+watchdog.unref();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+main()
+  .then(cleanup, async (err) => {
+    console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : err}`);
+    await cleanup();
+    process.exitCode = 1;
+  })
+  .finally(() => clearTimeout(watchdog));
