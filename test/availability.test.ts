@@ -1,21 +1,11 @@
 import knex from "knex";
 import { describe, expect, test } from "vitest";
+import { everySecuredOperation } from "./helpers/operations.js";
 import { raw, startServer, STORE } from "./helpers/server.js";
 
 const TOKEN = `mcpk_${"A".repeat(43)}`;
 const ID = "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE";
-const EVERY_OPERATION = [
-  ["POST", "/api/mcp-servers", JSON.stringify({ workspaceId: "ws_a", name: "x", url: "https://a.example.com" })],
-  ["GET", "/api/mcp-servers?workspaceId=ws_a", undefined],
-  ["GET", `/api/mcp-servers/${ID}`, undefined],
-  ["PATCH", `/api/mcp-servers/${ID}`, "{}"],
-  ["DELETE", `/api/mcp-servers/${ID}`, undefined],
-  ["POST", `/api/mcp-servers/${ID}/test`, undefined],
-  ["GET", `/api/mcp-servers/${ID}/tools`, undefined],
-  ["GET", `/api/mcp-servers/${ID}/events`, undefined],
-  ["POST", `/api/mcp-servers/${ID}/oauth/authorize`, undefined],
-  ["DELETE", `/api/mcp-servers/${ID}/oauth`, undefined],
-] as const;
+const EVERY_OPERATION = everySecuredOperation("ws_a", ID);
 
 async function waitFor(check: () => Promise<boolean>, what: string, ms = 15_000) {
   const until = Date.now() + ms;

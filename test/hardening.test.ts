@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLogger } from "../server/logger.js";
+import { everySecuredOperation } from "./helpers/operations.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 let srv: TestServer;
@@ -206,18 +207,7 @@ describe("rate limits", () => {
       // Three more on the other process use up the same budget.
       for (let i = 0; i < 3; i++) expect((await raw(b.baseUrl, "GET", `/api/mcp-servers?workspaceId=${ws}`, { token })).status).toBe(200);
       const id = "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE";
-      for (const [method, path, body] of [
-        ["POST", "/api/mcp-servers", bodyFor(ws)],
-        ["GET", `/api/mcp-servers?workspaceId=${ws}`, undefined],
-        ["GET", `/api/mcp-servers/${id}`, undefined],
-        ["PATCH", `/api/mcp-servers/${id}`, "{}"],
-        ["DELETE", `/api/mcp-servers/${id}`, undefined],
-        ["POST", `/api/mcp-servers/${id}/test`, undefined],
-        ["GET", `/api/mcp-servers/${id}/tools`, undefined],
-        ["GET", `/api/mcp-servers/${id}/events`, undefined],
-        ["POST", `/api/mcp-servers/${id}/oauth/authorize`, undefined],
-        ["DELETE", `/api/mcp-servers/${id}/oauth`, undefined],
-      ] as const) {
+      for (const [method, path, body] of everySecuredOperation(ws, id)) {
         const res = await raw(a.baseUrl, method, path, { token, body });
         expect(res.status, `${method} ${path}`).toBe(429);
         expect(res.json.type).toBe("/problems/rate-limited");

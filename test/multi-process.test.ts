@@ -76,4 +76,16 @@ describe("server processes sharing one store", () => {
     await cli("revoke", tokenId);
     for (const url of urls) expect((await raw(url, "GET", `/api/mcp-servers/${id}`, { token })).status).toBe(401);
   }, 90_000);
+
+  test("when SIGTERM arrives, then in-flight requests finish, the store closes and the process exits 0 within seconds", async () => {
+    const url = await startProcess();
+    const child = processes[processes.length - 1];
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const inFlight = raw(url, "GET", "/readyz");
+    child.kill("SIGTERM");
+    expect((await inFlight).status).toBe(200);
+    // A generous bound: a hung shutdown shows up as "still running", not as a slow test.
+    const code = await Promise.race([exited, new Promise<"still running">((r) => setTimeout(() => r("still running"), 10_000))]);
+    expect(code).toBe(0);
+  }, 60_000);
 });

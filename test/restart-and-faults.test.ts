@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { everySecuredOperation } from "./helpers/operations.js";
 import { raw, startServer, uniqueWorkspace } from "./helpers/server.js";
 
 describe("restart", () => {
@@ -30,16 +31,7 @@ describe("unexpected faults", () => {
     const id = (await srv.client(token).POST("/api/mcp-servers", { body: { workspaceId: ws, name: "x", url: "https://a.example.com" } })).data!.id;
     await srv.services.db.knex.destroy();
     try {
-      for (const [method, path, body] of [
-        ["POST", "/api/mcp-servers", JSON.stringify({ workspaceId: ws, name: "y", url: "https://a.example.com" })],
-        ["GET", `/api/mcp-servers?workspaceId=${ws}`, undefined],
-        ["GET", `/api/mcp-servers/${id}`, undefined],
-        ["PATCH", `/api/mcp-servers/${id}`, "{}"],
-        ["DELETE", `/api/mcp-servers/${id}`, undefined],
-        ["GET", `/api/mcp-servers/${id}/events`, undefined],
-        ["POST", `/api/mcp-servers/${id}/oauth/authorize`, undefined],
-        ["DELETE", `/api/mcp-servers/${id}/oauth`, undefined],
-      ] as const) {
+      for (const [method, path, body] of everySecuredOperation(ws, id)) {
         const res = await raw(srv.baseUrl, method, path, { token, body });
         expect(res.status, `${method} ${path}`).toBe(500);
         expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);

@@ -1,0 +1,19 @@
+// One request per secured operation of the spec, for tests that expect every one of them
+// to answer the same way (429 past the rate limit, 500 on a store fault, 503 while the
+// store is unavailable). scripts/check-status-coverage.ts notices an operation left out.
+export type OperationCall = readonly [method: string, path: string, body: string | undefined];
+
+export function everySecuredOperation(workspaceId: string, id: string): OperationCall[] {
+  return [
+    ["POST", "/api/mcp-servers", JSON.stringify({ workspaceId, name: "every-op", url: "https://mcp.example.com/mcp" })],
+    ["GET", `/api/mcp-servers?workspaceId=${workspaceId}`, undefined],
+    ["GET", `/api/mcp-servers/${id}`, undefined],
+    ["PATCH", `/api/mcp-servers/${id}`, "{}"],
+    ["DELETE", `/api/mcp-servers/${id}`, undefined],
+    ["POST", `/api/mcp-servers/${id}/test`, undefined],
+    ["GET", `/api/mcp-servers/${id}/tools`, undefined],
+    ["GET", `/api/mcp-servers/${id}/events`, undefined],
+    ["POST", `/api/mcp-servers/${id}/oauth/authorize`, undefined],
+    ["DELETE", `/api/mcp-servers/${id}/oauth`, undefined],
+  ];
+}
