@@ -12,6 +12,8 @@ const storeSuites = [
   "test/hardening.test.ts",
   "test/key-rotation.test.ts",
   "test/oauth.test.ts",
+  "test/fuzz.test.ts",
+  "test/soak.test.ts",
 ];
 
 export default defineConfig({

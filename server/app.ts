@@ -24,6 +24,8 @@ import { systemHandlers } from "./http/system.js";
 export const spec = JSON.parse(readFileSync(new URL("../generated/openapi.json", import.meta.url), "utf8"));
 
 export const JSON_BODY_LIMIT = "1mb";
+// Room for the OAuth callback's longest valid query once percent-encoded (Node's default is 16 KiB).
+export const MAX_HEADER_BYTES = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface AppDeps {

@@ -79,7 +79,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
   try {
     const key = resolveEncryptionKey(config, db, logger);
     try {
-      await migrate(db);
+      await migrateWhenUnlocked(db, logger);
       migrated = true;
     } catch (err) {
       if (!options.waitForDatabase || !isUnavailable(err)) throw err;
@@ -132,10 +132,26 @@ export async function openServices(config: Config, logger: Logger, options: Open
   }
 }
 
+// Knex refuses, rather than waits, when another process holds the migration lock (several
+// processes starting together on one PostgreSQL): wait for it, for a bounded time.
+async function migrateWhenUnlocked(db: Database, logger: Logger, attempts = 60): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      await migrate(db);
+      return;
+    } catch (err) {
+      const locked = (err as Error)?.name === "MigrationLocked" || /already locked/i.test((err as Error)?.message ?? "");
+      if (!locked || i >= attempts) throw err;
+      if (i === 1) logger.info("another process is migrating the database; waiting");
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 function retryMigrations(db: Database, logger: Logger, retryMs: number, done: () => void) {
   const attempt = async () => {
     try {
-      await migrate(db);
+      await migrateWhenUnlocked(db, logger);
       logger.info("database reachable again: migrations applied, ready");
       done();
     } catch (err) {

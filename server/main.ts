@@ -1,5 +1,7 @@
 // Starts the server: reads the environment, migrates, listens, and stops cleanly on SIGTERM/SIGINT.
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { MAX_HEADER_BYTES } from "./app.js";
 import { appFor, openServices } from "./compose.js";
 import { readConfig } from "./config.js";
 import { createLogger } from "./logger.js";
@@ -10,7 +12,7 @@ async function main() {
   let port = config.port;
   const services = await openServices(config, logger, { waitForDatabase: true, publicUrl: () => `http://localhost:${port}` });
   const app = appFor(services, config, logger);
-  const server = app.listen(config.port, config.host, () => {
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app).listen(config.port, config.host, () => {
     port = (server.address() as AddressInfo).port;
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
     logger.info({ port }, "listening");

@@ -111,6 +111,7 @@ describe("POST /api/mcp-servers", () => {
     ["Authorization with api_key", { authType: "api_key", apiKey: "k", headers: { Authorization: "Bearer x" } }, "/headers/Authorization", "cannot be set when authType is api_key"],
     ["a connectorConfig over 16 KiB", { connectorConfig: { blob: "x".repeat(17 * 1024) } }, "/connectorConfig", "at most 16 KiB"],
     ["a connectorConfig that is not an object", { connectorConfig: [1, 2] }, "/connectorConfig", ""],
+    ["a NUL character in a text field", { connectorId: "a\u0000b" }, "/connectorId", "must not contain the NUL character"],
     ["a workspaceId with spaces", { workspaceId: "ws acme" }, "/workspaceId", ""],
   ])("when the body has %s, then 400 naming the field and nothing is created", async (_label, extra, path, message) => {
     const { ws, token, api } = await workspace();
@@ -125,6 +126,13 @@ describe("POST /api/mcp-servers", () => {
     expect(match.message).toContain(message);
     const list = await api.GET("/api/mcp-servers", { params: { query: { workspaceId: ws } } });
     expect(list.data!.data).toHaveLength(0);
+  });
+
+  test("when a name of 100 characters grows when lower-cased (İ), then it is still accepted and unique", async () => {
+    const { ws, api } = await workspace();
+    const name = "İ".repeat(100);
+    expect((await api.POST("/api/mcp-servers", { body: body(ws, { name }) })).response.status).toBe(201);
+    expect((await api.POST("/api/mcp-servers", { body: body(ws, { name }) })).response.status).toBe(409);
   });
 
   test("when Authorization is a custom header on an authType none server, then it is accepted", async () => {

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startSilentPeer } from "./helpers/mcp-peers.js";
 import { dropStore, provisionStore, raw, STORE } from "./helpers/server.js";
 
 const root = join(import.meta.dirname, "..");
@@ -19,8 +20,12 @@ async function cli(...args: string[]): Promise<string> {
   return stdout.trim();
 }
 
-async function startProcess(): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], { cwd: root, env: { ...env, PORT: "0", HOST: "127.0.0.1" }, stdio: ["ignore", "pipe", "pipe"] });
+async function startProcess(extraEnv: Record<string, string> = {}): Promise<string> {
+  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
+    cwd: root,
+    env: { ...env, ...extraEnv, PORT: "0", HOST: "127.0.0.1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   processes.push(child);
   return new Promise((resolve, reject) => {
     let out = "";
@@ -77,15 +82,24 @@ describe("server processes sharing one store", () => {
     for (const url of urls) expect((await raw(url, "GET", `/api/mcp-servers/${id}`, { token })).status).toBe(401);
   }, 90_000);
 
-  test("when SIGTERM arrives, then in-flight requests finish, the store closes and the process exits 0 within seconds", async () => {
-    const url = await startProcess();
+  test("when SIGTERM arrives, then in-flight requests finish, the store closes and the process exits 0", async () => {
+    // A check against a peer that never answers keeps a request in flight for the connect timeout.
+    const silent = await startSilentPeer();
+    const url = await startProcess({ MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "2000" });
     const child = processes[processes.length - 1];
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    const inFlight = raw(url, "GET", "/readyz");
+    const ws = `ws_term_${randomBytes(3).toString("hex")}`;
+    const token = await cli("create", "--user", "usr_term", "--workspace", ws);
+    const created = await raw(url, "POST", "/api/mcp-servers", { token, body: JSON.stringify({ workspaceId: ws, name: "slow", url: silent.url }) });
+    const inFlight = raw(url, "POST", `/api/mcp-servers/${created.json.id}/test`, { token });
+    await new Promise((r) => setTimeout(r, 500));
     child.kill("SIGTERM");
-    expect((await inFlight).status).toBe(200);
+    const answer = await inFlight;
+    expect(answer.status).toBe(200);
+    expect(answer.json.error.class).toBe("timeout");
     // A generous bound: a hung shutdown shows up as "still running", not as a slow test.
-    const code = await Promise.race([exited, new Promise<"still running">((r) => setTimeout(() => r("still running"), 10_000))]);
+    const code = await Promise.race([exited, new Promise<"still running">((r) => setTimeout(() => r("still running"), 15_000))]);
     expect(code).toBe(0);
+    await silent.close();
   }, 60_000);
 });

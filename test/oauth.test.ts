@@ -201,7 +201,7 @@ describe("authorization code flow", () => {
     expect(p.tokenRequests.find((r) => r.grant_type === "authorization_code")!.authMethod).toBe("post");
   });
 
-  test("when authorize is called on a server that is not oauth, or unknown, then 400 / 404", async () => {
+  test("when authorize is called on a server that is not oauth, or unknown, or with a bad body, then 400 / 404 / 415 / 413", async () => {
     const ws = uniqueWorkspace();
     const token = await srv.token([ws]);
     const id = (await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token, body: JSON.stringify({ workspaceId: ws, name: "plain", url: "http://127.0.0.1:9/mcp" }) })).json.id;
@@ -210,6 +210,8 @@ describe("authorization code flow", () => {
     expect((await authorize(token, "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE")).status).toBe(404);
     expect((await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE/oauth`, { token })).status).toBe(404);
     expect((await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/oauth/authorize`, { token, body: "x", contentType: "text/plain" })).status).toBe(415);
+    const big = JSON.stringify({ returnUrl: `https://app.example.com/${"x".repeat(1024 * 1024)}` });
+    expect((await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/oauth/authorize`, { token, body: big })).status).toBe(413);
     expect((await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/oauth/authorize`)).status).toBe(401);
     expect((await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/${id}/oauth`)).status).toBe(401);
   });

@@ -132,6 +132,16 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    // Lower-casing can lengthen a name ("İ" becomes two code points), so the key needs room.
+    name: "004_wider_name_key",
+    async up(knex) {
+      if (knex.client.config.client === "pg") await knex.raw("alter table mcp_servers alter column name_key type varchar(400)");
+    },
+    async down(knex) {
+      if (knex.client.config.client === "pg") await knex.raw("alter table mcp_servers alter column name_key type varchar(100)");
+    },
+  },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -5,7 +5,7 @@ import type { McpServerRepo, SecretChanges, SecretField, ServerFields, StoredSer
 import type { AuthType, FieldChange, McpServer, McpServerCreate, McpServerEventList, McpServerList, McpServerPatch, ProblemFieldError } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
 import { Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed } from "./errors.js";
-import { connectorConfigProblems, headerProblems, urlProblems } from "./rules.js";
+import { connectorConfigProblems, headerProblems, nulProblems, urlProblems } from "./rules.js";
 import type { Actor } from "./tokens.js";
 
 const OAUTH_FIELDS = [
@@ -100,7 +100,12 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
   function applyPatch(current: StoredServer, patch: McpServerPatch) {
     const cur = current.server;
     const authType = patch.authType ?? cur.authType;
-    const problems = [...endpointProblems(patch), ...misplacedCredentials(patch, authType), ...connectorConfigProblems(patch.connectorConfig)];
+    const problems = [
+      ...nulProblems(patch),
+      ...endpointProblems(patch),
+      ...misplacedCredentials(patch, authType),
+      ...connectorConfigProblems(patch.connectorConfig),
+    ];
 
     const next: ServerFields = {
       name: patch.name ?? cur.name,
@@ -163,7 +168,12 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       requireWorkspace(actor, input.workspaceId);
       const authType = input.authType ?? "none";
       const headers = input.headers ?? {};
-      const problems = [...endpointProblems(input), ...misplacedCredentials(input, authType), ...connectorConfigProblems(input.connectorConfig)];
+      const problems = [
+        ...nulProblems(input),
+        ...endpointProblems(input),
+        ...misplacedCredentials(input, authType),
+        ...connectorConfigProblems(input.connectorConfig),
+      ];
       if (authType === "api_key" && input.apiKey == null) problems.push({ path: "/apiKey", message: "is required when authType is api_key" });
       if (authType === "oauth" && input.oauthClientId == null) problems.push({ path: "/oauthClientId", message: "is required when authType is oauth" });
       problems.push(...headerProblems(headers, authType));

@@ -64,3 +64,10 @@ export function connectorConfigProblems(config: Record<string, unknown> | null |
 export function nameKey(name: string): string {
   return name.toLowerCase();
 }
+
+/** NUL cannot be stored in a PostgreSQL text column; refuse it in every string field. */
+export function nulProblems(body: Record<string, unknown>): ProblemFieldError[] {
+  return Object.entries(body)
+    .filter(([, v]) => typeof v === "string" && v.includes("\u0000"))
+    .map(([k]) => ({ path: `/${k}`, message: "must not contain the NUL character" }));
+}
