@@ -26,6 +26,25 @@ export function parseDatabaseUrl(url: string): { dialect: Dialect; target: strin
   throw new Error(`DATABASE_URL must be 'sqlite:<path>' or 'postgres://…'; got a value starting '${url.slice(0, 12)}'`);
 }
 
+// Knex prepares every statement again on every query; with better-sqlite3 a prepared
+// statement can be reused (Knex runs each synchronously), so keep them by SQL text.
+// The hot paths repeat a handful of statements; the cap bounds the odd dynamic ones.
+const STATEMENT_CACHE_SIZE = 500;
+
+function cachePreparedStatements(conn: { prepare(sql: string): unknown }) {
+  const prepare = conn.prepare.bind(conn);
+  const cache = new Map<string, unknown>();
+  conn.prepare = (sql: string) => {
+    let statement = cache.get(sql);
+    if (!statement) {
+      statement = prepare(sql);
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      cache.set(sql, statement);
+    }
+    return statement;
+  };
+}
+
 export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
   const { dialect, target } = parseDatabaseUrl(url);
   if (dialect === "sqlite") {
@@ -42,7 +61,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       pool: {
         min: 1,
         max: 1,
-        afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        afterCreate(conn: { pragma(s: string): unknown; prepare(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+          cachePreparedStatements(conn);
           conn.pragma("journal_mode = WAL");
           conn.pragma("synchronous = NORMAL");
           conn.pragma("busy_timeout = 5000");
