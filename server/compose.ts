@@ -133,19 +133,42 @@ export async function openServices(config: Config, logger: Logger, options: Open
 }
 
 // Knex refuses, rather than waits, when another process holds the migration lock (several
-// processes starting together on one PostgreSQL): wait for it, for a bounded time.
+// processes starting together on one PostgreSQL), and two processes creating its bookkeeping
+// tables at the same moment collide: wait and try again, for a bounded time.
 async function migrateWhenUnlocked(db: Database, logger: Logger, attempts = 60): Promise<void> {
   for (let i = 1; ; i++) {
     try {
-      await migrate(db);
+      await migrateSerialized(db);
       return;
     } catch (err) {
-      const locked = (err as Error)?.name === "MigrationLocked" || /already locked/i.test((err as Error)?.message ?? "");
+      const code = (err as { code?: string })?.code;
+      const locked =
+        (err as Error)?.name === "MigrationLocked" ||
+        /already locked/i.test((err as Error)?.message ?? "") ||
+        code === "23505" || // unique_violation: the same table type created twice at once
+        code === "42P07" || // duplicate_table
+        code === "42710"; // duplicate_object (its row type)
       if (!locked || i >= attempts) throw err;
       if (i === 1) logger.info("another process is migrating the database; waiting");
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+// Knex's own lock is a row it inserts when its table is empty: processes starting together on a
+// fresh PostgreSQL database can insert two and then never agree. A transaction-scoped advisory
+// lock makes them take turns (the migrations run on other pooled connections meanwhile).
+const MIGRATION_ADVISORY_LOCK = 7_310_202_611;
+
+async function migrateSerialized(db: Database): Promise<void> {
+  if (db.dialect !== "postgres") {
+    await migrate(db);
+    return;
+  }
+  await db.knex.transaction(async (trx) => {
+    await trx.raw("select pg_advisory_xact_lock(?)", [MIGRATION_ADVISORY_LOCK]);
+    await migrate(db);
+  });
 }
 
 function retryMigrations(db: Database, logger: Logger, retryMs: number, done: () => void) {

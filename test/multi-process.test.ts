@@ -6,6 +6,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { openServices } from "../server/compose.js";
+import { readConfig } from "../server/config.js";
+import { createLogger } from "../server/logger.js";
 import { startSilentPeer } from "./helpers/mcp-peers.js";
 import { dropStore, provisionStore, raw, STORE } from "./helpers/server.js";
 
@@ -102,4 +105,20 @@ describe("server processes sharing one store", () => {
     expect(code).toBe(0);
     await silent.close();
   }, 60_000);
+
+  test.runIf(STORE === "postgres")("when four processes start together on a fresh database, then all migrate it and none fails", async () => {
+    for (let round = 0; round < 3; round++) {
+      const dir = mkdtempSync(join(tmpdir(), "mcp-api-race-"));
+      const databaseUrl = await provisionStore(dir);
+      try {
+        const config = readConfig({ DATABASE_URL: databaseUrl, MCP_API_ENCRYPTION_KEY: env.MCP_API_ENCRYPTION_KEY!, LOG_LEVEL: "silent" });
+        const opened = await Promise.allSettled(Array.from({ length: 4 }, () => openServices(config, createLogger("silent"))));
+        expect(opened.map((r) => (r.status === "rejected" ? String(r.reason) : "ok"))).toEqual(["ok", "ok", "ok", "ok"]);
+        await Promise.all(opened.map((r) => (r.status === "fulfilled" ? r.value.db.close() : undefined)));
+      } finally {
+        await dropStore(databaseUrl);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }, 90_000);
 });

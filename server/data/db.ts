@@ -80,7 +80,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       ssl: options.ssl,
       statement_timeout: options.statementTimeoutMs,
     } as Knex.PgConnectionConfig,
-    pool: { min: 0, max: options.poolMax ?? 10 },
+    // At least two: migrations run beside the connection that holds the migration lock.
+    pool: { min: 0, max: Math.max(2, options.poolMax ?? 10) },
     acquireConnectionTimeout: 5000,
   });
   return { knex: db, dialect, sqlitePath: null, close: () => db.destroy() };
