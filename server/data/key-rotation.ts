@@ -5,9 +5,7 @@ import type { Knex } from "knex";
 import { SECRET_COLUMNS, SECRET_FIELDS, type SecretField } from "./mcp-server-repo.js";
 import type { SecretBox } from "./secrets.js";
 
-const COLUMNS = SECRET_COLUMNS;
-
-type SecretColumn = (typeof COLUMNS)[SecretField];
+type SecretColumn = (typeof SECRET_COLUMNS)[SecretField];
 
 /** The part of an `mcp_servers` row that rotation reads. */
 export type SecretRow = { id: string; workspace_id: string } & Record<SecretColumn, string | null>;
@@ -44,7 +42,7 @@ async function* secretRows(knex: Knex, batchSize: number): AsyncGenerator<Secret
   let after: string | null = null;
   for (;;) {
     const q = knex("mcp_servers")
-      .select("id", "workspace_id", ...Object.values(COLUMNS))
+      .select("id", "workspace_id", ...Object.values(SECRET_COLUMNS))
       .orderBy("id")
       .limit(batchSize);
     if (after !== null) q.where("id", ">", after);
@@ -60,7 +58,7 @@ export async function reencryptRow(knex: Knex, box: SecretBox, row: SecretRow, m
   const outcome: RowOutcome = { rotated: 0, skipped: 0, failed: [] };
   for (const field of SECRET_FIELDS) {
     if (outcome.rotated >= max) break;
-    const column = COLUMNS[field];
+    const column = SECRET_COLUMNS[field];
     const sealed = row[column];
     if (sealed === null || box.keyIdOf(sealed) === box.currentKeyId) continue;
     const binding = { recordId: row.id, workspaceId: row.workspace_id, field };
@@ -108,7 +106,7 @@ export async function secretKeyCounts(knex: Knex, box: SecretBox, options: Pick<
   for await (const page of secretRows(knex, options.batchSize ?? DEFAULT_BATCH_SIZE)) {
     for (const row of page) {
       for (const field of SECRET_FIELDS) {
-        const sealed = row[COLUMNS[field]];
+        const sealed = row[SECRET_COLUMNS[field]];
         if (sealed === null) continue;
         const keyId = box.keyIdOf(sealed);
         counts[keyId] = (counts[keyId] ?? 0) + 1;

@@ -48,6 +48,10 @@ export function createTokenRepo(knex: Knex) {
       const row = await knex<TokenRow>("api_tokens").where({ token_hash: tokenHash }).whereNull("revoked_at").first();
       return row ? toRecord(row) : null;
     },
+    async findActiveById(id: string): Promise<TokenRecord | null> {
+      const row = await knex<TokenRow>("api_tokens").where({ id }).whereNull("revoked_at").first();
+      return row ? toRecord(row) : null;
+    },
     async list(): Promise<TokenRecord[]> {
       const rows = await knex<TokenRow>("api_tokens").orderBy("id", "asc");
       return rows.map(toRecord);

@@ -33,24 +33,15 @@ export type TokenOutcome =
   | { ok: true; accessToken: string; stored: StoredServer }
   | { ok: false; connectorStatus: "disconnected" | "error"; error: ConnectionError; stored: StoredServer };
 
-export interface CallbackPage {
-  status: 200 | 302 | 400 | 403 | 502;
-  html?: string;
-  location?: string;
-}
+/** What the callback answers: a redirect to the caller's returnUrl, or a page to show. */
+export type CallbackOutcome =
+  | { status: 302; location: string }
+  | { status: 200 | 400 | 403 | 502; title: string; message: string };
 
 const REAUTHORIZE = "re-authorize with POST /api/mcp-servers/{id}/oauth/authorize";
 
 function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-}
-
-export function page(title: string, message: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p></body></html>`;
 }
 
 function expiresAtOf(tokens: OAuthTokens, now: Date): string | null {
@@ -271,8 +262,8 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     },
 
     /** The authorization server's redirect back. The state is the only credential. */
-    async complete(query: { state?: string; code?: string; error?: string; error_description?: string }): Promise<CallbackPage> {
-      const failed = (status: 400 | 403 | 502, message: string): CallbackPage => ({ status, html: page("Authorization failed", message) });
+    async complete(query: { state?: string; code?: string; error?: string; error_description?: string }): Promise<CallbackOutcome> {
+      const failed = (status: 400 | 403 | 502, message: string): CallbackOutcome => ({ status, title: "Authorization failed", message });
       if (!query.state) return failed(400, "The request has no state. Start again from the product.");
       const claim = await states.consume(sha256(query.state), now().toISOString());
       if (claim === "unknown") return failed(400, "This authorization request is unknown. Start again from the product.");
@@ -280,8 +271,8 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       if (claim === "expired") return failed(400, "This authorization request expired. Start again from the product.");
 
       // The user who started the flow must still be able to act on the server.
-      const starter = (await deps.tokens.list()).find((t) => t.id === claim.tokenId);
-      if (!starter || starter.revokedAt || starter.userId !== claim.userId || !starter.workspaces.includes(claim.workspaceId)) {
+      const starter = await deps.tokens.findActiveById(claim.tokenId);
+      if (!starter || starter.userId !== claim.userId || !starter.workspaces.includes(claim.workspaceId)) {
         return failed(403, "The user who started this authorization may no longer act in this workspace.");
       }
       const stored = await repo.find([claim.workspaceId], claim.serverId);
@@ -293,7 +284,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
         url.searchParams.set("status", status);
         return url.toString();
       };
-      const recordFailure = async (error: ConnectionError, status: 400 | 502, message: string): Promise<CallbackPage> => {
+      const recordFailure = async (error: ConnectionError, status: 400 | 502, message: string): Promise<CallbackOutcome> => {
         await repo.writeOAuth(stored, { lastError: error }, now().toISOString());
         const location = back("error");
         return location ? { status: 302, location } : failed(status, message);
@@ -318,7 +309,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       }
       await storeTokens(current, tokens, false, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
       const location = back("connected");
-      return location ? { status: 302, location } : { status: 200, html: page("Connected", "The MCP server is connected. You can close this page.") };
+      return location ? { status: 302, location } : { status: 200, title: "Connected", message: "The MCP server is connected. You can close this page." };
     },
 
     async disconnect(actor: Actor, id: string): Promise<Versioned> {

@@ -2,6 +2,7 @@
 import type { OAuthService } from "../domain/oauth.js";
 import type { Handler } from "./handler-types.js";
 import { etagOf } from "./mcp-servers.js";
+import { page } from "./pages.js";
 
 export function oauthHandlers(oauth: OAuthService) {
   const startMcpServerOAuth: Handler<"startMcpServerOAuth"> = async (req) => ({
@@ -13,11 +14,11 @@ export function oauthHandlers(oauth: OAuthService) {
     return { status: 200, body: v.server, headers: { ETag: etagOf(v.version) } };
   };
   const completeMcpServerOAuth: Handler<"completeMcpServerOAuth"> = async (req) => {
-    const page = await oauth.complete(req.query);
+    const outcome = await oauth.complete(req.query);
     // Pages must not be cached, framed or leak the code through Referer.
     const headers = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'" };
-    if (page.status === 302) return { status: 302, body: undefined, headers: { ...headers, Location: page.location! } };
-    return { status: page.status, body: page.html!, headers };
+    if (outcome.status === 302) return { status: 302, body: undefined, headers: { ...headers, Location: outcome.location } };
+    return { status: outcome.status, body: page(outcome.title, outcome.message), headers };
   };
   return { startMcpServerOAuth, disconnectMcpServerOAuth, completeMcpServerOAuth };
 }

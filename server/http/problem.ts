@@ -3,7 +3,7 @@
 import type { ErrorRequestHandler, Request } from "express";
 import { isUnavailable } from "../data/db.js";
 import { DomainError, RateLimited } from "../domain/errors.js";
-import { page } from "../domain/oauth.js";
+import { page } from "./pages.js";
 import type { Problem, ProblemFieldError } from "../wire.js";
 
 interface ValidatorError {

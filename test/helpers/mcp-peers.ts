@@ -39,12 +39,12 @@ function pagedServer() {
   return server;
 }
 
-async function listen(server: HttpServer): Promise<number> {
+export async function listen(server: HttpServer): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return (server.address() as AddressInfo).port;
 }
 
-function closer(server: HttpServer) {
+export function closer(server: HttpServer) {
   return () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections();

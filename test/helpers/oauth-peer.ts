@@ -1,6 +1,6 @@
 // A real OAuth authorization server (oidc-provider) and the MCP server it protects, on loopback.
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { closer, listen } from "./mcp-peers.js";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import Provider, { type Adapter, type AdapterPayload, type Configuration, errors } from "oidc-provider";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -99,19 +99,6 @@ class MemoryStore {
   deleteWhere(test: (entry: { model: string; payload: AdapterPayload }) => boolean) {
     for (const [k, entry] of this.entries) if (test(entry)) this.entries.delete(k);
   }
-}
-
-async function listen(server: HttpServer): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return (server.address() as AddressInfo).port;
-}
-
-function closer(server: HttpServer) {
-  return () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
 }
 
 async function readText(req: IncomingMessage): Promise<string> {
