@@ -964,7 +964,7 @@ export interface components {
                  *       "errors": [
                  *         {
                  *           "path": "/url",
-                 *           "message": "must be an absolute http(s) URL"
+                 *           "message": "must start with http:// or https://"
                  *         }
                  *       ]
                  *     }

@@ -93,7 +93,7 @@ describe("POST /api/mcp-servers", () => {
     ["an empty name", { name: "" }, "/name", ""],
     ["a name over 100 characters", { name: "x".repeat(101) }, "/name", ""],
     ["a whitespace-only name", { name: "   " }, "/name", ""],
-    ["a numeric name", { name: 123 }, "/name", "must be string"],
+    ["a numeric name", { name: 123 }, "/name", "must be a string"],
     ["a null workspaceId", { workspaceId: null }, "/workspaceId", ""],
     ["a non-http url", { url: "ftp://example.com/mcp" }, "/url", ""],
     ["a relative url", { url: "/mcp" }, "/url", ""],
