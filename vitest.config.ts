@@ -14,6 +14,7 @@ const storeSuites = [
   "test/oauth.test.ts",
   "test/fuzz.test.ts",
   "test/soak.test.ts",
+  "test/db-unlock.test.ts",
 ];
 
 export default defineConfig({

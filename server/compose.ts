@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { buildApp, type AppDeps } from "./app.js";
 import type { Config } from "./config.js";
-import { isUnavailable, migrate, openDatabase, type Database } from "./data/db.js";
+import { isUnavailable, migrate, MIGRATION_ADVISORY_LOCK, openDatabase, type Database } from "./data/db.js";
 import { createMcpServerRepo } from "./data/mcp-server-repo.js";
 import { createSecretBox, parseKey, type SecretBox } from "./data/secrets.js";
 import { createAuditRepo } from "./data/audit-repo.js";
@@ -148,7 +148,10 @@ async function migrateWhenUnlocked(db: Database, logger: Logger, attempts = 60):
         code === "23505" || // unique_violation: the same table type created twice at once
         code === "42P07" || // duplicate_table
         code === "42710"; // duplicate_object (its row type)
-      if (!locked || i >= attempts) throw err;
+      if (locked && i >= attempts) {
+        throw new Error("the migration lock is still held after 30 s; if the process holding it was killed, clear it with `npm run -s db -- unlock`", { cause: err });
+      }
+      if (!locked) throw err;
       if (i === 1) logger.info("another process is migrating the database; waiting");
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -158,7 +161,6 @@ async function migrateWhenUnlocked(db: Database, logger: Logger, attempts = 60):
 // Knex's own lock is a row it inserts when its table is empty: processes starting together on a
 // fresh PostgreSQL database can insert two and then never agree. A transaction-scoped advisory
 // lock makes them take turns (the migrations run on other pooled connections meanwhile).
-const MIGRATION_ADVISORY_LOCK = 7_310_202_611;
 
 async function migrateSerialized(db: Database): Promise<void> {
   if (db.dialect !== "postgres") {

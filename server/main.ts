@@ -10,9 +10,20 @@ async function main() {
   const config = readConfig();
   const logger = createLogger(config.logLevel);
   let port = config.port;
+  if (config.allowPrivateNetwork) {
+    logger.warn("MCP_API_ALLOW_PRIVATE_NETWORK is on: the SSRF guard is lifted, and the server will dial loopback, private and cloud-metadata addresses");
+  }
   const services = await openServices(config, logger, { waitForDatabase: true, publicUrl: () => `http://localhost:${port}` });
   const app = appFor(services, config, logger);
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app).listen(config.port, config.host, () => {
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app);
+  server.on("error", (err: NodeJS.ErrnoException) => {
+    const where = `${config.host}:${config.port}`;
+    if (err.code === "EADDRINUSE") console.error(`mcp-servers-api: port ${config.port} is already in use (${where}); stop what holds it or set PORT`);
+    else if (err.code === "EACCES") console.error(`mcp-servers-api: not allowed to listen on ${where}; pick a port above 1023 with PORT`);
+    else console.error(`mcp-servers-api: cannot listen on ${where}: ${err.message}`);
+    process.exit(1);
+  });
+  server.listen(config.port, config.host, () => {
     port = (server.address() as AddressInfo).port;
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
     logger.info({ port }, "listening");

@@ -89,7 +89,7 @@ describe("guarded fetch, private network refused", () => {
     if (!peer) return ctx.skip(`cannot listen on ${host}`);
     const err = await rejectionOf(guarded()(url.replace("PORT", String(peer.port))));
     expect(err).toBeInstanceOf(OutboundBlockedError);
-    expect((err as Error).message).toBe(message);
+    expect((err as Error).message).toBe(`${message}; setting MCP_API_ALLOW_PRIVATE_NETWORK=true lifts this guard`);
     expect(describeOutboundError(err).class).toBe("blocked");
     expect(peer.requests).toHaveLength(0);
   });

@@ -1,5 +1,5 @@
 // Opens the store named by DATABASE_URL and keeps dialect differences in one place.
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import knex, { type Knex } from "knex";
 import { migrationSource } from "./migrations.js";
@@ -87,9 +87,68 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
   return { knex: db, dialect, sqlitePath: null, close: () => db.destroy() };
 }
 
+// PostgreSQL: held (transaction-scoped) by the process applying migrations, so that
+// processes starting together take turns, and so `db unlock` can tell one is at work.
+export const MIGRATION_ADVISORY_LOCK = 7_310_202_611;
+
+/** SQLite: the file that names the process applying migrations (removed when it is done). */
+const migratingMarker = (sqlitePath: string) => `${sqlitePath}.migrating`;
+
 export async function migrate(db: Database): Promise<string[]> {
-  const [, applied] = (await db.knex.migrate.latest({ migrationSource })) as [number, string[]];
-  return applied;
+  const marker = db.sqlitePath ? migratingMarker(db.sqlitePath) : null;
+  if (marker) {
+    try {
+      writeFileSync(marker, `${process.pid}\n`);
+    } catch {
+      // A directory we cannot write to fails the migration itself, reported as unavailable.
+    }
+  }
+  try {
+    const [, applied] = (await db.knex.migrate.latest({ migrationSource })) as [number, string[]];
+    return applied;
+  } finally {
+    if (marker) rmSync(marker, { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export class MigrationInProgress extends Error {}
+
+/**
+ * Clears Knex's migration lock left behind by a process killed while migrating. Throws
+ * MigrationInProgress, changing nothing, while another process is applying migrations.
+ * Returns whether the lock was set.
+ */
+export async function unlockMigrations(db: Database): Promise<boolean> {
+  const clear = async (k: Knex) => {
+    if (!(await k.schema.hasTable("knex_migrations_lock"))) return false;
+    return (await k("knex_migrations_lock").where("is_locked", 1).update({ is_locked: 0 })) > 0;
+  };
+  if (db.dialect === "postgres") {
+    return db.knex.transaction(async (trx) => {
+      const { rows } = await trx.raw("select pg_try_advisory_xact_lock(?) as free", [MIGRATION_ADVISORY_LOCK]);
+      if (!rows[0].free) throw new MigrationInProgress("another process is applying migrations right now");
+      return clear(trx);
+    });
+  }
+  const marker = db.sqlitePath ? migratingMarker(db.sqlitePath) : null;
+  if (marker && existsSync(marker)) {
+    const pid = Number.parseInt(readFileSync(marker, "utf8"), 10);
+    if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) {
+      throw new MigrationInProgress(`process ${pid} is applying migrations right now`);
+    }
+  }
+  const cleared = await clear(db.knex);
+  if (marker) rmSync(marker, { force: true });
+  return cleared;
 }
 
 // Connection-level failures: the store is down, unreachable or not there (yet). Requests

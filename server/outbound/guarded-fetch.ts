@@ -24,8 +24,9 @@ export class OutboundBlockedError extends Error {
   constructor(
     readonly target: string,
     readonly reason: string,
+    hint?: string,
   ) {
-    super(`refused to connect to ${target}: ${reason}`);
+    super(`refused to connect to ${target}: ${reason}${hint ? `; ${hint}` : ""}`);
   }
 }
 
@@ -55,7 +56,7 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
     if (allowPrivateNetwork) return;
     const verdict = classify(ip);
     if (!verdict.allowed) {
-      throw new OutboundBlockedError(target === ip ? ip : `${target} (${ip})`, verdict.reason ?? "address not allowed");
+      throw new OutboundBlockedError(target === ip ? ip : `${target} (${ip})`, verdict.reason ?? "address not allowed", "setting MCP_API_ALLOW_PRIVATE_NETWORK=true lifts this guard");
     }
   }
 
