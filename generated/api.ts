@@ -169,6 +169,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mcp-servers/{id}/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Open the MCP session's event stream
+         * @description The Streamable HTTP standalone SSE stream of a session (2025-era
+         *     protocol): notifications and requests the server sends outside any
+         *     request. Needs the `Mcp-Session-Id` the product handed out; forwarded
+         *     to the server like a POST. 405 when the server offers no such stream.
+         */
+        get: operations["openMcpServerStream"];
+        put?: never;
+        /**
+         * Send MCP messages to the server
+         * @description A Streamable HTTP MCP endpoint that forwards to the registered server
+         *     transparently, with no renaming: tools, resources (templates and
+         *     subscriptions), prompts, completion, logging and ping, and whatever
+         *     the server sends back on the response stream (progress, logging,
+         *     list_changed and resource-updated notifications, sampling, elicitation
+         *     and roots requests). Post the agent's answers to those requests and
+         *     its `notifications/cancelled` here too; they are forwarded.
+         *
+         *     The agent's own `Authorization` header is never forwarded. Upstream,
+         *     the product sends the record's credentials instead (its API key, or
+         *     its OAuth access token, refreshed first when it expires within 60 s)
+         *     and the record's custom headers. The outbound guard applies to every
+         *     upstream connection.
+         *
+         *     Protocol versions: whatever the agent and the server agree (the
+         *     product passes `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and
+         *     `Last-Event-ID` through): 2026-07-28 (stateless), 2025-11-25,
+         *     2025-06-18 and 2025-03-26. A session the server opens is handed to the
+         *     agent as an `Mcp-Session-Id` sealed with the product's key and bound to
+         *     the server and the token, so any process behind a plain round-robin
+         *     balancer can continue it.
+         *
+         *     Policy, before anything is sent upstream: a disabled server answers
+         *     every request with a JSON-RPC error; `tools/list` leaves out tools not
+         *     in `allowedTools`, and `tools/call` of such a tool is a JSON-RPC error.
+         *     Every `tools/call` is recorded as a `tool_called` event (tool, outcome,
+         *     duration, token; never its arguments or result) and is bounded by
+         *     `MCP_API_TOOL_TIMEOUT_MS`. Upstream failures (unreachable, timeout,
+         *     HTTP 401/403, an answer that is not MCP, a stream that ends before the
+         *     answer, an answer over 4 MiB) come back as JSON-RPC errors written by
+         *     the product, and show in the record's `connectorStatus`/`lastError`.
+         *
+         *     A token with scope `gateway` may use this operation (and the other MCP
+         *     endpoints of its workspaces) and nothing else.
+         */
+        post: operations["sendMcpServerMessage"];
+        /**
+         * End the MCP session
+         * @description Ends a session (2025-era protocol): forwarded to the server with the
+         *     session it opened. 405 when the server does not let clients end
+         *     sessions.
+         */
+        delete: operations["closeMcpServerSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mcp-servers/{id}/oauth/authorize": {
         parameters: {
             query?: never;
@@ -386,6 +455,33 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * @description Whether agents may use the server through the gateway. A disabled server is not listed and answers every request with a JSON-RPC error.
+         * @example true
+         */
+        Enabled: boolean;
+        /**
+         * @description The upstream tool names agents may list and call through the gateway;
+         *     null means all. A tool left out is not listed, and a call to it is a
+         *     JSON-RPC error without any upstream call.
+         * @example [
+         *       "search_issues",
+         *       "get_issue"
+         *     ]
+         */
+        AllowedTools: string[] | null;
+        /**
+         * @description One JSON-RPC 2.0 message (request, notification or response), or a
+         *     batch of them. Loosely typed here; the product checks the JSON-RPC
+         *     shape itself and answers 400 naming what is wrong.
+         * @example {
+         *       "jsonrpc": "2.0",
+         *       "id": 1,
+         *       "method": "tools/list",
+         *       "params": {}
+         *     }
+         */
+        JsonRpcPayload: Record<string, never> | Record<string, never>[];
+        /**
          * @description A new MCP server.
          * @example {
          *       "workspaceId": "ws_acme",
@@ -412,6 +508,9 @@ export interface components {
             headers?: components["schemas"]["Headers"];
             connectorId?: components["schemas"]["ConnectorId"] | null;
             connectorConfig?: components["schemas"]["ConnectorConfig"] | null;
+            /** @default true */
+            enabled?: components["schemas"]["Enabled"];
+            allowedTools?: components["schemas"]["AllowedTools"];
         };
         /**
          * @description Fields to change. Left out: kept. A value: replaces. `null`: clears an
@@ -434,6 +533,8 @@ export interface components {
             headers?: components["schemas"]["Headers"] | null;
             connectorId?: components["schemas"]["ConnectorId"] | null;
             connectorConfig?: components["schemas"]["ConnectorConfig"] | null;
+            enabled?: components["schemas"]["Enabled"];
+            allowedTools?: components["schemas"]["AllowedTools"];
         };
         /**
          * @description A registered MCP server. Secrets are never included.
@@ -458,6 +559,8 @@ export interface components {
          *       "connectorStatus": "",
          *       "lastCheckedAt": null,
          *       "lastError": null,
+         *       "enabled": true,
+         *       "allowedTools": null,
          *       "createdBy": "usr_alice",
          *       "createdAt": "2026-11-24T09:30:00.000Z",
          *       "updatedAt": "2026-11-24T09:30:00.000Z"
@@ -531,6 +634,8 @@ export interface components {
             lastCheckedAt: string | null;
             /** @description Why the last check failed, or null when it succeeded or never ran. */
             lastError: components["schemas"]["ConnectionError"] | null;
+            enabled: components["schemas"]["Enabled"];
+            allowedTools: components["schemas"]["AllowedTools"];
             /**
              * @description The user whose token created the record.
              * @example usr_alice
@@ -576,15 +681,20 @@ export interface components {
             /**
              * @description What kind of failure, so the user knows what to act on: `dns` (the
              *     host does not resolve), `connect` (refused or unreachable), `tls`,
-             *     `timeout`, `http` (an unexpected HTTP status), `auth` (401/403 from
-             *     the server), `protocol` (not an MCP server, or a bad handshake),
+             *     `timeout` (no complete answer within the deadline, body included),
+             *     `http` (an unexpected HTTP status), `auth` (401/403 from the
+             *     server, a rejected grant, or OAuth metadata for another resource),
+             *     `protocol` (not an MCP server, a bad handshake, or an answer larger
+             *     than the cap),
              *     `blocked` (refused by the outbound guard; nothing was sent).
              * @example auth
              * @enum {string}
              */
             class: "dns" | "connect" | "tls" | "timeout" | "http" | "auth" | "protocol" | "blocked";
             /**
-             * @description A plain description of the failure.
+             * @description A plain description of the failure, written by the product (a
+             *     server's own error text is not quoted). At most 500 characters;
+             *     longer ones are cut and end with `…`.
              * @example the MCP server refused the credentials (HTTP 401)
              */
             message: string;
@@ -801,11 +911,14 @@ export interface components {
             serverId: string;
             workspaceId: components["schemas"]["WorkspaceId"];
             /**
-             * @description What happened.
+             * @description What happened. `credentials_cleared`: the product dropped stored
+             *     credentials because a change pointed them at another origin
+             *     (scheme, host and port) than the one they were given for; `fields`
+             *     names them.
              * @example updated
              * @enum {string}
              */
-            type: "created" | "updated" | "credentials_changed" | "deleted" | "status_changed" | "oauth_connected" | "oauth_disconnected";
+            type: "created" | "updated" | "credentials_changed" | "credentials_cleared" | "deleted" | "status_changed" | "oauth_connected" | "oauth_disconnected" | "tool_called";
             /**
              * @description The user whose token made the change, or `system` for the product's own changes (e.g. a token refresh).
              * @example usr_alice
@@ -823,6 +936,44 @@ export interface components {
             at: string;
             /** @description The fields that changed. Secrets say only `set`, `cleared` or `replaced`. */
             fields: components["schemas"]["FieldChange"][];
+            toolCall?: components["schemas"]["ToolCall"];
+        };
+        /**
+         * @description On `tool_called` events: one `tools/call` made through the gateway.
+         *     Never holds the call's arguments or result.
+         * @example {
+         *       "tool": "search_issues",
+         *       "outcome": "ok",
+         *       "durationMs": 42,
+         *       "tokenId": "tok_01JDQ4N0AAAABBBBCCCCDDDDEE"
+         *     }
+         */
+        ToolCall: {
+            /**
+             * @description The upstream tool name.
+             * @example search_issues
+             */
+            tool: string;
+            /**
+             * @description `ok` (a result), `tool_error` (a result with `isError`), `error`
+             *     (the server answered a JSON-RPC error), `denied` (disabled server or
+             *     tool not allowed; nothing was sent), `timeout`
+             *     (`MCP_API_TOOL_TIMEOUT_MS` passed), `upstream_error` (unreachable,
+             *     refused, or not an MCP answer), `cancelled`.
+             * @example ok
+             * @enum {string}
+             */
+            outcome: "ok" | "tool_error" | "error" | "denied" | "timeout" | "upstream_error" | "cancelled";
+            /**
+             * @description From the call reaching the product to its answer, in milliseconds.
+             * @example 42
+             */
+            durationMs: number;
+            /**
+             * @description The API token the agent used.
+             * @example tok_01JDQ4N0AAAABBBBCCCCDDDDEE
+             */
+            tokenId: string;
         };
         /**
          * @description One changed field.
@@ -949,6 +1100,81 @@ export interface components {
         };
     };
     responses: {
+        /**
+         * @description The body is not JSON-RPC 2.0 (or is empty), or the `Mcp-Session-Id`
+         *     is missing or was not issued by the product for this server and token.
+         */
+        McpBadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/validation-error",
+                 *       "title": "Your request is not valid.",
+                 *       "status": 400,
+                 *       "detail": "The body is not a JSON-RPC 2.0 message: each message needs \"jsonrpc\": \"2.0\" and a method, a result or an error."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No such MCP server in the token's workspaces, or the session has ended (start a new one). */
+        McpNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/not-found",
+                 *       "title": "Not found.",
+                 *       "status": 404,
+                 *       "detail": "The MCP session has ended or is unknown to the server; start a new session."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The MCP server could not be used for a message that awaits no answer
+         *     (a notification or a response), or for the session stream.
+         *     Requests get a JSON-RPC error instead (200).
+         */
+        McpBadGateway: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/upstream-error",
+                 *       "title": "The MCP server could not be used.",
+                 *       "status": 502,
+                 *       "detail": "connect: connect ECONNREFUSED 127.0.0.1:9"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The MCP server offers no such operation on this endpoint (e.g. a stateless server has no session stream). */
+        MethodNotAllowed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/method-not-allowed",
+                 *       "title": "This method is not allowed here.",
+                 *       "status": 405,
+                 *       "detail": "The MCP server does not offer a standalone event stream."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request is malformed or breaks a rule; `errors` names each offending field. */
         BadRequest: {
             headers: {
@@ -1215,6 +1441,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The session id the product handed out in an earlier answer. */
+        McpSessionId: string;
         /** @description The `ETag` you read. The change applies only if the record is still at that version (else 412). `*` matches any version. */
         IfMatch: string;
         /** @description A unique key per intended create (e.g. a UUID). Retries with the same key and body within 24 hours replay the first answer. */
@@ -1506,6 +1734,128 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    openMcpServerStream: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The session id the product handed out in an earlier answer. */
+                "Mcp-Session-Id": components["parameters"]["McpSessionId"];
+            };
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The server's event stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["McpBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["McpNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["McpBadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    sendMcpServerMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JsonRpcPayload"];
+            };
+        };
+        responses: {
+            /**
+             * @description The answer to the posted request(s): one JSON-RPC message (or a
+             *     batch), or an SSE stream that carries notifications and
+             *     server-to-client requests before the answer.
+             */
+            200: {
+                headers: {
+                    /** @description The sealed session id, when the server opened a session. */
+                    "Mcp-Session-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcPayload"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The posted notifications or responses were accepted. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["McpBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["McpNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["McpBadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    closeMcpServerSession: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The session id the product handed out in an earlier answer. */
+                "Mcp-Session-Id": components["parameters"]["McpSessionId"];
+            };
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session is ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["McpBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["McpNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["McpBadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
         };
     };
     startMcpServerOAuth: {

@@ -1,5 +1,5 @@
 // Mints and manages API tokens on the store named by DATABASE_URL (migrating it first).
-//   token create --user usr_alice --workspace ws_acme [--workspace ws_two] [--name label]
+//   token create --user usr_alice --workspace ws_acme [--workspace ws_two] [--name label] [--scope admin|gateway]
 //   token list
 //   token revoke <id>
 import { parseArgs } from "node:util";
@@ -8,7 +8,7 @@ import { readConfig } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
 
 const USAGE = `usage:
-  npm run -s token -- create --user <userId> --workspace <workspaceId> [--workspace …] [--name <label>]
+  npm run -s token -- create --user <userId> --workspace <workspaceId> [--workspace …] [--name <label>] [--scope admin|gateway]
   npm run -s token -- list
   npm run -s token -- revoke <tokenId>`;
 
@@ -17,7 +17,7 @@ async function main(argv: string[]) {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { user: { type: "string" }, workspace: { type: "string", multiple: true }, name: { type: "string" } },
+    options: { user: { type: "string" }, workspace: { type: "string", multiple: true }, name: { type: "string" }, scope: { type: "string" } },
   });
   if (!command || !["create", "list", "revoke"].includes(command)) throw new UsageError(`unknown command '${command ?? ""}'`);
 
@@ -28,12 +28,12 @@ async function main(argv: string[]) {
     if (command === "create") {
       if (!values.user) throw new UsageError("--user is required");
       if (!values.workspace?.length) throw new UsageError("at least one --workspace is required");
-      const { token, record } = await services.tokens.mint({ userId: values.user, workspaces: values.workspace, name: values.name });
-      console.error(`created ${record.id} for ${record.userId} in ${record.workspaces.join(", ")} (shown once; store it now)`);
+      const { token, record } = await services.tokens.mint({ userId: values.user, workspaces: values.workspace, name: values.name, scope: values.scope });
+      console.error(`created ${record.id} (scope ${record.scope}) for ${record.userId} in ${record.workspaces.join(", ")} (shown once; store it now)`);
       console.log(token);
     } else if (command === "list") {
       for (const t of await services.tokens.list()) {
-        console.log([t.id, t.userId, t.workspaces.join(","), t.name ?? "-", t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : "active"].join("\t"));
+        console.log([t.id, t.userId, t.workspaces.join(","), t.scope, t.name ?? "-", t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : "active"].join("\t"));
       }
     } else {
       const id = positionals[0];

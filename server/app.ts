@@ -7,7 +7,7 @@ import * as OpenApiValidator from "express-openapi-validator";
 import type { Logger } from "pino";
 import type { ConnectionService } from "./domain/connections.js";
 import type { McpServerService } from "./domain/mcp-servers.js";
-import { DomainError, Unauthorized } from "./domain/errors.js";
+import { DomainError, Forbidden, Unauthorized } from "./domain/errors.js";
 import type { Idempotency } from "./domain/idempotency.js";
 import type { OAuthService } from "./domain/oauth.js";
 import { oauthHandlers } from "./http/oauth.js";
@@ -16,6 +16,7 @@ import type { TokenService } from "./domain/tokens.js";
 import { connectionHandlers } from "./http/connections.js";
 import { docsRouter } from "./http/docs.js";
 import type { HandlerTable } from "./http/handler-types.js";
+import { mcpGatewayHandlers, type McpGatewayDeps } from "./http/mcp-gateway.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
 import { createProblemHandler } from "./http/problem.js";
 import { registerRoutes } from "./http/routes.js";
@@ -27,6 +28,8 @@ export const JSON_BODY_LIMIT = "1mb";
 // Room for the OAuth callback's longest valid query once percent-encoded (Node's default is 16 KiB).
 export const MAX_HEADER_BYTES = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// What a token of scope `gateway` may do: use the MCP endpoints of its workspaces, nothing else.
+const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream", "closeMcpServerSession"]);
 
 export interface AppDeps {
   tokens: TokenService;
@@ -35,6 +38,7 @@ export interface AppDeps {
   idempotency: Idempotency;
   rateLimiter: RateLimiter;
   oauth: OAuthService;
+  gateway: McpGatewayDeps;
   readiness: { migrated(): boolean; check(): Promise<boolean> };
   logger: Logger;
   validateResponses: boolean;
@@ -123,6 +127,10 @@ export function buildApp(deps: AppDeps): Express {
                 throw err;
               }
               setRateLimitHeaders(res, await deps.rateLimiter.consume(`token:${actor.tokenId}`));
+              const operationId = (req as Request & { openapi?: { schema?: { operationId?: string } } }).openapi?.schema?.operationId ?? "";
+              if (actor.scope === "gateway" && !GATEWAY_OPERATIONS.has(operationId)) {
+                throw new Forbidden("This token has scope gateway: it may only use the MCP endpoints (/api/mcp-servers/{id}/mcp) of its workspaces.");
+              }
               (req as Request & { auth?: unknown }).auth = { ...actor, requestId: res.locals.requestId };
               return true;
             } catch (err) {
@@ -137,7 +145,7 @@ export function buildApp(deps: AppDeps): Express {
     }),
   );
   const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness) };
-  registerRoutes(app, spec, handlers);
+  registerRoutes(app, spec, handlers, mcpGatewayHandlers(deps.gateway));
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   app.use(createProblemHandler(spec));
   return app;

@@ -21,6 +21,8 @@ import { createRateLimiter } from "./domain/rate-limit.js";
 import { createConnectionService } from "./domain/connections.js";
 import { createCursorCodec } from "./domain/cursor.js";
 import { createMcpServerService } from "./domain/mcp-servers.js";
+import { createGatewayService } from "./domain/gateway.js";
+import { createSessionCodec, sessionKey } from "./domain/session-codec.js";
 import { nameKey } from "./domain/rules.js";
 import { createTokenService } from "./domain/tokens.js";
 import { createGuardedFetch } from "./outbound/guarded-fetch.js";
@@ -63,6 +65,7 @@ export interface Services {
   idempotency: ReturnType<typeof createIdempotency>;
   rateLimiter: ReturnType<typeof createRateLimiter>;
   oauth: ReturnType<typeof createOAuthService>;
+  gateway: AppDeps["gateway"];
 }
 
 export interface OpenOptions {
@@ -120,6 +123,17 @@ export async function openServices(config: Config, logger: Logger, options: Open
       idempotency: createIdempotency(createIdempotencyRepo(db.knex)),
       rateLimiter: createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute),
       oauth,
+      gateway: {
+        gateway: createGatewayService({
+          repo,
+          audit: createAuditRepo(db.knex),
+          oauthToken: (stored) => oauth.accessToken(stored),
+          sessions: createSessionCodec([key, ...previous].map(sessionKey)),
+        }),
+        // Its own deadline: a tool call may take longer than a connection check.
+        fetch: createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs }),
+        toolTimeoutMs: config.toolTimeoutMs,
+      },
       connections: createConnectionService({
         repo,
         probe: (target) => probeMcpServer(target, { fetch: outboundFetch, timeoutMs: config.connectTimeoutMs }),
@@ -195,6 +209,7 @@ export function appFor(services: Services, config: Config, logger: Logger, extra
     idempotency: services.idempotency,
     rateLimiter: services.rateLimiter,
     oauth: services.oauth,
+    gateway: services.gateway,
     readiness: services.readiness,
     logger, validateResponses: config.validateResponses, ...extra });
 }

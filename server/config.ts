@@ -10,6 +10,8 @@ export interface Config {
   validateResponses: boolean;
   shutdownTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Deadline of one MCP request through the gateway, tools/call included (MCP_API_TOOL_TIMEOUT_MS). */
+  toolTimeoutMs: number;
   allowPrivateNetwork: boolean;
   rateLimitPerMinute: number;
   /** The product's public base URL (OAuth redirect URI); null: http://localhost:<port>. */
@@ -58,6 +60,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     validateResponses: bool(env.MCP_API_VALIDATE_RESPONSES, true),
     shutdownTimeoutMs: Number(env.MCP_API_SHUTDOWN_TIMEOUT_MS ?? 10000),
     connectTimeoutMs: positiveInt(env.MCP_API_CONNECT_TIMEOUT_MS, 10000, "MCP_API_CONNECT_TIMEOUT_MS"),
+    toolTimeoutMs: positiveInt(env.MCP_API_TOOL_TIMEOUT_MS, 60000, "MCP_API_TOOL_TIMEOUT_MS"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
     rateLimitPerMinute: positiveInt(env.MCP_API_RATE_LIMIT, 600, "MCP_API_RATE_LIMIT"),
     publicUrl: env.MCP_API_PUBLIC_URL || null,

@@ -26,6 +26,9 @@ export interface ServerFields {
   connectorId: string | null;
   connectorConfig: Record<string, unknown> | null;
   connectorStatus: ConnectorStatus;
+  /** Gateway policy (issue 10): whether agents may use the server, and which of its tools (null: all). */
+  enabled: boolean;
+  allowedTools: string[] | null;
 }
 
 /** What the product learned about a server's OAuth setup; not part of the wire record. */
@@ -76,6 +79,8 @@ interface ServerRow {
   oauth_issuer: string | null;
   oauth_resource: string | null;
   oauth_refresh_lock_until: string | null;
+  enabled: boolean | number;
+  allowed_tools: string | null;
 }
 
 export const SECRET_COLUMNS = {
@@ -106,6 +111,8 @@ function toStored(row: ServerRow): StoredServer {
       connectorStatus: row.connector_status as ConnectorStatus,
       lastCheckedAt: row.last_checked_at,
       lastError: row.last_error === null ? null : (JSON.parse(row.last_error) as ConnectionError),
+      enabled: Boolean(row.enabled),
+      allowedTools: row.allowed_tools === null ? null : (JSON.parse(row.allowed_tools) as string[]),
       createdBy: row.created_by,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
@@ -143,6 +150,8 @@ function fieldColumns(f: Partial<ServerFields>, nameKey: (n: string) => string):
   if (f.connectorId !== undefined) row.connector_id = f.connectorId;
   if (f.connectorConfig !== undefined) row.connector_config = f.connectorConfig === null ? null : JSON.stringify(f.connectorConfig);
   if (f.connectorStatus !== undefined) row.connector_status = f.connectorStatus;
+  if (f.enabled !== undefined) row.enabled = f.enabled;
+  if (f.allowedTools !== undefined) row.allowed_tools = f.allowedTools === null ? null : JSON.stringify(f.allowedTools);
   return row;
 }
 

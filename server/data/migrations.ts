@@ -142,6 +142,27 @@ const migrations: Migration[] = [
       if (knex.client.config.client === "pg") await knex.raw("alter table mcp_servers alter column name_key type varchar(100)");
     },
   },
+  {
+    // The gateway (issue 10): per-record policy, tool calls in the audit trail, token scopes.
+    name: "005_gateway_issue10",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.boolean("enabled").notNullable().defaultTo(true);
+        t.text("allowed_tools").nullable(); // JSON array of tool names; null: all
+      });
+      await knex.schema.alterTable("audit_events", (t) => {
+        t.text("tool_call").nullable(); // JSON { tool, outcome, durationMs, tokenId } on tool_called events
+      });
+      await knex.schema.alterTable("api_tokens", (t) => {
+        t.string("scope", 20).notNullable().defaultTo("admin");
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("api_tokens", (t) => t.dropColumn("scope"));
+      await knex.schema.alterTable("audit_events", (t) => t.dropColumn("tool_call"));
+      await knex.schema.alterTable("mcp_servers", (t) => t.dropColumns("enabled", "allowed_tools"));
+    },
+  },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -1,8 +1,11 @@
 // API tokens, stored only as SHA-256 hashes.
 import type { Knex } from "knex";
 
+export type TokenScope = "admin" | "gateway";
+
 export interface TokenRecord {
   id: string;
+  scope: TokenScope;
   userId: string;
   workspaces: string[];
   name: string | null;
@@ -18,6 +21,7 @@ interface TokenRow {
   name: string | null;
   created_at: string;
   revoked_at: string | null;
+  scope: string;
 }
 
 function toRecord(row: TokenRow): TokenRecord {
@@ -26,6 +30,7 @@ function toRecord(row: TokenRow): TokenRecord {
     userId: row.user_id,
     workspaces: JSON.parse(row.workspaces) as string[],
     name: row.name,
+    scope: row.scope === "gateway" ? "gateway" : "admin",
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
   };
@@ -40,6 +45,7 @@ export function createTokenRepo(knex: Knex) {
         user_id: record.userId,
         workspaces: JSON.stringify(record.workspaces),
         name: record.name,
+        scope: record.scope,
         created_at: record.createdAt,
         revoked_at: null,
       });

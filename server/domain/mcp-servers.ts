@@ -121,6 +121,8 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       connectorId: patch.connectorId !== undefined ? patch.connectorId : cur.connectorId,
       connectorConfig: patch.connectorConfig !== undefined ? patch.connectorConfig : cur.connectorConfig,
       connectorStatus: cur.connectorStatus,
+      enabled: patch.enabled ?? cur.enabled,
+      allowedTools: patch.allowedTools !== undefined ? patch.allowedTools : cur.allowedTools,
     };
     const secrets: SecretChanges = {};
     if (patch.apiKey !== undefined) secrets.apiKey = patch.apiKey;
@@ -195,6 +197,8 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
           connectorId: input.connectorId ?? null,
           connectorConfig: input.connectorConfig ?? null,
           connectorStatus: "",
+          enabled: input.enabled ?? true,
+          allowedTools: input.allowedTools ?? null,
         },
         secrets: { apiKey: input.apiKey ?? null, oauthClientSecret: input.oauthClientSecret ?? null },
         createdBy: actor.userId,

@@ -1,7 +1,10 @@
 // The product's own API tokens: minted once, shown once, checked by hash.
 import { createHash, randomBytes } from "node:crypto";
 import { ulid } from "ulid";
-import type { TokenRecord, TokenRepo } from "../data/token-repo.js";
+import type { TokenRecord, TokenRepo, TokenScope } from "../data/token-repo.js";
+
+export type { TokenScope };
+export const TOKEN_SCOPES: readonly TokenScope[] = ["admin", "gateway"];
 import { Unauthorized } from "./errors.js";
 
 /** Who is calling: a user acting in the workspaces their token covers. */
@@ -9,6 +12,8 @@ export interface Actor {
   tokenId: string;
   userId: string;
   workspaces: readonly string[];
+  /** `admin`: everything in its workspaces; `gateway`: only the MCP endpoints of its workspaces. */
+  scope: TokenScope;
   /** The request acting, for the audit trail. */
   requestId?: string | null;
 }
@@ -23,7 +28,9 @@ export function hashToken(token: string): string {
 
 export function createTokenService(repo: TokenRepo, now: () => Date = () => new Date()) {
   return {
-    async mint(input: { userId: string; workspaces: string[]; name?: string | null }): Promise<{ token: string; record: TokenRecord }> {
+    async mint(input: { userId: string; workspaces: string[]; name?: string | null; scope?: string }): Promise<{ token: string; record: TokenRecord }> {
+      const scope = (input.scope ?? "admin") as TokenScope;
+      if (!TOKEN_SCOPES.includes(scope)) throw new Error(`scope '${input.scope}' is not valid: ${TOKEN_SCOPES.join(" or ")}`);
       if (!ID_SHAPE.test(input.userId)) throw new Error(`user id '${input.userId}' is not valid: letters, digits and _ . : - only`);
       if (input.workspaces.length === 0) throw new Error("a token needs at least one workspace");
       for (const ws of input.workspaces) {
@@ -35,6 +42,7 @@ export function createTokenService(repo: TokenRepo, now: () => Date = () => new 
         userId: input.userId,
         workspaces: [...new Set(input.workspaces)],
         name: input.name ?? null,
+        scope,
         createdAt: now().toISOString(),
       };
       await repo.insert(record, hashToken(token));
@@ -49,7 +57,7 @@ export function createTokenService(repo: TokenRepo, now: () => Date = () => new 
       if (!TOKEN_SHAPE.test(token)) throw new Unauthorized("The bearer token is malformed.");
       const record = await repo.findActiveByHash(hashToken(token));
       if (!record) throw new Unauthorized("The bearer token is unknown or revoked.");
-      return { tokenId: record.id, userId: record.userId, workspaces: record.workspaces };
+      return { tokenId: record.id, userId: record.userId, workspaces: record.workspaces, scope: record.scope };
     },
 
     list: () => repo.list(),

@@ -1,5 +1,6 @@
 // Handler signatures derived from the generated operations, so that the type checker
 // refuses a handler that is missing or answers with a body the spec does not allow.
+import type { Request as ExpressRequest, Response as ExpressResponse } from "express";
 import type { Actor } from "../domain/tokens.js";
 import type { OperationId, operations } from "../wire.js";
 
@@ -40,4 +41,7 @@ export interface HandlerRequest<K extends OperationId> {
 }
 
 export type Handler<K extends OperationId> = (req: HandlerRequest<K>) => Promise<Reply<K>>;
-export type HandlerTable = { [K in OperationId]: Handler<K> };
+/** Operations that stream their answer (the MCP gateway endpoints) get Express's own request and response. */
+export type RawOperationId = "sendMcpServerMessage" | "openMcpServerStream" | "closeMcpServerSession";
+export type RawHandlerTable = Record<RawOperationId, (req: ExpressRequest, res: ExpressResponse) => Promise<void>>;
+export type HandlerTable = { [K in Exclude<OperationId, RawOperationId>]: Handler<K> };

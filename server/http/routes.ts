@@ -3,7 +3,7 @@ import type { Express, Request, Response } from "express";
 import { Unauthorized } from "../domain/errors.js";
 import type { Actor } from "../domain/tokens.js";
 import type { OperationId } from "../wire.js";
-import type { HandlerRequest, HandlerTable } from "./handler-types.js";
+import type { HandlerRequest, HandlerTable, RawHandlerTable } from "./handler-types.js";
 
 type AnyReply = { status: number; body: unknown; headers?: Record<string, string> };
 
@@ -11,13 +11,18 @@ const METHODS = ["get", "post", "put", "patch", "delete"] as const;
 
 type Spec = { paths: Record<string, Partial<Record<(typeof METHODS)[number], { operationId: string }>>> };
 
-export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable) {
+export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable, raw: RawHandlerTable) {
   for (const [path, item] of Object.entries(spec.paths)) {
     const expressPath = path.replace(/\{([^}]+)\}/g, ":$1");
     for (const method of METHODS) {
       const op = item[method];
       if (!op) continue;
-      const handler = handlers[op.operationId as OperationId] as unknown as (req: HandlerRequest<OperationId>) => Promise<AnyReply>;
+      const rawHandler = raw[op.operationId as keyof RawHandlerTable];
+      if (rawHandler) {
+        app[method](expressPath, rawHandler);
+        continue;
+      }
+      const handler = handlers[op.operationId as keyof HandlerTable] as unknown as (req: HandlerRequest<OperationId>) => Promise<AnyReply>;
       if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
       app[method](expressPath, async (req: Request, res: Response) => {
         const reply = await handler({

@@ -15,5 +15,8 @@ export function everySecuredOperation(workspaceId: string, id: string): Operatio
     ["GET", `/api/mcp-servers/${id}/events`, undefined],
     ["POST", `/api/mcp-servers/${id}/oauth/authorize`, undefined],
     ["DELETE", `/api/mcp-servers/${id}/oauth`, undefined],
+    ["POST", `/api/mcp-servers/${id}/mcp`, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" })],
+    ["GET", `/api/mcp-servers/${id}/mcp`, undefined],
+    ["DELETE", `/api/mcp-servers/${id}/mcp`, undefined],
   ];
 }

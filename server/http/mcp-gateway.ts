@@ -1,0 +1,281 @@
+// The per-server MCP endpoint, /api/mcp-servers/{id}/mcp: Streamable HTTP in from the agent,
+// the same exchange out to the registered server (with its credentials, never the agent's),
+// and its answer — one JSON body or an SSE stream — back, message by message.
+import type { Request, Response } from "express";
+import { BadMcpRequest, type Exchange, type GatewayContext, type GatewayService } from "../domain/gateway.js";
+import { DomainError, Forbidden, UpstreamFailure } from "../domain/errors.js";
+import {
+  GATEWAY_UPSTREAM_FAILED,
+  GATEWAY_UPSTREAM_TIMEOUT,
+  parseMessages,
+  type JsonRpcMessage,
+} from "../domain/gateway-policy.js";
+import type { Actor } from "../domain/tokens.js";
+import type { ConnectionError } from "../wire.js";
+import { describeOutboundError, type GuardedFetch } from "../outbound/guarded-fetch.js";
+import { formatSse, MessageTooLarge, NotJson, relay, type RelayAnswer, type SseEvent } from "../outbound/mcp-relay.js";
+
+export interface McpGatewayDeps {
+  gateway: GatewayService;
+  fetch: GuardedFetch;
+  toolTimeoutMs: number;
+}
+
+type RawHandler = (req: Request, res: Response) => Promise<void>;
+
+// Protocol headers the agent sends that the server needs too (2026-07-28 adds Mcp-Method,
+// Mcp-Name and Mcp-Param-*). Authorization, cookies and everything else stay here.
+const PASSED_THROUGH = /^(accept|mcp-protocol-version|mcp-method|mcp-name|mcp-param-[a-z0-9-]+|last-event-id)$/;
+
+class SessionEnded extends DomainError {
+  constructor() {
+    super(404, "not-found", "Not found.", "The MCP session has ended or is unknown to the MCP server; start a new session.");
+  }
+}
+
+class NoSuchStream extends DomainError {
+  constructor(what: string) {
+    super(405, "method-not-allowed", "This method is not allowed here.", `The MCP server does not offer ${what}.`);
+  }
+}
+
+class Deadline extends Error {
+  override readonly name = "TimeoutError";
+}
+
+/**
+ * The agent; and the Streamable HTTP rule against DNS rebinding: a request from a browser page
+ * of another origin is refused with 403.
+ */
+function actorOf(req: Request): Actor {
+  const origin = req.get("origin");
+  if (origin !== undefined && origin !== `${req.protocol}://${req.get("host")}`) {
+    throw new Forbidden(`Requests from the web origin ${origin.slice(0, 200)} may not use the MCP endpoints.`);
+  }
+  return (req as Request & { auth: Actor }).auth;
+}
+
+function headerOf(req: Request, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function upstreamHeaders(req: Request, ctx: GatewayContext): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (PASSED_THROUGH.test(name) && typeof value === "string") headers[name] = value;
+  }
+  Object.assign(headers, ctx.target.headers);
+  if (ctx.upstreamSessionId !== null) headers["mcp-session-id"] = ctx.upstreamSessionId;
+  return headers;
+}
+
+/** A failure as the record's lastError and the agent's error text; never quotes a secret. */
+function describeFailure(err: unknown, ctx: GatewayContext, timeoutMs: number): ConnectionError {
+  if (err instanceof Deadline || (err as Error)?.name === "TimeoutError" || describeOutboundError(err).class === "timeout") {
+    return { class: "timeout", message: `no answer within ${timeoutMs} ms`, httpStatus: null };
+  }
+  if (err instanceof MessageTooLarge || err instanceof NotJson) return { class: "protocol", message: err.message, httpStatus: null };
+  const described = describeOutboundError(err);
+  let message = described.message;
+  for (const secret of ctx.target.secrets) if (secret.length >= 4) message = message.split(secret).join("[redacted]");
+  return { class: described.class, message: message.slice(0, 500), httpStatus: null };
+}
+
+function statusFailure(status: number): ConnectionError {
+  if (status === 401 || status === 403) return { class: "auth", message: `the MCP server refused the stored credentials (HTTP ${status})`, httpStatus: status };
+  return { class: "http", message: `the MCP server answered HTTP ${status}`, httpStatus: status };
+}
+
+function agentText(ctx: GatewayContext, error: ConnectionError): string {
+  return `MCP server '${ctx.server.name}' could not be used: ${error.message}.`;
+}
+
+async function writeEvent(res: Response, event: SseEvent): Promise<void> {
+  if (!res.write(formatSse(event))) await new Promise<void>((resolve) => res.once("drain", resolve).once("close", resolve));
+}
+
+export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs }: McpGatewayDeps) {
+  /** Reads an upstream stream through to the agent; `ex` tracks answers (absent on the session's own stream). */
+  async function pipeStream(res: Response, events: AsyncIterable<SseEvent>, ex: Exchange | null) {
+    for await (const event of events) {
+      if (res.destroyed) return;
+      if (event.data === undefined) {
+        await writeEvent(res, event);
+        continue;
+      }
+      let message: JsonRpcMessage;
+      try {
+        message = JSON.parse(event.data) as JsonRpcMessage;
+      } catch {
+        continue; // not JSON-RPC: nothing an agent could use
+      }
+      const out = ex ? ex.onUpstreamMessage(message) : message;
+      await writeEvent(res, { ...event, data: JSON.stringify(out) });
+    }
+  }
+
+  const sendMcpServerMessage: RawHandler = async (req, res) => {
+    const actor = actorOf(req);
+    const parsed = parseMessages(req.body);
+    if (!parsed.ok) throw new BadMcpRequest(`The body is not a JSON-RPC 2.0 message: ${parsed.problems.slice(0, 5).join("; ")}.`);
+    const ctx = await gateway.open(actor, req.params.id as string, headerOf(req, "mcp-session-id"));
+    const ex = ctx.exchange(parsed.messages);
+    const log = res.locals.log;
+    const reply = (messages: JsonRpcMessage[], sessionId: string | null = null) => {
+      if (sessionId) res.set("Mcp-Session-Id", ctx.sealSession(sessionId));
+      res.status(200).json(parsed.batch ? messages : messages[0]);
+    };
+    try {
+      if (ex.forward.length === 0) return reply(ex.local);
+      if (ctx.unavailable) {
+        if (!ex.awaitsAnswer) throw new UpstreamFailure(ctx.unavailable);
+        return reply([...ex.local, ...ex.fail(GATEWAY_UPSTREAM_FAILED, agentText(ctx, ctx.unavailable), "upstream_error")]);
+      }
+
+      const controller = new AbortController();
+      // Long-lived subscription streams end when the agent leaves, not at a deadline.
+      const bounded = ex.forward.some((m) => typeof m.method === "string" && "id" in m && m.method !== "subscriptions/listen");
+      const timer = bounded ? setTimeout(() => controller.abort(new Deadline(`no answer within ${toolTimeoutMs} ms`)), toolTimeoutMs) : null;
+      res.on("close", () => {
+        if (!res.writableFinished) controller.abort(new Error("the agent closed the connection"));
+      });
+      const fail = async (err: unknown) => {
+        const error = err instanceof Object && "class" in err ? (err as ConnectionError) : describeFailure(err, ctx, toolTimeoutMs);
+        await ctx.recordFailure(error).catch((e) => log.warn({ err: e }, "could not record the upstream failure"));
+        const agentGone = res.destroyed || (controller.signal.aborted && !(controller.signal.reason instanceof Deadline));
+        const answers = ex.fail(
+          error.class === "timeout" ? GATEWAY_UPSTREAM_TIMEOUT : GATEWAY_UPSTREAM_FAILED,
+          agentText(ctx, error),
+          agentGone ? "cancelled" : error.class === "timeout" ? "timeout" : "upstream_error",
+        );
+        return { error, answers };
+      };
+
+      let answer: RelayAnswer;
+      try {
+        answer = await relay(fetch, {
+          method: "POST",
+          url: ctx.target.url,
+          headers: { ...upstreamHeaders(req, ctx), "content-type": "application/json" },
+          body: JSON.stringify(ex.forward.length === 1 && !parsed.batch ? ex.forward[0] : ex.forward),
+          signal: controller.signal,
+        });
+      } catch (err) {
+        if (timer) clearTimeout(timer);
+        const { error, answers } = await fail(err);
+        if (!ex.awaitsAnswer) throw new UpstreamFailure(error);
+        return reply([...ex.local, ...answers]);
+      }
+
+      if (answer.kind === "status") {
+        if (timer) clearTimeout(timer);
+        if (answer.status === 404 && ctx.upstreamSessionId !== null) throw new SessionEnded();
+        const { error, answers } = await fail(statusFailure(answer.status));
+        if (!ex.awaitsAnswer) throw new UpstreamFailure(error);
+        return reply([...ex.local, ...answers]);
+      }
+      if (answer.kind === "not-mcp") {
+        if (timer) clearTimeout(timer);
+        const { error, answers } = await fail({ class: "protocol", message: `the MCP server did not answer like an MCP server (content type ${answer.contentType})`, httpStatus: null });
+        if (!ex.awaitsAnswer) throw new UpstreamFailure(error);
+        return reply([...ex.local, ...answers]);
+      }
+      if (answer.kind === "accepted") {
+        if (timer) clearTimeout(timer);
+        if (ex.awaitsAnswer) {
+          const { answers } = await fail({ class: "protocol", message: "the MCP server accepted a request without answering it", httpStatus: null });
+          return reply([...ex.local, ...answers]);
+        }
+        if (answer.sessionId) res.set("Mcp-Session-Id", ctx.sealSession(answer.sessionId));
+        res.status(202).end();
+        return;
+      }
+      if (answer.kind === "json") {
+        if (timer) clearTimeout(timer);
+        const upstream = (Array.isArray(answer.body) ? answer.body : [answer.body]) as JsonRpcMessage[];
+        const out = [...ex.local, ...upstream.map((m) => ex.onUpstreamMessage(m))];
+        if (ex.pending() > 0) out.push(...(await fail({ class: "protocol", message: "the MCP server's answer left requests unanswered", httpStatus: null })).answers);
+        await ctx.recordSuccess().catch((e) => log.warn({ err: e }, "could not record the upstream status"));
+        return reply(out, answer.sessionId);
+      }
+
+      // An SSE stream: notifications and server-to-client requests, then the answers.
+      res.status(200);
+      res.set({ "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" });
+      if (answer.sessionId) res.set("Mcp-Session-Id", ctx.sealSession(answer.sessionId));
+      res.flushHeaders();
+      for (const m of ex.local) await writeEvent(res, { event: "message", data: JSON.stringify(m) });
+      let failure: unknown = null;
+      try {
+        await pipeStream(res, answer.events, ex);
+      } catch (err) {
+        failure = err;
+      } finally {
+        if (timer) clearTimeout(timer);
+      }
+      if (ex.pending() > 0) {
+        const cause = failure ?? { class: "protocol", message: "the MCP server closed the stream before answering", httpStatus: null };
+        const { answers } = await fail(cause);
+        if (!res.destroyed) for (const m of answers) await writeEvent(res, { event: "message", data: JSON.stringify(m) });
+      } else if (failure === null) {
+        await ctx.recordSuccess().catch((e) => log.warn({ err: e }, "could not record the upstream status"));
+      }
+      res.end();
+    } finally {
+      await ex.settled().catch((e) => log.error({ err: e }, "could not record a tool call"));
+    }
+  };
+
+  const openMcpServerStream: RawHandler = async (req, res) => {
+    const ctx = await gateway.open(actorOf(req), req.params.id as string, headerOf(req, "mcp-session-id"));
+    if (ctx.unavailable) throw new UpstreamFailure(ctx.unavailable);
+    const controller = new AbortController();
+    res.on("close", () => controller.abort(new Error("the agent closed the stream")));
+    let answer: RelayAnswer;
+    try {
+      answer = await relay(fetch, { method: "GET", url: ctx.target.url, headers: upstreamHeaders(req, ctx), signal: controller.signal });
+    } catch (err) {
+      const error = describeFailure(err, ctx, toolTimeoutMs);
+      await ctx.recordFailure(error);
+      throw new UpstreamFailure(error);
+    }
+    if (answer.kind === "status") {
+      if (answer.status === 405) throw new NoSuchStream("a standalone event stream");
+      if (answer.status === 404) throw new SessionEnded();
+      const error = statusFailure(answer.status);
+      await ctx.recordFailure(error);
+      throw new UpstreamFailure(error);
+    }
+    if (answer.kind !== "stream") throw new UpstreamFailure({ class: "protocol", message: "the MCP server did not answer with an event stream", httpStatus: null });
+    res.status(200);
+    res.set({ "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" });
+    res.flushHeaders();
+    try {
+      await pipeStream(res, answer.events, null);
+    } catch {
+      /* the upstream stream broke; the agent reconnects with Last-Event-ID */
+    }
+    res.end();
+  };
+
+  const closeMcpServerSession: RawHandler = async (req, res) => {
+    const ctx = await gateway.open(actorOf(req), req.params.id as string, headerOf(req, "mcp-session-id"));
+    if (ctx.unavailable) throw new UpstreamFailure(ctx.unavailable);
+    let answer: RelayAnswer;
+    try {
+      answer = await relay(fetch, { method: "DELETE", url: ctx.target.url, headers: upstreamHeaders(req, ctx), signal: AbortSignal.timeout(toolTimeoutMs) });
+    } catch (err) {
+      throw new UpstreamFailure(describeFailure(err, ctx, toolTimeoutMs));
+    }
+    if (answer.kind === "accepted") {
+      res.status(204).end();
+      return;
+    }
+    if (answer.kind === "status" && answer.status === 405) throw new NoSuchStream("ending sessions");
+    if (answer.kind === "status" && answer.status === 404) throw new SessionEnded();
+    throw new UpstreamFailure(answer.kind === "status" ? statusFailure(answer.status) : { class: "protocol", message: "unexpected answer to DELETE", httpStatus: null });
+  };
+
+  return { sendMcpServerMessage, openMcpServerStream, closeMcpServerSession };
+}

@@ -1,0 +1,146 @@
+// One HTTP exchange with an upstream MCP server over Streamable HTTP, through the guarded
+// fetch: what the gateway forwards, and the upstream's answer as JSON-RPC messages (one JSON
+// body, or an SSE stream read event by event), each bounded in size.
+import type { GuardedFetch } from "./guarded-fetch.js";
+
+/** Largest single upstream message (a JSON body, or one SSE event) the gateway passes on. */
+export const MAX_UPSTREAM_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+export interface RelayRequest {
+  method: "POST" | "GET" | "DELETE";
+  url: string;
+  /** Everything to send: the record's headers and credential, and the protocol headers passed through. */
+  headers: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+}
+
+export interface SseEvent {
+  /** A comment line (keep-alive) rather than a message. */
+  comment?: string;
+  event?: string;
+  id?: string;
+  retry?: string;
+  data?: string;
+}
+
+export type RelayAnswer =
+  | { kind: "accepted"; sessionId: string | null }
+  | { kind: "json"; body: unknown; sessionId: string | null }
+  | { kind: "stream"; events: AsyncIterable<SseEvent>; sessionId: string | null }
+  | { kind: "status"; status: number }
+  | { kind: "not-mcp"; contentType: string };
+
+export class MessageTooLarge extends Error {
+  override readonly name = "MessageTooLarge";
+  constructor() {
+    super(`the MCP server sent a message larger than ${MAX_UPSTREAM_MESSAGE_BYTES} bytes`);
+  }
+}
+
+export class NotJson extends Error {
+  override readonly name = "NotJson";
+  constructor() {
+    super("the MCP server answered with a body that is not JSON");
+  }
+}
+
+export async function relay(fetch: GuardedFetch, request: RelayRequest): Promise<RelayAnswer> {
+  const response = await fetch(request.url, {
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    signal: request.signal,
+    redirect: "error",
+  });
+  const sessionId = response.headers.get("mcp-session-id");
+  if (response.status === 202 || (request.method === "DELETE" && response.ok)) {
+    await response.body?.cancel().catch(() => {});
+    return { kind: "accepted", sessionId };
+  }
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => {});
+    return { kind: "status", status: response.status };
+  }
+  const contentType = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (contentType === "application/json") {
+    const text = await readCapped(response.body);
+    try {
+      return { kind: "json", body: JSON.parse(text), sessionId };
+    } catch {
+      throw new NotJson();
+    }
+  }
+  if (contentType === "text/event-stream" && response.body) return { kind: "stream", events: parseSse(response.body), sessionId };
+  await response.body?.cancel().catch(() => {});
+  return { kind: "not-mcp", contentType: contentType || "none" };
+}
+
+async function readCapped(body: ReadableStream<Uint8Array> | null): Promise<string> {
+  if (!body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > MAX_UPSTREAM_MESSAGE_BYTES) {
+      await body.cancel().catch(() => {});
+      throw new MessageTooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Server-sent events as the HTML standard parses them, one event at a time, each bounded. */
+export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let event: SseEvent = {};
+  let size = 0;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let newline: number;
+      while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + (buffer.startsWith("\r\n", newline) ? 2 : 1));
+        if (line === "") {
+          if (event.data !== undefined || event.comment !== undefined) yield event;
+          event = {};
+          size = 0;
+          continue;
+        }
+        size += line.length;
+        if (size > MAX_UPSTREAM_MESSAGE_BYTES) throw new MessageTooLarge();
+        const colon = line.indexOf(":");
+        if (colon === 0) {
+          event.comment = line.slice(1).trim();
+          continue;
+        }
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "data") event.data = event.data === undefined ? value : `${event.data}\n${value}`;
+        else if (field === "event") event.event = value;
+        else if (field === "id" && !value.includes("\0")) event.id = value;
+        else if (field === "retry") event.retry = value;
+      }
+      if (buffer.length > MAX_UPSTREAM_MESSAGE_BYTES) throw new MessageTooLarge();
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
+
+/** An SSE event as the agent receives it. */
+export function formatSse(event: SseEvent): string {
+  if (event.data === undefined) return `: ${event.comment ?? ""}\n\n`;
+  let out = "";
+  if (event.id !== undefined) out += `id: ${event.id}\n`;
+  if (event.event !== undefined) out += `event: ${event.event}\n`;
+  if (event.retry !== undefined) out += `retry: ${event.retry}\n`;
+  for (const line of event.data.split("\n")) out += `data: ${line}\n`;
+  return out + "\n";
+}

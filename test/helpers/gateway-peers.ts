@@ -1,0 +1,143 @@
+// Upstream MCP servers for the gateway tests, built with the official SDKs, on loopback:
+// a sessionful 2025-era server (SDK v1) with tools, resources, prompts, completion, logging,
+// progress and sampling; and a stateless 2026-07-28 server (SDK v2). Both record the headers
+// of every request they receive.
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { randomUUID } from "node:crypto";
+import { Readable } from "node:stream";
+import { McpServer as V1McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { SubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { McpServer as V2McpServer, createMcpHandler } from "@modelcontextprotocol/server";
+import * as z4 from "zod/v4";
+import { z } from "zod";
+import { closer, listen, type Peer } from "./mcp-peers.js";
+
+export interface GatewayPeer extends Peer {
+  /** Sessions the server opened and that were not ended yet. */
+  openSessions(): number;
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString("utf8");
+  return text ? JSON.parse(text) : undefined;
+}
+
+function v1Server() {
+  const server = new V1McpServer({ name: "v1-upstream", version: "1.0.0" }, { capabilities: { logging: {}, resources: { subscribe: true } } });
+  server.registerTool("echo", { description: "Says it back.", inputSchema: { text: z.string() } }, async ({ text }) => ({
+    content: [{ type: "text", text }],
+  }));
+  server.registerTool("secret_tool", { description: "Not for agents." }, async () => ({ content: [{ type: "text", text: "secret" }] }));
+  server.registerTool("fails", { description: "Always a tool error." }, async () => ({ isError: true, content: [{ type: "text", text: "nope" }] }));
+  server.registerTool("slow", { description: "Waits.", inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(resolve, ms);
+      extra.signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        reject(new Error("cancelled"));
+      });
+    });
+    return { content: [{ type: "text", text: "slept" }] };
+  });
+  server.registerTool("work", { description: "Reports progress and logs." }, async (extra) => {
+    const token = extra._meta?.progressToken;
+    for (let i = 1; i <= 2; i++) {
+      if (token !== undefined) await extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: i, total: 2 } });
+    }
+    await extra.sendNotification({ method: "notifications/message", params: { level: "info", data: "working" } });
+    return { content: [{ type: "text", text: "done" }] };
+  });
+  server.registerTool("ask", { description: "Asks the agent's model." }, async (extra) => {
+    const answer = await server.server.createMessage(
+      { messages: [{ role: "user", content: { type: "text", text: "2+2?" } }], maxTokens: 10 },
+      { relatedRequestId: extra.requestId },
+    );
+    const text = answer.content.type === "text" ? answer.content.text : "?";
+    return { content: [{ type: "text", text: `model said ${text}` }] };
+  });
+  server.registerResource("greeting", "mem://greeting", { mimeType: "text/plain" }, async (uri) => ({ contents: [{ uri: uri.href, text: "hello" }] }));
+  server.registerResource(
+    "item",
+    new ResourceTemplate("mem://items/{id}", { list: undefined, complete: { id: (v) => ["1", "2", "10"].filter((x) => x.startsWith(v)) } }),
+    {},
+    async (uri, { id }) => ({ contents: [{ uri: uri.href, text: `item ${id}` }] }),
+  );
+  server.registerPrompt("greet", { description: "Greets.", argsSchema: { name: z.string() } }, ({ name }) => ({
+    messages: [{ role: "user", content: { type: "text", text: `Hello ${name}` } }],
+  }));
+  server.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+    setTimeout(() => void server.server.sendResourceUpdated({ uri: request.params.uri }).catch(() => {}), 20);
+    return {};
+  });
+  return server;
+}
+
+export interface UpstreamOptions {
+  /** Refuse requests without `Authorization: Bearer <this>`. */
+  bearer?: string;
+}
+
+/** A sessionful Streamable HTTP server (SDK v1, protocol up to 2025-11-25) at /mcp. */
+export async function startV1SessionPeer(options: UpstreamOptions = {}): Promise<GatewayPeer> {
+  const requests: Peer["requests"] = [];
+  const sessions = new Map<string, StreamableHTTPServerTransport>();
+  const http = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    requests.push(req.headers);
+    if (options.bearer && req.headers.authorization !== `Bearer ${options.bearer}`) {
+      res.writeHead(401, { "content-type": "text/plain", "www-authenticate": "Bearer" }).end("unauthorized");
+      return;
+    }
+    const body = req.method === "POST" ? await readBody(req) : undefined;
+    const sid = req.headers["mcp-session-id"];
+    let transport = typeof sid === "string" ? sessions.get(sid) : undefined;
+    if (!transport) {
+      if (typeof sid === "string") {
+        res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } }));
+        return;
+      }
+      const created = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => void sessions.set(id, created),
+        onsessionclosed: (id) => void sessions.delete(id),
+      });
+      created.onclose = () => created.sessionId && sessions.delete(created.sessionId);
+      await v1Server().connect(created);
+      transport = created;
+    }
+    await transport.handleRequest(req, res, body);
+  });
+  const port = await listen(http);
+  return { url: `http://127.0.0.1:${port}/mcp`, requests, close: closer(http), openSessions: () => sessions.size };
+}
+
+/** A 2026-07-28 server (SDK v2's createMcpHandler: modern and stateless, 2025-era served statelessly too) at /mcp. */
+export async function startV2Peer(): Promise<GatewayPeer> {
+  const requests: Peer["requests"] = [];
+  const handler = createMcpHandler(() => {
+    const server = new V2McpServer({ name: "v2-upstream", version: "2.0.0" });
+    server.registerTool("echo", { description: "Says it back.", inputSchema: z4.object({ text: z4.string() }) }, async ({ text }) => ({
+      content: [{ type: "text" as const, text }],
+    }));
+    return server;
+  });
+  const http = createServer(async (req, res) => {
+    requests.push(req.headers);
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
+    const request = new Request(`http://127.0.0.1${req.url}`, {
+      method: req.method,
+      headers,
+      body: req.method === "POST" ? (Readable.toWeb(req) as ReadableStream) : undefined,
+      duplex: "half",
+    } as RequestInit);
+    const response = await handler.fetch(request);
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    if (response.body) for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
+    res.end();
+  });
+  const port = await listen(http);
+  return { url: `http://127.0.0.1:${port}/mcp`, requests, close: closer(http), openSessions: () => 0 };
+}
