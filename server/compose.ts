@@ -10,13 +10,14 @@ import { isUnavailable, migrate, MIGRATION_ADVISORY_LOCK, openDatabase, type Dat
 import { createMcpServerRepo } from "./data/mcp-server-repo.js";
 import { createSecretBox, parseKey, type SecretBox } from "./data/secrets.js";
 import { createAuditRepo } from "./data/audit-repo.js";
+import { sealLegacyToOrigins } from "./data/key-rotation.js";
 import { createIdempotencyRepo } from "./data/idempotency-repo.js";
 import { createRateLimitRepo } from "./data/rate-limit-repo.js";
 import { createTokenRepo } from "./data/token-repo.js";
 import { createIdempotency } from "./domain/idempotency.js";
 import { createOAuthService } from "./domain/oauth.js";
 import { createOAuthStateRepo } from "./data/oauth-state-repo.js";
-import { createOAuthClient } from "./outbound/oauth-client.js";
+import { createOAuthClient, OAUTH_MAX_BODY_BYTES } from "./outbound/oauth-client.js";
 import { createRateLimiter } from "./domain/rate-limit.js";
 import { createConnectionService } from "./domain/connections.js";
 import { createCursorCodec } from "./domain/cursor.js";
@@ -24,6 +25,7 @@ import { createMcpServerService } from "./domain/mcp-servers.js";
 import { createGatewayService } from "./domain/gateway.js";
 import { createSessionCodec, sessionKey } from "./domain/session-codec.js";
 import { nameKey } from "./domain/rules.js";
+import { cacheTokenLookups } from "./domain/token-cache.js";
 import { createTokenService } from "./domain/tokens.js";
 import { createGuardedFetch } from "./outbound/guarded-fetch.js";
 import { probeMcpServer } from "./outbound/mcp-probe.js";
@@ -47,6 +49,13 @@ export function resolveEncryptionKey(config: Config, db: Database, logger: Logge
   }
   chmodSync(keyPath, 0o600);
   return parseKey(readFileSync(keyPath, "utf8"), keyPath);
+}
+
+/** Credentials sealed before origin binding are bound to where their record points now (once). */
+async function bindLegacySecrets(db: Database, box: SecretBox, logger: Logger) {
+  const outcome = await sealLegacyToOrigins(db.knex, box);
+  if (outcome.rotated > 0) logger.info({ resealed: outcome.rotated }, "bound stored credentials to their destination origins");
+  for (const f of outcome.failed) logger.error({ id: f.id, field: f.field, reason: f.reason }, "a stored credential could not be bound to its origin");
 }
 
 /** Whether the store is migrated and reachable; requests get 503 until it is. */
@@ -91,15 +100,20 @@ export async function openServices(config: Config, logger: Logger, options: Open
     }
     const previous = config.previousEncryptionKeys.map((k, i) => parseKey(k, `MCP_API_ENCRYPTION_KEYS_PREVIOUS[${i}]`));
     const box = createSecretBox([key, ...previous]);
+    if (migrated) await bindLegacySecrets(db, box, logger);
     const cursorKey = createHash("sha256").update("cursor-signing:").update(key).digest();
     const repo = createMcpServerRepo(db.knex, box, nameKey);
-    const outboundFetch = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.connectTimeoutMs });
+    const outboundFetch = createGuardedFetch({
+      allowPrivateNetwork: config.allowPrivateNetwork,
+      timeoutMs: config.connectTimeoutMs,
+      maxBodyBytes: config.maxResponseBytes,
+    });
     const tokenRepo = createTokenRepo(db.knex);
     const oauth = createOAuthService({
       repo,
       states: createOAuthStateRepo(db.knex, box),
       tokens: tokenRepo,
-      client: createOAuthClient(outboundFetch),
+      client: createOAuthClient(outboundFetch.withLimits({ maxBodyBytes: OAUTH_MAX_BODY_BYTES })),
       publicUrl: () => config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`,
       returnUrlPrefixes: config.oauthReturnUrlPrefixes,
     });
@@ -118,9 +132,9 @@ export async function openServices(config: Config, logger: Logger, options: Open
           }
         },
       },
-      tokens: createTokenService(tokenRepo),
+      tokens: createTokenService(cacheTokenLookups(tokenRepo)),
       servers: createMcpServerService({ repo, audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey) }),
-      idempotency: createIdempotency(createIdempotencyRepo(db.knex)),
+      idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute),
       oauth,
       gateway: {
@@ -211,5 +225,5 @@ export function appFor(services: Services, config: Config, logger: Logger, extra
     oauth: services.oauth,
     gateway: services.gateway,
     readiness: services.readiness,
-    logger, validateResponses: config.validateResponses, ...extra });
+    logger, validateResponses: config.validateResponses, storeUnavailable: isUnavailable, ...extra });
 }

@@ -12,6 +12,8 @@ export interface Config {
   connectTimeoutMs: number;
   /** Deadline of one MCP request through the gateway, tools/call included (MCP_API_TOOL_TIMEOUT_MS). */
   toolTimeoutMs: number;
+  /** Largest MCP response body read from a server (MCP_API_MAX_RESPONSE_BYTES). */
+  maxResponseBytes: number;
   allowPrivateNetwork: boolean;
   rateLimitPerMinute: number;
   /** The product's public base URL (OAuth redirect URI); null: http://localhost:<port>. */
@@ -47,6 +49,23 @@ function positiveInt(value: string | undefined, fallback: number, name: string):
   return n;
 }
 
+/** Allowed OAuth return URLs: absolute http(s) URLs without userinfo, compared as parsed URLs. */
+function returnUrls(value: string | undefined): string[] {
+  const entries = (value ?? "").split(",").map((u) => u.trim()).filter(Boolean);
+  for (const entry of entries) {
+    let url: URL | null = null;
+    try {
+      url = new URL(entry);
+    } catch {
+      /* reported below */
+    }
+    if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.username || url.password) {
+      throw new Error(`MCP_API_OAUTH_RETURN_URLS must be a comma-separated list of http(s) URLs without user names; got '${entry}'`);
+    }
+  }
+  return entries;
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = Number(env.PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number; got '${env.PORT}'`);
@@ -61,10 +80,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: Number(env.MCP_API_SHUTDOWN_TIMEOUT_MS ?? 10000),
     connectTimeoutMs: positiveInt(env.MCP_API_CONNECT_TIMEOUT_MS, 10000, "MCP_API_CONNECT_TIMEOUT_MS"),
     toolTimeoutMs: positiveInt(env.MCP_API_TOOL_TIMEOUT_MS, 60000, "MCP_API_TOOL_TIMEOUT_MS"),
+    maxResponseBytes: positiveInt(env.MCP_API_MAX_RESPONSE_BYTES, 10 * 1024 * 1024, "MCP_API_MAX_RESPONSE_BYTES"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
     rateLimitPerMinute: positiveInt(env.MCP_API_RATE_LIMIT, 600, "MCP_API_RATE_LIMIT"),
     publicUrl: env.MCP_API_PUBLIC_URL || null,
-    oauthReturnUrlPrefixes: (env.MCP_API_OAUTH_RETURN_URLS ?? "").split(",").map((u) => u.trim()).filter(Boolean),
+    oauthReturnUrlPrefixes: returnUrls(env.MCP_API_OAUTH_RETURN_URLS),
     database: {
       poolMax: positiveInt(env.DATABASE_POOL_MAX, 10, "DATABASE_POOL_MAX"),
       statementTimeoutMs: positiveInt(env.DATABASE_STATEMENT_TIMEOUT_MS, 5000, "DATABASE_STATEMENT_TIMEOUT_MS"),

@@ -222,14 +222,31 @@ describe("guarded fetch, timeouts and failures", () => {
     expect(describeOutboundError(err).class).toBe("timeout");
   });
 
-  test("when the headers arrive in time, then the body keeps streaming past the timeout", async () => {
+  test("when the body streams past the deadline, then reading it fails as a timeout and the socket is closed", async () => {
     const peer = await mustStartPeer("127.0.0.1", (_req, res) => {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write("data: first\n\n");
       setTimeout(() => res.end("data: second\n\n"), 1_000);
     });
     const res = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 500 })(`${peer.origin}/sse`);
-    expect(await res.text()).toBe("data: first\n\ndata: second\n\n");
+    expect(describeOutboundError(await rejectionOf(res.text())).class).toBe("timeout");
+  });
+
+  test("when a longer deadline is asked for, then the body streams past the default one", async () => {
+    const peer = await mustStartPeer("127.0.0.1", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: first\n\n");
+      setTimeout(() => res.end("data: second\n\n"), 1_000);
+    });
+    const fetch = createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 500 }).withLimits({ timeoutMs: 5_000 });
+    expect(await (await fetch(`${peer.origin}/sse`)).text()).toBe("data: first\n\ndata: second\n\n");
+  });
+
+  test("when the body is larger than the cap, then reading it fails with a size error", async () => {
+    const peer = await mustStartPeer("127.0.0.1", (_req, res) => res.end("x".repeat(20_000)));
+    const res = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000, maxBodyBytes: 10_000 })(`${peer.origin}/`);
+    const err = await rejectionOf(res.text());
+    expect(describeOutboundError(err)).toEqual({ class: "protocol", message: "the response was larger than 10000 bytes" });
   });
 
   test("when the caller aborts, then the fetch fails as a timeout", async () => {

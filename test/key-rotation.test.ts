@@ -7,8 +7,11 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, test } from "vitest";
 import { reencryptRow, rotateSecrets, secretKeyCounts, type SecretRow } from "../server/data/key-rotation.js";
 import type { Secrets } from "../server/data/mcp-server-repo.js";
-import { createSecretBox, keyIdFor } from "../server/data/secrets.js";
+import { createSecretBox, keyIdFor, originOf } from "../server/data/secrets.js";
 import { dropStore, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
+
+// The records below point at this origin; their credentials are sealed to it.
+const MCP_ORIGIN = originOf("https://mcp.example.com/mcp");
 
 const root = join(import.meta.dirname, "..");
 const newKey = () => randomBytes(32).toString("base64");
@@ -108,8 +111,8 @@ describe("keys rotate", () => {
         secrets.oauthAccessToken = `at_old_${i}`;
         secrets.oauthRefreshToken = `rt_old_${i}`;
         await first.services.db.knex("mcp_servers").where({ id }).update({
-          oauth_access_token_enc: oldBox.seal(secrets.oauthAccessToken, { recordId: id, workspaceId: ws, field: "oauthAccessToken" }),
-          oauth_refresh_token_enc: oldBox.seal(secrets.oauthRefreshToken, { recordId: id, workspaceId: ws, field: "oauthRefreshToken" }),
+          oauth_access_token_enc: oldBox.seal(secrets.oauthAccessToken, { recordId: id, workspaceId: ws, field: "oauthAccessToken", origin: MCP_ORIGIN }),
+          oauth_refresh_token_enc: oldBox.seal(secrets.oauthRefreshToken, { recordId: id, workspaceId: ws, field: "oauthRefreshToken", origin: MCP_ORIGIN }),
         });
       }
       expected.set(id, secrets);
@@ -180,7 +183,7 @@ describe("keys rotate", () => {
     }
     const [lost, old] = ids;
     const sealWith = (key: string, id: string, plaintext: string) =>
-      createSecretBox([Buffer.from(key, "base64")]).seal(plaintext, { recordId: id, workspaceId: ws, field: "apiKey" });
+      createSecretBox([Buffer.from(key, "base64")]).seal(plaintext, { recordId: id, workspaceId: ws, field: "apiKey", origin: MCP_ORIGIN });
     const lostSealed = sealWith(STRANGER, lost, "sk_lost");
     await srv.services.db.knex("mcp_servers").where({ id: lost }).update({ api_key_enc: lostSealed });
     await srv.services.db.knex("mcp_servers").where({ id: old }).update({ api_key_enc: sealWith(OLD, old, "sk_old") });

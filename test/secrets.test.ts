@@ -69,7 +69,7 @@ describe("secrets", () => {
     const repo = srv.services.db.knex("mcp_servers");
     expect((await srv.services.servers.openSecrets(ws, a.id)).apiKey).toBe(API_KEY);
     const sealed = (await repo.clone().where({ id: a.id }).first()).api_key_enc as string;
-    expect(sealed.startsWith("v1:")).toBe(true);
+    expect(sealed.startsWith("v2:")).toBe(true);
     await srv.services.db.knex("mcp_servers").where({ id: b.id }).update({ api_key_enc: sealed });
     await expect(srv.services.servers.openSecrets(ws, b.id)).rejects.toThrow();
   });

@@ -1,5 +1,5 @@
 // Opens the store named by DATABASE_URL and keeps dialect differences in one place.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import knex, { type Knex } from "knex";
 import { migrationSource } from "./migrations.js";
@@ -45,12 +45,26 @@ function cachePreparedStatements(conn: { prepare(sql: string): unknown }) {
   };
 }
 
+/**
+ * The database holds sealed secrets and token hashes: owner-only. SQLite gives the -wal and
+ * -shm files it creates the database file's mode; existing ones are tightened too.
+ */
+function ownerOnly(path: string) {
+  closeSync(openSync(path, "a", 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file)) chmodSync(file, 0o600);
+  }
+}
+
 export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
   const { dialect, target } = parseDatabaseUrl(url);
   if (dialect === "sqlite") {
     const path = target === ":memory:" ? null : resolve(target);
     try {
-      if (path) mkdirSync(dirname(path), { recursive: true });
+      if (path) {
+        mkdirSync(dirname(path), { recursive: true });
+        ownerOnly(path);
+      }
     } catch {
       // Opening the file then fails and is reported as the store being unavailable.
     }

@@ -2,13 +2,13 @@
 // secret is rewritten by its own conditional statement, so an interruption at any point
 // leaves each one sealed with either the old or the new key, both of which the ring opens.
 import type { Knex } from "knex";
-import { SECRET_COLUMNS, SECRET_FIELDS, type SecretField } from "./mcp-server-repo.js";
-import type { SecretBox } from "./secrets.js";
+import { credentialDestination, SECRET_COLUMNS, SECRET_FIELDS, type SecretField } from "./mcp-server-repo.js";
+import { LEGACY_ORIGIN, originOf, type SecretBox } from "./secrets.js";
 
 type SecretColumn = (typeof SECRET_COLUMNS)[SecretField];
 
 /** The part of an `mcp_servers` row that rotation reads. */
-export type SecretRow = { id: string; workspace_id: string } & Record<SecretColumn, string | null>;
+export type SecretRow = { id: string; workspace_id: string; url: string; oauth_token_endpoint: string | null } & Record<SecretColumn, string | null>;
 
 export interface RotationFailure {
   id: string;
@@ -42,7 +42,7 @@ async function* secretRows(knex: Knex, batchSize: number): AsyncGenerator<Secret
   let after: string | null = null;
   for (;;) {
     const q = knex("mcp_servers")
-      .select("id", "workspace_id", ...Object.values(SECRET_COLUMNS))
+      .select("id", "workspace_id", "url", "oauth_token_endpoint", ...Object.values(SECRET_COLUMNS))
       .orderBy("id")
       .limit(batchSize);
     if (after !== null) q.where("id", ">", after);
@@ -54,17 +54,21 @@ async function* secretRows(knex: Knex, batchSize: number): AsyncGenerator<Secret
 }
 
 /** Re-encrypts the secrets of one record as read in `row`, at most `max` of them. */
-export async function reencryptRow(knex: Knex, box: SecretBox, row: SecretRow, max = Infinity): Promise<RowOutcome> {
+export async function reencryptRow(knex: Knex, box: SecretBox, row: SecretRow, max = Infinity, legacyOnly = false): Promise<RowOutcome> {
   const outcome: RowOutcome = { rotated: 0, skipped: 0, failed: [] };
   for (const field of SECRET_FIELDS) {
     if (outcome.rotated >= max) break;
     const column = SECRET_COLUMNS[field];
     const sealed = row[column];
-    if (sealed === null || box.keyIdOf(sealed) === box.currentKeyId) continue;
-    const binding = { recordId: row.id, workspaceId: row.workspace_id, field };
+    if (sealed === null) continue;
+    const legacy = box.isLegacy(sealed);
+    if (!legacy && (legacyOnly || box.keyIdOf(sealed) === box.currentKeyId)) continue;
+    const origin = originOf(credentialDestination(field, { url: row.url, oauthTokenEndpoint: row.oauth_token_endpoint }));
+    const binding = { recordId: row.id, workspaceId: row.workspace_id, field, origin };
     let resealed: string;
     try {
-      resealed = box.seal(box.open(sealed, binding), binding);
+      // A credential sealed before origin binding is bound to where the record points now.
+      resealed = box.seal(box.open(sealed, legacy ? { ...binding, origin: LEGACY_ORIGIN } : binding), binding);
     } catch (err) {
       outcome.failed.push({ id: row.id, field, reason: err instanceof Error ? err.message : String(err) });
       continue;
@@ -98,6 +102,24 @@ export async function rotateSecrets(knex: Knex, box: SecretBox, options: Rotatio
   const counts = await secretKeyCounts(knex, box);
   const remaining = Object.entries(counts).reduce((sum, [keyId, n]) => (keyId === box.currentKeyId ? sum : sum + n), 0);
   return { ...total, remaining };
+}
+
+/**
+ * Binds credentials sealed before origin binding (format v1) to the origin their record
+ * points them at now. Runs at start-up; a no-op once every row is re-sealed.
+ */
+export async function sealLegacyToOrigins(knex: Knex, box: SecretBox): Promise<RowOutcome> {
+  const total: RowOutcome = { rotated: 0, skipped: 0, failed: [] };
+  for await (const page of secretRows(knex, DEFAULT_BATCH_SIZE)) {
+    for (const row of page) {
+      if (!SECRET_FIELDS.some((f) => row[SECRET_COLUMNS[f]] !== null && box.isLegacy(row[SECRET_COLUMNS[f]]!))) continue;
+      const one = await reencryptRow(knex, box, row, Infinity, true);
+      total.rotated += one.rotated;
+      total.skipped += one.skipped;
+      total.failed.push(...one.failed);
+    }
+  }
+  return total;
 }
 
 /** How many stored secrets each key id sealed. */

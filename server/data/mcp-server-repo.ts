@@ -5,7 +5,7 @@ import type { AuthType, ConnectionError, ConnectorStatus, McpServer } from "../w
 import { newUlidFactory } from "./ids.js";
 import { insertEvent, type AuditEventInput } from "./audit-repo.js";
 import { isUniqueViolation } from "./db.js";
-import type { SecretBox } from "./secrets.js";
+import { originOf, type SecretBox } from "./secrets.js";
 
 export const SECRET_FIELDS = ["apiKey", "oauthClientSecret", "oauthAccessToken", "oauthRefreshToken"] as const;
 export type SecretField = (typeof SECRET_FIELDS)[number];
@@ -83,6 +83,20 @@ interface ServerRow {
   allowed_tools: string | null;
 }
 
+/** Longest `lastError.message` stored and served; longer ones are cut (documented in openapi.yaml). */
+export const MAX_ERROR_MESSAGE = 500;
+
+/** Where each credential may be sent: the URL whose origin it is sealed to. */
+export function credentialDestination(field: SecretField, f: { url: string; oauthTokenEndpoint: string | null }): string {
+  return field === "oauthClientSecret" ? (f.oauthTokenEndpoint ?? f.url) : f.url;
+}
+
+function boundedError(error: ConnectionError | null): string | null {
+  if (error === null) return null;
+  const message = error.message.length > MAX_ERROR_MESSAGE ? `${error.message.slice(0, MAX_ERROR_MESSAGE - 1)}…` : error.message;
+  return JSON.stringify({ ...error, message });
+}
+
 export const SECRET_COLUMNS = {
   apiKey: "api_key_enc",
   oauthClientSecret: "oauth_client_secret_enc",
@@ -110,7 +124,7 @@ function toStored(row: ServerRow): StoredServer {
       connectorConfig: row.connector_config === null ? null : (JSON.parse(row.connector_config) as Record<string, unknown>),
       connectorStatus: row.connector_status as ConnectorStatus,
       lastCheckedAt: row.last_checked_at,
-      lastError: row.last_error === null ? null : (JSON.parse(row.last_error) as ConnectionError),
+      lastError: row.last_error === null ? null : (JSON.parse(boundedError(JSON.parse(row.last_error) as ConnectionError)!) as ConnectionError),
       enabled: Boolean(row.enabled),
       allowedTools: row.allowed_tools === null ? null : (JSON.parse(row.allowed_tools) as string[]),
       createdBy: row.created_by,
@@ -158,21 +172,62 @@ function fieldColumns(f: Partial<ServerFields>, nameKey: (n: string) => string):
 export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: string) => string) {
   const table = (db: Knex | Knex.Transaction = knex) => db<ServerRow>("mcp_servers");
   const eventId = newUlidFactory();
-  const record = (db: Knex.Transaction, server: { id: string; workspaceId: string }, event: AuditEventInput | undefined, at: string) =>
-    event ? insertEvent(db, `evt_${eventId()}`, server, event, at) : Promise.resolve();
+  const record = async (db: Knex.Transaction, server: { id: string; workspaceId: string }, event: AuditEventInput | AuditEventInput[] | undefined, at: string) => {
+    for (const e of Array.isArray(event) ? event : event ? [event] : []) await insertEvent(db, `evt_${eventId()}`, server, e, at);
+  };
   const findIn = async (db: Knex | Knex.Transaction, workspaceId: string, id: string) => {
     const row = await table(db).where({ id, workspace_id: workspaceId }).first();
     return row ? toStored(row) : null;
   };
 
-  function sealColumns(id: string, workspaceId: string, changes: SecretChanges): Partial<ServerRow> {
+  type Destinations = { url: string; oauthTokenEndpoint: string | null };
+  const binding = (id: string, workspaceId: string, field: SecretField, to: Destinations) => ({
+    recordId: id,
+    workspaceId,
+    field,
+    origin: originOf(credentialDestination(field, to)),
+  });
+
+  function sealColumns(id: string, workspaceId: string, changes: SecretChanges, to: Destinations): Partial<ServerRow> {
     const row: Partial<ServerRow> = {};
     for (const field of SECRET_FIELDS) {
       const value = changes[field];
       if (value === undefined) continue;
-      (row as Record<string, unknown>)[SECRET_COLUMNS[field]] = value === null ? null : box.seal(value, { recordId: id, workspaceId, field });
+      (row as Record<string, unknown>)[SECRET_COLUMNS[field]] = value === null ? null : box.seal(value, binding(id, workspaceId, field, to));
     }
     return row;
+  }
+
+  /** Where the record's credentials will go once `fields` are applied. */
+  const destinationsAfter = (current: StoredServer, fields: Partial<ServerFields>): Destinations => ({
+    url: fields.url ?? current.server.url,
+    oauthTokenEndpoint: fields.oauthTokenEndpoint !== undefined ? fields.oauthTokenEndpoint : current.server.oauthTokenEndpoint,
+  });
+
+  /** A credential kept across a change of its origin would be unreadable: the domain must clear or replace it. */
+  function movedCredentials(current: StoredServer, to: Destinations, secrets: SecretChanges): SecretField[] {
+    return SECRET_FIELDS.filter(
+      (field) =>
+        current.secretsSet[field] &&
+        secrets[field] === undefined &&
+        originOf(credentialDestination(field, current.server)) !== originOf(credentialDestination(field, to)),
+    );
+  }
+
+  /**
+   * Opens the stored secrets of one record, for outbound calls only. Each opens only for
+   * the origin the record now points it at; a row repointed behind the domain's back throws.
+   */
+  async function openSecrets(workspaceId: string, id: string): Promise<Secrets> {
+    const row = await table().where({ id, workspace_id: workspaceId }).first();
+    const out: Secrets = { apiKey: null, oauthClientSecret: null, oauthAccessToken: null, oauthRefreshToken: null };
+    if (!row) return out;
+    const to = { url: row.url, oauthTokenEndpoint: row.oauth_token_endpoint };
+    for (const field of SECRET_FIELDS) {
+      const sealed = row[SECRET_COLUMNS[field]] as string | null;
+      out[field] = sealed === null ? null : box.open(sealed, binding(id, workspaceId, field, to));
+    }
+    return out;
   }
 
   return {
@@ -189,7 +244,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         id: input.id,
         workspace_id: input.workspaceId,
         ...fieldColumns(input.fields, nameKey),
-        ...sealColumns(input.id, input.workspaceId, input.secrets),
+        ...sealColumns(input.id, input.workspaceId, input.secrets, input.fields),
         created_by: input.createdBy,
         created_at: input.at,
         updated_at: input.at,
@@ -228,10 +283,13 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       fields: Partial<ServerFields>,
       secrets: SecretChanges,
       at: string,
-      event?: AuditEventInput,
+      event?: AuditEventInput | AuditEventInput[],
     ): Promise<WriteOutcome> {
       const { id, workspaceId } = current.server;
-      const changes: Partial<ServerRow> = { ...fieldColumns(fields, nameKey), ...sealColumns(id, workspaceId, secrets) };
+      const to = destinationsAfter(current, fields);
+      const moved = movedCredentials(current, to, secrets);
+      if (moved.length > 0) throw new Error(`credentials ${moved.join(", ")} would move to another origin without being cleared`);
+      const changes: Partial<ServerRow> = { ...fieldColumns(fields, nameKey), ...sealColumns(id, workspaceId, secrets, to) };
       // What discovery learned describes the old URL and endpoints: learn it again.
       if (["url", "authType", "oauthTokenEndpoint", "oauthAuthorizationEndpoint"].some((f) => f in fields)) {
         Object.assign(changes, { oauth_revocation_endpoint: null, oauth_token_auth_method: null, oauth_issuer: null, oauth_resource: null });
@@ -268,7 +326,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
           .update({
             connector_status: outcome.connectorStatus,
             last_checked_at: outcome.checkedAt,
-            last_error: outcome.error === null ? null : JSON.stringify(outcome.error),
+            last_error: boundedError(outcome.error),
             version: current.version + 1,
           });
         if (n > 0) await record(trx, current.server, event, outcome.checkedAt);
@@ -305,13 +363,24 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       event?: AuditEventInput,
     ): Promise<StoredServer | null> {
       const { id, workspaceId } = current.server;
-      const row: Partial<ServerRow> = { ...fieldColumns(changes.fields ?? {}, nameKey), ...sealColumns(id, workspaceId, changes.secrets ?? {}) };
+      const fields = changes.fields ?? {};
+      const to = destinationsAfter(current, fields);
+      const secrets = { ...changes.secrets };
+      for (const field of movedCredentials(current, to, secrets)) {
+        // Discovery filling in a token endpoint the record left open: the client secret was
+        // given for "wherever the server's own metadata points", so it follows. Nothing else moves.
+        if (field !== "oauthClientSecret" || current.server.oauthTokenEndpoint !== null) {
+          throw new Error(`credential ${field} would move to another origin`);
+        }
+        secrets[field] = (await openSecrets(workspaceId, id))[field];
+      }
+      const row: Partial<ServerRow> = { ...fieldColumns(fields, nameKey), ...sealColumns(id, workspaceId, secrets, to) };
       const i = changes.internals ?? {};
       if (i.revocationEndpoint !== undefined) row.oauth_revocation_endpoint = i.revocationEndpoint;
       if (i.tokenAuthMethod !== undefined) row.oauth_token_auth_method = i.tokenAuthMethod;
       if (i.issuer !== undefined) row.oauth_issuer = i.issuer;
       if (i.resource !== undefined) row.oauth_resource = i.resource;
-      if (changes.lastError !== undefined) row.last_error = changes.lastError === null ? null : JSON.stringify(changes.lastError);
+      if (changes.lastError !== undefined) row.last_error = boundedError(changes.lastError);
       if (changes.lastCheckedAt !== undefined) row.last_checked_at = changes.lastCheckedAt;
       return knex.transaction(async (trx) => {
         const n = await table(trx)
@@ -337,17 +406,9 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       await table().where({ id: current.server.id, workspace_id: current.server.workspaceId }).update({ oauth_refresh_lock_until: null });
     },
 
-    /** Opens the stored secrets of one record, for outbound calls only. */
-    async openSecrets(workspaceId: string, id: string): Promise<Secrets> {
-      const row = await table().where({ id, workspace_id: workspaceId }).first();
-      const out: Secrets = { apiKey: null, oauthClientSecret: null, oauthAccessToken: null, oauthRefreshToken: null };
-      if (!row) return out;
-      for (const field of SECRET_FIELDS) {
-        const sealed = row[SECRET_COLUMNS[field]] as string | null;
-        out[field] = sealed === null ? null : box.open(sealed, { recordId: id, workspaceId, field });
-      }
-      return out;
-    },
+    openSecrets,
+
+
   };
 }
 

@@ -1,6 +1,6 @@
 // Safe retries of creates: the first answer for (token, Idempotency-Key) is kept for 24 hours
 // and replayed for a retry with the same body.
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import type { IdempotencyRepo } from "../data/idempotency-repo.js";
 import { Conflict, IdempotencyKeyReused } from "./errors.js";
 import type { Actor } from "./tokens.js";
@@ -26,10 +26,14 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export function createIdempotency(repo: IdempotencyRepo, now: () => Date = () => new Date()) {
+/**
+ * `fingerprintKey` keys the HMAC that fingerprints a request body: bodies carry secrets (an
+ * API key), and an unkeyed hash in the store would let a reader test guesses.
+ */
+export function createIdempotency(repo: IdempotencyRepo, fingerprintKey: Buffer, now: () => Date = () => new Date()) {
   return {
     async run(actor: Actor, key: string, request: unknown, execute: () => Promise<KeptReply>): Promise<KeptReply & { replayed: boolean }> {
-      const hash = createHash("sha256").update(canonical(request)).digest("hex");
+      const hash = createHmac("sha256", fingerprintKey).update(canonical(request)).digest("hex");
       for (let attempt = 0; attempt < 3; attempt++) {
         const at = now();
         const claim = await repo.claim(actor.tokenId, key, hash, at.toISOString());

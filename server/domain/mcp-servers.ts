@@ -1,7 +1,8 @@
 // Use cases for MCP server records: the rules of create, read, list, update and delete.
 import { newUlidFactory } from "../data/ids.js";
 import type { AuditEventInput, AuditRepo } from "../data/audit-repo.js";
-import type { McpServerRepo, SecretChanges, SecretField, ServerFields, StoredServer } from "../data/mcp-server-repo.js";
+import { credentialDestination, SECRET_FIELDS, type McpServerRepo, type SecretChanges, type SecretField, type ServerFields, type StoredServer } from "../data/mcp-server-repo.js";
+import { originOf } from "../data/secrets.js";
 import type { AuthType, FieldChange, McpServer, McpServerCreate, McpServerEventList, McpServerList, McpServerPatch, ProblemFieldError } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
 import { Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed } from "./errors.js";
@@ -83,6 +84,20 @@ function checkVersion(current: StoredServer, expected: ExpectedVersion) {
   throw new PreconditionFailed(`If-Match does not match the current version "v${current.version}".`);
 }
 
+/**
+ * Credentials the patch would send to another origin (scheme, host, port) than the one they
+ * were given for: the API key and tokens go to `url`, the client secret to the token
+ * endpoint (or `url` while that is discovered). Unless given again, they are cleared.
+ */
+function credentialsLeavingOrigin(current: StoredServer, next: ServerFields, secrets: SecretChanges): SecretField[] {
+  return SECRET_FIELDS.filter(
+    (field) =>
+      current.secretsSet[field] &&
+      secrets[field] === undefined &&
+      originOf(credentialDestination(field, current.server)) !== originOf(credentialDestination(field, next)),
+  );
+}
+
 function fail(problems: ProblemFieldError[]) {
   if (problems.length > 0) throw new ValidationFailed(problems);
 }
@@ -137,8 +152,12 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       }
     }
 
+    // A URL with problems has no origin to compare; the patch fails on those problems anyway.
+    const clearedByMove = problems.length === 0 ? credentialsLeavingOrigin(current, next, secrets) : [];
+    for (const field of clearedByMove) secrets[field] = null;
+
     const hasApiKey = secrets.apiKey !== undefined ? secrets.apiKey !== null : current.secretsSet.apiKey;
-    if (authType === "api_key" && !hasApiKey) {
+    if (authType === "api_key" && !hasApiKey && !clearedByMove.includes("apiKey")) {
       problems.push({ path: "/apiKey", message: patch.apiKey === null ? "cannot be cleared while authType is api_key" : "is required when authType is api_key" });
     }
     // Endpoints left out are discovered (RFC 9728 / RFC 8414) when the OAuth flow starts.
@@ -155,14 +174,15 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
     if (credentialsChanged || CONNECTION_FIELDS.some((f) => f in changed)) changed.connectorStatus = "";
     // Tokens belong to the OAuth client and endpoints that obtained them.
     const oauthClientChanged = OAUTH_CLIENT_FIELDS.some((f) => f in changed) || secrets.oauthClientSecret !== undefined;
-    if (authType === "oauth" && cur.authType === "oauth" && oauthClientChanged) {
+    const tokensCleared = clearedByMove.includes("oauthAccessToken") || clearedByMove.includes("oauthRefreshToken");
+    if (authType === "oauth" && cur.authType === "oauth" && (oauthClientChanged || tokensCleared)) {
       if (current.secretsSet.oauthAccessToken) secrets.oauthAccessToken = null;
       if (current.secretsSet.oauthRefreshToken) secrets.oauthRefreshToken = null;
       if (cur.oauthExpiresAt !== null) changed.oauthExpiresAt = null;
       changed.connectorStatus = "disconnected";
     }
     if (changed.connectorStatus === cur.connectorStatus) delete changed.connectorStatus;
-    return { changed, secrets };
+    return { changed, secrets, clearedByMove };
   }
 
   return {
@@ -235,17 +255,22 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
         const current = await findOrThrow(actor, id);
         checkVersion(current, expected);
-        const { changed, secrets } = applyPatch(current, patch);
+        const { changed, secrets, clearedByMove } = applyPatch(current, patch);
         if (Object.keys(changed).length === 0 && Object.keys(secrets).length === 0) return current;
         const fields: FieldChange[] = Object.keys(changed)
           .filter((k) => k !== "connectorStatus")
           .map((name) => ({ name, change: "changed" as const }));
-        for (const [field, value] of Object.entries(secrets) as [SecretField, string | null][]) {
+        const given = (Object.entries(secrets) as [SecretField, string | null][]).filter(([field]) => !clearedByMove.includes(field));
+        for (const [field, value] of given) {
           const change = secretChange(field, value, current.secretsSet[field]);
           if (change) fields.push(change);
         }
-        const credentials = "authType" in changed || Object.keys(secrets).length > 0;
-        const outcome = await repo.update(current, changed, secrets, now().toISOString(), event(actor, credentials ? "credentials_changed" : "updated", fields));
+        const credentials = "authType" in changed || given.length > 0;
+        const events = [event(actor, credentials ? "credentials_changed" : "updated", fields)];
+        if (clearedByMove.length > 0) {
+          events.push(event(actor, "credentials_cleared", clearedByMove.map((name) => ({ name, change: "cleared" as const }))));
+        }
+        const outcome = await repo.update(current, changed, secrets, now().toISOString(), events);
         if (outcome.ok) return outcome.stored;
         if (outcome.reason === "name-taken") throw nameTaken(patch.name ?? current.server.name, current.server.workspaceId);
         // "stale": someone else wrote in between. With If-Match that is a failed precondition;

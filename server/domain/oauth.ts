@@ -5,7 +5,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { McpServerRepo, OAuthInternals, StoredServer } from "../data/mcp-server-repo.js";
 import type { OAuthStateRepo } from "../data/oauth-state-repo.js";
 import type { TokenRepo } from "../data/token-repo.js";
-import { DiscoveryFailed, isGrantRejected, type OAuthClient, type OAuthSetup, type OAuthTokens } from "../outbound/oauth-client.js";
+import { describeTokenError, DiscoveryFailed, isGrantRejected, ResourceMismatch, type OAuthClient, type OAuthSetup, type OAuthTokens } from "../outbound/oauth-client.js";
 import { describeOutboundError } from "../outbound/guarded-fetch.js";
 import type { ConnectionError, OAuthAuthorization } from "../wire.js";
 import { NotFound, UpstreamFailure, ValidationFailed } from "./errors.js";
@@ -48,6 +48,31 @@ function expiresAtOf(tokens: OAuthTokens, now: Date): string | null {
   return typeof tokens.expires_in === "number" ? new Date(now.getTime() + tokens.expires_in * 1000).toISOString() : null;
 }
 
+/**
+ * A return URL is allowed when it has the origin of an allowed one exactly, its path lies
+ * under that one's path (on a segment boundary), and it carries no userinfo.
+ */
+export function returnUrlAllowed(candidate: string, allowed: string[]): boolean {
+  let url: URL;
+  try {
+    url = new URL(candidate);
+  } catch {
+    return false;
+  }
+  if (url.username || url.password || (url.protocol !== "https:" && url.protocol !== "http:")) return false;
+  return allowed.some((entry) => {
+    let base: URL;
+    try {
+      base = new URL(entry);
+    } catch {
+      return false;
+    }
+    if (base.origin !== url.origin) return false;
+    const dir = base.pathname.endsWith("/") ? base.pathname : `${base.pathname}/`;
+    return url.pathname === base.pathname || url.pathname.startsWith(dir);
+  });
+}
+
 function authError(message: string): ConnectionError {
   return { class: "auth", message, httpStatus: null };
 }
@@ -66,7 +91,8 @@ export function createOAuthService(deps: OAuthServiceDeps) {
 
   /**
    * The authorization server setup for a record: what the record says, completed by discovery
-   * (once; what was found is stored). Endpoints the user gave always win.
+   * (once; what was found is stored). Endpoints the user gave always win, and what discovery
+   * says about another authorization server than the pinned token endpoint's is not used.
    */
   async function setupFor(stored: StoredServer): Promise<{ setup: OAuthSetup; stored: StoredServer }> {
     const s = stored.server;
@@ -76,13 +102,14 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     }
     let found: Awaited<ReturnType<OAuthClient["discover"]>> | null = null;
     try {
-      found = await client.discover(s.url);
+      found = await client.discover(s.url, { tokenEndpoint: s.oauthTokenEndpoint });
     } catch (err) {
       // Without endpoints of its own the record depends on discovery; with them it is a bonus.
-      if (!s.oauthTokenEndpoint) throw err;
+      // A server that claims another resource is refused either way.
+      if (!s.oauthTokenEndpoint || err instanceof ResourceMismatch) throw err;
     }
     const internals: OAuthInternals = {
-      issuer: found?.issuer ?? new URL(s.oauthTokenEndpoint!).origin,
+      issuer: found?.issuer ?? new URL(s.oauthTokenEndpoint ?? found?.tokenEndpoint ?? s.url).origin,
       revocationEndpoint: found?.revocationEndpoint ?? null,
       tokenAuthMethod: found?.tokenAuthMethod ?? "client_secret_basic",
       resource: found?.resource ?? s.url,
@@ -110,7 +137,10 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   }
 
   function upstream(err: unknown): UpstreamFailure {
-    if (err instanceof DiscoveryFailed) return new UpstreamFailure({ class: "protocol", message: err.message, httpStatus: null });
+    if (err instanceof ResourceMismatch) return new UpstreamFailure({ class: "auth", message: err.message, httpStatus: null });
+    if (err instanceof DiscoveryFailed) return new UpstreamFailure({ class: "protocol", message: err.message.slice(0, 300), httpStatus: null });
+    const tokenError = describeTokenError(err);
+    if (tokenError) return new UpstreamFailure(tokenError);
     const d = describeOutboundError(err);
     return new UpstreamFailure({ class: d.class === "protocol" ? "auth" : d.class, message: d.message.slice(0, 300), httpStatus: null });
   }
@@ -222,7 +252,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       let stored = await repo.find(actor.workspaces, id);
       if (!stored) throw new NotFound(`MCP server ${id}`);
       if (stored.server.authType !== "oauth") throw new ValidationFailed([{ path: "/authType", message: `must be oauth to authorize (it is ${stored.server.authType})` }]);
-      if (options.returnUrl && !deps.returnUrlPrefixes.some((p) => options.returnUrl!.startsWith(p))) {
+      if (options.returnUrl && !returnUrlAllowed(options.returnUrl, deps.returnUrlPrefixes)) {
         throw new ValidationFailed([{ path: "/returnUrl", message: "is not on the allowlist (MCP_API_OAUTH_RETURN_URLS)" }]);
       }
       let setup: OAuthSetup;

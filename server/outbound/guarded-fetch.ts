@@ -8,8 +8,13 @@ export type LookupFn = (hostname: string) => Promise<LookupAddress[]>;
 export interface GuardedFetchOptions {
   /** When true, no address is refused (local development, tests against local peers). */
   allowPrivateNetwork: boolean;
-  /** Budget for the whole call up to the final response's headers, redirects included. */
+  /**
+   * Deadline for the whole exchange: connecting, redirects, headers and the body. When it
+   * passes, the request is aborted and its socket closed, whatever the caller does.
+   */
   timeoutMs: number;
+  /** The most response-body bytes read before the exchange is aborted (default 10 MiB). */
+  maxBodyBytes?: number;
   maxRedirects?: number;
   /** Resolves a host name to every address it has; defaults to the system resolver. */
   lookup?: LookupFn;
@@ -18,6 +23,35 @@ export interface GuardedFetchOptions {
 }
 
 export type GuardedFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** Per-use limits: OAuth JSON is small, an MCP stream may run as long as its tool call. */
+export interface OutboundLimits {
+  timeoutMs: number;
+  maxBodyBytes: number;
+}
+
+/** A guarded fetch that can hand out variants with other limits over the same connection pool. */
+export interface OutboundFetch extends GuardedFetch {
+  withLimits(limits: Partial<OutboundLimits>): OutboundFetch;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/** A response body went past its cap; the exchange was aborted. */
+export class ResponseTooLargeError extends Error {
+  override readonly name = "ResponseTooLargeError";
+  constructor(readonly limit: number) {
+    super(`the response was larger than ${formatBytes(limit)}`);
+  }
+}
+
+function formatBytes(n: number): string {
+  if (n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 export class OutboundBlockedError extends Error {
   override readonly name = "OutboundBlockedError";
@@ -45,12 +79,13 @@ const systemLookup: LookupFn = (hostname) => dns.lookup(hostname, { all: true })
  * A fetch for user-supplied URLs that refuses to reach loopback, private, link-local and
  * other internal addresses, whether named directly, through DNS, or through a redirect.
  *
- * Timeout: `timeoutMs` bounds everything up to the final response's headers. Once they are in,
- * the body is handed over unread and only the caller's own signal can abort it, because the
- * MCP SDK reads long-lived SSE streams through this fetch.
+ * Bounds: `timeoutMs` is a deadline for the whole exchange, body included, and at most
+ * `maxBodyBytes` of body are read. Either one aborts the request, which closes its socket;
+ * so does the caller's signal, and cancelling the body. Responses are the platform's own
+ * `Response` class, so libraries that check `instanceof Response` see what they expect.
  */
-export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
-  const { allowPrivateNetwork, timeoutMs, maxRedirects = 5, lookup = systemLookup, classify = classifyAddress } = options;
+export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch {
+  const { allowPrivateNetwork, maxRedirects = 5, lookup = systemLookup, classify = classifyAddress } = options;
 
   function check(target: string, ip: string): void {
     if (allowPrivateNetwork) return;
@@ -87,10 +122,13 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
   };
 
   const agent = new Agent({
-    connect: { lookup: guardedLookup, timeout: timeoutMs },
-    headersTimeout: timeoutMs,
-    // Idle SSE streams may stay silent for long; the caller's signal ends them instead.
+    connect: { lookup: guardedLookup, timeout: options.timeoutMs },
+    // The per-exchange deadline below covers headers and body; these only stop a stalled socket.
+    headersTimeout: options.timeoutMs,
     bodyTimeout: 0,
+    // Idle pooled sockets to user-named hosts are not kept long.
+    keepAliveTimeout: 1000,
+    keepAliveMaxTimeout: 4000,
   });
 
   async function follow(request: RequestParts, signal: AbortSignal): Promise<Response> {
@@ -144,20 +182,79 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
     }
   }
 
-  return async function guardedFetch(input, init = {}) {
-    const request = toRequestParts(input, init);
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new DOMException(`outbound request timed out after ${timeoutMs} ms`, "TimeoutError")),
-      timeoutMs,
-    );
-    const signal = request.signal ? AbortSignal.any([controller.signal, request.signal]) : controller.signal;
-    try {
-      return await follow(request, signal);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  function limited(limits: OutboundLimits): OutboundFetch {
+    const guardedFetch: GuardedFetch = async (input, init = {}) => {
+      const request = toRequestParts(input, init);
+      const controller = new AbortController();
+      const timer = setTimeout(
+        () => controller.abort(new DOMException(`outbound request timed out after ${limits.timeoutMs} ms`, "TimeoutError")),
+        limits.timeoutMs,
+      );
+      const signal = request.signal ? AbortSignal.any([controller.signal, request.signal]) : controller.signal;
+      let response: Response;
+      try {
+        response = await follow(request, signal);
+      } catch (err) {
+        clearTimeout(timer);
+        throw err;
+      }
+      return bounded(response, limits.maxBodyBytes, controller, () => clearTimeout(timer));
+    };
+    return Object.assign(guardedFetch, {
+      withLimits: (next: Partial<OutboundLimits>) => limited({ ...limits, ...next }),
+    });
+  }
+
+  return limited({ timeoutMs: options.timeoutMs, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES });
+}
+
+/**
+ * Re-wraps a response so that its body counts bytes against the cap, and so that reading
+ * to the end, an error, or a cancel ends the exchange's deadline (and, when not at the
+ * end, aborts the request: undici then destroys the socket instead of pooling it).
+ */
+function bounded(response: Response, maxBytes: number, controller: AbortController, done: () => void): Response {
+  const source = response.body;
+  let body: ReadableStream<Uint8Array> | null = null;
+  if (source === null || NULL_BODY_STATUSES.has(response.status)) {
+    source?.cancel().catch(() => {});
+    done();
+  } else {
+    const reader = source.getReader();
+    let seen = 0;
+    body = new ReadableStream<Uint8Array>({
+      async pull(out) {
+        try {
+          const { done: end, value } = await reader.read();
+          if (end) {
+            done();
+            out.close();
+            return;
+          }
+          seen += value.byteLength;
+          if (seen > maxBytes) {
+            const err = new ResponseTooLargeError(maxBytes);
+            controller.abort(err);
+            done();
+            out.error(err);
+            return;
+          }
+          out.enqueue(value);
+        } catch (err) {
+          done();
+          out.error(controller.signal.aborted ? controller.signal.reason : err);
+        }
+      },
+      cancel(reason) {
+        controller.abort(reason ?? new DOMException("response body cancelled", "AbortError"));
+        done();
+        return reader.cancel(reason).catch(() => {});
+      },
+    });
+  }
+  const wrapped = new Response(body, { status: response.status, statusText: response.statusText, headers: new Headers(response.headers as HeadersInit) });
+  Object.defineProperty(wrapped, "url", { value: response.url });
+  return wrapped;
 }
 
 interface RequestParts {
@@ -210,6 +307,8 @@ type ErrorLike = { name?: unknown; code?: unknown; status?: unknown; statusCode?
 // First matching rule wins, and each rule looks through the whole cause chain.
 const RULES: [OutboundErrorClass, (e: ErrorLike) => boolean][] = [
   ["blocked", (e) => e instanceof OutboundBlockedError],
+  // An aborted read looks like a timeout; the cap is what aborted it.
+  ["protocol", (e) => e instanceof ResponseTooLargeError],
   ["timeout", (e) => e.name === "TimeoutError" || e.name === "AbortError" || TIMEOUT_CODES.has(String(e.code))],
   ["dns", (e) => DNS_CODES.has(String(e.code))],
   ["tls", (e) => TLS_CODE.test(String(e.code))],
@@ -243,6 +342,10 @@ function causeChain(err: unknown): ErrorLike[] {
     if (current instanceof AggregateError) pending.push(...current.errors);
   }
   return chain;
+}
+
+export function findTooLarge(err: unknown): ResponseTooLargeError | undefined {
+  return causeChain(err).find((e): e is ResponseTooLargeError => e instanceof ResponseTooLargeError);
 }
 
 function findBlocked(err: unknown): OutboundBlockedError | undefined {

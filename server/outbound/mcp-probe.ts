@@ -5,7 +5,7 @@ import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/s
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { ConnectionError, McpTool } from "../wire.js";
-import { describeOutboundError, type GuardedFetch } from "./guarded-fetch.js";
+import { describeOutboundError, findTooLarge, type GuardedFetch } from "./guarded-fetch.js";
 
 export interface ProbeTarget {
   url: string;
@@ -47,6 +47,7 @@ export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions)
     options.fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal });
   const url = new URL(target.url);
   let client: Client | null = null;
+  let streamable: StreamableHTTPClientTransport | null = null;
 
   const run = async (): Promise<ProbeResult> => {
     let negotiated: string | null = null;
@@ -64,7 +65,8 @@ export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions)
     const init = { headers: target.headers };
     let connected: Client;
     try {
-      connected = await connect(new StreamableHTTPClientTransport(url, { requestInit: init, fetch: fetchUntilDeadline }));
+      streamable = new StreamableHTTPClientTransport(url, { requestInit: init, fetch: fetchUntilDeadline });
+      connected = await connect(streamable);
     } catch (err) {
       if (!shouldFallBackToSse(err)) throw err;
       await closeQuietly(client);
@@ -106,6 +108,10 @@ export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions)
     return { ok: false, error: classify(err, target, options.timeoutMs) };
   } finally {
     clearTimeout(timer);
+    // A check closes what it opens: the session the server started ends (DELETE) while the deadline still holds.
+    if ((streamable as StreamableHTTPClientTransport | null)?.sessionId && !deadline.signal.aborted) {
+      await (streamable as StreamableHTTPClientTransport | null)?.terminateSession().catch(() => {});
+    }
     deadline.abort(new ProbeTimeout("probe finished"));
     await closeQuietly(client);
   }
@@ -136,6 +142,8 @@ function httpStatusOf(err: unknown): number | null {
 
 /** Builds a user-facing error; SDK messages may quote the server's body, so they are not passed on raw. */
 export function classify(err: unknown, target: ProbeTarget, timeoutMs: number): ConnectionError {
+  const tooLarge = findTooLarge(err);
+  if (tooLarge) return { class: "protocol", message: `the MCP server's answer was too large: ${tooLarge.message}`, httpStatus: null };
   const status = httpStatusOf(err);
   if (status === 401 || status === 403) {
     return { class: "auth", message: `the MCP server refused the credentials (HTTP ${status})`, httpStatus: status };

@@ -1,7 +1,8 @@
 // The product as an OAuth client of each `oauth` MCP server's authorization server. The
 // protocol work is the MCP SDK's auth helpers; every request goes through the guarded fetch.
 import {
-  discoverOAuthServerInfo,
+  discoverAuthorizationServerMetadata,
+  discoverOAuthProtectedResourceMetadata,
   exchangeAuthorization,
   extractWWWAuthenticateParams,
   fetchToken,
@@ -10,7 +11,8 @@ import {
 } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { OAuthError } from "@modelcontextprotocol/sdk/server/auth/errors.js";
-import type { AuthorizationServerMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
+import type { AuthorizationServerMetadata, OAuthProtectedResourceMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
+import { checkResourceAllowed } from "@modelcontextprotocol/sdk/shared/auth-utils.js";
 import type { GuardedFetch } from "./guarded-fetch.js";
 
 export type { OAuthTokens };
@@ -27,16 +29,55 @@ export interface OAuthSetup {
   resource: string;
 }
 
+/** What discovery found; null where it found nothing it may use. */
+export interface Discovered {
+  issuer: string | null;
+  authorizationEndpoint: string | null;
+  tokenEndpoint: string | null;
+  revocationEndpoint: string | null;
+  tokenAuthMethod: string | null;
+  resource: string;
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return "(not a URL)";
+  }
+}
+
 export interface OAuthClientIdentity {
   clientId: string;
   clientSecret: string | null;
 }
 
+/** OAuth metadata and token responses are small JSON documents; more is refused. */
+export const OAUTH_MAX_BODY_BYTES = 64 * 1024;
+
 export class DiscoveryFailed extends Error {}
 
-/** The authorization server answered with an OAuth error (e.g. invalid_grant): the grant is no good. */
+/** The protected resource metadata describes another resource than the MCP server (RFC 9728 §3.3). */
+export class ResourceMismatch extends Error {}
+
+// RFC 6749 §5.2: only these say the grant or the client is no good. Anything else (5xx,
+// a network error, a temporarily_unavailable) is worth retrying with the same refresh token.
+const REJECTIONS = new Set(["invalid_grant", "invalid_client", "unauthorized_client"]);
+
+/** The authorization server rejected the grant or the client: re-authorization is needed. */
 export function isGrantRejected(err: unknown): boolean {
-  return err instanceof OAuthError;
+  return err instanceof OAuthError && REJECTIONS.has(err.errorCode);
+}
+
+/** A token-endpoint error described by the product: the server's body is never quoted. */
+export function describeTokenError(err: unknown): { class: "auth" | "http"; message: string; httpStatus: number | null } | null {
+  if (!(err instanceof OAuthError)) return null;
+  const status = /^HTTP (\d{3}):/.exec(err.message)?.[1];
+  if (status && /Invalid OAuth error response/.test(err.message)) {
+    return { class: "http", message: `the authorization server answered HTTP ${status} without an OAuth error`, httpStatus: Number(status) };
+  }
+  return { class: "auth", message: `the authorization server answered ${err.errorCode}`, httpStatus: null };
 }
 
 function metadataOf(setup: OAuthSetup): AuthorizationServerMetadata {
@@ -61,8 +102,12 @@ export function createOAuthClient(fetch: GuardedFetch) {
     /**
      * RFC 9728 then RFC 8414 / OpenID discovery, starting from the MCP server's own 401
      * (its WWW-Authenticate `resource_metadata`), then the well-known URLs.
+     *
+     * With a pinned token endpoint, metadata is only fetched from an authorization server on
+     * that endpoint's origin, and only its issuer and revocation endpoint are taken, when its
+     * token endpoint is the pinned one: a server cannot steer the product elsewhere.
      */
-    async discover(serverUrl: string): Promise<Omit<OAuthSetup, "tokenEndpoint" | "authorizationEndpoint"> & { tokenEndpoint: string | null; authorizationEndpoint: string | null }> {
+    async discover(serverUrl: string, pinned: { tokenEndpoint: string | null } = { tokenEndpoint: null }): Promise<Discovered> {
       let resourceMetadataUrl: URL | undefined;
       try {
         const probe = await fetch(serverUrl, {
@@ -75,26 +120,45 @@ export function createOAuthClient(fetch: GuardedFetch) {
       } catch {
         // The well-known URLs may still answer.
       }
-      let info;
+      let prm: OAuthProtectedResourceMetadata | null = null;
       try {
-        info = await discoverOAuthServerInfo(serverUrl, { resourceMetadataUrl, fetchFn });
+        prm = await discoverOAuthProtectedResourceMetadata(serverUrl, { resourceMetadataUrl }, fetchFn);
+      } catch {
+        // 2025-03-26 servers have no protected resource metadata: the server's origin is the AS.
+      }
+      if (prm && !checkResourceAllowed({ requestedResource: serverUrl, configuredResource: prm.resource })) {
+        throw new ResourceMismatch(
+          `the server's protected resource metadata names the resource ${redact(prm.resource)}, not this server's URL (RFC 9728 §3.3); refusing to use it`,
+        );
+      }
+      const resource = prm?.resource ?? serverUrl;
+      const authorizationServer = prm?.authorization_servers?.[0] ?? new URL(serverUrl).origin;
+      if (pinned.tokenEndpoint && new URL(authorizationServer).origin !== new URL(pinned.tokenEndpoint).origin) {
+        return { issuer: null, authorizationEndpoint: null, tokenEndpoint: null, revocationEndpoint: null, tokenAuthMethod: null, resource };
+      }
+      let metadata: AuthorizationServerMetadata | undefined;
+      try {
+        metadata = await discoverAuthorizationServerMetadata(authorizationServer, { fetchFn });
       } catch (err) {
         throw new DiscoveryFailed(`OAuth discovery failed: ${(err as Error).message}`);
       }
-      const metadata = info.authorizationServerMetadata;
       if (!metadata) throw new DiscoveryFailed("no authorization server metadata was found (RFC 9728 / RFC 8414 discovery)");
-      if (!metadata.code_challenge_methods_supported?.includes("S256")) {
-        throw new DiscoveryFailed("the authorization server does not offer S256 PKCE, which the MCP authorization spec requires");
-      }
       const methods = metadata.token_endpoint_auth_methods_supported ?? [];
       const tokenAuthMethod = methods.length === 0 || methods.includes("client_secret_basic") ? "client_secret_basic" : methods.includes("client_secret_post") ? "client_secret_post" : "client_secret_basic";
+      if (pinned.tokenEndpoint) {
+        if (metadata.token_endpoint !== pinned.tokenEndpoint) {
+          return { issuer: null, authorizationEndpoint: null, tokenEndpoint: null, revocationEndpoint: null, tokenAuthMethod: null, resource };
+        }
+      } else if (!metadata.code_challenge_methods_supported?.includes("S256")) {
+        throw new DiscoveryFailed("the authorization server does not offer S256 PKCE, which the MCP authorization spec requires");
+      }
       return {
-        issuer: info.authorizationServerUrl,
+        issuer: metadata.issuer ?? authorizationServer,
         authorizationEndpoint: metadata.authorization_endpoint ?? null,
         tokenEndpoint: metadata.token_endpoint ?? null,
         revocationEndpoint: (metadata as { revocation_endpoint?: string }).revocation_endpoint ?? null,
         tokenAuthMethod,
-        resource: info.resourceMetadata?.resource ?? serverUrl,
+        resource,
       };
     },
 
