@@ -1,44 +1,86 @@
-// Proves the client from the outside: pack the package, install the tarball into a
-// scratch project, and type-check consumer code against it.
+// Proves the client package from the outside: `npm run -s pack:client`, the tarball installed
+// into an empty project, consumer code type-checked against it.
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { cpSync, existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { parse } from "yaml";
+import { installPackedClient, root, type PackedClient } from "./helpers/packed-client.js";
 
-const root = resolve(import.meta.dirname, "..");
-let scratch: string;
+let packed: PackedClient;
 
-beforeAll(() => {
-  scratch = mkdtempSync(join(tmpdir(), "mcp-client-consumer-"));
-  execFileSync("npm", ["pack", "--pack-destination", scratch, "--silent"], { cwd: root, stdio: "pipe" });
-  const tarball = readdirSync(scratch).find((f) => f.endsWith(".tgz"))!;
-  writeFileSync(join(scratch, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  // Dependencies come from the npm cache that `npm ci` filled; no install scripts are needed to type-check.
-  execFileSync("npm", ["install", "--prefer-offline", "--ignore-scripts", "--no-audit", "--no-fund", join(scratch, tarball)], { cwd: scratch, stdio: "pipe" });
-  cpSync(join(root, "test/fixtures/consumer"), join(scratch, "src"), { recursive: true });
+beforeAll(async () => {
+  packed = await installPackedClient();
+  cpSync(join(root, "test/fixtures/consumer"), join(packed.dir, "src"), { recursive: true });
 }, 300_000);
 
-afterAll(() => {
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => packed?.cleanup());
 
 function tsc(file: string) {
   const args = ["--noEmit", "--strict", "--module", "NodeNext", "--moduleResolution", "NodeNext", "--target", "ES2022", "--skipLibCheck", join("src", file)];
-  return spawnSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), ...args], { cwd: scratch, encoding: "utf8" });
+  return spawnSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), ...args], { cwd: packed.dir, encoding: "utf8" });
 }
 
-describe("the packed client", () => {
+describe("npm run -s pack:client", () => {
+  test("when run, then the last line it prints is the tarball's path, alone", () => {
+    const last = packed.packOutput.trimEnd().split("\n").at(-1)!;
+    expect(last).toBe(packed.tarball);
+    expect(last).toMatch(/^\/.+\/mcp-servers-api-client-\d+\.\d+\.\d+\.tgz$/);
+    expect(existsSync(last)).toBe(true);
+  });
+
+  test("when packed, then the tarball holds the built client, its types, the CLI and README, and nothing of the server", () => {
+    const files = execFileSync("tar", ["tzf", packed.tarball], { encoding: "utf8" }).trim().split("\n").sort();
+    expect(files).toEqual([
+      "package/README.md",
+      "package/dist/client/cli.d.ts",
+      "package/dist/client/cli.js",
+      "package/dist/client/index.d.ts",
+      "package/dist/client/index.js",
+      "package/dist/client/table.d.ts",
+      "package/dist/client/table.js",
+      "package/dist/generated/api.d.ts",
+      "package/dist/generated/api.js",
+      "package/package.json",
+    ]);
+  });
+});
+
+describe("the client package", () => {
+  test("when its version is read, then it follows openapi.yaml info.version", () => {
+    const manifest = JSON.parse(readFileSync(join(root, "client/package.json"), "utf8"));
+    const spec = parse(readFileSync(join(root, "openapi.yaml"), "utf8"));
+    expect(manifest.version).toBe(spec.info.version);
+    const installed = JSON.parse(readFileSync(join(packed.dir, "node_modules/@mcp-servers-api/client/package.json"), "utf8"));
+    expect(installed.version).toBe(spec.info.version);
+  });
+
+  test("when installed into an empty project, then it adds only itself, openapi-fetch and that library's helpers", () => {
+    const lock = JSON.parse(readFileSync(join(packed.dir, "node_modules/.package-lock.json"), "utf8"));
+    expect(Object.keys(lock.packages).sort()).toEqual(["node_modules/@mcp-servers-api/client", "node_modules/openapi-fetch", "node_modules/openapi-typescript-helpers"]);
+    const manifest = JSON.parse(readFileSync(join(root, "client/package.json"), "utf8"));
+    expect(manifest.dependencies).toEqual({ "openapi-fetch": expect.stringMatching(/^\d+\.\d+\.\d+$/) });
+    expect(manifest.type).toBe("module");
+    expect(existsSync(packed.bin)).toBe(true);
+  });
+
+  test("when the server package is read, then it no longer ships the client", () => {
+    const server = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+    expect(server.exports).toBeUndefined();
+    expect(server.files).toBeUndefined();
+  });
+
   test("when a consumer uses the client as documented, then it type-checks", () => {
     const out = tsc("good.ts");
     expect(out.stdout + out.stderr).toBe("");
     expect(out.status).toBe(0);
   }, 120_000);
 
-  test("when a consumer misspells a field, then it fails to compile naming the field", () => {
+  test("when a consumer misspells a field in an inline literal, then it fails to compile naming the field", () => {
     const out = tsc("misspelled.ts");
     expect(out.status).not.toBe(0);
     expect(out.stdout).toContain("'apikey' does not exist");
+    expect(out.stdout).toContain("'nmae' does not exist");
     expect(out.stdout).toContain("'workspaceID' does not exist");
   }, 120_000);
 });

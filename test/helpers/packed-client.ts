@@ -1,0 +1,30 @@
+// Packs client/ with `npm run -s pack:client` and installs the tarball into an empty scratch
+// project, as a consumer would (offline: `npm ci` filled the npm cache with openapi-fetch).
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+
+export const root = resolve(import.meta.dirname, "../..");
+const run = promisify(execFile);
+
+export interface PackedClient {
+  /** The scratch project the tarball was installed into. */
+  dir: string;
+  tarball: string;
+  /** What `npm run -s pack:client` printed. */
+  packOutput: string;
+  /** The installed `mcp-servers` bin. */
+  bin: string;
+  cleanup(): void;
+}
+
+export async function installPackedClient(): Promise<PackedClient> {
+  const dir = mkdtempSync(join(tmpdir(), "mcp-client-consumer-"));
+  const { stdout: packOutput } = await run("npm", ["run", "-s", "pack:client", "--", "--out", dir], { cwd: root });
+  const tarball = packOutput.trimEnd().split("\n").at(-1)!;
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
+  await run("npm", ["install", "--offline", "--no-audit", "--no-fund", tarball], { cwd: dir });
+  return { dir, tarball, packOutput, bin: join(dir, "node_modules/.bin/mcp-servers"), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
