@@ -308,3 +308,14 @@ describe("failing upstreams", () => {
     }
   });
 });
+
+describe("POST /api/mcp-servers/{id}/test and GET /api/mcp-servers/{id}/tools", () => {
+  test("when the server opens a session for the check, then the check ends it", async () => {
+    const { admin, id } = await setup(v1.url, withKey, "admin");
+    const sessionsBefore = v1.openSessions();
+    expect((await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/test`, { token: admin })).json.connectorStatus).toBe("connected");
+    expect((await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}/tools`, { token: admin })).status).toBe(200);
+    expect(v1.openSessions()).toBe(sessionsBefore);
+    expect(v1.requests.at(-1)!["mcp-session-id"]).toBeDefined();
+  });
+});

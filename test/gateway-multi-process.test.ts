@@ -1,0 +1,140 @@
+// The gateway in two real server processes behind a plain round-robin balancer (no sticky
+// sessions): 2025-11-25 sessions, including a sampling request answered through the other
+// process, and 2026-07-28 stateless requests. Tokens come from the token CLI.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, request as httpRequest, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { CreateMessageRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startV1SessionPeer, startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
+import { closer, listen } from "./helpers/mcp-peers.js";
+import { dropStore, provisionStore, raw } from "./helpers/server.js";
+
+const root = join(import.meta.dirname, "..");
+const UPSTREAM_KEY = "sk_mp_upstream_0123456789";
+let dataDir: string;
+let env: NodeJS.ProcessEnv;
+const processes: ChildProcess[] = [];
+let v1: GatewayPeer;
+let v2: GatewayPeer;
+
+async function cli(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/token.ts", ...args], { cwd: root, env, encoding: "utf8" });
+  return stdout.trim();
+}
+
+async function startProcess(): Promise<string> {
+  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
+    cwd: root,
+    env: { ...env, PORT: "0", HOST: "127.0.0.1", MCP_API_ALLOW_PRIVATE_NETWORK: "true" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  processes.push(child);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
+    child.stderr!.on("data", (chunk) => process.stderr.write(`[server ${child.pid}] ${chunk}`));
+    child.stdout!.on("data", (chunk) => {
+      out += chunk;
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1].replace("localhost", "127.0.0.1"));
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+}
+
+/** A plain round-robin balancer: each request to the next backend, nothing kept together. */
+async function startBalancer(backends: string[]) {
+  let next = 0;
+  const served: number[] = [];
+  const server: Server = createServer((req, res) => {
+    const index = next++ % backends.length;
+    served.push(index);
+    const target = new URL(req.url ?? "/", backends[index]);
+    const upstream = httpRequest(target, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  const port = await listen(server);
+  return { url: `http://127.0.0.1:${port}`, served, close: closer(server) };
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "mcp-api-gw-mp-"));
+  env = { ...process.env, DATABASE_URL: await provisionStore(dataDir), MCP_API_ENCRYPTION_KEY: randomBytes(32).toString("base64"), LOG_LEVEL: "warn" };
+  v1 = await startV1SessionPeer({ bearer: UPSTREAM_KEY });
+  v2 = await startV2Peer();
+}, 60_000);
+
+afterAll(async () => {
+  for (const p of processes) p.kill("SIGTERM");
+  await Promise.all(processes.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on("exit", r)))));
+  await v1?.close();
+  await v2?.close();
+  await dropStore(env.DATABASE_URL!);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("the gateway in two processes behind a round-robin balancer", () => {
+  test("when agents on 2025-11-25 (sessions, sampling) and on 2026-07-28 alternate between the processes, then every request works", async () => {
+    const ws = `ws_gwmp_${randomBytes(3).toString("hex")}`;
+    const admin = await cli("create", "--user", "usr_admin", "--workspace", ws);
+    const agent = await cli("create", "--user", "usr_agent", "--workspace", ws, "--scope", "gateway");
+    const listed = (await cli("list")).split("\n").filter((line) => line.includes(ws));
+    expect(listed.map((line) => line.split("\t")[3]).sort()).toEqual(["admin", "gateway"]);
+
+    const [a, b] = await Promise.all([startProcess(), startProcess()]);
+    const balancer = await startBalancer([a, b]);
+    try {
+      const create = async (name: string, body: Record<string, unknown>) => {
+        const res = await raw(a, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name, ...body }) });
+        expect(res.status, res.text).toBe(201);
+        return `${balancer.url}/api/mcp-servers/${res.json.id}/mcp`;
+      };
+      const legacyEndpoint = await create("legacy", { url: v1.url, authType: "api_key", apiKey: UPSTREAM_KEY });
+      const modernEndpoint = await create("modern", { url: v2.url });
+      // The gateway token is refused by the rest of the API, on either process.
+      expect((await raw(balancer.url, "GET", `/api/mcp-servers?workspaceId=${ws}`, { token: agent })).status).toBe(403);
+      expect((await raw(balancer.url, "GET", `/api/mcp-servers?workspaceId=${ws}`, { token: agent })).status).toBe(403);
+
+      const headers = { Authorization: `Bearer ${agent}` };
+      const legacy = new V1Client({ name: "agent-v1", version: "1.0.0" }, { capabilities: { sampling: {} } });
+      legacy.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: "assistant", model: "test", content: { type: "text", text: "4" } }));
+      const legacyTransport = new V1Transport(new URL(legacyEndpoint), { requestInit: { headers } });
+      await legacy.connect(legacyTransport);
+      const before = balancer.served.length;
+      for (let i = 0; i < 4; i++) {
+        expect(await legacy.callTool({ name: "echo", arguments: { text: `round ${i}` } })).toMatchObject({ content: [{ text: `round ${i}` }] });
+      }
+      // The sampling request arrives on one process's stream; the agent's answer goes to the other.
+      expect(await legacy.callTool({ name: "ask" })).toMatchObject({ content: [{ text: "model said 4" }] });
+      const used = new Set(balancer.served.slice(before));
+      expect(used).toEqual(new Set([0, 1]));
+      await legacyTransport.terminateSession();
+      expect(v1.openSessions()).toBe(0);
+      await legacy.close();
+
+      const modern = new V2Client({ name: "agent-v2", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+      await modern.connect(new V2Transport(new URL(modernEndpoint), { requestInit: { headers } }));
+      for (let i = 0; i < 4; i++) {
+        expect(await modern.callTool({ name: "echo", arguments: { text: `modern ${i}` } })).toMatchObject({ content: [{ text: `modern ${i}` }] });
+      }
+      await modern.close();
+    } finally {
+      await balancer.close();
+    }
+  }, 120_000);
+});
