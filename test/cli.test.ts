@@ -1,0 +1,204 @@
+// The `mcp-servers` CLI (issue 13, item 3): the bin of the packed client, installed into a
+// scratch project, run as a separate process against the real server.
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { installPackedClient, type PackedClient } from "./helpers/packed-client.js";
+import { startStreamablePeer, type Peer } from "./helpers/mcp-peers.js";
+import { startOAuthPeer, type OAuthPeer } from "./helpers/oauth-peer.js";
+import { startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
+
+let srv: TestServer;
+let packed: PackedClient;
+let mcp: Peer;
+let home: string;
+
+beforeAll(async () => {
+  [srv, packed, mcp] = await Promise.all([startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "5000" } }), installPackedClient(), startStreamablePeer()]);
+  home = mkdtempSync(join(tmpdir(), "mcp-cli-home-"));
+}, 300_000);
+
+afterAll(async () => {
+  await mcp?.close();
+  await srv?.stop();
+  packed?.cleanup();
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the installed bin (asynchronously: the server answers from this same process). */
+function cli(args: string[], options: { env?: Record<string, string>; input?: string; configHome?: string } = {}): Promise<Run> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: home, XDG_CONFIG_HOME: options.configHome ?? join(home, "config"), ...options.env };
+  return new Promise((resolve) => {
+    const child = execFile(packed.bin, args, { env, encoding: "utf8" }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
+    });
+    child.stdin!.end(options.input ?? "");
+  });
+}
+
+async function loggedInWorkspace() {
+  const ws = uniqueWorkspace("cli");
+  const token = await srv.token([ws], "usr_cli");
+  const configHome = mkdtempSync(join(home, "cfg-"));
+  const login = await cli(["login", "--url", srv.baseUrl, "--token", token], { configHome });
+  expect(login, login.stderr).toMatchObject({ code: 0 });
+  return { ws, token, run: (args: string[], input?: string) => cli(args, { configHome, input }) };
+}
+
+describe("mcp-servers", () => {
+  test("when a person logs in, creates, lists, tests and removes a server, then each step prints what it did and exits 0", async () => {
+    const ws = uniqueWorkspace("cli");
+    const token = await srv.token([ws], "usr_cli");
+    const configHome = join(home, "flow");
+
+    const login = await cli(["login", "--url", srv.baseUrl, "--token", token], { configHome });
+    expect(login).toEqual({ code: 0, stdout: `Logged in to ${srv.baseUrl}; saved in ${join(configHome, "mcp-servers", "config.json")}\n`, stderr: "" });
+    const file = join(configHome, "mcp-servers", "config.json");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ url: srv.baseUrl, token });
+
+    const create = await cli(["create", "--workspace", ws, "--name", "everything", "--url", mcp.url, "--header", "X-Team: platform"], { configHome });
+    expect(create.code, create.stderr).toBe(0);
+    const id = /^id\s+(mcp_\w+)$/m.exec(create.stdout)?.[1];
+    expect(id).toMatch(/^mcp_[0-9A-Z]{26}$/);
+    expect(create.stdout).toMatch(/^name\s+everything$/m);
+    expect(create.stdout).toMatch(/^headers\s+\{"X-Team":"platform"\}$/m);
+
+    const ls = await cli(["ls", "--workspace", ws], { configHome });
+    expect(ls.code).toBe(0);
+    const lines = ls.stdout.trimEnd().split("\n");
+    expect(lines[0].split(/\s+/)).toEqual(["ID", "NAME", "AUTH_TYPE", "CONNECTOR_STATUS", "URL"]);
+    expect(lines.slice(1).map((l) => l.split(/\s+/))).toEqual([[id, "everything", "none", "-", mcp.url]]);
+
+    const lsJson = await cli(["ls", "--workspace", ws, "--json"], { configHome });
+    expect(JSON.parse(lsJson.stdout)).toMatchObject({ data: [{ id, name: "everything", workspaceId: ws }], nextCursor: null });
+
+    const check = await cli(["test", id!], { configHome });
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/^connectorStatus\s+connected$/m);
+    expect(check.stdout).toMatch(/^toolCount\s+2$/m);
+
+    const tools = await cli(["tools", id!], { configHome });
+    expect(tools.stdout.split("\n").map((l) => l.split(/\s+/)[0])).toEqual(["NAME", "echo", "add", ""]);
+
+    const events = await cli(["events", id!, "--json"], { configHome });
+    expect(JSON.parse(events.stdout).data.map((e: { type: string }) => e.type)).toEqual(["status_changed", "created"]);
+
+    const rm = await cli(["rm", id!], { configHome });
+    expect(rm).toEqual({ code: 0, stdout: `Deleted ${id}\n`, stderr: "" });
+
+    const gone = await cli(["get", id!], { configHome });
+    expect(gone).toEqual({ code: 1, stdout: "", stderr: `Not found. MCP server ${id} was not found.\n` });
+    const empty = await cli(["ls", "--workspace", ws], { configHome });
+    expect(empty.stdout).toBe("ID  NAME  AUTH_TYPE  CONNECTOR_STATUS  URL\n");
+  });
+
+  test("when MCP_SERVERS_URL and MCP_SERVERS_TOKEN are set, then they are used without a login", async () => {
+    const ws = uniqueWorkspace("cli");
+    const token = await srv.token([ws]);
+    const run = await cli(["ls", "--workspace", ws, "--json"], { env: { MCP_SERVERS_URL: srv.baseUrl, MCP_SERVERS_TOKEN: token }, configHome: join(home, "nobody") });
+    expect(run).toEqual({ code: 0, stdout: JSON.stringify({ data: [], nextCursor: null }, null, 2) + "\n", stderr: "" });
+  });
+
+  test("when login is given neither flag, then it asks for the URL and token on stdin", async () => {
+    const ws = uniqueWorkspace("cli");
+    const token = await srv.token([ws]);
+    const configHome = join(home, "asked");
+    const login = await cli(["login"], { configHome, input: `${srv.baseUrl}\n${token}\n` });
+    expect(login.code, login.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(configHome, "mcp-servers", "config.json"), "utf8")).token).toBe(token);
+  });
+
+  test("when the token is refused at login, then exit 1 with the problem on stderr and nothing is stored", async () => {
+    const configHome = join(home, "refused");
+    const login = await cli(["login", "--url", srv.baseUrl, "--token", `mcpk_${"A".repeat(43)}`], { configHome });
+    expect(login).toEqual({ code: 1, stdout: "", stderr: "Authentication is required. Send a valid token as 'Authorization: Bearer <token>'.\n" });
+    expect(() => statSync(join(configHome, "mcp-servers", "config.json"))).toThrow();
+  });
+
+  test("when a request is refused, then exit 1 with the title, detail and each field on stderr", async () => {
+    const { ws, run } = await loggedInWorkspace();
+    const bad = await run(["create", "--workspace", ws, "--name", "x", "--url", "mcp.example.com"]);
+    expect(bad).toEqual({ code: 1, stdout: "", stderr: "Your request is not valid. 1 field is not valid.\n  /url must start with http:// or https://\n" });
+    const malformed = await run(["get", "srv_1"]);
+    expect(malformed.stderr).toBe("Your request is not valid. 1 field is not valid.\n  /params/id must be an MCP server id (mcp_…)\n");
+    const other = await run(["ls", "--workspace", "ws_not_mine"]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/^You may not act in this workspace\./);
+  });
+
+  test("when a secret is given as -, then it is read from stdin and never printed", async () => {
+    const { ws, run } = await loggedInWorkspace();
+    const create = await run(["create", "--workspace", ws, "--name", "keyed", "--url", "https://mcp.example.com/mcp", "--auth-type", "api_key", "--api-key", "-", "--json"], "sk_from_stdin\n");
+    expect(create.code, create.stderr).toBe(0);
+    const server = JSON.parse(create.stdout);
+    expect(server.hasApiKey).toBe(true);
+    expect(create.stdout).not.toContain("sk_from_stdin");
+    const update = await run(["update", server.id, "--name", "renamed", "--json"]);
+    expect(JSON.parse(update.stdout)).toMatchObject({ id: server.id, name: "renamed", hasApiKey: true });
+  });
+
+  test("when ls is given --limit, then it reads no more than that and --json says where to go on", async () => {
+    const { ws, run } = await loggedInWorkspace();
+    for (const name of ["a", "b", "c"]) expect((await run(["create", "--workspace", ws, "--name", name, "--url", "https://mcp.example.com/mcp"])).code).toBe(0);
+    const two = JSON.parse((await run(["ls", "--workspace", ws, "--limit", "2", "--json"])).stdout);
+    expect(two.data.map((s: { name: string }) => s.name)).toEqual(["c", "b"]);
+    expect(two.nextCursor).toEqual(expect.any(String));
+    const all = await run(["ls", "--workspace", ws]);
+    expect(all.stdout.trimEnd().split("\n")).toHaveLength(4);
+  });
+
+  test("when connect is run on an oauth server, then it prints the authorization URL alone", async () => {
+    let oauth: OAuthPeer | undefined;
+    try {
+      oauth = await startOAuthPeer({ redirectUri: `${srv.baseUrl}/api/oauth/callback` });
+      const { ws, run } = await loggedInWorkspace();
+      const create = await run(["create", "--workspace", ws, "--name", "oauth", "--url", oauth.mcpUrl, "--auth-type", "oauth", "--oauth-client-id", oauth.clientId, "--oauth-client-secret", "-", "--oauth-scopes", "mcp:tools", "--json"], `${oauth.clientSecret}\n`);
+      expect(create.code, create.stderr).toBe(0);
+      const connect = await run(["connect", JSON.parse(create.stdout).id]);
+      expect(connect.code, connect.stderr).toBe(0);
+      const url = new URL(connect.stdout.trim());
+      expect(connect.stdout).toBe(`${url.href}\n`);
+      expect(url.origin + url.pathname).toBe(oauth.authorizationEndpoint);
+      expect(url.searchParams.get("code_challenge_method")).toBe("S256");
+    } finally {
+      await oauth?.close();
+    }
+  });
+
+  test.each([
+    [[], "Usage: mcp-servers"],
+    [["launch"], "Unknown command 'launch'."],
+    [["ls"], "ls needs --workspace W."],
+    [["get"], "get takes one server id: mcp-servers get ID"],
+    [["ls", "--workspace", "ws", "--limit", "lots"], "--limit must be a whole number of 1 or more; got 'lots'."],
+    [["rm", "mcp_1", "--name", "x"], "rm does not take --name."],
+    [["ls", "--colour"], "Unknown option '--colour'"],
+    [["update", "mcp_1"], "update needs at least one field to change, e.g. --name."],
+    [["create", "--workspace", "ws", "--name", "x", "--url", "https://e.example", "--header", "no-colon"], "--header takes 'Name: value'; got 'no-colon'."],
+  ])("when the usage is wrong (%j), then exit 2 and say why on stderr", async (args, message) => {
+    const out = await cli(args, { env: { MCP_SERVERS_URL: srv.baseUrl, MCP_SERVERS_TOKEN: await srv.token(["ws"]) } });
+    expect(out.code).toBe(2);
+    expect(out.stdout).toBe("");
+    expect(out.stderr).toContain(message);
+  });
+
+  test("when nobody logged in and no environment is set, then exit 2 saying how to log in", async () => {
+    const out = await cli(["ls", "--workspace", "ws"], { configHome: join(home, "never") });
+    expect(out).toEqual({ code: 2, stdout: "", stderr: "Not logged in: set MCP_SERVERS_URL and MCP_SERVERS_TOKEN, or run `mcp-servers login`.\nRun `mcp-servers --help` for usage.\n" });
+  });
+
+  test("when --help is asked for, then the usage goes to stdout and exit 0", async () => {
+    const out = await cli(["--help"]);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain("ls --workspace W [--limit N]");
+  });
+});
