@@ -15,6 +15,7 @@ const storeSuites = [
   "test/fuzz.test.ts",
   "test/soak.test.ts",
   "test/db-unlock.test.ts",
+  "test/rate-limit.test.ts",
 ];
 
 export default defineConfig({

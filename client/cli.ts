@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // mcp-servers: the MCP Servers API for people, on top of the typed client.
 // Exit status: 0 success, 1 a request failed (problem title and detail on stderr), 2 bad usage.
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -145,6 +145,7 @@ function fields(v: Values): McpServerPatch {
 }
 
 function print(json: boolean, value: unknown, human: () => string) {
+  if (json && value === undefined) return;
   process.stdout.write(json ? JSON.stringify(value, null, 2) + "\n" : human());
 }
 
@@ -160,8 +161,10 @@ async function login(v: Values) {
   if (response.status !== 404) throw new ProblemError(response.status, error);
   const file = configFile();
   mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
-  writeFileSync(file, JSON.stringify({ url, token }, null, 2) + "\n", { mode: 0o600 });
-  chmodSync(file, 0o600); // also when the file was already there
+  // Written whole with mode 0600 and moved into place, so the token is never readable by others, not even briefly.
+  const partial = `${file}.${process.pid}`;
+  writeFileSync(partial, JSON.stringify({ url, token }, null, 2) + "\n", { mode: 0o600 });
+  renameSync(partial, file);
   process.stdout.write(`Logged in to ${url}; saved in ${file}\n`);
 }
 
@@ -200,7 +203,8 @@ async function commands(command: string, id: string | undefined, v: Values, api:
     }
     case "rm":
       await api.servers.delete(id!, { ifMatch: v["if-match"] });
-      return print(json, { id, deleted: true }, () => `Deleted ${id}\n`);
+      // The API answers 204 with no body; --json prints nothing either.
+      return print(json, undefined, () => `Deleted ${id}\n`);
     case "test": {
       const check = await api.servers.test(id!);
       return print(json, check, () =>

@@ -238,6 +238,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workspaces/{workspaceId}/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace whose enabled MCP servers the endpoint aggregates. */
+                workspaceId: components["schemas"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send MCP messages to the workspace's servers
+         * @description One MCP server (Streamable HTTP, stateless: 2026-07-28, and 2025-11-25,
+         *     2025-06-18 and 2025-03-26 without sessions) made of every enabled server
+         *     of the workspace: `tools/list` and `prompts/list` gather theirs,
+         *     `tools/call` and `prompts/get` go to the server a name points to, with
+         *     that server's stored credentials (never the agent's token).
+         *
+         *     Names are namespaced per server, deterministically:
+         *     `<namespace>__<name>`, where the namespace is the server's name
+         *     NFKD-normalised without accents, lower-cased, with every run of
+         *     characters outside `[a-z0-9]` turned into one `_`, trimmed of `_`, at
+         *     most 40 characters (`server` if empty). A namespace never contains
+         *     `__`, so the first `__` ends it. A tool or prompt whose namespaced name
+         *     would not be a valid MCP name (`[A-Za-z0-9_.-]`, at most 128
+         *     characters) is left out, never altered. Creating or renaming a server
+         *     so that two servers of a workspace share a namespace is refused with
+         *     409 naming the other server.
+         *
+         *     A server that fails or does not answer within the connect timeout is
+         *     left out of a list (the others answer) and the failure shows in its
+         *     record's `connectorStatus`/`lastError`. `allowedTools` applies as on
+         *     the per-server endpoint; every `tools/call` is a `tool_called` event of
+         *     the server called. Not relayed here: resources, completion, logging,
+         *     and server-to-client requests (use the per-server endpoint).
+         */
+        post: operations["sendWorkspaceMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mcp-servers/{id}/oauth/authorize": {
         parameters: {
             query?: never;
@@ -1137,6 +1182,23 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The request's `Accept` header does not accept both `application/json` and `text/event-stream`, as Streamable HTTP requires. */
+        McpNotAcceptable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/not-acceptable",
+                 *       "title": "The requested media type is not available.",
+                 *       "status": 406,
+                 *       "detail": "Send Accept: application/json, text/event-stream."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /**
          * @description The MCP server could not be used for a message that awaits no answer
          *     (a notification or a response), or for the session stream.
@@ -1856,6 +1918,50 @@ export interface operations {
             502: components["responses"]["McpBadGateway"];
             503: components["responses"]["ServiceUnavailable"];
             504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    sendWorkspaceMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace whose enabled MCP servers the endpoint aggregates. */
+                workspaceId: components["schemas"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JsonRpcPayload"];
+            };
+        };
+        responses: {
+            /** @description The answer, as one JSON-RPC message or an SSE stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcPayload"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The posted notifications or responses were accepted. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["McpBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            406: components["responses"]["McpNotAcceptable"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     startMcpServerOAuth: {

@@ -7,7 +7,7 @@ import * as OpenApiValidator from "express-openapi-validator";
 import type { Logger } from "pino";
 import type { ConnectionService } from "./domain/connections.js";
 import type { McpServerService } from "./domain/mcp-servers.js";
-import { DomainError, Forbidden, Unauthorized } from "./domain/errors.js";
+import { DomainError, Forbidden, ServiceUnavailable, Unauthorized } from "./domain/errors.js";
 import type { Idempotency } from "./domain/idempotency.js";
 import type { OAuthService } from "./domain/oauth.js";
 import { oauthHandlers } from "./http/oauth.js";
@@ -42,6 +42,8 @@ export interface AppDeps {
   readiness: { migrated(): boolean; check(): Promise<boolean> };
   logger: Logger;
   validateResponses: boolean;
+  /** Whether a thrown error means the store cannot be reached (answered 503). */
+  storeUnavailable: (err: unknown) => boolean;
   /** Called once per response with the operation it answered (tests record coverage with it). */
   onResponse?: (operationId: string | undefined, status: number) => void;
 }
@@ -147,6 +149,24 @@ export function buildApp(deps: AppDeps): Express {
   const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness) };
   registerRoutes(app, spec, handlers, mcpGatewayHandlers(deps.gateway));
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
+  // A request with no Authorization header at all is refused by the validator before the
+  // security handler runs: count it against its address too.
+  app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.locals.securityError !== undefined || (err as { status?: number })?.status !== 401) return next(err);
+    try {
+      await deps.rateLimiter.consume(`ip:${req.ip}`);
+      next(err);
+    } catch (limited) {
+      next(limited);
+    }
+  });
+  // A store outage reaches http/ as the domain's ServiceUnavailable: http/ knows no store.
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const original = res.locals.securityError ?? err;
+    if (original instanceof DomainError || !deps.storeUnavailable(original)) return next(err);
+    res.locals.securityError = undefined;
+    next(new ServiceUnavailable());
+  });
   app.use(createProblemHandler(spec));
   return app;
 }

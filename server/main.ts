@@ -38,6 +38,7 @@ async function main() {
     const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
     force.unref();
     server.close(async () => {
+      await services.rateLimiter.close(); // counts not yet written reach the shared store
       await services.db.close();
       logger.info("stopped");
       process.exit(0);

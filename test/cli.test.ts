@@ -1,7 +1,7 @@
 // The `mcp-servers` CLI (issue 13, item 3): the bin of the packed client, installed into a
 // scratch project, run as a separate process against the real server.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -117,6 +117,19 @@ describe("mcp-servers", () => {
     expect(JSON.parse(readFileSync(join(configHome, "mcp-servers", "config.json"), "utf8")).token).toBe(token);
   });
 
+  test("when a config file readable by others is already there, then login leaves it at mode 0600", async () => {
+    const ws = uniqueWorkspace("cli");
+    const token = await srv.token([ws]);
+    const configHome = join(home, "loose");
+    mkdirSync(join(configHome, "mcp-servers"), { recursive: true });
+    writeFileSync(join(configHome, "mcp-servers", "config.json"), "{}", { mode: 0o644 });
+    expect((await cli(["login", "--url", srv.baseUrl, "--token", token], { configHome })).code).toBe(0);
+    expect(statSync(join(configHome, "mcp-servers", "config.json")).mode & 0o777).toBe(0o600);
+    const out = await cli(["logout"], { configHome });
+    expect(out).toEqual({ code: 0, stdout: "Logged out.\n", stderr: "" });
+    expect((await cli(["ls", "--workspace", ws], { configHome })).code).toBe(2);
+  });
+
   test("when the token is refused at login, then exit 1 with the problem on stderr and nothing is stored", async () => {
     const configHome = join(home, "refused");
     const login = await cli(["login", "--url", srv.baseUrl, "--token", `mcpk_${"A".repeat(43)}`], { configHome });
@@ -144,6 +157,7 @@ describe("mcp-servers", () => {
     expect(create.stdout).not.toContain("sk_from_stdin");
     const update = await run(["update", server.id, "--name", "renamed", "--json"]);
     expect(JSON.parse(update.stdout)).toMatchObject({ id: server.id, name: "renamed", hasApiKey: true });
+    expect(await run(["rm", server.id, "--json"])).toEqual({ code: 0, stdout: "", stderr: "" }); // 204: no body
   });
 
   test("when ls is given --limit, then it reads no more than that and --json says where to go on", async () => {

@@ -109,13 +109,11 @@ export const MIGRATION_ADVISORY_LOCK = 7_310_202_611;
 const migratingMarker = (sqlitePath: string) => `${sqlitePath}.migrating`;
 
 export async function migrate(db: Database): Promise<string[]> {
-  const marker = db.sqlitePath ? migratingMarker(db.sqlitePath) : null;
-  if (marker) {
-    try {
-      writeFileSync(marker, `${process.pid}\n`);
-    } catch {
-      // A directory we cannot write to fails the migration itself, reported as unavailable.
-    }
+  let marker = db.sqlitePath ? migratingMarker(db.sqlitePath) : null;
+  try {
+    if (marker) writeFileSync(marker, `${process.pid}\n`);
+  } catch {
+    marker = null; // a directory we cannot write to fails the migration itself, reported as unavailable
   }
   try {
     const [, applied] = (await db.knex.migrate.latest({ migrationSource })) as [number, string[]];

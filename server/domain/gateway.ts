@@ -108,6 +108,20 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, now = 
       const target = await targetFor(stored, accessToken);
       const server = stored.server;
       const current = stored;
+      /** One tools/call in the audit trail: never its arguments or result. */
+      const recordToolCall = (tool: string, outcome: ToolOutcome, started: number) =>
+        audit.append(
+          server,
+          {
+            type: "tool_called",
+            actor: actor.userId,
+            tokenId: actor.tokenId,
+            requestId: actor.requestId ?? null,
+            fields: [],
+            toolCall: { tool, outcome, durationMs: Math.max(0, Math.round(performance.now() - started)), tokenId: actor.tokenId },
+          },
+          now().toISOString(),
+        );
 
       return {
         server,
@@ -117,6 +131,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, now = 
         sealSession: (upstreamId: string) => sessions.seal(upstreamId, binding),
         recordFailure: (error: ConnectionError) => recordStatus(actor, current, error),
         recordSuccess: () => recordStatus(actor, current, null),
+        recordToolCall,
 
         exchange(messages: JsonRpcMessage[]): Exchange {
           const local: JsonRpcMessage[] = [];
@@ -124,23 +139,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, now = 
           const waiting = new Map<JsonRpcId, { method: string; tool: string | null; started: number }>();
           const writes: Promise<void>[] = [];
 
-          const auditCall = (tool: string, outcome: ToolOutcome, started: number) => {
-            const durationMs = Math.max(0, Math.round(performance.now() - started));
-            writes.push(
-              audit.append(
-                server,
-                {
-                  type: "tool_called",
-                  actor: actor.userId,
-                  tokenId: actor.tokenId,
-                  requestId: actor.requestId ?? null,
-                  fields: [],
-                  toolCall: { tool, outcome, durationMs, tokenId: actor.tokenId },
-                },
-                now().toISOString(),
-              ),
-            );
-          };
+          const auditCall = (tool: string, outcome: ToolOutcome, started: number) => void writes.push(recordToolCall(tool, outcome, started));
           const toolOf = (m: JsonRpcMessage) => {
             const name = (m.params as Record<string, unknown> | undefined)?.name;
             return m.method === "tools/call" && typeof name === "string" ? name : null;

@@ -6,7 +6,8 @@ import { originOf } from "../data/secrets.js";
 import type { AuthType, FieldChange, McpServer, McpServerCreate, McpServerEventList, McpServerList, McpServerPatch, ProblemFieldError } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
 import { Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed } from "./errors.js";
-import { connectorConfigProblems, headerProblems, nulProblems, urlProblems } from "./rules.js";
+import { namespaceOf } from "./names.js";
+import { connectorConfigProblems, headerProblems, nameKey, nulProblems, urlProblems } from "./rules.js";
 import type { Actor } from "./tokens.js";
 
 const OAUTH_FIELDS = [
@@ -105,6 +106,19 @@ function fail(problems: ProblemFieldError[]) {
 export function createMcpServerService({ repo, audit, cursors, now = () => new Date() }: McpServerServiceDeps) {
   const newId = newUlidFactory();
 
+  /** 409 when the name would give the workspace endpoint two servers with one namespace (their tool names would collide). */
+  async function checkNamespace(workspaceId: string, name: string, selfId: string | null) {
+    const namespace = namespaceOf(name);
+    const others = await repo.list(workspaceId, 10_000, null);
+    // The same name is the unique index's 409, with its own message.
+    const clash = others.find((o) => o.server.id !== selfId && namespaceOf(o.server.name) === namespace && nameKey(o.server.name) !== nameKey(name));
+    if (clash) {
+      throw new Conflict(
+        `The name '${name}' gives the gateway namespace '${namespace}', which MCP server '${clash.server.name}' (${clash.server.id}) already has in workspace ${workspaceId}: their tool names would collide on the workspace endpoint. Choose another name.`,
+      );
+    }
+  }
+
   async function findOrThrow(actor: Actor, id: string): Promise<StoredServer> {
     const stored = await repo.find(actor.workspaces, id);
     if (!stored) throw new NotFound(`MCP server ${id}`);
@@ -200,6 +214,7 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       if (authType === "oauth" && input.oauthClientId == null) problems.push({ path: "/oauthClientId", message: "is required when authType is oauth" });
       problems.push(...headerProblems(headers, authType));
       fail(problems);
+      await checkNamespace(input.workspaceId, input.name, null);
 
       const outcome = await repo.insert({
         id: `mcp_${newId()}`,
@@ -257,6 +272,7 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
         checkVersion(current, expected);
         const { changed, secrets, clearedByMove } = applyPatch(current, patch);
         if (Object.keys(changed).length === 0 && Object.keys(secrets).length === 0) return current;
+        if (changed.name !== undefined) await checkNamespace(current.server.workspaceId, changed.name, id);
         const fields: FieldChange[] = Object.keys(changed)
           .filter((k) => k !== "connectorStatus")
           .map((name) => ({ name, change: "changed" as const }));

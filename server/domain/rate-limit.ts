@@ -1,4 +1,9 @@
-// Requests per minute per token (or per client address without a valid token).
+// Requests per minute per token (or per client address without a valid token), one limit
+// shared by every process: each process counts locally and adds its hits to the store's
+// counter in batches, so a read does not write. A bucket's hits go to the store when a
+// batch fills (the request that fills it waits for the total) and at least once a second.
+// Worst case, N processes together let through fewer than N × batch requests over the limit
+// in a window: each decides alone on at most batch − 1 hits the others have not seen yet.
 import type { RateLimitRepo } from "../data/rate-limit-repo.js";
 import { RateLimited } from "./errors.js";
 
@@ -9,20 +14,97 @@ export interface RateLimitState {
 }
 
 const WINDOW_SECONDS = 60;
+export const FLUSH_MS = 1000;
 
-export function createRateLimiter(repo: RateLimitRepo, limitPerMinute: number, now: () => number = Date.now) {
+/** Hits counted locally before they must reach the store: 1 % of the limit (1, exact, below 200 a minute). */
+export const batchFor = (limitPerMinute: number) => Math.max(1, Math.ceil(limitPerMinute / 100));
+
+interface Counter {
+  bucket: string;
+  windowStart: number;
+  /** The store's total at the last flush (every process's flushed hits). */
+  stored: number;
+  /** Hits being written right now. */
+  inflight: number;
+  /** Hits not yet written. */
+  pending: number;
+  flushing: Promise<void> | null;
+}
+
+export interface RateLimiterOptions {
+  now?: () => number;
+  batch?: number;
+  flushMs?: number;
+}
+
+export function createRateLimiter(repo: RateLimitRepo, limitPerMinute: number, options: RateLimiterOptions = {}) {
+  const now = options.now ?? Date.now;
+  const batch = options.batch ?? batchFor(limitPerMinute);
+  const counters = new Map<string, Counter>();
+
+  function flush(c: Counter): Promise<void> {
+    if (c.flushing) return c.flushing;
+    if (c.pending === 0) return Promise.resolve();
+    const hits = c.pending;
+    c.pending = 0;
+    c.inflight = hits;
+    c.flushing = repo.add(c.bucket, c.windowStart, hits).then(
+      (total) => {
+        c.stored = Math.max(c.stored, total);
+        c.inflight = 0;
+        c.flushing = null;
+      },
+      (err) => {
+        // Not lost: counted again with the next flush.
+        c.pending += hits;
+        c.inflight = 0;
+        c.flushing = null;
+        throw err;
+      },
+    );
+    return c.flushing;
+  }
+
+  /** Writes every pending count and forgets windows that have ended. */
+  async function flushAll(): Promise<void> {
+    const current = windowOf(now());
+    await Promise.allSettled([...counters.values()].map(flush));
+    for (const [key, c] of counters) {
+      if (c.windowStart < current && c.pending === 0 && c.inflight === 0) counters.delete(key);
+    }
+  }
+
+  const timer = setInterval(() => void flushAll(), options.flushMs ?? FLUSH_MS);
+  timer.unref();
+
   return {
     limit: limitPerMinute,
+    batch,
     /** Counts a request; throws RateLimited past the limit. */
     async consume(bucket: string): Promise<RateLimitState> {
       const seconds = Math.floor(now() / 1000);
-      const windowStart = seconds - (seconds % WINDOW_SECONDS);
-      const hits = await repo.hit(bucket, windowStart);
+      const windowStart = windowOf(seconds * 1000);
+      const key = `${windowStart}\u0000${bucket}`;
+      let c = counters.get(key);
+      if (!c) counters.set(key, (c = { bucket, windowStart, stored: 0, inflight: 0, pending: 0, flushing: null }));
+      c.pending++;
+      while (c.pending >= batch) await flush(c);
+      const hits = c.stored + c.inflight + c.pending;
       const resetSeconds = windowStart + WINDOW_SECONDS - seconds;
       if (hits > limitPerMinute) throw new RateLimited(limitPerMinute, resetSeconds);
       return { limit: limitPerMinute, remaining: limitPerMinute - hits, resetSeconds };
     },
+    /** Writes what is still counted locally (at shutdown) and stops the timer. */
+    async close(): Promise<void> {
+      clearInterval(timer);
+      await flushAll();
+    },
   };
+}
+
+function windowOf(ms: number): number {
+  const seconds = Math.floor(ms / 1000);
+  return seconds - (seconds % WINDOW_SECONDS);
 }
 
 export type RateLimiter = ReturnType<typeof createRateLimiter>;

@@ -1,7 +1,6 @@
 // Turns anything thrown into an RFC 9457 problem: domain errors, the validator's
 // errors, body-parser's errors, and unknown faults (logged, never described).
 import type { ErrorRequestHandler, Request } from "express";
-import { isUnavailable } from "../data/db.js";
 import { DomainError, RateLimited } from "../domain/errors.js";
 import { page } from "./pages.js";
 import type { Problem, ProblemFieldError } from "../wire.js";
@@ -174,7 +173,8 @@ export function toProblem(err: unknown, req: Request, patterns: Map<string, stri
   if (err instanceof DomainError) {
     if (err.status === 401) return base(401, SEND_TOKEN, req);
     if ("errors" in err && Array.isArray(err.errors) && err.status === 400) {
-      return invalid(oncePerField((err.errors as ProblemFieldError[]).map((e) => ({ ...e, rank: 7 }))), req);
+      const problem = invalid(oncePerField((err.errors as ProblemFieldError[]).map((e) => ({ ...e, rank: 7 }))), req);
+      return { ...problem, type: `/problems/${err.kind}`, title: err.title };
     }
     const p = { ...base(err.status, err.message, req), type: `/problems/${err.kind}`, title: err.title };
     if ("errors" in err && Array.isArray(err.errors)) p.errors = err.errors as ProblemFieldError[];
@@ -207,7 +207,7 @@ export function toProblem(err: unknown, req: Request, patterns: Map<string, stri
         return base(v.status, v.message ?? "The request cannot be served.", req);
     }
   }
-  if ((err as { status?: number })?.status === 503 || isUnavailable(err)) return base(503, "The database is unavailable; try again shortly.", req);
+  if ((err as { status?: number })?.status === 503) return base(503, "The database is unavailable; try again shortly.", req);
   return base(500, "The fault was logged.", req);
 }
 

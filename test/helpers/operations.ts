@@ -18,5 +18,6 @@ export function everySecuredOperation(workspaceId: string, id: string): Operatio
     ["POST", `/api/mcp-servers/${id}/mcp`, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" })],
     ["GET", `/api/mcp-servers/${id}/mcp`, undefined],
     ["DELETE", `/api/mcp-servers/${id}/mcp`, undefined],
+    ["POST", `/api/workspaces/${workspaceId}/mcp`, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" })],
   ];
 }
