@@ -18,6 +18,8 @@ import { docsRouter } from "./http/docs.js";
 import type { HandlerTable } from "./http/handler-types.js";
 import { mcpGatewayHandlers, type McpGatewayDeps } from "./http/mcp-gateway.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
+import { workspaceMcpHandlers } from "./http/workspace-mcp.js";
+import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
 import { registerRoutes } from "./http/routes.js";
 import { systemHandlers } from "./http/system.js";
@@ -29,7 +31,7 @@ export const JSON_BODY_LIMIT = "1mb";
 export const MAX_HEADER_BYTES = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // What a token of scope `gateway` may do: use the MCP endpoints of its workspaces, nothing else.
-const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream", "closeMcpServerSession"]);
+const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream", "closeMcpServerSession", "sendWorkspaceMessage"]);
 
 export interface AppDeps {
   tokens: TokenService;
@@ -38,7 +40,7 @@ export interface AppDeps {
   idempotency: Idempotency;
   rateLimiter: RateLimiter;
   oauth: OAuthService;
-  gateway: McpGatewayDeps;
+  gateway: McpGatewayDeps & { workspace: WorkspaceGateway };
   readiness: { migrated(): boolean; check(): Promise<boolean> };
   logger: Logger;
   validateResponses: boolean;
@@ -131,7 +133,7 @@ export function buildApp(deps: AppDeps): Express {
               setRateLimitHeaders(res, await deps.rateLimiter.consume(`token:${actor.tokenId}`));
               const operationId = (req as Request & { openapi?: { schema?: { operationId?: string } } }).openapi?.schema?.operationId ?? "";
               if (actor.scope === "gateway" && !GATEWAY_OPERATIONS.has(operationId)) {
-                throw new Forbidden("This token has scope gateway: it may only use the MCP endpoints (/api/mcp-servers/{id}/mcp) of its workspaces.");
+                throw new Forbidden("This token has scope gateway: it may only use the MCP endpoints (/api/mcp-servers/{id}/mcp, /api/workspaces/{workspaceId}/mcp) of its workspaces.");
               }
               (req as Request & { auth?: unknown }).auth = { ...actor, requestId: res.locals.requestId };
               return true;
@@ -147,7 +149,7 @@ export function buildApp(deps: AppDeps): Express {
     }),
   );
   const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness) };
-  registerRoutes(app, spec, handlers, mcpGatewayHandlers(deps.gateway));
+  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...workspaceMcpHandlers(deps.gateway.workspace) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the
   // security handler runs: count it against its address too.

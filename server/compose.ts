@@ -24,6 +24,8 @@ import { createCursorCodec } from "./domain/cursor.js";
 import { createMcpServerService } from "./domain/mcp-servers.js";
 import { createGatewayService } from "./domain/gateway.js";
 import { createSessionCodec, sessionKey } from "./domain/session-codec.js";
+import { createWorkspaceGateway } from "./domain/workspace-gateway.js";
+import { describeUpstreamFailure, withUpstream } from "./outbound/mcp-upstream.js";
 import { nameKey } from "./domain/rules.js";
 import { cacheTokenLookups } from "./domain/token-cache.js";
 import { createTokenService } from "./domain/tokens.js";
@@ -137,17 +139,12 @@ export async function openServices(config: Config, logger: Logger, options: Open
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute),
       oauth,
-      gateway: {
-        gateway: createGatewayService({
-          repo,
-          audit: createAuditRepo(db.knex),
-          oauthToken: (stored) => oauth.accessToken(stored),
-          sessions: createSessionCodec([key, ...previous].map(sessionKey)),
-        }),
-        // Its own deadline: a tool call may take longer than a connection check.
-        fetch: createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs }),
-        toolTimeoutMs: config.toolTimeoutMs,
-      },
+      gateway: gatewayDeps(config, {
+        repo,
+        audit: createAuditRepo(db.knex),
+        oauthToken: (stored) => oauth.accessToken(stored),
+        sessions: createSessionCodec([key, ...previous].map(sessionKey)),
+      }),
       connections: createConnectionService({
         repo,
         probe: (target) => probeMcpServer(target, { fetch: outboundFetch, timeoutMs: config.connectTimeoutMs }),
@@ -213,6 +210,22 @@ function retryMigrations(db: Database, logger: Logger, retryMs: number, done: ()
     }
   };
   setTimeout(attempt, retryMs).unref();
+}
+
+/** The MCP gateway: the per-server relay and the workspace endpoint over one gateway service. */
+function gatewayDeps(config: Config, deps: Parameters<typeof createGatewayService>[0]): AppDeps["gateway"] {
+  const gateway = createGatewayService(deps);
+  // Its own deadline: a tool call may take longer than a connection check.
+  const fetch = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs });
+  const workspace = createWorkspaceGateway({
+    repo: deps.repo,
+    gateway,
+    useUpstream: (endpoint, timeoutMs, use) => withUpstream(fetch, endpoint, timeoutMs, use),
+    listTimeoutMs: config.connectTimeoutMs,
+    toolTimeoutMs: config.toolTimeoutMs,
+    describeFailure: describeUpstreamFailure,
+  });
+  return { gateway, fetch, toolTimeoutMs: config.toolTimeoutMs, workspace };
 }
 
 export function appFor(services: Services, config: Config, logger: Logger, extra: Partial<AppDeps> = {}) {
