@@ -23,6 +23,8 @@ function tsc(file: string) {
 
 describe("npm run -s pack:client", () => {
   test("when run, then the last line it prints is the tarball's path, alone", () => {
+    // README captures it with $(…): nothing else goes to stdout.
+    expect(packed.packOutput).toBe(`${packed.tarball}\n`);
     const last = packed.packOutput.trimEnd().split("\n").at(-1)!;
     expect(last).toBe(packed.tarball);
     expect(last).toMatch(/^\/.+\/mcp-servers-api-client-\d+\.\d+\.\d+\.tgz$/);
