@@ -307,8 +307,23 @@ export interface paths {
          *     Endpoints the record leaves out are discovered first, per the MCP
          *     authorization spec: RFC 9728 protected resource metadata (from the
          *     MCP server's `WWW-Authenticate` header, then the well-known URLs),
-         *     then RFC 8414 / OpenID authorization server metadata. A server whose
-         *     metadata does not offer S256 PKCE is refused.
+         *     then RFC 8414 / OpenID authorization server metadata (and, for
+         *     servers without protected resource metadata, the 2025-03-26 fallbacks:
+         *     metadata at the server's origin, then `/authorize` and `/token`
+         *     there). Metadata whose `issuer` is not the authorization server it was
+         *     fetched for is refused. A server whose metadata does not offer S256
+         *     PKCE is refused.
+         *
+         *     The client is identified in the MCP authorization spec's order: the
+         *     record's `oauthClientId` when set; else the product's Client ID
+         *     Metadata Document URL when the authorization server advertises
+         *     `client_id_metadata_document_supported`; else a client registered
+         *     dynamically (RFC 7591) at its `registration_endpoint`. With none of
+         *     these the answer is 400 naming `oauthClientId` and the redirect URI to
+         *     register. Scopes: the record's `oauthScopes`, else those of the MCP
+         *     server's `WWW-Authenticate` challenge, else its metadata's
+         *     `scopes_supported`, else none; `offline_access` is added when the
+         *     authorization server supports it.
          */
         post: operations["startMcpServerOAuth"];
         delete?: never;
@@ -343,6 +358,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/client-metadata.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The product's OAuth client metadata document
+         * @description The Client ID Metadata Document the product identifies itself with to
+         *     authorization servers that advertise
+         *     `client_id_metadata_document_supported`: the client id is this
+         *     document's URL, `<MCP_API_PUBLIC_URL>/client-metadata.json`.
+         *     `MCP_API_PUBLIC_URL` must be https (http is accepted only for
+         *     loopback addresses, for development). Needs no token.
+         */
+        get: operations["getOAuthClientMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/oauth/callback": {
         parameters: {
             query?: never;
@@ -363,6 +403,53 @@ export interface paths {
          *     `session_state`) are ignored.
          */
         get: operations["completeMcpServerOAuth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connectors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List connectors
+         * @description The catalog of connectors: MCP servers published in an MCP Registry
+         *     (filled by `npm run -s catalog -- sync`) or imported from `server.json`
+         *     files (`npm run -s catalog -- import <file>`), by name. `search`
+         *     matches a part of the name, title or description, ignoring letter
+         *     case. No value of a secret input is ever shown.
+         */
+        get: operations["listConnectors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connectors/{connectorId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The connector's registry name, percent-encoded (`io.github.acme%2Fweather`). */
+                connectorId: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Get connector
+         * @description One connector of the catalog, with its remotes and their inputs.
+         */
+        get: operations["getConnector"];
         put?: never;
         post?: never;
         delete?: never;
@@ -469,8 +556,9 @@ export interface components {
          */
         OauthScopes: string;
         /**
-         * @description Identifier of the connector this server backs, if any.
-         * @example github
+         * @description The connector this server is created from: a name from the catalog
+         *     (listConnectors), e.g. `io.github.acme/weather`. An unknown name is a 400.
+         * @example io.github.acme/weather
          */
         ConnectorId: string;
         /**
@@ -478,8 +566,8 @@ export interface components {
          *     be valid HTTP header names; values must not contain CR or LF. Framing
          *     and hop-by-hop headers (Host, Content-Length, Transfer-Encoding,
          *     Connection, …) and `Mcp-Session-Id` are refused, and so is
-         *     `Authorization` unless `authType` is `none`. Header values are not
-         *     secret storage: put credentials in `apiKey`.
+         *     `Authorization` unless `authType` is `none`. These values are returned
+         *     as stored: put credentials in `secretHeaders` (or `apiKey`) instead.
          * @example {
          *       "X-Team": "platform"
          *     }
@@ -488,7 +576,38 @@ export interface components {
             [key: string]: string;
         };
         /**
-         * @description Free-form configuration for the connector; at most 16 KiB once serialised as JSON.
+         * @description HTTP headers whose values are credentials (e.g. `X-Api-Key`). Write-only:
+         *     the values are encrypted at rest, bound to `url`'s origin like `apiKey`,
+         *     sent only to this server (checks, tools, the gateway) and never returned;
+         *     the record lists their names in `secretHeaderNames`. The same name rules
+         *     as `headers` apply, and a name may not be in both.
+         * @example {
+         *       "X-Api-Key": "key_live_example_0123456789"
+         *     }
+         */
+        SecretHeaders: {
+            [key: string]: string;
+        };
+        /**
+         * @description Changes to the secret headers: a value sets or replaces that header, `null`
+         *     removes it, a header left out is kept.
+         * @example {
+         *       "X-Api-Key": "key_live_example_0123456789",
+         *       "X-Old-Key": null
+         *     }
+         */
+        SecretHeadersPatch: {
+            [key: string]: string | null;
+        };
+        /**
+         * @description Configuration for the connector; at most 16 KiB once serialised as JSON.
+         *     With a `connectorId` from the catalog (see listConnectors) it holds the
+         *     connector's inputs as strings, keyed by variable name and header name,
+         *     and is validated against them: required inputs, choices, defaults (one
+         *     problem per input, naming it). The URL and headers are rendered from
+         *     it. Inputs marked `sensitive` are stored encrypted and never returned (the
+         *     record lists them in `connectorSecretsSet`); on PATCH a secret input
+         *     left out is kept and `null` clears it.
          * @example {
          *       "repositories": [
          *         "acme/api",
@@ -527,7 +646,8 @@ export interface components {
          */
         JsonRpcPayload: Record<string, never> | Record<string, never>[];
         /**
-         * @description A new MCP server.
+         * @description A new MCP server. `url` is required unless `connectorId` names a
+         *     connector of the catalog, whose URL template is then rendered.
          * @example {
          *       "workspaceId": "ws_acme",
          *       "name": "GitHub tools",
@@ -539,7 +659,7 @@ export interface components {
         McpServerCreate: {
             workspaceId: components["schemas"]["WorkspaceId"];
             name: components["schemas"]["ServerName"];
-            url: components["schemas"]["ServerUrl"];
+            url?: components["schemas"]["ServerUrl"];
             /** @default none */
             authType?: components["schemas"]["AuthType"];
             /** @description API key sent as `Authorization: Bearer <apiKey>`. Needed when `authType` is `api_key`. */
@@ -550,7 +670,9 @@ export interface components {
             oauthTokenEndpoint?: components["schemas"]["EndpointUrl"] | null;
             oauthAuthorizationEndpoint?: components["schemas"]["EndpointUrl"] | null;
             oauthScopes?: components["schemas"]["OauthScopes"] | null;
+            oauthGrantType?: components["schemas"]["OAuthGrantType"] | null;
             headers?: components["schemas"]["Headers"];
+            secretHeaders?: components["schemas"]["SecretHeaders"];
             connectorId?: components["schemas"]["ConnectorId"] | null;
             connectorConfig?: components["schemas"]["ConnectorConfig"] | null;
             /** @default true */
@@ -575,11 +697,60 @@ export interface components {
             oauthTokenEndpoint?: components["schemas"]["EndpointUrl"] | null;
             oauthAuthorizationEndpoint?: components["schemas"]["EndpointUrl"] | null;
             oauthScopes?: components["schemas"]["OauthScopes"] | null;
+            oauthGrantType?: components["schemas"]["OAuthGrantType"] | null;
             headers?: components["schemas"]["Headers"] | null;
+            secretHeaders?: components["schemas"]["SecretHeadersPatch"] | null;
             connectorId?: components["schemas"]["ConnectorId"] | null;
             connectorConfig?: components["schemas"]["ConnectorConfig"] | null;
             enabled?: components["schemas"]["Enabled"];
             allowedTools?: components["schemas"]["AllowedTools"];
+        };
+        /**
+         * @description The OAuth grant the product uses for an `oauth` server:
+         *     `authorization_code` (a user consents in a browser, via
+         *     `POST …/oauth/authorize`) or `client_credentials` (the product gets
+         *     tokens itself with its client id and secret; no browser step). Null
+         *     infers it: `client_credentials` when `oauthTokenEndpoint` is set and
+         *     `oauthAuthorizationEndpoint` is not, else `authorization_code`.
+         * @example authorization_code
+         * @enum {string}
+         */
+        OAuthGrantType: "authorization_code" | "client_credentials";
+        /**
+         * @description The product's OAuth Client ID Metadata Document
+         *     (draft-ietf-oauth-client-id-metadata-document): its `client_id` is the
+         *     URL it is served at.
+         */
+        OAuthClientMetadata: {
+            /** @example https://mcp-api.example.com/client-metadata.json */
+            client_id: string;
+            /** @example mcp-servers-api */
+            client_name: string;
+            /** @example https://mcp-api.example.com */
+            client_uri?: string;
+            /**
+             * @example [
+             *       "https://mcp-api.example.com/api/oauth/callback"
+             *     ]
+             */
+            redirect_uris: string[];
+            /**
+             * @example [
+             *       "authorization_code",
+             *       "refresh_token"
+             *     ]
+             */
+            grant_types: string[];
+            /**
+             * @example [
+             *       "code"
+             *     ]
+             */
+            response_types: string[];
+            /** @example none */
+            token_endpoint_auth_method: string;
+            /** @example web */
+            application_type?: string;
         };
         /**
          * @description A registered MCP server. Secrets are never included.
@@ -599,8 +770,10 @@ export interface components {
          *       "headers": {
          *         "X-Team": "platform"
          *       },
+         *       "secretHeaderNames": [],
          *       "connectorId": null,
          *       "connectorConfig": null,
+         *       "connectorSecretsSet": [],
          *       "connectorStatus": "",
          *       "lastCheckedAt": null,
          *       "lastError": null,
@@ -651,6 +824,19 @@ export interface components {
              * @example null
              */
             oauthScopes: string | null;
+            oauthGrantType: components["schemas"]["OAuthGrantType"] | null;
+            /**
+             * @description How the product identified itself to the authorization server at
+             *     the last authorization: `pre_registered` (the record's
+             *     `oauthClientId`), `metadata_document` (the product's Client ID
+             *     Metadata Document URL, `<MCP_API_PUBLIC_URL>/client-metadata.json`,
+             *     as client id) or `dynamic` (RFC 7591 registration, kept per
+             *     authorization server issuer and reused). Null before the first
+             *     authorization.
+             * @example metadata_document
+             * @enum {string|null}
+             */
+            readonly oauthClientRegistration: "pre_registered" | "metadata_document" | "dynamic" | null;
             /**
              * Format: date-time
              * @description When the stored OAuth access token expires, or null when there is none.
@@ -659,17 +845,29 @@ export interface components {
             oauthExpiresAt: string | null;
             headers: components["schemas"]["Headers"];
             /**
-             * @description Identifier of the connector this server backs, or null.
-             * @example github
+             * @description The names of the secret headers stored (their values are never returned).
+             * @example [
+             *       "X-Api-Key"
+             *     ]
+             */
+            secretHeaderNames: string[];
+            /**
+             * @description The connector (its registry name) this server was created from, or null.
+             * @example io.github.acme/weather
              */
             connectorId: string | null;
             /**
-             * @description Connector configuration, or null.
+             * @description Connector configuration, or null. Secret inputs are never included.
              * @example null
              */
             connectorConfig: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * @description The connector's secret inputs that are stored (their values are never returned).
+             * @example []
+             */
+            connectorSecretsSet: string[];
             connectorStatus: components["schemas"]["ConnectorStatus"];
             /**
              * Format: date-time
@@ -708,6 +906,144 @@ export interface components {
          */
         McpServerList: {
             data: components["schemas"]["McpServer"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page.
+             * @example null
+             */
+            nextCursor: string | null;
+        };
+        /**
+         * @description One input of a connector: a variable of its URL or header templates, or
+         *     a header. Give its value in `connectorConfig` under `name`. A header
+         *     with a fixed `value` template is rendered from the variables and is not
+         *     an input itself. The default of a `sensitive` input is never shown.
+         */
+        ConnectorInput: {
+            /** @example units */
+            name: string;
+            /** @example Temperature units */
+            description: string | null;
+            /**
+             * @description Whether the input must be given (or have a default).
+             * @example true
+             */
+            isRequired: boolean;
+            /**
+             * @description Whether the input is a credential (the registry's `isSecret`): stored encrypted, never returned.
+             * @example false
+             */
+            sensitive: boolean;
+            /** @example metric */
+            default: string | null;
+            /**
+             * @example [
+             *       "metric",
+             *       "imperial"
+             *     ]
+             */
+            choices: string[] | null;
+            /**
+             * @description Headers only. The fixed template the header is rendered from (`{var}` names a variable), or null when the header's value is the input itself.
+             * @example Bearer {api_key}
+             */
+            value?: string | null;
+        };
+        /** @description One way to reach the connector's server, with the inputs it takes. */
+        ConnectorRemote: {
+            /**
+             * @example streamable-http
+             * @enum {string}
+             */
+            type: "streamable-http" | "sse";
+            /**
+             * @description URL template; `{var}` names a variable.
+             * @example https://{region}.weather.example.com/mcp
+             */
+            url: string;
+            variables: components["schemas"]["ConnectorInput"][];
+            headers: components["schemas"]["ConnectorInput"][];
+        };
+        /**
+         * @description A connector of the catalog: an MCP server as published in an MCP
+         *     Registry (`server.json`, schema 2025-12-11), latest version only.
+         *     Creating a server with its `connectorId` uses its first
+         *     `streamable-http` remote (else its first remote).
+         * @example {
+         *       "name": "io.github.acme/weather",
+         *       "title": "Weather",
+         *       "description": "Forecasts and observations.",
+         *       "version": "1.4.0",
+         *       "websiteUrl": null,
+         *       "source": "registry",
+         *       "updatedAt": "2026-11-24T09:30:00.000Z",
+         *       "remotes": [
+         *         {
+         *           "type": "streamable-http",
+         *           "url": "https://{region}.weather.example.com/mcp",
+         *           "variables": [
+         *             {
+         *               "name": "region",
+         *               "description": "Region",
+         *               "isRequired": true,
+         *               "sensitive": false,
+         *               "default": "eu",
+         *               "choices": [
+         *                 "eu",
+         *                 "us"
+         *               ]
+         *             }
+         *           ],
+         *           "headers": [
+         *             {
+         *               "name": "X-Api-Key",
+         *               "description": "Your API key",
+         *               "isRequired": true,
+         *               "sensitive": true,
+         *               "default": null,
+         *               "choices": null,
+         *               "value": null
+         *             }
+         *           ]
+         *         }
+         *       ]
+         *     }
+         */
+        Connector: {
+            /**
+             * @description The registry name, which is the `connectorId`.
+             * @example io.github.acme/weather
+             */
+            name: string;
+            /** @example Weather */
+            title: string | null;
+            /** @example Forecasts and observations. */
+            description: string;
+            /** @example 1.4.0 */
+            version: string;
+            /** @example null */
+            websiteUrl: string | null;
+            remotes: components["schemas"]["ConnectorRemote"][];
+            /**
+             * @description Where the entry came from: a registry sync or an imported file.
+             * @example registry
+             * @enum {string}
+             */
+            source: "registry" | "file";
+            /**
+             * @description When the entry last changed (as the registry says, or when it was imported).
+             * @example 2026-11-24T09:30:00.000Z
+             */
+            updatedAt: string;
+        };
+        /**
+         * @description One page of connectors, by name.
+         * @example {
+         *       "data": [],
+         *       "nextCursor": null
+         *     }
+         */
+        ConnectorList: {
+            data: components["schemas"]["Connector"][];
             /**
              * @description Pass as `cursor` for the next page; null on the last page.
              * @example null
@@ -2035,6 +2371,27 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    getOAuthClientMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The document. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthClientMetadata"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
     completeMcpServerOAuth: {
         parameters: {
             query?: {
@@ -2118,6 +2475,67 @@ export interface operations {
                     "text/html": string;
                 };
             };
+        };
+    };
+    listConnectors: {
+        parameters: {
+            query?: {
+                /** @description Text the name, title or description contains (letter case ignored). */
+                search?: string;
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `nextCursor` of the previous page. Opaque; a cursor the server did not issue is a 400. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of connectors, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectorList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getConnector: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The connector's registry name, percent-encoded (`io.github.acme%2Fweather`). */
+                connectorId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connector. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connector"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getHealth: {

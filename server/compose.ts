@@ -8,6 +8,8 @@ import { buildApp, type AppDeps } from "./app.js";
 import type { Config } from "./config.js";
 import { isUnavailable, migrate, MIGRATION_ADVISORY_LOCK, openDatabase, type Database } from "./data/db.js";
 import { createMcpServerRepo } from "./data/mcp-server-repo.js";
+import { createConnectorRepo } from "./data/connector-repo.js";
+import { createConnectorService } from "./domain/connectors.js";
 import { createSecretBox, parseKey, type SecretBox } from "./data/secrets.js";
 import { createAuditRepo } from "./data/audit-repo.js";
 import { sealLegacyToOrigins } from "./data/key-rotation.js";
@@ -17,6 +19,7 @@ import { createTokenRepo } from "./data/token-repo.js";
 import { createIdempotency } from "./domain/idempotency.js";
 import { createOAuthService } from "./domain/oauth.js";
 import { createOAuthStateRepo } from "./data/oauth-state-repo.js";
+import { createOAuthRegistrationRepo } from "./data/oauth-registration-repo.js";
 import { createOAuthClient, OAUTH_MAX_BODY_BYTES } from "./outbound/oauth-client.js";
 import { createRateLimiter } from "./domain/rate-limit.js";
 import { createConnectionService } from "./domain/connections.js";
@@ -73,6 +76,7 @@ export interface Services {
   tokens: ReturnType<typeof createTokenService>;
   servers: ReturnType<typeof createMcpServerService>;
   connections: ReturnType<typeof createConnectionService>;
+  connectors: ReturnType<typeof createConnectorService>;
   idempotency: ReturnType<typeof createIdempotency>;
   rateLimiter: ReturnType<typeof createRateLimiter>;
   oauth: ReturnType<typeof createOAuthService>;
@@ -105,6 +109,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
     if (migrated) await bindLegacySecrets(db, box, logger);
     const cursorKey = createHash("sha256").update("cursor-signing:").update(key).digest();
     const repo = createMcpServerRepo(db.knex, box, nameKey);
+    const connectors = createConnectorService({ repo: createConnectorRepo(db.knex), cursors: createCursorCodec(cursorKey) });
     const outboundFetch = createGuardedFetch({
       allowPrivateNetwork: config.allowPrivateNetwork,
       timeoutMs: config.connectTimeoutMs,
@@ -114,6 +119,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
     const oauth = createOAuthService({
       repo,
       states: createOAuthStateRepo(db.knex, box),
+      registrations: createOAuthRegistrationRepo(db.knex, box),
       tokens: tokenRepo,
       client: createOAuthClient(outboundFetch.withLimits({ maxBodyBytes: OAUTH_MAX_BODY_BYTES })),
       publicUrl: () => config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`,
@@ -135,6 +141,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
         },
       },
       tokens: createTokenService(cacheTokenLookups(tokenRepo)),
+      connectors,
       servers: createMcpServerService({ repo, audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey) }),
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute),
@@ -233,6 +240,7 @@ export function appFor(services: Services, config: Config, logger: Logger, extra
     tokens: services.tokens,
     servers: services.servers,
     connections: services.connections,
+    connectors: services.connectors,
     idempotency: services.idempotency,
     rateLimiter: services.rateLimiter,
     oauth: services.oauth,

@@ -49,6 +49,25 @@ function positiveInt(value: string | undefined, fallback: number, name: string):
   return n;
 }
 
+/**
+ * The product's public URL is its OAuth client id's home (the metadata document) and the
+ * redirect URI's: https, or http on a loopback address for development and tests.
+ */
+function publicUrl(value: string | undefined): string | null {
+  if (!value) return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    /* reported below */
+  }
+  const loopback = url !== null && (url.hostname === "localhost" || url.hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(url.hostname));
+  if (!url || url.username || url.password || url.search || url.hash || !(url.protocol === "https:" || (url.protocol === "http:" && loopback))) {
+    throw new Error(`MCP_API_PUBLIC_URL must be an https URL (http only on localhost or 127.0.0.1, for development), without user, query or fragment; got '${value}'`);
+  }
+  return value.replace(/\/$/, "");
+}
+
 /** Allowed OAuth return URLs: absolute http(s) URLs without userinfo, compared as parsed URLs. */
 function returnUrls(value: string | undefined): string[] {
   const entries = (value ?? "").split(",").map((u) => u.trim()).filter(Boolean);
@@ -83,7 +102,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxResponseBytes: positiveInt(env.MCP_API_MAX_RESPONSE_BYTES, 10 * 1024 * 1024, "MCP_API_MAX_RESPONSE_BYTES"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
     rateLimitPerMinute: positiveInt(env.MCP_API_RATE_LIMIT, 600, "MCP_API_RATE_LIMIT"),
-    publicUrl: env.MCP_API_PUBLIC_URL || null,
+    publicUrl: publicUrl(env.MCP_API_PUBLIC_URL),
     oauthReturnUrlPrefixes: returnUrls(env.MCP_API_OAUTH_RETURN_URLS),
     database: {
       poolMax: positiveInt(env.DATABASE_POOL_MAX, 10, "DATABASE_POOL_MAX"),

@@ -7,7 +7,8 @@ import { insertEvent, type AuditEventInput } from "./audit-repo.js";
 import { isUniqueViolation } from "./db.js";
 import { originOf, type SecretBox } from "./secrets.js";
 
-export const SECRET_FIELDS = ["apiKey", "oauthClientSecret", "oauthAccessToken", "oauthRefreshToken"] as const;
+// secretHeaders and connectorSecrets are sealed JSON objects (name → value), bound to url's origin like the API key.
+export const SECRET_FIELDS = ["apiKey", "oauthClientSecret", "oauthAccessToken", "oauthRefreshToken", "secretHeaders", "connectorSecrets"] as const;
 export type SecretField = (typeof SECRET_FIELDS)[number];
 /** Plaintext secret changes: a string sets, null clears, absent keeps. */
 export type SecretChanges = Partial<Record<SecretField, string | null>>;
@@ -26,9 +27,14 @@ export interface ServerFields {
   connectorId: string | null;
   connectorConfig: Record<string, unknown> | null;
   connectorStatus: ConnectorStatus;
+  oauthGrantType: OAuthGrantType | null;
+  oauthClientRegistration: OAuthClientRegistration | null;
   /** Gateway policy (issue 10): whether agents may use the server, and which of its tools (null: all). */
   enabled: boolean;
   allowedTools: string[] | null;
+  /** Names of the sealed secretHeaders and connectorSecrets (issue 14); kept in step with them by the domain. */
+  secretHeaderNames: string[];
+  connectorSecretsSet: string[];
 }
 
 /** What the product learned about a server's OAuth setup; not part of the wire record. */
@@ -37,7 +43,25 @@ export interface OAuthInternals {
   tokenAuthMethod: string | null;
   issuer: string | null;
   resource: string | null;
+  /** What discovery learned that decides how the client identifies itself and checks responses. */
+  discovery: OAuthDiscovery | null;
 }
+
+export interface OAuthDiscovery {
+  registrationEndpoint: string | null;
+  clientIdMetadataDocumentSupported: boolean;
+  /** RFC 9207: the authorization server says it sends `iss` with its responses. */
+  issParameterSupported: boolean;
+  /** Scopes from the MCP server's WWW-Authenticate challenge, else its metadata's scopes_supported. */
+  scopes: string | null;
+  /** The authorization server lists offline_access among its scopes. */
+  offlineAccess: boolean;
+  /** token_endpoint_auth_methods_supported, for a dynamic registration. */
+  tokenAuthMethods: string[] | null;
+}
+
+export type OAuthGrantType = "authorization_code" | "client_credentials";
+export type OAuthClientRegistration = "pre_registered" | "metadata_document" | "dynamic";
 
 export interface StoredServer {
   server: McpServer;
@@ -78,9 +102,16 @@ interface ServerRow {
   oauth_token_auth_method: string | null;
   oauth_issuer: string | null;
   oauth_resource: string | null;
+  oauth_grant_type: string | null;
+  oauth_client_registration: string | null;
+  oauth_discovery: string | null;
   oauth_refresh_lock_until: string | null;
   enabled: boolean | number;
   allowed_tools: string | null;
+  secret_headers_enc: string | null;
+  secret_header_names: string;
+  connector_secrets_enc: string | null;
+  connector_secret_names: string;
 }
 
 /** Longest `lastError.message` stored and served; longer ones are cut (documented in openapi.yaml). */
@@ -102,6 +133,8 @@ export const SECRET_COLUMNS = {
   oauthClientSecret: "oauth_client_secret_enc",
   oauthAccessToken: "oauth_access_token_enc",
   oauthRefreshToken: "oauth_refresh_token_enc",
+  secretHeaders: "secret_headers_enc",
+  connectorSecrets: "connector_secrets_enc",
 } as const satisfies Record<SecretField, keyof ServerRow>;
 
 function toStored(row: ServerRow): StoredServer {
@@ -118,10 +151,14 @@ function toStored(row: ServerRow): StoredServer {
       oauthTokenEndpoint: row.oauth_token_endpoint,
       oauthAuthorizationEndpoint: row.oauth_authorization_endpoint,
       oauthScopes: row.oauth_scopes,
+      oauthGrantType: row.oauth_grant_type as OAuthGrantType | null,
+      oauthClientRegistration: row.oauth_client_registration as OAuthClientRegistration | null,
       oauthExpiresAt: row.oauth_expires_at,
       headers: JSON.parse(row.headers) as Record<string, string>,
+      secretHeaderNames: JSON.parse(row.secret_header_names) as string[],
       connectorId: row.connector_id,
       connectorConfig: row.connector_config === null ? null : (JSON.parse(row.connector_config) as Record<string, unknown>),
+      connectorSecretsSet: JSON.parse(row.connector_secret_names) as string[],
       connectorStatus: row.connector_status as ConnectorStatus,
       lastCheckedAt: row.last_checked_at,
       lastError: row.last_error === null ? null : (JSON.parse(boundedError(JSON.parse(row.last_error) as ConnectionError)!) as ConnectionError),
@@ -137,12 +174,15 @@ function toStored(row: ServerRow): StoredServer {
       oauthClientSecret: row.oauth_client_secret_enc !== null,
       oauthAccessToken: row.oauth_access_token_enc !== null,
       oauthRefreshToken: row.oauth_refresh_token_enc !== null,
+      secretHeaders: row.secret_headers_enc !== null,
+      connectorSecrets: row.connector_secrets_enc !== null,
     },
     oauth: {
       revocationEndpoint: row.oauth_revocation_endpoint,
       tokenAuthMethod: row.oauth_token_auth_method,
       issuer: row.oauth_issuer,
       resource: row.oauth_resource,
+      discovery: row.oauth_discovery === null ? null : (JSON.parse(row.oauth_discovery) as OAuthDiscovery),
     },
   };
 }
@@ -164,8 +204,12 @@ function fieldColumns(f: Partial<ServerFields>, nameKey: (n: string) => string):
   if (f.connectorId !== undefined) row.connector_id = f.connectorId;
   if (f.connectorConfig !== undefined) row.connector_config = f.connectorConfig === null ? null : JSON.stringify(f.connectorConfig);
   if (f.connectorStatus !== undefined) row.connector_status = f.connectorStatus;
+  if (f.oauthGrantType !== undefined) row.oauth_grant_type = f.oauthGrantType;
+  if (f.oauthClientRegistration !== undefined) row.oauth_client_registration = f.oauthClientRegistration;
   if (f.enabled !== undefined) row.enabled = f.enabled;
   if (f.allowedTools !== undefined) row.allowed_tools = f.allowedTools === null ? null : JSON.stringify(f.allowedTools);
+  if (f.secretHeaderNames !== undefined) row.secret_header_names = JSON.stringify(f.secretHeaderNames);
+  if (f.connectorSecretsSet !== undefined) row.connector_secret_names = JSON.stringify(f.connectorSecretsSet);
   return row;
 }
 
@@ -220,7 +264,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
    */
   async function openSecrets(workspaceId: string, id: string): Promise<Secrets> {
     const row = await table().where({ id, workspace_id: workspaceId }).first();
-    const out: Secrets = { apiKey: null, oauthClientSecret: null, oauthAccessToken: null, oauthRefreshToken: null };
+    const out: Secrets = { apiKey: null, oauthClientSecret: null, oauthAccessToken: null, oauthRefreshToken: null, secretHeaders: null, connectorSecrets: null };
     if (!row) return out;
     const to = { url: row.url, oauthTokenEndpoint: row.oauth_token_endpoint };
     for (const field of SECRET_FIELDS) {
@@ -292,7 +336,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       const changes: Partial<ServerRow> = { ...fieldColumns(fields, nameKey), ...sealColumns(id, workspaceId, secrets, to) };
       // What discovery learned describes the old URL and endpoints: learn it again.
       if (["url", "authType", "oauthTokenEndpoint", "oauthAuthorizationEndpoint"].some((f) => f in fields)) {
-        Object.assign(changes, { oauth_revocation_endpoint: null, oauth_token_auth_method: null, oauth_issuer: null, oauth_resource: null });
+        Object.assign(changes, { oauth_revocation_endpoint: null, oauth_token_auth_method: null, oauth_issuer: null, oauth_resource: null, oauth_discovery: null });
       }
       try {
         const stored = await knex.transaction(async (trx) => {
@@ -380,6 +424,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       if (i.tokenAuthMethod !== undefined) row.oauth_token_auth_method = i.tokenAuthMethod;
       if (i.issuer !== undefined) row.oauth_issuer = i.issuer;
       if (i.resource !== undefined) row.oauth_resource = i.resource;
+      if (i.discovery !== undefined) row.oauth_discovery = i.discovery === null ? null : JSON.stringify(i.discovery);
       if (changes.lastError !== undefined) row.last_error = boundedError(changes.lastError);
       if (changes.lastCheckedAt !== undefined) row.last_checked_at = changes.lastCheckedAt;
       return knex.transaction(async (trx) => {

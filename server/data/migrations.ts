@@ -163,6 +163,69 @@ const migrations: Migration[] = [
       await knex.schema.alterTable("mcp_servers", (t) => t.dropColumns("enabled", "allowed_tools"));
     },
   },
+  {
+    // Connectors (issue 14): the catalog, and write-only secret headers and connector inputs.
+    name: "006_connectors_issue14",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.text("secret_headers_enc").nullable(); // sealed JSON object of header name → value
+        t.text("secret_header_names").notNullable().defaultTo("[]"); // JSON array, the names only
+        t.text("connector_secrets_enc").nullable(); // sealed JSON object of secret input → value
+        t.text("connector_secret_names").notNullable().defaultTo("[]");
+      });
+      await knex.schema.createTable("connectors", (t) => {
+        if (knex.client.config.client === "pg") t.specificType("name", 'varchar(200) collate "C"').primary();
+        else t.string("name", 200).primary();
+        t.string("version", 255).notNullable();
+        t.string("title", 100).nullable();
+        t.text("description").notNullable();
+        t.string("website_url", 2048).nullable();
+        t.text("remotes").notNullable(); // JSON array, secret defaults included (never served)
+        t.string("source", 16).notNullable(); // registry | file
+        t.string("updated_at", 40).notNullable();
+        t.text("search_text").notNullable(); // lower-cased name, title and description
+      });
+      await knex.schema.createTable("connector_syncs", (t) => {
+        t.string("registry_url", 2048).primary();
+        t.string("updated_since", 40).nullable(); // the newest updatedAt the registry reported
+        t.string("synced_at", 30).notNullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("connector_syncs");
+      await knex.schema.dropTable("connectors");
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.dropColumns("secret_headers_enc", "secret_header_names", "connector_secrets_enc", "connector_secret_names");
+      });
+    },
+  },
+  {
+    // Issue 11: how the client was identified, an explicit grant, what discovery learned, and
+    // dynamically registered clients (one per authorization server issuer, reused).
+    name: "007_oauth_clients_issue11",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.string("oauth_grant_type", 30).nullable();
+        t.string("oauth_client_registration", 30).nullable();
+        t.text("oauth_discovery").nullable(); // JSON: registration endpoint, CIMD and iss support, scopes
+      });
+      await knex.schema.createTable("oauth_client_registrations", (t) => {
+        t.string("issuer", 2048).notNullable();
+        t.string("redirect_uri", 2048).notNullable();
+        t.string("client_id", 2048).notNullable();
+        t.text("client_secret_enc").nullable();
+        t.string("token_endpoint_auth_method", 40).notNullable();
+        t.string("created_at", 30).notNullable();
+        t.primary(["issuer", "redirect_uri"]);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("oauth_client_registrations");
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.dropColumns("oauth_grant_type", "oauth_client_registration", "oauth_discovery");
+      });
+    },
+  },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -1,14 +1,15 @@
 // Use cases for MCP server records: the rules of create, read, list, update and delete.
 import { newUlidFactory } from "../data/ids.js";
 import type { AuditEventInput, AuditRepo } from "../data/audit-repo.js";
-import { credentialDestination, SECRET_FIELDS, type McpServerRepo, type SecretChanges, type SecretField, type ServerFields, type StoredServer } from "../data/mcp-server-repo.js";
+import { credentialDestination, SECRET_FIELDS, type McpServerRepo, type SecretChanges, type SecretField, type Secrets, type ServerFields, type StoredServer } from "../data/mcp-server-repo.js";
 import { originOf } from "../data/secrets.js";
 import type { AuthType, FieldChange, McpServer, McpServerCreate, McpServerEventList, McpServerList, McpServerPatch, ProblemFieldError } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
 import { Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed } from "./errors.js";
 import { namespaceOf } from "./names.js";
-import { connectorConfigProblems, headerProblems, nameKey, nulProblems, urlProblems } from "./rules.js";
+import { connectorConfigProblems, headerProblems, nameKey, nulProblems, secretHeaderProblems, urlProblems } from "./rules.js";
 import type { Actor } from "./tokens.js";
+import { secretHeadersOf } from "./upstream.js";
 
 const OAUTH_FIELDS = [
   "oauthClientId",
@@ -16,12 +17,13 @@ const OAUTH_FIELDS = [
   "oauthTokenEndpoint",
   "oauthAuthorizationEndpoint",
   "oauthScopes",
+  "oauthGrantType",
 ] as const;
 
 // Changing any of these means the last connection check no longer describes the record.
-const CONNECTION_FIELDS = ["url", "authType", "headers", "oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes"] as const;
+const CONNECTION_FIELDS = ["url", "authType", "headers", "oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes", "oauthGrantType"] as const;
 
-const OAUTH_CLIENT_FIELDS = ["oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes"] as const;
+const OAUTH_CLIENT_FIELDS = ["oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes", "oauthGrantType"] as const;
 
 const MAX_WRITE_ATTEMPTS = 5;
 
@@ -125,8 +127,8 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
     return stored;
   }
 
-  /** Works out the next state of a record from a patch, or says why it cannot. */
-  function applyPatch(current: StoredServer, patch: McpServerPatch) {
+  /** Works out the next state of a record from a patch, or says why it cannot. `opened`: its secrets, when the patch merges into them. */
+  function applyPatch(current: StoredServer, patch: McpServerPatch, opened: Secrets | null) {
     const cur = current.server;
     const authType = patch.authType ?? cur.authType;
     const problems = [
@@ -145,6 +147,8 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       oauthAuthorizationEndpoint:
         patch.oauthAuthorizationEndpoint !== undefined ? patch.oauthAuthorizationEndpoint : cur.oauthAuthorizationEndpoint,
       oauthScopes: patch.oauthScopes !== undefined ? patch.oauthScopes : cur.oauthScopes,
+      oauthGrantType: patch.oauthGrantType !== undefined ? patch.oauthGrantType : cur.oauthGrantType,
+      oauthClientRegistration: cur.oauthClientRegistration,
       oauthExpiresAt: cur.oauthExpiresAt,
       headers: patch.headers === null ? {} : (patch.headers ?? cur.headers),
       connectorId: patch.connectorId !== undefined ? patch.connectorId : cur.connectorId,
@@ -152,15 +156,29 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       connectorStatus: cur.connectorStatus,
       enabled: patch.enabled ?? cur.enabled,
       allowedTools: patch.allowedTools !== undefined ? patch.allowedTools : cur.allowedTools,
+      secretHeaderNames: cur.secretHeaderNames,
+      connectorSecretsSet: cur.connectorSecretsSet,
     };
     const secrets: SecretChanges = {};
     if (patch.apiKey !== undefined) secrets.apiKey = patch.apiKey;
     if (patch.oauthClientSecret !== undefined) secrets.oauthClientSecret = patch.oauthClientSecret;
+    if (patch.secretHeaders !== undefined) {
+      // A value sets, null removes, left out keeps. Moving to another origin keeps only those given again.
+      const originMoves = problems.length === 0 && originOf(next.url) !== originOf(cur.url);
+      const merged = patch.secretHeaders === null || originMoves || !opened ? {} : secretHeadersOf(opened);
+      for (const [name, value] of Object.entries(patch.secretHeaders ?? {})) {
+        for (const known of Object.keys(merged)) if (known.toLowerCase() === name.toLowerCase()) delete merged[known];
+        if (value !== null) merged[name] = value;
+      }
+      next.secretHeaderNames = Object.keys(merged);
+      if (next.secretHeaderNames.length > 0) secrets.secretHeaders = JSON.stringify(merged);
+      else if (current.secretsSet.secretHeaders) secrets.secretHeaders = null;
+    }
 
     // Switching authType away drops the old type's credentials.
     if (authType !== "api_key" && current.secretsSet.apiKey) secrets.apiKey = null;
     if (authType !== "oauth") {
-      next.oauthClientId = next.oauthTokenEndpoint = next.oauthAuthorizationEndpoint = next.oauthScopes = next.oauthExpiresAt = null;
+      next.oauthClientId = next.oauthTokenEndpoint = next.oauthAuthorizationEndpoint = next.oauthScopes = next.oauthExpiresAt = next.oauthGrantType = next.oauthClientRegistration = null;
       for (const field of ["oauthClientSecret", "oauthAccessToken", "oauthRefreshToken"] as const) {
         if (current.secretsSet[field]) secrets[field] = null;
       }
@@ -169,14 +187,17 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
     // A URL with problems has no origin to compare; the patch fails on those problems anyway.
     const clearedByMove = problems.length === 0 ? credentialsLeavingOrigin(current, next, secrets) : [];
     for (const field of clearedByMove) secrets[field] = null;
+    if (clearedByMove.includes("secretHeaders")) next.secretHeaderNames = [];
+    if (clearedByMove.includes("connectorSecrets")) next.connectorSecretsSet = [];
 
     const hasApiKey = secrets.apiKey !== undefined ? secrets.apiKey !== null : current.secretsSet.apiKey;
     if (authType === "api_key" && !hasApiKey && !clearedByMove.includes("apiKey")) {
       problems.push({ path: "/apiKey", message: patch.apiKey === null ? "cannot be cleared while authType is api_key" : "is required when authType is api_key" });
     }
     // Endpoints left out are discovered (RFC 9728 / RFC 8414) when the OAuth flow starts.
-    if (authType === "oauth" && !next.oauthClientId) problems.push({ path: "/oauthClientId", message: "is required when authType is oauth" });
+    // Without a client id, the product identifies itself by metadata document or registers (issue 11).
     problems.push(...headerProblems(next.headers, authType));
+    problems.push(...secretHeaderProblems(Object.fromEntries(next.secretHeaderNames.map((n) => [n, ""])), next.headers, authType));
     fail(problems);
 
     // Keep only what really changes, so that `{}` (or a no-op patch) writes nothing.
@@ -204,6 +225,7 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       requireWorkspace(actor, input.workspaceId);
       const authType = input.authType ?? "none";
       const headers = input.headers ?? {};
+      const secretHeaders = input.secretHeaders ?? {};
       const problems = [
         ...nulProblems(input),
         ...endpointProblems(input),
@@ -211,9 +233,11 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
         ...connectorConfigProblems(input.connectorConfig),
       ];
       if (authType === "api_key" && input.apiKey == null) problems.push({ path: "/apiKey", message: "is required when authType is api_key" });
-      if (authType === "oauth" && input.oauthClientId == null) problems.push({ path: "/oauthClientId", message: "is required when authType is oauth" });
       problems.push(...headerProblems(headers, authType));
+      problems.push(...secretHeaderProblems(secretHeaders, headers, authType));
+      if (input.url == null) problems.push({ path: "/url", message: "is required (unless connectorId names a connector of the catalog)" });
       fail(problems);
+      const url = input.url!;
       await checkNamespace(input.workspaceId, input.name, null);
 
       const outcome = await repo.insert({
@@ -221,12 +245,14 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
         workspaceId: input.workspaceId,
         fields: {
           name: input.name,
-          url: input.url,
+          url,
           authType,
           oauthClientId: input.oauthClientId ?? null,
           oauthTokenEndpoint: input.oauthTokenEndpoint ?? null,
           oauthAuthorizationEndpoint: input.oauthAuthorizationEndpoint ?? null,
           oauthScopes: input.oauthScopes ?? null,
+          oauthGrantType: input.oauthGrantType ?? null,
+          oauthClientRegistration: null,
           oauthExpiresAt: null,
           headers,
           connectorId: input.connectorId ?? null,
@@ -234,8 +260,14 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
           connectorStatus: "",
           enabled: input.enabled ?? true,
           allowedTools: input.allowedTools ?? null,
+          secretHeaderNames: Object.keys(secretHeaders),
+          connectorSecretsSet: [],
         },
-        secrets: { apiKey: input.apiKey ?? null, oauthClientSecret: input.oauthClientSecret ?? null },
+        secrets: {
+          apiKey: input.apiKey ?? null,
+          oauthClientSecret: input.oauthClientSecret ?? null,
+          secretHeaders: Object.keys(secretHeaders).length > 0 ? JSON.stringify(secretHeaders) : null,
+        },
         createdBy: actor.userId,
         at: now().toISOString(),
         event: event(
@@ -270,11 +302,12 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
         const current = await findOrThrow(actor, id);
         checkVersion(current, expected);
-        const { changed, secrets, clearedByMove } = applyPatch(current, patch);
+        const opened = patch.secretHeaders ? await repo.openSecrets(current.server.workspaceId, id) : null;
+        const { changed, secrets, clearedByMove } = applyPatch(current, patch, opened);
         if (Object.keys(changed).length === 0 && Object.keys(secrets).length === 0) return current;
         if (changed.name !== undefined) await checkNamespace(current.server.workspaceId, changed.name, id);
         const fields: FieldChange[] = Object.keys(changed)
-          .filter((k) => k !== "connectorStatus")
+          .filter((k) => !["connectorStatus", "secretHeaderNames", "connectorSecretsSet"].includes(k))
           .map((name) => ({ name, change: "changed" as const }));
         const given = (Object.entries(secrets) as [SecretField, string | null][]).filter(([field]) => !clearedByMove.includes(field));
         for (const [field, value] of given) {

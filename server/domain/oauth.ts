@@ -2,10 +2,20 @@
 // client credentials, refresh before use (one refresher per server across processes),
 // revocation, and discovery of what the record leaves out.
 import { createHash, randomBytes } from "node:crypto";
-import type { McpServerRepo, OAuthInternals, StoredServer } from "../data/mcp-server-repo.js";
+import type { McpServerRepo, OAuthClientRegistration, OAuthInternals, Secrets, StoredServer } from "../data/mcp-server-repo.js";
+import type { OAuthRegistrationRepo } from "../data/oauth-registration-repo.js";
 import type { OAuthStateRepo } from "../data/oauth-state-repo.js";
 import type { TokenRepo } from "../data/token-repo.js";
-import { describeTokenError, DiscoveryFailed, isGrantRejected, ResourceMismatch, type OAuthClient, type OAuthSetup, type OAuthTokens } from "../outbound/oauth-client.js";
+import {
+  describeTokenError,
+  DiscoveryFailed,
+  isGrantRejected,
+  ResourceMismatch,
+  type OAuthClient,
+  type OAuthClientIdentity,
+  type OAuthSetup,
+  type OAuthTokens,
+} from "../outbound/oauth-client.js";
 import { describeOutboundError } from "../outbound/guarded-fetch.js";
 import type { ConnectionError, OAuthAuthorization } from "../wire.js";
 import { NotFound, UpstreamFailure, ValidationFailed } from "./errors.js";
@@ -21,6 +31,7 @@ export interface OAuthServiceDeps {
   repo: McpServerRepo;
   states: OAuthStateRepo;
   tokens: TokenRepo;
+  registrations: OAuthRegistrationRepo;
   client: OAuthClient;
   /** The product's public base URL; the callback is `<publicUrl>/api/oauth/callback`. */
   publicUrl: () => string;
@@ -81,13 +92,61 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   const { repo, states, client, now = () => new Date() } = deps;
   const redirectUri = () => `${deps.publicUrl().replace(/\/$/, "")}/api/oauth/callback`;
 
-  async function identity(stored: StoredServer) {
+  /** The product's Client ID Metadata Document URL: its client id where CIMD is supported. */
+  const metadataDocumentUrl = () => `${deps.publicUrl().replace(/\/$/, "")}/client-metadata.json`;
+
+  /**
+   * Who the product is at the record's authorization server, in the MCP spec's order: the
+   * record's own client id; else its metadata document URL (CIMD); else a client registered
+   * dynamically there (RFC 7591, kept per issuer and reused). `kind` is what the record
+   * used last, so refreshes and revocations use the client that got the tokens.
+   */
+  async function identity(stored: StoredServer, setup?: OAuthSetup, kind?: OAuthClientRegistration | null) {
     const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
-    return { client: { clientId: stored.server.oauthClientId!, clientSecret: secrets.oauthClientSecret }, secrets };
+    const s = stored.server;
+    const d = stored.oauth.discovery;
+    const use = kind ?? (s.oauthClientId ? "pre_registered" : d?.clientIdMetadataDocumentSupported ? "metadata_document" : d?.registrationEndpoint ? "dynamic" : null);
+    if (use === "pre_registered" && s.oauthClientId) {
+      const authMethod = secrets.oauthClientSecret ? (stored.oauth.tokenAuthMethod === "none" ? "client_secret_basic" : (stored.oauth.tokenAuthMethod ?? "client_secret_basic")) : "none";
+      return { kind: use, client: { clientId: s.oauthClientId, clientSecret: secrets.oauthClientSecret, authMethod } as OAuthClientIdentity, secrets };
+    }
+    if (use === "metadata_document") {
+      return { kind: use, client: { clientId: metadataDocumentUrl(), clientSecret: null, authMethod: "none" } as OAuthClientIdentity, secrets };
+    }
+    if (use === "dynamic" && setup && d?.registrationEndpoint) {
+      let registered = await deps.registrations.find(setup.issuer, redirectUri());
+      if (!registered) {
+        const client_ = await client.register(d.registrationEndpoint, { redirectUri: redirectUri(), scope: null, supportedAuthMethods: d.tokenAuthMethods ?? undefined });
+        registered = { clientId: client_.clientId, clientSecret: client_.clientSecret, tokenEndpointAuthMethod: client_.authMethod };
+        await deps.registrations.save(setup.issuer, redirectUri(), registered, now().toISOString());
+      }
+      return {
+        kind: use,
+        client: { clientId: registered.clientId, clientSecret: registered.clientSecret, authMethod: registered.tokenEndpointAuthMethod } as OAuthClientIdentity,
+        secrets,
+      };
+    }
+    throw new ValidationFailed([
+      {
+        path: "/oauthClientId",
+        message: `is needed: this server's authorization server offers neither client ID metadata documents nor dynamic registration; register a client there with the redirect URI ${redirectUri()} and set oauthClientId (and oauthClientSecret)`,
+      },
+    ]);
   }
 
-  /** Client credentials are for servers with a token endpoint and no authorization endpoint. */
-  const usesClientCredentials = (s: StoredServer) => s.server.oauthTokenEndpoint !== null && s.server.oauthAuthorizationEndpoint === null;
+  /** The grant: what the record says, else client credentials for a token endpoint without an authorization endpoint. */
+  const usesClientCredentials = (s: StoredServer) =>
+    s.server.oauthGrantType === "client_credentials" ||
+    (s.server.oauthGrantType === null && s.server.oauthTokenEndpoint !== null && s.server.oauthAuthorizationEndpoint === null);
+
+  /** The scopes to ask for: the record's, else the server's challenge or metadata; offline_access where offered. */
+  function scopesFor(stored: StoredServer): string | null {
+    const d = stored.oauth.discovery;
+    const base = stored.server.oauthScopes ?? d?.scopes ?? null;
+    if (!d?.offlineAccess || usesClientCredentials(stored)) return base;
+    const list = (base ?? "").split(" ").filter(Boolean);
+    return list.includes("offline_access") ? base : [...list, "offline_access"].join(" ");
+  }
 
   /**
    * The authorization server setup for a record: what the record says, completed by discovery
@@ -113,6 +172,14 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       revocationEndpoint: found?.revocationEndpoint ?? null,
       tokenAuthMethod: found?.tokenAuthMethod ?? "client_secret_basic",
       resource: found?.resource ?? s.url,
+      discovery: {
+        registrationEndpoint: found?.registrationEndpoint ?? null,
+        clientIdMetadataDocumentSupported: found?.clientIdMetadataDocumentSupported ?? false,
+        issParameterSupported: found?.issParameterSupported ?? false,
+        scopes: found?.scopes ?? null,
+        offlineAccess: found?.offlineAccess ?? false,
+        tokenAuthMethods: found?.tokenAuthMethods ?? null,
+      },
     };
     const fields: { oauthTokenEndpoint?: string; oauthAuthorizationEndpoint?: string } = {};
     if (!s.oauthTokenEndpoint) {
@@ -187,16 +254,19 @@ export function createOAuthService(deps: OAuthServiceDeps) {
 
   /** Gets a new token (refresh or client credentials) while holding the server's lock. */
   async function renew(stored: StoredServer): Promise<TokenOutcome> {
-    const { client: who, secrets } = await identity(stored);
     let setup: OAuthSetup;
+    let who: OAuthClientIdentity;
+    let secrets: Secrets;
     try {
       ({ setup, stored } = await setupFor(stored));
+      ({ client: who, secrets } = await identity(stored, setup, usesClientCredentials(stored) ? "pre_registered" : stored.server.oauthClientRegistration));
     } catch (err) {
-      return { ok: false, connectorStatus: "error", error: upstream(err).connectionError, stored };
+      const error = err instanceof ValidationFailed ? authError(err.message) : upstream(err).connectionError;
+      return { ok: false, connectorStatus: "error", error, stored };
     }
     try {
       if (usesClientCredentials(stored)) {
-        const tokens = await client.clientCredentials(setup, who, stored.server.oauthScopes);
+        const tokens = await client.clientCredentials(setup, who, scopesFor(stored));
         const updated = (await storeTokens(stored, tokens, false)) ?? stored;
         return { ok: true, accessToken: tokens.access_token, stored: updated };
       }
@@ -218,6 +288,20 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   }
 
   return {
+    /** The product's Client ID Metadata Document, served at its own URL (its client id). */
+    clientMetadata() {
+      return {
+        client_id: metadataDocumentUrl(),
+        client_name: "mcp-servers-api",
+        client_uri: deps.publicUrl().replace(/\/$/, ""),
+        redirect_uris: [redirectUri()],
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "none",
+        application_type: "web",
+      };
+    },
+
     /**
      * A usable access token for an outbound call, refreshed or fetched first when it is
      * missing or expires within a minute. Only one process refreshes a server at a time:
@@ -261,18 +345,24 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       } catch (err) {
         throw upstream(err);
       }
-      if (!setup.authorizationEndpoint) {
+      if (!setup.authorizationEndpoint || usesClientCredentials(stored)) {
         throw new ValidationFailed([
-          { path: "/oauthAuthorizationEndpoint", message: "is not set: this server uses the client credentials grant, which needs no authorization (use POST /test)" },
+          { path: "/oauthGrantType", message: "is client_credentials (or inferred so): this server needs no authorization in a browser; use POST /test" },
         ]);
       }
-      const { client: who } = await identity(stored);
       const state = randomBytes(32).toString("base64url");
       let started;
+      let kind: OAuthClientRegistration;
       try {
-        started = await client.authorizationUrl(setup, who, { redirectUrl: redirectUri(), scope: stored.server.oauthScopes, state });
+        const chosen = await identity(stored, setup);
+        kind = chosen.kind;
+        started = await client.authorizationUrl(setup, chosen.client, { redirectUrl: redirectUri(), scope: scopesFor(stored), state });
       } catch (err) {
+        if (err instanceof ValidationFailed) throw err;
         throw upstream(err);
+      }
+      if (stored.server.oauthClientRegistration !== kind) {
+        stored = (await repo.writeOAuth(stored, { fields: { oauthClientRegistration: kind } }, now().toISOString())) ?? stored;
       }
       const at = now();
       const expiresAt = new Date(at.getTime() + STATE_TTL_MS).toISOString();
@@ -292,7 +382,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     },
 
     /** The authorization server's redirect back. The state is the only credential. */
-    async complete(query: { state?: string; code?: string; error?: string; error_description?: string }): Promise<CallbackOutcome> {
+    async complete(query: { state?: string; code?: string; error?: string; error_description?: string; iss?: string }): Promise<CallbackOutcome> {
       const failed = (status: 400 | 403 | 502, message: string): CallbackOutcome => ({ status, title: "Authorization failed", message });
       if (!query.state) return failed(400, "The request has no state. Start again from the product.");
       const claim = await states.consume(sha256(query.state), now().toISOString());
@@ -325,13 +415,19 @@ export function createOAuthService(deps: OAuthServiceDeps) {
         return recordFailure(authError(`the authorization server refused: ${reason}`), 400, `The authorization server refused: ${reason}.`);
       }
       if (!query.code) return recordFailure(authError("the authorization server sent no code"), 400, "The authorization server sent no code.");
+      // RFC 9207: a present iss must be the issuer, byte for byte; one the server promised must be present.
+      const issuer = stored.oauth.issuer;
+      if (query.iss !== undefined ? query.iss !== issuer : stored.oauth.discovery?.issParameterSupported === true) {
+        const why = query.iss === undefined ? "did not say which authorization server sent it (no iss), though that server promises to" : "came from another authorization server than the one the flow started at (iss mismatch)";
+        return recordFailure(authError(`the authorization response ${why}; start again`), 400, `The authorization response ${why}. Start again from the product.`);
+      }
 
       let tokens: OAuthTokens;
       let current = stored;
       try {
         const { setup, stored: s } = await setupFor(stored);
         current = s;
-        const { client: who } = await identity(current);
+        const { client: who } = await identity(current, setup, current.server.oauthClientRegistration);
         tokens = await client.exchange(setup, who, query.code, claim.codeVerifier, claim.redirectUri);
       } catch (err) {
         const error = err instanceof UpstreamFailure ? err.connectionError : upstream(err).connectionError;
@@ -346,11 +442,14 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       const stored = await repo.find(actor.workspaces, id);
       if (!stored) throw new NotFound(`MCP server ${id}`);
       if (stored.server.authType !== "oauth") throw new ValidationFailed([{ path: "/authType", message: `must be oauth to disconnect (it is ${stored.server.authType})` }]);
-      const { client: who, secrets } = await identity(stored);
+      const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
+      const who = await identity(stored, fromStored(stored, stored.oauth), stored.server.oauthClientRegistration)
+        .then((i) => i.client)
+        .catch(() => null);
       if (stored.server.oauthTokenEndpoint && (secrets.oauthRefreshToken || secrets.oauthAccessToken)) {
         const setup = fromStored(stored, stored.oauth);
-        if (secrets.oauthRefreshToken) await client.revoke(setup, who, secrets.oauthRefreshToken, "refresh_token");
-        if (secrets.oauthAccessToken) await client.revoke(setup, who, secrets.oauthAccessToken, "access_token");
+        if (who && secrets.oauthRefreshToken) await client.revoke(setup, who, secrets.oauthRefreshToken, "refresh_token");
+        if (who && secrets.oauthAccessToken) await client.revoke(setup, who, secrets.oauthAccessToken, "access_token");
       }
       const at = now().toISOString();
       const fields = [

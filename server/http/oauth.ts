@@ -20,5 +20,10 @@ export function oauthHandlers(oauth: OAuthService) {
     if (outcome.status === 302) return { status: 302, body: undefined, headers: { ...headers, Location: outcome.location } };
     return { status: outcome.status, body: page(outcome.title, outcome.message), headers };
   };
-  return { startMcpServerOAuth, disconnectMcpServerOAuth, completeMcpServerOAuth };
+  const getOAuthClientMetadata: Handler<"getOAuthClientMetadata"> = async () => ({
+    status: 200,
+    body: oauth.clientMetadata(),
+    headers: { "Cache-Control": "public, max-age=3600" },
+  });
+  return { startMcpServerOAuth, disconnectMcpServerOAuth, completeMcpServerOAuth, getOAuthClientMetadata };
 }

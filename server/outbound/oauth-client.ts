@@ -7,6 +7,7 @@ import {
   extractWWWAuthenticateParams,
   fetchToken,
   refreshAuthorization,
+  registerClient,
   startAuthorization,
 } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
@@ -37,6 +38,13 @@ export interface Discovered {
   revocationEndpoint: string | null;
   tokenAuthMethod: string | null;
   resource: string;
+  registrationEndpoint: string | null;
+  clientIdMetadataDocumentSupported: boolean;
+  issParameterSupported: boolean;
+  /** From the MCP server's WWW-Authenticate challenge, else its metadata's scopes_supported. */
+  scopes: string | null;
+  offlineAccess: boolean;
+  tokenAuthMethods: string[] | null;
 }
 
 function redact(url: string): string {
@@ -51,6 +59,8 @@ function redact(url: string): string {
 export interface OAuthClientIdentity {
   clientId: string;
   clientSecret: string | null;
+  /** client_secret_basic, client_secret_post or none */
+  authMethod: string;
 }
 
 /** OAuth metadata and token responses are small JSON documents; more is refused. */
@@ -80,19 +90,27 @@ export function describeTokenError(err: unknown): { class: "auth" | "http"; mess
   return { class: "auth", message: `the authorization server answered ${err.errorCode}`, httpStatus: null };
 }
 
-function metadataOf(setup: OAuthSetup): AuthorizationServerMetadata {
+function metadataOf(setup: OAuthSetup, client?: OAuthClientIdentity): AuthorizationServerMetadata {
   return {
     issuer: setup.issuer,
     authorization_endpoint: setup.authorizationEndpoint ?? setup.tokenEndpoint,
     token_endpoint: setup.tokenEndpoint,
     response_types_supported: ["code"],
     code_challenge_methods_supported: ["S256"],
-    token_endpoint_auth_methods_supported: [setup.tokenAuthMethod],
+    token_endpoint_auth_methods_supported: [client?.authMethod ?? setup.tokenAuthMethod],
   } as AuthorizationServerMetadata;
 }
 
 function clientInformation(client: OAuthClientIdentity) {
-  return client.clientSecret ? { client_id: client.clientId, client_secret: client.clientSecret } : { client_id: client.clientId };
+  const secret = client.authMethod !== "none" && client.clientSecret ? { client_secret: client.clientSecret } : {};
+  return { client_id: client.clientId, token_endpoint_auth_method: client.authMethod, ...secret };
+}
+
+/** RFC 7591 §2: client_secret_basic unless the server lists only others. */
+function preferredAuthMethod(supported: string[] | undefined): string {
+  if (!supported || supported.length === 0 || supported.includes("client_secret_basic")) return "client_secret_basic";
+  if (supported.includes("client_secret_post")) return "client_secret_post";
+  return supported.includes("none") ? "none" : "client_secret_basic";
 }
 
 export function createOAuthClient(fetch: GuardedFetch) {
@@ -109,13 +127,14 @@ export function createOAuthClient(fetch: GuardedFetch) {
      */
     async discover(serverUrl: string, pinned: { tokenEndpoint: string | null } = { tokenEndpoint: null }): Promise<Discovered> {
       let resourceMetadataUrl: URL | undefined;
+      let challengeScope: string | undefined;
       try {
         const probe = await fetch(serverUrl, {
           method: "POST",
           headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
           body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "ping" }),
         });
-        if (probe.status === 401) resourceMetadataUrl = extractWWWAuthenticateParams(probe as never).resourceMetadataUrl;
+        if (probe.status === 401) ({ resourceMetadataUrl, scope: challengeScope } = extractWWWAuthenticateParams(probe as never));
         await probe.body?.cancel();
       } catch {
         // The well-known URLs may still answer.
@@ -132,39 +151,91 @@ export function createOAuthClient(fetch: GuardedFetch) {
         );
       }
       const resource = prm?.resource ?? serverUrl;
+      const scopes = challengeScope ?? (prm?.scopes_supported?.length ? prm.scopes_supported.join(" ") : null);
       const authorizationServer = prm?.authorization_servers?.[0] ?? new URL(serverUrl).origin;
-      if (pinned.tokenEndpoint && new URL(authorizationServer).origin !== new URL(pinned.tokenEndpoint).origin) {
-        return { issuer: null, authorizationEndpoint: null, tokenEndpoint: null, revocationEndpoint: null, tokenAuthMethod: null, resource };
-      }
+      const nothing: Discovered = {
+        issuer: null,
+        authorizationEndpoint: null,
+        tokenEndpoint: null,
+        revocationEndpoint: null,
+        tokenAuthMethod: null,
+        resource,
+        registrationEndpoint: null,
+        clientIdMetadataDocumentSupported: false,
+        issParameterSupported: false,
+        scopes,
+        offlineAccess: false,
+        tokenAuthMethods: null,
+      };
+      if (pinned.tokenEndpoint && new URL(authorizationServer).origin !== new URL(pinned.tokenEndpoint).origin) return nothing;
       let metadata: AuthorizationServerMetadata | undefined;
       try {
         metadata = await discoverAuthorizationServerMetadata(authorizationServer, { fetchFn });
       } catch (err) {
         throw new DiscoveryFailed(`OAuth discovery failed: ${(err as Error).message}`);
       }
-      if (!metadata) throw new DiscoveryFailed("no authorization server metadata was found (RFC 9728 / RFC 8414 discovery)");
-      const methods = metadata.token_endpoint_auth_methods_supported ?? [];
-      const tokenAuthMethod = methods.length === 0 || methods.includes("client_secret_basic") ? "client_secret_basic" : methods.includes("client_secret_post") ? "client_secret_post" : "client_secret_basic";
+      if (!metadata) {
+        if (prm || pinned.tokenEndpoint) throw new DiscoveryFailed("no authorization server metadata was found (RFC 9728 / RFC 8414 discovery)");
+        // The 2025-03-26 fallback for servers without metadata: default paths on the server's origin.
+        return {
+          ...nothing,
+          issuer: authorizationServer,
+          authorizationEndpoint: `${authorizationServer}/authorize`,
+          tokenEndpoint: `${authorizationServer}/token`,
+          registrationEndpoint: `${authorizationServer}/register`,
+          tokenAuthMethod: "client_secret_basic",
+        };
+      }
+      // RFC 8414 §3.3: the metadata must name the issuer it was fetched for.
+      if (metadata.issuer !== authorizationServer) {
+        throw new DiscoveryFailed(
+          `the authorization server metadata names the issuer ${redact(metadata.issuer)}, not ${redact(authorizationServer)} where it was fetched (RFC 8414 §3.3)`,
+        );
+      }
       if (pinned.tokenEndpoint) {
-        if (metadata.token_endpoint !== pinned.tokenEndpoint) {
-          return { issuer: null, authorizationEndpoint: null, tokenEndpoint: null, revocationEndpoint: null, tokenAuthMethod: null, resource };
-        }
+        if (metadata.token_endpoint !== pinned.tokenEndpoint) return nothing;
       } else if (!metadata.code_challenge_methods_supported?.includes("S256")) {
         throw new DiscoveryFailed("the authorization server does not offer S256 PKCE, which the MCP authorization spec requires");
       }
+      const extra = metadata as { revocation_endpoint?: string; client_id_metadata_document_supported?: boolean; authorization_response_iss_parameter_supported?: boolean };
       return {
-        issuer: metadata.issuer ?? authorizationServer,
+        issuer: metadata.issuer,
         authorizationEndpoint: metadata.authorization_endpoint ?? null,
         tokenEndpoint: metadata.token_endpoint ?? null,
-        revocationEndpoint: (metadata as { revocation_endpoint?: string }).revocation_endpoint ?? null,
-        tokenAuthMethod,
+        revocationEndpoint: extra.revocation_endpoint ?? null,
+        tokenAuthMethod: preferredAuthMethod(metadata.token_endpoint_auth_methods_supported),
         resource,
+        registrationEndpoint: metadata.registration_endpoint ?? null,
+        clientIdMetadataDocumentSupported: extra.client_id_metadata_document_supported === true,
+        issParameterSupported: extra.authorization_response_iss_parameter_supported === true,
+        scopes,
+        offlineAccess: metadata.scopes_supported?.includes("offline_access") ?? false,
+        tokenAuthMethods: metadata.token_endpoint_auth_methods_supported ?? null,
       };
+    },
+
+    /** RFC 7591 dynamic registration of the product as a client of the authorization server. */
+    async register(registrationEndpoint: string, options: { redirectUri: string; scope: string | null; supportedAuthMethods?: string[] }): Promise<OAuthClientIdentity> {
+      const authMethod = preferredAuthMethod(options.supportedAuthMethods);
+      const info = await registerClient(registrationEndpoint, {
+        metadata: { issuer: registrationEndpoint, registration_endpoint: registrationEndpoint } as AuthorizationServerMetadata,
+        clientMetadata: {
+          client_name: "mcp-servers-api",
+          redirect_uris: [options.redirectUri],
+          grant_types: ["authorization_code", "refresh_token"],
+          response_types: ["code"],
+          token_endpoint_auth_method: authMethod,
+          application_type: "web",
+        } as never,
+        scope: options.scope ?? undefined,
+        fetchFn,
+      });
+      return { clientId: info.client_id, clientSecret: info.client_secret ?? null, authMethod: info.token_endpoint_auth_method ?? (info.client_secret ? authMethod : "none") };
     },
 
     async authorizationUrl(setup: OAuthSetup, client: OAuthClientIdentity, options: { redirectUrl: string; scope: string | null; state: string }) {
       return startAuthorization(setup.issuer, {
-        metadata: metadataOf(setup),
+        metadata: metadataOf(setup, client),
         clientInformation: clientInformation(client),
         redirectUrl: options.redirectUrl,
         scope: options.scope ?? undefined,
@@ -175,7 +246,7 @@ export function createOAuthClient(fetch: GuardedFetch) {
 
     exchange(setup: OAuthSetup, client: OAuthClientIdentity, code: string, codeVerifier: string, redirectUri: string): Promise<OAuthTokens> {
       return exchangeAuthorization(setup.issuer, {
-        metadata: metadataOf(setup),
+        metadata: metadataOf(setup, client),
         clientInformation: clientInformation(client),
         authorizationCode: code,
         codeVerifier,
@@ -187,7 +258,7 @@ export function createOAuthClient(fetch: GuardedFetch) {
 
     refresh(setup: OAuthSetup, client: OAuthClientIdentity, refreshToken: string): Promise<OAuthTokens> {
       return refreshAuthorization(setup.issuer, {
-        metadata: metadataOf(setup),
+        metadata: metadataOf(setup, client),
         clientInformation: clientInformation(client),
         refreshToken,
         resource: new URL(setup.resource),
@@ -206,7 +277,7 @@ export function createOAuthClient(fetch: GuardedFetch) {
           return params;
         },
       } as unknown as OAuthClientProvider;
-      return fetchToken(provider, setup.issuer, { metadata: metadataOf(setup), resource: new URL(setup.resource), fetchFn });
+      return fetchToken(provider, setup.issuer, { metadata: metadataOf(setup, client), resource: new URL(setup.resource), fetchFn });
     },
 
     /** RFC 7009 revocation; best effort (the tokens are forgotten either way). */
@@ -214,9 +285,9 @@ export function createOAuthClient(fetch: GuardedFetch) {
       if (!setup.revocationEndpoint) return false;
       const params = new URLSearchParams({ token, token_type_hint: hint });
       const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
-      if (setup.tokenAuthMethod === "client_secret_post" || !client.clientSecret) {
+      if (client.authMethod !== "client_secret_basic" || !client.clientSecret) {
         params.set("client_id", client.clientId);
-        if (client.clientSecret) params.set("client_secret", client.clientSecret);
+        if (client.clientSecret && client.authMethod === "client_secret_post") params.set("client_secret", client.clientSecret);
       } else {
         const basic = Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`).toString("base64");
         headers.authorization = `Basic ${basic}`;
