@@ -1,6 +1,9 @@
 // The typed methods of the client (issue 13) against the real server: data back, ProblemError
 // thrown, every page iterated, creates made idempotent, 429 retried as Retry-After says.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { createMcpServersClient, ProblemError, retryDelayMs } from "../client/index.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
@@ -158,6 +161,41 @@ describe("retries", () => {
       await limited.stop();
     }
   }, 90_000);
+
+  test("when the real server answers 503 while its store cannot be opened, then the call waits as Retry-After says and succeeds once it can", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "mcp-client-503-"));
+    const storeDir = join(dataDir, "store");
+    writeFileSync(storeDir, "a file where the store's directory belongs"); // the store cannot open while it is here
+    const starting = await startServer({ reuse: { dataDir, databaseUrl: `sqlite:${join(storeDir, "mcp-api.sqlite")}` }, waitForDatabase: true });
+    try {
+      // A token can only be minted once the store opens; each attempt carries whatever it is by then.
+      let token = "";
+      const recorder = recordingFetch();
+      const api = createMcpServersClient({
+        baseUrl: starting.baseUrl,
+        token: "replaced below",
+        fetch: (request) => {
+          request.headers.set("authorization", `Bearer ${token}`);
+          return recorder.fetch(request);
+        },
+      });
+      const listing = api.servers.page({ workspaceId: "ws_later" });
+      await vi.waitFor(() => expect(recorder.sent).toHaveLength(1));
+      expect(recorder.sent[0]).toMatchObject({ status: 503, retryAfter: "2" });
+      rmSync(storeDir);
+      mkdirSync(storeDir);
+      await vi.waitFor(async () => expect((await raw(starting.baseUrl, "GET", "/readyz")).status).toBe(200), { timeout: 10_000 });
+      token = await starting.token(["ws_later"]);
+      expect(await listing).toEqual({ data: [], nextCursor: null });
+      const statuses = recorder.sent.map((s) => s.status);
+      expect(statuses.at(-1)).toBe(200);
+      expect(statuses.slice(0, -1).every((s) => s === 503)).toBe(true);
+      for (let i = 1; i < recorder.sent.length; i++) expect(recorder.sent[i].at - recorder.sent[i - 1].answeredAt).toBeGreaterThanOrEqual(2000 - 5);
+    } finally {
+      await starting.stop({ keepData: true });
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 
   test("when Retry-After is beyond maxDelayMs, then the 429 is thrown at once", async () => {
     const limited = await startServer({ env: { MCP_API_RATE_LIMIT: "1" } });
