@@ -1596,7 +1596,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The bearer token is missing, malformed, unknown or revoked. */
+        /** @description The bearer token is missing, malformed, unknown or revoked. The answer is the same whatever the cause, so it tells nothing about which tokens exist. */
         Unauthorized: {
             headers: {
                 /** @description Always `Bearer`, with an `error` attribute when a token was given. */
