@@ -146,7 +146,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute),
       oauth,
-      gateway: gatewayDeps(config, {
+      gateway: gatewayDeps(config, () => new URL(config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`).origin, {
         repo,
         audit: createAuditRepo(db.knex),
         oauthToken: (stored) => oauth.accessToken(stored),
@@ -220,7 +220,7 @@ function retryMigrations(db: Database, logger: Logger, retryMs: number, done: ()
 }
 
 /** The MCP gateway: the per-server relay and the workspace endpoint over one gateway service. */
-function gatewayDeps(config: Config, deps: Parameters<typeof createGatewayService>[0]): AppDeps["gateway"] {
+function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0]): AppDeps["gateway"] {
   const gateway = createGatewayService(deps);
   // Its own deadline: a tool call may take longer than a connection check.
   const fetch = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs });
@@ -232,7 +232,7 @@ function gatewayDeps(config: Config, deps: Parameters<typeof createGatewayServic
     toolTimeoutMs: config.toolTimeoutMs,
     describeFailure: describeUpstreamFailure,
   });
-  return { gateway, fetch, toolTimeoutMs: config.toolTimeoutMs, workspace };
+  return { gateway, fetch, toolTimeoutMs: config.toolTimeoutMs, workspace, publicOrigin };
 }
 
 export function appFor(services: Services, config: Config, logger: Logger, extra: Partial<AppDeps> = {}) {

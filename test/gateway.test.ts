@@ -249,6 +249,9 @@ describe("bad input at /api/mcp-servers/{id}/mcp", () => {
       expect((await raw(srv.baseUrl, method, mcpPath(other.id), { token: other.token, body, headers: { ...headers, origin: "https://evil.example" } })).status, method).toBe(403);
       expect((await raw(srv.baseUrl, method, mcpPath(id), { body, headers })).status, method).toBe(401);
     }
+    // A page on loopback (a local agent UI) or on the product's own origin may call it.
+    const local = await raw(srv.baseUrl, "POST", mcpPath(other.id), { token: other.token, body: rpc("ping"), headers: { ...ACCEPT, "mcp-session-id": foreign, origin: "http://localhost:5173" } });
+    expect(local.status).toBe(200);
     await transport.terminateSession();
     // The session has ended upstream: 404 tells the agent to start a new one.
     for (const method of ["POST", "GET", "DELETE"]) {

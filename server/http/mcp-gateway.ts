@@ -19,6 +19,8 @@ export interface McpGatewayDeps {
   gateway: GatewayService;
   fetch: GuardedFetch;
   toolTimeoutMs: number;
+  /** The product's public origin (MCP_API_PUBLIC_URL): the one web origin besides loopback that may call the MCP endpoints. */
+  publicOrigin: () => string;
 }
 
 type RawHandler = (req: Request, res: Response) => Promise<void>;
@@ -43,16 +45,18 @@ class Deadline extends Error {
   override readonly name = "TimeoutError";
 }
 
+const LOOPBACK_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
+
 /**
- * The agent; and the Streamable HTTP rule against DNS rebinding: a request from a browser page
- * of another origin is refused with 403.
+ * The Streamable HTTP rule against DNS rebinding: a request from a browser page (it has an
+ * Origin) is refused with 403 unless that page is the product's own origin or on loopback.
+ * The Host header proves nothing here: a rebinding page sends its own name as Host and Origin.
  */
-function actorOf(req: Request): Actor {
+export function checkOrigin(req: Request, publicOrigin: string): void {
   const origin = req.get("origin");
-  if (origin !== undefined && origin !== `${req.protocol}://${req.get("host")}`) {
+  if (origin !== undefined && origin !== publicOrigin && !LOOPBACK_ORIGIN.test(origin)) {
     throw new Forbidden(`Requests from the web origin ${origin.slice(0, 200)} may not use the MCP endpoints.`);
   }
-  return (req as Request & { auth: Actor }).auth;
 }
 
 function headerOf(req: Request, name: string): string | undefined {
@@ -95,7 +99,12 @@ async function writeEvent(res: Response, event: SseEvent): Promise<void> {
   if (!res.write(formatSse(event))) await new Promise<void>((resolve) => res.once("drain", resolve).once("close", resolve));
 }
 
-export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs }: McpGatewayDeps) {
+export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin }: McpGatewayDeps) {
+  const actorOf = (req: Request): Actor => {
+    checkOrigin(req, publicOrigin());
+    return (req as Request & { auth: Actor }).auth;
+  };
+
   /** Reads an upstream stream through to the agent; `ex` tracks answers (absent on the session's own stream). */
   async function pipeStream(res: Response, events: AsyncIterable<SseEvent>, ex: Exchange | null) {
     for await (const event of events) {

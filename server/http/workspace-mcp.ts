@@ -7,6 +7,7 @@ import { DomainError, Forbidden } from "../domain/errors.js";
 import { parseMessages } from "../domain/gateway-policy.js";
 import type { Actor } from "../domain/tokens.js";
 import { WorkspaceCallError, type WorkspaceGateway } from "../domain/workspace-gateway.js";
+import { checkOrigin } from "./mcp-gateway.js";
 
 const SERVER_INFO = { name: "mcp-servers-api-workspace", version: "1.0.0" };
 
@@ -52,14 +53,11 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller): Server {
   return server;
 }
 
-export function workspaceMcpHandlers(workspace: WorkspaceGateway) {
+export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: () => string) {
   const handler = createMcpHandler((ctx) => serverFor(workspace, callerOf(ctx.authInfo)));
 
   const sendWorkspaceMessage = async (req: Request, res: Response) => {
-    const origin = req.get("origin");
-    if (origin !== undefined && origin !== `${req.protocol}://${req.get("host")}`) {
-      throw new Forbidden(`Requests from the web origin ${origin.slice(0, 200)} may not use the MCP endpoints.`);
-    }
+    checkOrigin(req, publicOrigin());
     const actor = (req as Request & { auth: Actor }).auth;
     const workspaceId = req.params.workspaceId as string;
     if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
