@@ -6,6 +6,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import * as OpenApiValidator from "express-openapi-validator";
 import type { Logger } from "pino";
 import type { ConnectionService } from "./domain/connections.js";
+import type { ConnectorService } from "./domain/connectors.js";
 import type { McpServerService } from "./domain/mcp-servers.js";
 import { DomainError, Forbidden, ServiceUnavailable, Unauthorized } from "./domain/errors.js";
 import type { Idempotency } from "./domain/idempotency.js";
@@ -14,6 +15,7 @@ import { oauthHandlers } from "./http/oauth.js";
 import type { RateLimiter, RateLimitState } from "./domain/rate-limit.js";
 import type { TokenService } from "./domain/tokens.js";
 import { connectionHandlers } from "./http/connections.js";
+import { connectorHandlers } from "./http/connectors.js";
 import { docsRouter } from "./http/docs.js";
 import type { HandlerTable } from "./http/handler-types.js";
 import { mcpGatewayHandlers, type McpGatewayDeps } from "./http/mcp-gateway.js";
@@ -37,6 +39,7 @@ export interface AppDeps {
   tokens: TokenService;
   servers: McpServerService;
   connections: ConnectionService;
+  connectors: ConnectorService;
   idempotency: Idempotency;
   rateLimiter: RateLimiter;
   oauth: OAuthService;
@@ -148,8 +151,8 @@ export function buildApp(deps: AppDeps): Express {
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness) };
-  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin) });
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness) };
+  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...workspaceMcpHandlers(deps.gateway.workspace) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the
   // security handler runs: count it against its address too.

@@ -17,5 +17,8 @@ export type McpServerEventList = Schemas["McpServerEventList"];
 export type FieldChange = Schemas["FieldChange"];
 export type OAuthAuthorization = Schemas["OAuthAuthorization"];
 export type ProblemFieldError = Schemas["ProblemFieldError"];
+export type Connector = Schemas["Connector"];
+export type ConnectorInput = Schemas["ConnectorInput"];
+export type ConnectorList = Schemas["ConnectorList"];
 export type { operations };
 export type OperationId = keyof operations;

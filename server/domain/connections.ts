@@ -6,6 +6,7 @@ import type { TokenOutcome } from "./oauth.js";
 import type { ConnectionCheck, McpTool } from "../wire.js";
 import { NotFound, UpstreamFailure } from "./errors.js";
 import type { Actor } from "./tokens.js";
+import { upstreamHeaders } from "./upstream.js";
 
 export type Probe = (target: ProbeTarget) => Promise<ProbeResult>;
 
@@ -20,12 +21,8 @@ export interface ConnectionServiceDeps {
 export function createConnectionService({ repo, probe, oauthToken, now = () => new Date() }: ConnectionServiceDeps) {
   async function targetFor(stored: StoredServer, accessToken: string | null): Promise<ProbeTarget> {
     const { server } = stored;
-    const secrets = await repo.openSecrets(server.workspaceId, server.id);
-    const headers: Record<string, string> = { ...server.headers };
-    if (server.authType === "api_key" && secrets.apiKey) headers.Authorization = `Bearer ${secrets.apiKey}`;
-    if (server.authType === "oauth" && accessToken) headers.Authorization = `Bearer ${accessToken}`;
-    const secretValues = [...Object.values(secrets), ...Object.values(server.headers)].filter((v): v is string => typeof v === "string");
-    return { url: server.url, headers, secrets: secretValues };
+    const { headers, secrets } = upstreamHeaders(stored, await repo.openSecrets(server.workspaceId, server.id), accessToken);
+    return { url: server.url, headers, secrets };
   }
 
   async function check(actor: Actor, id: string) {

@@ -36,12 +36,12 @@ export function urlProblems(value: string, path: string): ProblemFieldError[] {
   return [];
 }
 
-export function headerProblems(headers: Record<string, string>, authType: AuthType): ProblemFieldError[] {
+export function headerProblems(headers: Record<string, string>, authType: AuthType, field = "headers"): ProblemFieldError[] {
   const problems: ProblemFieldError[] = [];
   const seen = new Set<string>();
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
-    const path = `/headers/${name}`;
+    const path = `/${field}/${name}`;
     if (seen.has(lower)) problems.push({ path, message: "is given twice (header names are case-insensitive)" });
     seen.add(lower);
     if (FORBIDDEN_HEADERS.has(lower)) problems.push({ path, message: `the ${name} header cannot be set; the HTTP client manages it` });
@@ -70,4 +70,15 @@ export function nulProblems(body: Record<string, unknown>): ProblemFieldError[] 
   return Object.entries(body)
     .filter(([, v]) => typeof v === "string" && v.includes("\u0000"))
     .map(([k]) => ({ path: `/${k}`, message: "must not contain the NUL character" }));
+}
+
+/** Secret headers follow the rules of headers, and a name may not be in both (case-insensitive). */
+export function secretHeaderProblems(secretHeaders: Record<string, string>, headers: Record<string, string>, authType: AuthType): ProblemFieldError[] {
+  const plain = new Set(Object.keys(headers).map((n) => n.toLowerCase()));
+  return [
+    ...headerProblems(secretHeaders, authType, "secretHeaders"),
+    ...Object.keys(secretHeaders)
+      .filter((n) => plain.has(n.toLowerCase()))
+      .map((n) => ({ path: `/secretHeaders/${n}`, message: `is also in headers; a header is either secret or not` })),
+  ];
 }

@@ -18,6 +18,8 @@ export function everySecuredOperation(workspaceId: string, id: string): Operatio
     ["POST", `/api/mcp-servers/${id}/mcp`, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" })],
     ["GET", `/api/mcp-servers/${id}/mcp`, undefined],
     ["DELETE", `/api/mcp-servers/${id}/mcp`, undefined],
+    ["GET", "/api/connectors?search=weather", undefined],
+    ["GET", "/api/connectors/io.github.acme%2Fweather", undefined],
     ["POST", `/api/workspaces/${workspaceId}/mcp`, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" })],
   ];
 }
