@@ -152,7 +152,7 @@ export function buildApp(deps: AppDeps): Express {
     }),
   );
   const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness) };
-  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...workspaceMcpHandlers(deps.gateway.workspace) });
+  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the
   // security handler runs: count it against its address too.
