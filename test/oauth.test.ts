@@ -62,7 +62,8 @@ describe("authorization code flow", () => {
       response_type: "code",
       client_id: p.clientId,
       redirect_uri: `${srv.baseUrl}/api/oauth/callback`,
-      scope: "mcp:tools",
+      // The AS lists offline_access, so it is asked for (a refresh token is wanted).
+      scope: "mcp:tools offline_access",
       code_challenge_method: "S256",
       resource: p.mcpUrl,
     });

@@ -273,6 +273,8 @@ describe("outbound work is bounded", () => {
         return json(res, 200, { jsonrpc: "2.0", id: message.id, result: { protocolVersion: message.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: "big", version: "1" } } });
       }
       if (message.method === "tools/list") return endlessJson(res);
+      // A 2025 server: unknown requests (server/discover) get "method not found"; notifications 202.
+      if (message.id !== undefined) return json(res, 200, { jsonrpc: "2.0", id: message.id, error: { code: -32601, message: "Method not found" } });
       res.writeHead(202).end();
     });
     const { ws, token } = await workspace();

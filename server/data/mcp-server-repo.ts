@@ -56,6 +56,8 @@ export interface OAuthDiscovery {
   scopes: string | null;
   /** The authorization server lists offline_access among its scopes. */
   offlineAccess: boolean;
+  /** The issuer named by authorization server metadata (null when none was used): what `iss` must be. */
+  issuer: string | null;
   /** token_endpoint_auth_methods_supported, for a dynamic registration. */
   tokenAuthMethods: string[] | null;
 }

@@ -179,6 +179,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
         scopes: found?.scopes ?? null,
         offlineAccess: found?.offlineAccess ?? false,
         tokenAuthMethods: found?.tokenAuthMethods ?? null,
+        issuer: found?.issuer ?? null,
       },
     };
     const fields: { oauthTokenEndpoint?: string; oauthAuthorizationEndpoint?: string } = {};
@@ -416,8 +417,9 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       }
       if (!query.code) return recordFailure(authError("the authorization server sent no code"), 400, "The authorization server sent no code.");
       // RFC 9207: a present iss must be the issuer, byte for byte; one the server promised must be present.
-      const issuer = stored.oauth.issuer;
-      if (query.iss !== undefined ? query.iss !== issuer : stored.oauth.discovery?.issParameterSupported === true) {
+      // With pinned endpoints and no metadata, the issuer is unknown and there is nothing to compare.
+      const issuer = stored.oauth.discovery?.issuer ?? null;
+      if (query.iss !== undefined ? issuer !== null && query.iss !== issuer : stored.oauth.discovery?.issParameterSupported === true) {
         const why = query.iss === undefined ? "did not say which authorization server sent it (no iss), though that server promises to" : "came from another authorization server than the one the flow started at (iss mismatch)";
         return recordFailure(authError(`the authorization response ${why}; start again`), 400, `The authorization response ${why}. Start again from the product.`);
       }

@@ -1,9 +1,9 @@
-// Talks to a registered MCP server with the official SDK: connect (Streamable HTTP, then
-// the legacy HTTP+SSE transport for older servers), initialize, tools/list, close.
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// Talks to a registered MCP server with the official SDK: connect over Streamable HTTP with
+// SDK v2 (negotiating 2026-07-28, else the 2025 initialize handshake), or, for older servers,
+// the legacy HTTP+SSE transport with SDK v1; then tools/list, and close what was opened.
+import { Client as ModernClient, SdkHttpError, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.js";
 import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js";
-import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { ConnectionError, McpTool } from "../wire.js";
 import { describeOutboundError, findTooLarge, type GuardedFetch } from "./guarded-fetch.js";
 
@@ -43,34 +43,57 @@ export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions)
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new ProbeTimeout(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
   // Every HTTP exchange of the SDK, streams included, ends when the deadline passes.
-  const fetchUntilDeadline: GuardedFetch = (input, init) =>
-    options.fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal });
+  // An answer over the size cap ends the whole probe at once (the SDK would otherwise wait
+  // for a reply that never comes, and the check would read as a timeout).
+  const fetchUntilDeadline: GuardedFetch = async (input, init) => {
+    const res = await options.fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal });
+    if (!res.body) return res;
+    const reader = res.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(out) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) out.close();
+          else out.enqueue(value);
+        } catch (err) {
+          const tooLarge = findTooLarge(err);
+          if (tooLarge) deadline.abort(tooLarge);
+          out.error(err);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
   const url = new URL(target.url);
-  let client: Client | null = null;
+  let client: { close(): Promise<void> } | null = null;
   let streamable: StreamableHTTPClientTransport | null = null;
 
   const run = async (): Promise<ProbeResult> => {
-    let negotiated: string | null = null;
-    const connect = async (transport: Transport) => {
-      const setVersion = transport.setProtocolVersion?.bind(transport);
-      transport.setProtocolVersion = (version: string) => {
-        negotiated = version;
-        setVersion?.(version);
-      };
-      const c = new Client(CLIENT_INFO, { capabilities: {} });
-      client = c;
-      await c.connect(transport, { signal: deadline.signal, timeout: options.timeoutMs });
-      return c;
-    };
     const init = { headers: target.headers };
-    let connected: Client;
+    const connectOptions = { signal: deadline.signal, timeout: options.timeoutMs };
+    let connected: ModernClient | LegacyClient;
+    let negotiated: string | null = null;
     try {
       streamable = new StreamableHTTPClientTransport(url, { requestInit: init, fetch: fetchUntilDeadline });
-      connected = await connect(streamable);
+      const modern = new ModernClient(CLIENT_INFO, { capabilities: {}, versionNegotiation: { mode: "auto" } });
+      client = modern;
+      await modern.connect(streamable, connectOptions);
+      negotiated = modern.getNegotiatedProtocolVersion() ?? null;
+      connected = modern;
     } catch (err) {
       if (!shouldFallBackToSse(err)) throw err;
       await closeQuietly(client);
-      connected = await connect(new SSEClientTransport(url, { requestInit: init, fetch: fetchUntilDeadline }));
+      const legacy = new LegacyClient(CLIENT_INFO, { capabilities: {} });
+      client = legacy;
+      const sse = new SSEClientTransport(url, { requestInit: init, fetch: fetchUntilDeadline });
+      const setVersion = sse.setProtocolVersion?.bind(sse);
+      sse.setProtocolVersion = (version: string) => {
+        negotiated = version;
+        setVersion?.(version);
+      };
+      await legacy.connect(sse, connectOptions);
+      connected = legacy;
     }
 
     const tools: McpTool[] = [];
@@ -120,12 +143,12 @@ export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions)
 // The MCP spec's backwards-compatibility rule: a 4xx to the initialize POST (other than an
 // auth refusal) means an older server that speaks HTTP+SSE.
 function shouldFallBackToSse(err: unknown): boolean {
-  if (!(err instanceof StreamableHTTPError)) return false;
-  const status = err.code ?? 0;
+  if (!SdkHttpError.isInstance(err)) return false;
+  const status = err.status ?? 0;
   return status >= 400 && status < 500 && status !== 401 && status !== 403;
 }
 
-async function closeQuietly(client: Client | null) {
+async function closeQuietly(client: { close(): Promise<void> } | null) {
   try {
     await client?.close();
   } catch {
@@ -134,9 +157,8 @@ async function closeQuietly(client: Client | null) {
 }
 
 function httpStatusOf(err: unknown): number | null {
-  if ((err instanceof StreamableHTTPError || err instanceof SseError) && typeof err.code === "number" && err.code >= 100 && err.code <= 599) {
-    return err.code;
-  }
+  if (SdkHttpError.isInstance(err) && err.status >= 100 && err.status <= 599) return err.status;
+  if (err instanceof SseError && typeof err.code === "number" && err.code >= 100 && err.code <= 599) return err.code;
   return null;
 }
 
