@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { createInterface, type Interface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createMcpServersClient, ProblemError, type McpServer, type McpServerCreate, type McpServerEvent, type McpServerPatch, type McpServersClient } from "./index.js";
 import { table, record } from "./table.js";
@@ -94,18 +95,22 @@ function credentials(): { url: string; token: string } {
   return { url, token };
 }
 
-let stdinLines: string[] | null = null;
-function stdinLine(): string {
-  stdinLines ??= readFileSync(0, "utf8").split(/\r?\n/);
-  return stdinLines.shift() ?? "";
+// Line by line, so a person typing at the prompts is answered at each Enter (not at end of input).
+let reader: Interface | null = null;
+let stdinLines: AsyncIterator<string> | null = null;
+async function stdinLine(): Promise<string> {
+  reader ??= createInterface({ input: process.stdin, terminal: false });
+  stdinLines ??= reader[Symbol.asyncIterator]();
+  const next = await stdinLines.next();
+  return next.done ? "" : next.value;
 }
 
-function ask(question: string): string {
+async function ask(question: string): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write(question);
-  return stdinLine().trim();
+  return (await stdinLine()).trim();
 }
 
-function secret(value: string | undefined): string | undefined {
+async function secret(value: string | undefined): Promise<string | undefined> {
   return value === "-" ? stdinLine() : value;
 }
 
@@ -126,15 +131,15 @@ function headers(values: string[] | undefined): Record<string, string> | undefin
   return out;
 }
 
-function fields(v: Values): McpServerPatch {
+async function fields(v: Values): Promise<McpServerPatch> {
   const patch: McpServerPatch = {
     name: v.name,
     url: v.url,
     authType: v["auth-type"] as McpServerPatch["authType"],
-    apiKey: secret(v["api-key"]),
+    apiKey: await secret(v["api-key"]),
     headers: headers(v.header),
     oauthClientId: v["oauth-client-id"],
-    oauthClientSecret: secret(v["oauth-client-secret"]),
+    oauthClientSecret: await secret(v["oauth-client-secret"]),
     oauthScopes: v["oauth-scopes"],
     oauthTokenEndpoint: v["oauth-token-endpoint"],
     oauthAuthorizationEndpoint: v["oauth-authorization-endpoint"],
@@ -152,8 +157,8 @@ function print(json: boolean, value: unknown, human: () => string) {
 const SERVER_COLUMNS = ["id", "name", "authType", "connectorStatus", "url"] as const;
 
 async function login(v: Values) {
-  const url = (v.url ?? ask("API URL (e.g. http://localhost:8080): ")).replace(/\/+$/, "");
-  const token = v.token ?? ask("Token: ");
+  const url = (v.url ?? (await ask("API URL (e.g. http://localhost:8080): "))).replace(/\/+$/, "");
+  const token = v.token ?? (await ask("Token: "));
   if (!/^https?:\/\//i.test(url)) throw new UsageError("--url must start with http:// or https://.");
   if (!token) throw new UsageError("A token is needed: pass --token or type it when asked.");
   // There is no "who am I" operation; reading an id that cannot exist tells a valid token (404) from a refused one.
@@ -190,13 +195,13 @@ async function commands(command: string, id: string | undefined, v: Values, api:
     }
     case "create": {
       if (!v.workspace) throw new UsageError("create needs --workspace W.");
-      const body = { workspaceId: v.workspace, ...fields(v) };
+      const body = { workspaceId: v.workspace, ...(await fields(v)) };
       if (!body.name || !body.url) throw new UsageError("create needs --name and --url.");
       const server = await api.servers.create(body as McpServerCreate);
       return print(json, server, () => record(server));
     }
     case "update": {
-      const patch = fields(v);
+      const patch = await fields(v);
       if (Object.keys(patch).length === 0) throw new UsageError("update needs at least one field to change, e.g. --name.");
       const server = await api.servers.update(id!, patch, { ifMatch: v["if-match"] });
       return print(json, server, () => record(server));
@@ -283,6 +288,8 @@ async function main(argv: string[]): Promise<number> {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     process.stderr.write(`The request failed: ${cause?.code ?? cause?.message ?? (err as Error).message}\n`);
     return 1;
+  } finally {
+    reader?.close(); // else a terminal's stdin keeps the process waiting
   }
 }
 

@@ -34,13 +34,15 @@ interface Run {
 }
 
 /** Runs the installed bin (asynchronously: the server answers from this same process). */
-function cli(args: string[], options: { env?: Record<string, string>; input?: string; configHome?: string } = {}): Promise<Run> {
+function cli(args: string[], options: { env?: Record<string, string>; input?: string; configHome?: string; keepStdinOpen?: boolean } = {}): Promise<Run> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: home, XDG_CONFIG_HOME: options.configHome ?? join(home, "config"), ...options.env };
   return new Promise((resolve) => {
     const child = execFile(packed.bin, args, { env, encoding: "utf8" }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
     });
-    child.stdin!.end(options.input ?? "");
+    // A person at a terminal answers the prompts and never closes stdin.
+    if (options.keepStdinOpen) child.stdin!.write(options.input ?? "");
+    else child.stdin!.end(options.input ?? "");
   });
 }
 
@@ -108,11 +110,11 @@ describe("mcp-servers", () => {
     expect(run).toEqual({ code: 0, stdout: JSON.stringify({ data: [], nextCursor: null }, null, 2) + "\n", stderr: "" });
   });
 
-  test("when login is given neither flag, then it asks for the URL and token on stdin", async () => {
+  test("when login is given neither flag, then it reads the URL and token a line at a time from stdin, and exits without waiting for its end", async () => {
     const ws = uniqueWorkspace("cli");
     const token = await srv.token([ws]);
     const configHome = join(home, "asked");
-    const login = await cli(["login"], { configHome, input: `${srv.baseUrl}\n${token}\n` });
+    const login = await cli(["login"], { configHome, input: `${srv.baseUrl}\n${token}\n`, keepStdinOpen: true });
     expect(login.code, login.stderr).toBe(0);
     expect(JSON.parse(readFileSync(join(configHome, "mcp-servers", "config.json"), "utf8")).token).toBe(token);
   });
