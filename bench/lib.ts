@@ -305,6 +305,8 @@ export function cpuMicros(pid: number): number {
 
 export interface RequestSpec {
   method: "GET" | "POST" | "PATCH";
+  /** Headers besides Authorization and Content-Type (the MCP requests' Accept and protocol version). */
+  headers?: Record<string, string>;
   /** Called for every request: path and body may vary. */
   next(): { path: string; body?: string };
 }
@@ -329,7 +331,7 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 function cannon(port: number, token: string, spec: RequestSpec, seconds: number, connections: number, record?: number[]) {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...spec.headers };
   if (spec.method !== "GET") headers["content-type"] = "application/json";
   return new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(

@@ -82,6 +82,8 @@ async function prepare(t: Target): Promise<Prepared> {
     BASELINE_WORKSPACES: `${t.readWorkspace},${t.writeWorkspace}`,
     // The limiter still runs (its cost is measured) but never refuses the bench's one token.
     MCP_API_RATE_LIMIT: String(RATE_LIMIT),
+    // The gateway row's upstream is on loopback.
+    MCP_API_ALLOW_PRIVATE_NETWORK: "true",
   };
   log(`${t.store}: starting ${script}`);
   const server = await startServer(t.store, script, env);
@@ -178,6 +180,58 @@ function checkTargets(rows: Row[], runs: StoreRun[]): TargetCheck[] {
   return checks;
 }
 
+interface GatewayRow extends PhaseResult {
+  path: "direct" | "gateway";
+}
+
+/**
+ * The gateway row: tools/call of one upstream tool, straight to the upstream and through
+ * /api/mcp-servers/{id}/mcp (which adds the credential, applies the policy and writes the
+ * tool_called audit event), at the same concurrency.
+ */
+async function measureGateway(api: Prepared): Promise<GatewayRow[]> {
+  const upstream = await startServer("mcp-upstream", "bench/mcp-upstream.ts", {});
+  const created = await httpJson(api.server.port, "POST", "/api/mcp-servers", { authorization: `Bearer ${api.target.token}` }, {
+    workspaceId: api.target.writeWorkspace,
+    name: `bench upstream ${runId}`,
+    url: `http://127.0.0.1:${upstream.port}/mcp`,
+  });
+  if (created.status !== 201) throw new Error(`gateway row: create got ${created.status}: ${JSON.stringify(created.body)}`);
+  const id = (created.body as { id: string }).id;
+  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "bench" } } });
+  const headers = { accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" };
+  const rows: GatewayRow[] = [];
+  for (const [path, server, url] of [
+    ["direct", upstream, "/mcp"],
+    ["gateway", api.server, `/api/mcp-servers/${id}/mcp`],
+  ] as const) {
+    const r = await runPhase(server, api.target.token, { method: "POST", headers, next: () => ({ path: url, body }) }, config);
+    log(`tools/call ${path}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/call`);
+    rows.push({ path, ...r });
+  }
+  await upstream.stop();
+  return rows;
+}
+
+function printGateway(rows: GatewayRow[]) {
+  console.log(`gateway: tools/call at ${config.connections} concurrent agents (CPU is the process answering: the upstream directly, the product through the gateway)`);
+  for (const r of rows) {
+    const bad = r.non2xx || r.errors ? `  ${r.non2xx}/${r.errors} non-2xx/err` : "";
+    console.log(`  ${r.path.padEnd(8)}  ${fmt(r.rps, 0).padStart(6)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  ${fmt(r.cpuUsPerRequest, 0)} µs CPU/call${bad}`);
+  }
+}
+
+function gatewayCheck(rows: GatewayRow[]): TargetCheck {
+  const [direct, via] = rows;
+  const added = via.p50Ms - direct.p50Ms;
+  return {
+    store: "api-sqlite",
+    target: "gateway adds ≤ 1 ms to tools/call at p50",
+    measured: `${fmt(via.p50Ms, 2)} − ${fmt(direct.p50Ms, 2)} = ${fmt(added, 2)} ms`,
+    pass: via.non2xx === 0 && via.errors === 0 && added <= 1,
+  };
+}
+
 function gitDescribe(): { commit: string | null; dirty: boolean | null } {
   try {
     const git = (...args: string[]) => execFileSync("git", args, { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
@@ -231,6 +285,7 @@ async function main() {
   for (const operation of OPERATIONS) {
     for (const p of prepared) rows.push(await measure(p, operation));
   }
+  const gateway = await measureGateway(prepared.find((p) => p.target.store === "api-sqlite")!);
   await stopAll();
   load.after = loadavg();
 
@@ -250,7 +305,9 @@ async function main() {
   console.log(`machine: ${cpus().length} CPUs, load average ${load.before.map((l) => l.toFixed(2)).join(" ")} before, ${load.after!.map((l) => l.toFixed(2)).join(" ")} after (the machine is shared: compare runs with care)`);
   console.log(`deep list cursor: ${runs.map((r) => `${r.store} at ${r.deepDepth} of ${config.seed} records`).join(", ")}`);
   console.log("");
-  const checks = checkTargets(rows, runs);
+  printGateway(gateway);
+  console.log("");
+  const checks = [...checkTargets(rows, runs), gatewayCheck(gateway)];
   for (const c of checks) console.log(`${c.pass ? "PASS" : "FAIL"}  ${c.store.padEnd(12)}  ${c.target}: ${c.measured}`);
   const seconds = (performance.now() - started) / 1000;
   console.log(`\n${checks.filter((c) => c.pass).length}/${checks.length} targets met; run took ${seconds.toFixed(0)} s`);
@@ -279,6 +336,7 @@ async function main() {
       errors: r.errors,
       statusCodes: r.statusCodes,
     })),
+    gateway: gateway.map((g) => ({ path: g.path, rps: round(g.rps, 0), p50Ms: round(g.p50Ms, 3), p99Ms: round(g.p99Ms, 3), cpuUsPerRequest: round(g.cpuUsPerRequest, 1), non2xx: g.non2xx, errors: g.errors })),
     targets: checks,
   };
   const dir = join(REPO_ROOT, "bench", "results");
