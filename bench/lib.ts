@@ -427,7 +427,7 @@ export async function deepCursor(
 
 export const PAGE_SIZE = 20;
 
-/** The requests of each operation: ids rotate, create names are unique, patches change connectorId. */
+/** The requests of each operation: ids rotate, create names are unique, patches change connectorConfig (connectorId must name a catalog entry). */
 export function operationSpecs(t: BenchTarget, deep: string, runId: string): Record<Operation, RequestSpec> {
   const readIds = t.ids.filter((_, i) => i % 100 === 7); // 1,000 ids spread over the list
   const patchIds = t.ids.filter((_, i) => i % 500 === 3); // 200 ids: concurrent requests hit different records
@@ -446,7 +446,6 @@ export function operationSpecs(t: BenchTarget, deep: string, runId: string): Rec
           name: `bench ${t.store} ${runId} ${n++}`,
           url: "https://mcp.example.com/mcp",
           headers: { "X-Team": "platform" },
-          connectorId: "github",
           connectorConfig: { repo: "acme/tools", branch: "main" },
         }),
       }),
@@ -455,7 +454,7 @@ export function operationSpecs(t: BenchTarget, deep: string, runId: string): Rec
       method: "PATCH",
       next: () => {
         const i = n++;
-        return { path: `/api/mcp-servers/${patchIds[i % patchIds.length]}`, body: JSON.stringify({ connectorId: `connector-${i}` }) };
+        return { path: `/api/mcp-servers/${patchIds[i % patchIds.length]}`, body: JSON.stringify({ connectorConfig: { revision: i } }) };
       },
     },
   };

@@ -30,6 +30,14 @@ export interface paths {
          *     201 again (with `Idempotent-Replayed: true`) and creates nothing. The
          *     same key with a different body is a 422; while the first request with
          *     a key is still running, another with the key is a 409.
+         *
+         *     From a connector: give `connectorId` (a name from listConnectors) and
+         *     its inputs in `connectorConfig`; `url` may be left out and is rendered
+         *     from the connector's URL template, and headers are rendered from the
+         *     inputs (those from `sensitive` inputs become secret headers). An
+         *     unknown `connectorId`, a missing required input, an input the
+         *     connector does not have and a value not among an input's choices are
+         *     400s naming each one.
          */
         post: operations["createMcpServer"];
         delete?: never;

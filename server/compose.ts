@@ -142,7 +142,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       },
       tokens: createTokenService(cacheTokenLookups(tokenRepo)),
       connectors,
-      servers: createMcpServerService({ repo, audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey) }),
+      servers: createMcpServerService({ repo, audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey), connectors }),
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute),
       oauth,

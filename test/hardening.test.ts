@@ -97,7 +97,7 @@ describe("ETag and If-Match", () => {
     expect(etag).toMatch(/^"v\d+"$/);
     const got = await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}`, { token });
     expect(got.headers.get("etag")).toBe(etag);
-    const patched = await raw(srv.baseUrl, "PATCH", `/api/mcp-servers/${id}`, { token, body: '{"connectorId":"x"}' });
+    const patched = await raw(srv.baseUrl, "PATCH", `/api/mcp-servers/${id}`, { token, body: '{"connectorConfig":{"k":"x"}}' });
     expect(patched.headers.get("etag")).not.toBe(etag);
   });
 
@@ -121,12 +121,12 @@ describe("ETag and If-Match", () => {
 
   test("when If-Match is *, then any version matches", async () => {
     const { token, id } = await created();
-    expect((await raw(srv.baseUrl, "PATCH", `/api/mcp-servers/${id}`, { token, body: '{"connectorId":"y"}', headers: { "if-match": "*" } })).status).toBe(200);
+    expect((await raw(srv.baseUrl, "PATCH", `/api/mcp-servers/${id}`, { token, body: '{"connectorConfig":{"k":"y"}}', headers: { "if-match": "*" } })).status).toBe(200);
   });
 
   test("when DELETE sends a stale ETag, then 412 and the record stays; the current one, then 204", async () => {
     const { token, id, etag } = await created();
-    const patched = await raw(srv.baseUrl, "PATCH", `/api/mcp-servers/${id}`, { token, body: '{"connectorId":"z"}' });
+    const patched = await raw(srv.baseUrl, "PATCH", `/api/mcp-servers/${id}`, { token, body: '{"connectorConfig":{"k":"z"}}' });
     expect((await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/${id}`, { token, headers: { "if-match": etag } })).status).toBe(412);
     expect((await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}`, { token })).status).toBe(200);
     expect((await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/${id}`, { token, headers: { "if-match": patched.headers.get("etag")! } })).status).toBe(204);

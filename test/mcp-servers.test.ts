@@ -3,8 +3,21 @@ import type { McpServerCreate } from "../client/index.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 let srv: TestServer;
+// connectorId names a connector of the catalog (issue 14): one without inputs beyond an optional region.
+const CONNECTOR = "io.github.acme/test-connector";
 beforeAll(async () => {
   srv = await startServer();
+  await srv.services.connectors.importDocuments([
+    {
+      label: CONNECTOR,
+      document: {
+        name: CONNECTOR,
+        description: "A connector for the record tests.",
+        version: "1.0.0",
+        remotes: [{ type: "streamable-http", url: "https://mcp.example.com/mcp", variables: { region: { default: "eu" } } }],
+      },
+    },
+  ]);
 });
 afterAll(async () => {
   await srv?.stop();
@@ -67,7 +80,6 @@ describe("POST /api/mcp-servers", () => {
         oauthTokenEndpoint: "https://auth.example.com/token",
         oauthAuthorizationEndpoint: "https://auth.example.com/authorize",
         oauthScopes: "read write",
-        connectorId: "github",
         connectorConfig: { repos: ["a/b"] },
         headers: { "X-Team": "platform" },
       }),
@@ -80,7 +92,6 @@ describe("POST /api/mcp-servers", () => {
       oauthTokenEndpoint: "https://auth.example.com/token",
       oauthAuthorizationEndpoint: "https://auth.example.com/authorize",
       oauthScopes: "read write",
-      connectorId: "github",
       connectorConfig: { repos: ["a/b"] },
       headers: { "X-Team": "platform" },
     });
@@ -362,10 +373,10 @@ describe("PATCH /api/mcp-servers/{id}", () => {
   }
 
   test("when fields are given, then they replace and the rest is kept", async () => {
-    const { api, server, path } = await created({ headers: { "X-A": "1" }, connectorId: "c1" });
+    const { api, server, path } = await created({ headers: { "X-A": "1" }, connectorId: CONNECTOR });
     const { data, response } = await api.PATCH("/api/mcp-servers/{id}", { ...path, body: { name: "Renamed", url: "http://other.example.com/mcp" } });
     expect(response.status).toBe(200);
-    expect(data).toMatchObject({ name: "Renamed", url: "http://other.example.com/mcp", headers: { "X-A": "1" }, connectorId: "c1", createdAt: server.createdAt });
+    expect(data).toMatchObject({ name: "Renamed", url: "http://other.example.com/mcp", headers: { "X-A": "1" }, connectorId: CONNECTOR, createdAt: server.createdAt });
     expect(data!.updatedAt >= server.updatedAt).toBe(true);
     expect((await api.GET("/api/mcp-servers/{id}", path)).data).toEqual(data);
   });
@@ -378,7 +389,7 @@ describe("PATCH /api/mcp-servers/{id}", () => {
   });
 
   test("when an optional field is null, then it is cleared", async () => {
-    const { api, path } = await created({ connectorId: "c1", connectorConfig: { a: 1 }, headers: { "X-A": "1" } });
+    const { api, path } = await created({ connectorId: CONNECTOR, connectorConfig: { region: "us" }, headers: { "X-A": "1" } });
     const { data } = await api.PATCH("/api/mcp-servers/{id}", { ...path, body: { connectorId: null, connectorConfig: null, headers: null } });
     expect(data).toMatchObject({ connectorId: null, connectorConfig: null, headers: {} });
   });
@@ -416,7 +427,7 @@ describe("PATCH /api/mcp-servers/{id}", () => {
   test("when the new name is taken, then 409 and nothing changes", async () => {
     const { ws, api, server, path } = await created();
     await api.POST("/api/mcp-servers", { body: body(ws, { name: "Taken" }) });
-    const { response } = await api.PATCH("/api/mcp-servers/{id}", { ...path, body: { name: "TAKEN", connectorId: "x" } });
+    const { response } = await api.PATCH("/api/mcp-servers/{id}", { ...path, body: { name: "TAKEN", connectorId: CONNECTOR } });
     expect(response.status).toBe(409);
     expect((await api.GET("/api/mcp-servers/{id}", path)).data).toEqual(server);
   });
@@ -453,12 +464,12 @@ describe("PATCH /api/mcp-servers/{id}", () => {
   test("when concurrent patches change different fields, then neither is lost", async () => {
     const { api, path } = await created();
     const results = await Promise.all([
-      api.PATCH("/api/mcp-servers/{id}", { ...path, body: { connectorId: "one" } }),
+      api.PATCH("/api/mcp-servers/{id}", { ...path, body: { connectorId: CONNECTOR } }),
       api.PATCH("/api/mcp-servers/{id}", { ...path, body: { headers: { "X-B": "2" } } }),
       api.PATCH("/api/mcp-servers/{id}", { ...path, body: { oauthScopes: null, name: "renamed-concurrently" } }),
     ]);
     expect(results.map((r) => [r.response.status, r.error])).toEqual([[200, undefined], [200, undefined], [200, undefined]]);
-    expect((await api.GET("/api/mcp-servers/{id}", path)).data).toMatchObject({ connectorId: "one", headers: { "X-B": "2" }, name: "renamed-concurrently" });
+    expect((await api.GET("/api/mcp-servers/{id}", path)).data).toMatchObject({ connectorId: CONNECTOR, headers: { "X-B": "2" }, name: "renamed-concurrently" });
   });
 });
 

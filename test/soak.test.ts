@@ -141,7 +141,7 @@ async function create(r: Rng, caller: Caller, worker: number, n: number) {
   const body: Record<string, unknown> = { workspaceId, name: name(r), url: `http://127.0.0.1:9/mcp/${worker}-${n}` };
   if (authType === "api_key") Object.assign(body, { authType, apiKey: `sk_${worker}_${n}` });
   if (authType === "oauth") Object.assign(body, { authType, oauthClientId: `client-${worker}`, oauthClientSecret: `cs_${worker}_${n}`, oauthTokenEndpoint: "http://127.0.0.1:9/token" });
-  if (r.chance(0.3)) body.connectorId = `conn-${n}`;
+  if (r.chance(0.3)) body.connectorConfig = { conn: n };
   const key = r.chance(0.35) ? `soak-${worker}-${n}` : null;
   const headers: Record<string, string> = key ? { "idempotency-key": key } : {};
   const attempts = key && r.chance(0.5) ? (r.chance(0.5) ? 2 : 3) : 1;
@@ -201,7 +201,7 @@ function patchBody(r: Rng, worker: number, n: number): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   if (r.chance(0.5)) body.name = name(r);
   if (r.chance(0.3)) body.url = `http://127.0.0.1:9/mcp/p${worker}-${n}`;
-  if (r.chance(0.3)) body.connectorId = r.chance(0.3) ? null : `conn-${worker}-${n}`;
+  if (r.chance(0.3)) body.connectorConfig = r.chance(0.3) ? null : { conn: `${worker}-${n}` };
   if (r.chance(0.2)) body.headers = r.chance(0.3) ? null : { "X-Worker": String(worker) };
   if (Object.keys(body).length === 0) body.connectorConfig = { worker, n };
   return body;
@@ -238,7 +238,7 @@ async function race(r: Rng, caller: Caller, worker: number, n: number) {
   if (read.status !== 200) return;
   const etag = read.headers.get("etag")!;
   const writers = Array.from({ length: 3 + r.int(3) }, (_, i) => ({
-    body: { connectorId: `race-${worker}-${n}-${i}`, ...(r.chance(0.3) ? { name: name(r) } : {}) },
+    body: { connectorConfig: { race: `${worker}-${n}-${i}` }, ...(r.chance(0.3) ? { name: name(r) } : {}) },
     headers: r.chance(0.5) ? { "if-match": etag } : ({} as Record<string, string>),
   }));
   const results = await Promise.all(writers.map((w) => call(w.headers["if-match"] ? "race patch (If-Match)" : "race patch", caller, "PATCH", `/api/mcp-servers/${t.id}`, w)));

@@ -10,6 +10,7 @@ import { namespaceOf } from "./names.js";
 import { connectorConfigProblems, headerProblems, nameKey, nulProblems, secretHeaderProblems, urlProblems } from "./rules.js";
 import type { Actor } from "./tokens.js";
 import { secretHeadersOf } from "./upstream.js";
+import { planConnector, withoutNames, type ConnectorDef, type ConnectorPlan } from "./connectors.js";
 
 const OAUTH_FIELDS = [
   "oauthClientId",
@@ -40,6 +41,8 @@ export interface McpServerServiceDeps {
   repo: McpServerRepo;
   audit: AuditRepo;
   cursors: CursorCodec;
+  /** The connector catalog (issue 14); without it every connectorId is unknown. */
+  connectors?: { find(name: string): Promise<ConnectorDef | null> };
   now?: () => Date;
 }
 
@@ -105,8 +108,31 @@ function fail(problems: ProblemFieldError[]) {
   if (problems.length > 0) throw new ValidationFailed(problems);
 }
 
-export function createMcpServerService({ repo, audit, cursors, now = () => new Date() }: McpServerServiceDeps) {
+export function createMcpServerService({ repo, audit, cursors, connectors, now = () => new Date() }: McpServerServiceDeps) {
   const newId = newUlidFactory();
+  const findConnector = async (name: string) => (connectors ? connectors.find(name) : null);
+  const unknownConnector = (name: string): ProblemFieldError => ({ path: "/connectorId", message: `is not a connector of the catalog: ${name} (see GET /api/connectors)` });
+
+  /**
+   * What a patch does to a connector-backed record: re-renders URL and headers when it names a
+   * connector or changes the inputs; `opened` holds the record's secrets when the patch needs them.
+   */
+  async function connectorChange(current: StoredServer, patch: McpServerPatch) {
+    const cur = current.server;
+    const connectorId = patch.connectorId !== undefined ? patch.connectorId : cur.connectorId;
+    const renders = connectorId !== null && (patch.connectorId !== undefined || patch.connectorConfig !== undefined);
+    const opened = patch.secretHeaders || renders ? await repo.openSecrets(cur.workspaceId, cur.id) : null;
+    if (!renders) return { plan: null, oldHeaderNames: [] as string[], opened };
+    const def = await findConnector(connectorId);
+    if (!def) throw new ValidationFailed([unknownConnector(connectorId)]);
+    const same = connectorId === cur.connectorId;
+    const old = !same && cur.connectorId ? await findConnector(cur.connectorId) : null;
+    const stored = same && opened?.connectorSecrets ? (JSON.parse(opened.connectorSecrets) as Record<string, string>) : {};
+    const config = patch.connectorConfig !== undefined ? (patch.connectorConfig ?? {}) : same ? (cur.connectorConfig ?? {}) : {};
+    const { problems, plan } = planConnector(def, { stored, config, explicitUrl: patch.url, currentOrigin: originOf(cur.url) });
+    fail(problems);
+    return { plan, oldHeaderNames: old ? old.remotes.flatMap((r) => r.headers.map((h) => h.name)) : [], opened };
+  }
 
   /** 409 when the name would give the workspace endpoint two servers with one namespace (their tool names would collide). */
   async function checkNamespace(workspaceId: string, name: string, selfId: string | null) {
@@ -128,7 +154,7 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
   }
 
   /** Works out the next state of a record from a patch, or says why it cannot. `opened`: its secrets, when the patch merges into them. */
-  function applyPatch(current: StoredServer, patch: McpServerPatch, opened: Secrets | null) {
+  function applyPatch(current: StoredServer, patch: McpServerPatch, opened: Secrets | null, plan: ConnectorPlan | null = null, oldHeaderNames: string[] = []) {
     const cur = current.server;
     const authType = patch.authType ?? cur.authType;
     const problems = [
@@ -140,7 +166,7 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
 
     const next: ServerFields = {
       name: patch.name ?? cur.name,
-      url: patch.url ?? cur.url,
+      url: patch.url ?? plan?.url ?? cur.url,
       authType,
       oauthClientId: patch.oauthClientId !== undefined ? patch.oauthClientId : cur.oauthClientId,
       oauthTokenEndpoint: patch.oauthTokenEndpoint !== undefined ? patch.oauthTokenEndpoint : cur.oauthTokenEndpoint,
@@ -159,20 +185,41 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       secretHeaderNames: cur.secretHeaderNames,
       connectorSecretsSet: cur.connectorSecretsSet,
     };
+    // Headers the connector renders replace those of its (or the previous connector's) names.
+    const connectorHeaderNames = plan ? [...plan.headerNames, ...oldHeaderNames] : [];
+    if (plan) {
+      next.headers = { ...withoutNames(next.headers, connectorHeaderNames), ...plan.headers };
+      next.connectorConfig = plan.config;
+    }
+    const movedAway: SecretField[] = [];
     const secrets: SecretChanges = {};
     if (patch.apiKey !== undefined) secrets.apiKey = patch.apiKey;
     if (patch.oauthClientSecret !== undefined) secrets.oauthClientSecret = patch.oauthClientSecret;
-    if (patch.secretHeaders !== undefined) {
+    if (patch.secretHeaders !== undefined || plan) {
       // A value sets, null removes, left out keeps. Moving to another origin keeps only those given again.
       const originMoves = problems.length === 0 && originOf(next.url) !== originOf(cur.url);
-      const merged = patch.secretHeaders === null || originMoves || !opened ? {} : secretHeadersOf(opened);
+      let merged = patch.secretHeaders === null || originMoves || !opened ? {} : secretHeadersOf(opened);
+      if (originMoves && patch.secretHeaders === undefined && current.secretsSet.secretHeaders) movedAway.push("secretHeaders");
       for (const [name, value] of Object.entries(patch.secretHeaders ?? {})) {
         for (const known of Object.keys(merged)) if (known.toLowerCase() === name.toLowerCase()) delete merged[known];
         if (value !== null) merged[name] = value;
       }
+      if (plan) merged = { ...withoutNames(merged, connectorHeaderNames), ...plan.secretHeaders };
       next.secretHeaderNames = Object.keys(merged);
-      if (next.secretHeaderNames.length > 0) secrets.secretHeaders = JSON.stringify(merged);
-      else if (current.secretsSet.secretHeaders) secrets.secretHeaders = null;
+      const sealed = next.secretHeaderNames.length > 0 ? JSON.stringify(merged) : null;
+      if (sealed !== (opened?.secretHeaders ?? null) || !opened) {
+        if (sealed !== null) secrets.secretHeaders = sealed;
+        else if (current.secretsSet.secretHeaders) secrets.secretHeaders = null;
+      }
+    }
+    if (plan) {
+      next.connectorSecretsSet = Object.keys(plan.secretInputs);
+      const sealed = next.connectorSecretsSet.length > 0 ? JSON.stringify(plan.secretInputs) : null;
+      if (sealed !== (opened?.connectorSecrets ?? null)) secrets.connectorSecrets = sealed;
+      if (plan.droppedSecrets) movedAway.push("connectorSecrets");
+    } else if (next.connectorId === null && current.secretsSet.connectorSecrets) {
+      secrets.connectorSecrets = null;
+      next.connectorSecretsSet = [];
     }
 
     // Switching authType away drops the old type's credentials.
@@ -189,6 +236,7 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
     for (const field of clearedByMove) secrets[field] = null;
     if (clearedByMove.includes("secretHeaders")) next.secretHeaderNames = [];
     if (clearedByMove.includes("connectorSecrets")) next.connectorSecretsSet = [];
+    clearedByMove.push(...movedAway);
 
     const hasApiKey = secrets.apiKey !== undefined ? secrets.apiKey !== null : current.secretsSet.apiKey;
     if (authType === "api_key" && !hasApiKey && !clearedByMove.includes("apiKey")) {
@@ -224,8 +272,8 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
     async create(actor: Actor, input: McpServerCreate): Promise<Versioned> {
       requireWorkspace(actor, input.workspaceId);
       const authType = input.authType ?? "none";
-      const headers = input.headers ?? {};
-      const secretHeaders = input.secretHeaders ?? {};
+      let headers = input.headers ?? {};
+      let secretHeaders = input.secretHeaders ?? {};
       const problems = [
         ...nulProblems(input),
         ...endpointProblems(input),
@@ -233,11 +281,26 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
         ...connectorConfigProblems(input.connectorConfig),
       ];
       if (authType === "api_key" && input.apiKey == null) problems.push({ path: "/apiKey", message: "is required when authType is api_key" });
+      // A connector renders the URL (unless given) and headers from its inputs.
+      let plan: ConnectorPlan | null = null;
+      if (input.connectorId != null) {
+        const def = await findConnector(input.connectorId);
+        if (!def) problems.push(unknownConnector(input.connectorId));
+        else {
+          const planned = planConnector(def, { stored: {}, config: input.connectorConfig ?? {}, explicitUrl: input.url, currentOrigin: null });
+          problems.push(...planned.problems);
+          plan = planned.plan;
+        }
+      }
+      if (plan) {
+        headers = { ...withoutNames(headers, plan.headerNames), ...plan.headers };
+        secretHeaders = { ...withoutNames(secretHeaders, plan.headerNames), ...plan.secretHeaders };
+      }
       problems.push(...headerProblems(headers, authType));
       problems.push(...secretHeaderProblems(secretHeaders, headers, authType));
-      if (input.url == null) problems.push({ path: "/url", message: "is required (unless connectorId names a connector of the catalog)" });
+      if (input.url == null && input.connectorId == null) problems.push({ path: "/url", message: "is required (unless connectorId names a connector of the catalog)" });
       fail(problems);
-      const url = input.url!;
+      const url = (input.url ?? plan?.url)!;
       await checkNamespace(input.workspaceId, input.name, null);
 
       const outcome = await repo.insert({
@@ -256,17 +319,18 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
           oauthExpiresAt: null,
           headers,
           connectorId: input.connectorId ?? null,
-          connectorConfig: input.connectorConfig ?? null,
+          connectorConfig: plan ? plan.config : (input.connectorConfig ?? null),
           connectorStatus: "",
           enabled: input.enabled ?? true,
           allowedTools: input.allowedTools ?? null,
           secretHeaderNames: Object.keys(secretHeaders),
-          connectorSecretsSet: [],
+          connectorSecretsSet: plan ? Object.keys(plan.secretInputs) : [],
         },
         secrets: {
           apiKey: input.apiKey ?? null,
           oauthClientSecret: input.oauthClientSecret ?? null,
           secretHeaders: Object.keys(secretHeaders).length > 0 ? JSON.stringify(secretHeaders) : null,
+          connectorSecrets: plan && Object.keys(plan.secretInputs).length > 0 ? JSON.stringify(plan.secretInputs) : null,
         },
         createdBy: actor.userId,
         at: now().toISOString(),
@@ -302,8 +366,8 @@ export function createMcpServerService({ repo, audit, cursors, now = () => new D
       for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
         const current = await findOrThrow(actor, id);
         checkVersion(current, expected);
-        const opened = patch.secretHeaders ? await repo.openSecrets(current.server.workspaceId, id) : null;
-        const { changed, secrets, clearedByMove } = applyPatch(current, patch, opened);
+        const { plan, oldHeaderNames, opened } = await connectorChange(current, patch);
+        const { changed, secrets, clearedByMove } = applyPatch(current, patch, opened, plan, oldHeaderNames);
         if (Object.keys(changed).length === 0 && Object.keys(secrets).length === 0) return current;
         if (changed.name !== undefined) await checkNamespace(current.server.workspaceId, changed.name, id);
         const fields: FieldChange[] = Object.keys(changed)

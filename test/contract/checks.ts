@@ -143,14 +143,14 @@ export const checks: ContractCheck[] = [
   {
     name: "PATCH /api/mcp-servers/{id} answers 200; a value replaces and the rest is kept",
     async run(ctx) {
-      const created = await create(ctx, "patch", { connectorId: "contract" });
+      const created = await create(ctx, "patch", { connectorConfig: { contract: "yes" } });
       const name = `${ctx.namePrefix}patched-${suffix()}`;
       const res = await call(ctx, "PATCH", serverPath(created.id), { json: { name } });
       ctx.validate(res, "updateMcpServer", 200);
       const updated = res.json as McpServer;
       assert.equal(updated.name, name);
       assert.equal(updated.url, created.url);
-      assert.equal(updated.connectorId, "contract");
+      assert.deepEqual(updated.connectorConfig, { contract: "yes" });
     },
   },
   {
@@ -165,11 +165,11 @@ export const checks: ContractCheck[] = [
   {
     name: "PATCH /api/mcp-servers/{id} with null clears an optional field",
     async run(ctx) {
-      const created = await create(ctx, "clear", { connectorId: "contract", headers: { "X-Contract": "1" } });
-      const res = await call(ctx, "PATCH", serverPath(created.id), { json: { connectorId: null, headers: null } });
+      const created = await create(ctx, "clear", { connectorConfig: { contract: "yes" }, headers: { "X-Contract": "1" } });
+      const res = await call(ctx, "PATCH", serverPath(created.id), { json: { connectorConfig: null, headers: null } });
       ctx.validate(res, "updateMcpServer", 200);
       const updated = res.json as McpServer;
-      assert.equal(updated.connectorId, null);
+      assert.equal(updated.connectorConfig, null);
       assert.deepEqual(updated.headers, {});
     },
   },
@@ -228,7 +228,7 @@ export const checks: ContractCheck[] = [
     async run(ctx) {
       const path = serverPath(unknownId());
       ctx.validate(await call(ctx, "GET", path), "getMcpServer", 404);
-      ctx.validate(await call(ctx, "PATCH", path, { json: { connectorId: "x" } }), "updateMcpServer", 404);
+      ctx.validate(await call(ctx, "PATCH", path, { json: { name: "x" } }), "updateMcpServer", 404);
       ctx.validate(await call(ctx, "DELETE", path), "deleteMcpServer", 404);
     },
   },

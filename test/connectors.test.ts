@@ -1,0 +1,204 @@
+// Creating a server from a connector (issue 14, item 3): URL and headers rendered from the
+// inputs, connectorConfig validated against them, secret inputs sealed and write-only.
+import { createServer, type IncomingMessage } from "node:http";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { closer, listen } from "./helpers/mcp-peers.js";
+import { raw, startServer, storeContents, uniqueWorkspace, type TestServer } from "./helpers/server.js";
+
+const KEY = "wk_SECRET_connector_8e4f21";
+const KEY_2 = "wk_SECRET_connector_second_3a90c";
+let srv: TestServer;
+let peer: { port: number; requests: { path: string; headers: IncomingMessage["headers"] }[]; close(): Promise<void> };
+
+/** A real SDK MCP server that answers only at /t/acme/mcp and only with `X-Api-Key: <KEY>` or `<KEY_2>`. */
+async function startTenantPeer() {
+  const requests: { path: string; headers: IncomingMessage["headers"] }[] = [];
+  const http = createServer(async (req, res) => {
+    requests.push({ path: req.url ?? "", headers: req.headers });
+    if (req.url !== "/t/acme/mcp") return void res.writeHead(404).end();
+    if (req.headers["x-api-key"] !== KEY && req.headers["x-api-key"] !== KEY_2) return void res.writeHead(401, { "www-authenticate": "ApiKey" }).end();
+    const server = new McpServer({ name: "tenant-peer", version: "2.0.0" });
+    server.registerTool("forecast", { description: "Says the weather." }, async () => ({ content: [{ type: "text", text: "sunny" }] }));
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on("close", () => void transport.close());
+    await server.connect(transport);
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    await transport.handleRequest(req, res, chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : undefined);
+  });
+  const port = await listen(http);
+  return { port, requests, close: closer(http) };
+}
+
+const CONNECTOR = "io.github.acme/weather-test";
+
+beforeAll(async () => {
+  srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "3000" } });
+  peer = await startTenantPeer();
+  const outcome = await srv.services.connectors.importDocuments([
+    {
+      label: "test",
+      document: {
+        name: CONNECTOR,
+        description: "Weather for a tenant.",
+        version: "1.0.0",
+        remotes: [
+          {
+            type: "streamable-http",
+            url: `http://{host}:${peer.port}/t/{tenant}/mcp`,
+            variables: {
+              tenant: { description: "Your tenant", isRequired: true },
+              host: { choices: ["127.0.0.1", "localhost"], default: "127.0.0.1" },
+            },
+            headers: [
+              { name: "X-Api-Key", description: "API key", isRequired: true, isSecret: true },
+              { name: "X-Region", choices: ["eu", "us"], default: "eu" },
+              { name: "X-Client", value: "mcp-servers-api ({tenant})" },
+            ],
+          },
+        ],
+      },
+    },
+  ]);
+  expect(outcome.ok).toBe(true);
+});
+afterAll(async () => {
+  await peer?.close();
+  await srv?.stop();
+});
+
+async function setup() {
+  const ws = uniqueWorkspace();
+  return { ws, token: await srv.token([ws]) };
+}
+const create = (token: string, body: Record<string, unknown>) => raw(srv.baseUrl, "POST", "/api/mcp-servers", { token, body: JSON.stringify(body) });
+const patch = (token: string, id: string, body: Record<string, unknown>) => raw(srv.baseUrl, "PATCH", `/api/mcp-servers/${id}`, { token, body: JSON.stringify(body) });
+const check = async (token: string, id: string) => (await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/test`, { token })).json;
+const events = async (token: string, id: string) => (await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}/events`, { token })).json.data as { type: string; fields: { name: string; change: string }[] }[];
+
+describe("POST /api/mcp-servers with connectorId", () => {
+  test("when url is left out, then it is rendered from the template, headers from the inputs, and /test reaches the real server with them", async () => {
+    const { ws, token } = await setup();
+    const res = await create(token, { workspaceId: ws, name: "weather", connectorId: CONNECTOR, connectorConfig: { tenant: "acme", "X-Api-Key": KEY } });
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({
+      url: `http://127.0.0.1:${peer.port}/t/acme/mcp`,
+      headers: { "X-Region": "eu", "X-Client": "mcp-servers-api (acme)" },
+      secretHeaderNames: ["X-Api-Key"],
+      connectorId: CONNECTOR,
+      connectorConfig: { tenant: "acme" },
+      connectorSecretsSet: ["X-Api-Key"],
+    });
+    expect(res.text).not.toContain(KEY);
+    const seen = peer.requests.length;
+    expect(await check(token, res.json.id)).toMatchObject({ connectorStatus: "connected", serverInfo: { name: "tenant-peer" }, toolCount: 1 });
+    const sent = peer.requests.slice(seen);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((r) => r.path === "/t/acme/mcp" && r.headers["x-api-key"] === KEY && r.headers["x-region"] === "eu")).toBe(true);
+  });
+
+  test.each([
+    ["an unknown connectorId", { connectorId: "io.github.acme/nope", connectorConfig: {} }, [["/connectorId", "is not a connector of the catalog"]]],
+    [
+      "missing required inputs",
+      { connectorId: CONNECTOR, connectorConfig: {} },
+      [
+        ["/connectorConfig/tenant", `is required by connector ${CONNECTOR}`],
+        ["/connectorConfig/X-Api-Key", `is required by connector ${CONNECTOR}`],
+      ],
+    ],
+    ["a value not among the choices", { connectorId: CONNECTOR, connectorConfig: { tenant: "acme", "X-Api-Key": KEY, "X-Region": "mars" } }, [["/connectorConfig/X-Region", "must be one of: eu, us"]]],
+    ["an input the connector does not have", { connectorId: CONNECTOR, connectorConfig: { tenant: "acme", "X-Api-Key": KEY, colour: "red" } }, [["/connectorConfig/colour", "is not an input of connector"]]],
+    ["an input that is not a string", { connectorId: CONNECTOR, connectorConfig: { tenant: 7, "X-Api-Key": KEY } }, [["/connectorConfig/tenant", "must be a string"]]],
+  ])("when given %s, then 400 with one problem per input, naming it, and nothing is created", async (_label, body, want) => {
+    const { ws, token } = await setup();
+    const res = await create(token, { workspaceId: ws, name: "refused", ...body });
+    expect(res.status).toBe(400);
+    expect(res.json.errors).toEqual(want.map(([path, message]) => expect.objectContaining({ path, message: expect.stringContaining(message) })));
+    expect(res.text).not.toContain(KEY);
+    expect((await raw(srv.baseUrl, "GET", `/api/mcp-servers?workspaceId=${ws}`, { token })).json.data).toEqual([]);
+  });
+});
+
+describe("PATCH /api/mcp-servers/{id} of a connector-backed server", () => {
+  test("when connectorConfig changes, then URL and headers are re-rendered and the secret input left out is kept", async () => {
+    const { ws, token } = await setup();
+    const id = (await create(token, { workspaceId: ws, name: "rerender", connectorId: CONNECTOR, connectorConfig: { tenant: "acme", "X-Api-Key": KEY } })).json.id;
+    const changed = await patch(token, id, { connectorConfig: { tenant: "acme", "X-Region": "us" } });
+    expect(changed.status).toBe(200);
+    expect(changed.json).toMatchObject({ headers: { "X-Region": "us", "X-Client": "mcp-servers-api (acme)" }, connectorConfig: { tenant: "acme", "X-Region": "us" }, connectorSecretsSet: ["X-Api-Key"], connectorStatus: "" });
+    const seen = peer.requests.length;
+    expect((await check(token, id)).connectorStatus).toBe("connected");
+    expect(peer.requests.slice(seen).every((r) => r.headers["x-region"] === "us" && r.headers["x-api-key"] === KEY)).toBe(true);
+
+    const other = await patch(token, id, { connectorConfig: { tenant: "globex" } });
+    expect(other.json).toMatchObject({ url: `http://127.0.0.1:${peer.port}/t/globex/mcp`, headers: { "X-Region": "eu", "X-Client": "mcp-servers-api (globex)" }, connectorSecretsSet: ["X-Api-Key"] });
+    expect((await check(token, id)).connectorStatus).toBe("error");
+
+    const refused = await patch(token, id, { connectorConfig: { tenant: "acme", "X-Region": "mars" } });
+    expect(refused.status).toBe(400);
+    expect(refused.json.errors).toEqual([expect.objectContaining({ path: "/connectorConfig/X-Region" })]);
+    expect((await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}`, { token })).json.url).toBe(`http://127.0.0.1:${peer.port}/t/globex/mcp`);
+
+    const replaced = await patch(token, id, { connectorConfig: { tenant: "acme", "X-Api-Key": KEY_2 } });
+    expect(replaced.json.connectorSecretsSet).toEqual(["X-Api-Key"]);
+    const before = peer.requests.length;
+    expect((await check(token, id)).connectorStatus).toBe("connected");
+    expect(peer.requests.slice(before).every((r) => r.headers["x-api-key"] === KEY_2)).toBe(true);
+    const changes = (await events(token, id)).flatMap((e) => e.fields).filter((f) => f.name === "connectorSecrets");
+    // Re-rendering with the stored key kept writes no secret; giving a new one replaces it.
+    expect(changes).toEqual([{ name: "connectorSecrets", change: "replaced" }]);
+  });
+
+  test("when the inputs move the URL to another origin without the secret input, then it is cleared with a credentials_cleared event", async () => {
+    const { ws, token } = await setup();
+    const id = (await create(token, { workspaceId: ws, name: "move", connectorId: CONNECTOR, connectorConfig: { tenant: "acme", "X-Api-Key": KEY } })).json.id;
+    const moved = await patch(token, id, { connectorConfig: { tenant: "acme", host: "localhost" } });
+    expect(moved.status).toBe(200);
+    expect(moved.json).toMatchObject({ url: `http://localhost:${peer.port}/t/acme/mcp`, connectorSecretsSet: [], secretHeaderNames: [] });
+    const cleared = (await events(token, id)).find((e) => e.type === "credentials_cleared");
+    expect(cleared?.fields).toEqual(expect.arrayContaining([{ name: "connectorSecrets", change: "cleared" }, { name: "secretHeaders", change: "cleared" }]));
+    const back = await patch(token, id, { connectorConfig: { tenant: "acme", host: "127.0.0.1", "X-Api-Key": KEY } });
+    expect(back.json).toMatchObject({ connectorSecretsSet: ["X-Api-Key"], secretHeaderNames: ["X-Api-Key"] });
+    expect((await check(token, id)).connectorStatus).toBe("connected");
+  });
+
+  test("when connectorId is cleared, then the secret inputs go and the record keeps its URL and headers", async () => {
+    const { ws, token } = await setup();
+    const id = (await create(token, { workspaceId: ws, name: "unlink", connectorId: CONNECTOR, connectorConfig: { tenant: "acme", "X-Api-Key": KEY } })).json.id;
+    const res = await patch(token, id, { connectorId: null, connectorConfig: null });
+    expect(res.json).toMatchObject({ connectorId: null, connectorConfig: null, connectorSecretsSet: [], secretHeaderNames: ["X-Api-Key"], url: `http://127.0.0.1:${peer.port}/t/acme/mcp` });
+    expect((await check(token, id)).connectorStatus).toBe("connected");
+    const unknown = await patch(token, id, { connectorId: "io.github.acme/nope" });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json.errors).toEqual([expect.objectContaining({ path: "/connectorId" })]);
+  });
+
+  test("when secret inputs are stored, then no response, log line, event or stored byte holds their values", async () => {
+    const { ws, token } = await setup();
+    const texts: string[] = [];
+    const created = await create(token, { workspaceId: ws, name: "leak", connectorId: CONNECTOR, connectorConfig: { tenant: "acme", "X-Api-Key": KEY } });
+    texts.push(created.text);
+    const id = created.json.id;
+    for (const [method, path, body] of [
+      ["GET", `/api/mcp-servers/${id}`, undefined],
+      ["GET", `/api/mcp-servers?workspaceId=${ws}`, undefined],
+      ["PATCH", `/api/mcp-servers/${id}`, JSON.stringify({ connectorConfig: { tenant: "acme", "X-Api-Key": KEY_2 } })],
+      ["PATCH", `/api/mcp-servers/${id}`, JSON.stringify({ connectorConfig: { tenant: "acme", "X-Api-Key": KEY, "X-Region": "mars" } })],
+      ["POST", `/api/mcp-servers/${id}/test`, undefined],
+      ["GET", `/api/mcp-servers/${id}/tools`, undefined],
+      ["GET", `/api/mcp-servers/${id}/events`, undefined],
+      ["GET", `/api/connectors/${encodeURIComponent(CONNECTOR)}`, undefined],
+    ] as const) {
+      const res = await raw(srv.baseUrl, method, path, { token, body });
+      texts.push(res.text, JSON.stringify([...res.headers]));
+    }
+    for (const value of [KEY, KEY_2]) {
+      for (const text of texts) expect(text).not.toContain(value);
+      expect(srv.logs.join("\n")).not.toContain(value);
+      expect(await storeContents(srv)).not.toContain(value);
+    }
+  });
+});
