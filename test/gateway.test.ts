@@ -86,6 +86,20 @@ describe("POST /api/mcp-servers/{id}/mcp", () => {
     await client.close();
   });
 
+  test("when the record has secret headers, then they go upstream with the credential, and the agent's token does not", async () => {
+    const { token, endpoint } = await setup(v1.url, { ...withKey, secretHeaders: { "X-Upstream-Secret": "s3cret-header-value" } });
+    const before = v1.requests.length;
+    const { client, transport } = await v1Client(endpoint, token);
+    await client.callTool({ name: "echo", arguments: { text: "with secret header" } });
+    for (const headers of v1.requests.slice(before)) {
+      expect(headers["x-upstream-secret"]).toBe("s3cret-header-value");
+      expect(headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+      expect(JSON.stringify(headers)).not.toContain(token);
+    }
+    await transport.terminateSession();
+    await client.close();
+  });
+
   test("when a tool reports progress and logs, and asks the agent's model, then the notifications and the sampling request reach the agent and its answer reaches the server", async () => {
     const { token, endpoint } = await setup(v1.url, withKey);
     const { client, transport } = await v1Client(endpoint, token);

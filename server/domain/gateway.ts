@@ -18,6 +18,7 @@ import {
 import type { TokenOutcome } from "./oauth.js";
 import type { SessionCodec } from "./session-codec.js";
 import type { Actor } from "./tokens.js";
+import { upstreamHeaders } from "./upstream.js";
 
 export class BadMcpRequest extends DomainError {
   constructor(detail: string) {
@@ -61,13 +62,9 @@ export interface Exchange {
 
 export function createGatewayService({ repo, audit, oauthToken, sessions, now = () => new Date() }: GatewayDeps) {
   async function targetFor(stored: StoredServer, accessToken: string | null): Promise<UpstreamTarget> {
-    const { server } = stored;
-    const secrets = await repo.openSecrets(server.workspaceId, server.id);
-    const headers: Record<string, string> = { ...server.headers };
-    if (server.authType === "api_key" && secrets.apiKey) headers.Authorization = `Bearer ${secrets.apiKey}`;
-    if (server.authType === "oauth" && accessToken) headers.Authorization = `Bearer ${accessToken}`;
-    const values = [...Object.values(secrets), ...Object.values(server.headers)].filter((v): v is string => typeof v === "string");
-    return { url: server.url, headers, secrets: values };
+    const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
+    const { headers, secrets: values } = upstreamHeaders(stored, secrets, accessToken);
+    return { url: stored.server.url, headers, secrets: values };
   }
 
   async function recordStatus(actor: Actor, stored: StoredServer, error: ConnectionError | null) {
