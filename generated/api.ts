@@ -728,6 +728,23 @@ export interface components {
          * @description The product's OAuth Client ID Metadata Document
          *     (draft-ietf-oauth-client-id-metadata-document): its `client_id` is the
          *     URL it is served at.
+         * @example {
+         *       "client_id": "https://mcp-api.example.com/client-metadata.json",
+         *       "client_name": "mcp-servers-api",
+         *       "client_uri": "https://mcp-api.example.com",
+         *       "redirect_uris": [
+         *         "https://mcp-api.example.com/api/oauth/callback"
+         *       ],
+         *       "grant_types": [
+         *         "authorization_code",
+         *         "refresh_token"
+         *       ],
+         *       "response_types": [
+         *         "code"
+         *       ],
+         *       "token_endpoint_auth_method": "none",
+         *       "application_type": "web"
+         *     }
          */
         OAuthClientMetadata: {
             /** @example https://mcp-api.example.com/client-metadata.json */
@@ -774,6 +791,8 @@ export interface components {
          *       "oauthTokenEndpoint": null,
          *       "oauthAuthorizationEndpoint": null,
          *       "oauthScopes": null,
+         *       "oauthGrantType": null,
+         *       "oauthClientRegistration": null,
          *       "oauthExpiresAt": null,
          *       "headers": {
          *         "X-Team": "platform"
@@ -2397,7 +2416,6 @@ export interface operations {
                     "application/json": components["schemas"]["OAuthClientMetadata"];
                 };
             };
-            500: components["responses"]["InternalError"];
         };
     };
     completeMcpServerOAuth: {

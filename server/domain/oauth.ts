@@ -2,13 +2,14 @@
 // client credentials, refresh before use (one refresher per server across processes),
 // revocation, and discovery of what the record leaves out.
 import { createHash, randomBytes } from "node:crypto";
-import type { McpServerRepo, OAuthClientRegistration, OAuthInternals, Secrets, StoredServer } from "../data/mcp-server-repo.js";
+import type { McpServerRepo, OAuthClientRegistration, OAuthInternals, Secrets, ServerFields, StoredServer } from "../data/mcp-server-repo.js";
 import type { OAuthRegistrationRepo } from "../data/oauth-registration-repo.js";
 import type { OAuthStateRepo } from "../data/oauth-state-repo.js";
 import type { TokenRepo } from "../data/token-repo.js";
 import {
   describeTokenError,
   DiscoveryFailed,
+  isClientRejected,
   isGrantRejected,
   ResourceMismatch,
   type OAuthClient,
@@ -134,6 +135,11 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     ]);
   }
 
+  /** A dynamically registered client the server no longer knows is forgotten: the next authorization registers again. */
+  async function forgetRejectedRegistration(err: unknown, stored: StoredServer, setup: OAuthSetup) {
+    if (stored.server.oauthClientRegistration === "dynamic" && isClientRejected(err)) await deps.registrations.remove(setup.issuer, redirectUri());
+  }
+
   /** The grant: what the record says, else client credentials for a token endpoint without an authorization endpoint. */
   const usesClientCredentials = (s: StoredServer) =>
     s.server.oauthGrantType === "client_credentials" ||
@@ -153,11 +159,14 @@ export function createOAuthService(deps: OAuthServiceDeps) {
    * (once; what was found is stored). Endpoints the user gave always win, and what discovery
    * says about another authorization server than the pinned token endpoint's is not used.
    */
-  async function setupFor(stored: StoredServer): Promise<{ setup: OAuthSetup; stored: StoredServer }> {
+  async function setupFor(
+    stored: StoredServer,
+    options: { defer?: boolean } = {},
+  ): Promise<{ setup: OAuthSetup; stored: StoredServer; pending: { fields: Partial<ServerFields>; internals: OAuthInternals } | null }> {
     const s = stored.server;
     const known = stored.oauth;
     if (known.issuer && s.oauthTokenEndpoint) {
-      return { setup: fromStored(stored, known), stored };
+      return { setup: fromStored(stored, known), stored, pending: null };
     }
     let found: Awaited<ReturnType<OAuthClient["discover"]>> | null = null;
     try {
@@ -188,8 +197,13 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       fields.oauthTokenEndpoint = found.tokenEndpoint;
       if (!s.oauthAuthorizationEndpoint && found.authorizationEndpoint) fields.oauthAuthorizationEndpoint = found.authorizationEndpoint;
     }
+    if (options.defer) {
+      // The caller writes it once the rest succeeds, so a failure leaves the record as it was.
+      const preview: StoredServer = { ...stored, server: { ...stored.server, ...fields }, oauth: internals };
+      return { setup: fromStored(preview, internals), stored: preview, pending: { fields, internals } };
+    }
     const updated = (await repo.writeOAuth(stored, { fields, internals }, now().toISOString())) ?? stored;
-    return { setup: fromStored(updated, internals), stored: updated };
+    return { setup: fromStored(updated, internals), stored: updated, pending: null };
   }
 
   function fromStored(stored: StoredServer, known: OAuthInternals): OAuthSetup {
@@ -278,6 +292,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       const updated = (await storeTokens(stored, tokens, true)) ?? stored;
       return { ok: true, accessToken: tokens.access_token, stored: updated };
     } catch (err) {
+      await forgetRejectedRegistration(err, stored, setup);
       if (isGrantRejected(err)) {
         if (usesClientCredentials(stored)) {
           return { ok: false, connectorStatus: "error", error: authError("the authorization server refused the client credentials"), stored };
@@ -340,9 +355,11 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       if (options.returnUrl && !returnUrlAllowed(options.returnUrl, deps.returnUrlPrefixes)) {
         throw new ValidationFailed([{ path: "/returnUrl", message: "is not on the allowlist (MCP_API_OAUTH_RETURN_URLS)" }]);
       }
+      const original = stored;
       let setup: OAuthSetup;
+      let pending: Awaited<ReturnType<typeof setupFor>>["pending"];
       try {
-        ({ setup, stored } = await setupFor(stored));
+        ({ setup, stored, pending } = await setupFor(stored, { defer: true }));
       } catch (err) {
         throw upstream(err);
       }
@@ -362,8 +379,9 @@ export function createOAuthService(deps: OAuthServiceDeps) {
         if (err instanceof ValidationFailed) throw err;
         throw upstream(err);
       }
-      if (stored.server.oauthClientRegistration !== kind) {
-        stored = (await repo.writeOAuth(stored, { fields: { oauthClientRegistration: kind } }, now().toISOString())) ?? stored;
+      if (pending || original.server.oauthClientRegistration !== kind) {
+        const fields = { ...pending?.fields, oauthClientRegistration: kind };
+        stored = (await repo.writeOAuth(original, { fields, ...(pending ? { internals: pending.internals } : {}) }, now().toISOString())) ?? stored;
       }
       const at = now();
       const expiresAt = new Date(at.getTime() + STATE_TTL_MS).toISOString();
@@ -420,8 +438,10 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       // With pinned endpoints and no metadata, the issuer is unknown and there is nothing to compare.
       const issuer = stored.oauth.discovery?.issuer ?? null;
       if (query.iss !== undefined ? issuer !== null && query.iss !== issuer : stored.oauth.discovery?.issParameterSupported === true) {
+        // Whoever sent this response is not trusted to change the record: nothing is written.
         const why = query.iss === undefined ? "did not say which authorization server sent it (no iss), though that server promises to" : "came from another authorization server than the one the flow started at (iss mismatch)";
-        return recordFailure(authError(`the authorization response ${why}; start again`), 400, `The authorization response ${why}. Start again from the product.`);
+        const location = back("error");
+        return location ? { status: 302, location } : failed(400, `The authorization response ${why}. Start again from the product.`);
       }
 
       let tokens: OAuthTokens;
@@ -430,7 +450,10 @@ export function createOAuthService(deps: OAuthServiceDeps) {
         const { setup, stored: s } = await setupFor(stored);
         current = s;
         const { client: who } = await identity(current, setup, current.server.oauthClientRegistration);
-        tokens = await client.exchange(setup, who, query.code, claim.codeVerifier, claim.redirectUri);
+        tokens = await client.exchange(setup, who, query.code, claim.codeVerifier, claim.redirectUri).catch(async (err) => {
+          await forgetRejectedRegistration(err, current, setup);
+          throw err;
+        });
       } catch (err) {
         const error = err instanceof UpstreamFailure ? err.connectionError : upstream(err).connectionError;
         return recordFailure({ ...error, message: `the code exchange failed: ${error.message}` }, 502, "The authorization server did not accept the code exchange.");

@@ -80,6 +80,11 @@ export function isGrantRejected(err: unknown): boolean {
   return err instanceof OAuthError && REJECTIONS.has(err.errorCode);
 }
 
+/** The authorization server does not know the client (any more). */
+export function isClientRejected(err: unknown): boolean {
+  return err instanceof OAuthError && err.errorCode === "invalid_client";
+}
+
 /** A token-endpoint error described by the product: the server's body is never quoted. */
 export function describeTokenError(err: unknown): { class: "auth" | "http"; message: string; httpStatus: number | null } | null {
   if (!(err instanceof OAuthError)) return null;

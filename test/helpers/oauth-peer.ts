@@ -17,6 +17,8 @@ export interface OAuthPeerOptions {
   tokenEndpointAuthMethod?: "client_secret_basic" | "client_secret_post";
   /** Advertised as code_challenge_methods_supported. Default ["S256"]; the AS itself only accepts S256. */
   pkceMethods?: string[];
+  /** Open RFC 7591 dynamic client registration at /reg. Default false. */
+  dynamicRegistration?: boolean;
 }
 
 export interface TokenRequest {
@@ -42,6 +44,8 @@ export interface OAuthPeer {
   resourceMetadataUrl: string;
   /** Headers of every request the MCP server received. */
   mcpRequests: { authorization?: string }[];
+  /** Bodies of every dynamic registration request. */
+  registrations: Record<string, unknown>[];
   /** Every request that reached the token endpoint, whatever its outcome. */
   tokenRequests: TokenRequest[];
   /** token_type_hint (or "") of every request that reached the revocation endpoint. */
@@ -162,6 +166,7 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
     rotateRefreshToken: () => options.rotateRefreshTokens ?? true,
     ttl: { AccessToken: ttl, ClientCredentials: ttl, RefreshToken: 24 * 3600, Grant: 24 * 3600 },
     features: {
+      registration: { enabled: options.dynamicRegistration ?? false },
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
@@ -192,6 +197,7 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
   });
   const tokenRequests: TokenRequest[] = [];
   const revocations: string[] = [];
+  const registrations: Record<string, unknown>[] = [];
 
   provider.use(async (ctx, next) => {
     // RFC 8414 metadata under its own name, served from oidc-provider's discovery document.
@@ -220,6 +226,7 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
       const body = (ctx.oidc?.body ?? {}) as Record<string, string>;
       tokenRequests.push(recordToken(ctx.get("authorization").toLowerCase().startsWith("basic "), new URLSearchParams(body)));
     }
+    if (route === "registration") registrations.push((ctx.oidc?.body ?? {}) as Record<string, unknown>);
     if (route === "revocation") revocations.push(String((ctx.oidc?.body as Record<string, unknown> | undefined)?.token_type_hint ?? ""));
   });
   asHttp.on("request", provider.callback());
@@ -336,6 +343,7 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
     mcpRequests,
     tokenRequests,
     revocations,
+    registrations,
     login,
     revokeAllGrants: async () => store.deleteWhere((e) => ["Grant", "RefreshToken", "AuthorizationCode"].includes(e.model)),
     close: async () => {
