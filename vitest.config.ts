@@ -16,6 +16,9 @@ const storeSuites = [
   "test/soak.test.ts",
   "test/db-unlock.test.ts",
   "test/rate-limit.test.ts",
+  "test/secret-headers.test.ts",
+  "test/catalog.test.ts",
+  "test/connectors.test.ts",
 ];
 
 export default defineConfig({
