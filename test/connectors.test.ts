@@ -1,6 +1,8 @@
 // Creating a server from a connector (issue 14, item 3): URL and headers rendered from the
 // inputs, connectorConfig validated against them, secret inputs sealed and write-only.
 import { createServer, type IncomingMessage } from "node:http";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -119,6 +121,23 @@ describe("POST /api/mcp-servers with connectorId", () => {
     expect(res.json.errors).toEqual(want.map(([path, message]) => expect.objectContaining({ path, message: expect.stringContaining(message) })));
     expect(res.text).not.toContain(KEY);
     expect((await raw(srv.baseUrl, "GET", `/api/mcp-servers?workspaceId=${ws}`, { token })).json.data).toEqual([]);
+  });
+});
+
+describe("POST /api/mcp-servers/{id}/mcp of a connector-backed server", () => {
+  test("when an agent calls a tool through the gateway, then the rendered URL and headers, secret one included, reach the server", async () => {
+    const { ws, token } = await setup();
+    const id = (await create(token, { workspaceId: ws, name: "via-gateway", connectorId: CONNECTOR, connectorConfig: { tenant: "acme", "X-Api-Key": KEY, "X-Region": "us" } })).json.id;
+    const seen = peer.requests.length;
+    const client = new Client({ name: "agent", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${srv.baseUrl}/api/mcp-servers/${id}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    const result = await client.callTool({ name: "forecast", arguments: {} });
+    await client.close();
+    expect(result.content).toEqual([{ type: "text", text: "sunny" }]);
+    const sent = peer.requests.slice(seen);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((r) => r.path === "/t/acme/mcp" && r.headers["x-api-key"] === KEY && r.headers["x-region"] === "us")).toBe(true);
+    expect(sent.every((r) => !JSON.stringify(r.headers).includes(token))).toBe(true);
   });
 });
 
