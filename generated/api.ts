@@ -1510,13 +1510,28 @@ export interface components {
     responses: {
         /**
          * @description The body is not JSON-RPC 2.0 (or is empty), or the `Mcp-Session-Id`
-         *     is missing or was not issued by the product for this server and token.
+         *     is missing or was not issued by the product for this server and token
+         *     (problem+json). Or, on the per-server endpoint, the MCP server itself
+         *     refused the message at the protocol level (for instance a
+         *     2026-07-28 header that does not match the body, -32020, or an
+         *     unsupported protocol version): its JSON-RPC error, passed on.
          */
         McpBadRequest: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "jsonrpc": "2.0",
+                 *       "id": 1,
+                 *       "error": {
+                 *         "code": -32020,
+                 *         "message": "Mcp-Method header does not match the body"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["JsonRpcPayload"];
                 /**
                  * @example {
                  *       "type": "/problems/validation-error",

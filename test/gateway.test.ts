@@ -133,6 +133,25 @@ describe("POST /api/mcp-servers/{id}/mcp", () => {
     await client.close();
   });
 
+  test("when a 2026-07-28 server refuses a message at the protocol level (Mcp-Method header not matching the body), then the agent gets its 400 and JSON-RPC error as the server gave them", async () => {
+    const { token, id } = await setup(v2.url);
+    const body = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "tools/list",
+      params: { _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} } },
+    });
+    const headers = { ...ACCEPT, "mcp-protocol-version": "2026-07-28", "mcp-method": "prompts/list" };
+    const direct = await fetch(v2.url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body });
+    const directBody = (await direct.json()) as { error: { code: number } };
+    const through = await raw(srv.baseUrl, "POST", mcpPath(id), { token, body, headers });
+    expect(through.status).toBe(direct.status);
+    expect(through.status).toBe(400);
+    expect(through.json.id).toBe(7);
+    expect(through.json.error.code).toBe(directBody.error.code);
+    expect(through.json.error.code).toBe(-32020);
+  });
+
   test("when a v2 SDK agent speaks 2025-11-25 to a 2025 server, then it works", async () => {
     const { token, endpoint } = await setup(v1.url, withKey);
     const client = await v2Client(endpoint, token);

@@ -177,6 +177,14 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         return reply([...ex.local, ...answers]);
       }
 
+      if (answer.kind === "rejected") {
+        // The server refused the message at the protocol level (headers, version): its answer, as it gave it.
+        if (timer) clearTimeout(timer);
+        const error = answer.body.error as { code: number; message: string; data?: unknown };
+        ex.fail(error.code, error.message, "error");
+        res.status(400).json({ jsonrpc: "2.0", id: answer.body.id ?? null, error: { code: error.code, message: String(error.message).slice(0, 1000), ...(error.data !== undefined ? { data: error.data } : {}) } });
+        return;
+      }
       if (answer.kind === "status") {
         if (timer) clearTimeout(timer);
         if (answer.status === 404 && ctx.upstreamSessionId !== null) throw new SessionEnded();
