@@ -95,6 +95,21 @@ describe("the spec's messages", () => {
     walk(spec, "#");
     expect(missing).toEqual([]);
   });
+
+  test("when a pattern appears in several schemas, then it carries the same message in each (the validator reports only the pattern)", () => {
+    const spec = parse(readFileSync(new URL("../openapi.yaml", import.meta.url), "utf8"));
+    const messages = new Map<string, Set<string>>();
+    const walk = (node: unknown) => {
+      if (Array.isArray(node)) node.forEach(walk);
+      else if (node && typeof node === "object") {
+        const o = node as Record<string, unknown>;
+        if (typeof o.pattern === "string") messages.set(o.pattern, (messages.get(o.pattern) ?? new Set()).add(String(o["x-pattern-message"])));
+        Object.values(o).forEach(walk);
+      }
+    };
+    walk(spec);
+    expect([...messages].filter(([, m]) => m.size > 1).map(([p, m]) => [p, [...m]])).toEqual([]);
+  });
 });
 
 describe("401 problems", () => {
