@@ -13,7 +13,7 @@ import pg from "pg";
 import { openServices } from "../server/compose.js";
 import { readConfig } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
-import { createSecretBox, parseKey } from "../server/data/secrets.js";
+import { createSecretBox, originOf, parseKey } from "../server/data/secrets.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux; /proc/<pid>/stat counts in these ticks
@@ -63,14 +63,16 @@ function* seedRows(count: number, workspaceId: string, key: string): Generator<R
     const at = new Date(start + i).toISOString();
     const apiKey = i % 2 === 0;
     const name = `seed-${String(i).padStart(6, "0")}`;
+    const url = `https://mcp${i % 97}.example.com/mcp`;
     yield {
       id,
       workspace_id: workspaceId,
       name,
       name_key: name,
-      url: `https://mcp${i % 97}.example.com/mcp`,
+      url,
       auth_type: apiKey ? "api_key" : "none",
-      api_key_enc: apiKey ? box.seal(`sk_live_${i}`, { recordId: id, workspaceId, field: "apiKey" }) : null,
+      // Bound to the server's origin as the product seals it (older ciphertexts are re-sealed at start-up).
+      api_key_enc: apiKey ? box.seal(`sk_live_${i}`, { recordId: id, workspaceId, field: "apiKey", origin: originOf(url) }) : null,
       oauth_client_id: null,
       oauth_client_secret_enc: null,
       oauth_token_endpoint: null,
@@ -230,7 +232,7 @@ export interface ServerProcess {
 
 const running = new Set<ServerProcess>();
 
-/** Spawns `node [nodeArgs] --import tsx <script>` (no npx wrapper: child.pid is the server) and waits for /healthz. */
+/** Spawns `node [nodeArgs] <script.js>` or `node [nodeArgs] --import tsx <script.ts>` (no npx wrapper: child.pid is the server) and waits for /healthz. */
 export async function startServer(
   name: string,
   script: string,
@@ -240,7 +242,7 @@ export async function startServer(
   const port = await freePort();
   let out = "";
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
+  const child = spawn(process.execPath, [...nodeArgs, ...(script.endsWith(".js") ? [] : ["--import", "tsx"]), script], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: "127.0.0.1" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -273,7 +275,8 @@ export async function startServer(
   };
   running.add(server);
 
-  for (let i = 0; i < 2000; i++) {
+  // A generous limit: on a loaded shared machine start-up takes seconds (it is reported, not bounded here).
+  for (const deadline = performance.now() + 60_000; performance.now() < deadline; ) {
     if (exited) throw new Error(`${name} exited during start-up:\n${out}`);
     try {
       const res = await httpJson(port, "GET", "/healthz");

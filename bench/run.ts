@@ -74,11 +74,12 @@ interface Prepared {
 
 /** Starts one server (start-up timed alone), checks it answers, and walks to the deep cursor. */
 async function prepare(t: Target): Promise<Prepared> {
-  const script = t.kind === "baseline" ? "bench/baseline-server.ts" : "server/main.ts";
+  // The API as production runs it: compiled (`npm run bench` builds first), logging at info.
+  const script = t.kind === "baseline" ? "bench/baseline-server.ts" : "dist/server/main.js";
   const env: Record<string, string> = {
     DATABASE_URL: t.databaseUrl,
     MCP_API_ENCRYPTION_KEY: key,
-    LOG_LEVEL: "silent",
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
     BASELINE_WORKSPACES: `${t.readWorkspace},${t.writeWorkspace}`,
     // The limiter still runs (its cost is measured) but never refuses the bench's one token.
     MCP_API_RATE_LIMIT: String(RATE_LIMIT),
@@ -158,8 +159,9 @@ function checkTargets(rows: Row[], runs: StoreRun[]): TargetCheck[] {
       checks.push({ store: s, target: `${label} CPU/request ≤ ${max}× baseline`, measured: `${fmt(r.cpuRatioToBaseline, 2)}×`, pass: clean(r) && (r.cpuRatioToBaseline ?? Infinity) <= max });
     };
     ratio("get", 6, "GET by id");
-    ratio("create", 2.5, "create");
-    ratio("list", 8, "list first page");
+    ratio("list", 3, "list first page");
+    ratio("create", 4, "create");
+    ratio("patch", 4, "patch");
     const first = get(s, "list");
     const deep = get(s, "list-deep");
     checks.push({
@@ -168,14 +170,21 @@ function checkTargets(rows: Row[], runs: StoreRun[]): TargetCheck[] {
       measured: `${fmt(deep.p50Ms, 2)} vs ${fmt(first.p50Ms, 2)} ms = ${fmt(deep.p50Ms / first.p50Ms, 2)}×`,
       pass: clean(deep) && deep.p50Ms <= 1.3 * first.p50Ms,
     });
-    const worst = rows.filter((r) => r.store === s).reduce((a, b) => (b.p99Ms > a.p99Ms ? b : a));
-    checks.push({
-      store: s,
-      target: `p99 < 25 ms for every operation at ${config.connections} connections`,
-      measured: `worst ${worst.operation} ${fmt(worst.p99Ms, 2)} ms`,
-      pass: rows.filter((r) => r.store === s).every((r) => clean(r) && r.p99Ms < 25),
-    });
-    checks.push({ store: s, target: "start-up to first answered request < 1 s", measured: `${fmt(run.startupMs, 0)} ms`, pass: run.startupMs < 1000 });
+    const mine = rows.filter((r) => r.store === s);
+    const worst = mine.reduce((a, b) => (b.p99Ms > a.p99Ms ? b : a));
+    if (s === "api-sqlite") {
+      checks.push({
+        store: s,
+        target: `p99 < 10 ms for every operation at ${config.connections} connections`,
+        measured: `worst ${worst.operation} ${fmt(worst.p99Ms, 2)} ms`,
+        pass: mine.every((r) => clean(r) && r.p99Ms < 10),
+      });
+    }
+    if (s === "api-postgres") {
+      const g = get(s, "get");
+      checks.push({ store: s, target: "GET by id p50 < 2 ms", measured: `${fmt(g.p50Ms, 2)} ms`, pass: clean(g) && g.p50Ms < 2 });
+    }
+    checks.push({ store: s, target: "start-up to first answered request < 300 ms", measured: `${fmt(run.startupMs, 0)} ms`, pass: run.startupMs < 300 });
   }
   return checks;
 }
@@ -266,7 +275,8 @@ async function main() {
     { store: "api-sqlite", kind: "api", databaseUrl: `sqlite:${join(tmp, "api.sqlite")}`, token, readWorkspace, writeWorkspace, ids },
   ];
 
-  const pgUrl = process.env.BENCH_DATABASE_URL;
+  // Both stores in one run: PostgreSQL from BENCH_DATABASE_URL, else the suite's TEST_DATABASE_URL.
+  const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
   if (pgUrl) {
     const minted = await migrateAndMint(pgUrl, key, workspaces);
     pgCleanup = () => cleanupPostgres(pgUrl, workspaces, minted.tokenId);

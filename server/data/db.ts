@@ -56,6 +56,36 @@ function ownerOnly(path: string) {
   }
 }
 
+// PostgreSQL parses and plans an unnamed statement on every query; a named one is prepared
+// once per connection and then only executed. Knex sends `{ text, values }`: name each
+// distinct data statement by its text (up to the same cap as on SQLite).
+type PgQueryable = { query: (config: unknown, ...rest: unknown[]) => unknown };
+const DATA_STATEMENT = /^\s*(select|insert|update|delete|with)\b/i;
+
+function nameRepeatedStatements(conn: PgQueryable) {
+  const query = conn.query.bind(conn);
+  const names = new Map<string, string>();
+  let made = 0;
+  conn.query = (config: unknown, ...rest: unknown[]) => {
+    const c = config as { text?: unknown; name?: unknown } | null;
+    const done = rest[0];
+    if (!c || typeof c !== "object" || typeof c.text !== "string" || c.name !== undefined || !DATA_STATEMENT.test(c.text) || typeof done !== "function") {
+      return query(config, ...rest);
+    }
+    const text = c.text;
+    let name = names.get(text);
+    if (!name && names.size < STATEMENT_CACHE_SIZE) names.set(text, (name = `s${made++}`));
+    if (!name) return query(config, ...rest);
+    return query({ ...c, name }, (err: { code?: string } | null, result: unknown) => {
+      // A migration by another process changed a table under a prepared `select *` ("cached
+      // plan must not change result type"): prepare it again under a new name, once.
+      if (err?.code !== "0A000") return done(err, result);
+      names.set(text, (name = `s${made++}`));
+      query({ ...c, name }, done);
+    });
+  };
+}
+
 export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
   const { dialect, target } = parseDatabaseUrl(url);
   if (dialect === "sqlite") {
@@ -95,7 +125,14 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       statement_timeout: options.statementTimeoutMs,
     } as Knex.PgConnectionConfig,
     // At least two: migrations run beside the connection that holds the migration lock.
-    pool: { min: 0, max: Math.max(2, options.poolMax ?? 10) },
+    pool: {
+      min: 0,
+      max: Math.max(2, options.poolMax ?? 10),
+      afterCreate(conn: PgQueryable, done: (err: Error | null, conn: unknown) => void) {
+        nameRepeatedStatements(conn);
+        done(null, conn);
+      },
+    },
     acquireConnectionTimeout: 5000,
   });
   return { knex: db, dialect, sqlitePath: null, close: () => db.destroy() };
