@@ -176,8 +176,13 @@ describe("breaking-changes.yaml declarations", () => {
   });
 
   test("when the file holds only comments and an empty list, then there are no declarations", () => {
-    expect(parseDeclarations(readFileSync(new URL("../breaking-changes.yaml", import.meta.url), "utf8"))).toEqual([]);
+    expect(parseDeclarations("# nothing declared\n[]\n")).toEqual([]);
     expect(parseDeclarations("")).toEqual([]);
+  });
+
+  test("when the repository's file is read, then every entry has its rule, path, reason and release", () => {
+    const entries = parseDeclarations(readFileSync(new URL("../breaking-changes.yaml", import.meta.url), "utf8"));
+    for (const e of entries) expect(e).toMatchObject({ rule: expect.any(String), path: expect.any(String), why: expect.any(String), since: expect.any(String) });
   });
 
   test("when an entry lacks a field, then reading the file fails and names the entry", () => {

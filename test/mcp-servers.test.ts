@@ -112,7 +112,7 @@ describe("POST /api/mcp-servers", () => {
     ["an unknown authType", { authType: "basic" }, "/authType", ""],
     ["api_key without apiKey", { authType: "api_key" }, "/apiKey", "is required when authType is api_key"],
     ["an apiKey with authType none", { apiKey: "k" }, "/apiKey", "only accepted when authType is api_key"],
-    ["oauth without client id", { authType: "oauth", oauthTokenEndpoint: "https://a.example.com/t" }, "/oauthClientId", "is required"],
+    ["an unknown oauthGrantType", { authType: "oauth", oauthGrantType: "password" }, "/oauthGrantType", ""],
     ["oauth fields with authType none", { oauthClientId: "c" }, "/oauthClientId", "only accepted when authType is oauth"],
     ["a Host header", { headers: { Host: "evil.example.com" } }, "/headers/Host", "cannot be set"],
     ["a Transfer-Encoding header", { headers: { "transfer-encoding": "chunked" } }, "/headers/transfer-encoding", "cannot be set"],
