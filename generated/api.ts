@@ -1543,12 +1543,28 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description No such MCP server in the token's workspaces, or the session has ended (start a new one). */
+        /**
+         * @description No such MCP server in the token's workspaces, or the session has ended
+         *     (start a new one): problem+json. Or, for a 2026-07-28 request, a method
+         *     the server does not have: a JSON-RPC -32601 error, as that revision
+         *     answers it.
+         */
         McpNotFound: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "jsonrpc": "2.0",
+                 *       "id": 1,
+                 *       "error": {
+                 *         "code": -32601,
+                 *         "message": "Method not found"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["JsonRpcPayload"];
                 /**
                  * @example {
                  *       "type": "/problems/not-found",

@@ -16,7 +16,7 @@ let v2: GatewayPeer;
 let silent: Peer;
 let html: Peer;
 beforeAll(async () => {
-  srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "1000", MCP_API_TOOL_TIMEOUT_MS: "3000" } });
+  srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "3000", MCP_API_TOOL_TIMEOUT_MS: "5000" } });
   v1 = await startV1SessionPeer({ bearer: KEY });
   v2 = await startV2Peer();
   silent = await startSilentPeer();

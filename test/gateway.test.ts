@@ -260,6 +260,10 @@ describe("bad input at /api/mcp-servers/{id}/mcp", () => {
     const res = await raw(srv.baseUrl, "POST", mcpPath(id), { token, body: rpc("tools/explode"), headers: ACCEPT });
     expect(res.status).toBe(200);
     expect(res.json.error).toEqual({ code: -32601, message: "Method 'tools/explode' is not an MCP method the gateway relays." });
+    // On 2026-07-28 an unknown method is also HTTP 404, as that revision prescribes.
+    const modern = await raw(srv.baseUrl, "POST", mcpPath(id), { token, body: rpc("tools/explode"), headers: { ...ACCEPT, "mcp-protocol-version": "2026-07-28" } });
+    expect(modern.status).toBe(404);
+    expect(modern.json.error.code).toBe(-32601);
   });
 
   test("when the message is over 1 MiB, then 413; when it is not JSON, then 415", async () => {

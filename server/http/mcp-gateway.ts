@@ -7,6 +7,7 @@ import { DomainError, Forbidden, UpstreamFailure } from "../domain/errors.js";
 import {
   GATEWAY_UPSTREAM_FAILED,
   GATEWAY_UPSTREAM_TIMEOUT,
+  JSONRPC_METHOD_NOT_FOUND,
   parseMessages,
   type JsonRpcMessage,
 } from "../domain/gateway-policy.js";
@@ -131,9 +132,12 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
     const ctx = await gateway.open(actor, req.params.id as string, headerOf(req, "mcp-session-id"));
     const ex = ctx.exchange(parsed.messages);
     const log = res.locals.log;
+    const modern = headerOf(req, "mcp-protocol-version") === "2026-07-28";
     const reply = (messages: JsonRpcMessage[], sessionId: string | null = null) => {
       if (sessionId) res.set("Mcp-Session-Id", ctx.sealSession(sessionId));
-      res.status(200).json(parsed.batch ? messages : messages[0]);
+      // 2026-07-28 answers an unknown method with HTTP 404 as well as -32601.
+      const unknownMethod = !parsed.batch && modern && (messages[0]?.error as { code?: number } | undefined)?.code === JSONRPC_METHOD_NOT_FOUND;
+      res.status(unknownMethod ? 404 : 200).json(parsed.batch ? messages : messages[0]);
     };
     try {
       if (ex.forward.length === 0) return reply(ex.local);
@@ -177,15 +181,15 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         return reply([...ex.local, ...answers]);
       }
 
-      if (answer.kind === "rejected") {
-        // The server refused the message at the protocol level (headers, version): its answer, as it gave it.
+      if (answer.kind === "rejected" && !(answer.status === 404 && ctx.upstreamSessionId !== null)) {
+        // The server refused the message at the protocol level (headers, version, unknown method): its answer, as it gave it.
         if (timer) clearTimeout(timer);
         const error = answer.body.error as { code: number; message: string; data?: unknown };
         ex.fail(error.code, error.message, "error");
-        res.status(400).json({ jsonrpc: "2.0", id: answer.body.id ?? null, error: { code: error.code, message: String(error.message).slice(0, 1000), ...(error.data !== undefined ? { data: error.data } : {}) } });
+        res.status(answer.status).json({ jsonrpc: "2.0", id: answer.body.id ?? null, error: { code: error.code, message: String(error.message).slice(0, 1000), ...(error.data !== undefined ? { data: error.data } : {}) } });
         return;
       }
-      if (answer.kind === "status") {
+      if (answer.kind === "rejected" || answer.kind === "status") {
         if (timer) clearTimeout(timer);
         if (answer.status === 404 && ctx.upstreamSessionId !== null) throw new SessionEnded();
         const { error, answers } = await fail(statusFailure(answer.status));
@@ -252,6 +256,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
     let answer: RelayAnswer;
     try {
       answer = await relay(fetch, { method: "GET", url: ctx.target.url, headers: upstreamHeaders(req, ctx), signal: controller.signal });
+      if (answer.kind === "rejected") answer = { kind: "status", status: answer.status };
     } catch (err) {
       const error = describeFailure(err, ctx, toolTimeoutMs);
       await ctx.recordFailure(error);
@@ -282,6 +287,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
     let answer: RelayAnswer;
     try {
       answer = await relay(fetch, { method: "DELETE", url: ctx.target.url, headers: upstreamHeaders(req, ctx), signal: AbortSignal.timeout(toolTimeoutMs) });
+      if (answer.kind === "rejected") answer = { kind: "status", status: answer.status };
     } catch (err) {
       throw new UpstreamFailure(describeFailure(err, ctx, toolTimeoutMs));
     }

@@ -29,8 +29,8 @@ export type RelayAnswer =
   | { kind: "json"; body: unknown; sessionId: string | null }
   | { kind: "stream"; events: AsyncIterable<SseEvent>; sessionId: string | null }
   | { kind: "status"; status: number }
-  /** A 400 whose body is a JSON-RPC error: the server's own protocol answer (bad headers, unsupported version). */
-  | { kind: "rejected"; status: 400; body: Record<string, unknown> }
+  /** A 400 or 404 whose body is a JSON-RPC error: the server's own protocol answer (bad headers, unsupported version, unknown method). */
+  | { kind: "rejected"; status: 400 | 404; body: Record<string, unknown> }
   | { kind: "not-mcp"; contentType: string };
 
 export class MessageTooLarge extends Error {
@@ -60,7 +60,7 @@ export async function relay(fetch: GuardedFetch, request: RelayRequest): Promise
     await response.body?.cancel().catch(() => {});
     return { kind: "accepted", sessionId };
   }
-  if (response.status === 400 && /^application\/json\b/i.test(response.headers.get("content-type") ?? "")) {
+  if ((response.status === 400 || response.status === 404) && /^application\/json\b/i.test(response.headers.get("content-type") ?? "")) {
     let body: unknown = null;
     try {
       body = JSON.parse(await readCapped(response.body));
@@ -69,9 +69,9 @@ export async function relay(fetch: GuardedFetch, request: RelayRequest): Promise
     }
     const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
     if (body && (body as { jsonrpc?: unknown }).jsonrpc === "2.0" && typeof error?.code === "number" && typeof error.message === "string") {
-      return { kind: "rejected", status: 400, body: body as Record<string, unknown> };
+      return { kind: "rejected", status: response.status, body: body as Record<string, unknown> };
     }
-    return { kind: "status", status: 400 };
+    return { kind: "status", status: response.status };
   }
   if (!response.ok) {
     await response.body?.cancel().catch(() => {});

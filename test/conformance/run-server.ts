@@ -1,10 +1,13 @@
-// Runs the official MCP conformance suite's server scenarios twice: directly against the
-// fixture (test/conformance/server-fixture.ts), and through the product's gateway
+// Runs the official MCP conformance suite's server scenarios twice: directly against a
+// fixture, and through the product's gateway
 // (/api/mcp-servers/{id}/mcp, the fixture registered with an API key), with a small loopback
 // proxy adding the gateway token the suite cannot send. Prints a table; exits 1 when a
 // scenario scores differently through the gateway than directly.
 //
 //   CONFORMANCE_NODE=<node ≥ 22> CONFORMANCE_CLI=<…/conformance/dist/index.js> npx tsx test/conformance/run-server.ts [scenario…]
+// Two fixtures, one after the other: test/conformance/server-fixture.ts (SDK v1, sessionful,
+// the 2025-era scenarios) and server-fixture-v2.ts (SDK v2, 2026-07-28, the modern ones, run
+// with --spec-version 2026-07-28). CONFORMANCE_FIXTURE=v1 or v2 runs one of them.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
@@ -13,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, uniqueWorkspace } from "../helpers/server.js";
 import { startConformanceFixture } from "./server-fixture.js";
+import { startConformanceFixtureV2 } from "./server-fixture-v2.js";
 
 // The 2025-era server scenarios the fixture offers what they ask for.
 export const SERVER_SCENARIOS = [
@@ -46,6 +50,32 @@ export const SERVER_SCENARIOS = [
   "dns-rebinding-protection",
 ];
 
+// The 2026-07-28 scenarios the v2 fixture offers what they ask for.
+export const MODERN_SCENARIOS = [
+  "server-stateless",
+  "tools-list",
+  "tools-call-simple-text",
+  "tools-call-image",
+  "tools-call-audio",
+  "tools-call-embedded-resource",
+  "tools-call-mixed-content",
+  "tools-call-error",
+  "resources-list",
+  "resources-read-text",
+  "resources-read-binary",
+  "resources-templates-read",
+  "sep-2164-resource-not-found",
+  "prompts-list",
+  "prompts-get-simple",
+  "prompts-get-with-args",
+  "prompts-get-embedded-resource",
+  "prompts-get-with-image",
+  "completion-complete",
+  "caching",
+  "http-header-validation",
+  "dns-rebinding-protection",
+];
+
 const KEY = "sk_conformance_fixture_0123456789";
 
 type Score = { passed: number; failed: number; other: number; failures: string[] };
@@ -72,14 +102,15 @@ function collect(dir: string): Score {
   return score;
 }
 
-async function runScenario(url: string, scenario: string): Promise<Score> {
+async function runScenario(url: string, scenario: string, specVersion: string | null): Promise<Score> {
   const node = process.env.CONFORMANCE_NODE;
   const cli = process.env.CONFORMANCE_CLI;
   if (!node || !cli) throw new Error("set CONFORMANCE_NODE (Node ≥ 22) and CONFORMANCE_CLI (the suite's dist/index.js)");
   const out = mkdtempSync(join(tmpdir(), "conformance-"));
   try {
     await new Promise<void>((resolve) => {
-      const child = spawn(node, [cli, "server", "--url", url, "--scenario", scenario, "-o", out], { stdio: ["ignore", "ignore", "ignore"] });
+      const args = [cli, "server", "--url", url, "--scenario", scenario, "-o", out, ...(specVersion ? ["--spec-version", specVersion] : [])];
+      const child = spawn(node, args, { stdio: ["ignore", "ignore", "ignore"] });
       const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
       child.on("exit", () => {
         clearTimeout(timer);
@@ -107,9 +138,22 @@ async function startTokenProxy(target: string, token: string) {
 }
 
 async function main() {
-  const scenarios = process.argv.length > 2 ? process.argv.slice(2) : SERVER_SCENARIOS;
+  let differ = 0;
+  for (const era of ["v1", "v2"] as const) {
+    if (process.env.CONFORMANCE_FIXTURE && process.env.CONFORMANCE_FIXTURE !== era) continue;
+    const all = era === "v1" ? SERVER_SCENARIOS : MODERN_SCENARIOS;
+    const chosen = process.argv.length > 2 ? process.argv.slice(2).filter((s) => all.includes(s)) : all;
+    if (chosen.length > 0) differ += await runFixture(era, chosen);
+  }
+  console.log(differ === 0 ? "\nevery scenario scores the same through the gateway" : `\n${differ} scenario(s) score differently through the gateway`);
+  process.exitCode = differ === 0 ? 0 : 1;
+}
+
+async function runFixture(era: "v1" | "v2", scenarios: string[]): Promise<number> {
+  const specVersion = era === "v2" ? "2026-07-28" : null;
+  console.log(`\n${era === "v1" ? "SDK v1 fixture, 2025-11-25 (sessions)" : "SDK v2 fixture, 2026-07-28 (stateless)"}:\n`);
   const srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", LOG_LEVEL: "warn" } });
-  const fixture = await startConformanceFixture({ bearer: KEY });
+  const fixture = era === "v1" ? await startConformanceFixture({ bearer: KEY }) : await startConformanceFixtureV2({ bearer: KEY });
   const direct = await startTokenProxy(fixture.url, KEY);
   try {
     const ws = uniqueWorkspace("conf");
@@ -127,8 +171,8 @@ async function main() {
     console.log("| scenario | direct (passed/failed) | through the gateway (passed/failed) |");
     console.log("|---|---|---|");
     for (const scenario of scenarios) {
-      const a = await runScenario(direct.url, scenario);
-      const b = await runScenario(gateway.url, scenario);
+      const a = await runScenario(direct.url, scenario, specVersion);
+      const b = await runScenario(gateway.url, scenario, specVersion);
       const same = a.passed === b.passed && a.failed === b.failed;
       if (!same) differ++;
       console.log(`| ${scenario} | ${a.passed}/${a.failed} | ${b.passed}/${b.failed}${same ? "" : " ≠"} |`);
@@ -136,8 +180,7 @@ async function main() {
       for (const f of a.failures) console.log(`|   | direct: ${f.replace(/\|/g, "/")} | |`);
     }
     await gateway.close();
-    console.log(differ === 0 ? `\nall ${scenarios.length} scenarios score the same through the gateway` : `\n${differ} scenario(s) score differently through the gateway`);
-    process.exitCode = differ === 0 ? 0 : 1;
+    return differ;
   } finally {
     await direct.close();
     await fixture.close();
