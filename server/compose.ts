@@ -154,7 +154,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       }),
       connections: createConnectionService({
         repo,
-        probe: (target) => probeMcpServer(target, { fetch: outboundFetch, timeoutMs: config.connectTimeoutMs }),
+        probe: (target, signal) => probeMcpServer(target, { fetch: outboundFetch, timeoutMs: config.connectTimeoutMs, signal }),
         oauthToken: (stored) => oauth.accessToken(stored),
       }),
     };

@@ -286,6 +286,28 @@ describe("outbound work is bounded", () => {
     expect(await mcp.settled()).toBe(0);
   });
 
+  test("when the caller of /test goes away, then the check stops and its socket to the MCP server is closed", async () => {
+    // A deadline far away, so only the caller leaving can end the exchange.
+    const patient = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "120000" } });
+    cleanups.push(() => patient.stop());
+    const mcp = await hostile(() => {
+      /* accepts the request and never answers */
+    });
+    const ws = uniqueWorkspace();
+    const token = await patient.token([ws]);
+    const created = await raw(patient.baseUrl, "POST", "/api/mcp-servers", { token, body: JSON.stringify({ workspaceId: ws, name: "silent", url: `${mcp.origin}/mcp` }) });
+    const before = (await raw(patient.baseUrl, "GET", `/api/mcp-servers/${created.json.id}`, { token })).headers.get("etag");
+    const leaving = new AbortController();
+    const pending = fetch(`${patient.baseUrl}/api/mcp-servers/${created.json.id}/test`, { method: "POST", headers: { authorization: `Bearer ${token}` }, signal: leaving.signal }).catch(() => null);
+    while (mcp.received.length === 0) await new Promise((r) => setTimeout(r, 20));
+    expect(await mcp.openSockets()).toBeGreaterThan(0);
+    leaving.abort();
+    await pending;
+    expect(await mcp.settled(10_000)).toBe(0);
+    // The cut-short check is not recorded as the server's state.
+    expect((await raw(patient.baseUrl, "GET", `/api/mcp-servers/${created.json.id}`, { token })).headers.get("etag")).toBe(before);
+  });
+
   test("when an error message is huge, then what is stored and served is truncated", async () => {
     const { ws, token } = await workspace();
     const { id } = await create(token, { workspaceId: ws, url: "https://mcp.example.com/mcp" });

@@ -8,7 +8,8 @@ import { NotFound, UpstreamFailure } from "./errors.js";
 import type { Actor } from "./tokens.js";
 import { upstreamHeaders } from "./upstream.js";
 
-export type Probe = (target: ProbeTarget) => Promise<ProbeResult>;
+/** `signal` ends the probe early (the caller went away); the probe's own deadline still holds. */
+export type Probe = (target: ProbeTarget, signal?: AbortSignal) => Promise<ProbeResult>;
 
 export interface ConnectionServiceDeps {
   repo: McpServerRepo;
@@ -25,7 +26,7 @@ export function createConnectionService({ repo, probe, oauthToken, now = () => n
     return { url: server.url, headers, secrets };
   }
 
-  async function check(actor: Actor, id: string) {
+  async function check(actor: Actor, id: string, signal?: AbortSignal) {
     let stored = await repo.find(actor.workspaces, id);
     if (!stored) throw new NotFound(`MCP server ${id}`);
     const checkedAt = now();
@@ -44,7 +45,9 @@ export function createConnectionService({ repo, probe, oauthToken, now = () => n
       }
       accessToken = token.accessToken;
     }
-    const result = await probe(await targetFor(stored, accessToken));
+    const result = await probe(await targetFor(stored, accessToken), signal);
+    // Nobody is waiting for an outcome cut short by the caller leaving; it describes nothing.
+    if (signal?.aborted) return { result, checkedAt: checkedAt.toISOString(), latencyMs: 0, connectorStatus: stored.server.connectorStatus };
     const latencyMs = Math.max(0, Math.round(performance.now() - started));
     const connectorStatus = result.ok ? "connected" : "error";
     const statusChanged = connectorStatus !== stored.server.connectorStatus;
@@ -65,8 +68,8 @@ export function createConnectionService({ repo, probe, oauthToken, now = () => n
   }
 
   return {
-    async test(actor: Actor, id: string): Promise<ConnectionCheck> {
-      const { result, checkedAt, latencyMs } = await check(actor, id);
+    async test(actor: Actor, id: string, signal?: AbortSignal): Promise<ConnectionCheck> {
+      const { result, checkedAt, latencyMs } = await check(actor, id, signal);
       if (!result.ok) {
         // The check failed; the record may say `disconnected` (re-authorization needed), which the error explains.
         return { connectorStatus: "error", checkedAt, latencyMs, protocolVersion: null, serverInfo: null, capabilities: null, toolCount: null, error: result.error };
@@ -83,8 +86,8 @@ export function createConnectionService({ repo, probe, oauthToken, now = () => n
       };
     },
 
-    async listTools(actor: Actor, id: string): Promise<McpTool[]> {
-      const { result } = await check(actor, id);
+    async listTools(actor: Actor, id: string, signal?: AbortSignal): Promise<McpTool[]> {
+      const { result } = await check(actor, id, signal);
       if (!result.ok) throw new UpstreamFailure(result.error);
       return result.tools;
     },

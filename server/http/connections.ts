@@ -5,11 +5,11 @@ import type { Handler } from "./handler-types.js";
 export function connectionHandlers(connections: ConnectionService) {
   const testMcpServer: Handler<"testMcpServer"> = async (req) => ({
     status: 200,
-    body: await connections.test(req.actor(), req.params.id),
+    body: await connections.test(req.actor(), req.params.id, req.signal),
   });
   const listMcpServerTools: Handler<"listMcpServerTools"> = async (req) => ({
     status: 200,
-    body: { data: await connections.listTools(req.actor(), req.params.id) },
+    body: { data: await connections.listTools(req.actor(), req.params.id, req.signal) },
   });
   return { testMcpServer, listMcpServerTools };
 }

@@ -38,6 +38,8 @@ export interface HandlerRequest<K extends OperationId> {
   headers: Record<string, string | string[] | undefined>;
   body: Body<K>;
   requestId: string;
+  /** Aborted when the caller disconnects before the answer is sent. */
+  signal: AbortSignal;
 }
 
 export type Handler<K extends OperationId> = (req: HandlerRequest<K>) => Promise<Reply<K>>;

@@ -25,7 +25,13 @@ export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable,
       const handler = handlers[op.operationId as keyof HandlerTable] as unknown as (req: HandlerRequest<OperationId>) => Promise<AnyReply>;
       if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
       app[method](expressPath, async (req: Request, res: Response) => {
+        // Aborted when the caller goes away before the answer is sent: outbound work stops with it.
+        const gone = new AbortController();
+        res.on("close", () => {
+          if (!res.writableFinished) gone.abort(new DOMException("the client went away", "AbortError"));
+        });
         const reply = await handler({
+          signal: gone.signal,
           actor: () => {
             const actor = (req as Request & { auth?: Actor }).auth;
             if (!actor) throw new Unauthorized();

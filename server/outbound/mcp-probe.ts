@@ -20,6 +20,8 @@ export interface ProbeOptions {
   timeoutMs: number;
   /** Stop following tools/list cursors after this many tools. */
   maxTools?: number;
+  /** Ends the probe early, closing its connections (the caller went away). */
+  signal?: AbortSignal;
 }
 
 export type ProbeResult =
@@ -42,6 +44,8 @@ class ProbeTimeout extends Error {
 export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions): Promise<ProbeResult> {
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new ProbeTimeout(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+  const callerGone = () => deadline.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", callerGone, { once: true });
   // Every HTTP exchange of the SDK, streams included, ends when the deadline passes.
   // An answer over the size cap ends the whole probe at once (the SDK would otherwise wait
   // for a reply that never comes, and the check would read as a timeout).
@@ -131,6 +135,7 @@ export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions)
     return { ok: false, error: classify(err, target, options.timeoutMs) };
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener("abort", callerGone);
     // A check closes what it opens: the session the server started ends (DELETE) while the deadline still holds.
     if ((streamable as StreamableHTTPClientTransport | null)?.sessionId && !deadline.signal.aborted) {
       await (streamable as StreamableHTTPClientTransport | null)?.terminateSession().catch(() => {});
