@@ -34,7 +34,7 @@ export interface paths {
          *     From a connector: give `connectorId` (a name from listConnectors) and
          *     its inputs in `connectorConfig`; `url` may be left out and is rendered
          *     from the connector's URL template, and headers are rendered from the
-         *     inputs (those from `sensitive` inputs become secret headers). An
+         *     inputs (those from `isSecret` inputs become secret headers). An
          *     unknown `connectorId`, a missing required input, an input the
          *     connector does not have and a value not among an input's choices are
          *     400s naming each one.
@@ -613,7 +613,7 @@ export interface components {
          *     connector's inputs as strings, keyed by variable name and header name,
          *     and is validated against them: required inputs, choices, defaults (one
          *     problem per input, naming it). The URL and headers are rendered from
-         *     it. Inputs marked `sensitive` are stored encrypted and never returned (the
+         *     it. Inputs marked `isSecret` are stored encrypted and never returned (the
          *     record lists them in `connectorSecretsSet`); on PATCH a secret input
          *     left out is kept and `null` clears it.
          * @example {
@@ -943,7 +943,7 @@ export interface components {
          * @description One input of a connector: a variable of its URL or header templates, or
          *     a header. Give its value in `connectorConfig` under `name`. A header
          *     with a fixed `value` template is rendered from the variables and is not
-         *     an input itself. The default of a `sensitive` input is never shown.
+         *     an input itself. The default of an `isSecret` input is never shown.
          */
         ConnectorInput: {
             /** @example units */
@@ -956,10 +956,10 @@ export interface components {
              */
             isRequired: boolean;
             /**
-             * @description Whether the input is a credential (the registry's `isSecret`): stored encrypted, never returned.
+             * @description Whether the input is a credential: stored encrypted, never returned.
              * @example false
              */
-            sensitive: boolean;
+            isSecret: boolean;
             /** @example metric */
             default: string | null;
             /**
@@ -1012,7 +1012,7 @@ export interface components {
          *               "name": "region",
          *               "description": "Region",
          *               "isRequired": true,
-         *               "sensitive": false,
+         *               "isSecret": false,
          *               "default": "eu",
          *               "choices": [
          *                 "eu",
@@ -1025,7 +1025,7 @@ export interface components {
          *               "name": "X-Api-Key",
          *               "description": "Your API key",
          *               "isRequired": true,
-         *               "sensitive": true,
+         *               "isSecret": true,
          *               "default": null,
          *               "choices": null,
          *               "value": null

@@ -3,7 +3,7 @@
 // so a secret inside a nested object or a list item would slip through; this walks the whole tree.
 
 // Keep in step with rule/secret-properties-write-only in redocly.yaml.
-const SECRET_NAME = /^(?!has[A-Z])(apiKey|secret|token|[a-z][A-Za-z0-9]*(Secret|Token))$/;
+const SECRET_NAME = /^(?!(has|is)[A-Z])(apiKey|secret|token|[a-z][A-Za-z0-9]*(Secret|Token))$/;
 
 const SUBSCHEMA_LISTS = ["allOf", "anyOf", "oneOf", "prefixItems"];
 const SUBSCHEMA_ONE = ["items", "additionalProperties", "not", "if", "then", "else"];

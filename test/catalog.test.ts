@@ -203,10 +203,10 @@ describe("GET /api/connectors/{connectorId}", { timeout: 120_000 }, () => {
         {
           type: "streamable-http",
           url: "https://{region}.weather.acme.example/mcp",
-          variables: [{ name: "region", description: "Region", isRequired: true, sensitive: false, default: "eu", choices: ["eu", "us"] }],
+          variables: [{ name: "region", description: "Region", isRequired: true, isSecret: false, default: "eu", choices: ["eu", "us"] }],
           headers: [
-            { name: "X-Api-Key", description: "Your API key", isRequired: true, sensitive: true, default: null, choices: null, value: null },
-            { name: "X-Units", description: "Units", isRequired: false, sensitive: false, default: "metric", choices: ["metric", "imperial"], value: null },
+            { name: "X-Api-Key", description: "Your API key", isRequired: true, isSecret: true, default: null, choices: null, value: null },
+            { name: "X-Units", description: "Units", isRequired: false, isSecret: false, default: "metric", choices: ["metric", "imperial"], value: null },
           ],
         },
       ],

@@ -59,7 +59,7 @@ function wireInput(input: InputDef, header: boolean): ConnectorInput {
     name: input.name,
     description: input.description,
     isRequired: input.isRequired,
-    sensitive: input.isSecret,
+    isSecret: input.isSecret,
     default: input.isSecret ? null : input.default,
     choices: input.choices,
   };
