@@ -380,7 +380,8 @@ export interface paths {
          *     `client_id_metadata_document_supported`: the client id is this
          *     document's URL, `<MCP_API_PUBLIC_URL>/client-metadata.json`.
          *     `MCP_API_PUBLIC_URL` must be https (http is accepted only for
-         *     loopback addresses, for development). Needs no token.
+         *     loopback addresses, for development). Needs no token; query
+         *     parameters are ignored.
          */
         get: operations["getOAuthClientMetadata"];
         put?: never;

@@ -468,9 +468,12 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       if (!stored) throw new NotFound(`MCP server ${id}`);
       if (stored.server.authType !== "oauth") throw new ValidationFailed([{ path: "/authType", message: `must be oauth to disconnect (it is ${stored.server.authType})` }]);
       const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
-      const who = await identity(stored, fromStored(stored, stored.oauth), stored.server.oauthClientRegistration)
-        .then((i) => i.client)
-        .catch(() => null);
+      // No token endpoint: nothing was ever issued there, so there is nothing to revoke.
+      const who = stored.server.oauthTokenEndpoint
+        ? await identity(stored, fromStored(stored, stored.oauth), stored.server.oauthClientRegistration)
+            .then((i) => i.client)
+            .catch(() => null)
+        : null;
       if (stored.server.oauthTokenEndpoint && (secrets.oauthRefreshToken || secrets.oauthAccessToken)) {
         const setup = fromStored(stored, stored.oauth);
         if (who && secrets.oauthRefreshToken) await client.revoke(setup, who, secrets.oauthRefreshToken, "refresh_token");
