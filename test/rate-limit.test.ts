@@ -171,6 +171,30 @@ describe("token checks", () => {
   }, 60_000);
 });
 
+describe("reads", () => {
+  test("when one token reads 50 times, then the only writes are the rate limiter's once-a-second flushes and the token table is read once per cache period", async () => {
+    const s = await startServer({ env: { MCP_API_RATE_LIMIT: "100000" } });
+    try {
+      const ws = `ws_reads_${randomBytes(4).toString("hex")}`;
+      const token = await s.token([ws]);
+      const statements: string[] = [];
+      s.services.db.knex.on("query", (q: { sql: string }) => statements.push(q.sql));
+      const started = Date.now();
+      for (let i = 0; i < 50; i++) expect((await raw(s.baseUrl, "GET", `/api/mcp-servers?workspaceId=${ws}`, { token })).status).toBe(200);
+      const periods = Math.ceil((Date.now() - started) / 1000) + 1; // FLUSH_MS and TOKEN_CACHE_MS are both 1 s
+      const writes = statements.filter((sql) => /^\s*(insert|update|delete)\b/i.test(sql));
+      expect(writes.every((sql) => /^insert into rate_limits/i.test(sql)), writes.join("\n")).toBe(true);
+      expect(writes.length).toBeLessThanOrEqual(periods);
+      expect(writes.length).toBeLessThan(50);
+      const tokenReads = statements.filter((sql) => /\bapi_tokens\b/.test(sql)).length;
+      expect(tokenReads).toBeLessThanOrEqual(periods);
+      expect(tokenReads).toBeLessThan(50);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
 describe("requests without a token", () => {
   test("when one address sends more than the limit without any Authorization header, then 429 with Retry-After", async () => {
     await startOfWindow();
