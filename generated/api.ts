@@ -269,8 +269,9 @@ export interface paths {
          *     Names are namespaced per server, deterministically:
          *     `<namespace>__<name>`, where the namespace is the server's name
          *     NFKD-normalised without accents, lower-cased, with every run of
-         *     characters outside `[a-z0-9]` turned into one `_`, trimmed of `_`, at
-         *     most 40 characters (`server` if empty). A namespace never contains
+         *     characters outside `[a-z0-9]` turned into one `_`, trimmed of `_`
+         *     (`server` if empty); one longer than 40 characters keeps its first 31
+         *     and ends in `_` and 8 hex digits of its SHA-256. A namespace never contains
          *     `__`, so the first `__` ends it. A tool or prompt whose namespaced name
          *     would not be a valid MCP name (`[A-Za-z0-9_.-]`, at most 128
          *     characters) is left out, never altered. Creating or renaming a server

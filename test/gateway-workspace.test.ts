@@ -33,9 +33,17 @@ describe("namespaced names", () => {
     ["  Ça va—très bien! ", "ca_va_tres_bien"],
     ["a__b", "a_b"],
     ["***", "server"],
-    ["x".repeat(60), "x".repeat(40)],
+    ["x".repeat(60), `${"x".repeat(31)}_42f2d973`],
   ])("the namespace of %j is %j", (name, namespace) => {
     expect(namespaceOf(name)).toBe(namespace);
+  });
+
+  test("when two long names differ only after the 40th character, then their namespaces still differ", () => {
+    const a = namespaceOf("contract-check-1795920000000-unreachable-test-1");
+    const b = namespaceOf("contract-check-1795920000000-unreachable-tools-2");
+    expect(a).not.toBe(b);
+    for (const ns of [a, b]) expect(ns).toMatch(/^[a-z0-9_]{1,40}$/);
+    expect(a + b).not.toContain("__");
   });
 
   test("when a name is namespaced, then it splits back at the first __, and an invalid or too long one is left out", () => {
