@@ -82,7 +82,7 @@ function* seedRows(count: number, workspaceId: string, key: string): Generator<R
       oauth_refresh_token_enc: null,
       oauth_expires_at: null,
       headers,
-      connector_id: "github",
+      connector_id: null, // a connectorId must name a catalog entry; connectorConfig alone stays free-form
       connector_config: config,
       connector_status: "",
       last_checked_at: null,
