@@ -124,6 +124,24 @@ export function credentialDestination(field: SecretField, f: { url: string; oaut
   return field === "oauthClientSecret" ? (f.oauthTokenEndpoint ?? f.url) : f.url;
 }
 
+/**
+ * Stored credentials that `to` would send to another origin than the one they were given
+ * for, and that `secrets` neither replaces nor clears. The domain clears them; the
+ * repository refuses a write that would keep them (they could no longer be opened).
+ */
+export function movedCredentials(
+  current: StoredServer,
+  to: { url: string; oauthTokenEndpoint: string | null },
+  secrets: SecretChanges,
+): SecretField[] {
+  return SECRET_FIELDS.filter(
+    (field) =>
+      current.secretsSet[field] &&
+      secrets[field] === undefined &&
+      originOf(credentialDestination(field, current.server)) !== originOf(credentialDestination(field, to)),
+  );
+}
+
 function boundedError(error: ConnectionError | null): string | null {
   if (error === null) return null;
   const message = error.message.length > MAX_ERROR_MESSAGE ? `${error.message.slice(0, MAX_ERROR_MESSAGE - 1)}…` : error.message;
@@ -250,15 +268,6 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
     oauthTokenEndpoint: fields.oauthTokenEndpoint !== undefined ? fields.oauthTokenEndpoint : current.server.oauthTokenEndpoint,
   });
 
-  /** A credential kept across a change of its origin would be unreadable: the domain must clear or replace it. */
-  function movedCredentials(current: StoredServer, to: Destinations, secrets: SecretChanges): SecretField[] {
-    return SECRET_FIELDS.filter(
-      (field) =>
-        current.secretsSet[field] &&
-        secrets[field] === undefined &&
-        originOf(credentialDestination(field, current.server)) !== originOf(credentialDestination(field, to)),
-    );
-  }
 
   /**
    * Opens the stored secrets of one record, for outbound calls only. Each opens only for

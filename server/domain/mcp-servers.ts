@@ -1,7 +1,7 @@
 // Use cases for MCP server records: the rules of create, read, list, update and delete.
 import { newUlidFactory } from "../data/ids.js";
 import type { AuditEventInput, AuditRepo } from "../data/audit-repo.js";
-import { credentialDestination, SECRET_FIELDS, type McpServerRepo, type SecretChanges, type SecretField, type Secrets, type ServerFields, type StoredServer } from "../data/mcp-server-repo.js";
+import { movedCredentials, type McpServerRepo, type SecretChanges, type SecretField, type Secrets, type ServerFields, type StoredServer } from "../data/mcp-server-repo.js";
 import { originOf } from "../data/secrets.js";
 import type { AuthType, FieldChange, McpServer, McpServerCreate, McpServerEventList, McpServerList, McpServerPatch, ProblemFieldError } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
@@ -90,19 +90,6 @@ function checkVersion(current: StoredServer, expected: ExpectedVersion) {
   throw new PreconditionFailed(`If-Match does not match the current version "v${current.version}".`);
 }
 
-/**
- * Credentials the patch would send to another origin (scheme, host, port) than the one they
- * were given for: the API key and tokens go to `url`, the client secret to the token
- * endpoint (or `url` while that is discovered). Unless given again, they are cleared.
- */
-function credentialsLeavingOrigin(current: StoredServer, next: ServerFields, secrets: SecretChanges): SecretField[] {
-  return SECRET_FIELDS.filter(
-    (field) =>
-      current.secretsSet[field] &&
-      secrets[field] === undefined &&
-      originOf(credentialDestination(field, current.server)) !== originOf(credentialDestination(field, next)),
-  );
-}
 
 function fail(problems: ProblemFieldError[]) {
   if (problems.length > 0) throw new ValidationFailed(problems);
@@ -232,7 +219,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
     }
 
     // A URL with problems has no origin to compare; the patch fails on those problems anyway.
-    const clearedByMove = problems.length === 0 ? credentialsLeavingOrigin(current, next, secrets) : [];
+    const clearedByMove = problems.length === 0 ? movedCredentials(current, next, secrets) : [];
     for (const field of clearedByMove) secrets[field] = null;
     if (clearedByMove.includes("secretHeaders")) next.secretHeaderNames = [];
     if (clearedByMove.includes("connectorSecrets")) next.connectorSecretsSet = [];
