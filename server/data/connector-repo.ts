@@ -51,12 +51,15 @@ export function createConnectorRepo(knex: Knex): ConnectorRepo {
   }
   return {
     async list(search, limit, afterName) {
+      // No stored text holds NUL (PostgreSQL cannot store it, and would refuse the query).
+      if (search?.includes("\u0000") || afterName?.includes("\u0000")) return [];
       const q = table();
       if (search) q.whereRaw("search_text like ? escape '\\'", [likePattern(search)]);
       if (afterName) q.andWhere("name", ">", afterName);
       return (await q.orderBy("name", "asc").limit(limit)).map(toDef);
     },
     async find(name) {
+      if (name.includes("\u0000")) return null;
       const row = await table().where({ name }).first();
       return row ? toDef(row) : null;
     },
