@@ -1,7 +1,7 @@
 // The gateway in two real server processes behind a plain round-robin balancer (no sticky
 // sessions): 2025-11-25 sessions, including a sampling request answered through the other
 // process, and 2026-07-28 stateless requests. Tokens come from the token CLI.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startV1SessionPeer, startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { closer, listen } from "./helpers/mcp-peers.js";
 import { dropStore, provisionStore, raw } from "./helpers/server.js";
+import { spawnServerProcess } from "./helpers/server-process.js";
 
 const root = join(import.meta.dirname, "..");
 const UPSTREAM_KEY = "sk_mp_upstream_0123456789";
@@ -31,26 +32,7 @@ async function cli(...args: string[]): Promise<string> {
 }
 
 async function startProcess(): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
-    cwd: root,
-    env: { ...env, PORT: "0", HOST: "127.0.0.1", MCP_API_ALLOW_PRIVATE_NETWORK: "true" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  processes.push(child);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
-    child.stderr!.on("data", (chunk) => process.stderr.write(`[server ${child.pid}] ${chunk}`));
-    child.stdout!.on("data", (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1].replace("localhost", "127.0.0.1"));
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
+  return spawnServerProcess(root, { ...env, MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, processes);
 }
 
 /** A plain round-robin balancer: each request to the next backend, nothing kept together. */

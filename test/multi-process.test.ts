@@ -1,5 +1,5 @@
 // Several server processes on one store: the state that matters lives in the database.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -11,6 +11,7 @@ import { readConfig } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
 import { startSilentPeer } from "./helpers/mcp-peers.js";
 import { dropStore, provisionStore, raw, STORE } from "./helpers/server.js";
+import { spawnServerProcess } from "./helpers/server-process.js";
 
 const root = join(import.meta.dirname, "..");
 let dataDir: string;
@@ -24,26 +25,7 @@ async function cli(...args: string[]): Promise<string> {
 }
 
 async function startProcess(extraEnv: Record<string, string> = {}): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
-    cwd: root,
-    env: { ...env, ...extraEnv, PORT: "0", HOST: "127.0.0.1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  processes.push(child);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
-    child.stderr!.on("data", (chunk) => process.stderr.write(`[server ${child.pid}] ${chunk}`));
-    child.stdout!.on("data", (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1].replace("localhost", "127.0.0.1"));
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
+  return spawnServerProcess(root, { ...env, ...extraEnv }, processes);
 }
 
 beforeAll(async () => {

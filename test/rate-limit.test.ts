@@ -1,6 +1,6 @@
 // Reads that never write: rate limits counted per process and flushed in batches, token
 // checks cached for a documented delay. Real stores, real server processes.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +16,7 @@ import { batchFor, createRateLimiter } from "../server/domain/rate-limit.js";
 import { TOKEN_CACHE_MS } from "../server/domain/token-cache.js";
 import { createLogger } from "../server/logger.js";
 import { dropStore, provisionStore, raw, startServer } from "./helpers/server.js";
+import { spawnServerProcess } from "./helpers/server-process.js";
 
 const root = join(import.meta.dirname, "..");
 let dataDir: string;
@@ -46,26 +47,7 @@ async function cli(...args: string[]): Promise<string> {
 }
 
 async function startProcess(extraEnv: Record<string, string>): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
-    cwd: root,
-    env: { ...env, ...extraEnv, PORT: "0", HOST: "127.0.0.1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  processes.push(child);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
-    child.stderr!.on("data", (chunk) => process.stderr.write(`[server ${child.pid}] ${chunk}`));
-    child.stdout!.on("data", (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1].replace("localhost", "127.0.0.1"));
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
+  return spawnServerProcess(root, { ...env, ...extraEnv }, processes);
 }
 
 /** Fixed one-minute windows: start a counting test early in one, so it does not straddle two. */
