@@ -142,11 +142,12 @@ export function movedCredentials(
   );
 }
 
-function boundedError(error: ConnectionError | null): string | null {
-  if (error === null) return null;
-  const message = error.message.length > MAX_ERROR_MESSAGE ? `${error.message.slice(0, MAX_ERROR_MESSAGE - 1)}…` : error.message;
-  return JSON.stringify({ ...error, message });
+function bounded(error: ConnectionError): ConnectionError {
+  if (error.message.length <= MAX_ERROR_MESSAGE) return error;
+  return { ...error, message: `${error.message.slice(0, MAX_ERROR_MESSAGE - 1)}…` };
 }
+
+const storedError = (error: ConnectionError | null): string | null => (error === null ? null : JSON.stringify(bounded(error)));
 
 export const SECRET_COLUMNS = {
   apiKey: "api_key_enc",
@@ -181,7 +182,7 @@ function toStored(row: ServerRow): StoredServer {
       connectorSecretsSet: JSON.parse(row.connector_secret_names) as string[],
       connectorStatus: row.connector_status as ConnectorStatus,
       lastCheckedAt: row.last_checked_at,
-      lastError: row.last_error === null ? null : (JSON.parse(boundedError(JSON.parse(row.last_error) as ConnectionError)!) as ConnectionError),
+      lastError: row.last_error === null ? null : bounded(JSON.parse(row.last_error) as ConnectionError),
       enabled: Boolean(row.enabled),
       allowedTools: row.allowed_tools === null ? null : (JSON.parse(row.allowed_tools) as string[]),
       createdBy: row.created_by,
@@ -381,7 +382,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
           .update({
             connector_status: outcome.connectorStatus,
             last_checked_at: outcome.checkedAt,
-            last_error: boundedError(outcome.error),
+            last_error: storedError(outcome.error),
             version: current.version + 1,
           });
         if (n > 0) await record(trx, current.server, event, outcome.checkedAt);
@@ -436,7 +437,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       if (i.issuer !== undefined) row.oauth_issuer = i.issuer;
       if (i.resource !== undefined) row.oauth_resource = i.resource;
       if (i.discovery !== undefined) row.oauth_discovery = i.discovery === null ? null : JSON.stringify(i.discovery);
-      if (changes.lastError !== undefined) row.last_error = boundedError(changes.lastError);
+      if (changes.lastError !== undefined) row.last_error = storedError(changes.lastError);
       if (changes.lastCheckedAt !== undefined) row.last_checked_at = changes.lastCheckedAt;
       return knex.transaction(async (trx) => {
         const n = await table(trx)
