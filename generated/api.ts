@@ -34,10 +34,14 @@ export interface paths {
          *     From a connector: give `connectorId` (a name from listConnectors) and
          *     its inputs in `connectorConfig`; `url` may be left out and is rendered
          *     from the connector's URL template, and headers are rendered from the
-         *     inputs (those from `isSecret` inputs become secret headers). An
-         *     unknown `connectorId`, a missing required input, an input the
-         *     connector does not have and a value not among an input's choices are
-         *     400s naming each one.
+         *     inputs (those from `isSecret` inputs become secret headers). A
+         *     missing required input, an input the connector does not have and a
+         *     value not among an input's choices are 400s naming each one. A
+         *     `connectorId` the catalog does not hold is stored as given, with
+         *     `connectorConfig` as given (nothing rendered, no input secret; the
+         *     record says `connectorSource: null`), as the seed API allows: keep
+         *     credentials for such a connector in `secretHeaders`, never in
+         *     `connectorConfig`.
          */
         post: operations["createMcpServer"];
         delete?: never;
@@ -566,8 +570,10 @@ export interface components {
          */
         OauthScopes: string;
         /**
-         * @description The connector this server is created from: a name from the catalog
-         *     (listConnectors), e.g. `io.github.acme/weather`. An unknown name is a 400.
+         * @description The connector this server is created from, e.g.
+         *     `io.github.acme/weather`. A name from the catalog (listConnectors) is
+         *     rendered from its entry; any other name is stored as given, with
+         *     `connectorConfig` as given (see `connectorSource`).
          * @example io.github.acme/weather
          */
         ConnectorId: string;
@@ -617,7 +623,9 @@ export interface components {
          *     problem per input, naming it). The URL and headers are rendered from
          *     it. Inputs marked `isSecret` are stored encrypted and never returned (the
          *     record lists them in `connectorSecretsSet`); on PATCH a secret input
-         *     left out is kept and `null` clears it.
+         *     left out is kept and `null` clears it. With a `connectorId` the catalog
+         *     does not hold it is stored and returned as given (no input is known to
+         *     be secret): put credentials in `secretHeaders` instead.
          * @example {
          *       "repositories": [
          *         "acme/api",
@@ -657,7 +665,8 @@ export interface components {
         JsonRpcPayload: Record<string, never> | Record<string, never>[];
         /**
          * @description A new MCP server. `url` is required unless `connectorId` names a
-         *     connector of the catalog, whose URL template is then rendered.
+         *     connector of the catalog, whose URL template is then rendered
+         *     (a `connectorId` the catalog does not hold renders nothing).
          * @example {
          *       "workspaceId": "ws_acme",
          *       "name": "GitHub tools",
@@ -803,6 +812,7 @@ export interface components {
          *       "connectorId": null,
          *       "connectorConfig": null,
          *       "connectorSecretsSet": [],
+         *       "connectorSource": null,
          *       "connectorStatus": "",
          *       "lastCheckedAt": null,
          *       "lastError": null,
@@ -897,6 +907,19 @@ export interface components {
              * @example []
              */
             connectorSecretsSet: string[];
+            /**
+             * @description Where the record's connector fields came from at its last write
+             *     that touched `connectorId` or `connectorConfig`: `catalog` when
+             *     `connectorId` named a catalog entry (URL and headers rendered from
+             *     it, `connectorConfig` validated, secret inputs sealed); null when
+             *     `connectorId` is null or named no catalog entry (both stored as
+             *     given). A catalog entry that arrives later (sync or import) does
+             *     not re-render existing records; the next PATCH touching
+             *     `connectorId` or `connectorConfig` does.
+             * @example null
+             * @enum {string|null}
+             */
+            readonly connectorSource: "catalog" | null;
             connectorStatus: components["schemas"]["ConnectorStatus"];
             /**
              * Format: date-time

@@ -102,7 +102,6 @@ describe("POST /api/mcp-servers with connectorId", () => {
   });
 
   test.each([
-    ["an unknown connectorId", { connectorId: "io.github.acme/nope", connectorConfig: {} }, [["/connectorId", "is not a connector of the catalog"]]],
     [
       "missing required inputs",
       { connectorId: CONNECTOR, connectorConfig: {} },
@@ -190,9 +189,10 @@ describe("PATCH /api/mcp-servers/{id} of a connector-backed server", () => {
     const res = await patch(token, id, { connectorId: null, connectorConfig: null });
     expect(res.json).toMatchObject({ connectorId: null, connectorConfig: null, connectorSecretsSet: [], secretHeaderNames: ["X-Api-Key"], url: `http://127.0.0.1:${peer.port}/t/acme/mcp` });
     expect((await check(token, id)).connectorStatus).toBe("connected");
-    const unknown = await patch(token, id, { connectorId: "io.github.acme/nope" });
-    expect(unknown.status).toBe(400);
-    expect(unknown.json.errors).toEqual([expect.objectContaining({ path: "/connectorId" })]);
+    // A connectorId the catalog does not hold is stored as given (issue 19), nothing rendered.
+    const unknown = await patch(token, id, { connectorId: "io.github.acme/nope", connectorConfig: { team: "x" } });
+    expect(unknown.status).toBe(200);
+    expect(unknown.json).toMatchObject({ connectorId: "io.github.acme/nope", connectorConfig: { team: "x" }, connectorSource: null, connectorSecretsSet: [], url: `http://127.0.0.1:${peer.port}/t/acme/mcp` });
   });
 
   test("when secret inputs are stored, then no response, log line, event or stored byte holds their values", async () => {
@@ -219,5 +219,99 @@ describe("PATCH /api/mcp-servers/{id} of a connector-backed server", () => {
       expect(srv.logs.join("\n")).not.toContain(value);
       expect(await storeContents(srv)).not.toContain(value);
     }
+  });
+});
+
+// Issue 19: the seed allows any connectorId; one the catalog does not hold is stored as given.
+describe("POST /api/mcp-servers with a connectorId the catalog may not hold", () => {
+  let fresh: TestServer;
+  beforeAll(async () => {
+    fresh = await startServer();
+  });
+  afterAll(async () => {
+    await fresh?.stop();
+  });
+  const SEED_KEY = "ghp_SECRET_seed_example_51c0";
+  /** The seed's example body, verbatim except for values. */
+  const seedBody = (ws: string, connectorId: string, connectorConfig: Record<string, unknown>) => ({
+    workspaceId: ws,
+    name: "GitHub",
+    url: "https://api.github.example/mcp",
+    authType: "api_key",
+    apiKey: SEED_KEY,
+    connectorId,
+    connectorConfig,
+  });
+  /** A catalog entry named `name` with one required input, `org`, rendered into the URL and a header. */
+  const githubEntry = (name: string) => ({
+    name,
+    description: "GitHub for one organisation.",
+    version: "1.0.0",
+    remotes: [{ type: "streamable-http", url: "https://{org}.github.example/mcp", variables: { org: { isRequired: true } }, headers: [{ name: "X-Org", value: "{org}" }] }],
+  });
+
+  test.each([
+    {
+      label: "on an empty catalog, the seed's example body is stored as given",
+      catalog: null,
+      connectorId: "github",
+      config: { org: "acme" },
+      status: 201,
+      want: { url: "https://api.github.example/mcp", connectorId: "github", connectorConfig: { org: "acme" }, connectorSource: null, headers: {}, connectorSecretsSet: [] },
+    },
+    {
+      label: "with a catalog entry of that id, it is validated and rendered",
+      catalog: "io.github.acme/github-rendered",
+      connectorId: "io.github.acme/github-rendered",
+      config: { org: "acme" },
+      status: 201,
+      want: { url: "https://api.github.example/mcp", connectorConfig: { org: "acme" }, connectorSource: "catalog", headers: { "X-Org": "acme" } },
+    },
+    {
+      label: "with a catalog entry of that id, a missing required input is still a 400 naming it",
+      catalog: "io.github.acme/github-missing",
+      connectorId: "io.github.acme/github-missing",
+      config: {},
+      status: 400,
+      errors: [{ path: "/connectorConfig/org", message: "is required by connector io.github.acme/github-missing" }],
+    },
+  ])("when $label, then $status", async ({ catalog, connectorId, config, status, want, errors }) => {
+    if (catalog === null) expect((await raw(fresh.baseUrl, "GET", "/api/connectors", { token: await fresh.token(["any"]) })).json.data).toEqual([]);
+    else expect((await fresh.services.connectors.importDocuments([{ label: "t", document: githubEntry(catalog) }])).ok).toBe(true);
+    const ws = uniqueWorkspace();
+    const token = await fresh.token([ws]);
+    const res = await raw(fresh.baseUrl, "POST", "/api/mcp-servers", { token, body: JSON.stringify(seedBody(ws, connectorId, config)) });
+    expect(res.status).toBe(status);
+    expect(res.text).not.toContain(SEED_KEY);
+    if (status !== 201) {
+      expect(res.json.errors).toEqual(errors);
+      expect((await raw(fresh.baseUrl, "GET", `/api/mcp-servers?workspaceId=${ws}`, { token })).json.data).toEqual([]);
+      return;
+    }
+    expect(res.json).toMatchObject({ ...want, connectorId, hasApiKey: true });
+    expect((await raw(fresh.baseUrl, "GET", `/api/mcp-servers/${res.json.id}`, { token })).json).toMatchObject({ ...want, connectorId });
+  });
+
+  test("when a catalog entry for a stored id arrives later, then the record is unchanged until a PATCH touches connectorConfig, which renders it", async () => {
+    const ws = uniqueWorkspace();
+    const token = await fresh.token([ws]);
+    const id = "io.github.acme/github-later";
+    const created = await raw(fresh.baseUrl, "POST", "/api/mcp-servers", { token, body: JSON.stringify(seedBody(ws, id, { org: "acme" })) });
+    expect(created.status).toBe(201);
+    expect((await fresh.services.connectors.importDocuments([{ label: "t", document: githubEntry(id) }])).ok).toBe(true);
+    const read = await raw(fresh.baseUrl, "GET", `/api/mcp-servers/${created.json.id}`, { token });
+    expect(read.json).toEqual(created.json);
+
+    const renamed = await raw(fresh.baseUrl, "PATCH", `/api/mcp-servers/${created.json.id}`, { token, body: JSON.stringify({ name: "GitHub (acme)" }) });
+    expect(renamed.json).toMatchObject({ connectorSource: null, headers: {}, connectorConfig: { org: "acme" } });
+
+    const touched = await raw(fresh.baseUrl, "PATCH", `/api/mcp-servers/${created.json.id}`, { token, body: JSON.stringify({ connectorConfig: { org: "globex" } }) });
+    expect(touched.status).toBe(200);
+    expect(touched.json).toMatchObject({ connectorSource: "catalog", headers: { "X-Org": "globex" }, connectorConfig: { org: "globex" } });
+    // The seed body gave url explicitly, and a PATCH without url renders it from the template.
+    expect(touched.json.url).toBe("https://globex.github.example/mcp");
+
+    const refused = await raw(fresh.baseUrl, "PATCH", `/api/mcp-servers/${created.json.id}`, { token, body: JSON.stringify({ connectorConfig: { colour: "red" } }) });
+    expect(refused.status).toBe(400);
   });
 });

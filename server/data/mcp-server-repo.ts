@@ -26,6 +26,8 @@ export interface ServerFields {
   headers: Record<string, string>;
   connectorId: string | null;
   connectorConfig: Record<string, unknown> | null;
+  /** "catalog": rendered from a catalog entry; null: no connector, or one the catalog does not hold (issue 19). */
+  connectorSource: "catalog" | null;
   connectorStatus: ConnectorStatus;
   oauthGrantType: OAuthGrantType | null;
   oauthClientRegistration: OAuthClientRegistration | null;
@@ -93,6 +95,7 @@ interface ServerRow {
   headers: string;
   connector_id: string | null;
   connector_config: string | null;
+  connector_source: string | null;
   connector_status: string;
   last_checked_at: string | null;
   last_error: string | null;
@@ -180,6 +183,7 @@ function toStored(row: ServerRow): StoredServer {
       connectorId: row.connector_id,
       connectorConfig: row.connector_config === null ? null : (JSON.parse(row.connector_config) as Record<string, unknown>),
       connectorSecretsSet: JSON.parse(row.connector_secret_names) as string[],
+      connectorSource: row.connector_source === "catalog" ? "catalog" : null,
       connectorStatus: row.connector_status as ConnectorStatus,
       lastCheckedAt: row.last_checked_at,
       lastError: row.last_error === null ? null : bounded(JSON.parse(row.last_error) as ConnectionError),
@@ -224,6 +228,7 @@ function fieldColumns(f: Partial<ServerFields>, nameKey: (n: string) => string):
   if (f.headers !== undefined) row.headers = JSON.stringify(f.headers);
   if (f.connectorId !== undefined) row.connector_id = f.connectorId;
   if (f.connectorConfig !== undefined) row.connector_config = f.connectorConfig === null ? null : JSON.stringify(f.connectorConfig);
+  if (f.connectorSource !== undefined) row.connector_source = f.connectorSource;
   if (f.connectorStatus !== undefined) row.connector_status = f.connectorStatus;
   if (f.oauthGrantType !== undefined) row.oauth_grant_type = f.oauthGrantType;
   if (f.oauthClientRegistration !== undefined) row.oauth_client_registration = f.oauthClientRegistration;

@@ -226,6 +226,20 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    // Issue 19: a connectorId outside the catalog is stored as given; the record says which case it is.
+    name: "008_connector_source_issue19",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.string("connector_source", 16).nullable(); // catalog | null (stored as given)
+      });
+      // Until now a connectorId had to name a catalog entry (issue 14); older rows that name none were stored as given.
+      await knex("mcp_servers").whereIn("connector_id", knex("connectors").select("name")).update({ connector_source: "catalog" });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => t.dropColumn("connector_source"));
+    },
+  },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -98,11 +98,11 @@ function fail(problems: ProblemFieldError[]) {
 export function createMcpServerService({ repo, audit, cursors, connectors, now = () => new Date() }: McpServerServiceDeps) {
   const newId = newUlidFactory();
   const findConnector = async (name: string) => (connectors ? connectors.find(name) : null);
-  const unknownConnector = (name: string): ProblemFieldError => ({ path: "/connectorId", message: `is not a connector of the catalog: ${name} (see GET /api/connectors)` });
 
   /**
    * What a patch does to a connector-backed record: re-renders URL and headers when it names a
-   * connector or changes the inputs; `opened` holds the record's secrets when the patch needs them.
+   * catalog connector or changes the inputs; `opened` holds the record's secrets when the patch
+   * needs them. A connector the catalog does not hold renders nothing (issue 19): no plan.
    */
   async function connectorChange(current: StoredServer, patch: McpServerPatch) {
     const cur = current.server;
@@ -111,7 +111,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
     const opened = patch.secretHeaders || renders ? await repo.openSecrets(cur.workspaceId, cur.id) : null;
     if (!renders) return { plan: null, oldHeaderNames: [] as string[], opened };
     const def = await findConnector(connectorId);
-    if (!def) throw new ValidationFailed([unknownConnector(connectorId)]);
+    if (!def) return { plan: null, oldHeaderNames: [] as string[], opened };
     const same = connectorId === cur.connectorId;
     const old = !same && cur.connectorId ? await findConnector(cur.connectorId) : null;
     const stored = same && opened?.connectorSecrets ? (JSON.parse(opened.connectorSecrets) as Record<string, string>) : {};
@@ -144,6 +144,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
   function applyPatch(current: StoredServer, patch: McpServerPatch, opened: Secrets | null, plan: ConnectorPlan | null = null, oldHeaderNames: string[] = []) {
     const cur = current.server;
     const authType = patch.authType ?? cur.authType;
+    const touchesConnector = patch.connectorId !== undefined || patch.connectorConfig !== undefined;
     const problems = [
       ...nulProblems(patch),
       ...endpointProblems(patch),
@@ -166,6 +167,8 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
       headers: patch.headers === null ? {} : (patch.headers ?? cur.headers),
       connectorId: patch.connectorId !== undefined ? patch.connectorId : cur.connectorId,
       connectorConfig: patch.connectorConfig !== undefined ? patch.connectorConfig : cur.connectorConfig,
+      // Only a write touching the connector fields decides their source; a catalog entry arriving later changes nothing until then.
+      connectorSource: touchesConnector ? (plan ? "catalog" : null) : cur.connectorSource,
       connectorStatus: cur.connectorStatus,
       enabled: patch.enabled ?? cur.enabled,
       allowedTools: patch.allowedTools !== undefined ? patch.allowedTools : cur.allowedTools,
@@ -204,7 +207,8 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
       const sealed = next.connectorSecretsSet.length > 0 ? JSON.stringify(plan.secretInputs) : null;
       if (sealed !== (opened?.connectorSecrets ?? null)) secrets.connectorSecrets = sealed;
       if (plan.droppedSecrets) movedAway.push("connectorSecrets");
-    } else if (next.connectorId === null && current.secretsSet.connectorSecrets) {
+    } else if (touchesConnector && current.secretsSet.connectorSecrets) {
+      // No connector, or one the catalog does not hold: no input is known to be secret.
       secrets.connectorSecrets = null;
       next.connectorSecretsSet = [];
     }
@@ -270,10 +274,12 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
       if (authType === "api_key" && input.apiKey == null) problems.push({ path: "/apiKey", message: "is required when authType is api_key" });
       // A connector renders the URL (unless given) and headers from its inputs.
       let plan: ConnectorPlan | null = null;
+      let fromCatalog = false;
       if (input.connectorId != null) {
+        // A connector the catalog does not hold is stored as given, as the seed allows (issue 19).
         const def = await findConnector(input.connectorId);
-        if (!def) problems.push(unknownConnector(input.connectorId));
-        else {
+        fromCatalog = def !== null;
+        if (def) {
           const planned = planConnector(def, { stored: {}, config: input.connectorConfig ?? {}, explicitUrl: input.url, currentOrigin: null });
           problems.push(...planned.problems);
           plan = planned.plan;
@@ -285,7 +291,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
       }
       problems.push(...headerProblems(headers, authType));
       problems.push(...secretHeaderProblems(secretHeaders, headers, authType));
-      if (input.url == null && input.connectorId == null) problems.push({ path: "/url", message: "is required (unless connectorId names a connector of the catalog)" });
+      if (input.url == null && !fromCatalog) problems.push({ path: "/url", message: "is required (unless connectorId names a connector of the catalog)" });
       fail(problems);
       const url = (input.url ?? plan?.url)!;
       await checkNamespace(input.workspaceId, input.name, null);
@@ -307,6 +313,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
           headers,
           connectorId: input.connectorId ?? null,
           connectorConfig: plan ? plan.config : (input.connectorConfig ?? null),
+          connectorSource: plan ? "catalog" : null,
           connectorStatus: "",
           enabled: input.enabled ?? true,
           allowedTools: input.allowedTools ?? null,
@@ -358,7 +365,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
         if (Object.keys(changed).length === 0 && Object.keys(secrets).length === 0) return current;
         if (changed.name !== undefined) await checkNamespace(current.server.workspaceId, changed.name, id);
         const fields: FieldChange[] = Object.keys(changed)
-          .filter((k) => !["connectorStatus", "secretHeaderNames", "connectorSecretsSet"].includes(k))
+          .filter((k) => !["connectorStatus", "connectorSource", "secretHeaderNames", "connectorSecretsSet"].includes(k))
           .map((name) => ({ name, change: "changed" as const }));
         const given = (Object.entries(secrets) as [SecretField, string | null][]).filter(([field]) => !clearedByMove.includes(field));
         for (const [field, value] of given) {
