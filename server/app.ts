@@ -10,7 +10,7 @@ import type { ConnectorService } from "./domain/connectors.js";
 import type { McpServerService } from "./domain/mcp-servers.js";
 import { DomainError, Forbidden, ServiceUnavailable, Unauthorized } from "./domain/errors.js";
 import type { Idempotency } from "./domain/idempotency.js";
-import type { OAuthService } from "./domain/oauth.js";
+import type { OAuthService } from "./domain/oauth/index.js";
 import { oauthHandlers } from "./http/oauth.js";
 import type { RateLimiter, RateLimitState } from "./domain/rate-limit.js";
 import type { TokenService } from "./domain/tokens.js";

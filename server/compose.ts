@@ -17,7 +17,7 @@ import { createIdempotencyRepo } from "./data/idempotency-repo.js";
 import { createRateLimitRepo } from "./data/rate-limit-repo.js";
 import { createTokenRepo } from "./data/token-repo.js";
 import { createIdempotency } from "./domain/idempotency.js";
-import { createOAuthService } from "./domain/oauth.js";
+import { createOAuthService } from "./domain/oauth/index.js";
 import { createOAuthStateRepo } from "./data/oauth-state-repo.js";
 import { createOAuthRegistrationRepo } from "./data/oauth-registration-repo.js";
 import { createOAuthClient, OAUTH_MAX_BODY_BYTES } from "./outbound/oauth-client.js";

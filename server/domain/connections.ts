@@ -2,7 +2,7 @@
 // the outcome on the record, and report it.
 import type { McpServerRepo, StoredServer } from "../data/mcp-server-repo.js";
 import type { ProbeResult, ProbeTarget } from "../outbound/mcp-probe.js";
-import type { TokenOutcome } from "./oauth.js";
+import type { TokenOutcome } from "./oauth/index.js";
 import type { ConnectionCheck, McpTool } from "../wire.js";
 import { NotFound, UpstreamFailure } from "./errors.js";
 import type { Actor } from "./tokens.js";

@@ -15,7 +15,7 @@ import {
   type JsonRpcMessage,
   type ToolOutcome,
 } from "./gateway-policy.js";
-import type { TokenOutcome } from "./oauth.js";
+import type { TokenOutcome } from "./oauth/index.js";
 import type { SessionCodec } from "./session-codec.js";
 import type { Actor } from "./tokens.js";
 import { upstreamHeaders } from "./upstream.js";

@@ -1,5 +1,5 @@
 // HTTP adapters for the OAuth connection of an MCP server.
-import type { OAuthService } from "../domain/oauth.js";
+import type { OAuthService } from "../domain/oauth/index.js";
 import type { Handler } from "./handler-types.js";
 import { etagOf } from "./mcp-servers.js";
 import { page } from "./pages.js";

@@ -1,0 +1,176 @@
+// The authorization-code flow a user goes through (start, the callback) and disconnecting.
+import { randomBytes } from "node:crypto";
+import type { OAuthClientRegistration } from "../../data/mcp-server-repo.js";
+import type { OAuthSetup, OAuthTokens } from "../../outbound/oauth-client.js";
+import type { ConnectionError, OAuthAuthorization } from "../../wire.js";
+import { NotFound, UpstreamFailure, ValidationFailed } from "../errors.js";
+import type { Versioned } from "../mcp-servers.js";
+import type { Actor } from "../tokens.js";
+import type { OAuthContext } from "./context.js";
+import type { Identity } from "./identity.js";
+import { authError, returnUrlAllowed, scopesFor, sha256, STATE_TTL_MS, upstream, usesClientCredentials } from "./rules.js";
+import { fromStored, type Setup } from "./setup.js";
+import type { createTokens } from "./tokens.js";
+
+/** What the callback answers: a redirect to the caller's returnUrl, or a page to show. */
+export type CallbackOutcome =
+  | { status: 302; location: string }
+  | { status: 200 | 400 | 403 | 502; title: string; message: string };
+
+export function createAuthorization(
+  ctx: OAuthContext,
+  { setupFor }: Setup,
+  { identity, forgetRejectedRegistration }: Identity,
+  { storeTokens }: ReturnType<typeof createTokens>,
+) {
+  const { repo, client, deps, redirectUri, now } = ctx;
+  const { states } = deps;
+
+  async function start(actor: Actor, id: string, options: { returnUrl?: string }): Promise<OAuthAuthorization> {
+    let stored = await repo.find(actor.workspaces, id);
+    if (!stored) throw new NotFound(`MCP server ${id}`);
+    if (stored.server.authType !== "oauth") throw new ValidationFailed([{ path: "/authType", message: `must be oauth to authorize (it is ${stored.server.authType})` }]);
+    if (options.returnUrl && !returnUrlAllowed(options.returnUrl, deps.returnUrlPrefixes)) {
+      throw new ValidationFailed([{ path: "/returnUrl", message: "is not on the allowlist (MCP_API_OAUTH_RETURN_URLS)" }]);
+    }
+    const original = stored;
+    let setup: OAuthSetup;
+    let pending: Awaited<ReturnType<typeof setupFor>>["pending"];
+    try {
+      ({ setup, stored, pending } = await setupFor(stored, { defer: true }));
+    } catch (err) {
+      throw upstream(err);
+    }
+    if (!setup.authorizationEndpoint || usesClientCredentials(stored)) {
+      throw new ValidationFailed([
+        { path: "/oauthGrantType", message: "is client_credentials (or inferred so): this server needs no authorization in a browser; use POST /test" },
+      ]);
+    }
+    const state = randomBytes(32).toString("base64url");
+    let started;
+    let kind: OAuthClientRegistration;
+    try {
+      const chosen = await identity(stored, setup);
+      kind = chosen.kind;
+      started = await client.authorizationUrl(setup, chosen.client, { redirectUrl: redirectUri(), scope: scopesFor(stored), state });
+    } catch (err) {
+      if (err instanceof ValidationFailed) throw err;
+      throw upstream(err);
+    }
+    if (pending || original.server.oauthClientRegistration !== kind) {
+      const fields = { ...pending?.fields, oauthClientRegistration: kind };
+      stored = (await repo.writeOAuth(original, { fields, ...(pending ? { internals: pending.internals } : {}) }, now().toISOString())) ?? stored;
+    }
+    const at = now();
+    const expiresAt = new Date(at.getTime() + STATE_TTL_MS).toISOString();
+    await states.insert({
+      stateHash: sha256(state),
+      serverId: stored.server.id,
+      workspaceId: stored.server.workspaceId,
+      userId: actor.userId,
+      tokenId: actor.tokenId,
+      codeVerifier: started.codeVerifier,
+      redirectUri: redirectUri(),
+      returnUrl: options.returnUrl ?? null,
+      createdAt: at.toISOString(),
+      expiresAt,
+    });
+    return { authorizationUrl: started.authorizationUrl.toString(), expiresAt };
+  }
+
+  /** The authorization server's redirect back. The state is the only credential. */
+  async function complete(query: { state?: string; code?: string; error?: string; error_description?: string; iss?: string }): Promise<CallbackOutcome> {
+    const failed = (status: 400 | 403 | 502, message: string): CallbackOutcome => ({ status, title: "Authorization failed", message });
+    if (!query.state) return failed(400, "The request has no state. Start again from the product.");
+    const claim = await states.consume(sha256(query.state), now().toISOString());
+    if (claim === "unknown") return failed(400, "This authorization request is unknown. Start again from the product.");
+    if (claim === "replayed") return failed(400, "This authorization request was already used. Start again from the product.");
+    if (claim === "expired") return failed(400, "This authorization request expired. Start again from the product.");
+
+    // The user who started the flow must still be able to act on the server.
+    const starter = await deps.tokens.findActiveById(claim.tokenId);
+    if (!starter || starter.userId !== claim.userId || !starter.workspaces.includes(claim.workspaceId)) {
+      return failed(403, "The user who started this authorization may no longer act in this workspace.");
+    }
+    const stored = await repo.find([claim.workspaceId], claim.serverId);
+    if (!stored || stored.server.authType !== "oauth") return failed(400, "The MCP server no longer exists or no longer uses OAuth.");
+    const back = (status: "connected" | "error"): string | undefined => {
+      if (!claim.returnUrl) return undefined;
+      const url = new URL(claim.returnUrl);
+      url.searchParams.set("mcpServerId", claim.serverId);
+      url.searchParams.set("status", status);
+      return url.toString();
+    };
+    const recordFailure = async (error: ConnectionError, status: 400 | 502, message: string): Promise<CallbackOutcome> => {
+      await repo.writeOAuth(stored, { lastError: error }, now().toISOString());
+      const location = back("error");
+      return location ? { status: 302, location } : failed(status, message);
+    };
+
+    if (query.error) {
+      const reason = query.error.replace(/[^\w.-]/g, "").slice(0, 60);
+      return recordFailure(authError(`the authorization server refused: ${reason}`), 400, `The authorization server refused: ${reason}.`);
+    }
+    if (!query.code) return recordFailure(authError("the authorization server sent no code"), 400, "The authorization server sent no code.");
+    // RFC 9207: a present iss must be the issuer, byte for byte; one the server promised must be present.
+    // With pinned endpoints and no metadata, the issuer is unknown and there is nothing to compare.
+    const issuer = stored.oauth.discovery?.issuer ?? null;
+    if (query.iss !== undefined ? issuer !== null && query.iss !== issuer : stored.oauth.discovery?.issParameterSupported === true) {
+      // Whoever sent this response is not trusted to change the record: nothing is written.
+      const why = query.iss === undefined ? "did not say which authorization server sent it (no iss), though that server promises to" : "came from another authorization server than the one the flow started at (iss mismatch)";
+      const location = back("error");
+      return location ? { status: 302, location } : failed(400, `The authorization response ${why}. Start again from the product.`);
+    }
+
+    let tokens: OAuthTokens;
+    let current = stored;
+    try {
+      const { setup, stored: s } = await setupFor(stored);
+      current = s;
+      const { client: who } = await identity(current, setup, current.server.oauthClientRegistration);
+      tokens = await client.exchange(setup, who, query.code, claim.codeVerifier, claim.redirectUri).catch(async (err) => {
+        await forgetRejectedRegistration(err, current, setup);
+        throw err;
+      });
+    } catch (err) {
+      const error = err instanceof UpstreamFailure ? err.connectionError : upstream(err).connectionError;
+      return recordFailure({ ...error, message: `the code exchange failed: ${error.message}` }, 502, "The authorization server did not accept the code exchange.");
+    }
+    await storeTokens(current, tokens, false, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
+    const location = back("connected");
+    return location ? { status: 302, location } : { status: 200, title: "Connected", message: "The MCP server is connected. You can close this page." };
+  }
+
+  async function disconnect(actor: Actor, id: string): Promise<Versioned> {
+    const stored = await repo.find(actor.workspaces, id);
+    if (!stored) throw new NotFound(`MCP server ${id}`);
+    if (stored.server.authType !== "oauth") throw new ValidationFailed([{ path: "/authType", message: `must be oauth to disconnect (it is ${stored.server.authType})` }]);
+    const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
+    // No token endpoint: nothing was ever issued there, so there is nothing to revoke.
+    const who = stored.server.oauthTokenEndpoint
+      ? await identity(stored, fromStored(stored, stored.oauth), stored.server.oauthClientRegistration)
+          .then((i) => i.client)
+          .catch(() => null)
+      : null;
+    if (stored.server.oauthTokenEndpoint && (secrets.oauthRefreshToken || secrets.oauthAccessToken)) {
+      const setup = fromStored(stored, stored.oauth);
+      if (who && secrets.oauthRefreshToken) await client.revoke(setup, who, secrets.oauthRefreshToken, "refresh_token");
+      if (who && secrets.oauthAccessToken) await client.revoke(setup, who, secrets.oauthAccessToken, "access_token");
+    }
+    const at = now().toISOString();
+    const fields = [
+      ...(secrets.oauthAccessToken ? [{ name: "oauthAccessToken", change: "cleared" as const }] : []),
+      ...(secrets.oauthRefreshToken ? [{ name: "oauthRefreshToken", change: "cleared" as const }] : []),
+    ];
+    const updated = await repo.writeOAuth(
+      stored,
+      { secrets: { oauthAccessToken: null, oauthRefreshToken: null }, fields: { oauthExpiresAt: null, connectorStatus: "disconnected" } },
+      at,
+      { type: "oauth_disconnected", actor: actor.userId, tokenId: actor.tokenId, requestId: actor.requestId ?? null, fields },
+    );
+    if (!updated) throw new NotFound(`MCP server ${id}`);
+    return updated;
+  }
+
+  return { start, complete, disconnect };
+}

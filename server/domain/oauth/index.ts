@@ -1,0 +1,43 @@
+// The product's OAuth connection to each `oauth` MCP server: authorization code with PKCE,
+// client credentials, refresh before use (one refresher per server across processes),
+// revocation, and discovery of what the record leaves out.
+import { createAuthorization } from "./authorization.js";
+import { contextOf, type OAuthServiceDeps } from "./context.js";
+import { createIdentity } from "./identity.js";
+import { createSetup } from "./setup.js";
+import { createTokens } from "./tokens.js";
+
+export type { OAuthServiceDeps } from "./context.js";
+export type { CallbackOutcome } from "./authorization.js";
+export type { TokenOutcome } from "./tokens.js";
+export { REFRESH_MARGIN_MS, returnUrlAllowed, STATE_TTL_MS } from "./rules.js";
+
+export function createOAuthService(deps: OAuthServiceDeps) {
+  const ctx = contextOf(deps);
+  const setup = createSetup(ctx);
+  const identity = createIdentity(ctx);
+  const tokens = createTokens(ctx, setup, identity);
+  const { start, complete, disconnect } = createAuthorization(ctx, setup, identity, tokens);
+
+  return {
+    /** The product's Client ID Metadata Document, served at its own URL (its client id). */
+    clientMetadata() {
+      return {
+        client_id: ctx.metadataDocumentUrl(),
+        client_name: "mcp-servers-api",
+        client_uri: deps.publicUrl().replace(/\/$/, ""),
+        redirect_uris: [ctx.redirectUri()],
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "none",
+        application_type: "web",
+      };
+    },
+    accessToken: tokens.accessToken,
+    start,
+    complete,
+    disconnect,
+  };
+}
+
+export type OAuthService = ReturnType<typeof createOAuthService>;

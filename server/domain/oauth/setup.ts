@@ -1,0 +1,77 @@
+// The authorization server setup of a record: what the record says, completed by discovery.
+import type { OAuthInternals, ServerFields, StoredServer } from "../../data/mcp-server-repo.js";
+import { DiscoveryFailed, ResourceMismatch, type OAuthClient, type OAuthSetup } from "../../outbound/oauth-client.js";
+import type { OAuthContext } from "./context.js";
+
+export type Pending = { fields: Partial<ServerFields>; internals: OAuthInternals };
+
+export function fromStored(stored: StoredServer, known: OAuthInternals): OAuthSetup {
+  const s = stored.server;
+  return {
+    issuer: known.issuer ?? new URL(s.oauthTokenEndpoint!).origin,
+    authorizationEndpoint: s.oauthAuthorizationEndpoint,
+    tokenEndpoint: s.oauthTokenEndpoint!,
+    revocationEndpoint: known.revocationEndpoint,
+    tokenAuthMethod: known.tokenAuthMethod ?? "client_secret_basic",
+    resource: known.resource ?? s.url,
+  };
+}
+
+export function createSetup(ctx: OAuthContext) {
+  const { repo, client, now } = ctx;
+
+  /**
+   * Discovery runs once; what was found is stored. Endpoints the user gave always win, and what
+   * discovery says about another authorization server than the pinned token endpoint's is not used.
+   */
+  async function setupFor(
+    stored: StoredServer,
+    options: { defer?: boolean } = {},
+  ): Promise<{ setup: OAuthSetup; stored: StoredServer; pending: Pending | null }> {
+    const s = stored.server;
+    const known = stored.oauth;
+    if (known.issuer && s.oauthTokenEndpoint) {
+      return { setup: fromStored(stored, known), stored, pending: null };
+    }
+    let found: Awaited<ReturnType<OAuthClient["discover"]>> | null = null;
+    try {
+      found = await client.discover(s.url, { tokenEndpoint: s.oauthTokenEndpoint });
+    } catch (err) {
+      // Without endpoints of its own the record depends on discovery; with them it is a bonus.
+      // A server that claims another resource is refused either way.
+      if (!s.oauthTokenEndpoint || err instanceof ResourceMismatch) throw err;
+    }
+    const internals: OAuthInternals = {
+      issuer: found?.issuer ?? new URL(s.oauthTokenEndpoint ?? found?.tokenEndpoint ?? s.url).origin,
+      revocationEndpoint: found?.revocationEndpoint ?? null,
+      tokenAuthMethod: found?.tokenAuthMethod ?? "client_secret_basic",
+      resource: found?.resource ?? s.url,
+      discovery: {
+        registrationEndpoint: found?.registrationEndpoint ?? null,
+        clientIdMetadataDocumentSupported: found?.clientIdMetadataDocumentSupported ?? false,
+        issParameterSupported: found?.issParameterSupported ?? false,
+        scopes: found?.scopes ?? null,
+        offlineAccess: found?.offlineAccess ?? false,
+        tokenAuthMethods: found?.tokenAuthMethods ?? null,
+        issuer: found?.issuer ?? null,
+      },
+    };
+    const fields: { oauthTokenEndpoint?: string; oauthAuthorizationEndpoint?: string } = {};
+    if (!s.oauthTokenEndpoint) {
+      if (!found?.tokenEndpoint) throw new DiscoveryFailed("the authorization server metadata names no token endpoint");
+      fields.oauthTokenEndpoint = found.tokenEndpoint;
+      if (!s.oauthAuthorizationEndpoint && found.authorizationEndpoint) fields.oauthAuthorizationEndpoint = found.authorizationEndpoint;
+    }
+    if (options.defer) {
+      // The caller writes it once the rest succeeds, so a failure leaves the record as it was.
+      const preview: StoredServer = { ...stored, server: { ...stored.server, ...fields }, oauth: internals };
+      return { setup: fromStored(preview, internals), stored: preview, pending: { fields, internals } };
+    }
+    const updated = (await repo.writeOAuth(stored, { fields, internals }, now().toISOString())) ?? stored;
+    return { setup: fromStored(updated, internals), stored: updated, pending: null };
+  }
+
+  return { setupFor };
+}
+
+export type Setup = ReturnType<typeof createSetup>;
