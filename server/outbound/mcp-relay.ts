@@ -2,6 +2,9 @@
 // fetch: what the gateway forwards, and the upstream's answer as JSON-RPC messages (one JSON
 // body, or an SSE stream read event by event), each bounded in size.
 import type { GuardedFetch } from "./guarded-fetch.js";
+import { EventTooLarge, parseSse, type ParseWork, type SseEvent } from "./sse.js";
+
+export { formatSse, type SseEvent } from "./sse.js";
 
 /** Largest single upstream message (a JSON body, or one SSE event) the gateway passes on. */
 export const MAX_UPSTREAM_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -13,15 +16,6 @@ export interface RelayRequest {
   headers: Record<string, string>;
   body?: string;
   signal: AbortSignal;
-}
-
-export interface SseEvent {
-  /** A comment line (keep-alive) rather than a message. */
-  comment?: string;
-  event?: string;
-  id?: string;
-  retry?: string;
-  data?: string;
 }
 
 export type RelayAnswer =
@@ -86,7 +80,7 @@ export async function relay(fetch: GuardedFetch, request: RelayRequest): Promise
       throw new NotJson();
     }
   }
-  if (contentType === "text/event-stream" && response.body) return { kind: "stream", events: parseSse(response.body), sessionId };
+  if (contentType === "text/event-stream" && response.body) return { kind: "stream", events: upstreamEvents(response.body), sessionId };
   await response.body?.cancel().catch(() => {});
   return { kind: "not-mcp", contentType: contentType || "none" };
 }
@@ -106,56 +100,11 @@ async function readCapped(body: ReadableStream<Uint8Array> | null): Promise<stri
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** Server-sent events as the HTML standard parses them, one event at a time, each bounded. */
-export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder();
-  let buffer = "";
-  let event: SseEvent = {};
-  let size = 0;
-  const reader = body.getReader();
+/** The upstream's SSE events, each bounded in size (parsed in linear time: ./sse.ts). */
+export async function* upstreamEvents(body: AsyncIterable<Uint8Array>, work?: ParseWork): AsyncGenerator<SseEvent> {
   try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let newline: number;
-      while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + (buffer.startsWith("\r\n", newline) ? 2 : 1));
-        if (line === "") {
-          if (event.data !== undefined || event.comment !== undefined) yield event;
-          event = {};
-          size = 0;
-          continue;
-        }
-        size += line.length;
-        if (size > MAX_UPSTREAM_MESSAGE_BYTES) throw new MessageTooLarge();
-        const colon = line.indexOf(":");
-        if (colon === 0) {
-          event.comment = line.slice(1).trim();
-          continue;
-        }
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-        if (field === "data") event.data = event.data === undefined ? value : `${event.data}\n${value}`;
-        else if (field === "event") event.event = value;
-        else if (field === "id" && !value.includes("\0")) event.id = value;
-        else if (field === "retry") event.retry = value;
-      }
-      if (buffer.length > MAX_UPSTREAM_MESSAGE_BYTES) throw new MessageTooLarge();
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
+    yield* parseSse(body, { maxEventBytes: MAX_UPSTREAM_MESSAGE_BYTES, work });
+  } catch (err) {
+    throw err instanceof EventTooLarge ? new MessageTooLarge() : err;
   }
-}
-
-/** An SSE event as the agent receives it. */
-export function formatSse(event: SseEvent): string {
-  if (event.data === undefined) return `: ${event.comment ?? ""}\n\n`;
-  let out = "";
-  if (event.id !== undefined) out += `id: ${event.id}\n`;
-  if (event.event !== undefined) out += `event: ${event.event}\n`;
-  if (event.retry !== undefined) out += `retry: ${event.retry}\n`;
-  for (const line of event.data.split("\n")) out += `data: ${line}\n`;
-  return out + "\n";
 }

@@ -1,0 +1,104 @@
+// The relay's SSE parser: the HTML standard's rules, and work linear in the input whatever the
+// chunking (counted by the parser's own meter of bytes examined, copied and decoded).
+import { describe, expect, test } from "vitest";
+import { createSseParser, EventTooLarge, formatSse, parseSse, type SseEvent } from "../server/outbound/sse.js";
+import { MAX_UPSTREAM_MESSAGE_BYTES, MessageTooLarge, upstreamEvents } from "../server/outbound/mcp-relay.js";
+
+const enc = new TextEncoder();
+const MAX = MAX_UPSTREAM_MESSAGE_BYTES;
+
+/** A web stream of the chunks, as fetch's body is. */
+function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream<Uint8Array>({ pull: (c) => (i < chunks.length ? c.enqueue(chunks[i++]) : c.close()) });
+}
+
+function parseAll(chunks: Uint8Array[], maxEventBytes = MAX) {
+  const work = { bytes: 0 };
+  const parser = createSseParser({ maxEventBytes, work });
+  const events: SseEvent[] = [];
+  for (const c of chunks) events.push(...parser.push(c));
+  return { events, work: work.bytes };
+}
+
+/** The input cut into pieces of the given sizes, cycling. */
+function cut(text: string | Uint8Array, sizes: number[]): Uint8Array[] {
+  const bytes = typeof text === "string" ? enc.encode(text) : text;
+  const out: Uint8Array[] = [];
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const n = sizes[i % sizes.length];
+    out.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+describe("SSE parsing", () => {
+  const stream = "\uFEFFid: 1\nevent: message\ndata: {\"a\":1}\n\n: keep-alive\n\ndata: one\r\ndata: two\r\rdata:no-space\r\n\r\nid: a\0b\nretry: 5\ndata\n\ndata: é✓\n\ndata: unterminated";
+  const want: SseEvent[] = [
+    { id: "1", event: "message", data: '{"a":1}' },
+    { comment: "keep-alive" },
+    { data: "one\ntwo" },
+    { data: "no-space" },
+    { retry: "5", data: "" },
+    { data: "é✓" },
+  ];
+
+  test.each([
+    ["one chunk", [1 << 30]],
+    ["one byte at a time", [1]],
+    ["ragged pieces", [3, 1, 7, 2]],
+    ["two bytes at a time (CRLF and multi-byte characters split)", [2]],
+  ])("when the stream arrives in %s, then the events are the standard's", (_name, sizes) => {
+    expect(parseAll(cut(stream, sizes)).events).toEqual(want);
+  });
+
+  test("when an event is larger than the bound, then EventTooLarge (MessageTooLarge through the relay)", async () => {
+    expect(() => parseAll(cut(`data: ${"x".repeat(100)}\n\n`, [7]), 50)).toThrow(EventTooLarge);
+    expect(() => parseAll([enc.encode("data: " + "x".repeat(60))], 50)).toThrow(EventTooLarge);
+    const body = streamOf([enc.encode("data: "), new Uint8Array(MAX).fill(0x78)]);
+    await expect(async () => {
+      for await (const _ of upstreamEvents(body)) void _;
+    }).rejects.toThrow(MessageTooLarge);
+  });
+
+  test("when events are formatted for the agent, then parsing them gives them back", () => {
+    const text = want.map(formatSse).join("");
+    expect(parseAll([enc.encode(text)]).events).toEqual(want.map((e) => (e.data === undefined ? { comment: e.comment } : e)));
+  });
+});
+
+describe("SSE parsing costs linear work", () => {
+  const K = 8;
+  const big = 3.5 * 1024 * 1024;
+
+  test("when 3.5 MiB arrive with no newline and then one byte at a time, then the parser's work stays within 8 bytes per input byte", async () => {
+    const head = enc.encode("data: " + "x".repeat(big));
+    const chunks = [head, ...cut("y".repeat(20_000) + "\n\n", [1])];
+    const work = { bytes: 0 };
+    const events: SseEvent[] = [];
+    // Through the async generator the relay uses, fed by a stream.
+    for await (const e of parseSse(streamOf(chunks), { maxEventBytes: MAX, work })) events.push(e);
+    const input = chunks.reduce((n, c) => n + c.length, 0);
+    expect(events).toHaveLength(1);
+    expect(events[0].data).toHaveLength(big + 20_000);
+    expect(work.bytes).toBeGreaterThanOrEqual(input);
+    expect(work.bytes).toBeLessThanOrEqual(K * input);
+  });
+
+  const many = (line: string, n: number) => line.repeat(n);
+  test.each([
+    ["every byte its own chunk", () => cut("data: " + "z".repeat(200_000) + "\n\n", [1])],
+    ["many short LF lines in one chunk", () => [enc.encode(many("data: a\n\n", 100_000))]],
+    ["many short CR lines in one chunk (no LF to find)", () => [enc.encode(many("data: a\r\r", 100_000))]],
+    ["a lone LF far after many CRs", () => [enc.encode(many("data: a\r\r", 50_000) + "\n")]],
+    ["CRLF split across every chunk", () => cut(many("data: b\r\n\r\n", 20_000), [8, 1, 2])],
+    ["a huge line, then many tiny lines", () => [enc.encode("data: " + "q".repeat(1 << 20)), ...cut(many("\n:\n", 50_000), [3])]],
+  ])("when the input is %s, then the work stays within 8 bytes per input byte", (_name, make) => {
+    const chunks = make();
+    const input = chunks.reduce((n, c) => n + c.length, 0);
+    const { work } = parseAll(chunks);
+    expect(work).toBeGreaterThanOrEqual(input / 2);
+    expect(work).toBeLessThanOrEqual(K * input);
+  });
+});
