@@ -19,6 +19,7 @@ const storeSuites = [
   "test/secret-headers.test.ts",
   "test/catalog.test.ts",
   "test/connectors.test.ts",
+  "test/activity.test.ts",
 ];
 
 export default defineConfig({

@@ -472,6 +472,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workspaces/{workspaceId}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a workspace's events
+         * @description Every event of every MCP server of the workspace (deleted servers
+         *     included), newest first, as `GET /api/mcp-servers/{id}/events` gives
+         *     them for one server. Filters: `type` (one event type, e.g.
+         *     `tool_called`), `serverId`, and `since` (events at or after that
+         *     instant). Keyset pagination: follow `nextCursor` until it is `null`;
+         *     a cursor is valid only with the filters that issued it. A workspace the
+         *     token does not cover is a 403.
+         */
+        get: operations["listWorkspaceEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workspaces/{workspaceId}/tool-stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Tool call statistics of a workspace
+         * @description One entry per (server, tool) called through the gateway since `since`
+         *     (default: 24 hours ago), busiest first: how many calls, how many
+         *     failed (every outcome but `ok`: `tool_error`, `error`, `denied`,
+         *     `timeout`, `upstream_error`, `cancelled`), and the median and 95th
+         *     percentile duration (nearest rank, in milliseconds). Computed by the
+         *     database from the `tool_called` events, over an index on
+         *     (workspace, type, time). A workspace the token does not cover is a 403.
+         */
+        get: operations["listWorkspaceToolStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1425,6 +1483,51 @@ export interface components {
             change: "set" | "cleared" | "replaced" | "changed";
         };
         /**
+         * @description Tool call statistics, busiest tool first.
+         * @example {
+         *       "data": [
+         *         {
+         *           "serverId": "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *           "tool": "search_issues",
+         *           "calls": 120,
+         *           "errors": 3,
+         *           "p50Ms": 42,
+         *           "p95Ms": 310
+         *         }
+         *       ]
+         *     }
+         */
+        ToolStatList: {
+            data: components["schemas"]["ToolStat"][];
+        };
+        /** @description The calls of one tool of one server through the gateway. */
+        ToolStat: {
+            /** @example mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE */
+            serverId: string;
+            /**
+             * @description The upstream tool name.
+             * @example search_issues
+             */
+            tool: string;
+            /** @example 120 */
+            calls: number;
+            /**
+             * @description Calls whose outcome was not `ok`.
+             * @example 3
+             */
+            errors: number;
+            /**
+             * @description Median duration (nearest rank), in milliseconds.
+             * @example 42
+             */
+            p50Ms: number;
+            /**
+             * @description 95th percentile duration (nearest rank), in milliseconds.
+             * @example 310
+             */
+            p95Ms: number;
+        };
+        /**
          * @description One page of audit events, newest first.
          * @example {
          *       "data": [],
@@ -1930,6 +2033,10 @@ export interface components {
         IdempotencyKey: string;
         /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
         McpServerId: string;
+        /** @description The workspace. */
+        WorkspaceIdPath: components["schemas"]["WorkspaceId"];
+        /** @description Only what happened at or after this instant (RFC 3339). */
+        Since: string;
         /** @description The workspace to list. */
         WorkspaceIdQuery: components["schemas"]["WorkspaceId"];
         /** @description Page size. */
@@ -2615,6 +2722,78 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWorkspaceEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events of this type (e.g. `tool_called`, `updated`). */
+                type?: string;
+                /** @description Only events of this MCP server. */
+                serverId?: string;
+                /** @description Only what happened at or after this instant (RFC 3339). */
+                since?: components["parameters"]["Since"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `nextCursor` of the previous page. Opaque; a cursor the server did not issue is a 400. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerEventList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWorkspaceToolStats: {
+        parameters: {
+            query?: {
+                /** @description Only what happened at or after this instant (RFC 3339). */
+                since?: components["parameters"]["Since"];
+            };
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The statistics, busiest tool first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolStatList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -8,6 +8,8 @@ import type { Logger } from "pino";
 import type { ConnectionService } from "./domain/connections.js";
 import type { ConnectorService } from "./domain/connectors.js";
 import type { McpServerService } from "./domain/mcp-servers.js";
+import type { ActivityService } from "./domain/activity.js";
+import { activityHandlers } from "./http/activity.js";
 import { DomainError, Forbidden, ServiceUnavailable, Unauthorized } from "./domain/errors.js";
 import type { Idempotency } from "./domain/idempotency.js";
 import type { OAuthService } from "./domain/oauth/index.js";
@@ -38,6 +40,7 @@ const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream
 export interface AppDeps {
   tokens: TokenService;
   servers: McpServerService;
+  activity: ActivityService;
   connections: ConnectionService;
   connectors: ConnectorService;
   idempotency: Idempotency;
@@ -151,7 +154,7 @@ export function buildApp(deps: AppDeps): Express {
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness) };
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity) };
   registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the

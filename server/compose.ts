@@ -25,6 +25,7 @@ import { createRateLimiter } from "./domain/rate-limit.js";
 import { createConnectionService } from "./domain/connections.js";
 import { createCursorCodec } from "./domain/cursor.js";
 import { createMcpServerService } from "./domain/mcp-servers.js";
+import { createActivityService } from "./domain/activity.js";
 import { createGatewayService } from "./domain/gateway.js";
 import { createSessionCodec, sessionKey } from "./domain/session-codec.js";
 import { createWorkspaceGateway } from "./domain/workspace-gateway.js";
@@ -75,6 +76,7 @@ export interface Services {
   readiness: Readiness;
   tokens: ReturnType<typeof createTokenService>;
   servers: ReturnType<typeof createMcpServerService>;
+  activity: ReturnType<typeof createActivityService>;
   connections: ReturnType<typeof createConnectionService>;
   connectors: ReturnType<typeof createConnectorService>;
   idempotency: ReturnType<typeof createIdempotency>;
@@ -142,6 +144,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       },
       tokens: createTokenService(cacheTokenLookups(tokenRepo)),
       connectors,
+      activity: createActivityService({ audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey) }),
       servers: createMcpServerService({ repo, audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey), connectors }),
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute),
@@ -239,6 +242,7 @@ export function appFor(services: Services, config: Config, logger: Logger, extra
   return buildApp({
     tokens: services.tokens,
     servers: services.servers,
+    activity: services.activity,
     connections: services.connections,
     connectors: services.connectors,
     idempotency: services.idempotency,

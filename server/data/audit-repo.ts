@@ -1,6 +1,6 @@
 // The audit trail: append-only events, written in the same transaction as the change.
 import type { Knex } from "knex";
-import type { McpServerEvent } from "../wire.js";
+import type { McpServerEvent, ToolStat } from "../wire.js";
 import { newUlidFactory } from "./ids.js";
 
 export type AuditEventInput = Omit<McpServerEvent, "id" | "serverId" | "workspaceId" | "at"> & { tokenId: string | null };
@@ -39,8 +39,33 @@ export async function insertEvent(
   });
 }
 
+function toEvent(r: EventRow): McpServerEvent {
+  return {
+    id: r.id,
+    serverId: r.server_id,
+    workspaceId: r.workspace_id,
+    type: r.type as McpServerEvent["type"],
+    actor: r.actor,
+    requestId: r.request_id,
+    at: r.at,
+    fields: JSON.parse(r.fields) as McpServerEvent["fields"],
+    ...(r.tool_call ? { toolCall: JSON.parse(r.tool_call) as NonNullable<McpServerEvent["toolCall"]> } : {}),
+  };
+}
+
+export interface WorkspaceEventFilter {
+  type?: string;
+  serverId?: string;
+  /** ISO-8601 UTC, as `at` is stored: text order is time order. */
+  since?: string;
+}
+
 export function createAuditRepo(knex: Knex) {
   const newId = newUlidFactory();
+  const pg = knex.client.config.client === "pg";
+  // tool_call is JSON text; each store reads a field of it its own way.
+  const field = (name: string) => (pg ? `(tool_call::jsonb ->> '${name}')` : `json_extract(tool_call, '$.${name}')`);
+  const duration = pg ? `(${field("durationMs")})::integer` : field("durationMs");
   return {
     /** An event that changes no record (a tool call through the gateway). */
     async append(server: { id: string; workspaceId: string }, event: AuditEventInput, at: string): Promise<void> {
@@ -51,17 +76,48 @@ export function createAuditRepo(knex: Knex) {
       const q = knex<EventRow>("audit_events").where({ server_id: serverId }).whereIn("workspace_id", [...workspaces]);
       if (beforeId) q.andWhere("id", "<", beforeId);
       const rows = await q.orderBy("id", "desc").limit(limit);
-      return rows.map((r) => ({
-        id: r.id,
-        serverId: r.server_id,
-        workspaceId: r.workspace_id,
-        type: r.type as McpServerEvent["type"],
-        actor: r.actor,
-        requestId: r.request_id,
-        at: r.at,
-        fields: JSON.parse(r.fields) as McpServerEvent["fields"],
-        ...(r.tool_call ? { toolCall: JSON.parse(r.tool_call) as NonNullable<McpServerEvent["toolCall"]> } : {}),
-      }));
+      return rows.map(toEvent);
+    },
+    /** Every server's events of one workspace, newest first (audit_events_workspace_idx). */
+    async listWorkspace(workspaceId: string, filter: WorkspaceEventFilter, limit: number, beforeId: string | null): Promise<McpServerEvent[]> {
+      const q = knex<EventRow>("audit_events").where({ workspace_id: workspaceId });
+      if (filter.type) q.andWhere("type", filter.type);
+      if (filter.serverId) q.andWhere("server_id", filter.serverId);
+      if (filter.since) q.andWhere("at", ">=", filter.since);
+      if (beforeId) q.andWhere("id", "<", beforeId);
+      const rows = await q.orderBy("id", "desc").limit(limit);
+      return rows.map(toEvent);
+    },
+    /**
+     * Calls, failures and nearest-rank p50/p95 per (server, tool), all computed by the database
+     * (window functions, on both stores) over audit_events_workspace_type_at_idx.
+     */
+    async toolStats(workspaceId: string, since: string): Promise<ToolStat[]> {
+      // Nearest rank k = ceil(p·n), in integer arithmetic: (p·n + 99) / 100.
+      const rows: Array<{ server_id: string; tool: string; calls: number | string; errors: number | string; p50: number | string; p95: number | string }> = await knex
+        .with("calls", (qb) =>
+          qb
+            .from("audit_events")
+            .select("server_id", knex.raw(`${field("tool")} as tool`), knex.raw(`${field("outcome")} as outcome`), knex.raw(`${duration} as dur`))
+            .where({ workspace_id: workspaceId, type: "tool_called" })
+            .andWhere("at", ">=", since)
+            .whereNotNull("tool_call"),
+        )
+        .with("ranked", (qb) =>
+          qb.from("calls").select("server_id", "tool", "outcome", "dur", knex.raw("row_number() over (partition by server_id, tool order by dur) as rn"), knex.raw("count(*) over (partition by server_id, tool) as n")),
+        )
+        .from("ranked")
+        .select(
+          "server_id",
+          "tool",
+          knex.raw("count(*) as calls"),
+          knex.raw("sum(case when outcome = 'ok' then 0 else 1 end) as errors"),
+          knex.raw("max(case when rn = (50 * n + 99) / 100 then dur end) as p50"),
+          knex.raw("max(case when rn = (95 * n + 99) / 100 then dur end) as p95"),
+        )
+        .groupBy("server_id", "tool")
+        .orderBy([{ column: "calls", order: "desc" }, { column: "server_id" }, { column: "tool" }]);
+      return rows.map((r) => ({ serverId: r.server_id, tool: r.tool, calls: Number(r.calls), errors: Number(r.errors), p50Ms: Number(r.p50), p95Ms: Number(r.p95) }));
     },
   };
 }

@@ -240,6 +240,22 @@ const migrations: Migration[] = [
       await knex.schema.alterTable("mcp_servers", (t) => t.dropColumn("connector_source"));
     },
   },
+  {
+    // Issue 23: a workspace's events newest first, and tool-call statistics over a time window.
+    name: "009_workspace_activity_issue23",
+    async up(knex) {
+      await knex.schema.alterTable("audit_events", (t) => {
+        t.index(["workspace_id", "id"], "audit_events_workspace_idx");
+        t.index(["workspace_id", "type", "at"], "audit_events_workspace_type_at_idx");
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("audit_events", (t) => {
+        t.dropIndex(["workspace_id", "type", "at"], "audit_events_workspace_type_at_idx");
+        t.dropIndex(["workspace_id", "id"], "audit_events_workspace_idx");
+      });
+    },
+  },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

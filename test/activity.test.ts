@@ -1,0 +1,171 @@
+// A workspace's activity (issue 23): every server's events with filters and cursors, and
+// tool-call statistics computed by the database, through the typed client and a real gateway call.
+import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createAuditRepo } from "../server/data/audit-repo.js";
+import { startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
+import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
+
+let srv: TestServer;
+let v2: GatewayPeer;
+beforeAll(async () => {
+  srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true" } });
+  v2 = await startV2Peer();
+});
+afterAll(async () => {
+  await v2?.close();
+  await srv?.stop();
+});
+
+async function workspace() {
+  const ws = uniqueWorkspace("act");
+  const token = await srv.token([ws], "usr_admin");
+  return { ws, token, api: srv.client(token) };
+}
+
+async function createServer(api: ReturnType<TestServer["client"]>, ws: string, name: string, url = "https://mcp.example.com/mcp") {
+  return api.servers.create({ workspaceId: ws, name, url });
+}
+
+/** Writes tool_called events as the gateway does, with chosen outcomes, durations and times. */
+async function recordCalls(server: { id: string; workspaceId: string }, calls: Array<[tool: string, outcome: string, durationMs: number, at?: string]>) {
+  const audit = createAuditRepo(srv.services.db.knex);
+  for (const [tool, outcome, durationMs, at] of calls) {
+    await audit.append(
+      server,
+      { type: "tool_called", actor: "usr_agent", tokenId: "tok_x", requestId: null, fields: [], toolCall: { tool, outcome: outcome as "ok", durationMs, tokenId: "tok_x" } },
+      at ?? new Date().toISOString(),
+    );
+  }
+}
+
+describe("GET /api/workspaces/{workspaceId}/events", () => {
+  test("when a workspace has several servers, then every server's events come newest first across pages, and the filters narrow them", async () => {
+    const { ws, api } = await workspace();
+    const a = await createServer(api, ws, "alpha");
+    const b = await createServer(api, ws, "beta");
+    await api.servers.update(a.id, { name: "alpha-2" });
+    const other = await workspace();
+    await createServer(other.api, other.ws, "elsewhere");
+
+    const all = [];
+    let cursor: string | undefined;
+    do {
+      const { data, error } = await api.GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId: ws }, query: { limit: 2, ...(cursor ? { cursor } : {}) } } });
+      expect(error).toBeUndefined();
+      all.push(...data!.data);
+      cursor = data!.nextCursor ?? undefined;
+    } while (cursor);
+    expect(all.map((e) => [e.serverId, e.type])).toEqual([
+      [a.id, "updated"],
+      [b.id, "created"],
+      [a.id, "created"],
+    ]);
+
+    const byType = await api.GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId: ws }, query: { type: "created" } } });
+    expect(byType.data!.data.map((e) => e.serverId)).toEqual([b.id, a.id]);
+    const byServer = await api.GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId: ws }, query: { serverId: a.id } } });
+    expect(byServer.data!.data.map((e) => e.type)).toEqual(["updated", "created"]);
+    const future = await api.GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId: ws }, query: { since: new Date(Date.now() + 60_000).toISOString() } } });
+    expect(future.data).toEqual({ data: [], nextCursor: null });
+    const unknownType = await api.GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId: ws }, query: { type: "no_such_type" } } });
+    expect(unknownType.data!.data).toEqual([]);
+  });
+
+  test("when the since filter is given with an offset, then it compares as the instant it names", async () => {
+    const { ws, api } = await workspace();
+    const s = await createServer(api, ws, "clock");
+    await recordCalls(s, [["old", "ok", 1, "2026-01-01T10:00:00.000Z"], ["new", "ok", 1, "2026-01-01T12:00:00.000Z"]]);
+    const { data } = await api.GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId: ws }, query: { type: "tool_called", since: "2026-01-01T12:30:00+01:00" } } });
+    expect(data!.data.map((e) => e.toolCall?.tool)).toEqual(["new"]);
+  });
+
+  test("when a cursor is reused with other filters, or is not one the server issued, then 400 naming cursor", async () => {
+    const { ws, api, token } = await workspace();
+    await createServer(api, ws, "one");
+    await createServer(api, ws, "two");
+    const first = await api.GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId: ws }, query: { limit: 1 } } });
+    const cursor = first.data!.nextCursor!;
+    expect(cursor).toBeTruthy();
+    const other = await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/events?type=created&cursor=${encodeURIComponent(cursor)}`, { token });
+    expect(other.status).toBe(400);
+    expect(other.json.errors).toEqual([{ path: "/query/cursor", message: expect.any(String) }]);
+    const forged = await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/events?cursor=abc.def`, { token });
+    expect(forged.status).toBe(400);
+  });
+
+  test.each([
+    ["a type that is not lower-case letters", "type=Tool-Called", "/query/type"],
+    ["a serverId that is not an mcp_ id", "serverId=srv_1", "/query/serverId"],
+    ["a since that is not a date-time", "since=yesterday", "/query/since"],
+    ["a limit above 100", "limit=101", "/query/limit"],
+    ["an unknown parameter", "colour=red", "/query/colour"],
+  ])("when the query has %s, then 400 naming it", async (_label, query, path) => {
+    const { ws, token } = await workspace();
+    const res = await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/events?${query}`, { token });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toMatch(/application\/problem\+json/);
+    expect(res.json.errors.map((e: { path: string }) => e.path)).toContain(path);
+  });
+
+  test("when the token lacks the workspace, is missing, or has scope gateway, then 403, 401 and 403", async () => {
+    const { ws } = await workspace();
+    const outsider = await srv.token([uniqueWorkspace("other")]);
+    expect((await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/events`, { token: outsider })).status).toBe(403);
+    expect((await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/events`)).status).toBe(401);
+    const { token: gateway } = await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" });
+    expect((await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/events`, { token: gateway })).status).toBe(403);
+  });
+});
+
+describe("GET /api/workspaces/{workspaceId}/tool-stats", () => {
+  test("when tools were called, then calls, errors and nearest-rank p50/p95 per (server, tool) come busiest first, only for the window", async () => {
+    const { ws, api } = await workspace();
+    const a = await createServer(api, ws, "stats-a");
+    const b = await createServer(api, ws, "stats-b");
+    // 20 calls of 1..20 ms: p50 is the 10th (10 ms), p95 the 19th (19 ms).
+    const twenty = Array.from({ length: 20 }, (_, i) => ["search", i % 5 === 0 ? "tool_error" : "ok", 20 - i] as [string, string, number]);
+    await recordCalls(a, twenty);
+    await recordCalls(a, [["fetch", "timeout", 300], ["fetch", "ok", 7], ["fetch", "denied", 0]]);
+    await recordCalls(b, [["search", "ok", 5]]);
+    await recordCalls(b, [["ancient", "ok", 5, new Date(Date.now() - 25 * 3600_000).toISOString()]]);
+
+    const { data, error } = await api.GET("/api/workspaces/{workspaceId}/tool-stats", { params: { path: { workspaceId: ws } } });
+    expect(error).toBeUndefined();
+    expect(data!.data).toEqual([
+      { serverId: a.id, tool: "search", calls: 20, errors: 4, p50Ms: 10, p95Ms: 19 },
+      { serverId: a.id, tool: "fetch", calls: 3, errors: 2, p50Ms: 7, p95Ms: 300 },
+      { serverId: b.id, tool: "search", calls: 1, errors: 0, p50Ms: 5, p95Ms: 5 },
+    ]);
+
+    const longer = await api.GET("/api/workspaces/{workspaceId}/tool-stats", { params: { path: { workspaceId: ws }, query: { since: new Date(Date.now() - 48 * 3600_000).toISOString() } } });
+    expect(longer.data!.data.map((s) => s.tool)).toContain("ancient");
+    const empty = await api.GET("/api/workspaces/{workspaceId}/tool-stats", { params: { path: { workspaceId: ws }, query: { since: new Date(Date.now() + 60_000).toISOString() } } });
+    expect(empty.data).toEqual({ data: [] });
+  });
+
+  test("when an agent calls a tool through the gateway, then the call shows in tool-stats and in the workspace's tool_called events", async () => {
+    const { ws, api } = await workspace();
+    const s = await api.servers.create({ workspaceId: ws, name: "live", url: v2.url });
+    const { token } = await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" });
+    const agent = new V2Client({ name: "agent", version: "1.0.0" });
+    await agent.connect(new V2Transport(new URL(`${srv.baseUrl}/api/mcp-servers/${s.id}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    await agent.callTool({ name: "echo", arguments: { text: "hello" } });
+    await agent.close();
+
+    const stats = await api.GET("/api/workspaces/{workspaceId}/tool-stats", { params: { path: { workspaceId: ws } } });
+    expect(stats.data!.data).toEqual([{ serverId: s.id, tool: "echo", calls: 1, errors: 0, p50Ms: expect.any(Number), p95Ms: expect.any(Number) }]);
+    const events = await api.GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId: ws }, query: { type: "tool_called" } } });
+    expect(events.data!.data.map((e) => [e.serverId, e.toolCall?.tool, e.toolCall?.outcome])).toEqual([[s.id, "echo", "ok"]]);
+  });
+
+  test("when since is not a date-time, then 400; without the workspace, 403; without a token, 401", async () => {
+    const { ws, token } = await workspace();
+    const bad = await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/tool-stats?since=last-week`, { token });
+    expect(bad.status).toBe(400);
+    expect(bad.json.errors.map((e: { path: string }) => e.path)).toEqual(["/query/since"]);
+    const outsider = await srv.token([uniqueWorkspace("other")]);
+    expect((await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/tool-stats`, { token: outsider })).status).toBe(403);
+    expect((await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/tool-stats`)).status).toBe(401);
+  });
+});
