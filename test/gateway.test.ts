@@ -4,7 +4,7 @@ import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CreateMessageRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createSessionCodec, sessionKey } from "../server/domain/session-codec.js";
+import { createSessionCodec, sessionKey } from "../server/domain/gateway/session-codec.js";
 import { startV1SessionPeer, startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { closedPortUrl, startSilentPeer, startWebPage, type Peer } from "./helpers/mcp-peers.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";

@@ -4,8 +4,8 @@
 import type { McpServerRepo } from "../data/mcp-server-repo.js";
 import type { ConnectionError } from "../wire.js";
 import { Forbidden } from "./errors.js";
-import type { GatewayContext, GatewayService } from "./gateway.js";
-import { toolAllowed, type ToolOutcome } from "./gateway-policy.js";
+import type { GatewayContext, GatewayService } from "./gateway/service.js";
+import { toolAllowed, type ToolOutcome } from "./gateway/policy.js";
 import { namespaceOf, namespaced, splitNamespaced } from "./names.js";
 import type { Actor } from "./tokens.js";
 

@@ -2,7 +2,7 @@
 // the same exchange out to the registered server (with its credentials, never the agent's),
 // and its answer — one JSON body or an SSE stream — back, message by message.
 import type { Request, Response } from "express";
-import { BadMcpRequest, type Exchange, type GatewayContext, type GatewayService } from "../domain/gateway.js";
+import { BadMcpRequest, type Exchange, type GatewayContext, type GatewayService } from "../domain/gateway/service.js";
 import { DomainError, Forbidden, UpstreamFailure } from "../domain/errors.js";
 import {
   GATEWAY_UPSTREAM_FAILED,
@@ -10,7 +10,7 @@ import {
   JSONRPC_METHOD_NOT_FOUND,
   parseMessages,
   type JsonRpcMessage,
-} from "../domain/gateway-policy.js";
+} from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
 import type { ConnectionError } from "../wire.js";
 import { describeOutboundError, type GuardedFetch } from "../outbound/guarded-fetch.js";

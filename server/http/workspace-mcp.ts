@@ -2,9 +2,9 @@
 // 2026-07-28 and the 2025 revisions, stateless), whose handlers are the workspace gateway's use cases.
 import type { Request, Response } from "express";
 import { createMcpHandler, ProtocolError, Server, type AuthInfo } from "@modelcontextprotocol/server";
-import { BadMcpRequest } from "../domain/gateway.js";
+import { BadMcpRequest } from "../domain/gateway/service.js";
 import { DomainError, Forbidden } from "../domain/errors.js";
-import { parseMessages } from "../domain/gateway-policy.js";
+import { parseMessages } from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
 import { WorkspaceCallError, type WorkspaceGateway } from "../domain/workspace-gateway.js";
 import { checkOrigin } from "./mcp-gateway.js";

@@ -1,6 +1,6 @@
 // The gateway's rules about JSON-RPC messages, as pure functions: what a valid message is,
 // which methods are relayed, what a record's policy lets through, and how a tool call ended.
-import type { McpServer } from "../wire.js";
+import type { McpServer } from "../../wire.js";
 
 export type JsonRpcId = string | number;
 export type JsonRpcMessage = Record<string, unknown> & { jsonrpc: "2.0" };

@@ -1,10 +1,10 @@
 // The MCP gateway's use cases: find the record an agent addresses, work out what reaches the
 // upstream server (its own credentials, never the agent's), apply the record's policy to the
 // messages going up and coming back, and record tool calls and upstream failures.
-import type { AuditRepo } from "../data/audit-repo.js";
-import type { McpServerRepo, StoredServer } from "../data/mcp-server-repo.js";
-import type { ConnectionError } from "../wire.js";
-import { DomainError, NotFound } from "./errors.js";
+import type { AuditRepo } from "../../data/audit-repo.js";
+import type { McpServerRepo, StoredServer } from "../../data/mcp-server-repo.js";
+import type { ConnectionError } from "../../wire.js";
+import { DomainError, NotFound } from "../errors.js";
 import {
   errorMessage,
   filterToolList,
@@ -14,11 +14,11 @@ import {
   type JsonRpcId,
   type JsonRpcMessage,
   type ToolOutcome,
-} from "./gateway-policy.js";
-import type { TokenOutcome } from "./oauth/index.js";
+} from "./policy.js";
+import type { TokenOutcome } from "../oauth/index.js";
 import type { SessionCodec } from "./session-codec.js";
-import type { Actor } from "./tokens.js";
-import { upstreamHeaders } from "./upstream.js";
+import type { Actor } from "../tokens.js";
+import { upstreamHeaders } from "../upstream.js";
 
 export class BadMcpRequest extends DomainError {
   constructor(detail: string) {
