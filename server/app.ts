@@ -19,10 +19,11 @@ import type { TokenService } from "./domain/tokens.js";
 import { connectionHandlers } from "./http/connections.js";
 import { connectorHandlers } from "./http/connectors.js";
 import { docsRouter } from "./http/docs.js";
-import type { HandlerTable } from "./http/handler-types.js";
+import type { HandlerTable, RawHandlerTable, RawOperationId } from "./http/handler-types.js";
+
+type RawHandler = RawHandlerTable[RawOperationId];
 import { mcpGatewayHandlers, type McpGatewayDeps } from "./http/mcp-gateway.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
-import { workspaceMcpHandlers } from "./http/workspace-mcp.js";
 import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
 import { registerRoutes } from "./http/routes.js";
@@ -108,6 +109,12 @@ export function setRateLimitHeaders(res: Response, state: RateLimitState) {
   res.set("RateLimit", `"default";r=${Math.max(0, state.remaining)};t=${state.resetSeconds}`);
 }
 
+/** Handlers whose module loads at their first request (the workspace endpoint's MCP server SDK is a tenth of start-up). */
+function lazyHandlers<K extends RawOperationId>(names: K[], load: () => Promise<Record<K, RawHandler>>): Record<K, RawHandler> {
+  let loaded: Promise<Record<K, RawHandler>> | undefined;
+  return Object.fromEntries(names.map((name) => [name, async (req: Request, res: Response) => (await (loaded ??= load()))[name](req, res)])) as Record<K, RawHandler>;
+}
+
 export function buildApp(deps: AppDeps): Express {
   const app = express();
   app.disable("x-powered-by");
@@ -120,6 +127,8 @@ export function buildApp(deps: AppDeps): Express {
   app.use(
     OpenApiValidator.middleware({
       apiSpec: structuredClone(spec),
+      // Checked at build and test time (`npm run generate`, test/spec.test.ts); ~360 ms at every start otherwise.
+      validateApiSpec: false,
       validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: true },
       validateResponses: deps.validateResponses ? { removeAdditional: false } : false,
       validateFormats: true,
@@ -155,7 +164,7 @@ export function buildApp(deps: AppDeps): Express {
     }),
   );
   const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity) };
-  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin) });
+  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...lazyHandlers(["sendWorkspaceMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin)) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the
   // security handler runs: count it against its address too.

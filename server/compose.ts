@@ -29,12 +29,10 @@ import { createActivityService } from "./domain/activity.js";
 import { createGatewayService } from "./domain/gateway/service.js";
 import { createSessionCodec, sessionKey } from "./domain/gateway/session-codec.js";
 import { createWorkspaceGateway } from "./domain/workspace-gateway.js";
-import { describeUpstreamFailure, withUpstream } from "./outbound/mcp-upstream.js";
 import { nameKey } from "./domain/rules.js";
 import { cacheTokenLookups } from "./domain/token-cache.js";
 import { createTokenService } from "./domain/tokens.js";
 import { createGuardedFetch } from "./outbound/guarded-fetch.js";
-import { probeMcpServer } from "./outbound/mcp-probe.js";
 
 /** The encryption key: from the environment, or on SQLite one generated once beside the database. */
 export function resolveEncryptionKey(config: Config, db: Database, logger: Logger): Buffer {
@@ -157,7 +155,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       }),
       connections: createConnectionService({
         repo,
-        probe: (target, signal) => probeMcpServer(target, { fetch: outboundFetch, timeoutMs: config.connectTimeoutMs, signal }),
+        probe: async (target, signal) => (await mcpProbe()).probeMcpServer(target, { fetch: outboundFetch, timeoutMs: config.connectTimeoutMs, signal }),
         oauthToken: (stored) => oauth.accessToken(stored),
       }),
     };
@@ -222,6 +220,12 @@ function retryMigrations(db: Database, logger: Logger, retryMs: number, done: ()
   setTimeout(attempt, retryMs).unref();
 }
 
+// The MCP SDKs (and zod under them) load when a check or the workspace endpoint first needs
+// them, not at start-up: they are a fifth of the server's start-up otherwise.
+const mcpProbe = () => import("./outbound/mcp-probe.js");
+let upstreamModule: typeof import("./outbound/mcp-upstream.js") | undefined;
+const mcpUpstream = async () => (upstreamModule ??= await import("./outbound/mcp-upstream.js"));
+
 /** The MCP gateway: the per-server relay and the workspace endpoint over one gateway service. */
 function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0]): AppDeps["gateway"] {
   const gateway = createGatewayService(deps);
@@ -230,10 +234,11 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
   const workspace = createWorkspaceGateway({
     repo: deps.repo,
     gateway,
-    useUpstream: (endpoint, timeoutMs, use) => withUpstream(fetch, endpoint, timeoutMs, use),
+    useUpstream: async (endpoint, timeoutMs, use) => (await mcpUpstream()).withUpstream(fetch, endpoint, timeoutMs, use),
     listTimeoutMs: config.connectTimeoutMs,
     toolTimeoutMs: config.toolTimeoutMs,
-    describeFailure: describeUpstreamFailure,
+    // Only ever called for a failure of useUpstream, so the module is loaded by then.
+    describeFailure: (err, timeoutMs, secrets) => upstreamModule!.describeUpstreamFailure(err, timeoutMs, secrets),
   });
   return { gateway, fetch, toolTimeoutMs: config.toolTimeoutMs, workspace, publicOrigin };
 }

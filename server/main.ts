@@ -1,12 +1,22 @@
 // Starts the server: reads the environment, migrates, listens, and stops cleanly on SIGTERM/SIGINT.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { MAX_HEADER_BYTES } from "./app.js";
-import { appFor, openServices } from "./compose.js";
+import { fileURLToPath } from "node:url";
+import { staleBuild } from "./build-stamp.js";
 import { readConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 
 async function main() {
+  // Compiled (dist/server/main.js): refuse a build older than the source beside it.
+  if (import.meta.url.endsWith("/dist/server/main.js")) {
+    const stale = staleBuild(fileURLToPath(new URL("../../", import.meta.url)));
+    if (stale) {
+      console.error(`mcp-servers-api: ${stale}`);
+      process.exit(1);
+    }
+  }
+  // Loaded after that check, so a stale build fails with the sentence above, not a missing export.
+  const [{ MAX_HEADER_BYTES }, { appFor, openServices }] = await Promise.all([import("./app.js"), import("./compose.js")]);
   const config = readConfig();
   const logger = createLogger(config.logLevel);
   let port = config.port;

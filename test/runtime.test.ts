@@ -2,7 +2,7 @@
 // and the CLIs from dist/, with what an operator sees at start-up and at shutdown.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -129,5 +129,31 @@ describe("start-up", () => {
     server.child.kill("SIGTERM");
     await server.exited;
     expect(server.stdout()).not.toContain("MCP_API_ALLOW_PRIVATE_NETWORK");
+  });
+});
+
+describe("a stale build", () => {
+  test("when the source beside dist/ changed since `npm run build`, then start-up refuses in one line naming the file and the command", async () => {
+    // A copy of the checkout's build with one source file edited after it was built.
+    const copy = mkdtempSync(join(tmpdir(), "mcp-api-stale-"));
+    try {
+      for (const dir of ["dist", "server"]) cpSync(join(root, dir), join(copy, dir), { recursive: true });
+      symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
+      writeFileSync(join(copy, "package.json"), readFileSync(join(root, "package.json")));
+      for (const dir of ["client", "generated", "scripts"]) cpSync(join(root, dir), join(copy, dir), { recursive: true });
+      for (const file of ["openapi.yaml", "tsconfig.json", "tsconfig.build.json"]) writeFileSync(join(copy, file), readFileSync(join(root, file)));
+      const fresh = await run(process.execPath, ["-e", `import("${join(copy, "dist/server/build-stamp.js")}").then((m) => console.log(m.staleBuild(${JSON.stringify(copy)})))`]);
+      expect(fresh.stdout.trim()).toBe("null");
+      appendFileSync(join(copy, "server/logger.ts"), "\n// edited after the build\n");
+      const child = spawn(process.execPath, [join(copy, "dist/server/main.js")], { cwd: copy, env: { ...env, PORT: "0", HOST: "127.0.0.1" }, stdio: ["ignore", "pipe", "pipe"] });
+      children.push(child);
+      let err = "";
+      child.stderr!.on("data", (c) => (err += c));
+      const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+      expect(code).toBe(1);
+      expect(err.trim().split("\n")).toEqual(["mcp-servers-api: dist/ is stale: server/logger.ts changed since the last build; run `npm run build` (npm start no longer builds)"]);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 });

@@ -4,11 +4,12 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Router, type Response } from "express";
 
-const REDOC_BUNDLE = createRequire(import.meta.url).resolve("redoc/bundles/redoc.standalone.js");
-
 // Redoc 2 always shows a sidebar logo fetched from its CDN, with no option to turn it off;
 // an empty src makes the image fail without a request, and Redoc then hides it.
-const redocJs = readFileSync(REDOC_BUNDLE, "utf8").replaceAll("https://cdn.redoc.ly/redoc/logo-mini.svg", "");
+// Read at the first request for it: the bundle is about 1 MB, not worth reading at every start.
+let redocJs: string | undefined;
+const redoc = () =>
+  (redocJs ??= readFileSync(createRequire(import.meta.url).resolve("redoc/bundles/redoc.standalone.js"), "utf8").replaceAll("https://cdn.redoc.ly/redoc/logo-mini.svg", ""));
 const specYaml = readFileSync(new URL("../../openapi.yaml", import.meta.url), "utf8");
 const specJson = readFileSync(new URL("../../generated/openapi.json", import.meta.url), "utf8");
 const title: string = JSON.parse(specJson).info?.title ?? "API";
@@ -56,7 +57,7 @@ export function docsRouter(): Router {
     res.set("Content-Security-Policy", DOCS_CSP);
     send(res, "text/html; charset=utf-8", docsHtml);
   });
-  router.get("/docs/redoc.standalone.js", (_req, res) => send(res, "application/javascript; charset=utf-8", redocJs));
+  router.get("/docs/redoc.standalone.js", (_req, res) => send(res, "application/javascript; charset=utf-8", redoc()));
   router.get("/openapi.yaml", (_req, res) => send(res, "application/yaml; charset=utf-8", specYaml));
   router.get("/openapi.json", (_req, res) => send(res, "application/json; charset=utf-8", specJson));
   return router;

@@ -1,6 +1,6 @@
 import { promises as dns, type LookupAddress } from "node:dns";
 import type { LookupFunction } from "node:net";
-import { Agent, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from "undici";
+import type { Agent, RequestInit as UndiciRequestInit } from "undici";
 import { classifyAddress, parseHostLiteral, type AddressVerdict } from "./address-guard.js";
 
 export type LookupFn = (hostname: string) => Promise<LookupAddress[]>;
@@ -121,19 +121,26 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
       );
   };
 
-  const agent = new Agent({
-    connect: { lookup: guardedLookup, timeout: options.timeoutMs },
-    // The per-exchange deadline below covers headers and body; these only stop a stalled socket.
-    headersTimeout: options.timeoutMs,
-    bodyTimeout: 0,
-    // Idle pooled sockets to user-named hosts are not kept long.
-    keepAliveTimeout: 1000,
-    keepAliveMaxTimeout: 4000,
-  });
+  // undici (110 modules) loads at the first outbound request, not at start-up.
+  let loaded: Promise<{ agent: Agent; fetch: typeof import("undici").fetch }> | null = null;
+  const undici = () =>
+    (loaded ??= import("undici").then(({ Agent, fetch }) => ({
+      fetch,
+      agent: new Agent({
+        connect: { lookup: guardedLookup, timeout: options.timeoutMs },
+        // The per-exchange deadline below covers headers and body; these only stop a stalled socket.
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: 0,
+        // Idle pooled sockets to user-named hosts are not kept long.
+        keepAliveTimeout: 1000,
+        keepAliveMaxTimeout: 4000,
+      }),
+    })));
 
   async function follow(request: RequestParts, signal: AbortSignal): Promise<Response> {
     let { url, method, body } = request;
     const headers = request.headers;
+    const { agent, fetch: undiciFetch } = await undici();
     for (let hop = 0; ; hop++) {
       checkUrl(url);
       const init: UndiciRequestInit = {
