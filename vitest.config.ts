@@ -20,6 +20,7 @@ const storeSuites = [
   "test/catalog.test.ts",
   "test/connectors.test.ts",
   "test/activity.test.ts",
+  "test/namespaces.test.ts",
 ];
 
 export default defineConfig({

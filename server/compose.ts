@@ -30,6 +30,7 @@ import { createGatewayService } from "./domain/gateway/service.js";
 import { createSessionCodec, sessionKey } from "./domain/gateway/session-codec.js";
 import { createWorkspaceGateway } from "./domain/workspace-gateway.js";
 import { nameKey } from "./domain/rules.js";
+import { namespaceOf } from "./domain/names.js";
 import { cacheTokenLookups } from "./domain/token-cache.js";
 import { createTokenService } from "./domain/tokens.js";
 import { createGuardedFetch } from "./outbound/guarded-fetch.js";
@@ -108,7 +109,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
     const box = createSecretBox([key, ...previous]);
     if (migrated) await bindLegacySecrets(db, box, logger);
     const cursorKey = createHash("sha256").update("cursor-signing:").update(key).digest();
-    const repo = createMcpServerRepo(db.knex, box, nameKey);
+    const repo = createMcpServerRepo(db.knex, box, nameKey, namespaceOf);
     const connectors = createConnectorService({ repo: createConnectorRepo(db.knex), cursors: createCursorCodec(cursorKey) });
     const outboundFetch = createGuardedFetch({
       allowPrivateNetwork: config.allowPrivateNetwork,

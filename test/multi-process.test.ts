@@ -67,6 +67,22 @@ describe("server processes sharing one store", () => {
     for (const url of urls) expect((await raw(url, "GET", `/api/mcp-servers/${id}`, { token })).status).toBe(401);
   }, 90_000);
 
+  test("when 40 creates whose names differ but share a namespace race (across two processes on PostgreSQL, one on SQLite), then one 201 and 39 × 409", async () => {
+    const urls = STORE === "postgres" ? await Promise.all([startProcess(), startProcess()]) : [await startProcess()];
+    const ws = `ws_ns_${randomBytes(3).toString("hex")}`;
+    const token = await cli("create", "--user", "usr_ns", "--workspace", ws);
+    // "acme-tools", "acme--tools", …: distinct names, one gateway namespace (issue 18 item 8).
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        raw(urls[i % urls.length], "POST", "/api/mcp-servers", { token, body: JSON.stringify({ workspaceId: ws, name: `acme${"-".repeat(i + 1)}tools`, url: "https://mcp.example.com/mcp" }) }),
+      ),
+    );
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(39);
+    for (const url of urls) expect((await raw(url, "GET", `/api/mcp-servers?workspaceId=${ws}`, { token })).json.data).toHaveLength(1);
+  }, 90_000);
+
   test("when SIGTERM arrives, then in-flight requests finish, the store closes and the process exits 0", async () => {
     // A check against a peer that never answers keeps a request in flight for the connect timeout.
     const silent = await startSilentPeer();

@@ -11,6 +11,7 @@ import { startOAuthPeer, type OAuthPeer } from "./helpers/oauth-peer.js";
 import { sealLegacyToOrigins } from "../server/data/key-rotation.js";
 import { createMcpServerRepo } from "../server/data/mcp-server-repo.js";
 import { nameKey } from "../server/domain/rules.js";
+import { namespaceOf } from "../server/domain/names.js";
 import { raw, startServer, STORE, storeContents, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 const TIMEOUT_MS = 1500;
@@ -311,7 +312,7 @@ describe("outbound work is bounded", () => {
   test("when an error message is huge, then what is stored and served is truncated", async () => {
     const { ws, token } = await workspace();
     const { id } = await create(token, { workspaceId: ws, url: "https://mcp.example.com/mcp" });
-    const repo = createMcpServerRepo(srv.services.db.knex, srv.services.box, nameKey);
+    const repo = createMcpServerRepo(srv.services.db.knex, srv.services.box, nameKey, namespaceOf);
     const stored = (await repo.find([ws], id))!;
     const huge = "y".repeat(3_700_000);
     await repo.recordCheck(stored, { connectorStatus: "error", checkedAt: new Date().toISOString(), error: { class: "protocol", message: huge, httpStatus: null } });

@@ -74,13 +74,18 @@ export interface StoredServer {
   oauth: OAuthInternals;
 }
 
-export type WriteOutcome = { ok: true; stored: StoredServer } | { ok: false; reason: "name-taken" | "stale" };
+export type WriteOutcome =
+  | { ok: true; stored: StoredServer }
+  | { ok: false; reason: "name-taken" | "stale" }
+  /** Another record of the workspace holds the namespace (its unique index, issue 18); `holder` null if it left meanwhile. */
+  | { ok: false; reason: "namespace-taken"; holder: { id: string; name: string } | null };
 
 interface ServerRow {
   id: string;
   workspace_id: string;
   name: string;
   name_key: string;
+  namespace: string | null;
   url: string;
   auth_type: string;
   api_key_enc: string | null;
@@ -212,11 +217,14 @@ function toStored(row: ServerRow): StoredServer {
   };
 }
 
-function fieldColumns(f: Partial<ServerFields>, nameKey: (n: string) => string): Partial<ServerRow> {
+type NameKeys = { nameKey: (n: string) => string; namespaceOf: (n: string) => string };
+
+function fieldColumns(f: Partial<ServerFields>, keys: NameKeys): Partial<ServerRow> {
   const row: Partial<ServerRow> = {};
   if (f.name !== undefined) {
     row.name = f.name;
-    row.name_key = nameKey(f.name);
+    row.name_key = keys.nameKey(f.name);
+    row.namespace = keys.namespaceOf(f.name);
   }
   if (f.url !== undefined) row.url = f.url;
   if (f.authType !== undefined) row.auth_type = f.authType;
@@ -239,8 +247,16 @@ function fieldColumns(f: Partial<ServerFields>, nameKey: (n: string) => string):
   return row;
 }
 
-export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: string) => string) {
+/** `nameKey` and `namespaceOf` (the domain's) fill the two columns each workspace keeps unique. */
+export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: string) => string, namespaceOf: (name: string) => string) {
+  const keys: NameKeys = { nameKey, namespaceOf };
   const table = (db: Knex | Knex.Transaction = knex) => db<ServerRow>("mcp_servers");
+  /** Which unique rule a write of `name` broke: one probe per index, after the failed write. */
+  const collision = async (workspaceId: string, selfId: string, name: string): Promise<WriteOutcome> => {
+    if (await table().where({ workspace_id: workspaceId, name_key: nameKey(name) }).whereNot({ id: selfId }).first("id")) return { ok: false, reason: "name-taken" };
+    const holder = await table().where({ workspace_id: workspaceId, namespace: namespaceOf(name) }).whereNot({ id: selfId }).first("id", "name");
+    return { ok: false, reason: "namespace-taken", holder: holder ? { id: holder.id, name: holder.name } : null };
+  };
   const eventId = newUlidFactory();
   const record = async (db: Knex.Transaction, server: { id: string; workspaceId: string }, event: AuditEventInput | AuditEventInput[] | undefined, at: string) => {
     for (const e of Array.isArray(event) ? event : event ? [event] : []) await insertEvent(db, `evt_${eventId()}`, server, e, at);
@@ -304,7 +320,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       const row = {
         id: input.id,
         workspace_id: input.workspaceId,
-        ...fieldColumns(input.fields, nameKey),
+        ...fieldColumns(input.fields, keys),
         ...sealColumns(input.id, input.workspaceId, input.secrets, input.fields),
         created_by: input.createdBy,
         created_at: input.at,
@@ -320,7 +336,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         if (!stored) throw new Error(`record ${input.id} vanished right after insert`);
         return { ok: true, stored };
       } catch (err) {
-        if (isUniqueViolation(err)) return { ok: false, reason: "name-taken" };
+        if (isUniqueViolation(err)) return collision(input.workspaceId, input.id, input.fields.name);
         throw err;
       }
     },
@@ -350,7 +366,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       const to = destinationsAfter(current, fields);
       const moved = movedCredentials(current, to, secrets);
       if (moved.length > 0) throw new Error(`credentials ${moved.join(", ")} would move to another origin without being cleared`);
-      const changes: Partial<ServerRow> = { ...fieldColumns(fields, nameKey), ...sealColumns(id, workspaceId, secrets, to) };
+      const changes: Partial<ServerRow> = { ...fieldColumns(fields, keys), ...sealColumns(id, workspaceId, secrets, to) };
       // What discovery learned describes the old URL and endpoints: learn it again.
       if (["url", "authType", "oauthTokenEndpoint", "oauthAuthorizationEndpoint"].some((f) => f in fields)) {
         Object.assign(changes, { oauth_revocation_endpoint: null, oauth_token_auth_method: null, oauth_issuer: null, oauth_resource: null, oauth_discovery: null });
@@ -366,7 +382,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         });
         return stored ? { ok: true, stored } : { ok: false, reason: "stale" };
       } catch (err) {
-        if (isUniqueViolation(err)) return { ok: false, reason: "name-taken" };
+        if (isUniqueViolation(err)) return collision(workspaceId, id, fields.name ?? current.server.name);
         throw err;
       }
     },
@@ -435,7 +451,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         }
         secrets[field] = (await openSecrets(workspaceId, id))[field];
       }
-      const row: Partial<ServerRow> = { ...fieldColumns(fields, nameKey), ...sealColumns(id, workspaceId, secrets, to) };
+      const row: Partial<ServerRow> = { ...fieldColumns(fields, keys), ...sealColumns(id, workspaceId, secrets, to) };
       const i = changes.internals ?? {};
       if (i.revocationEndpoint !== undefined) row.oauth_revocation_endpoint = i.revocationEndpoint;
       if (i.tokenAuthMethod !== undefined) row.oauth_token_auth_method = i.tokenAuthMethod;

@@ -1,5 +1,6 @@
 // Schema history. Portable between SQLite and PostgreSQL: text timestamps (ISO-8601 UTC),
 // JSON kept as text, constraints for every rule the database can enforce.
+import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 
 interface Migration {
@@ -256,7 +257,48 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    // Issue 18 item 8: namespaces unique in the database, as names are (name_key).
+    name: "010_namespace_unique_issue18",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.string("namespace", 40).nullable(); // the gateway namespace of `name`; null only for a pre-existing duplicate
+      });
+      // Oldest first: of records that already share a namespace the oldest keeps it, as the workspace endpoint did.
+      const rows = await knex("mcp_servers").select("id", "workspace_id", "name").orderBy("id", "asc");
+      const taken = new Set<string>();
+      for (const row of rows as { id: string; workspace_id: string; name: string }[]) {
+        const namespace = namespaceAt010(row.name);
+        const key = `${row.workspace_id}\u0000${namespace}`;
+        if (taken.has(key)) continue;
+        taken.add(key);
+        await knex("mcp_servers").where({ id: row.id }).update({ namespace });
+      }
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.unique(["workspace_id", "namespace"], { indexName: "mcp_servers_workspace_namespace_unique" });
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.dropUnique(["workspace_id", "namespace"], "mcp_servers_workspace_namespace_unique");
+        t.dropColumn("namespace");
+      });
+    },
+  },
 ];
+
+/** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */
+export function namespaceAt010(serverName: string): string {
+  const slug = serverName
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "");
+  if (slug.length <= 40) return slug || "server";
+  const digest = createHash("sha256").update(slug).digest("hex").slice(0, 8);
+  return `${slug.slice(0, 31).replace(/_+$/, "")}_${digest}`;
+}
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   async getMigrations() {

@@ -1,7 +1,7 @@
 // Use cases for MCP server records: the rules of create, read, list, update and delete.
 import { newUlidFactory } from "../data/ids.js";
 import type { AuditEventInput, AuditRepo } from "../data/audit-repo.js";
-import { movedCredentials, type McpServerRepo, type SecretChanges, type SecretField, type Secrets, type ServerFields, type StoredServer } from "../data/mcp-server-repo.js";
+import { movedCredentials, type WriteOutcome, type McpServerRepo, type SecretChanges, type SecretField, type Secrets, type ServerFields, type StoredServer } from "../data/mcp-server-repo.js";
 import { originOf } from "../data/secrets.js";
 import type { AuthType, FieldChange, McpServer, McpServerCreate, McpServerEventList, McpServerList, McpServerPatch, ProblemFieldError } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
@@ -121,17 +121,20 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
     return { plan, oldHeaderNames: old ? old.remotes.flatMap((r) => r.headers.map((h) => h.name)) : [], opened };
   }
 
-  /** 409 when the name would give the workspace endpoint two servers with one namespace (their tool names would collide). */
-  async function checkNamespace(workspaceId: string, name: string, selfId: string | null) {
+  /** The 409 of a write whose name gives the workspace endpoint a namespace another server has (their tool names would collide). */
+  function namespaceTaken(name: string, workspaceId: string, holder: { id: string; name: string } | null) {
     const namespace = namespaceOf(name);
-    const others = await repo.list(workspaceId, 10_000, null);
-    // The same name is the unique index's 409, with its own message.
-    const clash = others.find((o) => o.server.id !== selfId && namespaceOf(o.server.name) === namespace && nameKey(o.server.name) !== nameKey(name));
-    if (clash) {
-      throw new Conflict(
-        `The name '${name}' gives the gateway namespace '${namespace}', which MCP server '${clash.server.name}' (${clash.server.id}) already has in workspace ${workspaceId}: their tool names would collide on the workspace endpoint. Choose another name.`,
-      );
-    }
+    const other = holder ? `MCP server '${holder.name}' (${holder.id})` : "another MCP server";
+    return new Conflict(
+      `The name '${name}' gives the gateway namespace '${namespace}', which ${other} already has in workspace ${workspaceId}: their tool names would collide on the workspace endpoint. Choose another name.`,
+    );
+  }
+
+  /** Maps a write refused by a unique index (name, or namespace: issue 18) to its 409. */
+  function refusedWrite(outcome: Exclude<WriteOutcome, { ok: true }>, name: string, workspaceId: string): Conflict | null {
+    if (outcome.reason === "name-taken") return nameTaken(name, workspaceId);
+    if (outcome.reason === "namespace-taken") return namespaceTaken(name, workspaceId, outcome.holder);
+    return null;
   }
 
   async function findOrThrow(actor: Actor, id: string): Promise<StoredServer> {
@@ -294,7 +297,6 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
       if (input.url == null && !fromCatalog) problems.push({ path: "/url", message: "is required (unless connectorId names a connector of the catalog)" });
       fail(problems);
       const url = (input.url ?? plan?.url)!;
-      await checkNamespace(input.workspaceId, input.name, null);
 
       const outcome = await repo.insert({
         id: `mcp_${newId()}`,
@@ -336,7 +338,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
             .map(([name]) => ({ name, change: "set" as const })),
         ),
       });
-      if (!outcome.ok) throw nameTaken(input.name, input.workspaceId);
+      if (!outcome.ok) throw refusedWrite(outcome, input.name, input.workspaceId) ?? new Conflict(`MCP server ${input.name} could not be created; try again.`);
       return outcome.stored;
     },
 
@@ -363,7 +365,6 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
         const { plan, oldHeaderNames, opened } = await connectorChange(current, patch);
         const { changed, secrets, clearedByMove } = applyPatch(current, patch, opened, plan, oldHeaderNames);
         if (Object.keys(changed).length === 0 && Object.keys(secrets).length === 0) return current;
-        if (changed.name !== undefined) await checkNamespace(current.server.workspaceId, changed.name, id);
         const fields: FieldChange[] = Object.keys(changed)
           .filter((k) => !["connectorStatus", "connectorSource", "secretHeaderNames", "connectorSecretsSet"].includes(k))
           .map((name) => ({ name, change: "changed" as const }));
@@ -379,7 +380,8 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
         }
         const outcome = await repo.update(current, changed, secrets, now().toISOString(), events);
         if (outcome.ok) return outcome.stored;
-        if (outcome.reason === "name-taken") throw nameTaken(patch.name ?? current.server.name, current.server.workspaceId);
+        const refused = refusedWrite(outcome, changed.name ?? current.server.name, current.server.workspaceId);
+        if (refused) throw refused;
         // "stale": someone else wrote in between. With If-Match that is a failed precondition;
         // without, apply the patch to what they wrote.
         if (expected !== undefined) throw new PreconditionFailed(`MCP server ${id} changed while it was being updated.`);
