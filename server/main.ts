@@ -21,7 +21,7 @@ async function main() {
   const logger = createLogger(config.logLevel);
   let port = config.port;
   if (config.allowPrivateNetwork) {
-    logger.warn("MCP_API_ALLOW_PRIVATE_NETWORK is on: the SSRF guard is lifted, and the server will dial loopback, private and cloud-metadata addresses");
+    logger.warn("MCP_API_ALLOW_PRIVATE_NETWORK is on: the SSRF guard is lifted, and the server will dial loopback and private addresses (cloud metadata addresses stay refused)");
   }
   const services = await openServices(config, logger, { waitForDatabase: true, publicUrl: () => `http://localhost:${port}` });
   const app = appFor(services, config, logger);

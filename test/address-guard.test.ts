@@ -1,6 +1,6 @@
 // Pure classification: every address here is only looked at, never contacted.
 import { describe, expect, test } from "vitest";
-import { classifyAddress, parseHostLiteral } from "../server/outbound/address-guard.js";
+import { classifyAddress, classifyMetadataOnly, parseHostLiteral } from "../server/outbound/address-guard.js";
 
 describe("classifyAddress", () => {
   test.each([
@@ -66,6 +66,41 @@ describe("classifyAddress", () => {
     "when the address is the public %s, then it is allowed",
     (ip) => {
       expect(classifyAddress(ip)).toEqual({ allowed: true });
+    },
+  );
+});
+
+// Issue 18 item 9: every documented cloud metadata address, in its plain and embedded spellings,
+// refused by the classifier and still refused when MCP_API_ALLOW_PRIVATE_NETWORK lifts the rest.
+describe("cloud metadata addresses", () => {
+  test.each([
+    ["169.254.169.254", "AWS, GCP, Azure, OCI, OpenStack IMDS"],
+    ["169.254.170.2", "AWS ECS task credentials"],
+    ["169.254.170.23", "AWS EKS Pod Identity"],
+    ["168.63.129.16", "Azure WireServer"],
+    ["::ffff:168.63.129.16", "Azure WireServer, IPv4-mapped"],
+    ["::ffff:a83f:8110", "Azure WireServer, IPv4-mapped in hex"],
+    ["64:ff9b::168.63.129.16", "Azure WireServer through NAT64"],
+    ["100.100.100.200", "Alibaba Cloud"],
+    ["::ffff:100.100.100.200", "Alibaba Cloud, IPv4-mapped"],
+    ["192.0.0.192", "Oracle Cloud"],
+    ["::ffff:192.0.0.192", "Oracle Cloud, IPv4-mapped"],
+    ["169.254.0.23", "Tencent Cloud"],
+    ["fd00:ec2::254", "AWS IMDS over IPv6"],
+    ["FD00:EC2:0:0:0:0:0:254", "AWS IMDS over IPv6, spelled out"],
+    ["fd00:ec2::23", "AWS EKS Pod Identity over IPv6"],
+    ["fd20:ce::254", "GCP metadata over IPv6"],
+    ["fe80::a9fe:a9fe%eth0", "OpenStack metadata over IPv6"],
+    ["::ffff:169.254.169.254", "IMDS, IPv4-mapped"],
+  ])("when the address is %s (%s), then it is refused, with or without the private-range guard", (ip) => {
+    expect(classifyAddress(ip)).toEqual({ allowed: false, reason: "cloud metadata address" });
+    expect(classifyMetadataOnly(ip)).toEqual({ allowed: false, reason: "cloud metadata address" });
+  });
+
+  test.each(["127.0.0.1", "10.0.0.1", "192.168.1.1", "169.254.1.1", "fd12::1", "::1", "192.0.0.8", "168.63.129.17", "8.8.8.8"])(
+    "when the private-range guard is lifted and the address is %s, then it is allowed",
+    (ip) => {
+      expect(classifyMetadataOnly(ip)).toEqual({ allowed: true });
     },
   );
 });

@@ -11,10 +11,29 @@ interface Range {
   reason: string;
 }
 
+const METADATA = "cloud metadata address";
+
+// Cloud metadata and credential endpoints: refused always, even with MCP_API_ALLOW_PRIVATE_NETWORK (issue 18).
+const IPV4_METADATA: Range[] = [
+  v4("169.254.169.254/32", METADATA), // AWS, GCP, Azure, OCI, OpenStack, DigitalOcean: docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html
+  v4("169.254.170.2/32", METADATA), // AWS ECS task credentials: docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html
+  v4("169.254.170.23/32", METADATA), // AWS EKS Pod Identity agent: docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html
+  v4("168.63.129.16/32", METADATA), // Azure WireServer: learn.microsoft.com/azure/virtual-network/what-is-ip-address-168-63-129-16
+  v4("100.100.100.200/32", METADATA), // Alibaba Cloud ECS: alibabacloud.com/help/en/ecs/user-guide/view-instance-metadata
+  v4("192.0.0.192/32", METADATA), // Oracle Cloud (legacy metadata): docs.oracle.com/iaas/Content/Compute/Tasks/gettingmetadata.htm
+  v4("169.254.0.23/32", METADATA), // Tencent Cloud CVM (metadata.tencentyun.com): intl.cloud.tencent.com/document/product/213/4934
+];
+
+const IPV6_METADATA: Range[] = [
+  v6("fd00:ec2::254/128", METADATA), // AWS IMDS over IPv6: docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html
+  v6("fd00:ec2::23/128", METADATA), // AWS EKS Pod Identity agent over IPv6: docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html
+  v6("fd20:ce::254/128", METADATA), // GCP metadata server on IPv6-only VMs: cloud.google.com/compute/docs/metadata/querying-metadata
+  v6("fe80::a9fe:a9fe/128", METADATA), // OpenStack metadata over IPv6: opendev.org/openstack/neutron releasenotes metadata-ipv6
+];
+
 // Most specific first: the first match gives the reason.
 const IPV4_REFUSED: Range[] = [
-  v4("169.254.169.254/32", "cloud metadata address"),
-  v4("100.100.100.200/32", "cloud metadata address"),
+  ...IPV4_METADATA,
   v4("255.255.255.255/32", "broadcast address"),
   v4("0.0.0.0/8", "unspecified address"),
   v4("10.0.0.0/8", "private network address"),
@@ -36,7 +55,7 @@ const IPV4_REFUSED: Range[] = [
 const IPV6_REFUSED: Range[] = [
   v6("::/128", "unspecified address"),
   v6("::1/128", "loopback address"),
-  v6("fd00:ec2::254/128", "cloud metadata address"),
+  ...IPV6_METADATA,
   v6("64:ff9b:1::/48", "reserved address"),
   v6("100::/64", "reserved address"),
   v6("2001::/32", "Teredo tunnelling address"),
@@ -67,6 +86,15 @@ export function classifyAddress(ip: string): AddressVerdict {
     default:
       return { allowed: false, reason: "not an IP address" };
   }
+}
+
+/**
+ * The verdict when MCP_API_ALLOW_PRIVATE_NETWORK lifts the private-range guard: only cloud
+ * metadata addresses stay refused, in every spelling classifyAddress recognises.
+ */
+export function classifyMetadataOnly(ip: string): AddressVerdict {
+  const verdict = classifyAddress(ip);
+  return verdict.reason === METADATA ? verdict : { allowed: true };
 }
 
 function classifyV4(value: bigint): AddressVerdict {

@@ -1,12 +1,12 @@
 import { promises as dns, type LookupAddress } from "node:dns";
 import type { LookupFunction } from "node:net";
 import type { Agent, RequestInit as UndiciRequestInit } from "undici";
-import { classifyAddress, parseHostLiteral, type AddressVerdict } from "./address-guard.js";
+import { classifyAddress, classifyMetadataOnly, parseHostLiteral, type AddressVerdict } from "./address-guard.js";
 
 export type LookupFn = (hostname: string) => Promise<LookupAddress[]>;
 
 export interface GuardedFetchOptions {
-  /** When true, no address is refused (local development, tests against local peers). */
+  /** When true, only cloud metadata addresses are refused (local development, tests against local peers). */
   allowPrivateNetwork: boolean;
   /**
    * Deadline for the whole exchange: connecting, redirects, headers and the body. When it
@@ -88,10 +88,10 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
   const { allowPrivateNetwork, maxRedirects = 5, lookup = systemLookup, classify = classifyAddress } = options;
 
   function check(target: string, ip: string): void {
-    if (allowPrivateNetwork) return;
-    const verdict = classify(ip);
+    const verdict = allowPrivateNetwork ? classifyMetadataOnly(ip) : classify(ip);
     if (!verdict.allowed) {
-      throw new OutboundBlockedError(target === ip ? ip : `${target} (${ip})`, verdict.reason ?? "address not allowed", "setting MCP_API_ALLOW_PRIVATE_NETWORK=true lifts this guard");
+      const hint = allowPrivateNetwork ? "no setting lifts this guard" : "setting MCP_API_ALLOW_PRIVATE_NETWORK=true lifts this guard";
+      throw new OutboundBlockedError(target === ip ? ip : `${target} (${ip})`, verdict.reason ?? "address not allowed", hint);
     }
   }
 
