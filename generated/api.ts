@@ -425,6 +425,121 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the calling token is
+         * @description The calling token's user, id, scope, workspaces and expiry. Tokens of
+         *     scope `gateway` may call it too, so an agent can learn which person it
+         *     acts for; it tells a token holder nothing beyond what the token already
+         *     allows.
+         */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List my API tokens
+         * @description The caller's tokens that are not revoked (expired ones included, with
+         *     `expiresAt` in the past), newest first. Never their secrets. Needs
+         *     scope `admin`.
+         */
+        get: operations["listApiTokens"];
+        put?: never;
+        /**
+         * Mint an API token
+         * @description Mints a token that belongs to the caller. `workspaces` defaults to the
+         *     calling token's, `scope` to `gateway`, and `expiresInDays` (1–365) to
+         *     no expiry. A workspace the calling token does not cover, or a scope
+         *     broader than its own (`admin` is broader than `gateway`), is a 403
+         *     naming it. A token never outlives the token that minted it: when the
+         *     calling token expires, the new one expires no later (`expiresAt` says
+         *     when). The secret, `token`, is in this answer only; the product keeps
+         *     only its hash. Needs scope `admin`.
+         */
+        post: operations["createApiToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens/{tokenId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token's id (`tok_…`). */
+                tokenId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke one of my API tokens
+         * @description Revokes one of the caller's tokens; every process refuses it within a
+         *     second, and browser sessions opened with it end. Another user's token,
+         *     or one already revoked, is a 404. Needs scope `admin`.
+         */
+        delete: operations["deleteApiToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign a browser in
+         * @description Exchanges the token in `Authorization` for a browser session: answers
+         *     204 and sets the `mcp_session` cookie (HttpOnly, SameSite=Lax,
+         *     `Path=/`, Secure unless `MCP_API_PUBLIC_URL` is a loopback address).
+         *     The session lasts 8 hours, or until the token expires or is revoked
+         *     if sooner, and is kept server-side. The cookie authorizes only the
+         *     pages a person's browser opens (the connect page
+         *     `/connect/{serverId}` and the OAuth callback); every API operation
+         *     still needs `Authorization`, so the API has no CSRF surface. Needs
+         *     scope `admin`.
+         */
+        post: operations["createSession"];
+        /**
+         * Sign a browser out
+         * @description Ends the session named by the `mcp_session` cookie, server-side (the
+         *     cookie stops working everywhere it was copied), and clears the cookie.
+         *     No session cookie, or one that has ended, is a 401.
+         */
+        delete: operations["deleteSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/connectors": {
         parameters: {
             query?: never;
@@ -1566,6 +1681,163 @@ export interface components {
             status: "ok";
         };
         /**
+         * @description `admin`: everything in its workspaces; `gateway`: only the MCP endpoints of its workspaces (and getMe).
+         * @example gateway
+         * @enum {string}
+         */
+        TokenScope: "admin" | "gateway";
+        /**
+         * @description The calling token.
+         * @example {
+         *       "userId": "usr_alice",
+         *       "tokenId": "tok_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *       "scope": "admin",
+         *       "workspaces": [
+         *         "ws_acme"
+         *       ],
+         *       "expiresAt": null
+         *     }
+         */
+        Me: {
+            /**
+             * @description The user the token belongs to.
+             * @example usr_alice
+             */
+            userId: string;
+            /** @example tok_01JDQ4N8ZK3V7W0XG5T2H9RBCE */
+            tokenId: string;
+            scope: components["schemas"]["TokenScope"];
+            /** @description The workspaces the token may act in. */
+            workspaces: components["schemas"]["WorkspaceId"][];
+            /**
+             * Format: date-time
+             * @description When the token stops working; null for never.
+             * @example 2027-03-01T09:30:00.000Z
+             */
+            expiresAt: string | null;
+        };
+        /**
+         * @description A token to mint for the caller.
+         * @example {
+         *       "name": "Claude Desktop on my laptop",
+         *       "scope": "gateway",
+         *       "expiresInDays": 90
+         *     }
+         */
+        ApiTokenCreate: {
+            /**
+             * @description A label saying what the token is for.
+             * @example Claude Desktop on my laptop
+             */
+            name: string;
+            /**
+             * @description Workspaces the token may act in; each must be one the calling token covers. Defaults to the calling token's.
+             * @example [
+             *       "ws_acme"
+             *     ]
+             */
+            workspaces?: components["schemas"]["WorkspaceId"][];
+            scope?: components["schemas"]["TokenScope"];
+            /**
+             * @description Days until the token expires (1–365); absent for no expiry.
+             * @example 90
+             */
+            expiresInDays?: number;
+        };
+        /**
+         * @description One of the caller's API tokens, without its secret.
+         * @example {
+         *       "id": "tok_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *       "name": "Claude Desktop on my laptop",
+         *       "userId": "usr_alice",
+         *       "workspaces": [
+         *         "ws_acme"
+         *       ],
+         *       "scope": "gateway",
+         *       "createdAt": "2026-12-01T09:30:00.000Z",
+         *       "expiresAt": "2027-03-01T09:30:00.000Z"
+         *     }
+         */
+        ApiToken: {
+            /** @example tok_01JDQ4N8ZK3V7W0XG5T2H9RBCE */
+            id: string;
+            /**
+             * @description The token's label (null for tokens minted by the CLI without `--name`).
+             * @example Claude Desktop on my laptop
+             */
+            name: string | null;
+            /** @example usr_alice */
+            userId: string;
+            workspaces: components["schemas"]["WorkspaceId"][];
+            scope: components["schemas"]["TokenScope"];
+            /**
+             * Format: date-time
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the token stops working; null for never.
+             * @example 2027-03-01T09:30:00.000Z
+             */
+            expiresAt: string | null;
+        };
+        /**
+         * @description A token just minted, with its secret.
+         * @example {
+         *       "id": "tok_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *       "token": "mcpk_Qm9ndXNFeGFtcGxlVG9rZW5Ob3RSZWFsQUFBQUFBQUFBQUE",
+         *       "name": "Claude Desktop on my laptop",
+         *       "userId": "usr_alice",
+         *       "workspaces": [
+         *         "ws_acme"
+         *       ],
+         *       "scope": "gateway",
+         *       "createdAt": "2026-12-01T09:30:00.000Z",
+         *       "expiresAt": "2027-03-01T09:30:00.000Z"
+         *     }
+         */
+        ApiTokenCreated: {
+            /** @example tok_01JDQ4N8ZK3V7W0XG5T2H9RBCE */
+            id: string;
+            /**
+             * @description The secret to send as `Authorization: Bearer <token>`. Shown in this answer only.
+             * @example mcpk_Qm9ndXNFeGFtcGxlVG9rZW5Ob3RSZWFsQUFBQUFBQUFBQUE
+             */
+            token: string;
+            /** @example Claude Desktop on my laptop */
+            name: string | null;
+            /** @example usr_alice */
+            userId: string;
+            workspaces: components["schemas"]["WorkspaceId"][];
+            scope: components["schemas"]["TokenScope"];
+            /**
+             * Format: date-time
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2027-03-01T09:30:00.000Z
+             */
+            expiresAt: string | null;
+        };
+        /**
+         * @description One page of the caller's tokens, newest first.
+         * @example {
+         *       "data": [],
+         *       "nextCursor": null
+         *     }
+         */
+        ApiTokenList: {
+            data: components["schemas"]["ApiToken"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page.
+             * @example null
+             */
+            nextCursor: string | null;
+        };
+        /**
          * @description One offending field.
          * @example {
          *       "path": "/url",
@@ -2664,6 +2936,185 @@ export interface operations {
                     "text/html": string;
                 };
             };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The calling token. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listApiTokens: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `nextCursor` of the previous page. Opaque; a cursor the server did not issue is a 400. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of tokens. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createApiToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Claude Desktop on my laptop",
+                 *       "workspaces": [
+                 *         "ws_acme"
+                 *       ],
+                 *       "scope": "gateway",
+                 *       "expiresInDays": 90
+                 *     }
+                 */
+                "application/json": components["schemas"]["ApiTokenCreate"];
+            };
+        };
+        responses: {
+            /** @description The token, with its secret (shown once). */
+            201: {
+                headers: {
+                    /** @description The token's URL (for DELETE). */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteApiToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token's id (`tok_…`). */
+                tokenId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed in. */
+            204: {
+                headers: {
+                    /** @description The session cookie. */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out. */
+            204: {
+                headers: {
+                    /** @description Clears the session cookie. */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listConnectors: {

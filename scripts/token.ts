@@ -1,5 +1,5 @@
 // Mints and manages API tokens on the store named by DATABASE_URL (migrating it first).
-//   token create --user usr_alice --workspace ws_acme [--workspace ws_two] [--name label] [--scope admin|gateway]
+//   token create --user usr_alice --workspace ws_acme [--workspace ws_two] [--name label] [--scope admin|gateway] [--expires-in-days N]
 //   token list
 //   token revoke <id>
 import { parseArgs } from "node:util";
@@ -17,7 +17,7 @@ async function main(argv: string[]) {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { user: { type: "string" }, workspace: { type: "string", multiple: true }, name: { type: "string" }, scope: { type: "string" } },
+    options: { user: { type: "string" }, workspace: { type: "string", multiple: true }, name: { type: "string" }, scope: { type: "string" }, "expires-in-days": { type: "string" } },
   });
   if (!command || !["create", "list", "revoke"].includes(command)) throw new UsageError(`unknown command '${command ?? ""}'`);
 
@@ -28,12 +28,17 @@ async function main(argv: string[]) {
     if (command === "create") {
       if (!values.user) throw new UsageError("--user is required");
       if (!values.workspace?.length) throw new UsageError("at least one --workspace is required");
-      const { token, record } = await services.tokens.mint({ userId: values.user, workspaces: values.workspace, name: values.name, scope: values.scope });
-      console.error(`created ${record.id} (scope ${record.scope}) for ${record.userId} in ${record.workspaces.join(", ")} (shown once; store it now)`);
+      const days = values["expires-in-days"];
+      if (days !== undefined && !/^\d{1,3}$/.test(days)) throw new UsageError(`--expires-in-days must be a whole number of days from 1 to 365, not '${days}'`);
+      const expiresInDays = days === undefined ? undefined : Number(days);
+      if (expiresInDays !== undefined && (expiresInDays < 1 || expiresInDays > 365)) throw new UsageError(`--expires-in-days must be a whole number of days from 1 to 365, not '${days}'`);
+      const { token, record } = await services.tokens.mint({ userId: values.user, workspaces: values.workspace, name: values.name, scope: values.scope, expiresInDays });
+      const expiry = record.expiresAt ? `, expires ${record.expiresAt}` : "";
+      console.error(`created ${record.id} (scope ${record.scope}${expiry}) for ${record.userId} in ${record.workspaces.join(", ")} (shown once; store it now)`);
       console.log(token);
     } else if (command === "list") {
       for (const t of await services.tokens.list()) {
-        console.log([t.id, t.userId, t.workspaces.join(","), t.scope, t.name ?? "-", t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : "active"].join("\t"));
+        console.log([t.id, t.userId, t.workspaces.join(","), t.scope, t.name ?? "-", t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : t.expiresAt && t.expiresAt <= new Date().toISOString() ? `expired ${t.expiresAt}` : t.expiresAt ? `active until ${t.expiresAt}` : "active"].join("\t"));
       }
     } else {
       const id = positionals[0];

@@ -16,6 +16,9 @@ import type { OAuthService } from "./domain/oauth/index.js";
 import { oauthHandlers } from "./http/oauth.js";
 import type { RateLimiter, RateLimitState } from "./domain/rate-limit.js";
 import type { TokenService } from "./domain/tokens.js";
+import type { SessionService } from "./domain/sessions.js";
+import { readCookie, SESSION_COOKIE } from "./http/cookies.js";
+import { tokenHandlers } from "./http/tokens.js";
 import { connectionHandlers } from "./http/connections.js";
 import { connectorHandlers } from "./http/connectors.js";
 import { docsRouter } from "./http/docs.js";
@@ -36,10 +39,12 @@ export const JSON_BODY_LIMIT = "1mb";
 export const MAX_HEADER_BYTES = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // What a token of scope `gateway` may do: use the MCP endpoints of its workspaces, nothing else.
-const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream", "closeMcpServerSession", "sendWorkspaceMessage"]);
+// getMe too: an agent may ask which person it acts for.
+const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream", "closeMcpServerSession", "sendWorkspaceMessage", "getMe"]);
 
 export interface AppDeps {
   tokens: TokenService;
+  sessions: SessionService;
   servers: McpServerService;
   activity: ActivityService;
   connections: ConnectionService;
@@ -124,6 +129,12 @@ export function buildApp(deps: AppDeps): Express {
   // Until the store is migrated nothing under /api can be answered; say so plainly.
   app.use("/api", (_req: Request, _res: Response, next: NextFunction) => next(deps.readiness.migrated() ? undefined : { status: 503 }));
   app.use(express.json({ limit: JSON_BODY_LIMIT, type: ["application/json", "application/*+json"] }));
+  // The validator looks for cookie credentials in req.cookies; only the session cookie is read.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    const session = readCookie(req.headers.cookie, SESSION_COOKIE);
+    (req as Request & { cookies?: Record<string, string> }).cookies = session === undefined ? {} : { [SESSION_COOKIE]: session };
+    next();
+  });
   app.use(
     OpenApiValidator.middleware({
       apiSpec: structuredClone(spec),
@@ -159,11 +170,26 @@ export function buildApp(deps: AppDeps): Express {
               throw { status: err instanceof DomainError ? err.status : 500, error: new Error("authentication failed") };
             }
           },
+          // Only deleteSession is secured by the cookie; the pages that read it check it themselves.
+          sessionCookie: async (req) => {
+            const res = req.res!;
+            try {
+              const user = await deps.sessions.resolve(readCookie(req.headers.cookie, SESSION_COOKIE));
+              if (!user) {
+                await deps.rateLimiter.consume(`ip:${req.ip}`);
+                throw new Unauthorized("The session cookie is missing, unknown or has ended.");
+              }
+              return true;
+            } catch (err) {
+              res.locals.securityError = err;
+              throw { status: err instanceof DomainError ? err.status : 500, error: new Error("authentication failed") };
+            }
+          },
         },
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity) };
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity) };
   registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...lazyHandlers(["sendWorkspaceMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin)) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the

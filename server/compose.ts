@@ -16,6 +16,8 @@ import { sealLegacyToOrigins } from "./data/key-rotation.js";
 import { createIdempotencyRepo } from "./data/idempotency-repo.js";
 import { createRateLimitRepo } from "./data/rate-limit-repo.js";
 import { createTokenRepo } from "./data/token-repo.js";
+import { createSessionRepo } from "./data/session-repo.js";
+import { createSessionService } from "./domain/sessions.js";
 import { createIdempotency } from "./domain/idempotency.js";
 import { createOAuthService } from "./domain/oauth/index.js";
 import { createOAuthStateRepo } from "./data/oauth-state-repo.js";
@@ -74,6 +76,7 @@ export interface Services {
   box: SecretBox;
   readiness: Readiness;
   tokens: ReturnType<typeof createTokenService>;
+  sessions: ReturnType<typeof createSessionService>;
   servers: ReturnType<typeof createMcpServerService>;
   activity: ReturnType<typeof createActivityService>;
   connections: ReturnType<typeof createConnectionService>;
@@ -141,7 +144,8 @@ export async function openServices(config: Config, logger: Logger, options: Open
           }
         },
       },
-      tokens: createTokenService(cacheTokenLookups(tokenRepo)),
+      tokens: createTokenService(cacheTokenLookups(tokenRepo), { cursors: createCursorCodec(cursorKey) }),
+      sessions: createSessionService(createSessionRepo(db.knex)),
       connectors,
       activity: createActivityService({ audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey) }),
       servers: createMcpServerService({ repo, audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey), connectors }),
@@ -247,6 +251,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
 export function appFor(services: Services, config: Config, logger: Logger, extra: Partial<AppDeps> = {}) {
   return buildApp({
     tokens: services.tokens,
+    sessions: services.sessions,
     servers: services.servers,
     activity: services.activity,
     connections: services.connections,

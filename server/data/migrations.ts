@@ -285,6 +285,31 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    // Issue 20: tokens people mint themselves may expire; browser sessions kept server-side.
+    name: "011_tokens_sessions_issue20",
+    async up(knex) {
+      await knex.schema.alterTable("api_tokens", (t) => {
+        t.string("expires_at", 30).nullable();
+        t.index(["user_id", "id"], "api_tokens_user_idx");
+      });
+      await knex.schema.createTable("browser_sessions", (t) => {
+        t.string("session_hash", 64).primary(); // SHA-256 of the cookie's value
+        t.string("user_id", 100).notNullable();
+        idColumn(knex, t, "token_id").notNullable(); // the token signed in with; its revocation ends the session
+        t.string("created_at", 30).notNullable();
+        t.string("expires_at", 30).notNullable();
+        t.index(["expires_at"], "browser_sessions_expiry_idx");
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("browser_sessions");
+      await knex.schema.alterTable("api_tokens", (t) => {
+        t.dropIndex(["user_id", "id"], "api_tokens_user_idx");
+        t.dropColumn("expires_at");
+      });
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

@@ -10,6 +10,8 @@ export interface TokenRecord {
   workspaces: string[];
   name: string | null;
   createdAt: string;
+  /** When the token stops working; null for never. */
+  expiresAt: string | null;
   revokedAt: string | null;
 }
 
@@ -20,6 +22,7 @@ interface TokenRow {
   workspaces: string;
   name: string | null;
   created_at: string;
+  expires_at: string | null;
   revoked_at: string | null;
   scope: string;
 }
@@ -32,6 +35,7 @@ function toRecord(row: TokenRow): TokenRecord {
     name: row.name,
     scope: row.scope === "gateway" ? "gateway" : "admin",
     createdAt: row.created_at,
+    expiresAt: row.expires_at ?? null,
     revokedAt: row.revoked_at,
   };
 }
@@ -47,9 +51,11 @@ export function createTokenRepo(knex: Knex) {
         name: record.name,
         scope: record.scope,
         created_at: record.createdAt,
+        expires_at: record.expiresAt,
         revoked_at: null,
       });
     },
+    /** Not revoked; whether it has expired is the caller's judgement (the record says when). */
     async findActiveByHash(tokenHash: string): Promise<TokenRecord | null> {
       const row = await knex<TokenRow>("api_tokens").where({ token_hash: tokenHash }).whereNull("revoked_at").first();
       return row ? toRecord(row) : null;
@@ -62,8 +68,20 @@ export function createTokenRepo(knex: Knex) {
       const rows = await knex<TokenRow>("api_tokens").orderBy("id", "asc");
       return rows.map(toRecord);
     },
+    /** One user's tokens that are not revoked, newest first, before `beforeId` when given. */
+    async listForUser(userId: string, limit: number, beforeId: string | null): Promise<TokenRecord[]> {
+      const q = knex<TokenRow>("api_tokens").where({ user_id: userId }).whereNull("revoked_at");
+      if (beforeId) q.andWhere("id", "<", beforeId);
+      const rows = await q.orderBy("id", "desc").limit(limit);
+      return rows.map(toRecord);
+    },
     async revoke(id: string, at: string): Promise<boolean> {
       const n = await knex<TokenRow>("api_tokens").where({ id }).whereNull("revoked_at").update({ revoked_at: at });
+      return n > 0;
+    },
+    /** Revokes the token only if it is this user's: another user's token is left alone. */
+    async revokeForUser(userId: string, id: string, at: string): Promise<boolean> {
+      const n = await knex<TokenRow>("api_tokens").where({ id, user_id: userId }).whereNull("revoked_at").update({ revoked_at: at });
       return n > 0;
     },
   };

@@ -25,7 +25,11 @@ export class Unauthorized extends DomainError {
 }
 
 export class Forbidden extends DomainError {
-  constructor(detail: string) {
+  /** `errors` names the offending fields of the request, when there are some. */
+  constructor(
+    detail: string,
+    readonly errors?: ProblemFieldError[],
+  ) {
     super(403, "forbidden", "You may not act in this workspace.", detail);
   }
 }

@@ -2,10 +2,14 @@
 import { createHash, randomBytes } from "node:crypto";
 import { ulid } from "ulid";
 import type { TokenRecord, TokenRepo, TokenScope } from "../data/token-repo.js";
+import type { CursorCodec } from "./cursor.js";
+import { Forbidden, NotFound, Unauthorized } from "./errors.js";
 
 export type { TokenScope };
 export const TOKEN_SCOPES: readonly TokenScope[] = ["admin", "gateway"];
-import { Unauthorized } from "./errors.js";
+// How much each scope may do: a token may mint only tokens of its own breadth or narrower.
+const SCOPE_BREADTH: Record<TokenScope, number> = { gateway: 1, admin: 2 };
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Who is calling: a user acting in the workspaces their token covers. */
 export interface Actor {
@@ -14,8 +18,21 @@ export interface Actor {
   workspaces: readonly string[];
   /** `admin`: everything in its workspaces; `gateway`: only the MCP endpoints of its workspaces. */
   scope: TokenScope;
+  /** When the calling token stops working; null (or absent, for actors made up by the product) for never. */
+  expiresAt?: string | null;
   /** The request acting, for the audit trail. */
   requestId?: string | null;
+}
+
+/** A token as its owner may see it: everything but the secret. */
+export interface TokenView {
+  id: string;
+  name: string | null;
+  userId: string;
+  workspaces: string[];
+  scope: TokenScope;
+  createdAt: string;
+  expiresAt: string | null;
 }
 
 const TOKEN_PREFIX = "mcpk_";
@@ -26,28 +43,46 @@ export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
-export function createTokenService(repo: TokenRepo, now: () => Date = () => new Date()) {
+function view(r: TokenRecord): TokenView {
+  return { id: r.id, name: r.name, userId: r.userId, workspaces: r.workspaces, scope: r.scope, createdAt: r.createdAt, expiresAt: r.expiresAt };
+}
+
+export function createTokenService(repo: TokenRepo, options: { cursors?: CursorCodec; now?: () => Date } = {}) {
+  const now = options.now ?? (() => new Date());
+
+  async function mint(input: { userId: string; workspaces: string[]; name?: string | null; scope?: string; expiresInDays?: number; expiresAt?: string | null }): Promise<{ token: string; record: TokenRecord }> {
+    const scope = (input.scope ?? "admin") as TokenScope;
+    if (!TOKEN_SCOPES.includes(scope)) throw new Error(`scope '${input.scope}' is not valid: ${TOKEN_SCOPES.join(" or ")}`);
+    if (!ID_SHAPE.test(input.userId)) throw new Error(`user id '${input.userId}' is not valid: letters, digits and _ . : - only`);
+    if (input.workspaces.length === 0) throw new Error("a token needs at least one workspace");
+    for (const ws of input.workspaces) {
+      if (!ID_SHAPE.test(ws)) throw new Error(`workspace id '${ws}' is not valid: letters, digits and _ . : - only`);
+    }
+    const days = input.expiresInDays;
+    if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 365)) throw new Error(`expiry '${days}' is not valid: a whole number of days from 1 to 365`);
+    const created = now();
+    const expiresAt = input.expiresAt ?? (days === undefined ? null : new Date(created.getTime() + days * DAY_MS).toISOString());
+    const token = TOKEN_PREFIX + randomBytes(32).toString("base64url");
+    const record = {
+      id: `tok_${ulid()}`,
+      userId: input.userId,
+      workspaces: [...new Set(input.workspaces)],
+      name: input.name ?? null,
+      scope,
+      createdAt: created.toISOString(),
+      expiresAt,
+    };
+    await repo.insert(record, hashToken(token));
+    return { token, record: { ...record, revokedAt: null } };
+  }
+
+  function requireCursors(): CursorCodec {
+    if (!options.cursors) throw new Error("the token service was built without a cursor codec");
+    return options.cursors;
+  }
+
   return {
-    async mint(input: { userId: string; workspaces: string[]; name?: string | null; scope?: string }): Promise<{ token: string; record: TokenRecord }> {
-      const scope = (input.scope ?? "admin") as TokenScope;
-      if (!TOKEN_SCOPES.includes(scope)) throw new Error(`scope '${input.scope}' is not valid: ${TOKEN_SCOPES.join(" or ")}`);
-      if (!ID_SHAPE.test(input.userId)) throw new Error(`user id '${input.userId}' is not valid: letters, digits and _ . : - only`);
-      if (input.workspaces.length === 0) throw new Error("a token needs at least one workspace");
-      for (const ws of input.workspaces) {
-        if (!ID_SHAPE.test(ws)) throw new Error(`workspace id '${ws}' is not valid: letters, digits and _ . : - only`);
-      }
-      const token = TOKEN_PREFIX + randomBytes(32).toString("base64url");
-      const record = {
-        id: `tok_${ulid()}`,
-        userId: input.userId,
-        workspaces: [...new Set(input.workspaces)],
-        name: input.name ?? null,
-        scope,
-        createdAt: now().toISOString(),
-      };
-      await repo.insert(record, hashToken(token));
-      return { token, record: { ...record, revokedAt: null } };
-    },
+    mint,
 
     /** Resolves an Authorization header to an actor, or throws Unauthorized. */
     async authenticate(authorization: string | undefined): Promise<Actor> {
@@ -57,7 +92,47 @@ export function createTokenService(repo: TokenRepo, now: () => Date = () => new 
       if (!TOKEN_SHAPE.test(token)) throw new Unauthorized("The bearer token is malformed.");
       const record = await repo.findActiveByHash(hashToken(token));
       if (!record) throw new Unauthorized("The bearer token is unknown or revoked.");
-      return { tokenId: record.id, userId: record.userId, workspaces: record.workspaces, scope: record.scope };
+      // Worded on the wire like every 401 (the problem handler says only "send a valid token").
+      if (record.expiresAt !== null && record.expiresAt <= now().toISOString()) throw new Unauthorized("The bearer token has expired.");
+      return { tokenId: record.id, userId: record.userId, workspaces: record.workspaces, scope: record.scope, expiresAt: record.expiresAt };
+    },
+
+    /** A token the caller mints for themselves, never broader or longer-lived than the caller's own. */
+    async mintFor(actor: Actor, input: { name: string; workspaces?: string[]; scope?: TokenScope; expiresInDays?: number }): Promise<TokenView & { token: string }> {
+      const workspaces = input.workspaces ?? [...actor.workspaces];
+      workspaces.forEach((ws, i) => {
+        if (!actor.workspaces.includes(ws)) {
+          throw new Forbidden(`The calling token does not cover workspace ${ws}; a new token may name only workspaces it covers (${actor.workspaces.join(", ")}).`, [
+            { path: `/workspaces/${i}`, message: `is a workspace the calling token does not cover: ${ws}` },
+          ]);
+        }
+      });
+      const scope = input.scope ?? "gateway";
+      if (SCOPE_BREADTH[scope] > SCOPE_BREADTH[actor.scope]) {
+        throw new Forbidden(`The calling token has scope ${actor.scope}; a new token may not have the broader scope ${scope}.`, [
+          { path: "/scope", message: `is broader than the calling token's scope ${actor.scope}` },
+        ]);
+      }
+      const created = now();
+      let expiresAt = input.expiresInDays === undefined ? null : new Date(created.getTime() + input.expiresInDays * DAY_MS).toISOString();
+      if (actor.expiresAt && (expiresAt === null || expiresAt > actor.expiresAt)) expiresAt = actor.expiresAt;
+      const { token, record } = await mint({ userId: actor.userId, workspaces, name: input.name, scope, expiresAt });
+      return { ...view(record), token };
+    },
+
+    async listFor(actor: Actor, query: { limit?: number; cursor?: string }): Promise<{ data: TokenView[]; nextCursor: string | null }> {
+      const cursors = requireCursors();
+      const limit = query.limit ?? 20;
+      const scope = `tokens:${actor.userId}`;
+      const after = query.cursor ? cursors.decode(scope, query.cursor) : null;
+      const rows = await repo.listForUser(actor.userId, limit + 1, after);
+      const page = rows.slice(0, limit).map(view);
+      return { data: page, nextCursor: rows.length > limit ? cursors.encode(scope, page[page.length - 1].id) : null };
+    },
+
+    /** Revokes one of the caller's own tokens; another user's is not found. */
+    async revokeFor(actor: Actor, id: string): Promise<void> {
+      if (!(await repo.revokeForUser(actor.userId, id, now().toISOString()))) throw new NotFound(`Token ${id}`);
     },
 
     list: () => repo.list(),

@@ -23,5 +23,10 @@ export function everySecuredOperation(workspaceId: string, id: string): Operatio
     ["POST", `/api/workspaces/${workspaceId}/mcp`, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" })],
     ["GET", `/api/workspaces/${workspaceId}/events`, undefined],
     ["GET", `/api/workspaces/${workspaceId}/tool-stats`, undefined],
+    ["GET", "/api/me", undefined],
+    ["POST", "/api/tokens", JSON.stringify({ name: "every-op", workspaces: [workspaceId] })],
+    ["GET", "/api/tokens", undefined],
+    ["DELETE", "/api/tokens/tok_01JDQ4N8ZK3V7W0XG5T2H9RBCE", undefined],
+    ["POST", "/api/session", undefined],
   ];
 }
