@@ -18,6 +18,7 @@ const storeSuites = [
   "test/rate-limit.test.ts",
   "test/secret-headers.test.ts",
   "test/catalog.test.ts",
+  "test/tokens.test.ts",
   "test/connectors.test.ts",
   "test/activity.test.ts",
   "test/namespaces.test.ts",
