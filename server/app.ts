@@ -31,6 +31,7 @@ import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
 import { registerRoutes } from "./http/routes.js";
 import { systemHandlers } from "./http/system.js";
+import { observeHttp } from "./observability/http.js";
 
 export const spec = JSON.parse(readFileSync(new URL("../generated/openapi.json", import.meta.url), "utf8"));
 
@@ -125,6 +126,7 @@ export function buildApp(deps: AppDeps): Express {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.use(requestContext(deps.logger, deps.onResponse));
+  app.use(observeHttp(matchOperation)); // trace id on log lines; metrics and spans when on
   app.use(docsRouter()); // before the validator: these paths are not operations of the spec
   // Until the store is migrated nothing under /api can be answered; say so plainly.
   app.use("/api", (_req: Request, _res: Response, next: NextFunction) => next(deps.readiness.migrated() ? undefined : { status: 503 }));

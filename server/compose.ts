@@ -22,7 +22,7 @@ import { createIdempotency } from "./domain/idempotency.js";
 import { createOAuthService } from "./domain/oauth/index.js";
 import { createOAuthStateRepo } from "./data/oauth-state-repo.js";
 import { createOAuthRegistrationRepo } from "./data/oauth-registration-repo.js";
-import { createOAuthClient, OAUTH_MAX_BODY_BYTES } from "./outbound/oauth-client.js";
+import { createOAuthClient, isGrantRejected, OAUTH_MAX_BODY_BYTES } from "./outbound/oauth-client.js";
 import { createRateLimiter } from "./domain/rate-limit.js";
 import { createConnectionService } from "./domain/connections.js";
 import { createCursorCodec } from "./domain/cursor.js";
@@ -35,7 +35,9 @@ import { nameKey } from "./domain/rules.js";
 import { namespaceOf } from "./domain/names.js";
 import { cacheTokenLookups } from "./domain/token-cache.js";
 import { createTokenService } from "./domain/tokens.js";
-import { createGuardedFetch } from "./outbound/guarded-fetch.js";
+import { createGuardedFetch, describeOutboundError } from "./outbound/guarded-fetch.js";
+import { RateLimited } from "./domain/errors.js";
+import { observeGateway, observeOAuthClient, observeRateLimiter, observeUpstream, observeWorkspace } from "./observability/interceptors.js";
 
 /** The encryption key: from the environment, or on SQLite one generated once beside the database. */
 export function resolveEncryptionKey(config: Config, db: Database, logger: Logger): Buffer {
@@ -125,7 +127,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       states: createOAuthStateRepo(db.knex, box),
       registrations: createOAuthRegistrationRepo(db.knex, box),
       tokens: tokenRepo,
-      client: createOAuthClient(outboundFetch.withLimits({ maxBodyBytes: OAUTH_MAX_BODY_BYTES })),
+      client: observeOAuthClient(createOAuthClient(outboundFetch.withLimits({ maxBodyBytes: OAUTH_MAX_BODY_BYTES })), isGrantRejected),
       publicUrl: () => config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`,
       returnUrlPrefixes: config.oauthReturnUrlPrefixes,
     });
@@ -150,7 +152,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       activity: createActivityService({ audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey) }),
       servers: createMcpServerService({ repo, audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey), connectors }),
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
-      rateLimiter: createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute),
+      rateLimiter: observeRateLimiter(createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute), (err) => err instanceof RateLimited),
       oauth,
       gateway: gatewayDeps(config, () => new URL(config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`).origin, {
         repo,
@@ -233,10 +235,10 @@ const mcpUpstream = async () => (upstreamModule ??= await import("./outbound/mcp
 
 /** The MCP gateway: the per-server relay and the workspace endpoint over one gateway service. */
 function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0]): AppDeps["gateway"] {
-  const gateway = createGatewayService(deps);
+  const gateway = observeGateway(createGatewayService(deps));
   // Its own deadline: a tool call may take longer than a connection check.
-  const fetch = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs });
-  const workspace = createWorkspaceGateway({
+  const fetch = observeUpstream(createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs }), describeOutboundError);
+  const workspace = observeWorkspace(createWorkspaceGateway({
     repo: deps.repo,
     gateway,
     useUpstream: async (endpoint, timeoutMs, use) => (await mcpUpstream()).withUpstream(fetch, endpoint, timeoutMs, use),
@@ -244,7 +246,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     toolTimeoutMs: config.toolTimeoutMs,
     // Only ever called for a failure of useUpstream, so the module is loaded by then.
     describeFailure: (err, timeoutMs, secrets) => upstreamModule!.describeUpstreamFailure(err, timeoutMs, secrets),
-  });
+  }));
   return { gateway, fetch, toolTimeoutMs: config.toolTimeoutMs, workspace, publicOrigin };
 }
 

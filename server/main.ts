@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { staleBuild } from "./build-stamp.js";
 import { readConfig } from "./config.js";
 import { createLogger } from "./logger.js";
+import { readObservabilityConfig, startObservability } from "./observability/start.js";
 
 async function main() {
   // Compiled (dist/server/main.js): refuse a build older than the source beside it.
@@ -23,9 +24,12 @@ async function main() {
   if (config.allowPrivateNetwork) {
     logger.warn("MCP_API_ALLOW_PRIVATE_NETWORK is on: the SSRF guard is lifted, and the server will dial loopback and private addresses (cloud metadata addresses stay refused)");
   }
+  const observability = await startObservability(readObservabilityConfig(), logger);
   const services = await openServices(config, logger, { waitForDatabase: true, publicUrl: () => `http://localhost:${port}` });
+  await observability.attachDatabase(services.db);
   const app = appFor(services, config, logger);
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app);
+  const metricsHere = observability.onApiPort(config.port);
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, metricsHere ? (req, res) => void (metricsHere(req, res) || app(req, res)) : app);
   server.on("error", (err: NodeJS.ErrnoException) => {
     const where = `${config.host}:${config.port}`;
     if (err.code === "EADDRINUSE") console.error(`mcp-servers-api: port ${config.port} is already in use (${where}); stop what holds it or set PORT`);
@@ -39,6 +43,11 @@ async function main() {
     logger.info({ port }, "listening");
     console.log(`mcp-servers-api listening on http://${host}:${port}`);
   });
+  const metricsPort = await observability.listen(config.host, config.port).catch((err: Error) => {
+    console.error(`mcp-servers-api: cannot serve metrics on ${config.host}:${process.env.MCP_API_METRICS_PORT}: ${err.message}`);
+    process.exit(1);
+  });
+  if (metricsPort !== null) console.log(`mcp-servers-api metrics on http://${config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host}:${metricsPort}/metrics`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -50,6 +59,7 @@ async function main() {
     server.close(async () => {
       await services.rateLimiter.close(); // counts not yet written reach the shared store
       await services.db.close();
+      await observability.close(); // spans not yet exported are sent
       logger.info("stopped");
       process.exit(0);
     });

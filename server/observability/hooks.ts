@@ -1,0 +1,63 @@
+// What the rest of the product calls to be observed. This module imports nothing, so it costs
+// nothing at start-up; the metrics (prom-client) and tracing (OpenTelemetry) behind it are
+// loaded by start.ts only when the operator turns them on, and are null otherwise.
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Logger } from "pino";
+
+/** Labels are bounded: a method or outcome outside these sets is reported as "other". */
+export type GatewayEndpoint = "server" | "workspace" | "toolset";
+
+export interface Metrics {
+  httpRequest(operation: string, status: number, seconds: number): void;
+  gatewayMessage(endpoint: GatewayEndpoint, method: string, outcome: string, seconds: number, detail: { serverId?: string; tool?: string | null }): void;
+  upstream(method: string, outcome: string, seconds: number, serverId: string | undefined): void;
+  upstreamFailure(failureClass: string, serverId: string | undefined): void;
+  oauthRefresh(outcome: string): void;
+  rateLimited(by: "token" | "address"): void;
+}
+
+/** A span as the product sees it: attributes in, ended once. */
+export interface SpanHandle {
+  setAttributes(attributes: Record<string, string | number | boolean>): void;
+  fail(errorType: string): void;
+  rename(name: string): void;
+  end(): void;
+  /** The W3C traceparent of this span, for the request it makes. */
+  traceparent(): string;
+}
+
+export interface Tracing {
+  /** Starts the server span of one HTTP request, continuing the caller's traceparent; runs `next` inside it. */
+  http(headers: Record<string, string | string[] | undefined>, name: string, run: (span: SpanHandle, traceId: string) => void): void;
+  /** A child span of whatever is current, with `fn` running inside it. */
+  inSpan<T>(name: string, kind: "client" | "internal", attributes: Record<string, string | number | boolean>, fn: (span: SpanHandle) => Promise<T>): Promise<T>;
+  /** A child span of whatever is current, ended by the caller (database statements). */
+  start(name: string, kind: "client" | "internal", attributes: Record<string, string | number | boolean>): SpanHandle;
+  /** Sets attributes on the current span (the HTTP request's). */
+  annotate(attributes: Record<string, string | number | boolean>): void;
+}
+
+/** What one request knows about itself, for log lines and spans deep in the call path. */
+export interface RequestScope {
+  log: Logger | undefined;
+  /** Upstream URL → MCP server id, filled as the gateway opens records (for upstream spans and labels). */
+  servers: Map<string, string>;
+  /** The tool of the tools/call being relayed, set by the gateway (never read from the arguments). */
+  tool: string | null;
+  /** The server the last upstream exchange of this scope went to (for gateway log lines). */
+  serverId: string | null;
+}
+
+export const telemetry: { metrics: Metrics | null; tracing: Tracing | null } = { metrics: null, tracing: null };
+
+const scopes = new AsyncLocalStorage<RequestScope>();
+
+export const observing = () => telemetry.metrics !== null || telemetry.tracing !== null;
+
+export function runInScope<T>(scope: RequestScope, fn: () => T): T {
+  return scopes.run(scope, fn);
+}
+
+export function currentScope(): RequestScope | undefined {
+  return scopes.getStore();
+}

@@ -1,0 +1,58 @@
+// One Express middleware per request: its trace id on every log line, its metrics, and (with
+// tracing on) its server span continuing the caller's traceparent, current for all it does.
+import { randomBytes } from "node:crypto";
+import type { NextFunction, Request, Response } from "express";
+import { runInScope, telemetry, type RequestScope } from "./hooks.js";
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/** The caller's trace id when its traceparent is valid (W3C Trace Context), else a new one. */
+export function traceIdOf(header: string | string[] | undefined): string {
+  const match = typeof header === "string" ? TRACEPARENT.exec(header.trim()) : null;
+  if (match && !/^0+$/.test(match[1]) && !/^0+$/.test(match[2])) return match[1];
+  return randomBytes(16).toString("hex");
+}
+
+type OperationOf = (method: string, path: string) => { route: string; operationId: string } | null;
+type ValidatedRequest = Request & { openapi?: { openApiRoute?: string; schema?: { operationId?: string } } };
+
+export function observeHttp(operationOf: OperationOf) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    const operation = () => {
+      const openapi = (req as ValidatedRequest).openapi;
+      if (openapi?.schema?.operationId) return { route: openapi.openApiRoute ?? null, operationId: openapi.schema.operationId };
+      const match = operationOf(req.method, req.path);
+      return { route: match?.route ?? null, operationId: match?.operationId ?? "unknown" };
+    };
+    const begin = (traceId: string, span?: import("./hooks.js").SpanHandle) => {
+      const log = res.locals.log?.child({ traceId });
+      if (log) res.locals.log = log;
+      res.locals.traceId = traceId;
+      res.on("finish", () => {
+        const { route, operationId } = operation();
+        telemetry.metrics?.httpRequest(operationId, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+        if (span) {
+          span.rename(`${req.method} ${route ?? "unknown"}`);
+          span.setAttributes({ "http.route": route ?? "unknown", "http.response.status_code": res.statusCode, "mcp_api.operation_id": operationId });
+          if (res.statusCode >= 500) span.fail(String(res.statusCode));
+          span.end();
+        }
+      });
+      const scope: RequestScope = { log, servers: new Map(), tool: null, serverId: null };
+      runInScope(scope, next);
+    };
+    const tracing = telemetry.tracing;
+    if (!tracing) return begin(traceIdOf(req.headers.traceparent));
+    tracing.http(req.headers, req.method, (span, traceId) => {
+      span.setAttributes({ "http.request.method": req.method });
+      res.on("close", () => {
+        if (!res.writableFinished) {
+          span.fail("aborted");
+          span.end();
+        }
+      });
+      begin(traceId, span);
+    });
+  };
+}

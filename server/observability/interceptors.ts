@@ -1,0 +1,260 @@
+// Interceptors: each wraps one seam of the product (the gateway's records and exchanges, the
+// workspace endpoint's calls, the upstream fetch, the OAuth client, the rate limiter) and
+// reports metrics, spans and log lines from outside it. None sees arguments or results.
+import type { Exchange, GatewayService } from "../domain/gateway/service.js";
+import { splitNamespaced } from "../domain/names.js";
+import { kindOf, toolOutcome, type JsonRpcId, type JsonRpcMessage } from "../domain/gateway/policy.js";
+import { currentScope, runInScope, telemetry, type GatewayEndpoint } from "./hooks.js";
+
+const seconds = (since: number) => (performance.now() - since) / 1000;
+
+function logMessage(endpoint: GatewayEndpoint, serverId: string | null, method: string, tool: string | null, outcome: string, started: number) {
+  const ms = Math.round((performance.now() - started) * 10) / 10;
+  currentScope()?.log?.info({ endpoint, serverId, method, ...(tool ? { tool } : {}), outcome, ms }, "mcp message");
+}
+
+function reportMessage(endpoint: GatewayEndpoint, serverId: string | null, method: string, tool: string | null, outcome: string, started: number) {
+  telemetry.metrics?.gatewayMessage(endpoint, method, outcome, seconds(started), { serverId: serverId ?? undefined, tool });
+  logMessage(endpoint, serverId, method, tool, outcome, started);
+}
+
+const toolOf = (m: JsonRpcMessage) => {
+  const name = (m.params as Record<string, unknown> | undefined)?.name;
+  return m.method === "tools/call" && typeof name === "string" ? name : null;
+};
+
+/** The per-server endpoint: every JSON-RPC request of an exchange, answered, refused or failed. */
+function observeExchange(ex: Exchange, serverId: string, messages: JsonRpcMessage[]): Exchange {
+  const started = performance.now();
+  const waiting = new Map<JsonRpcId, { method: string; tool: string | null }>();
+  for (const m of messages) if (kindOf(m) === "request") waiting.set(m.id as JsonRpcId, { method: m.method as string, tool: toolOf(m) });
+  const done = (id: JsonRpcId, outcome: string) => {
+    const call = waiting.get(id);
+    if (!call) return;
+    waiting.delete(id);
+    reportMessage("server", serverId, call.method, call.tool, outcome, started);
+  };
+  for (const refused of ex.local) done(refused.id as JsonRpcId, "denied");
+  const scope = currentScope();
+  const tools = [...waiting.values()].filter((c) => c.tool !== null);
+  if (scope && tools.length === 1) scope.tool = tools[0].tool;
+  if (tracingOn()) {
+    const first = [...waiting.values()][0];
+    if (first) telemetry.tracing!.annotate({ "mcp.method.name": first.method, ...(first.tool ? { "gen_ai.tool.name": first.tool } : {}), "mcp_api.server.id": serverId });
+  }
+  return {
+    ...ex,
+    onUpstreamMessage(message) {
+      if (kindOf(message) === "response" && waiting.has(message.id as JsonRpcId)) done(message.id as JsonRpcId, toolOutcome(message));
+      return ex.onUpstreamMessage(message);
+    },
+    fail(code, text, outcome) {
+      for (const id of [...waiting.keys()]) done(id, outcome);
+      return ex.fail(code, text, outcome);
+    },
+    pending: () => ex.pending(),
+    settled: () => ex.settled(),
+  };
+}
+
+const tracingOn = () => telemetry.tracing !== null;
+
+/** The gateway service: which upstream URL is which record, failures by class, and exchanges. */
+export function observeGateway(gateway: GatewayService): GatewayService {
+  return {
+    ...gateway,
+    async open(actor, id, sessionHeader) {
+      const ctx = await gateway.open(actor, id, sessionHeader);
+      currentScope()?.servers.set(ctx.target.url, ctx.server.id);
+      return {
+        ...ctx,
+        recordFailure(error) {
+          telemetry.metrics?.upstreamFailure(error.class, ctx.server.id);
+          return ctx.recordFailure(error);
+        },
+        exchange(messages) {
+          return observeExchange(ctx.exchange(messages), ctx.server.id, messages);
+        },
+      };
+    },
+  };
+}
+
+/** Workspace endpoint use case → the JSON-RPC method it answers. */
+const WORKSPACE_METHODS: Record<string, string> = {
+  listTools: "tools/list",
+  callTool: "tools/call",
+  listPrompts: "prompts/list",
+  getPrompt: "prompts/get",
+  listResources: "resources/list",
+  listResourceTemplates: "resources/templates/list",
+  readResource: "resources/read",
+  complete: "completion/complete",
+};
+
+// The workspace gateway's JSON-RPC error codes (domain/workspace-gateway.ts) as outcomes.
+const WORKSPACE_OUTCOMES: Record<number, string> = { [-32003]: "denied", [-32004]: "upstream_error", [-32005]: "timeout" };
+
+/** The workspace endpoint: each use case it answers, with its outcome (and tool, for calls). */
+export function observeWorkspace<W extends object>(workspace: W, endpoint: GatewayEndpoint = "workspace"): W {
+  const wrapped: Record<string, unknown> = { ...(workspace as Record<string, unknown>) };
+  for (const [name, method] of Object.entries(WORKSPACE_METHODS)) {
+    const inner = (workspace as Record<string, unknown>)[name];
+    if (typeof inner !== "function") continue;
+    wrapped[name] = async (...args: unknown[]) => {
+      const started = performance.now();
+      const outer = currentScope();
+      // Calls name their tool <namespace>__<tool>: the upstream's own name is reported, beside its server id.
+      const tool = method === "tools/call" && typeof args[2] === "string" ? (splitNamespaced(args[2])?.name ?? null) : null;
+      const scope = outer ? { ...outer, tool, serverId: null } : undefined;
+      const run = () => (inner as (...a: unknown[]) => Promise<unknown>).apply(workspace, args);
+      try {
+        const result = scope ? await runInScope(scope, run) : await run();
+        const isError = (result as { isError?: unknown } | null)?.isError === true;
+        reportMessage(endpoint, scope?.serverId ?? null, method, tool, isError ? "tool_error" : "ok", started);
+        return result;
+      } catch (err) {
+        const code = (err as { code?: unknown })?.code;
+        reportMessage(endpoint, scope?.serverId ?? null, method, tool, (typeof code === "number" && WORKSPACE_OUTCOMES[code]) || "error", started);
+        throw err;
+      }
+    };
+  }
+  return wrapped as W;
+}
+
+const METHOD_IN_BODY = /"method"\s*:\s*"([a-zA-Z/_]{1,64})"/;
+
+function headerValue(headers: HeadersInit | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  if (headers instanceof Headers) return headers.get(name) ?? undefined;
+  if (Array.isArray(headers)) return headers.find(([k]) => k.toLowerCase() === name)?.[1];
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
+  return undefined;
+}
+
+/** Which MCP method an upstream exchange carries: its Mcp-Method header, or the body's first "method". */
+function mcpMethodOf(init: RequestInit | undefined): string {
+  const verb = (init?.method ?? "GET").toUpperCase();
+  if (verb === "GET") return "stream";
+  if (verb === "DELETE") return "session/end";
+  const header = headerValue(init?.headers, "mcp-method");
+  if (header) return header;
+  const body = typeof init?.body === "string" ? init.body : "";
+  if (body.trimStart().startsWith("[")) return "batch";
+  return METHOD_IN_BODY.exec(body.slice(0, 512))?.[1] ?? "other";
+}
+
+type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/**
+ * The upstream fetch: how long each HTTP exchange with an MCP server took, its span (server
+ * id, method, tool name, outcome), and the gateway's traceparent sent with it.
+ */
+export function observeUpstream<F extends Fetch>(fetch: F, describe: (err: unknown) => { class: string }): F {
+  const observed = async (input: string | URL | Request, init?: RequestInit) => {
+    const metrics = telemetry.metrics;
+    const tracing = telemetry.tracing;
+    const scope = currentScope();
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    const serverId = scope?.servers.get(url) ?? (scope ? [...scope.servers].find(([u]) => url.startsWith(u))?.[1] : undefined);
+    if (scope && serverId) scope.serverId = serverId;
+    if (!metrics && !tracing) return fetch(input, init);
+    const method = mcpMethodOf(init);
+    const tool = method === "tools/call" ? (scope?.tool ?? null) : null;
+    const started = performance.now();
+    let outcome = "ok";
+    const exchange = async (headers?: Headers) => {
+      try {
+        const response = await fetch(input, headers ? { ...init, headers } : init);
+        if (!response.ok && response.status !== 202) outcome = response.status === 401 || response.status === 403 ? "auth" : "http";
+        return response;
+      } catch (err) {
+        outcome = describe(err).class;
+        throw err;
+      } finally {
+        metrics?.upstream(method, outcome, seconds(started), serverId);
+      }
+    };
+    if (!tracing) return exchange();
+    let target: URL | null = null;
+    try {
+      target = new URL(url);
+    } catch {
+      /* the fetch itself reports it */
+    }
+    const attributes: Record<string, string | number | boolean> = { "mcp.method.name": method, "http.request.method": (init?.method ?? "GET").toUpperCase() };
+    if (serverId) attributes["mcp_api.server.id"] = serverId;
+    if (tool) Object.assign(attributes, { "gen_ai.tool.name": tool, "gen_ai.operation.name": "execute_tool" });
+    if (target) Object.assign(attributes, { "server.address": target.hostname, "server.port": Number(target.port || (target.protocol === "https:" ? 443 : 80)) });
+    return tracing.inSpan(tool ? `${method} ${tool}` : method, "client", attributes, async (span) => {
+      const headers = new Headers(init?.headers);
+      headers.set("traceparent", span.traceparent());
+      try {
+        const response = await exchange(headers);
+        span.setAttributes({ "http.response.status_code": response.status, "mcp_api.outcome": outcome });
+        if (outcome !== "ok") span.fail(outcome);
+        return response;
+      } catch (err) {
+        span.setAttributes({ "mcp_api.outcome": outcome });
+        span.fail(outcome);
+        throw err;
+      }
+    });
+  };
+  return Object.assign(observed, fetch) as unknown as F;
+}
+
+/** Token refreshes and client-credentials grants by outcome; spans for them and for discovery. */
+export function observeOAuthClient<C extends { refresh: (...a: never[]) => Promise<unknown>; clientCredentials: (...a: never[]) => Promise<unknown>; discover: (...a: never[]) => Promise<unknown> }>(
+  client: C,
+  rejected: (err: unknown) => boolean,
+): C {
+  const wrap = (name: "refresh" | "clientCredentials" | "discover", span: string, counted: boolean) => {
+    const inner = client[name] as unknown as (...a: unknown[]) => Promise<unknown>;
+    return async (...args: unknown[]) => {
+      const run = async () => {
+        try {
+          const result = await inner.apply(client, args);
+          if (counted) telemetry.metrics?.oauthRefresh("ok");
+          return result;
+        } catch (err) {
+          if (counted) telemetry.metrics?.oauthRefresh(rejected(err) ? "rejected" : "error");
+          throw err;
+        }
+      };
+      const tracing = telemetry.tracing;
+      if (!tracing) return run();
+      return tracing.inSpan(span, "internal", {}, async (s) => {
+        try {
+          return await run();
+        } catch (err) {
+          s.fail(rejected(err) ? "rejected" : "error");
+          throw err;
+        }
+      });
+    };
+  };
+  return {
+    ...client,
+    refresh: wrap("refresh", "oauth refresh", true),
+    clientCredentials: wrap("clientCredentials", "oauth client_credentials", true),
+    discover: wrap("discover", "oauth discovery", false),
+  } as C;
+}
+
+/** Refusals by the rate limit: counted by what was counted (a token, or a client address). */
+export function observeRateLimiter<R extends { consume(bucket: string): Promise<unknown> }>(limiter: R, isLimited: (err: unknown) => boolean): R {
+  const consume = limiter.consume.bind(limiter);
+  return {
+    ...limiter,
+    async consume(bucket: string) {
+      try {
+        return await consume(bucket);
+      } catch (err) {
+        if (isLimited(err)) telemetry.metrics?.rateLimited(bucket.startsWith("token:") ? "token" : "address");
+        throw err;
+      }
+    },
+  };
+}
