@@ -12,6 +12,7 @@ const storeSuites = [
   "test/hardening.test.ts",
   "test/key-rotation.test.ts",
   "test/oauth.test.ts",
+  "test/oauth-registrations.test.ts",
   "test/fuzz.test.ts",
   "test/soak.test.ts",
   "test/db-unlock.test.ts",

@@ -337,6 +337,18 @@ export interface paths {
          *     server's `WWW-Authenticate` challenge, else its metadata's
          *     `scopes_supported`, else none; `offline_access` is added when the
          *     authorization server supports it.
+         *
+         *     A dynamically registered client belongs to the record's workspace
+         *     alone (one per workspace, issuer and registration endpoint) and is
+         *     used only with the endpoints the authorization server's metadata
+         *     named when it was registered, whatever the record says later.
+         *
+         *     What discovery and registration learn is written only onto the record
+         *     as it was when this request started. If its OAuth settings (`url`,
+         *     `authType`, `oauthClientId`, `oauthClientSecret`, the endpoints,
+         *     `oauthScopes`, `oauthGrantType`, or its tokens) change meanwhile, the
+         *     answer is 409 naming what changed, nothing is written and no
+         *     authorization URL is issued; start again.
          */
         post: operations["startMcpServerOAuth"];
         delete?: never;
@@ -2795,6 +2807,23 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            /** @description The record's OAuth settings changed while discovery or registration ran; `detail` names what changed. Nothing was written. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/conflict",
+                     *       "title": "The request conflicts with the current state.",
+                     *       "status": 409,
+                     *       "detail": "the MCP server's OAuth settings changed while the product was working with its authorization server (oauthTokenEndpoint changed); nothing was written; start again"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -2902,6 +2931,15 @@ export interface operations {
             };
             /** @description The user who started the flow may no longer act in the server's workspace. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The record's OAuth settings changed while the code was being exchanged; a page naming what changed. Nothing was written. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -43,7 +43,7 @@ const authorize = (token: string, id: string) => raw(srv.baseUrl, "POST", `/api/
 const callback = (url: string) => fetch(url.replace(/^http:\/\/localhost:/, "http://127.0.0.1:"), { redirect: "manual" });
 
 describe("client identity", () => {
-  test("when the authorization server offers dynamic registration and no client id is given, then the product registers once and reuses it", async () => {
+  test("when the authorization server offers dynamic registration and no client id is given, then the product registers once and reuses it in that workspace", async () => {
     const p = await peer({ dynamicRegistration: true });
     const first = await workspace();
     const { id, oauthClientRegistration } = await create(first.token, { workspaceId: first.ws, url: p.mcpUrl, oauthScopes: "mcp:tools" });
@@ -60,22 +60,24 @@ describe("client identity", () => {
     expect((await get(first.token, id)).json).toMatchObject({ oauthClientRegistration: "dynamic", connectorStatus: "connected" });
     expect((await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/test`, { token: first.token })).json).toMatchObject({ connectorStatus: "connected" });
 
-    // Another record at the same authorization server reuses the registration.
-    const second = await workspace();
-    const other = await create(second.token, { workspaceId: second.ws, url: p.mcpUrl, oauthScopes: "mcp:tools" });
-    const again = await authorize(second.token, other.id);
+    // Another record of the same workspace at the same authorization server reuses the registration
+    // (another workspace's gets its own: test/oauth-registrations.test.ts).
+    const other = await create(first.token, { workspaceId: first.ws, url: p.mcpUrl, oauthScopes: "mcp:tools" });
+    const again = await authorize(first.token, other.id);
     expect(new URL(again.json.authorizationUrl).searchParams.get("client_id")).toBe(clientId);
     expect(p.registrations).toHaveLength(1);
 
     // The registered client's secret is kept encrypted and shown nowhere.
-    const row = await srv.services.db.knex("oauth_client_registrations").first();
+    const rows = await srv.services.db.knex("oauth_dynamic_clients").where({ client_id: clientId });
+    expect(rows).toHaveLength(1);
+    const row = rows[0];
     expect(row.client_secret_enc === null || String(row.client_secret_enc).startsWith("v2:")).toBe(true);
     const events = await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}/events`, { token: first.token });
     const shown = [started.text, again.text, events.text, (await get(first.token, id)).text, ...srv.logs].join("\n");
-    const registered = await srv.services.db.knex("oauth_client_registrations").first();
-    if (registered.client_secret_enc) {
+    if (row.client_secret_enc) {
       const { createOAuthRegistrationRepo } = await import("../server/data/oauth-registration-repo.js");
-      const secret = (await createOAuthRegistrationRepo(srv.services.db.knex, srv.services.box).find(registered.issuer, registered.redirect_uri))!.clientSecret!;
+      const key = { workspaceId: row.workspace_id, issuer: row.issuer, registrationEndpoint: row.registration_endpoint, redirectUri: row.redirect_uri };
+      const secret = (await createOAuthRegistrationRepo(srv.services.db.knex, srv.services.box).find(key))!.clientSecret!;
       expect(shown).not.toContain(secret);
     }
   });

@@ -218,11 +218,51 @@ describe("authorization code flow", () => {
   });
 });
 
+/** Ages the stored token: obtained `ageS` seconds ago, expiring in `leftS` seconds. */
+const age = (id: string, ageS: number, leftS: number) =>
+  srv.services.db
+    .knex("mcp_servers")
+    .where({ id })
+    .update({ oauth_obtained_at: new Date(Date.now() - ageS * 1000).toISOString(), oauth_expires_at: new Date(Date.now() + leftS * 1000).toISOString() });
+
 describe("keeping tokens fresh", () => {
+  test("when a 30-second token is used several times while more than half its life remains, then it is not refreshed", async () => {
+    const p = await peer({ accessTokenTtlSeconds: 30 });
+    const { token, id } = await register(p);
+    await connect(p, token, id);
+    for (let i = 0; i < 3; i++) expect((await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/test`, { token })).json.connectorStatus).toBe("connected");
+    expect(p.tokenRequests.filter((r) => r.grant_type === "refresh_token")).toHaveLength(0);
+  });
+
+  test.each([
+    // [lifetime s, seconds left, refreshed?]: the margin is min(60 s, half the lifetime).
+    [30, 16, false],
+    [30, 14, true],
+    [3600, 61, false],
+    [3600, 59, true],
+    [10, 6, false],
+    [10, 4, true],
+  ])("when a %i s token has %i s left, then refreshed is %s", async (lifetime, left, refreshed) => {
+    const { needsRenewal } = await import("../server/domain/oauth/rules.js");
+    const now = Date.parse("2026-12-01T12:00:00.000Z");
+    const obtained = new Date(now - (lifetime - left) * 1000).toISOString();
+    const expires = new Date(now + left * 1000).toISOString();
+    expect(needsRenewal(expires, obtained, now)).toBe(refreshed);
+  });
+
+  test("when the lifetime is unknown (a token stored before issue 18), then the margin is 60 s", async () => {
+    const { needsRenewal } = await import("../server/domain/oauth/rules.js");
+    const now = Date.now();
+    expect(needsRenewal(new Date(now + 59_000).toISOString(), null, now)).toBe(true);
+    expect(needsRenewal(new Date(now + 61_000).toISOString(), null, now)).toBe(false);
+    expect(needsRenewal(null, null, now)).toBe(false);
+  });
+
   test("when the access token is about to expire, then it is refreshed before use and the rotated refresh token is kept", async () => {
     const p = await peer({ accessTokenTtlSeconds: 30 });
     const { token, id, ws } = await register(p);
     await connect(p, token, id);
+    await age(id, 20, 10);
     const first = await srv.services.servers.openSecrets(ws, id);
     expect((await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/test`, { token })).json.connectorStatus).toBe("connected");
     const second = await srv.services.servers.openSecrets(ws, id);
@@ -230,6 +270,7 @@ describe("keeping tokens fresh", () => {
     expect(second.oauthAccessToken).not.toBe(first.oauthAccessToken);
     expect(second.oauthRefreshToken).not.toBe(first.oauthRefreshToken);
     // The rotated refresh token works for the next refresh.
+    await age(id, 20, 10);
     expect((await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}/tools`, { token })).status).toBe(200);
     expect(p.tokenRequests.filter((r) => r.grant_type === "refresh_token")).toHaveLength(2);
   });
@@ -239,7 +280,7 @@ describe("keeping tokens fresh", () => {
     const { token, id } = await register(p);
     await connect(p, token, id);
     // Due in 30 s: inside the one-minute margin, so the next use refreshes it.
-    await srv.services.db.knex("mcp_servers").where({ id }).update({ oauth_expires_at: new Date(Date.now() + 30_000).toISOString() });
+    await age(id, 570, 30);
     const results = await Promise.all(Array.from({ length: 4 }, () => raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/test`, { token })));
     expect(results.map((r) => r.json.connectorStatus)).toEqual(["connected", "connected", "connected", "connected"]);
     expect(p.tokenRequests.filter((r) => r.grant_type === "refresh_token")).toHaveLength(1);
@@ -250,6 +291,7 @@ describe("keeping tokens fresh", () => {
     const { token, id } = await register(p);
     await connect(p, token, id);
     await p.revokeAllGrants();
+    await age(id, 20, 10);
     const check = await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/test`, { token });
     expect(check.json.error).toMatchObject({ class: "auth" });
     const record = (await get(token, id)).json;

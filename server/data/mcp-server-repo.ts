@@ -47,6 +47,8 @@ export interface OAuthInternals {
   resource: string | null;
   /** What discovery learned that decides how the client identifies itself and checks responses. */
   discovery: OAuthDiscovery | null;
+  /** When the stored access token was obtained: with oauthExpiresAt, its lifetime. */
+  tokenObtainedAt: string | null;
 }
 
 export interface OAuthDiscovery {
@@ -62,6 +64,11 @@ export interface OAuthDiscovery {
   issuer: string | null;
   /** token_endpoint_auth_methods_supported, for a dynamic registration. */
   tokenAuthMethods: string[] | null;
+  /**
+   * The endpoints the authorization server's own metadata named (null: no metadata was used;
+   * absent: learned before issue 18). A dynamic registration is made with, and bound to, these.
+   */
+  metadataEndpoints?: { tokenEndpoint: string; authorizationEndpoint: string | null; revocationEndpoint: string | null } | null;
 }
 
 export type OAuthGrantType = "authorization_code" | "client_credentials";
@@ -116,6 +123,7 @@ interface ServerRow {
   oauth_client_registration: string | null;
   oauth_discovery: string | null;
   oauth_refresh_lock_until: string | null;
+  oauth_obtained_at: string | null;
   enabled: boolean | number;
   allowed_tools: string | null;
   secret_headers_enc: string | null;
@@ -213,6 +221,7 @@ function toStored(row: ServerRow): StoredServer {
       issuer: row.oauth_issuer,
       resource: row.oauth_resource,
       discovery: row.oauth_discovery === null ? null : (JSON.parse(row.oauth_discovery) as OAuthDiscovery),
+      tokenObtainedAt: row.oauth_obtained_at,
     },
   };
 }
@@ -424,8 +433,10 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
     },
 
     /**
-     * Writes what the OAuth flows learn or obtain (endpoints, tokens, status), whatever the
-     * record's version: these are the product's own changes, not a user's edit.
+     * Writes what the OAuth flows learn or obtain (endpoints, tokens, status) only if the record
+     * is still at `current.version`: what was learned for one configuration is never written
+     * onto another (issue 18). Null when the record changed or is gone; the caller re-reads.
+     * `anyVersion` is for writes that only forget (disconnecting), which are safe on any version.
      */
     async writeOAuth(
       current: StoredServer,
@@ -438,6 +449,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       },
       at: string,
       event?: AuditEventInput,
+      options: { anyVersion?: boolean } = {},
     ): Promise<StoredServer | null> {
       const { id, workspaceId } = current.server;
       const fields = changes.fields ?? {};
@@ -458,11 +470,12 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       if (i.issuer !== undefined) row.oauth_issuer = i.issuer;
       if (i.resource !== undefined) row.oauth_resource = i.resource;
       if (i.discovery !== undefined) row.oauth_discovery = i.discovery === null ? null : JSON.stringify(i.discovery);
+      if (i.tokenObtainedAt !== undefined) row.oauth_obtained_at = i.tokenObtainedAt;
       if (changes.lastError !== undefined) row.last_error = storedError(changes.lastError);
       if (changes.lastCheckedAt !== undefined) row.last_checked_at = changes.lastCheckedAt;
       return knex.transaction(async (trx) => {
         const n = await table(trx)
-          .where({ id, workspace_id: workspaceId })
+          .where({ id, workspace_id: workspaceId, ...(options.anyVersion ? {} : { version: current.version }) })
           .update({ ...row, version: trx.raw("version + 1") } as never);
         if (n === 0) return null;
         await record(trx, current.server, event, at);

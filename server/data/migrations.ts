@@ -310,6 +310,47 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    // Issue 18: dynamic registrations kept per workspace with the endpoints the authorization
+    // server's metadata named when they were made; the old shared rows cannot be attributed to
+    // one workspace, so they are dropped (records that used them re-authorize). And when a token
+    // was obtained, for the refresh margin of short-lived tokens.
+    name: "012_oauth_registrations_issue18",
+    async up(knex) {
+      await knex.schema.dropTable("oauth_client_registrations");
+      await knex.schema.createTable("oauth_dynamic_clients", (t) => {
+        t.string("key", 64).primary(); // sha256 of (workspace, issuer, registration endpoint, redirect URI)
+        t.string("workspace_id", 255).notNullable();
+        t.string("issuer", 2048).notNullable();
+        t.string("registration_endpoint", 2048).notNullable();
+        t.string("redirect_uri", 2048).notNullable();
+        t.string("client_id", 2048).notNullable();
+        t.text("client_secret_enc").nullable();
+        t.string("token_endpoint_auth_method", 40).notNullable();
+        t.string("token_endpoint", 2048).notNullable();
+        t.string("authorization_endpoint", 2048).nullable();
+        t.string("revocation_endpoint", 2048).nullable();
+        t.string("created_at", 30).notNullable();
+        t.index(["workspace_id"]);
+      });
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.string("oauth_obtained_at", 30).nullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => t.dropColumn("oauth_obtained_at"));
+      await knex.schema.dropTable("oauth_dynamic_clients");
+      await knex.schema.createTable("oauth_client_registrations", (t) => {
+        t.string("issuer", 2048).notNullable();
+        t.string("redirect_uri", 2048).notNullable();
+        t.string("client_id", 2048).notNullable();
+        t.text("client_secret_enc").nullable();
+        t.string("token_endpoint_auth_method", 40).notNullable();
+        t.string("created_at", 30).notNullable();
+        t.primary(["issuer", "redirect_uri"]);
+      });
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

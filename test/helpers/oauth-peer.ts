@@ -57,6 +57,8 @@ export interface OAuthPeer {
   login(authorizationUrl: string | URL, opts?: { deny?: boolean; account?: string }): Promise<string>;
   /** Destroys every grant, code and refresh token: refreshes fail with invalid_grant and issued access tokens go inactive. */
   revokeAllGrants(): Promise<void>;
+  /** Forgets a dynamically registered client: its token requests then fail with invalid_client. */
+  forgetClient(clientId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -346,6 +348,7 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
     registrations,
     login,
     revokeAllGrants: async () => store.deleteWhere((e) => ["Grant", "RefreshToken", "AuthorizationCode"].includes(e.model)),
+    forgetClient: async (id) => store.deleteWhere((e) => e.model === "Client" && e.payload.client_id === id),
     close: async () => {
       await Promise.all([closer(asHttp)(), closer(mcpHttp)()]);
     },

@@ -1,26 +1,26 @@
 // The authorization-code flow a user goes through (start, the callback) and disconnecting.
 import { randomBytes } from "node:crypto";
-import type { OAuthClientRegistration } from "../../data/mcp-server-repo.js";
 import type { OAuthSetup, OAuthTokens } from "../../outbound/oauth-client.js";
 import type { ConnectionError, OAuthAuthorization } from "../../wire.js";
 import { NotFound, UpstreamFailure, ValidationFailed } from "../errors.js";
 import type { Versioned } from "../mcp-servers.js";
 import type { Actor } from "../tokens.js";
 import type { OAuthContext } from "./context.js";
-import type { Identity } from "./identity.js";
+import type { ChosenIdentity, Identity } from "./identity.js";
 import { authError, returnUrlAllowed, scopesFor, sha256, STATE_TTL_MS, upstream, usesClientCredentials } from "./rules.js";
-import { fromStored, type Setup } from "./setup.js";
+import { fromStored, type Pending, type Setup } from "./setup.js";
+import { assertUnchanged, RecordChanged, writeAfterWork } from "./versioned.js";
 import type { createTokens } from "./tokens.js";
 
 /** What the callback answers: a redirect to the caller's returnUrl, or a page to show. */
 export type CallbackOutcome =
   | { status: 302; location: string }
-  | { status: 200 | 400 | 403 | 502; title: string; message: string };
+  | { status: 200 | 400 | 403 | 409 | 502; title: string; message: string };
 
 export function createAuthorization(
   ctx: OAuthContext,
   { setupFor }: Setup,
-  { identity, forgetRejectedRegistration }: Identity,
+  { identity, keepRegistration, forgetRejectedRegistration }: Identity,
   { storeTokens }: ReturnType<typeof createTokens>,
 ) {
   const { repo, client, deps, redirectUri, now } = ctx;
@@ -37,7 +37,7 @@ export function createAuthorization(
     let setup: OAuthSetup;
     let pending: Awaited<ReturnType<typeof setupFor>>["pending"];
     try {
-      ({ setup, stored, pending } = await setupFor(stored, { defer: true }));
+      ({ setup, stored, pending } = await setupFor(stored, { fresh: true }));
     } catch (err) {
       throw upstream(err);
     }
@@ -48,19 +48,22 @@ export function createAuthorization(
     }
     const state = randomBytes(32).toString("base64url");
     let started;
-    let kind: OAuthClientRegistration;
+    let chosen: ChosenIdentity;
     try {
-      const chosen = await identity(stored, setup);
-      kind = chosen.kind;
-      started = await client.authorizationUrl(setup, chosen.client, { redirectUrl: redirectUri(), scope: scopesFor(stored), state });
+      chosen = await identity(stored, setup, undefined, { register: true });
+      started = await client.authorizationUrl(chosen.setup, chosen.client, { redirectUrl: redirectUri(), scope: scopesFor(stored), state });
     } catch (err) {
       if (err instanceof ValidationFailed) throw err;
       throw upstream(err);
     }
-    if (pending || original.server.oauthClientRegistration !== kind) {
-      const fields = { ...pending?.fields, oauthClientRegistration: kind };
-      stored = (await repo.writeOAuth(original, { fields, ...(pending ? { internals: pending.internals } : {}) }, now().toISOString())) ?? stored;
+    // Everything learned above is for the record as it was read: written only onto that (or RecordChanged, 409).
+    if (pending || original.server.oauthClientRegistration !== chosen.kind) {
+      const fields = { ...pending?.fields, oauthClientRegistration: chosen.kind };
+      stored = await writeAfterWork(repo, original, { fields, ...(pending ? { internals: pending.internals } : {}) }, now().toISOString());
+    } else {
+      stored = await assertUnchanged(repo, original);
     }
+    await keepRegistration(chosen);
     const at = now();
     const expiresAt = new Date(at.getTime() + STATE_TTL_MS).toISOString();
     await states.insert({
@@ -101,8 +104,17 @@ export function createAuthorization(
       url.searchParams.set("status", status);
       return url.toString();
     };
+    const changedPage = (err: RecordChanged): CallbackOutcome => {
+      const location = back("error");
+      return location ? { status: 302, location } : { status: 409, title: "Authorization failed", message: `${err.message.replace(/^the/, "The")}.` };
+    };
     const recordFailure = async (error: ConnectionError, status: 400 | 502, message: string): Promise<CallbackOutcome> => {
-      await repo.writeOAuth(stored, { lastError: error }, now().toISOString());
+      try {
+        await writeAfterWork(repo, stored, { lastError: error }, now().toISOString());
+      } catch (err) {
+        if (err instanceof RecordChanged) return changedPage(err);
+        if (!(err instanceof NotFound)) throw err;
+      }
       const location = back("error");
       return location ? { status: 302, location } : failed(status, message);
     };
@@ -123,20 +135,26 @@ export function createAuthorization(
     }
 
     let tokens: OAuthTokens;
-    let current = stored;
+    let pending: Pending | null = null;
     try {
-      const { setup, stored: s } = await setupFor(stored);
-      current = s;
-      const { client: who } = await identity(current, setup, current.server.oauthClientRegistration);
-      tokens = await client.exchange(setup, who, query.code, claim.codeVerifier, claim.redirectUri).catch(async (err) => {
-        await forgetRejectedRegistration(err, current, setup);
+      const found = await setupFor(stored);
+      pending = found.pending;
+      const chosen = await identity(found.stored, found.setup, found.stored.server.oauthClientRegistration);
+      tokens = await client.exchange(chosen.setup, chosen.client, query.code, claim.codeVerifier, claim.redirectUri).catch(async (err) => {
+        await forgetRejectedRegistration(err, chosen, chosen.setup.tokenEndpoint);
         throw err;
       });
     } catch (err) {
-      const error = err instanceof UpstreamFailure ? err.connectionError : upstream(err).connectionError;
+      const error = err instanceof UpstreamFailure ? err.connectionError : err instanceof ValidationFailed ? authError(err.message) : upstream(err).connectionError;
       return recordFailure({ ...error, message: `the code exchange failed: ${error.message}` }, 502, "The authorization server did not accept the code exchange.");
     }
-    await storeTokens(current, tokens, false, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
+    try {
+      await storeTokens(stored, tokens, false, pending, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
+    } catch (err) {
+      if (err instanceof RecordChanged) return changedPage(err);
+      if (err instanceof NotFound) return failed(400, "The MCP server no longer exists or no longer uses OAuth.");
+      throw err;
+    }
     const location = back("connected");
     return location ? { status: 302, location } : { status: 200, title: "Connected", message: "The MCP server is connected. You can close this page." };
   }
@@ -148,14 +166,11 @@ export function createAuthorization(
     const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
     // No token endpoint: nothing was ever issued there, so there is nothing to revoke.
     const who = stored.server.oauthTokenEndpoint
-      ? await identity(stored, fromStored(stored, stored.oauth), stored.server.oauthClientRegistration)
-          .then((i) => i.client)
-          .catch(() => null)
+      ? await identity(stored, fromStored(stored, stored.oauth), stored.server.oauthClientRegistration).catch(() => null)
       : null;
-    if (stored.server.oauthTokenEndpoint && (secrets.oauthRefreshToken || secrets.oauthAccessToken)) {
-      const setup = fromStored(stored, stored.oauth);
-      if (who && secrets.oauthRefreshToken) await client.revoke(setup, who, secrets.oauthRefreshToken, "refresh_token");
-      if (who && secrets.oauthAccessToken) await client.revoke(setup, who, secrets.oauthAccessToken, "access_token");
+    if (who && (secrets.oauthRefreshToken || secrets.oauthAccessToken)) {
+      if (secrets.oauthRefreshToken) await client.revoke(who.setup, who.client, secrets.oauthRefreshToken, "refresh_token");
+      if (secrets.oauthAccessToken) await client.revoke(who.setup, who.client, secrets.oauthAccessToken, "access_token");
     }
     const at = now().toISOString();
     const fields = [
@@ -167,6 +182,8 @@ export function createAuthorization(
       { secrets: { oauthAccessToken: null, oauthRefreshToken: null }, fields: { oauthExpiresAt: null, connectorStatus: "disconnected" } },
       at,
       { type: "oauth_disconnected", actor: actor.userId, tokenId: actor.tokenId, requestId: actor.requestId ?? null, fields },
+      // Forgetting tokens is safe on any version.
+      { anyVersion: true },
     );
     if (!updated) throw new NotFound(`MCP server ${id}`);
     return updated;

@@ -10,6 +10,17 @@ import { UpstreamFailure } from "../errors.js";
 export const STATE_TTL_MS = 10 * 60 * 1000;
 export const REFRESH_MARGIN_MS = 60 * 1000;
 
+/**
+ * A token is renewed when less than min(60 s, half its lifetime) remains (issue 18), so a
+ * 30-second token is not renewed on every call. A token of unknown lifetime gets the 60 s.
+ */
+export function needsRenewal(expiresAt: string | null, obtainedAt: string | null, now: number): boolean {
+  if (expiresAt === null) return false;
+  const expires = Date.parse(expiresAt);
+  const lifetime = obtainedAt === null ? Infinity : expires - Date.parse(obtainedAt);
+  return expires - now <= Math.min(REFRESH_MARGIN_MS, lifetime / 2);
+}
+
 export const REAUTHORIZE = "re-authorize with POST /api/mcp-servers/{id}/oauth/authorize";
 
 export function sha256(text: string): string {

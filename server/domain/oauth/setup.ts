@@ -3,9 +3,10 @@ import type { OAuthInternals, ServerFields, StoredServer } from "../../data/mcp-
 import { DiscoveryFailed, ResourceMismatch, type OAuthClient, type OAuthSetup } from "../../outbound/oauth-client.js";
 import type { OAuthContext } from "./context.js";
 
-export type Pending = { fields: Partial<ServerFields>; internals: OAuthInternals };
+/** What discovery learned, for the caller to write with the rest of its flow's outcome. */
+export type Pending = { fields: Partial<ServerFields>; internals: Omit<OAuthInternals, "tokenObtainedAt"> };
 
-export function fromStored(stored: StoredServer, known: OAuthInternals): OAuthSetup {
+export function fromStored(stored: StoredServer, known: Pick<OAuthInternals, "issuer" | "revocationEndpoint" | "tokenAuthMethod" | "resource">): OAuthSetup {
   const s = stored.server;
   return {
     issuer: known.issuer ?? new URL(s.oauthTokenEndpoint!).origin,
@@ -18,19 +19,19 @@ export function fromStored(stored: StoredServer, known: OAuthInternals): OAuthSe
 }
 
 export function createSetup(ctx: OAuthContext) {
-  const { repo, client, now } = ctx;
+  const { client } = ctx;
 
   /**
-   * Discovery runs once; what was found is stored. Endpoints the user gave always win, and what
-   * discovery says about another authorization server than the pinned token endpoint's is not used.
+   * Discovery runs once; the caller stores what was found (`pending`) with the rest of its
+   * flow's outcome, so a failure, or a record changed meanwhile, leaves the record as it was.
+   * Endpoints the user gave always win, and what discovery says about another authorization
+   * server than the pinned token endpoint's is not used. `fresh` (starting a flow) discovers
+   * again what was learned before the authorization server's own endpoints were kept.
    */
-  async function setupFor(
-    stored: StoredServer,
-    options: { defer?: boolean } = {},
-  ): Promise<{ setup: OAuthSetup; stored: StoredServer; pending: Pending | null }> {
+  async function setupFor(stored: StoredServer, options: { fresh?: boolean } = {}): Promise<{ setup: OAuthSetup; stored: StoredServer; pending: Pending | null }> {
     const s = stored.server;
     const known = stored.oauth;
-    if (known.issuer && s.oauthTokenEndpoint) {
+    if (known.issuer && s.oauthTokenEndpoint && !(options.fresh && known.discovery?.metadataEndpoints === undefined)) {
       return { setup: fromStored(stored, known), stored, pending: null };
     }
     let found: Awaited<ReturnType<OAuthClient["discover"]>> | null = null;
@@ -41,7 +42,7 @@ export function createSetup(ctx: OAuthContext) {
       // A server that claims another resource is refused either way.
       if (!s.oauthTokenEndpoint || err instanceof ResourceMismatch) throw err;
     }
-    const internals: OAuthInternals = {
+    const internals: Pending["internals"] = {
       issuer: found?.issuer ?? new URL(s.oauthTokenEndpoint ?? found?.tokenEndpoint ?? s.url).origin,
       revocationEndpoint: found?.revocationEndpoint ?? null,
       tokenAuthMethod: found?.tokenAuthMethod ?? "client_secret_basic",
@@ -54,6 +55,9 @@ export function createSetup(ctx: OAuthContext) {
         offlineAccess: found?.offlineAccess ?? false,
         tokenAuthMethods: found?.tokenAuthMethods ?? null,
         issuer: found?.issuer ?? null,
+        metadataEndpoints: found?.tokenEndpoint
+          ? { tokenEndpoint: found.tokenEndpoint, authorizationEndpoint: found.authorizationEndpoint, revocationEndpoint: found.revocationEndpoint }
+          : null,
       },
     };
     const fields: { oauthTokenEndpoint?: string; oauthAuthorizationEndpoint?: string } = {};
@@ -62,13 +66,8 @@ export function createSetup(ctx: OAuthContext) {
       fields.oauthTokenEndpoint = found.tokenEndpoint;
       if (!s.oauthAuthorizationEndpoint && found.authorizationEndpoint) fields.oauthAuthorizationEndpoint = found.authorizationEndpoint;
     }
-    if (options.defer) {
-      // The caller writes it once the rest succeeds, so a failure leaves the record as it was.
-      const preview: StoredServer = { ...stored, server: { ...stored.server, ...fields }, oauth: internals };
-      return { setup: fromStored(preview, internals), stored: preview, pending: { fields, internals } };
-    }
-    const updated = (await repo.writeOAuth(stored, { fields, internals }, now().toISOString())) ?? stored;
-    return { setup: fromStored(updated, internals), stored: updated, pending: null };
+    const preview: StoredServer = { ...stored, server: { ...stored.server, ...fields }, oauth: { ...internals, tokenObtainedAt: stored.oauth.tokenObtainedAt } };
+    return { setup: fromStored(preview, internals), stored: preview, pending: { fields, internals } };
   }
 
   return { setupFor };

@@ -1,13 +1,14 @@
 // Access tokens for outbound calls: stored, renewed before use (one renewer per server across
 // processes), or cleared when the authorization server rejects the grant.
-import type { Secrets, StoredServer } from "../../data/mcp-server-repo.js";
-import { isGrantRejected, type OAuthClientIdentity, type OAuthSetup, type OAuthTokens } from "../../outbound/oauth-client.js";
+import type { StoredServer } from "../../data/mcp-server-repo.js";
+import { isGrantRejected, type OAuthSetup, type OAuthTokens } from "../../outbound/oauth-client.js";
 import type { ConnectionError } from "../../wire.js";
-import { ValidationFailed } from "../errors.js";
+import { NotFound, ValidationFailed } from "../errors.js";
 import type { OAuthContext } from "./context.js";
-import type { Identity } from "./identity.js";
-import { authError, expiresAtOf, REAUTHORIZE, REFRESH_MARGIN_MS, scopesFor, upstream, usesClientCredentials } from "./rules.js";
-import type { Setup } from "./setup.js";
+import type { ChosenIdentity, Identity } from "./identity.js";
+import { authError, expiresAtOf, needsRenewal, REAUTHORIZE, scopesFor, upstream, usesClientCredentials } from "./rules.js";
+import type { Pending, Setup } from "./setup.js";
+import { RecordChanged, writeAfterWork } from "./versioned.js";
 
 const LOCK_MS = 30 * 1000;
 const LOCK_WAIT_MS = 10 * 1000;
@@ -19,14 +20,23 @@ export type TokenOutcome =
 export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity, forgetRejectedRegistration }: Identity) {
   const { repo, client, now } = ctx;
 
-  async function storeTokens(stored: StoredServer, tokens: OAuthTokens, keepRefresh: boolean, event?: { actor: string; tokenId: string | null; requestId: string | null }) {
+  /** The tokens a flow obtained, with what its discovery learned, on the record the flow started from (or RecordChanged). */
+  async function storeTokens(
+    snapshot: StoredServer,
+    tokens: OAuthTokens,
+    keepRefresh: boolean,
+    pending: Pending | null,
+    event?: { actor: string; tokenId: string | null; requestId: string | null },
+  ) {
     const at = now();
     const refresh = tokens.refresh_token ?? (keepRefresh ? undefined : null);
-    return repo.writeOAuth(
-      stored,
+    return writeAfterWork(
+      repo,
+      snapshot,
       {
         secrets: { oauthAccessToken: tokens.access_token, ...(refresh !== undefined ? { oauthRefreshToken: refresh } : {}) },
-        fields: { oauthExpiresAt: expiresAtOf(tokens, at), connectorStatus: "connected" },
+        fields: { ...pending?.fields, oauthExpiresAt: expiresAtOf(tokens, at), connectorStatus: "connected" },
+        internals: { ...pending?.internals, tokenObtainedAt: at.toISOString() },
         lastError: null,
       },
       at.toISOString(),
@@ -39,8 +49,9 @@ export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity,
   async function disconnectFor(stored: StoredServer, message: string): Promise<TokenOutcome> {
     const at = now().toISOString();
     const error = authError(message);
-    const updated =
-      (await repo.writeOAuth(
+    try {
+      const updated = await writeAfterWork(
+        repo,
         stored,
         {
           secrets: { oauthAccessToken: null, oauthRefreshToken: null },
@@ -52,52 +63,68 @@ export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity,
         stored.server.connectorStatus !== "disconnected"
           ? { type: "status_changed", actor: "system", tokenId: null, requestId: null, fields: [{ name: "connectorStatus", change: "changed" }] }
           : undefined,
-      )) ?? stored;
-    return { ok: false, connectorStatus: "disconnected", error, stored: updated };
+      );
+      return { ok: false, connectorStatus: "disconnected", error, stored: updated };
+    } catch (err) {
+      return failure(err, stored);
+    }
   }
 
-  const fresh = (stored: StoredServer, hasToken: boolean) =>
-    hasToken && (stored.server.oauthExpiresAt === null || Date.parse(stored.server.oauthExpiresAt) - now().getTime() > REFRESH_MARGIN_MS);
+  /** A record changed (or deleted) during the renewal: nothing was written; the caller may try again. */
+  function failure(err: unknown, stored: StoredServer): TokenOutcome {
+    if (err instanceof RecordChanged || err instanceof NotFound) return { ok: false, connectorStatus: "error", error: authError(err.message), stored };
+    throw err;
+  }
+
+  const fresh = (stored: StoredServer, hasToken: boolean) => hasToken && !needsRenewal(stored.server.oauthExpiresAt, stored.oauth.tokenObtainedAt, now().getTime());
 
   /** Gets a new token (refresh or client credentials) while holding the server's lock. */
-  async function renew(stored: StoredServer): Promise<TokenOutcome> {
-    let setup: OAuthSetup;
-    let who: OAuthClientIdentity;
-    let secrets: Secrets;
+  async function renew(snapshot: StoredServer): Promise<TokenOutcome> {
+    let chosen: ChosenIdentity;
+    let stored = snapshot;
+    let pending: Pending | null;
     try {
-      ({ setup, stored } = await setupFor(stored));
-      ({ client: who, secrets } = await identity(stored, setup, usesClientCredentials(stored) ? "pre_registered" : stored.server.oauthClientRegistration));
+      let setup: OAuthSetup;
+      ({ setup, stored, pending } = await setupFor(snapshot));
+      chosen = await identity(stored, setup, usesClientCredentials(stored) ? "pre_registered" : stored.server.oauthClientRegistration);
     } catch (err) {
       const error = err instanceof ValidationFailed ? authError(err.message) : upstream(err).connectionError;
       return { ok: false, connectorStatus: "error", error, stored };
     }
+    const { setup, client: who, secrets } = chosen;
     try {
       if (usesClientCredentials(stored)) {
         const tokens = await client.clientCredentials(setup, who, scopesFor(stored));
-        const updated = (await storeTokens(stored, tokens, false)) ?? stored;
-        return { ok: true, accessToken: tokens.access_token, stored: updated };
+        try {
+          return { ok: true, accessToken: tokens.access_token, stored: await storeTokens(snapshot, tokens, false, pending) };
+        } catch (err) {
+          return failure(err, stored);
+        }
       }
       if (!secrets.oauthRefreshToken) {
-        return disconnectFor(stored, secrets.oauthAccessToken ? `the access token expired and there is no refresh token; ${REAUTHORIZE}` : `not authorized yet; ${REAUTHORIZE}`);
+        return disconnectFor(snapshot, secrets.oauthAccessToken ? `the access token expired and there is no refresh token; ${REAUTHORIZE}` : `not authorized yet; ${REAUTHORIZE}`);
       }
       const tokens = await client.refresh(setup, who, secrets.oauthRefreshToken);
-      const updated = (await storeTokens(stored, tokens, true)) ?? stored;
-      return { ok: true, accessToken: tokens.access_token, stored: updated };
+      try {
+        return { ok: true, accessToken: tokens.access_token, stored: await storeTokens(snapshot, tokens, true, pending) };
+      } catch (err) {
+        return failure(err, stored);
+      }
     } catch (err) {
-      await forgetRejectedRegistration(err, stored, setup);
+      await forgetRejectedRegistration(err, chosen, setup.tokenEndpoint);
       if (isGrantRejected(err)) {
         if (usesClientCredentials(stored)) {
           return { ok: false, connectorStatus: "error", error: authError("the authorization server refused the client credentials"), stored };
         }
-        return disconnectFor(stored, `the authorization server rejected the refresh token; ${REAUTHORIZE}`);
+        return disconnectFor(snapshot, `the authorization server rejected the refresh token; ${REAUTHORIZE}`);
       }
       return { ok: false, connectorStatus: "error", error: upstream(err).connectionError, stored };
     }
   }
 
   /**
-   * A usable access token for an outbound call, refreshed or fetched first when it is
-   * missing or expires within a minute. Only one process refreshes a server at a time:
+   * A usable access token for an outbound call, refreshed or fetched first when it is missing
+   * or about to expire (see needsRenewal). Only one process refreshes a server at a time:
    * the lock is a conditional update on the record, so it holds across processes.
    */
   async function accessToken(stored: StoredServer): Promise<TokenOutcome> {
