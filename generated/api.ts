@@ -196,7 +196,9 @@ export interface paths {
          * @description The Streamable HTTP standalone SSE stream of a session (2025-era
          *     protocol): notifications and requests the server sends outside any
          *     request. Needs the `Mcp-Session-Id` the product handed out; forwarded
-         *     to the server like a POST. 405 when the server offers no such stream.
+         *     to the server like a POST, its messages under the same policy. 405 when
+         *     the server offers no such stream; 403 while the server is disabled (the
+         *     stream ends at its next message when that happens while it is open).
          */
         get: operations["openMcpServerStream"];
         put?: never;
@@ -217,16 +219,25 @@ export interface paths {
          *     upstream connection.
          *
          *     Protocol versions: whatever the agent and the server agree (the
-         *     product passes `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and
-         *     `Last-Event-ID` through): 2026-07-28 (stateless), 2025-11-25,
-         *     2025-06-18 and 2025-03-26. A session the server opens is handed to the
-         *     agent as an `Mcp-Session-Id` sealed with the product's key and bound to
-         *     the server and the token, so any process behind a plain round-robin
-         *     balancer can continue it.
+         *     product passes `MCP-Protocol-Version`, `Mcp-Param-*` and
+         *     `Last-Event-ID` through, and sends `Mcp-Method` and `Mcp-Name` as
+         *     derived from the body it forwards, when the agent sent them): 2026-07-28
+         *     (stateless), 2025-11-25, 2025-06-18 and 2025-03-26. A session the server
+         *     opens is handed to the agent as an `Mcp-Session-Id` sealed with the
+         *     product's key and bound to the server, the token, the server's origin
+         *     and its credentials, so any process behind a plain round-robin balancer
+         *     can continue it, and a move to another origin or new credentials end it.
          *
-         *     Policy, before anything is sent upstream: a disabled server answers
-         *     every request with a JSON-RPC error; `tools/list` leaves out tools not
-         *     in `allowedTools`, and `tools/call` of such a tool is a JSON-RPC error.
+         *     Policy, before anything is sent upstream and on every message coming
+         *     back, whatever the stream: a disabled server answers every request
+         *     with a JSON-RPC error (-32003), refuses posted notifications and
+         *     responses with 403, and nothing at all reaches it; a stream open when it
+         *     is disabled ends at its next message. A batch with two requests of one
+         *     id is refused (-32600, HTTP 400); `Mcp-Method` or `Mcp-Name` headers
+         *     that disagree with the body are refused (-32020, HTTP 400). Every
+         *     `tools/list` result leaves out tools not in `allowedTools`; `tools/call`
+         *     of such a tool is a JSON-RPC error, and a `tools/call` notification
+         *     naming one is dropped (202).
          *     Every `tools/call` is recorded as a `tool_called` event (tool, outcome,
          *     duration, token; never its arguments or result) and is bounded by
          *     `MCP_API_TOOL_TIMEOUT_MS`. Upstream failures (unreachable, timeout,
@@ -242,7 +253,7 @@ export interface paths {
          * End the MCP session
          * @description Ends a session (2025-era protocol): forwarded to the server with the
          *     session it opened. 405 when the server does not let clients end
-         *     sessions.
+         *     sessions; 403 while the server is disabled.
          */
         delete: operations["closeMcpServerSession"];
         options?: never;
@@ -1922,11 +1933,13 @@ export interface components {
     responses: {
         /**
          * @description The body is not JSON-RPC 2.0 (or is empty), or the `Mcp-Session-Id`
-         *     is missing or was not issued by the product for this server and token
-         *     (problem+json). Or, on the per-server endpoint, the MCP server itself
-         *     refused the message at the protocol level (for instance a
-         *     2026-07-28 header that does not match the body, -32020, or an
-         *     unsupported protocol version): its JSON-RPC error, passed on.
+         *     is missing or was not issued by the product for this server, token,
+         *     origin and credentials (problem+json; start a new session). Or a JSON-RPC
+         *     error: a batch with two requests of one id (-32600); on the per-server
+         *     endpoint, `Mcp-Method` or `Mcp-Name` headers that disagree with the
+         *     body (-32020, refused by the product before anything goes upstream), or
+         *     the MCP server itself refused the message at the protocol level (an
+         *     unsupported protocol version, for instance): its error, passed on.
          */
         McpBadRequest: {
             headers: {
@@ -2085,7 +2098,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The token does not cover the workspace named in the request. */
+        /**
+         * @description The token does not cover the workspace named in the request. On the
+         *     MCP endpoints also: a request from a foreign web origin, or a message
+         *     other than a request to a disabled MCP server.
+         */
         Forbidden: {
             headers: {
                 [name: string]: unknown;

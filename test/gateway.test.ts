@@ -4,7 +4,11 @@ import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CreateMessageRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createMcpServerRepo } from "../server/data/mcp-server-repo.js";
+import { sessionBinding } from "../server/domain/gateway/service.js";
 import { createSessionCodec, sessionKey } from "../server/domain/gateway/session-codec.js";
+import { nameKey } from "../server/domain/rules.js";
+import { namespaceOf } from "../server/domain/names.js";
 import { startV1SessionPeer, startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { closedPortUrl, startSilentPeer, startWebPage, type Peer } from "./helpers/mcp-peers.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
@@ -234,7 +238,10 @@ describe("token scope gateway", () => {
 /** A session id sealed as the product seals them (the test knows the key), for a session the upstream never opened. */
 async function sealedFor(id: string, token: string) {
   const codec = createSessionCodec([sessionKey(Buffer.from(srv.config.encryptionKey!, "base64"))]);
-  return codec.seal("s1", { serverId: id, tokenId: (await srv.services.tokens.authenticate(`Bearer ${token}`)).tokenId });
+  const actor = await srv.services.tokens.authenticate(`Bearer ${token}`);
+  const repo = createMcpServerRepo(srv.services.db.knex, srv.services.box, nameKey, namespaceOf);
+  const stored = (await repo.find(actor.workspaces, id))!;
+  return codec.seal("s1", sessionBinding(stored, await repo.openSecrets(stored.server.workspaceId, id), actor.tokenId));
 }
 
 const mcpPath = (id: string) => `/api/mcp-servers/${id}/mcp`;

@@ -59,7 +59,8 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
       let namespace = namespaceOf(s.server.name);
       if (taken.has(namespace)) namespace = `${namespace}_${s.server.id.slice(-6).toLowerCase()}`;
       taken.add(namespace);
-      out.push({ namespace, ctx: await gateway.open(actor, s.server.id, undefined) });
+      const ctx = await gateway.open(actor, s.server.id, undefined);
+      if (ctx.target) out.push({ namespace, ctx }); // disabled since it was listed: the kill switch holds here too
     }
     return out;
   }
@@ -67,12 +68,13 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
   /** Runs `use` against one member's server, recording a failure on its record. */
   async function onMember<T>(m: Member, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>): Promise<T> {
     if (m.ctx.unavailable) throw m.ctx.unavailable;
+    const target = m.ctx.requireEnabled();
     try {
-      const result = await useUpstream({ url: m.ctx.target.url, headers: m.ctx.target.headers }, timeoutMs, use);
+      const result = await useUpstream({ url: target.url, headers: target.headers }, timeoutMs, use);
       await m.ctx.recordSuccess().catch(() => {});
       return result;
     } catch (err) {
-      const error = describeFailure(err, timeoutMs, m.ctx.target.secrets);
+      const error = describeFailure(err, timeoutMs, target.secrets);
       if (!error) throw err;
       await m.ctx.recordFailure(error).catch(() => {});
       throw error;

@@ -2,13 +2,18 @@
 // the same exchange out to the registered server (with its credentials, never the agent's),
 // and its answer — one JSON body or an SSE stream — back, message by message.
 import type { Request, Response } from "express";
-import { BadMcpRequest, type Exchange, type GatewayContext, type GatewayService } from "../domain/gateway/service.js";
+import { BadMcpRequest, ServerDisabled, type Exchange, type GatewayContext, type GatewayService, type UpstreamTarget } from "../domain/gateway/service.js";
 import { DomainError, Forbidden, UpstreamFailure } from "../domain/errors.js";
+import { disabledText } from "../domain/gateway/interceptors.js";
 import {
+  errorMessage,
+  GATEWAY_DENIED,
   GATEWAY_UPSTREAM_FAILED,
   GATEWAY_UPSTREAM_TIMEOUT,
+  JSONRPC_INVALID_REQUEST,
   JSONRPC_METHOD_NOT_FOUND,
   parseMessages,
+  protocolHeaders,
   type JsonRpcMessage,
 } from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
@@ -26,9 +31,10 @@ export interface McpGatewayDeps {
 
 type RawHandler = (req: Request, res: Response) => Promise<void>;
 
-// Protocol headers the agent sends that the server needs too (2026-07-28 adds Mcp-Method,
-// Mcp-Name and Mcp-Param-*). Authorization, cookies and everything else stay here.
-const PASSED_THROUGH = /^(accept|mcp-protocol-version|mcp-method|mcp-name|mcp-param-[a-z0-9-]+|last-event-id)$/;
+// Protocol headers the agent sends that the server needs too (2026-07-28 adds Mcp-Param-*).
+// Mcp-Method and Mcp-Name are derived from the forwarded body instead (policy.ts).
+// Authorization, cookies and everything else stay here.
+const PASSED_THROUGH = /^(accept|mcp-protocol-version|mcp-param-[a-z0-9-]+|last-event-id)$/;
 
 class SessionEnded extends DomainError {
   constructor() {
@@ -65,25 +71,25 @@ function headerOf(req: Request, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function upstreamHeaders(req: Request, ctx: GatewayContext): Record<string, string> {
+function upstreamHeaders(req: Request, ctx: GatewayContext, target: UpstreamTarget, derived: Record<string, string> = {}): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (PASSED_THROUGH.test(name) && typeof value === "string") headers[name] = value;
   }
-  Object.assign(headers, ctx.target.headers);
+  Object.assign(headers, derived, target.headers);
   if (ctx.upstreamSessionId !== null) headers["mcp-session-id"] = ctx.upstreamSessionId;
   return headers;
 }
 
 /** A failure as the record's lastError and the agent's error text; never quotes a secret. */
-function describeFailure(err: unknown, ctx: GatewayContext, timeoutMs: number): ConnectionError {
+function describeFailure(err: unknown, target: UpstreamTarget, timeoutMs: number): ConnectionError {
   if (err instanceof Deadline || (err as Error)?.name === "TimeoutError" || describeOutboundError(err).class === "timeout") {
     return { class: "timeout", message: `no answer within ${timeoutMs} ms`, httpStatus: null };
   }
   if (err instanceof MessageTooLarge || err instanceof NotJson) return { class: "protocol", message: err.message, httpStatus: null };
   const described = describeOutboundError(err);
   let message = described.message;
-  for (const secret of ctx.target.secrets) if (secret.length >= 4) message = message.split(secret).join("[redacted]");
+  for (const secret of target.secrets) if (secret.length >= 4) message = message.split(secret).join("[redacted]");
   return { class: described.class, message: message.slice(0, 500), httpStatus: null };
 }
 
@@ -106,10 +112,16 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
     return (req as Request & { auth: Actor }).auth;
   };
 
-  /** Reads an upstream stream through to the agent; `ex` tracks answers (absent on the session's own stream). */
-  async function pipeStream(res: Response, events: AsyncIterable<SseEvent>, ex: Exchange | null) {
+  /**
+   * Reads an upstream stream through to the agent, every message through policy; `ex` tracks
+   * answers (absent on the session's own stream). Before each message the record is read again:
+   * a stream ends at its next message once the server is disabled, deleted or moved. Answers
+   * "ended" then, "done" when the upstream ended the stream.
+   */
+  async function pipeStream(res: Response, events: AsyncIterable<SseEvent>, ctx: GatewayContext, ex: Exchange | null): Promise<"done" | "ended"> {
     for await (const event of events) {
-      if (res.destroyed) return;
+      if (res.destroyed) return "done";
+      if (!(await ctx.stillRelayable())) return "ended";
       if (event.data === undefined) {
         await writeEvent(res, event);
         continue;
@@ -120,15 +132,26 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       } catch {
         continue; // not JSON-RPC: nothing an agent could use
       }
-      const out = ex ? ex.onUpstreamMessage(message) : message;
-      await writeEvent(res, { ...event, data: JSON.stringify(out) });
+      const out = ex ? ex.onUpstreamMessage(message) : ctx.toAgent(message);
+      if (out !== null) await writeEvent(res, { ...event, data: JSON.stringify(out) });
     }
+    return "done";
   }
 
   const sendMcpServerMessage: RawHandler = async (req, res) => {
     const actor = actorOf(req);
     const parsed = parseMessages(req.body);
+    if (!parsed.ok && parsed.invalidRequest) {
+      res.status(400).json(errorMessage(null, JSONRPC_INVALID_REQUEST, `Invalid Request: ${parsed.problems[0]}.`));
+      return;
+    }
     if (!parsed.ok) throw new BadMcpRequest(`The body is not a JSON-RPC 2.0 message: ${parsed.problems.slice(0, 5).join("; ")}.`);
+    // 2026-07-28: headers that disagree with the body are refused (-32020, HTTP 400) before anything else.
+    const derived = protocolHeaders({ method: headerOf(req, "mcp-method"), name: headerOf(req, "mcp-name") }, parsed.messages, parsed.batch);
+    if (!derived.ok) {
+      res.status(400).json(derived.error);
+      return;
+    }
     const ctx = await gateway.open(actor, req.params.id as string, headerOf(req, "mcp-session-id"));
     const ex = ctx.exchange(parsed.messages);
     const log = res.locals.log;
@@ -140,7 +163,14 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       res.status(unknownMethod ? 404 : 200).json(parsed.batch ? messages : messages[0]);
     };
     try {
-      if (ex.forward.length === 0) return reply(ex.local);
+      if (ex.forward.length === 0) {
+        if (ex.local.length > 0) return reply(ex.local);
+        // Only notifications or responses, and policy dropped them all.
+        if (!ctx.target) throw new ServerDisabled(ctx.server);
+        res.status(202).end();
+        return;
+      }
+      const target = ctx.requireEnabled();
       if (ctx.unavailable) {
         if (!ex.awaitsAnswer) throw new UpstreamFailure(ctx.unavailable);
         return reply([...ex.local, ...ex.fail(GATEWAY_UPSTREAM_FAILED, agentText(ctx, ctx.unavailable), "upstream_error")]);
@@ -154,7 +184,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         if (!res.writableFinished) controller.abort(new Error("the agent closed the connection"));
       });
       const fail = async (err: unknown) => {
-        const error = err instanceof Object && "class" in err ? (err as ConnectionError) : describeFailure(err, ctx, toolTimeoutMs);
+        const error = err instanceof Object && "class" in err ? (err as ConnectionError) : describeFailure(err, target, toolTimeoutMs);
         await ctx.recordFailure(error).catch((e) => log.warn({ err: e }, "could not record the upstream failure"));
         const agentGone = res.destroyed || (controller.signal.aborted && !(controller.signal.reason instanceof Deadline));
         const answers = ex.fail(
@@ -169,8 +199,8 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       try {
         answer = await relay(fetch, {
           method: "POST",
-          url: ctx.target.url,
-          headers: { ...upstreamHeaders(req, ctx), "content-type": "application/json" },
+          url: target.url,
+          headers: { ...upstreamHeaders(req, ctx, target, derived.headers), "content-type": "application/json" },
           body: JSON.stringify(ex.forward.length === 1 && !parsed.batch ? ex.forward[0] : ex.forward),
           signal: controller.signal,
         });
@@ -215,7 +245,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       if (answer.kind === "json") {
         if (timer) clearTimeout(timer);
         const upstream = (Array.isArray(answer.body) ? answer.body : [answer.body]) as JsonRpcMessage[];
-        const out = [...ex.local, ...upstream.map((m) => ex.onUpstreamMessage(m))];
+        const out = [...ex.local, ...upstream.flatMap((m) => ex.onUpstreamMessage(m) ?? [])];
         if (ex.pending() > 0) out.push(...(await fail({ class: "protocol", message: "the MCP server's answer left requests unanswered", httpStatus: null })).answers);
         await ctx.recordSuccess().catch((e) => log.warn({ err: e }, "could not record the upstream status"));
         return reply(out, answer.sessionId);
@@ -228,14 +258,20 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       res.flushHeaders();
       for (const m of ex.local) await writeEvent(res, { event: "message", data: JSON.stringify(m) });
       let failure: unknown = null;
+      let ended = false;
       try {
-        await pipeStream(res, answer.events, ex);
+        ended = (await pipeStream(res, answer.events, ctx, ex)) === "ended";
       } catch (err) {
         failure = err;
       } finally {
         if (timer) clearTimeout(timer);
       }
-      if (ex.pending() > 0) {
+      if (ended) {
+        // Disabled (or moved) while the stream was open: what is still unanswered is refused, and the record's status is not the upstream's fault.
+        controller.abort(new Error("the MCP server was disabled"));
+        const answers = ex.fail(GATEWAY_DENIED, disabledText(ctx.server), "denied");
+        if (!res.destroyed) for (const m of answers) await writeEvent(res, { event: "message", data: JSON.stringify(m) });
+      } else if (ex.pending() > 0) {
         const cause = failure ?? { class: "protocol", message: "the MCP server closed the stream before answering", httpStatus: null };
         const { answers } = await fail(cause);
         if (!res.destroyed) for (const m of answers) await writeEvent(res, { event: "message", data: JSON.stringify(m) });
@@ -250,15 +286,16 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
 
   const openMcpServerStream: RawHandler = async (req, res) => {
     const ctx = await gateway.open(actorOf(req), req.params.id as string, headerOf(req, "mcp-session-id"));
+    const target = ctx.requireEnabled();
     if (ctx.unavailable) throw new UpstreamFailure(ctx.unavailable);
     const controller = new AbortController();
     res.on("close", () => controller.abort(new Error("the agent closed the stream")));
     let answer: RelayAnswer;
     try {
-      answer = await relay(fetch, { method: "GET", url: ctx.target.url, headers: upstreamHeaders(req, ctx), signal: controller.signal });
+      answer = await relay(fetch, { method: "GET", url: target.url, headers: upstreamHeaders(req, ctx, target), signal: controller.signal });
       if (answer.kind === "rejected") answer = { kind: "status", status: answer.status };
     } catch (err) {
-      const error = describeFailure(err, ctx, toolTimeoutMs);
+      const error = describeFailure(err, target, toolTimeoutMs);
       await ctx.recordFailure(error);
       throw new UpstreamFailure(error);
     }
@@ -274,22 +311,24 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
     res.set({ "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" });
     res.flushHeaders();
     try {
-      await pipeStream(res, answer.events, null);
+      await pipeStream(res, answer.events, ctx, null);
     } catch {
       /* the upstream stream broke; the agent reconnects with Last-Event-ID */
     }
+    controller.abort(new Error("the stream ended"));
     res.end();
   };
 
   const closeMcpServerSession: RawHandler = async (req, res) => {
     const ctx = await gateway.open(actorOf(req), req.params.id as string, headerOf(req, "mcp-session-id"));
+    const target = ctx.requireEnabled();
     if (ctx.unavailable) throw new UpstreamFailure(ctx.unavailable);
     let answer: RelayAnswer;
     try {
-      answer = await relay(fetch, { method: "DELETE", url: ctx.target.url, headers: upstreamHeaders(req, ctx), signal: AbortSignal.timeout(toolTimeoutMs) });
+      answer = await relay(fetch, { method: "DELETE", url: target.url, headers: upstreamHeaders(req, ctx, target), signal: AbortSignal.timeout(toolTimeoutMs) });
       if (answer.kind === "rejected") answer = { kind: "status", status: answer.status };
     } catch (err) {
-      throw new UpstreamFailure(describeFailure(err, ctx, toolTimeoutMs));
+      throw new UpstreamFailure(describeFailure(err, target, toolTimeoutMs));
     }
     if (answer.kind === "accepted") {
       res.status(204).end();

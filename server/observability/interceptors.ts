@@ -65,7 +65,7 @@ export function observeGateway(gateway: GatewayService): GatewayService {
     ...gateway,
     async open(actor, id, sessionHeader) {
       const ctx = await gateway.open(actor, id, sessionHeader);
-      currentScope()?.servers.set(ctx.target.url, ctx.server.id);
+      if (ctx.target) currentScope()?.servers.set(ctx.target.url, ctx.server.id);
       return {
         ...ctx,
         recordFailure(error) {

@@ -1,5 +1,6 @@
 // The gateway's rules about JSON-RPC messages, as pure functions: what a valid message is,
-// which methods are relayed, what a record's policy lets through, and how a tool call ended.
+// which methods are relayed, what a record's policy lets through, how the protocol headers
+// follow the body, and how a tool call ended. interceptors.ts applies them to every message.
 import type { McpServer } from "../../wire.js";
 
 export type JsonRpcId = string | number;
@@ -8,6 +9,8 @@ export type JsonRpcMessage = Record<string, unknown> & { jsonrpc: "2.0" };
 export const JSONRPC_INVALID_REQUEST = -32600;
 export const JSONRPC_METHOD_NOT_FOUND = -32601;
 export const JSONRPC_INVALID_PARAMS = -32602;
+/** 2026-07-28's HeaderMismatch: Mcp-Method or Mcp-Name disagrees with the body. */
+export const MCP_HEADER_MISMATCH = -32020;
 /** The record's policy refused the request; nothing was sent upstream. */
 export const GATEWAY_DENIED = -32003;
 /** The MCP server could not be used (unreachable, refused, not MCP, answer too large, stream cut). */
@@ -18,7 +21,7 @@ export const GATEWAY_UPSTREAM_TIMEOUT = -32005;
 export const MAX_BATCH = 100;
 
 // Every client-to-server request method of MCP 2024-11-05 … 2026-07-28.
-const RELAYED_METHODS = new Set([
+export const RELAYED_METHODS: ReadonlySet<string> = new Set([
   "initialize",
   "ping",
   "server/discover",
@@ -66,7 +69,9 @@ function messageProblem(m: unknown): string | null {
 }
 
 /** The messages of a POST body, or the problems that make it not JSON-RPC. */
-export function parseMessages(body: unknown): { ok: true; messages: JsonRpcMessage[]; batch: boolean } | { ok: false; problems: string[] } {
+export function parseMessages(
+  body: unknown,
+): { ok: true; messages: JsonRpcMessage[]; batch: boolean } | { ok: false; problems: string[]; /** JSON-RPC itself says -32600 Invalid Request */ invalidRequest?: true } {
   const batch = Array.isArray(body);
   const list: unknown[] = batch ? body : [body];
   if (list.length === 0) return { ok: false, problems: ["the batch is empty"] };
@@ -75,7 +80,16 @@ export function parseMessages(body: unknown): { ok: true; messages: JsonRpcMessa
     const p = messageProblem(m);
     return p ? [`${batch ? `message ${i} ` : "the message "}${p}`] : [];
   });
-  return problems.length ? { ok: false, problems } : { ok: true, messages: list as JsonRpcMessage[], batch };
+  if (problems.length) return { ok: false, problems };
+  // Two requests with one id could not be told apart on the way back (and one could take the other's answer past policy).
+  const ids = new Set<JsonRpcId>();
+  for (const m of list as JsonRpcMessage[]) {
+    if (typeof m.method !== "string" || !("id" in m)) continue;
+    const id = m.id as JsonRpcId;
+    if (ids.has(id)) return { ok: false, problems: [`two requests of the batch have the id ${JSON.stringify(id).slice(0, 100)}`], invalidRequest: true };
+    ids.add(id);
+  }
+  return { ok: true, messages: list as JsonRpcMessage[], batch };
 }
 
 export function errorMessage(id: JsonRpcId | null, code: number, message: string): JsonRpcMessage {
@@ -86,24 +100,6 @@ export type Policy = Pick<McpServer, "name" | "enabled" | "allowedTools">;
 
 export function toolAllowed(policy: Policy, tool: string): boolean {
   return policy.allowedTools === null || policy.allowedTools.includes(tool);
-}
-
-/** The gateway's own answer to a request it refuses to forward, or null to forward it. */
-export function refusal(policy: Policy, request: JsonRpcMessage): JsonRpcMessage | null {
-  const id = request.id as JsonRpcId;
-  const method = request.method as string;
-  if (!RELAYED_METHODS.has(method)) {
-    return errorMessage(id, JSONRPC_METHOD_NOT_FOUND, `Method '${method.slice(0, 100)}' is not an MCP method the gateway relays.`);
-  }
-  if (!policy.enabled) return errorMessage(id, GATEWAY_DENIED, `MCP server '${policy.name}' is disabled in this workspace.`);
-  if (method === "tools/call") {
-    const name = (request.params as Record<string, unknown> | undefined)?.name;
-    if (typeof name !== "string" || name === "") return errorMessage(id, JSONRPC_INVALID_PARAMS, "tools/call needs params.name, the tool to call.");
-    if (!toolAllowed(policy, name)) {
-      return errorMessage(id, GATEWAY_DENIED, `Tool '${name.slice(0, 128)}' is not allowed on MCP server '${policy.name}'.`);
-    }
-  }
-  return null;
 }
 
 /** A tools/list result without the tools the record does not allow. */
@@ -117,4 +113,71 @@ export type ToolOutcome = "ok" | "tool_error" | "error" | "denied" | "timeout" |
 export function toolOutcome(response: JsonRpcMessage): ToolOutcome {
   if ("error" in response) return "error";
   return isObject(response.result) && response.result.isError === true ? "tool_error" : "ok";
+}
+
+// The body field each method's Mcp-Name header mirrors (2026-07-28, SEP-2243 and SEP-2663).
+const NAME_SOURCE: Record<string, string> = {
+  "tools/call": "name",
+  "prompts/get": "name",
+  "resources/read": "uri",
+  "tasks/get": "taskId",
+  "tasks/update": "taskId",
+  "tasks/cancel": "taskId",
+};
+
+/** The value a message's Mcp-Name header must carry, or undefined when its method has none. */
+export function mcpNameOf(m: JsonRpcMessage): string | undefined {
+  const field = typeof m.method === "string" && Object.hasOwn(NAME_SOURCE, m.method) ? NAME_SOURCE[m.method] : undefined;
+  const value = field === undefined ? undefined : (m.params as Record<string, unknown> | undefined)?.[field];
+  return typeof value === "string" ? value : undefined;
+}
+
+const SENTINEL = /^=\?base64\?((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)\?=$/;
+
+/** A header value as 2026-07-28 writes it: plain when it is visible ASCII without edge spaces, else =?base64?…?=. */
+export function encodeHeaderValue(value: string): string {
+  const plain = value !== "" && value === value.trim() && /^[\t\x20-\x7e]*$/.test(value) && !(value.startsWith("=?base64?") && value.endsWith("?="));
+  return plain ? value : `=?base64?${Buffer.from(value, "utf8").toString("base64")}?=`;
+}
+
+function decodeHeaderValue(raw: string): string | undefined {
+  const value = raw.replace(/^[\t ]+|[\t ]+$/g, "");
+  const b64 = SENTINEL.exec(value);
+  if (!value.startsWith("=?base64?") || !value.endsWith("?=")) return value;
+  return b64 ? Buffer.from(b64[1], "base64").toString("utf8") : undefined;
+}
+
+/**
+ * The Mcp-Method and Mcp-Name headers to send upstream, derived from the body being forwarded,
+ * or the -32020 error when the agent's headers disagree with its body. A header goes upstream
+ * only when the agent sent it, so a server still sees (and refuses) one left out.
+ */
+export function protocolHeaders(
+  sent: { method?: string; name?: string },
+  messages: JsonRpcMessage[],
+  batch: boolean,
+): { ok: true; headers: Record<string, string> } | { ok: false; error: JsonRpcMessage } {
+  const mismatch = (m: JsonRpcMessage, what: string) => ({
+    ok: false as const,
+    error: errorMessage(kindOf(m) === "request" ? (m.id as JsonRpcId) : null, MCP_HEADER_MISMATCH, `Bad Request: the request headers and body disagree: ${what}`),
+  });
+  for (const m of messages) {
+    const method = typeof m.method === "string" ? m.method : undefined;
+    if (sent.method !== undefined && sent.method.trim() !== method) {
+      return mismatch(m, `the Mcp-Method header names ${sent.method.slice(0, 100)} but the body ${method ? `names ${method.slice(0, 100)}` : "is a response"}`);
+    }
+    const name = mcpNameOf(m);
+    if (sent.name !== undefined && name !== undefined) {
+      const decoded = decodeHeaderValue(sent.name);
+      if (decoded === undefined) return mismatch(m, "the Mcp-Name header carries an invalid Base64 value");
+      if (decoded !== name) return mismatch(m, `the Mcp-Name header names "${decoded.slice(0, 128)}" but the body names "${name.slice(0, 128)}"`);
+    }
+  }
+  const headers: Record<string, string> = {};
+  if (batch || messages.length !== 1) return { ok: true, headers };
+  const [m] = messages;
+  if (sent.method !== undefined && typeof m.method === "string") headers["mcp-method"] = m.method;
+  const name = mcpNameOf(m);
+  if (sent.name !== undefined && name !== undefined) headers["mcp-name"] = encodeHeaderValue(name);
+  return { ok: true, headers };
 }

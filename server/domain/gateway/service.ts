@@ -1,22 +1,16 @@
 // The MCP gateway's use cases: find the record an agent addresses, work out what reaches the
-// upstream server (its own credentials, never the agent's), apply the record's policy to the
-// messages going up and coming back, and record tool calls and upstream failures.
+// upstream server (its own credentials, never the agent's, and none at all while it is disabled),
+// apply the relay policy (interceptors.ts) to the messages going up and coming back, and record
+// tool calls and upstream failures.
+import { createHash } from "node:crypto";
 import type { AuditRepo } from "../../data/audit-repo.js";
-import type { McpServerRepo, StoredServer } from "../../data/mcp-server-repo.js";
+import type { McpServerRepo, Secrets, StoredServer } from "../../data/mcp-server-repo.js";
 import type { ConnectionError } from "../../wire.js";
-import { DomainError, NotFound } from "../errors.js";
-import {
-  errorMessage,
-  filterToolList,
-  kindOf,
-  refusal,
-  toolOutcome,
-  type JsonRpcId,
-  type JsonRpcMessage,
-  type ToolOutcome,
-} from "./policy.js";
+import { DomainError, Forbidden, NotFound } from "../errors.js";
+import { disabledText, relayPolicy, type RelayPolicy } from "./interceptors.js";
+import { errorMessage, kindOf, toolOutcome, type JsonRpcId, type JsonRpcMessage, type ToolOutcome } from "./policy.js";
 import type { TokenOutcome } from "../oauth/index.js";
-import type { SessionCodec } from "./session-codec.js";
+import type { SessionBinding, SessionCodec } from "./session-codec.js";
 import type { Actor } from "../tokens.js";
 import { upstreamHeaders } from "../upstream.js";
 
@@ -24,6 +18,29 @@ export class BadMcpRequest extends DomainError {
   constructor(detail: string) {
     super(400, "validation-error", "Your request is not valid.", detail);
   }
+}
+
+/** A disabled server: nothing is relayed to it, not even a notification, a stream or a session's end. */
+export class ServerDisabled extends Forbidden {
+  constructor(server: { name: string }) {
+    super(disabledText(server));
+  }
+}
+
+export const START_NEW_SESSION = "The Mcp-Session-Id was not issued by this gateway for this MCP server and token; start a new session.";
+
+/**
+ * What a sealed session is bound to: the record, the agent's token, the record's origin and a
+ * digest of its credentials (the key, secret headers and connector secrets; for OAuth the client
+ * and whether it is connected, since access tokens rotate on every refresh).
+ */
+export function sessionBinding(stored: StoredServer, secrets: Secrets, tokenId: string): SessionBinding {
+  const { server } = stored;
+  const oauth = server.authType === "oauth" ? [server.oauthClientId, secrets.oauthClientSecret, server.oauthTokenEndpoint, stored.secretsSet.oauthAccessToken || stored.secretsSet.oauthRefreshToken] : null;
+  const credentials = createHash("sha256")
+    .update(JSON.stringify([server.authType, secrets.apiKey, secrets.secretHeaders, secrets.connectorSecrets, oauth]))
+    .digest("base64url");
+  return { serverId: server.id, tokenId, origin: new URL(server.url).origin, credentials };
 }
 
 /** Where and how to reach the upstream server. */
@@ -40,6 +57,8 @@ export interface GatewayDeps {
   audit: AuditRepo;
   oauthToken: (stored: StoredServer) => Promise<TokenOutcome>;
   sessions: SessionCodec;
+  /** The interceptors every relayed message passes (default: kill switch, methods, allowedTools). */
+  policy?: RelayPolicy;
   now?: () => Date;
 }
 
@@ -51,8 +70,8 @@ export interface Exchange {
   forward: JsonRpcMessage[];
   /** Whether `forward` holds requests (an answer is awaited) rather than only notifications or responses. */
   awaitsAnswer: boolean;
-  /** An upstream message on its way to the agent: rewritten by policy, and noted when it answers a request. */
-  onUpstreamMessage(message: JsonRpcMessage): JsonRpcMessage;
+  /** An upstream message on its way to the agent: rewritten or dropped (null) by policy, and noted when it answers a request. */
+  onUpstreamMessage(message: JsonRpcMessage): JsonRpcMessage | null;
   /** Answers every request still waiting with the gateway's error. */
   fail(code: number, message: string, outcome: ToolOutcome): JsonRpcMessage[];
   pending(): number;
@@ -60,13 +79,7 @@ export interface Exchange {
   settled(): Promise<void>;
 }
 
-export function createGatewayService({ repo, audit, oauthToken, sessions, now = () => new Date() }: GatewayDeps) {
-  async function targetFor(stored: StoredServer, accessToken: string | null): Promise<UpstreamTarget> {
-    const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
-    const { headers, secrets: values } = upstreamHeaders(stored, secrets, accessToken);
-    return { url: stored.server.url, headers, secrets: values };
-  }
-
+export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, now = () => new Date() }: GatewayDeps) {
   async function recordStatus(actor: Actor, stored: StoredServer, error: ConnectionError | null) {
     const connectorStatus = error ? "error" : "connected";
     if (!error && stored.server.connectorStatus === "connected") return;
@@ -88,21 +101,28 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, now = 
     async open(actor: Actor, id: string, sessionHeader: string | undefined) {
       let stored = await repo.find(actor.workspaces, id);
       if (!stored) throw new NotFound(`MCP server ${id}`);
-      const binding = { serverId: id, tokenId: actor.tokenId };
+      let binding: SessionBinding | null = null;
       let upstreamSessionId: string | null = null;
-      if (sessionHeader !== undefined) {
-        upstreamSessionId = sessions.open(sessionHeader, binding);
-        if (upstreamSessionId === null) throw new BadMcpRequest("The Mcp-Session-Id was not issued by this gateway for this MCP server and token; start a new session.");
-      }
-      let accessToken: string | null = null;
+      let target: UpstreamTarget | null = null;
       let unavailable: ConnectionError | null = null;
-      if (stored.server.authType === "oauth" && stored.server.enabled) {
-        const token = await oauthToken(stored);
-        stored = token.stored;
-        if (token.ok) accessToken = token.accessToken;
-        else unavailable = token.error;
+      // The kill switch: a disabled record's credentials are never opened, so nothing can carry them upstream.
+      if (stored.server.enabled) {
+        const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
+        binding = sessionBinding(stored, secrets, actor.tokenId);
+        if (sessionHeader !== undefined) {
+          upstreamSessionId = sessions.open(sessionHeader, binding);
+          if (upstreamSessionId === null) throw new BadMcpRequest(START_NEW_SESSION);
+        }
+        let accessToken: string | null = null;
+        if (stored.server.authType === "oauth") {
+          const token = await oauthToken(stored);
+          stored = token.stored;
+          if (token.ok) accessToken = token.accessToken;
+          else unavailable = token.error;
+        }
+        const { headers, secrets: values } = upstreamHeaders(stored, secrets, accessToken);
+        target = { url: stored.server.url, headers, secrets: values };
       }
-      const target = await targetFor(stored, accessToken);
       const server = stored.server;
       const current = stored;
       /** One tools/call in the audit trail: never its arguments or result. */
@@ -120,12 +140,29 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, now = 
           now().toISOString(),
         );
 
+      const enabledBinding = binding;
       return {
         server,
+        /** Null exactly when the server is disabled: then nothing may be sent upstream. */
         target,
         unavailable,
         upstreamSessionId,
-        sealSession: (upstreamId: string) => sessions.seal(upstreamId, binding),
+        sealSession: (upstreamId: string) => {
+          if (!enabledBinding) throw new ServerDisabled(server);
+          return sessions.seal(upstreamId, enabledBinding);
+        },
+        /** Refuses anything but a request (which policy answers) while the server is disabled. */
+        requireEnabled() {
+          if (!target) throw new ServerDisabled(server);
+          return target;
+        },
+        /** Whether a stream opened earlier may carry one more message: the record still exists, is enabled and has not moved. */
+        async stillRelayable(): Promise<boolean> {
+          const now = await repo.find(actor.workspaces, id);
+          return now !== null && now.server.enabled && new URL(now.server.url).origin === new URL(server.url).origin;
+        },
+        /** An upstream message outside any exchange (the session's own stream), through policy; null drops it. */
+        toAgent: (message: JsonRpcMessage) => policy.toAgent(message, server),
         recordFailure: (error: ConnectionError) => recordStatus(actor, current, error),
         recordSuccess: () => recordStatus(actor, current, null),
         recordToolCall,
@@ -143,34 +180,33 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, now = 
           };
 
           for (const m of messages) {
-            if (kindOf(m) !== "request") {
-              forward.push(m);
-              continue;
-            }
             const started = performance.now();
-            const refused = refusal(server, m);
-            if (refused) {
-              local.push(refused);
+            const verdict = policy.toUpstream(m, server);
+            if (verdict.action === "drop") continue;
+            if (verdict.action === "answer") {
+              local.push(verdict.message);
               const tool = toolOf(m);
               if (tool) auditCall(tool, "denied", started);
               continue;
             }
-            forward.push(m);
-            waiting.set(m.id as JsonRpcId, { method: m.method as string, tool: toolOf(m), started });
+            forward.push(verdict.message);
+            if (kindOf(verdict.message) === "request") {
+              waiting.set(verdict.message.id as JsonRpcId, { method: verdict.message.method as string, tool: toolOf(verdict.message), started });
+            }
           }
 
           return {
             local,
             forward,
             awaitsAnswer: waiting.size > 0,
-            onUpstreamMessage(message) {
-              if (kindOf(message) !== "response") return message;
+            onUpstreamMessage(upstream) {
+              const message = policy.toAgent(upstream, server);
+              if (message === null || kindOf(message) !== "response") return message;
               const id = message.id as JsonRpcId;
               const call = waiting.get(id);
               if (!call) return message;
               waiting.delete(id);
               if (call.tool) auditCall(call.tool, toolOutcome(message), call.started);
-              if (call.method === "tools/list" && "result" in message) return { ...message, result: filterToolList(server, message.result) };
               return message;
             },
             fail(code, text, outcome) {

@@ -1,6 +1,7 @@
 // MCP session ids the gateway hands to agents: the upstream server's own session id, sealed
-// (AES-256-GCM) and bound to the record and the token, so that any process holding the key
-// can continue the session and nobody else can read, forge or reuse it elsewhere.
+// (AES-256-GCM) and bound to the record, the token, the record's origin and its credential
+// generation, so that any process holding the key can continue the session and nobody else can
+// read, forge or reuse it elsewhere — nor can it outlive a move of the record or its credentials.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 
 const PREFIX = "mcpgw1.";
@@ -8,6 +9,10 @@ const PREFIX = "mcpgw1.";
 export interface SessionBinding {
   serverId: string;
   tokenId: string;
+  /** The upstream's origin (scheme://host:port): a session never follows the record elsewhere. */
+  origin: string;
+  /** A digest of the credentials the session was opened with: replaced or cleared ones end it. */
+  credentials: string;
 }
 
 export interface SessionCodec {
@@ -21,7 +26,7 @@ export function sessionKey(encryptionKey: Buffer): Buffer {
   return createHash("sha256").update("mcp-session-ids:").update(encryptionKey).digest();
 }
 
-const aad = (b: SessionBinding) => Buffer.from(JSON.stringify([b.serverId, b.tokenId]));
+const aad = (b: SessionBinding) => Buffer.from(JSON.stringify([b.serverId, b.tokenId, b.origin, b.credentials]));
 
 /** `keys[0]` seals; every key opens (so sessions survive a key rotation). */
 export function createSessionCodec(keys: Buffer[]): SessionCodec {
