@@ -1,8 +1,11 @@
 // The bench's baseline: the same reads and writes as the API (same table, same keyset
 // query, same JSON shapes) on bare node:http + better-sqlite3 prepared statements, with
 // no validation, no auth and no Express. What this machine can do at best.
+// With BASELINE_RELAY_UPSTREAM=<url>, POST /relay/mcp is the gateway's baseline: the body
+// forwarded as is to that upstream over a kept-alive connection and its answer piped back,
+// with no auth, validation, policy or audit.
 //   DATABASE_URL=sqlite:<path> PORT=… HOST=127.0.0.1 BASELINE_WORKSPACES=ws_a,ws_b node --import tsx bench/baseline-server.ts
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import Database from "better-sqlite3";
 import { monotonicFactory } from "ulid";
 
@@ -110,12 +113,33 @@ function readBody(req: IncomingMessage): Promise<Record<string, any>> {
   });
 }
 
+const relayTarget = process.env.BASELINE_RELAY_UPSTREAM ? new URL(process.env.BASELINE_RELAY_UPSTREAM) : null;
+const relayAgent = new Agent({ keepAlive: true });
+const RELAYED_HEADERS = ["accept", "content-type", "mcp-protocol-version", "mcp-session-id"];
+
+async function relay(req: IncomingMessage, res: ServerResponse, target: URL) {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks);
+  const headers: Record<string, string> = { "content-length": String(body.length) };
+  for (const name of RELAYED_HEADERS) if (typeof req.headers[name] === "string") headers[name] = req.headers[name];
+  const up = request({ host: target.hostname, port: target.port, path: target.pathname, method: "POST", agent: relayAgent, headers }, (answer) => {
+    const back: Record<string, string> = {};
+    for (const name of ["content-type", "mcp-session-id"]) if (typeof answer.headers[name] === "string") back[name] = answer.headers[name];
+    res.writeHead(answer.statusCode ?? 502, back);
+    answer.pipe(res);
+  });
+  up.on("error", () => (res.headersSent ? res.destroy() : send(res, 502, { status: 502 })));
+  up.end(body);
+}
+
 const isUnique = (err: unknown) => String((err as { code?: string }).code).startsWith("SQLITE_CONSTRAINT");
 
 async function handle(req: IncomingMessage, res: ServerResponse) {
   const u = new URL(req.url ?? "/", "http://127.0.0.1");
   const path = u.pathname;
   if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok" });
+  if (req.method === "POST" && path === "/relay/mcp" && relayTarget) return relay(req, res, relayTarget);
 
   if (path === "/api/mcp-servers") {
     if (req.method === "GET") {

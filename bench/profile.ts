@@ -1,6 +1,7 @@
 // Profiles the API server (SQLite) on one operation: `node --cpu-prof --import tsx server/main.ts`
 // under autocannon, then summarises the profile for the measured window and for start-up.
-//   npx tsx bench/profile.ts <get|list|list-deep|create|patch> [--seconds 8] [--out <dir>]
+//   npx tsx bench/profile.ts <get|list|list-deep|create|patch|tools-call> [--seconds 8] [--seed 100000] [--out <dir>]
+// tools-call: the gateway's tools/call to bench/mcp-upstream.ts, as the bench's gateway row.
 // The .cpuprofile stays in --out (default: a temporary directory); it is not for committing.
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import { printSummary, summarize, type CpuProfile } from "./cpuprofile-summary.j
 import {
   OPERATIONS,
   deepCursor,
+  httpJson,
   migrateAndMint,
   newEncryptionKey,
   operationSpecs,
@@ -18,15 +20,16 @@ import {
   startServer,
   stopAll,
   type Operation,
+  type RequestSpec,
 } from "./lib.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { seconds: { type: "string" }, out: { type: "string" }, top: { type: "string" } },
+  options: { seconds: { type: "string" }, out: { type: "string" }, top: { type: "string" }, seed: { type: "string" } },
 });
-const operation = positionals[0] as Operation;
-if (!OPERATIONS.includes(operation)) {
-  console.error(`usage: npx tsx bench/profile.ts <${OPERATIONS.join("|")}> [--seconds 8] [--out dir]`);
+const operation = positionals[0] as Operation | "tools-call";
+if (!OPERATIONS.includes(operation as Operation) && operation !== "tools-call") {
+  console.error(`usage: npx tsx bench/profile.ts <${OPERATIONS.join("|")}|tools-call> [--seconds 8] [--seed 100000] [--out dir]`);
   process.exit(2);
 }
 const seconds = Number(values.seconds ?? 8);
@@ -40,19 +43,20 @@ async function main() {
   const t = { store: "api-sqlite", readWorkspace: `ws_bench_${runId}`, writeWorkspace: `ws_bench_writes_${runId}`, token: "", ids: [] as string[] };
   const template = join(tmp, "template.sqlite");
   t.token = (await migrateAndMint(`sqlite:${template}`, key, [t.readWorkspace, t.writeWorkspace])).token;
-  t.ids = seedSqlite(template, t.readWorkspace, 100_000, key);
+  t.ids = seedSqlite(template, t.readWorkspace, Number(values.seed ?? 100_000), key);
   const db = join(tmp, "api.sqlite");
   copyFileSync(template, db);
 
   const spawnedUs = Number(process.hrtime.bigint() / 1000n);
-  const server = await startServer("api-sqlite", "server/main.ts", { DATABASE_URL: `sqlite:${db}`, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: "silent", MCP_API_RATE_LIMIT: "1000000000" }, [
+  const upstream = operation === "tools-call" ? await startServer("mcp-upstream", "bench/mcp-upstream.ts", {}) : null;
+  const server = await startServer("api-sqlite", "server/main.ts", { DATABASE_URL: `sqlite:${db}`, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: "silent", MCP_API_RATE_LIMIT: "1000000000", MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, [
     "--cpu-prof",
     "--cpu-prof-dir",
     out,
   ]);
   const readyUs = Number(process.hrtime.bigint() / 1000n);
   const deep = operation === "list-deep" ? (await deepCursor(server.port, t, { deepTarget: 50_000, walkBudgetMs: 8_000 })).cursor : "";
-  const spec = operationSpecs(t, deep, runId)[operation];
+  const spec = upstream ? await toolsCallSpec(server.port, t, `http://127.0.0.1:${upstream.port}/mcp`) : operationSpecs(t, deep, runId)[operation as Operation];
   const r = await runPhase(server, t.token, spec, { warmupSeconds: 2, seconds, connections: 10 });
   await server.stop(); // SIGTERM: main.ts exits, and node writes the profile on exit
 
@@ -71,6 +75,15 @@ async function main() {
   printSummary(summarize(profile, r.windowUs), top, r.requests);
   console.log(`\n===== start-up: spawn → first answered /healthz (${((readyUs - spawnedUs) / 1000).toFixed(0)} ms under --cpu-prof) =====`);
   printSummary(summarize(profile, { to: readyUs }), Math.min(top, 15));
+}
+
+/** The bench's gateway row: a record for the upstream, then tools/call of its echo tool through /api/mcp-servers/{id}/mcp. */
+async function toolsCallSpec(port: number, t: { token: string; writeWorkspace: string }, url: string): Promise<RequestSpec> {
+  const created = await httpJson(port, "POST", "/api/mcp-servers", { authorization: `Bearer ${t.token}` }, { workspaceId: t.writeWorkspace, name: "profiled upstream", url });
+  if (created.status !== 201) throw new Error(`create got ${created.status}: ${JSON.stringify(created.body)}`);
+  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "bench" } } });
+  const path = `/api/mcp-servers/${(created.body as { id: string }).id}/mcp`;
+  return { method: "POST", headers: { accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" }, next: () => ({ path, body }) };
 }
 
 main()

@@ -12,6 +12,8 @@ import { createConnectorRepo } from "./data/connector-repo.js";
 import { createConnectorService } from "./domain/connectors.js";
 import { createSecretBox, parseKey, type SecretBox } from "./data/secrets.js";
 import { createAuditRepo } from "./data/audit-repo.js";
+import { bufferAppends } from "./domain/audit-buffer.js";
+import { cacheRecordReads } from "./domain/gateway/record-cache.js";
 import { sealLegacyToOrigins } from "./data/key-rotation.js";
 import { createIdempotencyRepo } from "./data/idempotency-repo.js";
 import { createRateLimitRepo } from "./data/rate-limit-repo.js";
@@ -114,7 +116,13 @@ export async function openServices(config: Config, logger: Logger, options: Open
     const box = createSecretBox([key, ...previous]);
     if (migrated) await bindLegacySecrets(db, box, logger);
     const cursorKey = createHash("sha256").update("cursor-signing:").update(key).digest();
-    const repo = createMcpServerRepo(db.knex, box, nameKey, namespaceOf);
+    // Every use case writes through `records.repo`; the gateway reads through `records.cached`.
+    const records = cacheRecordReads(createMcpServerRepo(db.knex, box, nameKey, namespaceOf));
+    const repo = records.repo;
+    const audit = bufferAppends(createAuditRepo(db.knex), {
+      flushMs: config.auditFlushMs,
+      onError: (err, dropped) => logger.error({ err, dropped }, "could not write tool_called events; keeping them to try again"),
+    });
     const connectors = createConnectorService({ repo: createConnectorRepo(db.knex), cursors: createCursorCodec(cursorKey) });
     const outboundFetch = createGuardedFetch({
       allowPrivateNetwork: config.allowPrivateNetwork,
@@ -132,7 +140,14 @@ export async function openServices(config: Config, logger: Logger, options: Open
       returnUrlPrefixes: config.oauthReturnUrlPrefixes,
     });
     return {
-      db,
+      // Closing the store first writes the tool_called events still waiting (graceful shutdown loses none).
+      db: {
+        ...db,
+        async close() {
+          await audit.close().catch((err) => logger.error({ err, events: audit.waiting() }, "could not write tool_called events at shutdown"));
+          await db.close();
+        },
+      },
       box,
       readiness: {
         migrated: () => migrated,
@@ -149,14 +164,14 @@ export async function openServices(config: Config, logger: Logger, options: Open
       tokens: createTokenService(cacheTokenLookups(tokenRepo), { cursors: createCursorCodec(cursorKey) }),
       sessions: createSessionService(createSessionRepo(db.knex)),
       connectors,
-      activity: createActivityService({ audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey) }),
-      servers: createMcpServerService({ repo, audit: createAuditRepo(db.knex), cursors: createCursorCodec(cursorKey), connectors }),
+      activity: createActivityService({ audit, cursors: createCursorCodec(cursorKey) }),
+      servers: createMcpServerService({ repo, audit, cursors: createCursorCodec(cursorKey), connectors }),
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: observeRateLimiter(createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute), (err) => err instanceof RateLimited),
       oauth,
       gateway: gatewayDeps(config, () => new URL(config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`).origin, {
-        repo,
-        audit: createAuditRepo(db.knex),
+        repo: records.cached,
+        audit,
         oauthToken: (stored) => oauth.accessToken(stored),
         sessions: createSessionCodec([key, ...previous].map(sessionKey)),
       }),

@@ -12,6 +12,8 @@ export interface Config {
   connectTimeoutMs: number;
   /** Deadline of one MCP request through the gateway, tools/call included (MCP_API_TOOL_TIMEOUT_MS). */
   toolTimeoutMs: number;
+  /** How long a tool_called event may wait in memory before it is written (MCP_API_AUDIT_FLUSH_MS): what a crash can lose at most. */
+  auditFlushMs: number;
   /** Largest MCP response body read from a server (MCP_API_MAX_RESPONSE_BYTES). */
   maxResponseBytes: number;
   allowPrivateNetwork: boolean;
@@ -99,6 +101,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: Number(env.MCP_API_SHUTDOWN_TIMEOUT_MS ?? 10000),
     connectTimeoutMs: positiveInt(env.MCP_API_CONNECT_TIMEOUT_MS, 10000, "MCP_API_CONNECT_TIMEOUT_MS"),
     toolTimeoutMs: positiveInt(env.MCP_API_TOOL_TIMEOUT_MS, 60000, "MCP_API_TOOL_TIMEOUT_MS"),
+    auditFlushMs: positiveInt(env.MCP_API_AUDIT_FLUSH_MS, 100, "MCP_API_AUDIT_FLUSH_MS"),
     maxResponseBytes: positiveInt(env.MCP_API_MAX_RESPONSE_BYTES, 10 * 1024 * 1024, "MCP_API_MAX_RESPONSE_BYTES"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
     rateLimitPerMinute: positiveInt(env.MCP_API_RATE_LIMIT, 600, "MCP_API_RATE_LIMIT"),

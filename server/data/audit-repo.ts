@@ -18,14 +18,8 @@ interface EventRow {
   tool_call: string | null;
 }
 
-export async function insertEvent(
-  db: Knex | Knex.Transaction,
-  id: string,
-  server: { id: string; workspaceId: string },
-  event: AuditEventInput,
-  at: string,
-): Promise<void> {
-  await db<EventRow>("audit_events").insert({
+function eventRow(id: string, server: { id: string; workspaceId: string }, event: AuditEventInput, at: string): EventRow {
+  return {
     id,
     server_id: server.id,
     workspace_id: server.workspaceId,
@@ -36,8 +30,30 @@ export async function insertEvent(
     at,
     fields: JSON.stringify(event.fields),
     tool_call: event.toolCall ? JSON.stringify(event.toolCall) : null,
-  });
+  };
 }
+
+export async function insertEvent(
+  db: Knex | Knex.Transaction,
+  id: string,
+  server: { id: string; workspaceId: string },
+  event: AuditEventInput,
+  at: string,
+): Promise<void> {
+  await db<EventRow>("audit_events").insert(eventRow(id, server, event, at));
+}
+
+/** One event of a batch appended together. */
+export interface AppendedEvent {
+  /** From newEventId() when the event happened, so ids keep the events' order. */
+  id: string;
+  server: { id: string; workspaceId: string };
+  event: AuditEventInput;
+  at: string;
+}
+
+// 10 columns a row: 100 rows stay far below both stores' limits on bound parameters.
+const BATCH_ROWS = 100;
 
 function toEvent(r: EventRow): McpServerEvent {
   return {
@@ -70,6 +86,15 @@ export function createAuditRepo(knex: Knex) {
     /** An event that changes no record (a tool call through the gateway). */
     async append(server: { id: string; workspaceId: string }, event: AuditEventInput, at: string): Promise<void> {
       await insertEvent(knex, `evt_${newId()}`, server, event, at);
+    },
+    newEventId: () => `evt_${newId()}`,
+    /** Several such events in one transaction, a multi-row INSERT per 100. */
+    async appendMany(events: readonly AppendedEvent[]): Promise<void> {
+      if (events.length === 0) return;
+      const rows = events.map((e) => eventRow(e.id, e.server, e.event, e.at));
+      await knex.transaction(async (trx) => {
+        for (let i = 0; i < rows.length; i += BATCH_ROWS) await trx<EventRow>("audit_events").insert(rows.slice(i, i + BATCH_ROWS));
+      });
     },
     /** Newest first; only events of the given workspaces. */
     async list(workspaces: readonly string[], serverId: string, limit: number, beforeId: string | null): Promise<McpServerEvent[]> {

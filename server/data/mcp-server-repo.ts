@@ -256,6 +256,10 @@ function fieldColumns(f: Partial<ServerFields>, keys: NameKeys): Partial<ServerR
   return row;
 }
 
+// `limit 1` written into the SQL, not bound: better-sqlite3 runs `limit ?` about 3× slower
+// (4.4 against 1.5 µs a lookup on 100,000 rows), and a limit is always an integer here.
+const LITERAL = { skipBinding: true };
+
 /** `nameKey` and `namespaceOf` (the domain's) fill the two columns each workspace keeps unique. */
 export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: string) => string, namespaceOf: (name: string) => string) {
   const keys: NameKeys = { nameKey, namespaceOf };
@@ -271,7 +275,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
     for (const e of Array.isArray(event) ? event : event ? [event] : []) await insertEvent(db, `evt_${eventId()}`, server, e, at);
   };
   const findIn = async (db: Knex | Knex.Transaction, workspaceId: string, id: string) => {
-    const row = await table(db).where({ id, workspace_id: workspaceId }).first();
+    const row = await table(db).where({ id, workspace_id: workspaceId }).first().limit(1, LITERAL);
     return row ? toStored(row) : null;
   };
 
@@ -305,7 +309,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
    * the origin the record now points it at; a row repointed behind the domain's back throws.
    */
   async function openSecrets(workspaceId: string, id: string): Promise<Secrets> {
-    const row = await table().where({ id, workspace_id: workspaceId }).first();
+    const row = await table().where({ id, workspace_id: workspaceId }).first().limit(1, LITERAL);
     const out: Secrets = { apiKey: null, oauthClientSecret: null, oauthAccessToken: null, oauthRefreshToken: null, secretHeaders: null, connectorSecrets: null };
     if (!row) return out;
     const to = { url: row.url, oauthTokenEndpoint: row.oauth_token_endpoint };
@@ -351,7 +355,13 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
     },
 
     async find(workspaces: readonly string[], id: string): Promise<StoredServer | null> {
-      const row = await table().where({ id }).whereIn("workspace_id", [...workspaces]).first();
+      const row = await table().where({ id }).whereIn("workspace_id", [...workspaces]).first().limit(1, LITERAL);
+      return row ? toStored(row) : null;
+    },
+
+    /** The record whatever its workspace: for a cache that scopes it to each caller itself. */
+    async findAnyWorkspace(id: string): Promise<StoredServer | null> {
+      const row = await table().where({ id }).first().limit(1, LITERAL);
       return row ? toStored(row) : null;
     },
 
@@ -359,7 +369,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
     async list(workspaceId: string, limit: number, beforeId: string | null): Promise<StoredServer[]> {
       const q = table().where({ workspace_id: workspaceId });
       if (beforeId) q.andWhere("id", "<", beforeId);
-      const rows = await q.orderBy("id", "desc").limit(limit);
+      const rows = await q.orderBy("id", "desc").limit(limit, LITERAL);
       return rows.map(toStored);
     },
 
