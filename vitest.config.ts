@@ -21,6 +21,7 @@ const storeSuites = [
   "test/catalog.test.ts",
   "test/tokens.test.ts",
   "test/connectors.test.ts",
+  "test/gateway-caches.test.ts",
   "test/activity.test.ts",
   "test/namespaces.test.ts",
 ];

@@ -22,7 +22,14 @@ interface Row {
   oauth_authorization_endpoint: string | null;
   oauth_scopes: string | null;
   oauth_expires_at: string | null;
+  oauth_grant_type: string | null;
+  oauth_client_registration: string | null;
   headers: string;
+  secret_header_names: string;
+  connector_secret_names: string;
+  connector_source: string | null;
+  enabled: number;
+  allowed_tools: string | null;
   connector_id: string | null;
   connector_config: string | null;
   connector_status: string;
@@ -74,13 +81,20 @@ function toWire(row: Row) {
     oauthTokenEndpoint: row.oauth_token_endpoint,
     oauthAuthorizationEndpoint: row.oauth_authorization_endpoint,
     oauthScopes: row.oauth_scopes,
+    oauthGrantType: row.oauth_grant_type,
+    oauthClientRegistration: row.oauth_client_registration,
     oauthExpiresAt: row.oauth_expires_at,
     headers: JSON.parse(row.headers),
+    secretHeaderNames: JSON.parse(row.secret_header_names),
     connectorId: row.connector_id,
     connectorConfig: row.connector_config === null ? null : JSON.parse(row.connector_config),
+    connectorSecretsSet: JSON.parse(row.connector_secret_names),
+    connectorSource: row.connector_source === "catalog" ? "catalog" : null,
     connectorStatus: row.connector_status,
     lastCheckedAt: row.last_checked_at,
     lastError: row.last_error === null ? null : JSON.parse(row.last_error),
+    enabled: Boolean(row.enabled),
+    allowedTools: row.allowed_tools === null ? null : JSON.parse(row.allowed_tools),
     createdBy: row.created_by,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

@@ -163,7 +163,7 @@ function checkTargets(rows: Row[], runs: StoreRun[]): TargetCheck[] {
       checks.push({ store: s, target: `${label} CPU/request ≤ ${max}× baseline`, measured: `${fmt(r.cpuRatioToBaseline, 2)}×`, pass: clean(r) && (r.cpuRatioToBaseline ?? Infinity) <= max });
     };
     ratio("get", 6, "GET by id");
-    ratio("list", 3, "list first page");
+    ratio("list", 2, "list first page");
     ratio("create", 4, "create");
     ratio("patch", 4, "patch");
     const first = get(s, "list");
