@@ -382,3 +382,25 @@ describe("sessions die with their origin (issue 18, item 7)", () => {
     expect((await ping(session)).status).toBe(400);
   });
 });
+
+describe("hostile upstream messages (issue 18, hardening)", () => {
+  test("when the upstream answers with JSON values that are not JSON-RPC messages, in a JSON body or on its stream, then they are left out and the agent still gets its answer", async () => {
+    const { peer } = await recordingMcp((m, res) => {
+      if (m.method === "tools/list") {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify([1, null, "x", [], { jsonrpc: "2.0", id: m.id, result: { tools: [] } }]));
+        return true;
+      }
+      if (m.method !== "ping") return false;
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.end(["null", "7", '"text"', "[]", JSON.stringify({ jsonrpc: "2.0", id: m.id, result: {} })].map((d) => `data: ${d}\n\n`).join(""));
+      return true;
+    });
+    const s = await setup(peer.origin, { ...withKey, allowedTools: ["echo"] });
+    const listed = await post(s.path, s.token, { jsonrpc: "2.0", id: 1, method: "tools/list" });
+    expect(listed.status, listed.text).toBe(200);
+    expect(listed.json).toEqual({ jsonrpc: "2.0", id: 1, result: { tools: [] } });
+    const pinged = await post(s.path, s.token, { jsonrpc: "2.0", id: 2, method: "ping" });
+    expect(pinged.status, pinged.text).toBe(200);
+    expect(answerOf(pinged)).toEqual({ jsonrpc: "2.0", id: 2, result: {} });
+  });
+});

@@ -10,6 +10,7 @@ import {
   GATEWAY_DENIED,
   GATEWAY_UPSTREAM_FAILED,
   GATEWAY_UPSTREAM_TIMEOUT,
+  isMessage,
   JSONRPC_INVALID_REQUEST,
   JSONRPC_METHOD_NOT_FOUND,
   parseMessages,
@@ -121,17 +122,18 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
   async function pipeStream(res: Response, events: AsyncIterable<SseEvent>, ctx: GatewayContext, ex: Exchange | null): Promise<"done" | "ended"> {
     for await (const event of events) {
       if (res.destroyed) return "done";
-      if (!(await ctx.stillRelayable())) return "ended";
       if (event.data === undefined) {
-        await writeEvent(res, event);
+        await writeEvent(res, event); // a keep-alive carries nothing, so it costs no record read
         continue;
       }
-      let message: JsonRpcMessage;
+      let message: unknown;
       try {
-        message = JSON.parse(event.data) as JsonRpcMessage;
+        message = JSON.parse(event.data);
       } catch {
         continue; // not JSON-RPC: nothing an agent could use
       }
+      if (!isMessage(message)) continue;
+      if (!(await ctx.stillRelayable())) return "ended";
       const out = ex ? ex.onUpstreamMessage(message) : ctx.toAgent(message);
       if (out !== null) await writeEvent(res, { ...event, data: JSON.stringify(out) });
     }
@@ -244,7 +246,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       }
       if (answer.kind === "json") {
         if (timer) clearTimeout(timer);
-        const upstream = (Array.isArray(answer.body) ? answer.body : [answer.body]) as JsonRpcMessage[];
+        const upstream = (Array.isArray(answer.body) ? answer.body : [answer.body]).filter(isMessage);
         const out = [...ex.local, ...upstream.flatMap((m) => ex.onUpstreamMessage(m) ?? [])];
         if (ex.pending() > 0) out.push(...(await fail({ class: "protocol", message: "the MCP server's answer left requests unanswered", httpStatus: null })).answers);
         await ctx.recordSuccess().catch((e) => log.warn({ err: e }, "could not record the upstream status"));

@@ -53,6 +53,11 @@ export function kindOf(m: JsonRpcMessage): MessageKind {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isId = (v: unknown): v is JsonRpcId => typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
 
+/** Whether an upstream value can be a JSON-RPC message at all (an object); anything else is not relayed. */
+export function isMessage(v: unknown): v is JsonRpcMessage {
+  return isObject(v);
+}
+
 /** Why a message is not JSON-RPC 2.0, or null when it is. */
 function messageProblem(m: unknown): string | null {
   if (!isObject(m)) return "is not a JSON object";
