@@ -1,19 +1,22 @@
 // The product as an OAuth client of each `oauth` MCP server's authorization server. The
-// protocol work is the MCP SDK's auth helpers; every request goes through the guarded fetch.
+// protocol work is the MCP SDK v2's auth helpers (@modelcontextprotocol/client); every request goes through the guarded fetch.
 import {
+  checkResourceAllowed,
   discoverAuthorizationServerMetadata,
   discoverOAuthProtectedResourceMetadata,
   exchangeAuthorization,
   extractWWWAuthenticateParams,
   fetchToken,
+  InsecureTokenEndpointError,
+  OAuthError,
   refreshAuthorization,
   registerClient,
   startAuthorization,
-} from "@modelcontextprotocol/sdk/client/auth.js";
-import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
-import { OAuthError } from "@modelcontextprotocol/sdk/server/auth/errors.js";
-import type { AuthorizationServerMetadata, OAuthProtectedResourceMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
-import { checkResourceAllowed } from "@modelcontextprotocol/sdk/shared/auth-utils.js";
+  type AuthorizationServerMetadata,
+  type OAuthClientProvider,
+  type OAuthProtectedResourceMetadata,
+  type OAuthTokens,
+} from "@modelcontextprotocol/client";
 import type { GuardedFetch } from "./guarded-fetch.js";
 
 export type { OAuthTokens };
@@ -77,22 +80,24 @@ const REJECTIONS = new Set(["invalid_grant", "invalid_client", "unauthorized_cli
 
 /** The authorization server rejected the grant or the client: re-authorization is needed. */
 export function isGrantRejected(err: unknown): boolean {
-  return err instanceof OAuthError && REJECTIONS.has(err.errorCode);
+  return err instanceof OAuthError && REJECTIONS.has(err.code);
 }
 
 /** The authorization server does not know the client (any more). */
 export function isClientRejected(err: unknown): boolean {
-  return err instanceof OAuthError && err.errorCode === "invalid_client";
+  return err instanceof OAuthError && err.code === "invalid_client";
 }
 
 /** A token-endpoint error described by the product: the server's body is never quoted. */
 export function describeTokenError(err: unknown): { class: "auth" | "http"; message: string; httpStatus: number | null } | null {
+  // The SDK refuses to send credentials to a plain-http token endpoint off loopback (OAuth 2.1 §1.5).
+  if (err instanceof InsecureTokenEndpointError) return { class: "auth", message: "the token endpoint must be https (http only on loopback)", httpStatus: null };
   if (!(err instanceof OAuthError)) return null;
   const status = /^HTTP (\d{3}):/.exec(err.message)?.[1];
   if (status && /Invalid OAuth error response/.test(err.message)) {
     return { class: "http", message: `the authorization server answered HTTP ${status} without an OAuth error`, httpStatus: Number(status) };
   }
-  return { class: "auth", message: `the authorization server answered ${err.errorCode}`, httpStatus: null };
+  return { class: "auth", message: `the authorization server answered ${err.code}`, httpStatus: null };
 }
 
 function metadataOf(setup: OAuthSetup, client?: OAuthClientIdentity): AuthorizationServerMetadata {
