@@ -24,6 +24,7 @@ const storeSuites = [
   "test/gateway-caches.test.ts",
   "test/activity.test.ts",
   "test/namespaces.test.ts",
+  "test/audit-trail.test.ts",
 ];
 
 export default defineConfig({

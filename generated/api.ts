@@ -170,7 +170,9 @@ export interface paths {
          *     status change, with who did it, the request id and the names of the
          *     fields changed. Secret values are never recorded, only whether they
          *     were set, cleared or replaced. Readable after the server is deleted,
-         *     by a token that covers its workspace.
+         *     by a token that covers its workspace. Events are kept for
+         *     `MCP_API_EVENT_RETENTION_DAYS` (default 90 days; deleted servers'
+         *     too), then removed.
          */
         get: operations["listMcpServerEvents"];
         put?: never;
@@ -1579,14 +1581,17 @@ export interface components {
          */
         ToolCall: {
             /**
-             * @description The upstream tool name.
+             * @description The upstream tool name as the agent gave it, at most 128 characters:
+             *     a longer one is cut to its first 128, the same cut as in the
+             *     agent's error message.
              * @example search_issues
              */
             tool: string;
             /**
              * @description `ok` (a result), `tool_error` (a result with `isError`), `error`
-             *     (the server answered a JSON-RPC error), `denied` (disabled server or
-             *     tool not allowed; nothing was sent), `timeout`
+             *     (the server answered a JSON-RPC error), `denied` (disabled server,
+             *     tool not allowed, or a name that is not a valid MCP tool name; nothing
+             *     was sent), `timeout`
              *     (`MCP_API_TOOL_TIMEOUT_MS` passed), `upstream_error` (unreachable,
              *     refused, or not an MCP answer), `cancelled`.
              * @example ok

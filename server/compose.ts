@@ -35,6 +35,7 @@ import { createSessionCodec, sessionKey } from "./domain/gateway/session-codec.j
 import { createWorkspaceGateway } from "./domain/workspace-gateway.js";
 import { nameKey } from "./domain/rules.js";
 import { namespaceOf } from "./domain/names.js";
+import { createEventRetention, type EventRetention } from "./domain/event-retention.js";
 import { cacheTokenLookups } from "./domain/token-cache.js";
 import { createTokenService } from "./domain/tokens.js";
 import { createGuardedFetch, describeOutboundError } from "./outbound/guarded-fetch.js";
@@ -87,6 +88,8 @@ export interface Services {
   connectors: ReturnType<typeof createConnectorService>;
   idempotency: ReturnType<typeof createIdempotency>;
   rateLimiter: ReturnType<typeof createRateLimiter>;
+  /** Removes events past MCP_API_EVENT_RETENTION_DAYS; main starts its timer (CLIs do not). */
+  retention: EventRetention;
   oauth: ReturnType<typeof createOAuthService>;
   gateway: AppDeps["gateway"];
 }
@@ -168,6 +171,11 @@ export async function openServices(config: Config, logger: Logger, options: Open
       servers: createMcpServerService({ repo, audit, cursors: createCursorCodec(cursorKey), connectors }),
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: observeRateLimiter(createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute), (err) => err instanceof RateLimited),
+      retention: createEventRetention(createAuditRepo(db.knex), {
+        days: config.eventRetentionDays,
+        onError: (err) => (migrated ? logger.warn({ err }, "removing audit events past retention failed; retrying at the next sweep") : undefined),
+        onSwept: (removed) => (removed > 0 ? logger.info({ removed, days: config.eventRetentionDays }, "audit events past retention removed") : undefined),
+      }),
       oauth,
       gateway: gatewayDeps(config, () => new URL(config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`).origin, {
         repo: records.cached,

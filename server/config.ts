@@ -18,6 +18,8 @@ export interface Config {
   maxResponseBytes: number;
   allowPrivateNetwork: boolean;
   rateLimitPerMinute: number;
+  /** Days an audit event is kept (MCP_API_EVENT_RETENTION_DAYS). */
+  eventRetentionDays: number;
   /** The product's public base URL (OAuth redirect URI); null: http://localhost:<port>. */
   publicUrl: string | null;
   oauthReturnUrlPrefixes: string[];
@@ -105,6 +107,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxResponseBytes: positiveInt(env.MCP_API_MAX_RESPONSE_BYTES, 10 * 1024 * 1024, "MCP_API_MAX_RESPONSE_BYTES"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
     rateLimitPerMinute: positiveInt(env.MCP_API_RATE_LIMIT, 600, "MCP_API_RATE_LIMIT"),
+    eventRetentionDays: positiveInt(env.MCP_API_EVENT_RETENTION_DAYS, 90, "MCP_API_EVENT_RETENTION_DAYS"),
     publicUrl: publicUrl(env.MCP_API_PUBLIC_URL),
     oauthReturnUrlPrefixes: returnUrls(env.MCP_API_OAUTH_RETURN_URLS),
     database: {

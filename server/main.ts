@@ -42,6 +42,7 @@ async function main() {
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
     logger.info({ port }, "listening");
     console.log(`mcp-servers-api listening on http://${host}:${port}`);
+    services.retention.start();
   });
   const metricsPort = await observability.listen(config.host, config.port).catch((err: Error) => {
     console.error(`mcp-servers-api: cannot serve metrics on ${config.host}:${process.env.MCP_API_METRICS_PORT}: ${err.message}`);
@@ -57,6 +58,7 @@ async function main() {
     const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
     force.unref();
     server.close(async () => {
+      await services.retention.close(); // a sweep under way stops after its current batch
       await services.rateLimiter.close(); // counts not yet written reach the shared store
       await services.db.close();
       await observability.close(); // spans not yet exported are sent

@@ -18,18 +18,33 @@ interface EventRow {
   tool_call: string | null;
 }
 
+// Every field of an event is bounded on the way in (issue 18): the columns' widths, and a tool
+// name at MCP's 128 characters, cut as the gateway cuts it in the agent's message.
+const BOUNDS = { type: 32, actor: 100, tokenId: 40, requestId: 128, fieldName: 100, fields: 100, tool: 128, outcome: 32 } as const;
+const cut = (text: string, max: number) => (text.length <= max ? text : text.slice(0, max));
+const cutOrNull = (text: string | null | undefined, max: number) => (text == null ? null : cut(text, max));
+
+function boundedToolCall(call: NonNullable<AuditEventInput["toolCall"]>): NonNullable<AuditEventInput["toolCall"]> {
+  return {
+    tool: cut(call.tool, BOUNDS.tool),
+    outcome: cut(call.outcome, BOUNDS.outcome) as typeof call.outcome,
+    durationMs: Number.isFinite(call.durationMs) ? Math.max(0, Math.round(call.durationMs)) : 0,
+    tokenId: cut(call.tokenId, BOUNDS.tokenId),
+  };
+}
+
 function eventRow(id: string, server: { id: string; workspaceId: string }, event: AuditEventInput, at: string): EventRow {
   return {
     id,
     server_id: server.id,
     workspace_id: server.workspaceId,
-    type: event.type,
-    actor: event.actor,
-    token_id: event.tokenId,
-    request_id: event.requestId,
+    type: cut(event.type, BOUNDS.type),
+    actor: cut(event.actor, BOUNDS.actor),
+    token_id: cutOrNull(event.tokenId, BOUNDS.tokenId),
+    request_id: cutOrNull(event.requestId, BOUNDS.requestId),
     at,
-    fields: JSON.stringify(event.fields),
-    tool_call: event.toolCall ? JSON.stringify(event.toolCall) : null,
+    fields: JSON.stringify(event.fields.slice(0, BOUNDS.fields).map((f) => ({ ...f, name: cut(f.name, BOUNDS.fieldName) }))),
+    tool_call: event.toolCall ? JSON.stringify(boundedToolCall(event.toolCall)) : null,
   };
 }
 
@@ -95,6 +110,14 @@ export function createAuditRepo(knex: Knex) {
       await knex.transaction(async (trx) => {
         for (let i = 0; i < rows.length; i += BATCH_ROWS) await trx<EventRow>("audit_events").insert(rows.slice(i, i + BATCH_ROWS));
       });
+    },
+    /**
+     * Deletes up to `batch` events recorded before `cutoff` (ISO-8601 UTC), of any server,
+     * deleted ones included; returns how many. One short statement, so requests wait at most for one batch.
+     */
+    async deleteOlderThan(cutoff: string, batch: number): Promise<number> {
+      const ids = knex<EventRow>("audit_events").select("id").where("at", "<", cutoff).orderBy("at").limit(batch);
+      return knex<EventRow>("audit_events").whereIn("id", ids).delete();
     },
     /** Newest first; only events of the given workspaces. */
     async list(workspaces: readonly string[], serverId: string, limit: number, beforeId: string | null): Promise<McpServerEvent[]> {

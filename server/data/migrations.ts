@@ -351,6 +351,16 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    // Issue 18 item 3: retention deletes events by age in small batches; this keeps each one an index range.
+    name: "013_event_retention_issue18",
+    async up(knex) {
+      await knex.schema.alterTable("audit_events", (t) => t.index(["at"], "audit_events_at_idx"));
+    },
+    async down(knex) {
+      await knex.schema.alterTable("audit_events", (t) => t.dropIndex(["at"], "audit_events_at_idx"));
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

@@ -3,6 +3,7 @@
 // the agent sends up and every message the upstream sends down, whatever the stream. A new concern
 // (pins, toolsets) is one more entry in RELAY_INTERCEPTORS, not a branch inside the relay.
 import {
+  boundedToolName,
   errorMessage,
   filterToolList,
   GATEWAY_DENIED,
@@ -14,6 +15,7 @@ import {
   type JsonRpcId,
   type JsonRpcMessage,
   type Policy,
+  validToolName,
 } from "./policy.js";
 
 /** What becomes of a message from the agent: it goes upstream (perhaps rewritten), the gateway answers it, or it is dropped. */
@@ -59,8 +61,13 @@ export const toolPolicy: Interceptor = {
     if (typeof name !== "string" || name === "") {
       return request ? answer(m, JSONRPC_INVALID_PARAMS, "tools/call needs params.name, the tool to call.") : { action: "drop", reason: "tools/call without a tool name" };
     }
+    // Not an MCP tool name: refused before policy, and shown (and recorded) cut as every tool name is.
+    if (!validToolName(name)) {
+      const invalid = `Tool '${boundedToolName(name)}' is not a valid MCP tool name (1 to 128 of A-Z, a-z, 0-9, _, - and .).`;
+      return request ? answer(m, JSONRPC_INVALID_PARAMS, invalid) : { action: "drop", reason: invalid };
+    }
     if (toolAllowed(server, name)) return undefined;
-    const text = `Tool '${name.slice(0, 128)}' is not allowed on MCP server '${server.name}'.`;
+    const text = `Tool '${boundedToolName(name)}' is not allowed on MCP server '${server.name}'.`;
     return request ? answer(m, GATEWAY_DENIED, text) : { action: "drop", reason: text };
   },
   // By shape, not by the request it answers: a list on the GET stream or under a reused id is filtered too.

@@ -20,6 +20,16 @@ export const GATEWAY_UPSTREAM_TIMEOUT = -32005;
 
 export const MAX_BATCH = 100;
 
+/** MCP's limit on a tool name; the agent's message and the audit trail cut a longer name the same way. */
+export const MAX_TOOL_NAME = 128;
+const VALID_TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** A tool name as it may be shown or recorded: at most MAX_TOOL_NAME characters. */
+export const boundedToolName = (name: string): string => (name.length <= MAX_TOOL_NAME ? name : name.slice(0, MAX_TOOL_NAME));
+
+/** Whether `name` is a valid MCP tool name (1–128 of A–Z, a–z, 0–9, "_", "-", "."). */
+export const validToolName = (name: string): boolean => VALID_TOOL_NAME.test(name);
+
 // Every client-to-server request method of MCP 2024-11-05 … 2026-07-28.
 export const RELAYED_METHODS: ReadonlySet<string> = new Set([
   "initialize",

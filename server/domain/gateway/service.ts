@@ -8,7 +8,7 @@ import type { McpServerRepo, Secrets, StoredServer } from "../../data/mcp-server
 import type { ConnectionError } from "../../wire.js";
 import { DomainError, Forbidden, NotFound } from "../errors.js";
 import { disabledText, relayPolicy, type RelayPolicy } from "./interceptors.js";
-import { errorMessage, kindOf, toolOutcome, type JsonRpcId, type JsonRpcMessage, type ToolOutcome } from "./policy.js";
+import { boundedToolName, errorMessage, kindOf, toolOutcome, type JsonRpcId, type JsonRpcMessage, type ToolOutcome } from "./policy.js";
 import type { TokenOutcome } from "../oauth/index.js";
 import type { SessionBinding, SessionCodec } from "./session-codec.js";
 import type { Actor } from "../tokens.js";
@@ -125,7 +125,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
       }
       const server = stored.server;
       const current = stored;
-      /** One tools/call in the audit trail: never its arguments or result. */
+      /** One tools/call in the audit trail: never its arguments or result, and its name bounded as the agent's message bounds it. */
       const recordToolCall = (tool: string, outcome: ToolOutcome, started: number) =>
         audit.append(
           server,
@@ -135,7 +135,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
             tokenId: actor.tokenId,
             requestId: actor.requestId ?? null,
             fields: [],
-            toolCall: { tool, outcome, durationMs: Math.max(0, Math.round(performance.now() - started)), tokenId: actor.tokenId },
+            toolCall: { tool: boundedToolName(tool), outcome, durationMs: Math.max(0, Math.round(performance.now() - started)), tokenId: actor.tokenId },
           },
           now().toISOString(),
         );

@@ -1,0 +1,76 @@
+// Retention of the audit trail (issue 18): events older than MCP_API_EVENT_RETENTION_DAYS go,
+// deleted servers' included, in small batches on a background timer, so that no request waits
+// for more than one batch's statement.
+
+export interface RetentionRepo {
+  /** Deletes up to `batch` events recorded before `cutoff`; returns how many. */
+  deleteOlderThan(cutoff: string, batch: number): Promise<number>;
+}
+
+export interface EventRetentionOptions {
+  days: number;
+  /** Rows per delete statement. */
+  batch?: number;
+  /** Time between two sweeps. */
+  intervalMs?: number;
+  /** Time from start to the first sweep (a process restarted often still sweeps). */
+  firstAfterMs?: number;
+  now?: () => Date;
+  onError?: (err: unknown) => void;
+  onSwept?: (removed: number) => void;
+}
+
+export const RETENTION_BATCH = 500;
+export const RETENTION_INTERVAL_MS = 10 * 60_000;
+export const RETENTION_FIRST_AFTER_MS = 60_000;
+
+/** Yields to the event loop, so that requests queued behind a batch run before the next one. */
+const yieldToRequests = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export function createEventRetention(repo: RetentionRepo, options: EventRetentionOptions) {
+  const { days, batch = RETENTION_BATCH, intervalMs = RETENTION_INTERVAL_MS, firstAfterMs = RETENTION_FIRST_AFTER_MS, now = () => new Date() } = options;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<number> | null = null;
+  let closed = false;
+
+  /** One sweep: batches until one comes back short; returns how many events it removed. */
+  async function sweep(): Promise<number> {
+    const cutoff = new Date(now().getTime() - days * 86_400_000).toISOString();
+    let removed = 0;
+    for (;;) {
+      const n = await repo.deleteOlderThan(cutoff, batch);
+      removed += n;
+      if (n < batch || closed) return removed;
+      await yieldToRequests();
+    }
+  }
+
+  const runOnce = (): Promise<number> => (running ??= sweep().finally(() => (running = null)));
+
+  return {
+    days,
+    batch,
+    runOnce,
+    /** Starts the background timer (unref'd: it never keeps the process alive). */
+    start() {
+      if (timer || closed) return;
+      const tick = () => {
+        timer = setTimeout(tick, intervalMs).unref();
+        runOnce().then(
+          (removed) => options.onSwept?.(removed),
+          (err) => options.onError?.(err),
+        );
+      };
+      timer = setTimeout(tick, firstAfterMs).unref();
+    },
+    /** Stops the timer and waits for a sweep under way (it stops after its current batch). */
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      await running?.catch(() => {});
+    },
+  };
+}
+
+export type EventRetention = ReturnType<typeof createEventRetention>;
