@@ -33,6 +33,7 @@ import { createActivityService } from "./domain/activity.js";
 import { createGatewayService } from "./domain/gateway/service.js";
 import { createSessionCodec, sessionKey } from "./domain/gateway/session-codec.js";
 import { createWorkspaceGateway } from "./domain/workspace-gateway.js";
+import type { UpstreamPool } from "./outbound/upstream-pool.js";
 import { nameKey } from "./domain/rules.js";
 import { namespaceOf } from "./domain/names.js";
 import { createEventRetention, type EventRetention } from "./domain/event-retention.js";
@@ -92,6 +93,8 @@ export interface Services {
   retention: EventRetention;
   oauth: ReturnType<typeof createOAuthService>;
   gateway: AppDeps["gateway"];
+  /** The process's kept upstream MCP sessions; closed at shutdown. */
+  upstreams: UpstreamPool;
 }
 
 export interface OpenOptions {
@@ -177,7 +180,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
         onSwept: (removed) => (removed > 0 ? logger.info({ removed, days: config.eventRetentionDays }, "audit events past retention removed") : undefined),
       }),
       oauth,
-      gateway: gatewayDeps(config, () => new URL(config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`).origin, {
+      ...gatewayDeps(config, () => new URL(config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`).origin, {
         repo: records.cached,
         audit,
         oauthToken: (stored) => oauth.accessToken(stored),
@@ -254,23 +257,47 @@ function retryMigrations(db: Database, logger: Logger, retryMs: number, done: ()
 // them, not at start-up: they are a fifth of the server's start-up otherwise.
 const mcpProbe = () => import("./outbound/mcp-probe.js");
 let upstreamModule: typeof import("./outbound/mcp-upstream.js") | undefined;
-const mcpUpstream = async () => (upstreamModule ??= await import("./outbound/mcp-upstream.js"));
+
+/** The upstream session pool, created (with the SDK) at its first use. */
+function lazyUpstreamPool(options: Parameters<typeof import("./outbound/upstream-pool.js").createUpstreamPool>[0]): UpstreamPool {
+  let pool: UpstreamPool | undefined;
+  let loading: Promise<UpstreamPool> | undefined;
+  // One promise, so that requests arriving together share one pool.
+  const ready = () =>
+    (loading ??= (async () => {
+      upstreamModule ??= await import("./outbound/mcp-upstream.js");
+      return (pool = (await import("./outbound/upstream-pool.js")).createUpstreamPool(options));
+    })());
+  return {
+    use: async (target, timeoutMs, use) => (await ready()).use(target, timeoutMs, use),
+    size: () => pool?.size() ?? 0,
+    close: async () => pool?.close(),
+  };
+}
 
 /** The MCP gateway: the per-server relay and the workspace endpoint over one gateway service. */
-function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0]): AppDeps["gateway"] {
+function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0]): { gateway: AppDeps["gateway"]; upstreams: UpstreamPool } {
   const gateway = observeGateway(createGatewayService(deps));
   // Its own deadline: a tool call may take longer than a connection check.
   const fetch = observeUpstream(createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs }), describeOutboundError);
+  const upstreams = lazyUpstreamPool({
+    fetch,
+    idleMs: config.upstreamIdleMs,
+    max: config.upstreamPoolMax,
+    listTtlMs: config.listTtlMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+  });
   const workspace = observeWorkspace(createWorkspaceGateway({
     repo: deps.repo,
     gateway,
-    useUpstream: async (endpoint, timeoutMs, use) => (await mcpUpstream()).withUpstream(fetch, endpoint, timeoutMs, use),
+    useUpstream: (target, timeoutMs, use) => upstreams.use(target, timeoutMs, use),
     listTimeoutMs: config.connectTimeoutMs,
     toolTimeoutMs: config.toolTimeoutMs,
+    listTtlMs: config.listTtlMs,
     // Only ever called for a failure of useUpstream, so the module is loaded by then.
     describeFailure: (err, timeoutMs, secrets) => upstreamModule!.describeUpstreamFailure(err, timeoutMs, secrets),
   }));
-  return { gateway, fetch, toolTimeoutMs: config.toolTimeoutMs, workspace, publicOrigin };
+  return { gateway: { gateway, fetch, toolTimeoutMs: config.toolTimeoutMs, workspace, publicOrigin }, upstreams };
 }
 
 export function appFor(services: Services, config: Config, logger: Logger, extra: Partial<AppDeps> = {}) {

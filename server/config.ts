@@ -14,6 +14,12 @@ export interface Config {
   toolTimeoutMs: number;
   /** How long a tool_called event may wait in memory before it is written (MCP_API_AUDIT_FLUSH_MS): what a crash can lose at most. */
   auditFlushMs: number;
+  /** An upstream session unused this long is closed (MCP_API_UPSTREAM_IDLE_MS). */
+  upstreamIdleMs: number;
+  /** Upstream sessions kept per process at most (MCP_API_UPSTREAM_POOL_MAX). */
+  upstreamPoolMax: number;
+  /** How long a member's list without its own ttlMs is served from the process's cache (MCP_API_LIST_TTL_MS). */
+  listTtlMs: number;
   /** Largest MCP response body read from a server (MCP_API_MAX_RESPONSE_BYTES). */
   maxResponseBytes: number;
   allowPrivateNetwork: boolean;
@@ -104,6 +110,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     connectTimeoutMs: positiveInt(env.MCP_API_CONNECT_TIMEOUT_MS, 10000, "MCP_API_CONNECT_TIMEOUT_MS"),
     toolTimeoutMs: positiveInt(env.MCP_API_TOOL_TIMEOUT_MS, 60000, "MCP_API_TOOL_TIMEOUT_MS"),
     auditFlushMs: positiveInt(env.MCP_API_AUDIT_FLUSH_MS, 100, "MCP_API_AUDIT_FLUSH_MS"),
+    upstreamIdleMs: positiveInt(env.MCP_API_UPSTREAM_IDLE_MS, 300000, "MCP_API_UPSTREAM_IDLE_MS"),
+    upstreamPoolMax: positiveInt(env.MCP_API_UPSTREAM_POOL_MAX, 1000, "MCP_API_UPSTREAM_POOL_MAX"),
+    listTtlMs: positiveInt(env.MCP_API_LIST_TTL_MS, 60000, "MCP_API_LIST_TTL_MS"),
     maxResponseBytes: positiveInt(env.MCP_API_MAX_RESPONSE_BYTES, 10 * 1024 * 1024, "MCP_API_MAX_RESPONSE_BYTES"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
     rateLimitPerMinute: positiveInt(env.MCP_API_RATE_LIMIT, 600, "MCP_API_RATE_LIMIT"),

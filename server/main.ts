@@ -60,6 +60,7 @@ async function main() {
     server.close(async () => {
       await services.retention.close(); // a sweep under way stops after its current batch
       await services.rateLimiter.close(); // counts not yet written reach the shared store
+      await services.upstreams.close(); // kept upstream sessions end (DELETE) rather than linger upstream
       await services.db.close();
       await observability.close(); // spans not yet exported are sent
       logger.info("stopped");

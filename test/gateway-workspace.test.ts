@@ -91,7 +91,7 @@ describe("POST /api/workspaces/{workspaceId}/mcp", () => {
       expect(h.authorization).toBe(`Bearer ${KEY}`);
       expect(JSON.stringify(h)).not.toContain(token);
     }
-    expect(v1.openSessions()).toBe(0);
+    expect(v1.openSessions()).toBe(1); // kept by the gateway's pool, for every agent
     await expect(modern.callTool({ name: "alpha_tools__secret_tool" })).rejects.toThrow(/Tool 'secret_tool' is not allowed on MCP server 'Alpha Tools'/);
     await expect(modern.callTool({ name: "nowhere__echo" })).rejects.toThrow(/Unknown tool 'nowhere__echo'/);
     expect((await modern.listPrompts()).prompts.map((p) => p.name)).toEqual(["alpha_tools__greet"]);

@@ -40,3 +40,33 @@ export function splitNamespaced(full: string): { namespace: string; name: string
   if (at <= 0 || at + SEPARATOR.length >= full.length) return null;
   return { namespace: full.slice(0, at), name: full.slice(at + SEPARATOR.length) };
 }
+
+// Resources on the workspace endpoint: `mcpws://<namespace>/<the server's URI, percent-encoded
+// whole>`. The namespace is unique in the workspace and the encoding is reversible, so two
+// servers' URIs never collide and every URI maps back to one server and its own URI. In a
+// resource template only the literal text is encoded; its `{…}` expressions stay, so an agent
+// expanding the namespaced template gets the namespaced form of the URI the server expects.
+const URI_PREFIX = "mcpws://";
+
+export function namespacedUri(namespace: string, uri: string): string {
+  return `${URI_PREFIX}${namespace}/${encodeURIComponent(uri)}`;
+}
+
+export function namespacedUriTemplate(namespace: string, template: string): string {
+  const encoded = template
+    .split(/(\{[^{}]*\})/)
+    .map((part, i) => (i % 2 === 1 ? part : encodeURIComponent(part)))
+    .join("");
+  return `${URI_PREFIX}${namespace}/${encoded}`;
+}
+
+/** The namespace and the server's own URI of a namespaced URI, or null when it is not one. */
+export function splitNamespacedUri(full: string): { namespace: string; uri: string } | null {
+  const match = /^mcpws:\/\/([a-z0-9_]+)\/(.+)$/s.exec(full);
+  if (!match) return null;
+  try {
+    return { namespace: match[1], uri: decodeURIComponent(match[2]) };
+  } catch {
+    return null;
+  }
+}

@@ -1,29 +1,39 @@
 // The workspace endpoint's use cases: one MCP server made of every enabled server of a
-// workspace. Lists fan out to all of them at once, each bounded in time (one that fails or
-// hangs is left out, and its record says why); calls go to the one server a name points to.
-import type { McpServerRepo } from "../data/mcp-server-repo.js";
+// workspace. Lists fan out to all of them at once, each member (its record, credential and
+// list) bounded in time on its own: one that fails or hangs is left out, the list says so in
+// its _meta, and its record says why. A call opens only the member its name points to, so it
+// never waits on another member's refresh, discovery or failure. Upstream sessions come from
+// the process's pool (outbound/upstream-pool.ts), so nothing is reconnected per request.
+import type { McpServerRepo, StoredServer } from "../data/mcp-server-repo.js";
+import type { CallOptions, PoolTarget, UpstreamCalls } from "../outbound/upstream-pool.js";
 import type { ConnectionError } from "../wire.js";
 import { Forbidden } from "./errors.js";
 import type { GatewayContext, GatewayService } from "./gateway/service.js";
-import { toolAllowed, type ToolOutcome } from "./gateway/policy.js";
-import { namespaceOf, namespaced, splitNamespaced } from "./names.js";
+import { namespaceOf, namespaced, namespacedUri, namespacedUriTemplate, splitNamespaced, splitNamespacedUri } from "./names.js";
 import type { Actor } from "./tokens.js";
 
-/** What the domain needs from an upstream session (outbound/mcp-upstream.ts gives it). */
-export interface UpstreamCalls {
-  listTools(cursor?: string): Promise<{ tools: Record<string, unknown>[]; nextCursor?: string }>;
-  callTool(name: string, args: Record<string, unknown> | undefined): Promise<Record<string, unknown>>;
-  listPrompts(cursor?: string): Promise<{ prompts: Record<string, unknown>[]; nextCursor?: string }>;
-  getPrompt(name: string, args: Record<string, string> | undefined): Promise<Record<string, unknown>>;
-}
+export type { CallOptions, UpstreamCalls } from "../outbound/upstream-pool.js";
 
-export type UseUpstream = <T>(endpoint: { url: string; headers: Record<string, string> }, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>) => Promise<T>;
+export type UseUpstream = <T>(target: PoolTarget, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>) => Promise<T>;
+
+/** The `_meta` key of a list result naming the members left out of it. */
+export const LEFT_OUT_META = "io.mcp-servers-api/left-out";
+
+/** A member left out of a list: which, and why (the ConnectionError class, or another short reason). */
+export interface LeftOut {
+  serverId: string;
+  name: string;
+  reason: string;
+  message: string;
+}
 
 /** A refusal or failure the agent gets as a JSON-RPC error. */
 export class WorkspaceCallError extends Error {
   constructor(
     readonly code: number,
     message: string,
+    /** The member's failure behind it, as its record shows it. */
+    readonly failure: ConnectionError | null = null,
   ) {
     super(message);
   }
@@ -33,139 +43,267 @@ export interface WorkspaceGatewayDeps {
   repo: McpServerRepo;
   gateway: GatewayService;
   useUpstream: UseUpstream;
-  /** Bound for each server's part of a list. */
+  /** Bound for each member's part of a list, and for opening a member before a call (MCP_API_CONNECT_TIMEOUT_MS). */
   listTimeoutMs: number;
   /** Bound for one call. */
   toolTimeoutMs: number;
   /** How a failure shows on the record; null when the server answered with a JSON-RPC error (passed on as is). */
   describeFailure: (err: unknown, timeoutMs: number, secrets: string[]) => ConnectionError | null;
+  /** The ttlMs of the endpoint's own list results (MCP_API_LIST_TTL_MS). */
+  listTtlMs: number;
 }
 
-const MAX_PAGES = 20;
+type Json = Record<string, unknown>;
 
-interface Member {
+export interface Member {
   namespace: string;
-  ctx: GatewayContext;
+  stored: StoredServer;
 }
 
-export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeoutMs, toolTimeoutMs, describeFailure }: WorkspaceGatewayDeps) {
+class MemberDeadline extends Error {
+  override readonly name = "TimeoutError";
+}
+
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new MemberDeadline(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+const isConnectionError = (e: unknown): e is ConnectionError => typeof (e as ConnectionError | null)?.class === "string" && typeof (e as ConnectionError).message === "string";
+
+export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs }: WorkspaceGatewayDeps) {
+  /** The workspace's enabled servers and their namespaces; nothing is opened or dialled. */
   async function members(actor: Actor, workspaceId: string): Promise<Member[]> {
     if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
     const stored = (await repo.list(workspaceId, 10_000, null)).filter((s) => s.server.enabled).reverse(); // oldest first
     const taken = new Set<string>();
-    const out: Member[] = [];
-    for (const s of stored) {
+    return stored.map((s) => {
       // Records that share a namespace predate the 409 rule: the older keeps it, the newer gets its id's tail.
       let namespace = namespaceOf(s.server.name);
       if (taken.has(namespace)) namespace = `${namespace}_${s.server.id.slice(-6).toLowerCase()}`;
       taken.add(namespace);
-      const ctx = await gateway.open(actor, s.server.id, undefined);
-      if (ctx.target) out.push({ namespace, ctx }); // disabled since it was listed: the kill switch holds here too
-    }
-    return out;
+      return { namespace, stored: s };
+    });
   }
 
-  /** Runs `use` against one member's server, recording a failure on its record. */
-  async function onMember<T>(m: Member, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>): Promise<T> {
-    if (m.ctx.unavailable) throw m.ctx.unavailable;
-    const target = m.ctx.requireEnabled();
+  /** The member's record, credential (an OAuth refresh included) and target, within `openMs`. */
+  async function openMember(actor: Actor, m: Member, openMs: number): Promise<GatewayContext> {
     try {
-      const result = await useUpstream({ url: target.url, headers: target.headers }, timeoutMs, use);
-      await m.ctx.recordSuccess().catch(() => {});
+      return await within(gateway.open(actor, m.stored.server.id, undefined), openMs);
+    } catch (err) {
+      if (err instanceof MemberDeadline) throw { class: "timeout", message: `its credential was not ready within ${openMs} ms`, httpStatus: null } satisfies ConnectionError;
+      throw err;
+    }
+  }
+
+  /** Runs `use` on one member's kept upstream session, recording a failure on its record. */
+  async function onMember<T>(ctx: GatewayContext, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>): Promise<T> {
+    if (ctx.unavailable) throw ctx.unavailable;
+    const enabled = ctx.requireEnabled();
+    const target: PoolTarget = { recordId: ctx.server.id, recordVersion: ctx.server.updatedAt, url: enabled.url, headers: enabled.headers };
+    try {
+      const result = await useUpstream(target, timeoutMs, use);
+      await ctx.recordSuccess().catch(() => {});
       return result;
     } catch (err) {
-      const error = describeFailure(err, timeoutMs, target.secrets);
+      const error = describeFailure(err, timeoutMs, enabled.secrets);
       if (!error) throw err;
-      await m.ctx.recordFailure(error).catch(() => {});
+      await ctx.recordFailure(error).catch(() => {});
       throw error;
     }
   }
 
-  async function listAll<T>(actor: Actor, workspaceId: string, page: (calls: UpstreamCalls, cursor?: string) => Promise<{ items: T[]; nextCursor?: string }>) {
+  /** Every member's list at once, each member (opening it included) bounded by listTimeoutMs as a whole. */
+  async function listAll(actor: Actor, workspaceId: string, method: string, key: string, list: (calls: UpstreamCalls) => Promise<Json>) {
     const all = await members(actor, workspaceId);
+    const started = performance.now();
     const parts = await Promise.allSettled(
-      all.map((m) =>
-        onMember(m, listTimeoutMs, async (calls) => {
-          const items: T[] = [];
-          let cursor: string | undefined;
-          for (let i = 0; i < MAX_PAGES; i++) {
-            const result = await page(calls, cursor);
-            items.push(...result.items);
-            cursor = result.nextCursor;
-            if (!cursor) break;
-          }
-          return items;
-        }),
-      ),
+      all.map(async (m) => {
+        const ctx = await openMember(actor, m, listTimeoutMs);
+        if (!ctx.target) return []; // disabled since it was listed: the kill switch holds here too
+        const left = Math.max(1, Math.round(listTimeoutMs - (performance.now() - started)));
+        const result = await relay(ctx, method, {}, left, list);
+        return Array.isArray(result[key]) ? (result[key] as Json[]) : [];
+      }),
     );
-    return all.flatMap((m, i) => {
+    const found: { member: Member; items: Json[] }[] = [];
+    const leftOut: LeftOut[] = [];
+    all.forEach((m, i) => {
       const part = parts[i];
-      return part.status === "fulfilled" ? part.value.map((item) => ({ member: m, item })) : [];
+      if (part.status === "fulfilled") {
+        found.push({ member: m, items: part.value });
+        return;
+      }
+      const why = part.reason;
+      const cause = isConnectionError(why) ? why : why instanceof WorkspaceCallError ? why.failure : null;
+      leftOut.push({
+        serverId: m.stored.server.id,
+        name: m.stored.server.name,
+        reason: cause ? cause.class : "error",
+        message: cause ? cause.message : why instanceof Error ? why.message.slice(0, 200) : "the MCP server could not be listed",
+      });
     });
+    return { found, leftOut };
   }
 
-  async function target(actor: Actor, workspaceId: string, fullName: string, what: string) {
-    const split = splitNamespaced(fullName);
-    const member = split && (await members(actor, workspaceId)).find((m) => m.namespace === split.namespace);
-    if (!split || !member) throw new WorkspaceCallError(-32602, `Unknown ${what} '${fullName.slice(0, 128)}': names here are <server namespace>__<${what} name>; list them first.`);
+  const withMeta = <K extends string>(key: K, items: Json[], leftOut: LeftOut[]) =>
+    ({ [key]: items, ...(leftOut.length ? { _meta: { [LEFT_OUT_META]: leftOut } } : {}) }) as { [P in K]: Json[] } & { _meta?: Json };
+
+  const unknown = (what: string, full: string, form: string) =>
+    new WorkspaceCallError(-32602, `Unknown ${what} '${full.slice(0, 200)}': ${form}; list them first.`);
+
+  async function memberNamed(actor: Actor, workspaceId: string, namespace: string | undefined) {
+    return namespace === undefined ? undefined : (await members(actor, workspaceId)).find((m) => m.namespace === namespace);
+  }
+
+  async function byName(actor: Actor, workspaceId: string, full: string, what: string) {
+    const split = splitNamespaced(full);
+    const member = split ? await memberNamed(actor, workspaceId, split.namespace) : undefined;
+    if (!split || !member) throw unknown(what, full, `names here are <server namespace>__<${what} name>`);
     return { member, name: split.name };
   }
 
+  async function byUri(actor: Actor, workspaceId: string, full: string) {
+    const split = splitNamespacedUri(full);
+    const member = split ? await memberNamed(actor, workspaceId, split.namespace) : undefined;
+    if (!split || !member) throw unknown("resource", full, "URIs here are mcpws://<server namespace>/<the server's URI, percent-encoded>");
+    return { member, uri: split.uri };
+  }
+
+  /**
+   * One request to one member through the relay policy every gateway message passes
+   * (gateway/interceptors.ts: kill switch, relayed methods, allowedTools) and its audit, as on
+   * the per-server endpoint: the request goes through `exchange`, the answer back through it.
+   */
+  async function relay(ctx: GatewayContext, method: string, params: Json, timeoutMs: number, send: (calls: UpstreamCalls, params: Json) => Promise<Json>, cancelled?: AbortSignal) {
+    const ex = ctx.exchange([{ jsonrpc: "2.0", id: 1, method, params }]);
+    try {
+      const refused = ex.local[0]?.error as { code: number; message: string } | undefined;
+      if (refused) throw new WorkspaceCallError(refused.code, refused.message);
+      const up = ex.forward[0];
+      if (!up) throw new WorkspaceCallError(-32003, `MCP server '${ctx.server.name}' does not accept this request.`);
+      let result: Json;
+      try {
+        result = await onMember(ctx, timeoutMs, (calls) => send(calls, (up.params ?? {}) as Json));
+      } catch (err) {
+        if (isConnectionError(err)) {
+          const code = err.class === "timeout" ? -32005 : -32004;
+          const text = `MCP server '${ctx.server.name}' could not be used: ${err.message}.`;
+          ex.fail(code, text, cancelled?.aborted ? "cancelled" : err.class === "timeout" ? "timeout" : "upstream_error");
+          throw new WorkspaceCallError(code, text, err);
+        }
+        // The server's own JSON-RPC error (passed on as it is), or the agent went away.
+        if (cancelled?.aborted) ex.fail(-32800, "cancelled", "cancelled");
+        else {
+          const code = (err as { code?: unknown })?.code;
+          ex.onUpstreamMessage({ jsonrpc: "2.0", id: 1, error: { code: typeof code === "number" ? code : -32603, message: String((err as Error)?.message ?? err) } });
+        }
+        throw err;
+      }
+      const out = ex.onUpstreamMessage({ jsonrpc: "2.0", id: 1, result });
+      if (out === null) throw new WorkspaceCallError(-32003, `MCP server '${ctx.server.name}' is disabled in this workspace.`);
+      const error = out.error as { code: number; message: string } | undefined;
+      if (error) throw new WorkspaceCallError(error.code, error.message);
+      return out.result as Json;
+    } finally {
+      await ex.settled().catch(() => {});
+    }
+  }
+
+  /** A request to the one member a name or URI points to; opening it is bounded like a list. */
+  async function callMember(actor: Actor, member: Member, method: string, params: Json, send: (calls: UpstreamCalls, params: Json) => Promise<Json>, options: CallOptions = {}) {
+    let ctx: GatewayContext;
+    try {
+      ctx = await openMember(actor, member, listTimeoutMs);
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      throw new WorkspaceCallError(err.class === "timeout" ? -32005 : -32004, `MCP server '${member.stored.server.name}' could not be used: ${err.message}.`);
+    }
+    return relay(ctx, method, params, toolTimeoutMs, send, options.signal);
+  }
+
+  /** A resource's URIs (its own, and any in its contents) in the namespaced form. */
+  const mapContents = (ns: string, result: Json): Json =>
+    Array.isArray(result.contents)
+      ? { ...result, contents: result.contents.map((c: Json) => (typeof c?.uri === "string" ? { ...c, uri: namespacedUri(ns, c.uri) } : c)) }
+      : result;
+
+  const named = (ns: string, items: Json[]): Json[] =>
+    items.flatMap((item) => {
+      const name = typeof item.name === "string" ? namespaced(ns, item.name) : null;
+      return name ? [{ ...item, name }] : [];
+    });
+
   return {
+    members,
+    listTtlMs,
+
     async listTools(actor: Actor, workspaceId: string) {
-      const found = await listAll<Record<string, unknown>>(actor, workspaceId, async (calls, cursor) => {
-        const r = await calls.listTools(cursor);
-        return { items: r.tools, nextCursor: r.nextCursor };
-      });
-      return found.flatMap(({ member, item }) => {
-        const name = typeof item.name === "string" && toolAllowed(member.ctx.server, item.name) ? namespaced(member.namespace, item.name) : null;
-        return name ? [{ ...item, name }] : [];
-      });
+      const { found, leftOut } = await listAll(actor, workspaceId, "tools/list", "tools", (calls) => calls.listTools());
+      return withMeta("tools", found.flatMap(({ member, items }) => named(member.namespace, items)), leftOut);
     },
 
-    async callTool(actor: Actor, workspaceId: string, fullName: string, args: Record<string, unknown> | undefined) {
-      const { member, name } = await target(actor, workspaceId, fullName, "tool");
-      const started = performance.now();
-      const audit = (outcome: ToolOutcome) => member.ctx.recordToolCall(name, outcome, started);
-      if (!toolAllowed(member.ctx.server, name)) {
-        await audit("denied");
-        throw new WorkspaceCallError(-32003, `Tool '${name.slice(0, 128)}' is not allowed on MCP server '${member.ctx.server.name}'.`);
-      }
-      try {
-        const result = await onMember(member, toolTimeoutMs, (calls) => calls.callTool(name, args));
-        await audit(result.isError === true ? "tool_error" : "ok");
-        return result;
-      } catch (err) {
-        const error = err as ConnectionError;
-        if (typeof error?.class !== "string") {
-          await audit("error");
-          throw err;
-        }
-        await audit(error.class === "timeout" ? "timeout" : "upstream_error");
-        throw new WorkspaceCallError(error.class === "timeout" ? -32005 : -32004, `MCP server '${member.ctx.server.name}' could not be used: ${error.message}.`);
-      }
+    async callTool(actor: Actor, workspaceId: string, fullName: string, args: Json | undefined, options: CallOptions = {}) {
+      const { member, name } = await byName(actor, workspaceId, fullName, "tool");
+      return callMember(actor, member, "tools/call", { name, arguments: args }, (calls, params) => calls.callTool(params, options), options);
     },
 
     async listPrompts(actor: Actor, workspaceId: string) {
-      const found = await listAll<Record<string, unknown>>(actor, workspaceId, async (calls, cursor) => {
-        const r = await calls.listPrompts(cursor);
-        return { items: r.prompts, nextCursor: r.nextCursor };
-      });
-      return found.flatMap(({ member, item }) => {
-        const name = typeof item.name === "string" ? namespaced(member.namespace, item.name) : null;
-        return name ? [{ ...item, name }] : [];
-      });
+      const { found, leftOut } = await listAll(actor, workspaceId, "prompts/list", "prompts", (calls) => calls.listPrompts());
+      return withMeta("prompts", found.flatMap(({ member, items }) => named(member.namespace, items)), leftOut);
     },
 
-    async getPrompt(actor: Actor, workspaceId: string, fullName: string, args: Record<string, string> | undefined) {
-      const { member, name } = await target(actor, workspaceId, fullName, "prompt");
-      try {
-        return await onMember(member, toolTimeoutMs, (calls) => calls.getPrompt(name, args));
-      } catch (err) {
-        const error = err as ConnectionError;
-        if (typeof error?.class !== "string") throw err;
-        throw new WorkspaceCallError(-32004, `MCP server '${member.ctx.server.name}' could not be used: ${error.message}.`);
+    async getPrompt(actor: Actor, workspaceId: string, fullName: string, args: Record<string, string> | undefined, options: CallOptions = {}) {
+      const { member, name } = await byName(actor, workspaceId, fullName, "prompt");
+      return callMember(actor, member, "prompts/get", { name, arguments: args }, (calls, params) => calls.getPrompt(params, options), options);
+    },
+
+    async listResources(actor: Actor, workspaceId: string) {
+      const { found, leftOut } = await listAll(actor, workspaceId, "resources/list", "resources", (calls) => calls.listResources());
+      const resources = found.flatMap(({ member, items }) =>
+        items.flatMap((item) => (typeof item.uri === "string" ? [{ ...item, uri: namespacedUri(member.namespace, item.uri) }] : [])),
+      );
+      return withMeta("resources", resources, leftOut);
+    },
+
+    async listResourceTemplates(actor: Actor, workspaceId: string) {
+      const { found, leftOut } = await listAll(actor, workspaceId, "resources/templates/list", "resourceTemplates", (calls) => calls.listResourceTemplates());
+      const templates = found.flatMap(({ member, items }) =>
+        named(member.namespace, items).flatMap((item) =>
+          typeof item.uriTemplate === "string" ? [{ ...item, uriTemplate: namespacedUriTemplate(member.namespace, item.uriTemplate) }] : [],
+        ),
+      );
+      return withMeta("resourceTemplates", templates, leftOut);
+    },
+
+    async readResource(actor: Actor, workspaceId: string, fullUri: string, options: CallOptions = {}) {
+      const { member, uri } = await byUri(actor, workspaceId, fullUri);
+      const result = await callMember(actor, member, "resources/read", { uri }, (calls, params) => calls.readResource(params, options), options);
+      return mapContents(member.namespace, result);
+    },
+
+    /** completion/complete for a namespaced prompt or resource template. */
+    async complete(actor: Actor, workspaceId: string, params: Json, options: CallOptions = {}) {
+      const ref = (params.ref ?? {}) as Json;
+      let member: Member;
+      let upstreamRef: Json;
+      if (ref.type === "ref/prompt" && typeof ref.name === "string") {
+        const found = await byName(actor, workspaceId, ref.name, "prompt");
+        member = found.member;
+        upstreamRef = { ...ref, name: found.name };
+      } else if (ref.type === "ref/resource" && typeof ref.uri === "string") {
+        const split = splitNamespacedUri(ref.uri);
+        const found = split ? await memberNamed(actor, workspaceId, split.namespace) : undefined;
+        if (!split || !found) throw unknown("resource template", ref.uri, "URIs here are mcpws://<server namespace>/<the server's URI template, its literal text percent-encoded>");
+        member = found;
+        upstreamRef = { ...ref, uri: split.uri };
+      } else {
+        throw new WorkspaceCallError(-32602, "completion/complete needs params.ref: a ref/prompt with a name or a ref/resource with a uri.");
       }
+      return callMember(actor, member, "completion/complete", { ...params, ref: upstreamRef }, (calls, p) => calls.complete(p, options), options);
     },
   };
 }

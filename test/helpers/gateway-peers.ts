@@ -16,6 +16,12 @@ import { closer, listen, type Peer } from "./mcp-peers.js";
 export interface GatewayPeer extends Peer {
   /** Sessions the server opened and that were not ended yet. */
   openSessions(): number;
+  /** Sessions the server opened since it started (a counting upstream). */
+  sessionsOpened?(): number;
+  /** Forgets every session, as a restarted server would (its next request with one gets 404). */
+  forgetSessions?(): void;
+  /** Every JSON-RPC message POSTed to it, in order. */
+  messages?: Record<string, unknown>[];
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
@@ -26,6 +32,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 }
 
 function v1Server() {
+  let grown: unknown = null;
   const server = new V1McpServer({ name: "v1-upstream", version: "1.0.0" }, { capabilities: { logging: {}, resources: { subscribe: true } } });
   server.registerTool("echo", { description: "Says it back.", inputSchema: { text: z.string() } }, async ({ text }) => ({
     content: [{ type: "text", text }],
@@ -58,6 +65,10 @@ function v1Server() {
     const text = answer.content.type === "text" ? answer.content.text : "?";
     return { content: [{ type: "text", text: `model said ${text}` }] };
   });
+  server.registerTool("grow", { description: "Adds a tool named grown." }, async () => {
+    if (!grown) grown = server.registerTool("grown", { description: "Added later." }, async () => ({ content: [{ type: "text", text: "new" }] }));
+    return { content: [{ type: "text", text: "grew" }] };
+  });
   server.registerResource("greeting", "mem://greeting", { mimeType: "text/plain" }, async (uri) => ({ contents: [{ uri: uri.href, text: "hello" }] }));
   server.registerResource(
     "item",
@@ -84,6 +95,8 @@ export interface UpstreamOptions {
 export async function startV1SessionPeer(options: UpstreamOptions = {}): Promise<GatewayPeer> {
   const requests: Peer["requests"] = [];
   const sessions = new Map<string, StreamableHTTPServerTransport>();
+  let opened = 0;
+  const messages: Record<string, unknown>[] = [];
   const http = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     requests.push(req.headers);
     if (options.bearer && req.headers.authorization !== `Bearer ${options.bearer}`) {
@@ -91,6 +104,7 @@ export async function startV1SessionPeer(options: UpstreamOptions = {}): Promise
       return;
     }
     const body = req.method === "POST" ? await readBody(req) : undefined;
+    if (body !== undefined) messages.push(...((Array.isArray(body) ? body : [body]) as Record<string, unknown>[]));
     const sid = req.headers["mcp-session-id"];
     let transport = typeof sid === "string" ? sessions.get(sid) : undefined;
     if (!transport) {
@@ -100,7 +114,10 @@ export async function startV1SessionPeer(options: UpstreamOptions = {}): Promise
       }
       const created = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (id) => void sessions.set(id, created),
+        onsessioninitialized: (id) => {
+          opened++;
+          sessions.set(id, created);
+        },
         onsessionclosed: (id) => void sessions.delete(id),
       });
       created.onclose = () => created.sessionId && sessions.delete(created.sessionId);
@@ -110,7 +127,15 @@ export async function startV1SessionPeer(options: UpstreamOptions = {}): Promise
     await transport.handleRequest(req, res, body);
   });
   const port = await listen(http);
-  return { url: `http://127.0.0.1:${port}/mcp`, requests, close: closer(http), openSessions: () => sessions.size };
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    requests,
+    close: closer(http),
+    openSessions: () => sessions.size,
+    sessionsOpened: () => opened,
+    forgetSessions: () => sessions.clear(),
+    messages,
+  };
 }
 
 /** A 2026-07-28 server (SDK v2's createMcpHandler: modern and stateless, 2025-era served statelessly too) at /mcp. */

@@ -111,6 +111,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     async stop({ keepData = false } = {}) {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+      await services.upstreams.close();
       await services.db.close();
       if (!keepData) {
         rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,226 @@
+// Upstream MCP sessions kept per process (SDK v2 clients, 2026-07-28 or the 2025 handshake):
+// one per record, record version and credential, shared by every agent request that needs
+// that server, closed (DELETE upstream) when idle, when the record changes, when the pool is
+// full, and at shutdown. A session the upstream forgot (404) is reopened once, transparently.
+// A 2026-07-28 upstream has no session: the kept client is its cached discovery result.
+import { createHash } from "node:crypto";
+import { Client, ProtocolError, SdkHttpError, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import type { GuardedFetch } from "./guarded-fetch.js";
+
+/** Which upstream session a request may use. */
+export interface PoolTarget {
+  recordId: string;
+  /** The record as its users last edited it (its updatedAt): an edit means a new session. */
+  recordVersion: string;
+  url: string;
+  /** The record's headers and credential; part of the key, so a refreshed token gets its own session. */
+  headers: Record<string, string>;
+  /** Whose connection this is when credentials are per user; absent or null: the record's own. */
+  principal?: string | null;
+}
+
+/**
+ * The pool's keys: `key` names one session exactly; `group` is what it replaces (at most one
+ * live session per group, so a record change or a refreshed token retires the older one).
+ * The credential enters only as a hash.
+ */
+export function upstreamKey(t: PoolTarget): { group: string; key: string } {
+  const principal = t.principal ?? null;
+  const credential = createHash("sha256")
+    .update(JSON.stringify([t.url, Object.entries(t.headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]))
+    .digest("base64url");
+  return { group: JSON.stringify([t.recordId, principal]), key: JSON.stringify([t.recordId, principal, t.recordVersion, credential]) };
+}
+
+export interface CallOptions {
+  /** The agent's own cancellation (its notifications/cancelled, or it went away). */
+  signal?: AbortSignal;
+  onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
+}
+
+type Json = Record<string, unknown>;
+
+/** What the gateway asks of an upstream server, as plain JSON. Lists are whole (every page) and cached. */
+export interface UpstreamCalls {
+  /** The server's capabilities, as it declared them. */
+  capabilities(): Json;
+  listTools(): Promise<{ tools: Json[] }>;
+  callTool(params: Json, options?: CallOptions): Promise<Json>;
+  listPrompts(): Promise<{ prompts: Json[] }>;
+  getPrompt(params: Json, options?: CallOptions): Promise<Json>;
+  listResources(): Promise<{ resources: Json[] }>;
+  listResourceTemplates(): Promise<{ resourceTemplates: Json[] }>;
+  readResource(params: Json, options?: CallOptions): Promise<Json>;
+  complete(params: Json, options?: CallOptions): Promise<Json>;
+  ping(options?: CallOptions): Promise<Json>;
+}
+
+export interface UpstreamPoolOptions {
+  fetch: GuardedFetch;
+  /** A session unused this long is closed (MCP_API_UPSTREAM_IDLE_MS). */
+  idleMs: number;
+  /** At most this many sessions are kept (MCP_API_UPSTREAM_POOL_MAX). */
+  max: number;
+  /** How long a list result without the server's own ttlMs is served from the cache (MCP_API_LIST_TTL_MS). */
+  listTtlMs: number;
+  /** Bound on opening a session (MCP_API_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs: number;
+}
+
+class UpstreamDeadline extends Error {
+  override readonly name = "TimeoutError";
+}
+
+interface Entry {
+  key: string;
+  group: string;
+  client: Client;
+  transport: StreamableHTTPClientTransport;
+  ready: Promise<void>;
+  inUse: number;
+  lastUsed: number;
+  idle: NodeJS.Timeout | null;
+  /** Replaced or evicted: closed as soon as nobody uses it. */
+  retired: boolean;
+  /** Not in the map (the pool was full of busy sessions): closed after its one use. */
+  transient: boolean;
+  closed: boolean;
+  connected: boolean;
+}
+
+const isSessionGone = (err: unknown, entry: Entry) => entry.transport.sessionId !== undefined && SdkHttpError.isInstance(err) && err.status === 404;
+
+export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeoutMs }: UpstreamPoolOptions) {
+  const entries = new Map<string, Entry>();
+  let stopping = false;
+
+  async function shut(entry: Entry, terminate: boolean) {
+    if (entry.closed) return;
+    entry.closed = true;
+    if (entry.idle) clearTimeout(entry.idle);
+    if (entries.get(entry.key) === entry) entries.delete(entry.key);
+    if (terminate && entry.transport.sessionId) {
+      await Promise.race([entry.transport.terminateSession().catch(() => {}), new Promise((r) => setTimeout(r, connectTimeoutMs).unref())]);
+    }
+    await entry.client.close().catch(() => {});
+  }
+
+  function open(target: PoolTarget, key: string, group: string, transient: boolean): Entry {
+    const transport = new StreamableHTTPClientTransport(new URL(target.url), { requestInit: { headers: target.headers }, fetch });
+    const client = new Client(
+      { name: "mcp-servers-api-gateway", version: "1.0.0" },
+      { capabilities: {}, versionNegotiation: { mode: "auto" }, defaultCacheTtlMs: listTtlMs },
+    );
+    const entry: Entry = { key, group, client, transport, ready: Promise.resolve(), inUse: 0, lastUsed: Date.now(), idle: null, retired: false, transient, closed: false, connected: false };
+    entry.ready = client.connect(transport, { timeout: connectTimeoutMs }).then(() => void (entry.connected = true));
+    entry.ready.catch(() => void shut(entry, false));
+    return entry;
+  }
+
+  function acquire(target: PoolTarget): Entry {
+    const { key, group } = upstreamKey(target);
+    const found = entries.get(key);
+    if (found && !found.closed && !found.retired) return found;
+    for (const other of entries.values()) {
+      if (other.group === group) retire(other);
+    }
+    if (entries.size >= max) {
+      const idle = [...entries.values()].filter((e) => e.inUse === 0).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      if (!idle) return open(target, key, group, true);
+      void shut(idle, true);
+    }
+    const entry = open(target, key, group, false);
+    entries.set(key, entry);
+    return entry;
+  }
+
+  function retire(entry: Entry) {
+    entry.retired = true;
+    if (entries.get(entry.key) === entry) entries.delete(entry.key);
+    if (entry.inUse === 0) void shut(entry, true);
+  }
+
+  function release(entry: Entry) {
+    entry.inUse--;
+    entry.lastUsed = Date.now();
+    if (entry.inUse > 0 || entry.closed) return;
+    if (entry.retired || entry.transient || stopping) {
+      void shut(entry, true);
+      return;
+    }
+    if (entry.idle) clearTimeout(entry.idle);
+    entry.idle = setTimeout(() => void shut(entry, true), idleMs);
+    entry.idle.unref();
+  }
+
+  function callsOf(client: Client, deadline: AbortSignal, timeoutMs: number): UpstreamCalls {
+    const opts = (o?: CallOptions) => ({
+      signal: o?.signal ? AbortSignal.any([o.signal, deadline]) : deadline,
+      timeout: timeoutMs,
+      ...(o?.onprogress ? { onprogress: o.onprogress, resetTimeoutOnProgress: false } : {}),
+    });
+    const caps = () => (client.getServerCapabilities() ?? {}) as Json;
+    // A server without the capability has nothing to list (the SDK would warn and answer empty).
+    const has = (what: string) => caps()[what] !== undefined;
+    return {
+      capabilities: caps,
+      listTools: async () => (has("tools") ? ((await client.listTools(undefined, opts())) as never) : { tools: [] }),
+      callTool: async (params, o) => (await client.callTool(params as never, opts(o))) as never,
+      listPrompts: async () => (has("prompts") ? ((await client.listPrompts(undefined, opts())) as never) : { prompts: [] }),
+      getPrompt: async (params, o) => (await client.getPrompt(params as never, opts(o))) as never,
+      listResources: async () => (has("resources") ? ((await client.listResources(undefined, opts())) as never) : { resources: [] }),
+      listResourceTemplates: async () =>
+        has("resources") ? ((await client.listResourceTemplates(undefined, opts())) as never) : { resourceTemplates: [] },
+      readResource: async (params, o) => (await client.readResource(params as never, opts(o))) as never,
+      complete: async (params, o) => (await client.complete(params as never, opts(o))) as never,
+      ping: async (o) => (await client.ping(opts(o))) as never,
+    };
+  }
+
+  return {
+    /**
+     * Runs `use` on the kept session for `target` (opening it if needed), all within `timeoutMs`.
+     * A session the upstream no longer knows is reopened and `use` run again, once.
+     */
+    async use<T>(target: PoolTarget, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>): Promise<T> {
+      if (stopping) throw new Error("the server is shutting down");
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(new UpstreamDeadline(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      const timedOut = new Promise<never>((_, reject) => deadline.signal.addEventListener("abort", () => reject(deadline.signal.reason), { once: true }));
+      timedOut.catch(() => {});
+      try {
+        for (let attempt = 0; ; attempt++) {
+          const entry = acquire(target);
+          entry.inUse++;
+          if (entry.idle) clearTimeout(entry.idle);
+          try {
+            return await Promise.race([entry.ready.then(() => use(callsOf(entry.client, deadline.signal, timeoutMs))), timedOut]);
+          } catch (err) {
+            if (attempt === 0 && isSessionGone(err, entry)) {
+              retire(entry);
+              continue;
+            }
+            // The connection failed, or never opened in time: the next request starts afresh rather than on a broken session.
+            if (!ProtocolError.isInstance(err) && (!deadline.signal.aborted || !entry.connected)) retire(entry);
+            throw err;
+          } finally {
+            release(entry);
+          }
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+
+    /** Sessions kept now. */
+    size: () => entries.size,
+
+    /** Closes every session (DELETE upstream); for shutdown. */
+    async close() {
+      stopping = true;
+      await Promise.all([...entries.values()].map((e) => shut(e, true)));
+    },
+  };
+}
+
+export type UpstreamPool = ReturnType<typeof createUpstreamPool>;
