@@ -1,6 +1,7 @@
 // Server-sent events as the HTML standard parses them, in time linear in the input whatever the
 // chunking: each byte is searched once per line-ending kind, copied at most a bounded number of
-// times (amortised), and decoded once. An upstream dripping one byte at a time costs one byte's work.
+// times (amortised), and decoded at most once (only known fields' values are decoded at all).
+// An upstream dripping one byte at a time costs one byte's work.
 
 export interface SseEvent {
   /** A comment line (keep-alive) rather than a message. */
@@ -28,27 +29,29 @@ const CR = 0x0d;
 
 /** The bytes of the line being read when it spans chunks; grows by doubling so appends are amortised O(1) per byte. */
 class LineBuffer {
-  private bytes = new Uint8Array(0);
+  private bytes = Buffer.alloc(0);
   length = 0;
   constructor(private readonly work: ParseWork) {}
 
-  append(part: Uint8Array): void {
-    if (this.length + part.length > this.bytes.length) {
-      const grown = new Uint8Array(Math.max(this.length + part.length, this.bytes.length * 2, 256));
-      grown.set(this.bytes.subarray(0, this.length));
+  append(part: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.length + n > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.length + n, this.bytes.length * 2, 256));
+      this.bytes.copy(grown, 0, 0, this.length);
       this.work.bytes += this.length;
       this.bytes = grown;
     }
-    this.bytes.set(part, this.length);
-    this.work.bytes += part.length;
-    this.length += part.length;
+    part.copy(this.bytes, this.length, start, end);
+    this.work.bytes += n;
+    this.length += n;
   }
 
-  take(): Uint8Array {
+  /** The line so far; valid until the next append. */
+  take(): Buffer {
     const line = this.bytes.subarray(0, this.length);
     this.length = 0;
     // A huge line's storage is not kept for the lines after it.
-    if (this.bytes.length > 64 * 1024) this.bytes = new Uint8Array(0);
+    if (this.bytes.length > 64 * 1024) this.bytes = Buffer.alloc(0);
     return line;
   }
 }
@@ -58,43 +61,77 @@ export interface SseParser {
   push(chunk: Uint8Array): SseEvent[];
 }
 
+const COLON = 0x3a;
+const SPACE = 0x20;
+// The fields the standard defines, as bytes; any other field is ignored without being decoded.
+const FIELDS = ["data", "event", "id", "retry"].map((f) => Buffer.from(f));
+
+/** Which of FIELDS the bytes name (by index), or -1. */
+function fieldOf(buf: Buffer, start: number, end: number): number {
+  next: for (let f = 0; f < FIELDS.length; f++) {
+    const name = FIELDS[f];
+    if (name.length !== end - start) continue;
+    for (let i = 0; i < name.length; i++) if (buf[start + i] !== name[i]) continue next;
+    return f;
+  }
+  return -1;
+}
+
 export function createSseParser({ maxEventBytes, work = { bytes: 0 } }: { maxEventBytes: number; work?: ParseWork }): SseParser {
-  // UTF-8 never puts CR or LF inside a multi-byte sequence, so lines are split as bytes and each decoded once.
-  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  // UTF-8 never puts CR or LF inside a multi-byte sequence, so lines are split as bytes, and
+  // only the values of known fields are decoded, each once.
   const pending = new LineBuffer(work);
   let skipLf = false; // the last chunk ended in CR: an LF starting the next one belongs to it
   let first = true;
   let event: SseEvent = {};
+  let data: string[] = [];
   let eventBytes = 0;
 
-  function line(bytes: Uint8Array, out: SseEvent[]): void {
+  const decode = (buf: Buffer, start: number, end: number) => {
+    work.bytes += end - start;
+    return buf.toString("utf8", start, end);
+  };
+
+  function line(buf: Buffer, start: number, end: number, out: SseEvent[]): void {
     if (first) {
       first = false;
-      if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+      if (end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3;
     }
-    if (bytes.length === 0) {
+    if (start === end) {
+      if (data.length > 0) event.data = data.join("\n");
       if (event.data !== undefined || event.comment !== undefined) out.push(event);
       event = {};
+      data = [];
       eventBytes = 0;
       return;
     }
-    work.bytes += bytes.length * 2; // decoding, then the field split below
-    const text = decoder.decode(bytes);
-    const colon = text.indexOf(":");
-    if (colon === 0) {
-      event.comment = text.slice(1).trim();
+    if (buf[start] === COLON) {
+      event.comment = decode(buf, start + 1, end).trim();
       return;
     }
-    const field = colon < 0 ? text : text.slice(0, colon);
-    const value = colon < 0 ? "" : text.slice(colon + (text.charCodeAt(colon + 1) === 0x20 ? 2 : 1));
-    if (field === "data") event.data = event.data === undefined ? value : `${event.data}\n${value}`;
-    else if (field === "event") event.event = value;
-    else if (field === "id" && !value.includes("\0")) event.id = value;
-    else if (field === "retry") event.retry = value;
+    // The field name ends at the first colon; no known name is longer than 5 bytes, so at most 6 are looked at.
+    let colon = -1;
+    for (let i = start, stop = Math.min(end, start + 6); i < stop; i++) {
+      if (buf[i] === COLON) {
+        colon = i;
+        break;
+      }
+    }
+    work.bytes += Math.min(end - start, 6);
+    const field = fieldOf(buf, start, colon < 0 ? end : colon);
+    if (field < 0) return;
+    let valueStart = colon < 0 ? end : colon + 1;
+    if (valueStart < end && buf[valueStart] === SPACE) valueStart++;
+    const value = decode(buf, valueStart, end);
+    if (field === 0) data.push(value);
+    else if (field === 1) event.event = value;
+    else if (field === 2 && !value.includes("\0")) event.id = value;
+    else if (field === 3) event.retry = value;
   }
 
   return {
-    push(chunk) {
+    push(input) {
+      const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
       const out: SseEvent[] = [];
       let pos = 0;
       if (skipLf && chunk.length > 0) {
@@ -118,15 +155,16 @@ export function createSseParser({ maxEventBytes, work = { bytes: 0 } }: { maxEve
         eventBytes += stop - pos;
         if (eventBytes > maxEventBytes) throw new EventTooLarge(maxEventBytes);
         if (end < 0) {
-          pending.append(chunk.subarray(pos));
+          pending.append(chunk, pos, chunk.length);
           break;
         }
-        let bytes = chunk.subarray(pos, end);
         if (pending.length > 0) {
-          pending.append(bytes);
-          bytes = pending.take();
+          pending.append(chunk, pos, end);
+          const whole = pending.take();
+          line(whole, 0, whole.length, out);
+        } else {
+          line(chunk, pos, end, out);
         }
-        line(bytes, out);
         pos = end + 1;
         if (chunk[end] === CR) {
           if (pos === chunk.length) skipLf = true;
@@ -151,6 +189,5 @@ export function formatSse(event: SseEvent): string {
   if (event.id !== undefined) out += `id: ${event.id}\n`;
   if (event.event !== undefined) out += `event: ${event.event}\n`;
   if (event.retry !== undefined) out += `retry: ${event.retry}\n`;
-  for (const line of event.data.split("\n")) out += `data: ${line}\n`;
-  return out + "\n";
+  return `${out}data: ${event.data.replaceAll("\n", "\ndata: ")}\n\n`;
 }
