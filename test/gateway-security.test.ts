@@ -274,6 +274,28 @@ describe("enabled: false is a kill switch (issue 18, item 4)", () => {
   });
 });
 
+describe("the kill switch on the workspace endpoint (issue 18, item 4)", () => {
+  test("when a member whose upstream session is kept in the pool is disabled, then the next list and call neither show nor reach it", async () => {
+    const ws = uniqueWorkspace("sec");
+    const admin = await srv.token([ws], "usr_admin");
+    const created = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "live", url: v2.url }) });
+    expect(created.status, created.text).toBe(201);
+    const { token } = await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" });
+    const path = `/api/workspaces/${ws}/mcp`;
+    const h = { "mcp-protocol-version": "2025-11-25" };
+    const call = { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "live__echo", arguments: { text: "hi" } } };
+    expect(answerOf(await post(path, token, call, h))).toMatchObject({ result: { content: [{ text: "hi" }] } });
+
+    expect((await patch(admin, created.json.id, { enabled: false })).status).toBe(200);
+    const before = v2.requests.length;
+    const list = answerOf(await post(path, token, { jsonrpc: "2.0", id: 1, method: "tools/list" }, h)) as { result: { tools: unknown[] } };
+    expect(list.result.tools).toEqual([]);
+    const refused = answerOf(await post(path, token, call, h)) as { error?: { code: number } };
+    expect(refused.error).toBeDefined();
+    expect(v2.requests.length).toBe(before);
+  });
+});
+
 describe("policy over everything relayed (issue 18, item 5)", () => {
   test("when a batch holds two requests with one id, then it is refused as an invalid request and nothing goes upstream", async () => {
     const { peer } = await recordingMcp();
