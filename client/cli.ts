@@ -6,28 +6,45 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { parseArgs } from "node:util";
-import { createMcpServersClient, ProblemError, type McpServer, type McpServerCreate, type McpServerEvent, type McpServerPatch, type McpServersClient } from "./index.js";
+import { createMcpServersClient, ProblemError, type components, type McpServer, type McpServerCreate, type McpServerEvent, type McpServerPatch, type McpServersClient } from "./index.js";
 import { table, record } from "./table.js";
+
+// Each command's own usage: printed alone when that command is misused, all together for --help.
+const COMMAND_USAGE: Record<string, string> = {
+  login: "login [--url URL] [--token TOKEN]     store where the API is and your token (asked for when left out)",
+  logout: "logout                                forget them",
+  whoami: "whoami                                the user, scope and workspaces of your token",
+  ls: "ls [--workspace W] [--limit N]        list servers (every page unless --limit)",
+  get: "get ID                                show one server",
+  create: "create --workspace W --name NAME --url URL [fields]",
+  update: "update ID [fields] [--if-match ETAG]",
+  rm: "rm ID [--if-match ETAG]               delete a server",
+  test: "test ID                               check the connection for real",
+  tools: "tools ID                              list the server's tools",
+  connect: "connect ID [--return-url URL]         print the OAuth authorization URL to open",
+  events: "events ID [--limit N]                 the server's audit trail, newest first",
+  tokens: "tokens ls | tokens create --name NAME [--scope gateway|admin] [--workspace W]... [--expires-in-days N] | tokens revoke TOKEN_ID",
+};
+
+const FIELDS_USAGE = `Fields (create and update):
+  --name NAME  --url URL  --auth-type none|api_key|oauth  --api-key KEY (- reads it from stdin)
+  --enabled / --no-enabled          whether agents may use it through the gateway
+  --allowed-tools a,b               the only tools agents may list and call ('' for none)
+  --all-tools                       allow every tool again (allowedTools null)
+  --header 'Name: value' (repeatable)   --secret-header NAME=VALUE (repeatable; NAME=- reads stdin)
+  --oauth-client-id ID  --oauth-client-secret SECRET (- reads stdin)  --oauth-scopes SCOPES
+  --oauth-token-endpoint URL  --oauth-authorization-endpoint URL
+  --grant-type authorization_code|client_credentials ('' infers it)
+  --connector-id ID  --connector-config @file.json (or inline JSON; null clears it)`;
 
 const USAGE = `Usage: mcp-servers <command> [options]
 
 Commands:
-  login [--url URL] [--token TOKEN]   store where the API is and your token (asked for when left out)
-  logout                              forget them
-  ls --workspace W [--limit N]        list servers (every page unless --limit)
-  get ID                              show one server
-  create --workspace W --name NAME --url URL [fields]
-  update ID [fields] [--if-match ETAG]
-  rm ID [--if-match ETAG]             delete a server
-  test ID                             check the connection for real
-  tools ID                            list the server's tools
-  connect ID [--return-url URL]       print the OAuth authorization URL to open
-  events ID [--limit N]               the server's audit trail, newest first
+${Object.values(COMMAND_USAGE)
+  .map((u) => `  ${u}`)
+  .join("\n")}
 
-Fields (create and update):
-  --name NAME  --url URL  --auth-type none|api_key|oauth  --api-key KEY (- reads it from stdin)
-  --header 'Name: value' (repeatable)  --oauth-client-id ID  --oauth-client-secret SECRET (- reads stdin)
-  --oauth-scopes SCOPES  --oauth-token-endpoint URL  --oauth-authorization-endpoint URL  --connector-id ID
+${FIELDS_USAGE}
 
 Options:
   --json      print the API's JSON instead of a table
@@ -35,14 +52,27 @@ Options:
 
 Credentials: MCP_SERVERS_URL and MCP_SERVERS_TOKEN, else what \`mcp-servers login\` stored.`;
 
-class UsageError extends Error {}
+function commandUsage(command: string): string {
+  const own = `Usage: mcp-servers ${COMMAND_USAGE[command]}`;
+  return command === "create" || command === "update" ? `${own}\n${FIELDS_USAGE}` : own;
+}
+
+class UsageError extends Error {
+  /** The command whose usage to print with the message, if one. */
+  constructor(
+    message: string,
+    readonly command?: string,
+  ) {
+    super(message);
+  }
+}
 
 const OPTIONS = {
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   url: { type: "string" },
   token: { type: "string" },
-  workspace: { type: "string", short: "w" },
+  workspace: { type: "string", short: "w", multiple: true },
   limit: { type: "string" },
   name: { type: "string" },
   "auth-type": { type: "string" },
@@ -54,17 +84,44 @@ const OPTIONS = {
   "oauth-token-endpoint": { type: "string" },
   "oauth-authorization-endpoint": { type: "string" },
   "connector-id": { type: "string" },
+  "connector-config": { type: "string" },
+  enabled: { type: "boolean" },
+  "allowed-tools": { type: "string" },
+  "all-tools": { type: "boolean" },
+  "secret-header": { type: "string", multiple: true },
+  "grant-type": { type: "string" },
+  scope: { type: "string" },
+  "expires-in-days": { type: "string" },
   "if-match": { type: "string" },
   "return-url": { type: "string" },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; allowNegative: true }>>["values"];
 
 // Which options each command takes; anything else is a usage error rather than silently ignored.
-const FIELD_OPTIONS = ["name", "url", "auth-type", "api-key", "header", "oauth-client-id", "oauth-client-secret", "oauth-scopes", "oauth-token-endpoint", "oauth-authorization-endpoint", "connector-id"];
-const COMMANDS: Record<string, { args: number; options: string[] }> = {
+const FIELD_OPTIONS = [
+  "name",
+  "url",
+  "auth-type",
+  "api-key",
+  "header",
+  "secret-header",
+  "oauth-client-id",
+  "oauth-client-secret",
+  "oauth-scopes",
+  "oauth-token-endpoint",
+  "oauth-authorization-endpoint",
+  "grant-type",
+  "connector-id",
+  "connector-config",
+  "enabled",
+  "allowed-tools",
+  "all-tools",
+];
+const COMMANDS: Record<string, { args: number | [number, number]; options: string[] }> = {
   login: { args: 0, options: ["url", "token"] },
   logout: { args: 0, options: [] },
+  whoami: { args: 0, options: [] },
   ls: { args: 0, options: ["workspace", "limit"] },
   get: { args: 1, options: [] },
   create: { args: 0, options: ["workspace", ...FIELD_OPTIONS] },
@@ -74,6 +131,7 @@ const COMMANDS: Record<string, { args: number; options: string[] }> = {
   tools: { args: 1, options: [] },
   connect: { args: 1, options: ["return-url"] },
   events: { args: 1, options: ["limit"] },
+  tokens: { args: [1, 2], options: ["name", "scope", "workspace", "expires-in-days", "limit"] },
 };
 
 function configFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -131,6 +189,47 @@ function headers(values: string[] | undefined): Record<string, string> | undefin
   return out;
 }
 
+function secretHeaders(values: string[] | undefined): Promise<Record<string, string> | undefined> | undefined {
+  if (!values) return undefined;
+  return (async () => {
+    const out: Record<string, string> = {};
+    for (const h of values) {
+      const i = h.indexOf("=");
+      if (i <= 0) throw new UsageError(`--secret-header takes NAME=VALUE (or NAME=- to read the value from stdin); got '${h.slice(0, 40)}${h.length > 40 ? "…" : ""}'.`);
+      const value = h.slice(i + 1);
+      out[h.slice(0, i).trim()] = value === "-" ? await stdinLine() : value;
+    }
+    return out;
+  })();
+}
+
+function connectorConfig(value: string | undefined): McpServerPatch["connectorConfig"] | undefined {
+  if (value === undefined) return undefined;
+  let text = value;
+  if (value.startsWith("@")) {
+    try {
+      text = readFileSync(value.slice(1), "utf8");
+    } catch (err) {
+      throw new UsageError(`--connector-config: cannot read ${value.slice(1)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError(`--connector-config takes @file.json or a JSON object; ${value.startsWith("@") ? value.slice(1) : "the value"} is not JSON.`);
+  }
+}
+
+function allowedTools(v: Values): McpServerPatch["allowedTools"] | undefined {
+  if (v["all-tools"] && v["allowed-tools"] !== undefined) throw new UsageError("Give --allowed-tools or --all-tools, not both.");
+  if (v["all-tools"]) return null;
+  if (v["allowed-tools"] === undefined) return undefined;
+  return v["allowed-tools"]
+    .split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
+}
+
 async function fields(v: Values): Promise<McpServerPatch> {
   const patch: McpServerPatch = {
     name: v.name,
@@ -144,6 +243,11 @@ async function fields(v: Values): Promise<McpServerPatch> {
     oauthTokenEndpoint: v["oauth-token-endpoint"],
     oauthAuthorizationEndpoint: v["oauth-authorization-endpoint"],
     connectorId: v["connector-id"],
+    connectorConfig: connectorConfig(v["connector-config"]),
+    secretHeaders: await secretHeaders(v["secret-header"]),
+    oauthGrantType: v["grant-type"] === undefined ? undefined : v["grant-type"] === "" ? null : (v["grant-type"] as McpServerPatch["oauthGrantType"]),
+    enabled: v.enabled,
+    allowedTools: allowedTools(v),
   };
   for (const k of Object.keys(patch) as (keyof McpServerPatch)[]) if (patch[k] === undefined) delete patch[k];
   return patch;
@@ -161,29 +265,101 @@ async function login(v: Values) {
   const token = v.token ?? (await ask("Token: "));
   if (!/^https?:\/\//i.test(url)) throw new UsageError("--url must start with http:// or https://.");
   if (!token) throw new UsageError("A token is needed: pass --token or type it when asked.");
-  // There is no "who am I" operation; reading an id that cannot exist tells a valid token (404) from a refused one.
-  const { response, error } = await createMcpServersClient({ baseUrl: url, token }).GET("/api/mcp-servers/{id}", { params: { path: { id: "mcp_0" } } });
-  if (response.status !== 404) throw new ProblemError(response.status, error);
+  const me = await whoami(createMcpServersClient({ baseUrl: url, token, retry: { retries: 0 } }), url);
   const file = configFile();
   mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
   // Written whole with mode 0600 and moved into place, so the token is never readable by others, not even briefly.
   const partial = `${file}.${process.pid}`;
   writeFileSync(partial, JSON.stringify({ url, token }, null, 2) + "\n", { mode: 0o600 });
   renameSync(partial, file);
-  process.stdout.write(`Logged in to ${url}; saved in ${file}\n`);
+  process.stdout.write(`Logged in to ${url} as ${me.userId} (scope ${me.scope}; ${me.workspaces.join(", ")}); saved in ${file}\n`);
 }
 
-async function commands(command: string, id: string | undefined, v: Values, api: McpServersClient) {
+type Me = components["schemas"]["Me"];
+
+async function whoami(api: McpServersClient, url: string): Promise<Me> {
+  const { data, error, response } = await reach(url, api.GET("/api/me"));
+  if (!response.ok) throw new ProblemError(response.status, error);
+  return data as Me;
+}
+
+/** The workspace a command acts in: the one given, else the token's only one. */
+async function workspaceOf(v: Values, command: string, api: McpServersClient, url: string): Promise<string> {
+  const given = v.workspace ?? [];
+  if (given.length > 1) throw new UsageError(`${command} takes one --workspace.`);
+  if (given.length === 1) return given[0];
+  const me = await whoami(api, url);
+  if (me.workspaces.length === 1) return me.workspaces[0];
+  throw new UsageError(`${command} needs --workspace W (your token covers ${me.workspaces.join(", ") || "no workspace"}).`);
+}
+
+/** A request that could not reach the server names the URL it tried. */
+async function reach<T>(url: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw new Unreachable(url, err);
+  }
+}
+
+class Unreachable extends Error {
+  constructor(url: string, err: unknown) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    super(`Could not reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+}
+
+const TOKEN_COLUMNS = ["id", "name", "scope", "workspaces", "createdAt", "expiresAt"] as const;
+
+async function tokens([sub, tokenId]: string[], v: Values, api: McpServersClient, json: boolean, limit: number | undefined) {
+  const call = async <T>(p: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> => {
+    const { data, error, response } = await p;
+    if (!response.ok) throw new ProblemError(response.status, error);
+    return data as T;
+  };
+  const only = (allowed: string[]) => {
+    const stray = Object.keys(v).filter((k) => k !== "json" && !allowed.includes(k));
+    if (stray.length > 0) throw new UsageError(`tokens ${sub} does not take --${stray[0]}.`, "tokens");
+  };
+  if (sub === "ls" && tokenId === undefined) {
+    only(["limit"]);
+    const page = await call(api.GET("/api/tokens", { params: { query: { limit: limit ?? 100 } } }));
+    const rows = page.data.map((t) => ({ ...t, workspaces: t.workspaces.join(",") }));
+    return print(json, page, () => table(rows, TOKEN_COLUMNS));
+  }
+  if (sub === "create" && tokenId === undefined) {
+    only(["name", "scope", "workspace", "expires-in-days"]);
+    if (!v.name) throw new UsageError("tokens create needs --name NAME.", "tokens");
+    const days = positiveInt(v["expires-in-days"], "--expires-in-days");
+    const created = await call(
+      api.POST("/api/tokens", {
+        body: { name: v.name, ...(v.scope ? { scope: v.scope as "gateway" | "admin" } : {}), ...(v.workspace ? { workspaces: v.workspace } : {}), ...(days ? { expiresInDays: days } : {}) },
+      }),
+    );
+    // The secret alone on stdout (shown once), what it is on stderr.
+    if (!json) process.stderr.write(`created ${created.id} (scope ${created.scope}) in ${created.workspaces.join(", ")}${created.expiresAt ? `, expires ${created.expiresAt}` : ""} (shown once; store it now)\n`);
+    return print(json, created, () => `${created.token}\n`);
+  }
+  if (sub === "revoke" && tokenId !== undefined) {
+    only([]);
+    await call(api.DELETE("/api/tokens/{tokenId}", { params: { path: { tokenId } } }));
+    return print(json, undefined, () => `Revoked ${tokenId}\n`);
+  }
+  throw new UsageError(sub && ["ls", "create", "revoke"].includes(sub) ? `tokens ${sub} ${sub === "revoke" ? "takes one token id" : "takes no argument"}.` : `Unknown tokens command '${sub ?? ""}'.`, "tokens");
+}
+
+async function commands(command: string, args: string[], v: Values, api: McpServersClient, url: string) {
+  const id = args[0];
   const json = v.json ?? false;
   const limit = positiveInt(v.limit, "--limit");
   switch (command) {
     case "ls": {
-      if (!v.workspace) throw new UsageError("ls needs --workspace W.");
+      const workspaceId = await workspaceOf(v, "ls", api, url);
       const rows: McpServer[] = [];
       let cursor: string | undefined;
       do {
         const pageSize = Math.min(100, limit === undefined ? 100 : limit - rows.length);
-        const page = await api.servers.page({ workspaceId: v.workspace, limit: pageSize, ...(cursor ? { cursor } : {}) });
+        const page = await api.servers.page({ workspaceId, limit: pageSize, ...(cursor ? { cursor } : {}) });
         rows.push(...page.data);
         cursor = page.nextCursor ?? undefined;
       } while (cursor && (limit === undefined || rows.length < limit));
@@ -194,8 +370,7 @@ async function commands(command: string, id: string | undefined, v: Values, api:
       return print(json, server, () => record(server));
     }
     case "create": {
-      if (!v.workspace) throw new UsageError("create needs --workspace W.");
-      const body = { workspaceId: v.workspace, ...(await fields(v)) };
+      const body = { workspaceId: await workspaceOf(v, "create", api, url), ...(await fields(v)) };
       if (!body.name || !body.url) throw new UsageError("create needs --name and --url.");
       const server = await api.servers.create(body as McpServerCreate);
       return print(json, server, () => record(server));
@@ -231,6 +406,12 @@ async function commands(command: string, id: string | undefined, v: Values, api:
       const authorization = await api.servers.connect(id!, v["return-url"] ? { returnUrl: v["return-url"] } : undefined);
       return print(json, authorization, () => `${authorization.authorizationUrl}\n`);
     }
+    case "whoami": {
+      const me = await whoami(api, url);
+      return print(json, me, () => record({ ...me, workspaces: me.workspaces.join(", ") }));
+    }
+    case "tokens":
+      return tokens(args, v, api, json, limit);
     case "events": {
       const rows: McpServerEvent[] = [];
       let cursor: string | undefined;
@@ -246,12 +427,19 @@ async function commands(command: string, id: string | undefined, v: Values, api:
   }
 }
 
+/** The command a misused argv was meant for: its first word naming one. */
+const commandIn = (argv: string[]) => argv.find((a) => Object.hasOwn(COMMANDS, a));
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, allowNegative: true, strict: true });
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    // One line naming the flag (Node's own message suggests quoting it, unbalanced), then the command's usage.
+    const flag = /'(-[^']*)'/.exec((err as Error).message)?.[1];
+    const command = commandIn(argv);
+    const line = (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag ? `Unknown option '${flag}'${command ? ` for ${command}` : ""}.` : (err as Error).message.split("\n")[0];
+    process.stderr.write(`${line}\n${command ? commandUsage(command) : USAGE}\n`);
     return 2;
   }
   const { values: v, positionals } = parsed;
@@ -260,24 +448,29 @@ async function main(argv: string[]): Promise<number> {
     (command === undefined && !v.help ? process.stderr : process.stdout).write(USAGE + "\n");
     return command === undefined && !v.help ? 2 : 0;
   }
+  let url = "";
   try {
     const spec = COMMANDS[command];
     if (!spec) throw new UsageError(`Unknown command '${command}'.`);
-    if (args.length !== spec.args) throw new UsageError(spec.args === 1 ? `${command} takes one server id: mcp-servers ${command} ID` : `${command} takes no arguments; got '${args.join(" ")}'.`);
+    const [min, max] = typeof spec.args === "number" ? [spec.args, spec.args] : spec.args;
+    if (args.length < min || args.length > max) {
+      throw new UsageError(spec.args === 1 ? `${command} takes one server id: mcp-servers ${command} ID` : spec.args === 0 ? `${command} takes no arguments; got '${args.join(" ")}'.` : `${command} takes ${min} to ${max} arguments.`, command);
+    }
     const stray = Object.keys(v).filter((k) => k !== "json" && !spec.options.includes(k));
-    if (stray.length > 0) throw new UsageError(`${command} does not take --${stray[0]}.`);
+    if (stray.length > 0) throw new UsageError(`${command} does not take --${stray[0]}.`, command);
     if (command === "login") await login(v);
     else if (command === "logout") {
       rmSync(configFile(), { force: true });
       process.stdout.write("Logged out.\n");
     } else {
-      const { url, token } = credentials();
-      await commands(command, args[0], v, createMcpServersClient({ baseUrl: url, token }));
+      const creds = credentials();
+      url = creds.url;
+      await commands(command, args, v, createMcpServersClient({ baseUrl: creds.url, token: creds.token }), creds.url);
     }
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`${err.message}\nRun \`mcp-servers --help\` for usage.\n`);
+      process.stderr.write(`${err.message}\n${err.command ? commandUsage(err.command) : "Run `mcp-servers --help` for usage."}\n`);
       return 2;
     }
     if (err instanceof ProblemError) {
@@ -285,8 +478,11 @@ async function main(argv: string[]): Promise<number> {
       for (const e of err.errors) process.stderr.write(`  ${e.path} ${e.message}\n`);
       return 1;
     }
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    process.stderr.write(`The request failed: ${cause?.code ?? cause?.message ?? (err as Error).message}\n`);
+    if (err instanceof Unreachable) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`${new Unreachable(url || "the API", err).message}\n`);
     return 1;
   } finally {
     reader?.close(); // else a terminal's stdin keeps the process waiting

@@ -22,6 +22,7 @@ import { tokenHandlers } from "./http/tokens.js";
 import { connectionHandlers } from "./http/connections.js";
 import { connectorHandlers } from "./http/connectors.js";
 import { docsRouter } from "./http/docs.js";
+import { consoleRouter } from "./http/console.js";
 import type { HandlerTable, RawHandlerTable, RawOperationId } from "./http/handler-types.js";
 
 type RawHandler = RawHandlerTable[RawOperationId];
@@ -128,6 +129,7 @@ export function buildApp(deps: AppDeps): Express {
   app.use(requestContext(deps.logger, deps.onResponse));
   app.use(observeHttp(matchOperation)); // trace id on log lines; metrics and spans when on
   app.use(docsRouter()); // before the validator: these paths are not operations of the spec
+  app.use(consoleRouter()); // the same: /, /console and its assets are pages, not operations
   // Until the store is migrated nothing under /api can be answered; say so plainly.
   app.use("/api", (_req: Request, _res: Response, next: NextFunction) => next(deps.readiness.migrated() ? undefined : { status: 503 }));
   app.use(express.json({ limit: JSON_BODY_LIMIT, type: ["application/json", "application/*+json"] }));

@@ -1,0 +1,147 @@
+// One query hook per resource, keyed by the request it makes (method, path, parameters), and
+// mutations that invalidate exactly what they change (TanStack Query's own pattern).
+import { useMutation, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
+import type { McpServerCreate, McpServerPatch, components } from "../client/index.js";
+import { api, ok } from "./api.js";
+
+type Schemas = components["schemas"];
+export type ApiTokenCreate = Schemas["ApiTokenCreate"];
+
+const key = (method: string, path: string, params: object = {}) => [method, path, params] as const;
+
+export function useMe(token: string | null) {
+  return useQuery({ queryKey: key("GET", "/api/me", { token }), queryFn: () => ok(api(token ?? "").GET("/api/me")), enabled: !!token, retry: false, staleTime: 60_000 });
+}
+
+export function useServersPage(workspaceId: string, cursor: string | undefined, limit = 20) {
+  const query = { workspaceId, limit, ...(cursor ? { cursor } : {}) };
+  return useQuery({ queryKey: key("GET", "/api/mcp-servers", query), queryFn: () => api().servers.page(query), enabled: !!workspaceId });
+}
+
+export function useServer(id: string) {
+  return useQuery({
+    queryKey: key("GET", "/api/mcp-servers/{id}", { id }),
+    queryFn: () => api().servers.getWithEtag(id),
+  });
+}
+
+export function useServerTools(id: string, enabled: boolean) {
+  const qc = useQueryClient();
+  return useQuery({
+    queryKey: key("GET", "/api/mcp-servers/{id}/tools", { id }),
+    queryFn: async () => {
+      // A live listing records the server's status too: the record shown must follow.
+      const tools = await api().servers.tools(id).finally(() => void qc.invalidateQueries({ queryKey: ["GET", "/api/mcp-servers/{id}", { id }] }));
+      return tools;
+    },
+    enabled,
+    retry: false,
+  });
+}
+
+export function useServerEvents(id: string) {
+  const query = { limit: 20 };
+  return useQuery({ queryKey: key("GET", "/api/mcp-servers/{id}/events", { id, ...query }), queryFn: () => api().servers.eventsPage(id, query) });
+}
+
+export function useConnectors(search: string) {
+  const query = { limit: 20, ...(search ? { search } : {}) };
+  return useQuery({ queryKey: key("GET", "/api/connectors", query), queryFn: () => ok(api().GET("/api/connectors", { params: { query } })) });
+}
+
+export function useConnector(connectorId: string | null) {
+  return useQuery({
+    queryKey: key("GET", "/api/connectors/{connectorId}", { connectorId }),
+    queryFn: () => ok(api().GET("/api/connectors/{connectorId}", { params: { path: { connectorId: connectorId! } } })),
+    enabled: !!connectorId,
+  });
+}
+
+export function useTokens() {
+  return useQuery({ queryKey: key("GET", "/api/tokens"), queryFn: () => ok(api().GET("/api/tokens", { params: { query: { limit: 100 } } })) });
+}
+
+export function useToolStats(workspaceId: string, since: string) {
+  const query = { since };
+  return useQuery({
+    queryKey: key("GET", "/api/workspaces/{workspaceId}/tool-stats", { workspaceId, ...query }),
+    queryFn: () => ok(api().GET("/api/workspaces/{workspaceId}/tool-stats", { params: { path: { workspaceId }, query } })),
+  });
+}
+
+/** The most recent tool calls since `since` (at most `max`), for the hourly chart. */
+export function useToolCalls(workspaceId: string, since: string, max = 1000) {
+  return useQuery({
+    queryKey: key("GET", "/api/workspaces/{workspaceId}/events", { workspaceId, type: "tool_called", since, max }),
+    queryFn: async () => {
+      const rows: Schemas["McpServerEvent"][] = [];
+      let cursor: string | undefined;
+      do {
+        const query = { type: "tool_called", since, limit: 100, ...(cursor ? { cursor } : {}) };
+        const page = await ok(api().GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId }, query } }));
+        rows.push(...page.data);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor && rows.length < max);
+      return { rows, truncated: !!cursor };
+    },
+  });
+}
+
+export function useWorkspaceEvents(workspaceId: string) {
+  const query = { limit: 20 };
+  return useQuery({
+    queryKey: key("GET", "/api/workspaces/{workspaceId}/events", { workspaceId, ...query }),
+    queryFn: () => ok(api().GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId }, query } })),
+  });
+}
+
+// What a change to one server makes stale: its record, its list, its events, its tools.
+function invalidateServer(qc: QueryClient, id?: string) {
+  void qc.invalidateQueries({ queryKey: ["GET", "/api/mcp-servers"] });
+  void qc.invalidateQueries({ queryKey: ["GET", "/api/workspaces/{workspaceId}/events"] });
+  if (!id) return;
+  for (const path of ["/api/mcp-servers/{id}", "/api/mcp-servers/{id}/events", "/api/mcp-servers/{id}/tools"]) {
+    void qc.invalidateQueries({ queryKey: ["GET", path, { id }], exact: false });
+  }
+}
+
+export function useCreateServer() {
+  const qc = useQueryClient();
+  return useMutation({ mutationFn: (body: McpServerCreate) => api().servers.create(body), onSuccess: (s) => invalidateServer(qc, s.id) });
+}
+
+export function useUpdateServer(id: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    // No If-Match: a patch carries only the fields the person changed, and every check moves the
+    // record's version (its status), which would refuse most saves for no one else's change.
+    mutationFn: ({ patch }: { patch: McpServerPatch }) => api().servers.update(id, patch),
+    onSuccess: () => invalidateServer(qc, id),
+  });
+}
+
+export function useTestServer(id: string) {
+  const qc = useQueryClient();
+  return useMutation({ mutationFn: () => api().servers.test(id), onSettled: () => invalidateServer(qc, id) });
+}
+
+export function useDeleteServer(id: string) {
+  const qc = useQueryClient();
+  return useMutation({ mutationFn: () => api().servers.delete(id), onSuccess: () => invalidateServer(qc, id) });
+}
+
+export function useMintToken() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (body: ApiTokenCreate) => ok(api().POST("/api/tokens", { body })),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: ["GET", "/api/tokens"] }),
+  });
+}
+
+export function useRevokeToken() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (tokenId: string) => ok(api().DELETE("/api/tokens/{tokenId}", { params: { path: { tokenId } } })),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: ["GET", "/api/tokens"] }),
+  });
+}
