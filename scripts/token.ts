@@ -8,21 +8,53 @@ import { readConfig } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
 
 const USAGE = `usage:
-  npm run -s token -- create --user <userId> --workspace <workspaceId> [--workspace …] [--name <label>] [--scope admin|gateway]
+  npm run -s token -- create --user <userId> --workspace <workspaceId> [--workspace …] [--name <label>] [--scope admin|gateway] [--expires-in-days N]
   npm run -s token -- list
-  npm run -s token -- revoke <tokenId>`;
+  npm run -s token -- revoke <tokenId>
+  npm run -s token -- --help
+
+Works on the store named by DATABASE_URL (migrating it first). The token is printed alone on stdout, once.`;
+
+const OPTIONS = {
+  user: { type: "string" },
+  workspace: { type: "string", multiple: true },
+  name: { type: "string" },
+  scope: { type: "string" },
+  "expires-in-days": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+// The server's JSON log lines are for log collectors; a person at this CLI reads the message alone.
+const plainLines = {
+  write(line: string) {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+      process.stderr.write(`${entry.msg ?? ""}${entry.err?.message ? `: ${entry.err.message}` : ""}\n`);
+    } catch {
+      process.stderr.write(line);
+    }
+  },
+};
 
 async function main(argv: string[]) {
-  const [command, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: { user: { type: "string" }, workspace: { type: "string", multiple: true }, name: { type: "string" }, scope: { type: "string" }, "expires-in-days": { type: "string" } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS, strict: true });
+  } catch (err) {
+    // One line naming the flag (Node's own message suggests quoting it, unbalanced).
+    const flag = /'(-[^']*)'/.exec((err as Error).message)?.[1];
+    throw new UsageError((err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag ? `unknown option '${flag}'` : (err as Error).message.split("\n")[0]);
+  }
+  const { values, positionals: all } = parsed;
+  if (values.help || all[0] === "help") {
+    console.log(USAGE);
+    return;
+  }
+  const [command, ...positionals] = all;
   if (!command || !["create", "list", "revoke"].includes(command)) throw new UsageError(`unknown command '${command ?? ""}'`);
 
-  // Logs go to stderr so that stdout carries only the token.
-  const logger = createLogger(process.env.LOG_LEVEL || "warn", process.stderr as never);
+  // Logs go to stderr, as plain lines, so that stdout carries only the token.
+  const logger = createLogger(process.env.LOG_LEVEL || "warn", plainLines as never);
   const services = await openServices(readConfig(), logger);
   try {
     if (command === "create") {

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { installPackedClient, type PackedClient } from "./helpers/packed-client.js";
-import { startStreamablePeer, type Peer } from "./helpers/mcp-peers.js";
+import { closedPortUrl, startStreamablePeer, type Peer } from "./helpers/mcp-peers.js";
 import { startOAuthPeer, type OAuthPeer } from "./helpers/oauth-peer.js";
 import { startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
@@ -62,7 +62,8 @@ describe("mcp-servers", () => {
     const configHome = join(home, "flow");
 
     const login = await cli(["login", "--url", srv.baseUrl, "--token", token], { configHome });
-    expect(login).toEqual({ code: 0, stdout: `Logged in to ${srv.baseUrl}; saved in ${join(configHome, "mcp-servers", "config.json")}\n`, stderr: "" });
+    // login learns who the token is from GET /api/me.
+    expect(login).toEqual({ code: 0, stdout: `Logged in to ${srv.baseUrl} as usr_cli (scope admin; ${ws}); saved in ${join(configHome, "mcp-servers", "config.json")}\n`, stderr: "" });
     const file = join(configHome, "mcp-servers", "config.json");
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ url: srv.baseUrl, token });
@@ -193,11 +194,11 @@ describe("mcp-servers", () => {
   test.each([
     [[], "Usage: mcp-servers"],
     [["launch"], "Unknown command 'launch'."],
-    [["ls"], "ls needs --workspace W."],
+    [["ls", "--workspace", "a", "--workspace", "b"], "ls takes one --workspace."],
     [["get"], "get takes one server id: mcp-servers get ID"],
     [["ls", "--workspace", "ws", "--limit", "lots"], "--limit must be a whole number of 1 or more; got 'lots'."],
     [["rm", "mcp_1", "--name", "x"], "rm does not take --name."],
-    [["ls", "--colour"], "Unknown option '--colour'"],
+    [["ls", "--colour"], "Unknown option '--colour' for ls."],
     [["update", "mcp_1"], "update needs at least one field to change, e.g. --name."],
     [["create", "--workspace", "ws", "--name", "x", "--url", "https://e.example", "--header", "no-colon"], "--header takes 'Name: value'; got 'no-colon'."],
   ])("when the usage is wrong (%j), then exit 2 and say why on stderr", async (args, message) => {
@@ -205,6 +206,78 @@ describe("mcp-servers", () => {
     expect(out.code).toBe(2);
     expect(out.stdout).toBe("");
     expect(out.stderr).toContain(message);
+  });
+
+  test("when a command gets an unknown flag, then one line names it and the command's own usage follows, not the whole usage", async () => {
+    const out = await cli(["update", "mcp_1", "--colour", "red"], { env: { MCP_SERVERS_URL: srv.baseUrl, MCP_SERVERS_TOKEN: "x" } });
+    expect(out.code).toBe(2);
+    const [first, second] = out.stderr.split("\n");
+    expect(first).toBe("Unknown option '--colour' for update.");
+    expect(second).toBe("Usage: mcp-servers update ID [fields] [--if-match ETAG]");
+    expect(out.stderr).toContain("--allowed-tools a,b");
+    expect(out.stderr).not.toContain("Commands:");
+    expect(out.stderr.match(/'/g)!.length % 2).toBe(0); // quotes balance
+    const known = await cli(["rm", "mcp_1", "--name", "x"], { env: { MCP_SERVERS_URL: srv.baseUrl, MCP_SERVERS_TOKEN: "x" } });
+    expect(known.stderr).toBe("rm does not take --name.\nUsage: mcp-servers rm ID [--if-match ETAG]               delete a server\n");
+  });
+
+  test("when the API cannot be reached, then the failure names the URL tried", async () => {
+    const dead = new URL(await closedPortUrl()).origin;
+    const out = await cli(["get", "mcp_1"], { env: { MCP_SERVERS_URL: dead, MCP_SERVERS_TOKEN: "x" } });
+    expect(out).toEqual({ code: 1, stdout: "", stderr: `Could not reach ${dead}: ECONNREFUSED\n` });
+    const login = await cli(["login", "--url", dead, "--token", "x"], { configHome: join(home, "dead") });
+    expect(login).toEqual({ code: 1, stdout: "", stderr: `Could not reach ${dead}: ECONNREFUSED\n` });
+  });
+
+  test("when create and update are given every field flag, then the record has each field (secret header from stdin, connector config from a file)", async () => {
+    const { ws, run } = await loggedInWorkspace();
+    const dir = mkdtempSync(join(home, "cfg-file-"));
+    const config = join(dir, "config.json");
+    writeFileSync(config, JSON.stringify({ region: "eu" }));
+    const created = await run(
+      [
+        "create", "--workspace", ws, "--name", "every-field", "--url", "https://mcp.example.com/mcp", "--no-enabled", "--allowed-tools", "search, fetch",
+        "--secret-header", "X-Api-Key=-", "--secret-header", "X-Other=plain", "--connector-id", "com.example/custom", "--connector-config", `@${config}`,
+        "--auth-type", "oauth", "--grant-type", "client_credentials", "--oauth-client-id", "cid", "--oauth-token-endpoint", "https://auth.example.com/token", "--json",
+      ],
+      "sk_header_from_stdin\n",
+    );
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).not.toContain("sk_header_from_stdin");
+    const server = JSON.parse(created.stdout);
+    expect(server).toMatchObject({ enabled: false, allowedTools: ["search", "fetch"], secretHeaderNames: ["X-Api-Key", "X-Other"], connectorId: "com.example/custom", connectorConfig: { region: "eu" }, oauthGrantType: "client_credentials" });
+    const updated = JSON.parse((await run(["update", server.id, "--enabled", "--all-tools", "--grant-type", "", "--json"])).stdout);
+    expect(updated).toMatchObject({ enabled: true, allowedTools: null, oauthGrantType: null });
+    const none = JSON.parse((await run(["update", server.id, "--allowed-tools", "", "--json"])).stdout);
+    expect(none.allowedTools).toEqual([]);
+    const missing = await run(["update", server.id, "--connector-config", `@${join(dir, "nope.json")}`]);
+    expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining(`--connector-config: cannot read ${join(dir, "nope.json")}: ENOENT.`) });
+    const badHeader = await run(["update", server.id, "--secret-header", "novalue"]);
+    expect(badHeader).toMatchObject({ code: 2, stderr: expect.stringContaining("--secret-header takes NAME=VALUE") });
+  });
+
+  test("when tokens are minted, listed and revoked with the CLI, then each goes through the tokens API, and whoami says who", async () => {
+    const { ws, run } = await loggedInWorkspace();
+    const who = await run(["whoami", "--json"]);
+    expect(JSON.parse(who.stdout)).toMatchObject({ userId: "usr_cli", scope: "admin", workspaces: [ws] });
+    const minted = await run(["tokens", "create", "--name", "agent", "--expires-in-days", "7"]);
+    expect(minted.code, minted.stderr).toBe(0);
+    expect(minted.stdout).toMatch(/^mcpk_\S+\n$/);
+    const id = /created (tok_\w+) \(scope gateway\)/.exec(minted.stderr)?.[1];
+    expect(id).toBeTruthy();
+    const ls = await run(["tokens", "ls", "--json"]);
+    expect(JSON.parse(ls.stdout).data.map((t: { id: string }) => t.id)).toContain(id);
+    expect(await run(["tokens", "revoke", id!])).toEqual({ code: 0, stdout: `Revoked ${id}\n`, stderr: "" });
+    expect((await run(["tokens", "revoke", id!])).code).toBe(1);
+    const wrong = await run(["tokens", "create"]);
+    expect(wrong).toMatchObject({ code: 2, stderr: expect.stringContaining("tokens create needs --name NAME.\nUsage: mcp-servers tokens ls") });
+  });
+
+  test("when ls or create is given no --workspace and the token covers one, then that one is used", async () => {
+    const { ws, run } = await loggedInWorkspace();
+    expect((await run(["create", "--name", "implicit", "--url", "https://mcp.example.com/mcp"])).code).toBe(0);
+    const ls = JSON.parse((await run(["ls", "--json"])).stdout);
+    expect(ls.data.map((s: { name: string; workspaceId: string }) => [s.name, s.workspaceId])).toEqual([["implicit", ws]]);
   });
 
   test("when nobody logged in and no environment is set, then exit 2 saying how to log in", async () => {
@@ -215,6 +288,7 @@ describe("mcp-servers", () => {
   test("when --help is asked for, then the usage goes to stdout and exit 0", async () => {
     const out = await cli(["--help"]);
     expect(out.code).toBe(0);
-    expect(out.stdout).toContain("ls --workspace W [--limit N]");
+    expect(out.stdout).toContain("ls [--workspace W] [--limit N]");
+    expect(out.stdout).toContain("--secret-header NAME=VALUE");
   });
 });
