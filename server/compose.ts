@@ -39,7 +39,7 @@ import { namespaceOf } from "./domain/names.js";
 import { createEventRetention, type EventRetention } from "./domain/event-retention.js";
 import { cacheTokenLookups } from "./domain/token-cache.js";
 import { createTokenService } from "./domain/tokens.js";
-import { createGuardedFetch, describeOutboundError } from "./outbound/guarded-fetch.js";
+import { createGuardedFetch, describeOutboundError, type LiteFetch } from "./outbound/guarded-fetch.js";
 import { RateLimited } from "./domain/errors.js";
 import { observeGateway, observeOAuthClient, observeRateLimiter, observeUpstream, observeWorkspace } from "./observability/interceptors.js";
 
@@ -279,7 +279,10 @@ function lazyUpstreamPool(options: Parameters<typeof import("./outbound/upstream
 function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0]): { gateway: AppDeps["gateway"]; upstreams: UpstreamPool } {
   const gateway = observeGateway(createGatewayService(deps));
   // Its own deadline: a tool call may take longer than a connection check.
-  const fetch = observeUpstream(createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs }), describeOutboundError);
+  const guarded = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs });
+  const fetch = observeUpstream(guarded, describeOutboundError);
+  // The per-server relay reads bytes, not Responses: the lite form over the same guarded agent.
+  const relayFetch = observeUpstream(guarded.lite as unknown as typeof guarded, describeOutboundError) as unknown as LiteFetch;
   const upstreams = lazyUpstreamPool({
     fetch,
     idleMs: config.upstreamIdleMs,
@@ -297,7 +300,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     // Only ever called for a failure of useUpstream, so the module is loaded by then.
     describeFailure: (err, timeoutMs, secrets) => upstreamModule!.describeUpstreamFailure(err, timeoutMs, secrets),
   }));
-  return { gateway: { gateway, fetch, toolTimeoutMs: config.toolTimeoutMs, workspace, publicOrigin }, upstreams };
+  return { gateway: { gateway, fetch: relayFetch, toolTimeoutMs: config.toolTimeoutMs, workspace, publicOrigin }, upstreams };
 }
 
 export function appFor(services: Services, config: Config, logger: Logger, extra: Partial<AppDeps> = {}) {

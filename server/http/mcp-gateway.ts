@@ -19,12 +19,12 @@ import {
 } from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
 import type { ConnectionError } from "../wire.js";
-import { describeOutboundError, type GuardedFetch } from "../outbound/guarded-fetch.js";
+import { describeOutboundError, type LiteFetch } from "../outbound/guarded-fetch.js";
 import { formatSse, MessageTooLarge, NotJson, relay, type RelayAnswer, type SseEvent } from "../outbound/mcp-relay.js";
 
 export interface McpGatewayDeps {
   gateway: GatewayService;
-  fetch: GuardedFetch;
+  fetch: LiteFetch;
   toolTimeoutMs: number;
   /** The product's public origin (MCP_API_PUBLIC_URL): the one web origin besides loopback that may call the MCP endpoints. */
   publicOrigin: () => string;

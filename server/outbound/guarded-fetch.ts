@@ -30,9 +30,34 @@ export interface OutboundLimits {
   maxBodyBytes: number;
 }
 
+/** What the relay reads of an answer; the platform's Response has all of it too. */
+export interface LiteResponse {
+  status: number;
+  ok: boolean;
+  headers: { get(name: string): string | null };
+  body: (AsyncIterable<Uint8Array> & { cancel(reason?: unknown): Promise<void> }) | null;
+}
+
+export interface LiteInit {
+  method: string;
+  headers: Record<string, string> | Headers;
+  body?: string;
+  signal?: AbortSignal;
+  /** Redirects are never followed here: "error" throws, "manual" answers the 3xx. */
+  redirect?: "error" | "manual";
+}
+
+/**
+ * The same guard, agent, deadline and body cap as the fetch, without the Fetch API's
+ * objects (Request, Headers, web streams, a body tee per request): undici.request on the
+ * same pooled, guarded connections. For the relay, which reads status, headers and bytes.
+ */
+export type LiteFetch = (input: string | URL, init: LiteInit) => Promise<LiteResponse>;
+
 /** A guarded fetch that can hand out variants with other limits over the same connection pool. */
 export interface OutboundFetch extends GuardedFetch {
   withLimits(limits: Partial<OutboundLimits>): OutboundFetch;
+  lite: LiteFetch;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -87,8 +112,15 @@ const systemLookup: LookupFn = (hostname) => dns.lookup(hostname, { all: true })
 export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch {
   const { allowPrivateNetwork, maxRedirects = 5, lookup = systemLookup, classify = classifyAddress } = options;
 
+  // A verdict depends on the address alone: kept, so a literal address costs one lookup here.
+  const verdicts = new Map<string, AddressVerdict>();
   function check(target: string, ip: string): void {
-    const verdict = allowPrivateNetwork ? classifyMetadataOnly(ip) : classify(ip);
+    let verdict = verdicts.get(ip);
+    if (!verdict) {
+      verdict = allowPrivateNetwork ? classifyMetadataOnly(ip) : classify(ip);
+      if (verdicts.size >= 1000) verdicts.clear();
+      verdicts.set(ip, verdict);
+    }
     if (!verdict.allowed) {
       const hint = allowPrivateNetwork ? "no setting lifts this guard" : "setting MCP_API_ALLOW_PRIVATE_NETWORK=true lifts this guard";
       throw new OutboundBlockedError(target === ip ? ip : `${target} (${ip})`, verdict.reason ?? "address not allowed", hint);
@@ -122,10 +154,11 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
   };
 
   // undici (110 modules) loads at the first outbound request, not at start-up.
-  let loaded: Promise<{ agent: Agent; fetch: typeof import("undici").fetch }> | null = null;
+  let loaded: Promise<{ agent: Agent; fetch: typeof import("undici").fetch; request: typeof import("undici").request }> | null = null;
   const undici = () =>
-    (loaded ??= import("undici").then(({ Agent, fetch }) => ({
+    (loaded ??= import("undici").then(({ Agent, fetch, request }) => ({
       fetch,
+      request,
       agent: new Agent({
         connect: { lookup: guardedLookup, timeout: options.timeoutMs },
         // The per-exchange deadline below covers headers and body; these only stop a stalled socket.
@@ -207,8 +240,70 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
       }
       return bounded(response, limits.maxBodyBytes, controller, () => clearTimeout(timer));
     };
+    const lite: LiteFetch = async (input, init) => {
+      const url = new URL(String(input));
+      checkUrl(url);
+      const { agent, request } = await undici();
+      const controller = new AbortController();
+      const timer = setTimeout(
+        () => controller.abort(new DOMException(`outbound request timed out after ${limits.timeoutMs} ms`, "TimeoutError")),
+        limits.timeoutMs,
+      );
+      const signal = init.signal ? AbortSignal.any([controller.signal, init.signal]) : controller.signal;
+      const headers: Record<string, string> = {};
+      if (init.headers instanceof Headers) init.headers.forEach((value, name) => (headers[name] = value));
+      else Object.assign(headers, init.headers);
+      let answer: Awaited<ReturnType<typeof request>>;
+      try {
+        answer = await request(url, { method: normaliseMethod(init.method) as "POST", headers, body: init.body, signal, dispatcher: agent });
+      } catch (err) {
+        clearTimeout(timer);
+        throw findBlocked(err) ?? (signal.aborted ? signal.reason : err);
+      }
+      const header = (name: string) => {
+        const value = answer.headers[name.toLowerCase()];
+        return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+      };
+      if (REDIRECT_STATUSES.has(answer.statusCode) && header("location") !== null && init.redirect !== "manual") {
+        clearTimeout(timer);
+        answer.body.destroy();
+        throw new RedirectError(`unexpected redirect from ${redactUrl(url)}`);
+      }
+      const done = () => clearTimeout(timer);
+      const source = answer.body;
+      let seen = 0;
+      const body = {
+        async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+          try {
+            for await (const chunk of source as AsyncIterable<Buffer>) {
+              seen += chunk.byteLength;
+              if (seen > limits.maxBodyBytes) {
+                const err = new ResponseTooLargeError(limits.maxBodyBytes);
+                controller.abort(err);
+                throw err;
+              }
+              yield chunk;
+            }
+          } catch (err) {
+            throw signal.aborted ? signal.reason : err;
+          } finally {
+            done();
+            // Not read to the end: the socket goes, rather than back to the pool mid-body.
+            if (!source.readableEnded) source.destroy();
+          }
+        },
+        async cancel(reason?: unknown) {
+          done();
+          if (!source.readableEnded) controller.abort(reason ?? new DOMException("response body cancelled", "AbortError"));
+          source.destroy();
+        },
+      };
+      const status = answer.statusCode;
+      return { status, ok: status >= 200 && status < 300, headers: { get: header }, body: NULL_BODY_STATUSES.has(status) ? (source.destroy(), done(), null) : body };
+    };
     return Object.assign(guardedFetch, {
       withLimits: (next: Partial<OutboundLimits>) => limited({ ...limits, ...next }),
+      lite,
     });
   }
 

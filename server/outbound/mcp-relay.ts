@@ -1,7 +1,7 @@
 // One HTTP exchange with an upstream MCP server over Streamable HTTP, through the guarded
-// fetch: what the gateway forwards, and the upstream's answer as JSON-RPC messages (one JSON
+// fetch's lite form (undici.request on the guarded agent, no Fetch API objects): what the gateway forwards, and the upstream's answer as JSON-RPC messages (one JSON
 // body, or an SSE stream read event by event), each bounded in size.
-import type { GuardedFetch } from "./guarded-fetch.js";
+import type { LiteFetch, LiteResponse } from "./guarded-fetch.js";
 import { EventTooLarge, parseSse, type ParseWork, type SseEvent } from "./sse.js";
 
 export { formatSse, type SseEvent } from "./sse.js";
@@ -41,7 +41,7 @@ export class NotJson extends Error {
   }
 }
 
-export async function relay(fetch: GuardedFetch, request: RelayRequest): Promise<RelayAnswer> {
+export async function relay(fetch: LiteFetch, request: RelayRequest): Promise<RelayAnswer> {
   const response = await fetch(request.url, {
     method: request.method,
     headers: request.headers,
@@ -85,7 +85,7 @@ export async function relay(fetch: GuardedFetch, request: RelayRequest): Promise
   return { kind: "not-mcp", contentType: contentType || "none" };
 }
 
-async function readCapped(body: ReadableStream<Uint8Array> | null): Promise<string> {
+async function readCapped(body: LiteResponse["body"]): Promise<string> {
   if (!body) return "";
   const chunks: Uint8Array[] = [];
   let size = 0;
