@@ -1,4 +1,5 @@
-// Validates openapi.yaml, then writes what is derived from it into generated/.
+// Validates openapi.yaml, then writes what is derived from it into generated/, and the packages'
+// versions (root, lock, client) from info.version.
 // `--check` writes nothing and exits 1 when generated/ is stale.
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -37,8 +38,23 @@ async function render(doc: Record<string, unknown>): Promise<Map<string, string>
   ]);
 }
 
+// The packages' versions follow info.version: the root package (and its lock) and the client.
+// Replaced as text, so the files keep their formatting; the first `count` "version" keys are the package's own.
+async function versioned(doc: Record<string, unknown>): Promise<Map<string, string>> {
+  const version = String((doc.info as { version?: unknown } | undefined)?.version ?? "");
+  const out = new Map<string, string>();
+  for (const [rel, count] of [["package.json", 1], ["package-lock.json", 2], ["client/package.json", 1]] as const) {
+    const text = await readFile(`${root}${rel}`, "utf8").catch(() => null);
+    if (text === null) continue;
+    let left: number = count;
+    out.set(rel, text.replace(/"version": "[^"]*"/g, (m) => (left-- > 0 ? `"version": "${version}"` : m)));
+  }
+  return out;
+}
+
 async function main() {
-  const files = await render(await loadValidated());
+  const doc = await loadValidated();
+  const files = new Map([...(await render(doc)), ...(await versioned(doc))]);
   const stale: string[] = [];
   for (const [rel, content] of files) {
     const path = `${root}${rel}`;
@@ -46,13 +62,13 @@ async function main() {
     if (current === content) continue;
     if (check) stale.push(rel);
     else {
-      await mkdir(`${root}generated`, { recursive: true });
+      if (rel.startsWith("generated/")) await mkdir(`${root}generated`, { recursive: true });
       await writeFile(path, content);
       console.log(`wrote ${rel}`);
     }
   }
   if (stale.length > 0) {
-    console.error(`generated/ is stale against openapi.yaml: ${stale.join(", ")}\nRun \`npm run generate\` and commit the result.`);
+    console.error(`generated/ (or a package version) is stale against openapi.yaml: ${stale.join(", ")}\nRun \`npm run generate\` and commit the result.`);
     process.exit(1);
   }
   if (check) console.log("generated/ is up to date with openapi.yaml");
