@@ -14,6 +14,7 @@ import { createSecretBox, parseKey, type SecretBox } from "./data/secrets.js";
 import { createAuditRepo } from "./data/audit-repo.js";
 import { bufferAppends } from "./domain/audit-buffer.js";
 import { cacheRecordReads } from "./domain/gateway/record-cache.js";
+import { withLfEventStreams } from "./outbound/sse.js";
 import { sealLegacyToOrigins } from "./data/key-rotation.js";
 import { createIdempotencyRepo } from "./data/idempotency-repo.js";
 import { createRateLimitRepo } from "./data/rate-limit-repo.js";
@@ -135,6 +136,8 @@ export async function openServices(config: Config, logger: Logger, options: Open
       timeoutMs: config.connectTimeoutMs,
       maxBodyBytes: config.maxResponseBytes,
     });
+    // The SDKs' SSE parser is linear only on LF line endings (outbound/sse.ts).
+    const sdkFetch = withLfEventStreams(outboundFetch);
     const tokenRepo = createTokenRepo(db.knex);
     const oauth = createOAuthService({
       repo,
@@ -188,7 +191,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       }),
       connections: createConnectionService({
         repo,
-        probe: async (target, signal) => (await mcpProbe()).probeMcpServer(target, { fetch: outboundFetch, timeoutMs: config.connectTimeoutMs, signal }),
+        probe: async (target, signal) => (await mcpProbe()).probeMcpServer(target, { fetch: sdkFetch, timeoutMs: config.connectTimeoutMs, signal }),
         oauthToken: (stored) => oauth.accessToken(stored),
       }),
     };
@@ -284,7 +287,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
   // The per-server relay reads bytes, not Responses: the lite form over the same guarded agent.
   const relayFetch = observeUpstream(guarded.lite as unknown as typeof guarded, describeOutboundError) as unknown as LiteFetch;
   const upstreams = lazyUpstreamPool({
-    fetch,
+    fetch: withLfEventStreams(fetch), // the SDK's SSE parser is linear only on LF line endings
     idleMs: config.upstreamIdleMs,
     max: config.upstreamPoolMax,
     listTtlMs: config.listTtlMs,

@@ -1,7 +1,8 @@
 // The relay's SSE parser: the HTML standard's rules, and work linear in the input whatever the
 // chunking (counted by the parser's own meter of bytes examined, copied and decoded).
 import { describe, expect, test } from "vitest";
-import { createSseParser, EventTooLarge, formatSse, parseSse, type SseEvent } from "../server/outbound/sse.js";
+import { createParser } from "eventsource-parser";
+import { createSseParser, EventTooLarge, formatSse, lfLineEndings, parseSse, withLfEventStreams, type SseEvent } from "../server/outbound/sse.js";
 import { MAX_UPSTREAM_MESSAGE_BYTES, MessageTooLarge, upstreamEvents } from "../server/outbound/mcp-relay.js";
 
 const enc = new TextEncoder();
@@ -138,5 +139,44 @@ describe("SSE parsing costs linear work", () => {
     const { work } = parseAll(chunks);
     expect(work).toBeGreaterThanOrEqual(input / 2);
     expect(work).toBeLessThanOrEqual(K * input);
+  });
+});
+
+describe("LF line endings for the SDKs' SSE parser", () => {
+  async function throughLf(chunks: Uint8Array[]): Promise<Uint8Array> {
+    const out: Uint8Array[] = [];
+    for await (const c of streamOf(chunks).pipeThrough(lfLineEndings())) out.push(c);
+    return Buffer.concat(out);
+  }
+  /** What eventsource-parser (the SDKs' parser) makes of the bytes. */
+  function sdkEvents(bytes: Uint8Array) {
+    const events: { event?: string; id?: string; data: string }[] = [];
+    const parser = createParser({ onEvent: (e) => void events.push({ event: e.event, id: e.id, data: e.data }) });
+    parser.feed(new TextDecoder().decode(bytes));
+    return events;
+  }
+
+  test.each([
+    ["CRLF", "data: a\r\n\r\ndata: b\r\n\r\n", [3]],
+    ["lone CR", "data: a\r\rid: 2\rdata: b\r\r", [1]],
+    ["CRLF split across chunks", "data: a\r\n\r\n", [8, 1, 1]],
+    ["a CR at the very end of many LF lines", "data: x\n\n".repeat(2000) + "data: y\r\r", [1 << 20]],
+  ])("when the stream uses %s, then no CR remains and the SDK's parser sees the same events", async (_name, text, sizes) => {
+    const bytes = enc.encode(text);
+    const lf = await throughLf(cut(bytes, sizes));
+    expect(lf.includes(0x0d)).toBe(false);
+    // A final LF, so that eventsource-parser does not hold back a last CR waiting to see whether an LF follows.
+    const end = enc.encode("\n");
+    expect(sdkEvents(Buffer.concat([lf, end]))).toEqual(sdkEvents(Buffer.concat([bytes, end])));
+  });
+
+  test("when an answer is an event stream, then the wrapped fetch gives it LF endings; other answers are untouched", async () => {
+    const fetch = withLfEventStreams(async (input) =>
+      new Response(String(input).endsWith("sse") ? "data: a\r\n\r\n" : "{\"a\":\"\\r\"}\r\n", {
+        headers: { "content-type": String(input).endsWith("sse") ? "text/event-stream" : "application/json" },
+      }),
+    );
+    expect(await (await fetch("http://x/sse")).text()).toBe("data: a\n\n");
+    expect(await (await fetch("http://x/json")).text()).toBe('{"a":"\\r"}\r\n');
   });
 });

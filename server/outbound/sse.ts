@@ -191,3 +191,48 @@ export function formatSse(event: SseEvent): string {
   if (event.retry !== undefined) out += `retry: ${event.retry}\n`;
   return `${out}data: ${event.data.replaceAll("\n", "\ndata: ")}\n\n`;
 }
+
+/**
+ * An SSE body with every line ending (CR, CRLF) turned into LF, in one pass. The SDKs' parser
+ * (eventsource-parser 3.1) searches the rest of its input for CR at every line when a CR is
+ * present, which is quadratic in a chunk of many lines; with LF alone it takes its linear path.
+ * The events are the same: the standard treats the three endings alike.
+ */
+export function lfLineEndings(): TransformStream<Uint8Array, Uint8Array> {
+  let afterCr = false;
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, out) {
+      if (chunk.length === 0) return;
+      if (chunk.indexOf(CR) < 0) {
+        out.enqueue(afterCr && chunk[0] === LF ? chunk.subarray(1) : chunk);
+        afterCr = false;
+        return;
+      }
+      const copy = new Uint8Array(chunk.length);
+      let n = 0;
+      for (let i = 0; i < chunk.length; i++) {
+        const b = chunk[i];
+        if (b === LF && afterCr) {
+          afterCr = false;
+          continue;
+        }
+        afterCr = b === CR;
+        copy[n++] = afterCr ? LF : b;
+      }
+      out.enqueue(copy.subarray(0, n));
+    },
+  });
+}
+
+type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** A fetch whose event-stream answers come with LF line endings only (see lfLineEndings). */
+export function withLfEventStreams(fetch: Fetch): Fetch {
+  return async (input, init) => {
+    const res = await fetch(input, init);
+    if (!res.body || !/^text\/event-stream\b/i.test(res.headers.get("content-type") ?? "")) return res;
+    const out = new Response(res.body.pipeThrough(lfLineEndings()), { status: res.status, statusText: res.statusText, headers: res.headers });
+    Object.defineProperty(out, "url", { value: res.url });
+    return out;
+  };
+}
