@@ -65,10 +65,13 @@ describe("request examples sent to the server", () => {
   test.each(requestExamples(spec).map((e) => [e.name, e] as const))("%s answers its documented success status", async (_name, example) => {
     const workspaceId = uniqueWorkspace("example");
     const token = await srv.token([workspaceId]);
-    // The only rewrite: `workspaceId` becomes a fresh workspace the token covers, so the
-    // example's fixed name cannot collide (409) with an earlier send.
+    // The only rewrite: workspace ids (`workspaceId`, or a `workspaces` list) become a fresh
+    // workspace the token covers, so the example's fixed name cannot collide (409) with an
+    // earlier send, and a new token may name it.
     const value = example.value as Json;
-    const body = value !== null && typeof value === "object" && !Array.isArray(value) && "workspaceId" in value ? { ...value, workspaceId } : value;
+    const isObject = value !== null && typeof value === "object" && !Array.isArray(value);
+    const body = !isObject ? value
+      : { ...value, ...("workspaceId" in value ? { workspaceId } : {}), ...(Array.isArray(value.workspaces) ? { workspaces: [workspaceId] } : {}) };
     const path = await concretePath(example.path, workspaceId, token);
 
     const response = await fetch(srv.baseUrl + path, {

@@ -2,7 +2,7 @@
 import type { AuditRepo } from "../data/audit-repo.js";
 import type { McpServerEventList, ToolStatList } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
-import { Forbidden } from "./errors.js";
+import { Forbidden, ValidationFailed } from "./errors.js";
 import type { Actor } from "./tokens.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -18,7 +18,12 @@ function requireWorkspace(actor: Actor, workspaceId: string) {
 }
 
 // Stored `at` values are toISOString() text, so the bound must be in the same form to compare as text.
-const normalised = (instant: string) => new Date(instant).toISOString();
+// A string can pass the date-time pattern and still name no instant (month 13): a 400, not a 500.
+function normalised(instant: string): string {
+  const at = new Date(instant);
+  if (Number.isNaN(at.getTime())) throw new ValidationFailed([{ path: "/since", message: "must be an RFC 3339 date-time that exists (e.g. 2026-12-01T00:00:00Z)" }]);
+  return at.toISOString();
+}
 
 export function createActivityService({ audit, cursors, now = () => new Date() }: ActivityServiceDeps) {
   return {
