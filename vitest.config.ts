@@ -22,6 +22,7 @@ const storeSuites = [
   "test/tokens.test.ts",
   "test/connectors.test.ts",
   "test/gateway-caches.test.ts",
+  "test/health.test.ts",
   "test/activity.test.ts",
   "test/namespaces.test.ts",
   "test/audit-trail.test.ts",

@@ -670,6 +670,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workspaces/{workspaceId}/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Health of every MCP server of a workspace
+         * @description One entry per MCP server of the workspace (disabled ones too), oldest
+         *     first: its last connection status and when it was last checked (by
+         *     `/test`, `/tools`, the gateway or the background checks of
+         *     `MCP_API_HEALTH_INTERVAL_MS`), the class of its last error, and its
+         *     tool calls through the gateway in the last 15 minutes. Every call that
+         *     reached the server counts (`denied` ones never did); the failures among
+         *     them are the outcomes `error`, `timeout` and `upstream_error` (a
+         *     `tool_error` is the tool's own answer). Computed by the database from
+         *     the `tool_called` events, over the index on (workspace, type, time). A
+         *     workspace the token does not cover is a 403.
+         */
+        get: operations["listWorkspaceHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1624,6 +1656,57 @@ export interface components {
              * @enum {string}
              */
             change: "set" | "cleared" | "replaced" | "changed";
+        };
+        /**
+         * @description The health of a workspace's MCP servers, oldest server first.
+         * @example {
+         *       "data": [
+         *         {
+         *           "serverId": "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *           "name": "github",
+         *           "enabled": true,
+         *           "status": "connected",
+         *           "lastCheckedAt": "2026-11-24T09:31:00.000Z",
+         *           "lastErrorClass": null,
+         *           "calls15m": 42,
+         *           "failures15m": 1
+         *         }
+         *       ]
+         *     }
+         */
+        ServerHealthList: {
+            data: components["schemas"]["ServerHealth"][];
+        };
+        /** @description How one MCP server is doing. */
+        ServerHealth: {
+            /** @example mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE */
+            serverId: string;
+            /** @example github */
+            name: string;
+            /** @example true */
+            enabled: boolean;
+            status: components["schemas"]["ConnectorStatus"];
+            /**
+             * Format: date-time
+             * @description When the server was last checked, or null.
+             * @example 2026-11-24T09:31:00.000Z
+             */
+            lastCheckedAt: string | null;
+            /**
+             * @description The class of the last check's error (as `lastError.class` of the record), or null.
+             * @example null
+             */
+            lastErrorClass: ("dns" | "connect" | "tls" | "timeout" | "http" | "auth" | "protocol" | "blocked") | null;
+            /**
+             * @description Tool calls through the gateway that reached the server in the last 15 minutes.
+             * @example 42
+             */
+            calls15m: number;
+            /**
+             * @description Those of them that failed (`error`, `timeout`, `upstream_error`).
+             * @example 1
+             */
+            failures15m: number;
         };
         /**
          * @description Tool call statistics, busiest tool first.
@@ -3300,6 +3383,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ToolStatList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWorkspaceHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The servers' health. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerHealthList"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -10,6 +10,8 @@ import type { ConnectorService } from "./domain/connectors.js";
 import type { McpServerService } from "./domain/mcp-servers.js";
 import type { ActivityService } from "./domain/activity.js";
 import { activityHandlers } from "./http/activity.js";
+import type { HealthService } from "./domain/health.js";
+import { healthHandlers } from "./http/health.js";
 import { DomainError, Forbidden, ServiceUnavailable, Unauthorized } from "./domain/errors.js";
 import type { Idempotency } from "./domain/idempotency.js";
 import type { OAuthService } from "./domain/oauth/index.js";
@@ -49,6 +51,7 @@ export interface AppDeps {
   sessions: SessionService;
   servers: McpServerService;
   activity: ActivityService;
+  health: HealthService;
   connections: ConnectionService;
   connectors: ConnectorService;
   idempotency: Idempotency;
@@ -193,7 +196,7 @@ export function buildApp(deps: AppDeps): Express {
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity) };
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health) };
   registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...lazyHandlers(["sendWorkspaceMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin)) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the

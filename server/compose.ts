@@ -31,6 +31,8 @@ import { createConnectionService } from "./domain/connections.js";
 import { createCursorCodec } from "./domain/cursor.js";
 import { createMcpServerService } from "./domain/mcp-servers.js";
 import { createActivityService } from "./domain/activity.js";
+import { createHealthService } from "./domain/health.js";
+import { createHealthRepo } from "./data/health-repo.js";
 import { createGatewayService } from "./domain/gateway/service.js";
 import { createSessionCodec, sessionKey } from "./domain/gateway/session-codec.js";
 import { createWorkspaceGateway } from "./domain/workspace-gateway.js";
@@ -86,6 +88,7 @@ export interface Services {
   sessions: ReturnType<typeof createSessionService>;
   servers: ReturnType<typeof createMcpServerService>;
   activity: ReturnType<typeof createActivityService>;
+  health: ReturnType<typeof createHealthService>;
   connections: ReturnType<typeof createConnectionService>;
   connectors: ReturnType<typeof createConnectorService>;
   idempotency: ReturnType<typeof createIdempotency>;
@@ -174,6 +177,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       sessions: createSessionService(createSessionRepo(db.knex)),
       connectors,
       activity: createActivityService({ audit, cursors: createCursorCodec(cursorKey) }),
+      health: createHealthService({ repo: createHealthRepo(db.knex), flushEvents: () => audit.flush() }),
       servers: createMcpServerService({ repo, audit, cursors: createCursorCodec(cursorKey), connectors }),
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: observeRateLimiter(createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute), (err) => err instanceof RateLimited),
@@ -312,6 +316,7 @@ export function appFor(services: Services, config: Config, logger: Logger, extra
     sessions: services.sessions,
     servers: services.servers,
     activity: services.activity,
+    health: services.health,
     connections: services.connections,
     connectors: services.connectors,
     idempotency: services.idempotency,

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { staleBuild } from "./build-stamp.js";
 import { readConfig } from "./config.js";
 import { createLogger } from "./logger.js";
-import { readObservabilityConfig, startObservability } from "./observability/start.js";
+import { readObservabilityConfig, startBackgroundChecks, startObservability } from "./observability/start.js";
 
 async function main() {
   // Compiled (dist/server/main.js): refuse a build older than the source beside it.
@@ -24,7 +24,8 @@ async function main() {
   if (config.allowPrivateNetwork) {
     logger.warn("MCP_API_ALLOW_PRIVATE_NETWORK is on: the SSRF guard is lifted, and the server will dial loopback and private addresses (cloud metadata addresses stay refused)");
   }
-  const observability = await startObservability(readObservabilityConfig(), logger);
+  const observabilityConfig = readObservabilityConfig();
+  const observability = await startObservability(observabilityConfig, logger);
   const services = await openServices(config, logger, { waitForDatabase: true, publicUrl: () => `http://localhost:${port}` });
   await observability.attachDatabase(services.db);
   const app = appFor(services, config, logger);
@@ -48,6 +49,7 @@ async function main() {
     console.error(`mcp-servers-api: cannot serve metrics on ${config.host}:${process.env.MCP_API_METRICS_PORT}: ${err.message}`);
     process.exit(1);
   });
+  const checks = observabilityConfig.healthIntervalMs ? startBackgroundChecks(services.db, services.connections, observabilityConfig.healthIntervalMs, logger) : null;
   if (metricsPort !== null) console.log(`mcp-servers-api metrics on http://${config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host}:${metricsPort}/metrics`);
 
   let stopping = false;
@@ -59,6 +61,7 @@ async function main() {
     force.unref();
     server.close(async () => {
       await services.retention.close(); // a sweep under way stops after its current batch
+      await checks?.stop(); // the lease is given up, so another process takes over at once
       await services.rateLimiter.close(); // counts not yet written reach the shared store
       await services.upstreams.close(); // kept upstream sessions end (DELETE) rather than linger upstream
       await services.db.close();

@@ -361,6 +361,20 @@ const migrations: Migration[] = [
       await knex.schema.alterTable("audit_events", (t) => t.dropIndex(["at"], "audit_events_at_idx"));
     },
   },
+  {
+    // Issue 24: one process at a time runs the background health checks, by a lease.
+    name: "014_leases_issue24",
+    async up(knex) {
+      await knex.schema.createTable("leases", (t) => {
+        t.string("name", 100).primary();
+        t.string("holder", 100).notNullable();
+        t.string("expires_at", 30).notNullable(); // ISO-8601 UTC: text order is time order
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("leases");
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

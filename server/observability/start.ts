@@ -1,10 +1,14 @@
 // Turns observability on as the environment says, loading prom-client and OpenTelemetry only
 // when asked: /metrics on its own listener (MCP_API_METRICS_PORT), traces when an OTLP
 // endpoint is set. With neither, nothing is loaded and the hooks stay null.
-import { timingSafeEqual, createHash } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hostname } from "node:os";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Database } from "../data/db.js";
+import { createHealthRepo } from "../data/health-repo.js";
+import { startHealthChecks } from "../domain/health.js";
+import type { Actor } from "../domain/tokens.js";
 import { telemetry } from "./hooks.js";
 import type { MetricsHandle } from "./metrics.js";
 
@@ -14,6 +18,8 @@ export interface ObservabilityConfig {
   metricsToken: string | null;
   metricsDetail: boolean;
   tracing: boolean;
+  /** MCP_API_HEALTH_INTERVAL_MS: background checks of every enabled server; null is off. */
+  healthIntervalMs: number | null;
 }
 
 /** More distinct server ids (or tool names) than this are reported as "other". */
@@ -29,12 +35,33 @@ export function readObservabilityConfig(env: NodeJS.ProcessEnv = process.env): O
   }
   const detail = env.MCP_API_METRICS_DETAIL ?? "";
   if (detail !== "" && detail !== "server") throw new Error(`MCP_API_METRICS_DETAIL must be 'server' or unset; got '${detail}'`);
+  const interval = env.MCP_API_HEALTH_INTERVAL_MS;
+  let healthIntervalMs: number | null = null;
+  if (interval !== undefined && interval !== "") {
+    const n = Number(interval);
+    if (!Number.isInteger(n) || n < 1000) throw new Error(`MCP_API_HEALTH_INTERVAL_MS must be a whole number of milliseconds, 1000 or more; got '${interval}'`);
+    healthIntervalMs = n;
+  }
   return {
+    healthIntervalMs,
     metricsPort,
     metricsToken: env.MCP_API_METRICS_TOKEN || null,
     metricsDetail: detail === "server",
     tracing: Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) && env.OTEL_SDK_DISABLED !== "true",
   };
+}
+
+/** Background health checks in this process (only the lease holder checks); stop() at shutdown. */
+export function startBackgroundChecks(db: Database, connections: { test(actor: Actor, id: string): Promise<unknown> }, intervalMs: number, logger: Logger) {
+  const holder = `${hostname().slice(0, 60)}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  logger.info({ intervalMs }, "background health checks on");
+  return startHealthChecks({
+    repo: createHealthRepo(db.knex),
+    check: (actor, id) => connections.test(actor, id),
+    intervalMs,
+    holder,
+    onError: (err, serverId) => logger.warn({ err, serverId }, "background health check failed"),
+  });
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
