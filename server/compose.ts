@@ -44,6 +44,7 @@ import { cacheTokenLookups } from "./domain/token-cache.js";
 import { createTokenService } from "./domain/tokens.js";
 import { createGuardedFetch, describeOutboundError, type LiteFetch } from "./outbound/guarded-fetch.js";
 import { RateLimited } from "./domain/errors.js";
+import { telemetry } from "./observability/hooks.js";
 import { observeGateway, observeOAuthClient, observeRateLimiter, observeUpstream, observeWorkspace } from "./observability/interceptors.js";
 
 /** The encryption key: from the environment, or on SQLite one generated once beside the database. */
@@ -296,6 +297,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     max: config.upstreamPoolMax,
     listTtlMs: config.listTtlMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    onOpen: () => telemetry.metrics?.upstreamSessionOpened(),
   });
   const workspace = observeWorkspace(createWorkspaceGateway({
     repo: deps.repo,

@@ -27,7 +27,7 @@ async function main() {
   const observabilityConfig = readObservabilityConfig();
   const observability = await startObservability(observabilityConfig, logger);
   const services = await openServices(config, logger, { waitForDatabase: true, publicUrl: () => `http://localhost:${port}` });
-  await observability.attachDatabase(services.db);
+  await observability.attach(services);
   const app = appFor(services, config, logger);
   const metricsHere = observability.onApiPort(config.port);
   const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, metricsHere ? (req, res) => void (metricsHere(req, res) || app(req, res)) : app);

@@ -14,6 +14,7 @@ export interface Metrics {
   upstreamFailure(failureClass: string, serverId: string | undefined): void;
   oauthRefresh(outcome: string): void;
   rateLimited(by: "token" | "address"): void;
+  upstreamSessionOpened(): void;
 }
 
 /** A span as the product sees it: attributes in, ended once. */
@@ -46,6 +47,8 @@ export interface RequestScope {
   tool: string | null;
   /** The server the last upstream exchange of this scope went to (for gateway log lines). */
   serverId: string | null;
+  /** Set inside a workspace endpoint call: its members' exchanges are upstream work, not messages of their own. */
+  endpoint?: GatewayEndpoint;
 }
 
 export const telemetry: { metrics: Metrics | null; tracing: Tracing | null } = { metrics: null, tracing: null };

@@ -4,7 +4,7 @@
 import type { Exchange, GatewayService } from "../domain/gateway/service.js";
 import { splitNamespaced } from "../domain/names.js";
 import { kindOf, toolOutcome, type JsonRpcId, type JsonRpcMessage } from "../domain/gateway/policy.js";
-import { currentScope, runInScope, telemetry, type GatewayEndpoint } from "./hooks.js";
+import { currentScope, runInScope, telemetry, type GatewayEndpoint, type RequestScope } from "./hooks.js";
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
@@ -23,11 +23,22 @@ const toolOf = (m: JsonRpcMessage) => {
   return m.method === "tools/call" && typeof name === "string" ? name : null;
 };
 
-/** The per-server endpoint: every JSON-RPC request of an exchange, answered, refused or failed. */
+/**
+ * The per-server endpoint: every JSON-RPC request of an exchange, answered, refused or failed.
+ * Inside a workspace endpoint call the exchange is one member's part of the agent's message,
+ * counted by observeWorkspace; here it only names the server and tool for the upstream span.
+ */
 function observeExchange(ex: Exchange, serverId: string, messages: JsonRpcMessage[]): Exchange {
   const started = performance.now();
   const waiting = new Map<JsonRpcId, { method: string; tool: string | null }>();
   for (const m of messages) if (kindOf(m) === "request") waiting.set(m.id as JsonRpcId, { method: m.method as string, tool: toolOf(m) });
+  const scope = currentScope();
+  const tools = [...waiting.values()].filter((c) => c.tool !== null);
+  if (scope && tools.length === 1) scope.tool = tools[0].tool;
+  if (scope?.endpoint === "workspace") {
+    scope.serverId = serverId;
+    return ex;
+  }
   const done = (id: JsonRpcId, outcome: string) => {
     const call = waiting.get(id);
     if (!call) return;
@@ -35,9 +46,6 @@ function observeExchange(ex: Exchange, serverId: string, messages: JsonRpcMessag
     reportMessage("server", serverId, call.method, call.tool, outcome, started);
   };
   for (const refused of ex.local) done(refused.id as JsonRpcId, "denied");
-  const scope = currentScope();
-  const tools = [...waiting.values()].filter((c) => c.tool !== null);
-  if (scope && tools.length === 1) scope.tool = tools[0].tool;
   if (tracingOn()) {
     const first = [...waiting.values()][0];
     if (first) telemetry.tracing!.annotate({ "mcp.method.name": first.method, ...(first.tool ? { "gen_ai.tool.name": first.tool } : {}), "mcp_api.server.id": serverId });
@@ -106,7 +114,8 @@ export function observeWorkspace<W extends object>(workspace: W, endpoint: Gatew
       const outer = currentScope();
       // Calls name their tool <namespace>__<tool>: the upstream's own name is reported, beside its server id.
       const tool = method === "tools/call" && typeof args[2] === "string" ? (splitNamespaced(args[2])?.name ?? null) : null;
-      const scope = outer ? { ...outer, tool, serverId: null } : undefined;
+      const scope: RequestScope | undefined = outer ? { ...outer, tool, serverId: null, endpoint } : undefined;
+      if (tracingOn()) telemetry.tracing!.annotate({ "mcp.method.name": method, ...(tool ? { "gen_ai.tool.name": tool } : {}) });
       const run = () => (inner as (...a: unknown[]) => Promise<unknown>).apply(workspace, args);
       try {
         const result = scope ? await runInScope(scope, run) : await run();

@@ -81,6 +81,8 @@ export function createMetrics(options: MetricsOptions) {
   const oauthRefreshes = new Counter({ name: "mcp_api_oauth_refreshes_total", help: "OAuth token refreshes (and client-credentials grants), by outcome.", labelNames: ["outcome"], registers: [registry] });
   const rateLimited = new Counter({ name: "mcp_api_rate_limited_total", help: "Requests refused with 429 by the rate limit, by what was counted (token or client address).", labelNames: ["by"], registers: [registry] });
 
+  const sessionsOpened = new Counter({ name: "mcp_api_upstream_sessions_opened_total", help: "Upstream MCP sessions the workspace endpoint's pool opened.", registers: [registry] });
+
   const metrics: Metrics = {
     httpRequest(operation, status, seconds) {
       const labels = { operation, status_class: statusClass(status) };
@@ -111,6 +113,9 @@ export function createMetrics(options: MetricsOptions) {
     },
     rateLimited(by) {
       rateLimited.inc({ by });
+    },
+    upstreamSessionOpened() {
+      sessionsOpened.inc();
     },
   };
 

@@ -91,8 +91,8 @@ function metricsHandler(handle: MetricsHandle, token: string | null) {
 }
 
 export interface Observability {
-  /** Traces statements and measures the pool of the opened store. */
-  attachDatabase(db: Database): Promise<void>;
+  /** Traces statements, measures the store's connection pool and the upstream session pool. */
+  attach(services: { db: Database; upstreams: { size(): number } }): Promise<void>;
   /** For the API listener: answers /metrics when the operator put it on the API port; false otherwise. */
   onApiPort(apiPort: number): ((req: IncomingMessage, res: ServerResponse) => boolean) | null;
   /** Starts the metrics listener (when it has a port of its own); resolves with its port. */
@@ -119,7 +119,8 @@ export async function startObservability(config: ObservabilityConfig, logger: Lo
   // The same non-zero port as PORT: the operator asked for /metrics on the API listener.
   const sharesApiPort = (apiPort: number) => config.metricsPort !== 0 && config.metricsPort === apiPort;
   return {
-    async attachDatabase(db) {
+    async attach({ db, upstreams }) {
+      handle?.gauge("mcp_api_upstream_pool_sessions", "Upstream MCP sessions the workspace endpoint's pool keeps open.", () => upstreams.size());
       if (config.tracing) (await import("./db.js")).traceStatements(db.knex, db.dialect === "postgres" ? "postgresql" : "sqlite");
       const pool = (db.knex.client as { pool?: Parameters<MetricsHandle["observePool"]>[0] }).pool;
       if (handle && pool) handle.observePool(pool);

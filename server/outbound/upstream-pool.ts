@@ -65,6 +65,8 @@ export interface UpstreamPoolOptions {
   listTtlMs: number;
   /** Bound on opening a session (MCP_API_CONNECT_TIMEOUT_MS). */
   connectTimeoutMs: number;
+  /** Told of each session opened (the opens metric). */
+  onOpen?: () => void;
 }
 
 class UpstreamDeadline extends Error {
@@ -90,7 +92,7 @@ interface Entry {
 
 const isSessionGone = (err: unknown, entry: Entry) => entry.transport.sessionId !== undefined && SdkHttpError.isInstance(err) && err.status === 404;
 
-export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeoutMs }: UpstreamPoolOptions) {
+export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeoutMs, onOpen }: UpstreamPoolOptions) {
   const entries = new Map<string, Entry>();
   let stopping = false;
 
@@ -106,6 +108,7 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
   }
 
   function open(target: PoolTarget, key: string, group: string, transient: boolean): Entry {
+    onOpen?.();
     const transport = new StreamableHTTPClientTransport(new URL(target.url), { requestInit: { headers: target.headers }, fetch });
     const client = new Client(
       { name: "mcp-servers-api-gateway", version: "1.0.0" },

@@ -154,6 +154,9 @@ describe("GET /metrics", () => {
     expect(moved("mcp_api_upstream_duration_seconds_count", { method: "tools/call", outcome: "ok" })).toBe(3);
     expect(moved("mcp_api_upstream_duration_seconds_count", { method: "tools/list", outcome: "ok" })).toBe(1);
     expect(moved("mcp_api_rate_limited_total", { by: "token" })).toBe(1);
+    // The workspace endpoint's call opened one upstream session, which its pool keeps.
+    expect(moved("mcp_api_upstream_sessions_opened_total", {})).toBe(1);
+    expect(value(after, "mcp_api_upstream_pool_sessions", {})).toBe(1);
     expect(after).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
     expect(after).toMatch(/^mcp_api_db_pool_connections\{state="used"\} \d/m);
     expect(after).toMatch(/^mcp_api_db_pool_wait_seconds_count \d/m);
