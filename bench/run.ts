@@ -7,7 +7,9 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer as createTcpServer, type Socket } from "node:net";
 import { isDeepStrictEqual } from "node:util";
+import { namespaceOf } from "../server/domain/names.js";
 import {
   OPERATIONS,
   REPO_ROOT,
@@ -220,18 +222,35 @@ async function measureGateway(api: Prepared, baseline: Prepared): Promise<Gatewa
   if (created.status !== 201) throw new Error(`gateway row: create got ${created.status}: ${JSON.stringify(created.body)}`);
   const id = (created.body as { id: string }).id;
   const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "bench" } } });
+  // The workspace endpoint: the same upstream as a member of the write workspace (a call
+  // finds its member by one index probe, whatever else the workspace holds); its second row
+  // runs once a member that accepts connections and never answers has joined (a call must not feel it).
+  const ws = api.target.writeWorkspace;
+  const wsUrl = `/api/workspaces/${ws}/mcp`;
+  const wsBody = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: `${namespaceOf(`bench upstream ${runId}`)}__echo`, arguments: { text: "bench" } } });
+  const silent = createTcpServer((socket: Socket) => void socket.on("error", () => {}));
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+  const addHanging = async () => {
+    const port = (silent.address() as { port: number }).port;
+    const h = await httpJson(api.server.port, "POST", "/api/mcp-servers", { authorization: `Bearer ${api.target.token}` }, { workspaceId: ws, name: `hangs ${runId}`, url: `http://127.0.0.1:${port}/mcp` });
+    if (h.status !== 201) throw new Error(`workspace row: create got ${h.status}: ${JSON.stringify(h.body)}`);
+  };
   const headers = { accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" };
-  const paths: { path: string; process: string; server: ServerProcess; url: string }[] = [
+  const paths: { path: string; process: string; server: ServerProcess; url: string; body?: string; before?: () => Promise<void> }[] = [
     { path: "direct", process: "upstream", server: upstream!, url: "/mcp" },
     { path: "relay baseline", process: "baseline", server: baseline.server, url: "/relay/mcp" },
     { path: "gateway", process: "product", server: api.server, url: `/api/mcp-servers/${id}/mcp` },
+    { path: "workspace endpoint", process: "product", server: api.server, url: wsUrl, body: wsBody },
+    { path: "workspace, a member hanging", process: "product", server: api.server, url: wsUrl, body: wsBody, before: addHanging },
   ];
   const rows: GatewayRow[] = [];
   for (const p of paths) {
-    const r = await runPhase(p.server, api.target.token, { method: "POST", headers, next: () => ({ path: p.url, body }) }, config);
+    await p.before?.();
+    const r = await runPhase(p.server, api.target.token, { method: "POST", headers, next: () => ({ path: p.url, body: p.body ?? body }) }, config);
     log(`tools/call ${p.path}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/call (${p.process})`);
     rows.push({ path: p.path, process: p.process, cpuRatioToRelay: null, ...r });
   }
+  silent.close();
   const relay = rows.find((r) => r.path === "relay baseline")!;
   for (const r of rows) if (r.process !== "upstream" && r !== relay) r.cpuRatioToRelay = r.cpuUsPerRequest / relay.cpuUsPerRequest;
   return rows;
@@ -252,7 +271,15 @@ function gatewayChecks(rows: GatewayRow[]): TargetCheck[] {
   const via = rows.find((r) => r.path === "gateway")!;
   const clean = via.non2xx === 0 && via.errors === 0;
   const added = via.p50Ms - direct.p50Ms;
+  const ws = rows.find((r) => r.path === "workspace endpoint")!;
+  const wsRatio = ws.cpuUsPerRequest / via.cpuUsPerRequest;
   return [
+    {
+      store: "api-sqlite",
+      target: "workspace endpoint tools/call CPU ≤ 1.2× the per-server endpoint's",
+      measured: `${fmt(wsRatio, 2)}×`,
+      pass: ws.non2xx === 0 && ws.errors === 0 && wsRatio <= 1.2,
+    },
     { store: "api-sqlite", target: "gateway tools/call CPU ≤ 2× the relay baseline's", measured: `${fmt(via.cpuRatioToRelay, 2)}×`, pass: clean && (via.cpuRatioToRelay ?? Infinity) <= 2 },
     {
       store: "api-sqlite",

@@ -119,4 +119,52 @@ describe("the gateway in two processes behind a round-robin balancer", () => {
       await balancer.close();
     }
   }, 120_000);
+
+  test("when agents use the workspace endpoint through both processes, then calls, lists and progress work, each process keeps at most one upstream session, and stopping them ends those sessions upstream", async () => {
+    const ws = `ws_gwmp_${randomBytes(3).toString("hex")}`;
+    const admin = await cli("create", "--user", "usr_admin", "--workspace", ws);
+    const agent = await cli("create", "--user", "usr_agent", "--workspace", ws, "--scope", "gateway");
+    const mine: ChildProcess[] = [];
+    const [a, b] = await Promise.all([spawnServerProcess(root, { ...env, MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, mine), spawnServerProcess(root, { ...env, MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, mine)]);
+    processes.push(...mine);
+    const balancer = await startBalancer([a, b]);
+    try {
+      for (const [name, body] of [
+        ["Legacy", { url: v1.url, authType: "api_key", apiKey: UPSTREAM_KEY }],
+        ["Modern", { url: v2.url }],
+      ] as const) {
+        const res = await raw(a, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name, ...body }) });
+        expect(res.status, res.text).toBe(201);
+      }
+      const endpoint = new URL(`${balancer.url}/api/workspaces/${ws}/mcp`);
+      const headers = { Authorization: `Bearer ${agent}` };
+      const opened = v1.sessionsOpened!();
+      const open = v1.openSessions();
+      const legacy = new V1Client({ name: "agent-v1", version: "1.0.0" });
+      await legacy.connect(new V1Transport(endpoint, { requestInit: { headers } }));
+      const modern = new V2Client({ name: "agent-v2", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+      await modern.connect(new V2Transport(endpoint, { requestInit: { headers } }));
+      const before = balancer.served.length;
+      for (let i = 0; i < 10; i++) {
+        const client = i % 2 ? legacy : modern;
+        expect(await client.callTool({ name: "legacy__echo", arguments: { text: `ws ${i}` } })).toMatchObject({ content: [{ text: `ws ${i}` }] });
+        expect(await client.callTool({ name: "modern__echo", arguments: { text: `m ${i}` } })).toMatchObject({ content: [{ text: `m ${i}` }] });
+      }
+      const progress: number[] = [];
+      await legacy.callTool({ name: "legacy__work" }, undefined, { onprogress: (p) => void progress.push(p.progress) });
+      expect(progress).toEqual([1, 2]);
+      expect((await legacy.listTools()).tools.map((t) => t.name)).toEqual(expect.arrayContaining(["legacy__echo", "modern__echo"]));
+      expect((await modern.listResources()).resources.map((r) => r.uri)).toEqual(["mcpws://legacy/mem%3A%2F%2Fgreeting"]);
+      expect(new Set(balancer.served.slice(before))).toEqual(new Set([0, 1]));
+      expect(v1.sessionsOpened!() - opened).toBeLessThanOrEqual(2);
+      await legacy.close();
+      await modern.close();
+
+      for (const p of mine) p.kill("SIGTERM");
+      await Promise.all(mine.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on("exit", r)))));
+      expect(v1.openSessions()).toBe(open);
+    } finally {
+      await balancer.close();
+    }
+  }, 120_000);
 });

@@ -359,6 +359,12 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       return row ? toStored(row) : null;
     },
 
+    /** The record holding a namespace in a workspace (its unique index): the workspace endpoint's name lookup. */
+    async findByNamespace(workspaceId: string, namespace: string): Promise<StoredServer | null> {
+      const row = await table().where({ workspace_id: workspaceId, namespace }).first().limit(1, LITERAL);
+      return row ? toStored(row) : null;
+    },
+
     /** The record whatever its workspace: for a cache that scopes it to each caller itself. */
     async findAnyWorkspace(id: string): Promise<StoredServer | null> {
       const row = await table().where({ id }).first().limit(1, LITERAL);

@@ -155,8 +155,13 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
   const unknown = (what: string, full: string, form: string) =>
     new WorkspaceCallError(-32602, `Unknown ${what} '${full.slice(0, 200)}': ${form}; list them first.`);
 
-  async function memberNamed(actor: Actor, workspaceId: string, namespace: string | undefined) {
-    return namespace === undefined ? undefined : (await members(actor, workspaceId)).find((m) => m.namespace === namespace);
+  /** The member holding a namespace: one index probe, and the whole list only for records that predate the unique namespace. */
+  async function memberNamed(actor: Actor, workspaceId: string, namespace: string | undefined): Promise<Member | undefined> {
+    if (namespace === undefined) return undefined;
+    if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
+    const held = await repo.findByNamespace(workspaceId, namespace);
+    if (held) return held.server.enabled ? { namespace, stored: held } : undefined;
+    return (await members(actor, workspaceId)).find((m) => m.namespace === namespace);
   }
 
   async function byName(actor: Actor, workspaceId: string, full: string, what: string) {
