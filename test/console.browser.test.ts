@@ -13,6 +13,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ensureConsoleBuilt } from "./helpers/console-build.js";
 import { startV1SessionPeer, type GatewayPeer } from "./helpers/gateway-peers.js";
+import { closedPortUrl } from "./helpers/mcp-peers.js";
 import { startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -280,6 +281,42 @@ describe("the console in a browser", () => {
     expect(watch.apiCalls.length).toBeGreaterThan(10);
     expect(watch.errors).toEqual([]);
   }
+
+  test("when a server cannot be reached, then Test connection and the tools list fail visibly with the API's message, operated by keyboard alone", { timeout: 90_000 }, async () => {
+    const ws = uniqueWorkspace("conkb");
+    const admin = await srv.token([ws], "usr_keyboard");
+    const dead = await srv.client(admin).servers.create({ workspaceId: ws, name: "Gone", url: await closedPortUrl() });
+    const { context, page, watch } = await openContext();
+    try {
+      await page.goto("/console");
+      await page.getByLabel("Token").focus();
+      await page.keyboard.type(admin);
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { name: "Servers", exact: true }).waitFor();
+      // Tab from the top of the page to the server's link, as a keyboard user would.
+      await page.locator("body").focus();
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press("Tab");
+        if (await page.evaluate(() => document.activeElement?.textContent === "Gone")) break;
+      }
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { name: "Gone", exact: true }).waitFor();
+      // The live tools list fails, saying why in the API's words.
+      await page.getByText("Could not load the live tools").waitFor();
+      expect(await page.getByRole("alert").filter({ hasText: "Could not load the live tools" }).textContent()).toMatch(/network|refused|ECONNREFUSED/i);
+      await page.getByRole("button", { name: "Test connection" }).focus();
+      await page.keyboard.press("Enter");
+      const result = page.getByRole("status").filter({ hasText: /error: connect: / });
+      await result.waitFor();
+      expect(await result.textContent()).toContain("error");
+      expect((await srv.client(admin).servers.get(dead.id)).connectorStatus).toBe("error");
+      // The 502 of the tools list is logged by Chromium as a failed load; nothing else is.
+      expect(watch.errors.filter((e) => !e.includes("status of 502"))).toEqual([]);
+      expect(watch.undocumented).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 
   test("when the token is refused, then the Token field says so and nothing is stored", { timeout: 60_000 }, async () => {
     const { context, page } = await openContext();
