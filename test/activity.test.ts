@@ -98,6 +98,7 @@ describe("GET /api/workspaces/{workspaceId}/events", () => {
     ["a type that is not lower-case letters", "type=Tool-Called", "/query/type"],
     ["a serverId that is not an mcp_ id", "serverId=srv_1", "/query/serverId"],
     ["a since that is not a date-time", "since=yesterday", "/query/since"],
+    ["a since that names no instant (month 13)", "since=2026-13-01T00:00:00Z", "/query/since"],
     ["a limit above 100", "limit=101", "/query/limit"],
     ["an unknown parameter", "colour=red", "/query/colour"],
   ])("when the query has %s, then 400 naming it", async (_label, query, path) => {

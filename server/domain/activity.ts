@@ -21,7 +21,7 @@ function requireWorkspace(actor: Actor, workspaceId: string) {
 // A string can pass the date-time pattern and still name no instant (month 13): a 400, not a 500.
 function normalised(instant: string): string {
   const at = new Date(instant);
-  if (Number.isNaN(at.getTime())) throw new ValidationFailed([{ path: "/since", message: "must be an RFC 3339 date-time that exists (e.g. 2026-12-01T00:00:00Z)" }]);
+  if (Number.isNaN(at.getTime())) throw new ValidationFailed([{ path: "/query/since", message: "must be an RFC 3339 date-time that exists (e.g. 2026-12-01T00:00:00Z)" }]);
   return at.toISOString();
 }
 
