@@ -4,7 +4,7 @@ import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createAuditRepo } from "../server/data/audit-repo.js";
 import { startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
-import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
+import { raw, startServer, STORE, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 let srv: TestServer;
 let v2: GatewayPeer;
@@ -168,5 +168,41 @@ describe("GET /api/workspaces/{workspaceId}/tool-stats", () => {
     const outsider = await srv.token([uniqueWorkspace("other")]);
     expect((await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/tool-stats`, { token: outsider })).status).toBe(403);
     expect((await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/tool-stats`)).status).toBe(401);
+  });
+});
+
+describe("the database's plan", () => {
+  /** The plan the store makes for each statement the call sends, read with EXPLAIN. */
+  async function plans(call: () => Promise<unknown>): Promise<string[]> {
+    const knex = srv.services.db.knex;
+    const sent: Array<{ sql: string; bindings: readonly unknown[] }> = [];
+    const listener = (q: { sql: string; bindings?: readonly unknown[] }) => void (/audit_events/.test(q.sql) && sent.push({ sql: q.sql, bindings: q.bindings ?? [] }));
+    knex.on("query", listener);
+    try {
+      await call();
+    } finally {
+      knex.removeListener("query", listener);
+    }
+    expect(sent.length).toBeGreaterThan(0);
+    return Promise.all(
+      sent.map(async ({ sql, bindings }) => {
+        if (STORE === "sqlite") return JSON.stringify((await knex.raw(`explain query plan ${sql}`, bindings as never[])) as unknown);
+        // PostgreSQL prefers a sequential scan on tables this small; without that choice it must show the index it can use.
+        return knex.transaction(async (trx) => {
+          await trx.raw("set local enable_seqscan = off");
+          return JSON.stringify((await trx.raw(`explain ${sql.replace(/\$\d+/g, "?")}`, bindings as never[])).rows);
+        });
+      }),
+    );
+  }
+
+  test("when tool-stats and the workspace's events are read, then the database answers from the workspace indexes, not a scan of every event", async () => {
+    const { ws, api } = await workspace();
+    const s = await createServer(api, ws, "planned");
+    await recordCalls(s, [["t", "ok", 1]]);
+    const stats = await plans(() => api.GET("/api/workspaces/{workspaceId}/tool-stats", { params: { path: { workspaceId: ws } } }));
+    expect(stats.join("\n")).toContain("audit_events_workspace_type_at_idx");
+    const events = await plans(() => api.GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId: ws } } }));
+    expect(events.join("\n")).toMatch(/audit_events_workspace(_type_at)?_idx/);
   });
 });
