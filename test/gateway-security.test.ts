@@ -426,3 +426,17 @@ describe("hostile upstream messages (issue 18, hardening)", () => {
     expect(answerOf(pinged)).toEqual({ jsonrpc: "2.0", id: 2, result: {} });
   });
 });
+
+describe("hostile upstream session ids (issue 18, hardening)", () => {
+  test("when the upstream hands out a session id longer than 1024 characters, then the agent gets a JSON-RPC error and no session id it could never send back", async () => {
+    const peer = await hostile((req, res) => {
+      const m = JSON.parse(req.body) as { id: number };
+      res.writeHead(200, { "content-type": "application/json", "mcp-session-id": "s".repeat(5000) }).end(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: {} }));
+    });
+    const s = await setup(peer.origin, withKey);
+    const res = await post(s.path, s.token, { jsonrpc: "2.0", id: 1, method: "ping" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("mcp-session-id")).toBeNull();
+    expect(res.json.error).toMatchObject({ code: -32004, message: expect.stringMatching(/session id that is not 1 to 1024 visible ASCII/) });
+  });
+});

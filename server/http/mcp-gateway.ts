@@ -53,6 +53,9 @@ class Deadline extends Error {
   override readonly name = "TimeoutError";
 }
 
+/** MCP: a session id is visible ASCII (0x21–0x7E); the bound keeps the sealed id within what an agent may send back. */
+const UPSTREAM_SESSION_ID = /^[\x21-\x7e]{1,1024}$/;
+
 const LOOPBACK_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
 
 /**
@@ -209,6 +212,16 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       } catch (err) {
         if (timer) clearTimeout(timer);
         const { error, answers } = await fail(err);
+        if (!ex.awaitsAnswer) throw new UpstreamFailure(error);
+        return reply([...ex.local, ...answers]);
+      }
+
+      const upstreamSession = "sessionId" in answer ? answer.sessionId : null;
+      if (upstreamSession !== null && !UPSTREAM_SESSION_ID.test(upstreamSession)) {
+        // One the agent could not send back (its Mcp-Session-Id is at most 4096 characters) or that is not a valid header value.
+        if (timer) clearTimeout(timer);
+        controller.abort(new Error("invalid session id"));
+        const { error, answers } = await fail({ class: "protocol", message: "the MCP server sent a session id that is not 1 to 1024 visible ASCII characters", httpStatus: null });
         if (!ex.awaitsAnswer) throw new UpstreamFailure(error);
         return reply([...ex.local, ...answers]);
       }
