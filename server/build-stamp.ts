@@ -8,8 +8,8 @@ import { join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 // What `npm run build` reads: tsconfig.build.json's inputs (and what they import), and the copied spec.
-const INPUTS = ["server", "client", "generated", "scripts/token.ts", "scripts/keys.ts", "scripts/contract.ts", "scripts/db.ts", "scripts/catalog.ts", "openapi.yaml", "tsconfig.json", "tsconfig.build.json"];
-const SOURCE = /\.(ts|json|yaml)$/;
+const INPUTS = ["server", "client", "console", "generated", "scripts/token.ts", "scripts/keys.ts", "scripts/contract.ts", "scripts/db.ts", "scripts/catalog.ts", "openapi.yaml", "tsconfig.json", "tsconfig.build.json"];
+const SOURCE = /\.(ts|tsx|css|html|json|yaml)$/;
 const STAMP = "build-stamp.json";
 
 interface Entry {
