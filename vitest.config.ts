@@ -26,6 +26,7 @@ const storeSuites = [
   "test/activity.test.ts",
   "test/namespaces.test.ts",
   "test/audit-trail.test.ts",
+  "test/unauthenticated-rate-limit.test.ts",
 ];
 
 export default defineConfig({

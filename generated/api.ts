@@ -2985,6 +2985,7 @@ export interface operations {
                     "application/json": components["schemas"]["OAuthClientMetadata"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
         };
     };
     completeMcpServerOAuth: {
@@ -3046,6 +3047,17 @@ export interface operations {
             /** @description The record's OAuth settings changed while the code was being exchanged; a page naming what changed. Nothing was written. */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description This client address made too many requests this minute (`MCP_API_RATE_LIMIT`); a page saying so. Nothing was read or written. */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -88,6 +88,19 @@ function operationMatcher(paths: Record<string, Record<string, { operationId?: s
 
 const matchOperation = operationMatcher(spec.paths);
 
+/** Only the probes go unlimited: a balancer or orchestrator polls them (issue 18). */
+export const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(["/healthz", "/readyz"]);
+
+// Paths whose operations need no credential; every path outside /api is unauthenticated too (docs, the spec, 404s).
+const PUBLIC_PATHS: ReadonlySet<string> = new Set(
+  Object.entries(spec.paths as Record<string, Record<string, { security?: unknown[] }>>)
+    .filter(([, item]) => Object.values(item).some((op) => Array.isArray(op?.security) && op.security.length === 0))
+    .map(([path]) => path),
+);
+
+/** Whether a request is served without any credential, so its client address is what gets counted. */
+const unauthenticated = (path: string) => !RATE_LIMIT_EXEMPT.has(path) && (PUBLIC_PATHS.has(path) || !path.startsWith("/api/"));
+
 function requestContext(logger: Logger, onResponse: AppDeps["onResponse"]) {
   return (req: Request, res: Response, next: NextFunction) => {
     const given = req.get("x-request-id");
@@ -131,6 +144,15 @@ export function buildApp(deps: AppDeps): Express {
   app.set("etag", false);
   app.use(requestContext(deps.logger, deps.onResponse));
   app.use(observeHttp(matchOperation)); // trace id on log lines; metrics and spans when on
+  // Unauthenticated routes count per client address, before any work (an UPDATE and a SELECT per OAuth callback).
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (!unauthenticated(req.path)) return next();
+    res.locals.countedByAddress = true;
+    deps.rateLimiter.consume(`ip:${req.ip}`).then((state) => {
+      setRateLimitHeaders(res, state);
+      next();
+    }, next);
+  });
   app.use(docsRouter()); // before the validator: these paths are not operations of the spec
   app.use(consoleRouter()); // the same: /, /console and its assets are pages, not operations
   // Until the store is migrated nothing under /api can be answered; say so plainly.
@@ -200,9 +222,11 @@ export function buildApp(deps: AppDeps): Express {
   registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...lazyHandlers(["sendWorkspaceMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin)) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the
-  // security handler runs: count it against its address too.
+  // security handler runs, and so is one to a path or method of no operation: count them against their address too.
   app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (res.locals.securityError !== undefined || (err as { status?: number })?.status !== 401) return next(err);
+    const status = (err as { status?: number })?.status;
+    const authenticated = (req as Request & { auth?: unknown }).auth !== undefined;
+    if (res.locals.securityError !== undefined || res.locals.countedByAddress || authenticated || (status !== 401 && status !== 404 && status !== 405)) return next(err);
     try {
       await deps.rateLimiter.consume(`ip:${req.ip}`);
       next(err);
