@@ -396,6 +396,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mcp-servers/{id}/connections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List per-user connections
+         * @description One entry per user who has their own connection to a user-scope
+         *     server (`connectionScope: user`), ordered by user id, in cursor pages.
+         *     Never a secret. On a workspace-scope record, 409 naming
+         *     `connectionScope`.
+         */
+        get: operations["listMcpServerConnections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp-servers/{id}/connections/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set my own credential
+         * @description Sets the caller's own write-only credential for a user-scope `api_key`
+         *     server: `apiKey` (sent as `Authorization: Bearer`), and `secretHeaders`
+         *     (replacing the caller's earlier ones when given). Both are sealed and
+         *     bound to the server's origin, like a record's own. OAuth servers are
+         *     connected with startMcpServerOAuth (or the connect page) instead. A
+         *     credential the server's `authType` does not use is a 400 naming it; a
+         *     workspace-scope record is a 409 naming `connectionScope`. Recorded as a
+         *     `connection_set` event.
+         */
+        put: operations["updateMcpServerConnection"];
+        post?: never;
+        /**
+         * Remove my own connection
+         * @description Revokes the caller's OAuth tokens at the authorization server's
+         *     revocation endpoint when one is known (RFC 7009), and forgets the
+         *     caller's connection. Recorded as a `connection_removed` event. No
+         *     connection to remove is a 404; a workspace-scope record a 409.
+         */
+        delete: operations["deleteMcpServerConnection"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp-servers/{id}/connections/{userId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+                /** @description The user whose connection to remove. */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove another member's connection
+         * @description The same as deleteMcpServerConnection, done by another member of the
+         *     workspace for `userId`'s connection (e.g. someone who left). The audit
+         *     event names the actor and, in `subjectUserId`, the user. No such
+         *     connection is a 404; a workspace-scope record a 409.
+         */
+        delete: operations["deleteMcpServerUserConnection"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/client-metadata.json": {
         parameters: {
             query?: never;
@@ -439,7 +530,11 @@ export interface paths {
          *     or `status=error`). An unknown, replayed or expired state, or one whose
          *     user may no longer act in the server's workspace, changes nothing.
          *     Other query parameters an authorization server adds (e.g.
-         *     `session_state`) are ignored.
+         *     `session_state`) are ignored. A flow started on a user-scope server
+         *     (`connectionScope: user`) connects the person who started it and is
+         *     finished only in a browser signed in as that person (createSession):
+         *     with no session, or another person's, the answer is a 403 page saying
+         *     why, the state is used up and nothing is written.
          */
         get: operations["completeMcpServerOAuth"];
         put?: never;
@@ -560,6 +655,34 @@ export interface paths {
          *     No session cookie, or one that has ended, is a 401.
          */
         delete: operations["deleteSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/connect/{serverId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Connect my own account (a page)
+         * @description The link an agent's person gets when a user-scope server needs their
+         *     own connection (the gateway's -32042 answer carries it). Needs no
+         *     token: it reads the browser's session cookie (createSession). Without
+         *     a live session: a page saying how to sign in, linking to `/console`.
+         *     With one, for an `oauth` server: a redirect to the authorization
+         *     server, with the state bound to the signed-in person, so only their
+         *     browser can finish the flow at `/api/oauth/callback`. A server the
+         *     person cannot see is a 404 page; a workspace-scope or non-OAuth server
+         *     a 400 page saying what to do instead.
+         */
+        get: operations["getMcpServerConnectPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -927,6 +1050,8 @@ export interface components {
             /** @default true */
             enabled?: components["schemas"]["Enabled"];
             allowedTools?: components["schemas"]["AllowedTools"];
+            /** @default workspace */
+            connectionScope?: components["schemas"]["ConnectionScope"];
         };
         /**
          * @description Fields to change. Left out: kept. A value: replaces. `null`: clears an
@@ -953,6 +1078,7 @@ export interface components {
             connectorConfig?: components["schemas"]["ConnectorConfig"] | null;
             enabled?: components["schemas"]["Enabled"];
             allowedTools?: components["schemas"]["AllowedTools"];
+            connectionScope?: components["schemas"]["ConnectionScope"];
         };
         /**
          * @description The OAuth grant the product uses for an `oauth` server:
@@ -1048,6 +1174,7 @@ export interface components {
          *       "lastError": null,
          *       "enabled": true,
          *       "allowedTools": null,
+         *       "connectionScope": "workspace",
          *       "createdBy": "usr_alice",
          *       "createdAt": "2026-11-24T09:30:00.000Z",
          *       "updatedAt": "2026-11-24T09:30:00.000Z"
@@ -1161,6 +1288,7 @@ export interface components {
             lastError: components["schemas"]["ConnectionError"] | null;
             enabled: components["schemas"]["Enabled"];
             allowedTools: components["schemas"]["AllowedTools"];
+            connectionScope: components["schemas"]["ConnectionScope"];
             /**
              * @description The user whose token created the record.
              * @example usr_alice
@@ -1581,7 +1709,7 @@ export interface components {
              * @example updated
              * @enum {string}
              */
-            type: "created" | "updated" | "credentials_changed" | "credentials_cleared" | "deleted" | "status_changed" | "oauth_connected" | "oauth_disconnected" | "tool_called";
+            type: "created" | "updated" | "credentials_changed" | "credentials_cleared" | "deleted" | "status_changed" | "oauth_connected" | "oauth_disconnected" | "tool_called" | "connection_set" | "connection_removed";
             /**
              * @description The user whose token made the change, or `system` for the product's own changes (e.g. a token refresh).
              * @example usr_alice
@@ -1600,6 +1728,11 @@ export interface components {
             /** @description The fields that changed. Secrets say only `set`, `cleared` or `replaced`. */
             fields: components["schemas"]["FieldChange"][];
             toolCall?: components["schemas"]["ToolCall"];
+            /**
+             * @description On `connection_set` and `connection_removed`, the user whose own connection changed (the actor may be another member).
+             * @example usr_bob
+             */
+            subjectUserId?: string;
         };
         /**
          * @description On `tool_called` events: one `tools/call` made through the gateway.
@@ -1790,6 +1923,94 @@ export interface components {
              * @enum {string}
              */
             status: "ok";
+        };
+        /**
+         * @description Whose credential the gateway uses. `workspace` (the default): the
+         *     record's own, shared by every member. `user`: each person's own
+         *     connection (their OAuth tokens, or their API key and secret headers,
+         *     set with the connections operations); the record keeps what is shared
+         *     (the URL, the OAuth client, custom headers). On a `user` record,
+         *     `connectorStatus` and `oauthExpiresAt` describe the caller's own
+         *     connection.
+         * @example user
+         * @enum {string}
+         */
+        ConnectionScope: "workspace" | "user";
+        /**
+         * @description One user's own connection to a user-scope MCP server. Never a secret.
+         * @example {
+         *       "userId": "usr_alice",
+         *       "status": "connected",
+         *       "oauthExpiresAt": "2026-12-01T10:30:00.000Z",
+         *       "oauthScopes": "repo",
+         *       "hasApiKey": false,
+         *       "secretHeaderNames": [],
+         *       "createdAt": "2026-12-01T09:30:00.000Z",
+         *       "updatedAt": "2026-12-01T09:30:00.000Z",
+         *       "lastUsedAt": null
+         *     }
+         */
+        McpServerConnection: {
+            /** @example usr_alice */
+            userId: string;
+            /**
+             * @description `connected`: usable; `disconnected`: needs connecting again (e.g. its refresh was refused); `error`: its last use failed.
+             * @example connected
+             * @enum {string}
+             */
+            status: "connected" | "disconnected" | "error";
+            /**
+             * Format: date-time
+             * @example 2026-12-01T10:30:00.000Z
+             */
+            oauthExpiresAt: string | null;
+            /**
+             * @description The scopes the authorization server granted, space-separated.
+             * @example repo read:user
+             */
+            oauthScopes: string | null;
+            /** @example false */
+            hasApiKey: boolean;
+            /** @example [] */
+            secretHeaderNames: string[];
+            /**
+             * Format: date-time
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            updatedAt: string;
+            /**
+             * Format: date-time
+             * @description When the gateway last sent this connection's credential upstream.
+             * @example null
+             */
+            lastUsedAt: string | null;
+        };
+        /**
+         * @description One page of a server's per-user connections, by user id.
+         * @example {
+         *       "data": [],
+         *       "nextCursor": null
+         *     }
+         */
+        McpServerConnectionList: {
+            data: components["schemas"]["McpServerConnection"][];
+            /** @example null */
+            nextCursor: string | null;
+        };
+        /**
+         * @description The caller's own write-only credential for an `api_key` user-scope server.
+         * @example {
+         *       "apiKey": "sk_live_mine"
+         *     }
+         */
+        McpServerConnectionSet: {
+            apiKey?: components["schemas"]["Secret"] | null;
+            secretHeaders?: components["schemas"]["SecretHeaders"];
         };
         /**
          * @description `admin`: everything in its workspaces; `gateway`: only the MCP endpoints of its workspaces (and getMe).
@@ -2967,6 +3188,140 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    listMcpServerConnections: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `nextCursor` of the previous page. Opaque; a cursor the server did not issue is a 400. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of connections. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerConnectionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateMcpServerConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "apiKey": "sk_live_mine"
+                 *     }
+                 */
+                "application/json": components["schemas"]["McpServerConnectionSet"];
+            };
+        };
+        responses: {
+            /** @description The caller's connection. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerConnection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteMcpServerConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteMcpServerUserConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
+                id: components["parameters"]["McpServerId"];
+                /** @description The user whose connection to remove. */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getOAuthClientMetadata: {
         parameters: {
             query?: never;
@@ -3035,7 +3390,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description The user who started the flow may no longer act in the server's workspace. */
+            /** @description The user who started the flow may no longer act in the server's workspace, or a user-scope flow arrived in a browser not signed in as that user. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3270,6 +3625,74 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMcpServerConnectPage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP server's id (`mcp_…`). */
+                serverId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Not signed in; a page saying how to sign in. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Signed in; on to the authorization server. */
+            302: {
+                headers: {
+                    /** @description The authorization URL. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The server is not one a person connects here (workspace-scope, or not OAuth), or the id is malformed; a page saying so. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description No such server among the signed-in person's workspaces; a page saying so. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The authorization server could not be discovered or used; a page saying so. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The database is unavailable; a page saying so. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
         };
     };
     listConnectors: {

@@ -21,6 +21,8 @@ import type { TokenService } from "./domain/tokens.js";
 import type { SessionService } from "./domain/sessions.js";
 import { readCookie, SESSION_COOKIE } from "./http/cookies.js";
 import { tokenHandlers } from "./http/tokens.js";
+import { userConnectionHandlers } from "./http/user-connections.js";
+import type { UserConnectionService } from "./domain/user-connections.js";
 import { connectionHandlers } from "./http/connections.js";
 import { connectorHandlers } from "./http/connectors.js";
 import { docsRouter } from "./http/docs.js";
@@ -49,6 +51,7 @@ const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream
 export interface AppDeps {
   tokens: TokenService;
   sessions: SessionService;
+  userConnections: UserConnectionService;
   servers: McpServerService;
   activity: ActivityService;
   health: HealthService;
@@ -218,7 +221,7 @@ export function buildApp(deps: AppDeps): Express {
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health) };
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health) };
   registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...lazyHandlers(["sendWorkspaceMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin)) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the

@@ -21,6 +21,8 @@ import { createRateLimitRepo } from "./data/rate-limit-repo.js";
 import { createTokenRepo } from "./data/token-repo.js";
 import { createSessionRepo } from "./data/session-repo.js";
 import { createSessionService } from "./domain/sessions.js";
+import { createUserConnectionRepo } from "./data/user-connection-repo.js";
+import { createUserConnectionService, personalised } from "./domain/user-connections.js";
 import { createIdempotency } from "./domain/idempotency.js";
 import { createOAuthService } from "./domain/oauth/index.js";
 import { createOAuthStateRepo } from "./data/oauth-state-repo.js";
@@ -87,6 +89,7 @@ export interface Services {
   readiness: Readiness;
   tokens: ReturnType<typeof createTokenService>;
   sessions: ReturnType<typeof createSessionService>;
+  userConnections: ReturnType<typeof createUserConnectionService>;
   servers: ReturnType<typeof createMcpServerService>;
   activity: ReturnType<typeof createActivityService>;
   health: ReturnType<typeof createHealthService>;
@@ -143,7 +146,10 @@ export async function openServices(config: Config, logger: Logger, options: Open
     // The SDKs' SSE parser is linear only on LF line endings (outbound/sse.ts).
     const sdkFetch = withLfEventStreams(outboundFetch);
     const tokenRepo = createTokenRepo(db.knex);
+    const userConnectionRepo = createUserConnectionRepo(db.knex, box);
+    const publicUrl = () => config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`;
     const oauth = createOAuthService({
+      userConnections: userConnectionRepo,
       repo,
       states: createOAuthStateRepo(db.knex, box),
       registrations: createOAuthRegistrationRepo(db.knex, box),
@@ -152,7 +158,17 @@ export async function openServices(config: Config, logger: Logger, options: Open
       publicUrl: () => config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`,
       returnUrlPrefixes: config.oauthReturnUrlPrefixes,
     });
+    const userConnections = createUserConnectionService({
+      repo,
+      connections: userConnectionRepo,
+      audit: createAuditRepo(db.knex),
+      cursors: createCursorCodec(cursorKey),
+      userAccessToken: (stored, userId) => oauth.userAccessToken(stored, userId),
+      revokeUserTokens: (stored, tokens) => oauth.revokeUserTokens(stored, tokens),
+      publicUrl,
+    });
     return {
+      userConnections,
       // Closing the store first writes the tool_called events still waiting (graceful shutdown loses none).
       db: {
         ...db,
@@ -179,7 +195,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       connectors,
       activity: createActivityService({ audit, cursors: createCursorCodec(cursorKey) }),
       health: createHealthService({ repo: createHealthRepo(db.knex), flushEvents: () => audit.flush() }),
-      servers: createMcpServerService({ repo, audit, cursors: createCursorCodec(cursorKey), connectors }),
+      servers: personalised(createMcpServerService({ repo, audit, cursors: createCursorCodec(cursorKey), connectors }), userConnections),
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: observeRateLimiter(createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute), (err) => err instanceof RateLimited),
       retention: createEventRetention(createAuditRepo(db.knex), {
@@ -193,11 +209,13 @@ export async function openServices(config: Config, logger: Logger, options: Open
         audit,
         oauthToken: (stored) => oauth.accessToken(stored),
         sessions: createSessionCodec([key, ...previous].map(sessionKey)),
+        userCredential: (stored, userId) => userConnections.credentialFor(stored, userId),
       }),
       connections: createConnectionService({
         repo,
         probe: async (target, signal) => (await mcpProbe()).probeMcpServer(target, { fetch: sdkFetch, timeoutMs: config.connectTimeoutMs, signal }),
         oauthToken: (stored) => oauth.accessToken(stored),
+        userCredential: (stored, userId) => userConnections.credentialFor(stored, userId),
       }),
     };
   } catch (err) {
@@ -316,6 +334,7 @@ export function appFor(services: Services, config: Config, logger: Logger, extra
   return buildApp({
     tokens: services.tokens,
     sessions: services.sessions,
+    userConnections: services.userConnections,
     servers: services.servers,
     activity: services.activity,
     health: services.health,

@@ -16,6 +16,7 @@ interface EventRow {
   at: string;
   fields: string;
   tool_call: string | null;
+  subject_user_id: string | null;
 }
 
 // Every field of an event is bounded on the way in (issue 18): the columns' widths, and a tool
@@ -45,6 +46,7 @@ function eventRow(id: string, server: { id: string; workspaceId: string }, event
     at,
     fields: JSON.stringify(event.fields.slice(0, BOUNDS.fields).map((f) => ({ ...f, name: cut(f.name, BOUNDS.fieldName) }))),
     tool_call: event.toolCall ? JSON.stringify(boundedToolCall(event.toolCall)) : null,
+    subject_user_id: event.subjectUserId ?? null,
   };
 }
 
@@ -81,6 +83,7 @@ function toEvent(r: EventRow): McpServerEvent {
     at: r.at,
     fields: JSON.parse(r.fields) as McpServerEvent["fields"],
     ...(r.tool_call ? { toolCall: JSON.parse(r.tool_call) as NonNullable<McpServerEvent["toolCall"]> } : {}),
+    ...(r.subject_user_id ? { subjectUserId: r.subject_user_id } : {}),
   };
 }
 

@@ -34,6 +34,8 @@ export interface ServerFields {
   /** Gateway policy (issue 10): whether agents may use the server, and which of its tools (null: all). */
   enabled: boolean;
   allowedTools: string[] | null;
+  /** Whose credential the gateway uses (issue 20): the record's, or each person's own connection. */
+  connectionScope: "workspace" | "user";
   /** Names of the sealed secretHeaders and connectorSecrets (issue 14); kept in step with them by the domain. */
   secretHeaderNames: string[];
   connectorSecretsSet: string[];
@@ -126,6 +128,7 @@ interface ServerRow {
   oauth_obtained_at: string | null;
   enabled: boolean | number;
   allowed_tools: string | null;
+  connection_scope: string;
   secret_headers_enc: string | null;
   secret_header_names: string;
   connector_secrets_enc: string | null;
@@ -202,6 +205,7 @@ function toStored(row: ServerRow): StoredServer {
       lastError: row.last_error === null ? null : bounded(JSON.parse(row.last_error) as ConnectionError),
       enabled: Boolean(row.enabled),
       allowedTools: row.allowed_tools === null ? null : (JSON.parse(row.allowed_tools) as string[]),
+      connectionScope: row.connection_scope === "user" ? "user" : "workspace",
       createdBy: row.created_by,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
@@ -250,6 +254,7 @@ function fieldColumns(f: Partial<ServerFields>, keys: NameKeys): Partial<ServerR
   if (f.oauthGrantType !== undefined) row.oauth_grant_type = f.oauthGrantType;
   if (f.oauthClientRegistration !== undefined) row.oauth_client_registration = f.oauthClientRegistration;
   if (f.enabled !== undefined) row.enabled = f.enabled;
+  if (f.connectionScope !== undefined) row.connection_scope = f.connectionScope;
   if (f.allowedTools !== undefined) row.allowed_tools = f.allowedTools === null ? null : JSON.stringify(f.allowedTools);
   if (f.secretHeaderNames !== undefined) row.secret_header_names = JSON.stringify(f.secretHeaderNames);
   if (f.connectorSecretsSet !== undefined) row.connector_secret_names = JSON.stringify(f.connectorSecretsSet);

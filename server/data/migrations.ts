@@ -375,6 +375,47 @@ const migrations: Migration[] = [
       await knex.schema.dropTable("leases");
     },
   },
+  {
+    // Issue 20: whose credential a record uses, and each person's own connection to a user-scope record.
+    name: "015_user_connections_issue20",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.string("connection_scope", 16).notNullable().defaultTo("workspace"); // workspace | user
+      });
+      await knex.schema.alterTable("audit_events", (t) => {
+        t.string("subject_user_id", 100).nullable(); // whose connection a connection_* event is about
+      });
+      await knex.schema.alterTable("oauth_states", (t) => {
+        t.string("connection_user_id", 100).nullable(); // a user-scope flow: only this person's browser may finish it
+      });
+      await knex.schema.createTable("user_connections", (t) => {
+        idColumn(knex, t, "server_id").notNullable();
+        t.string("workspace_id", 100).notNullable();
+        t.string("user_id", 100).notNullable();
+        t.string("origin", 2100).notNullable(); // the server origin its secrets are sealed to
+        t.text("api_key_enc").nullable();
+        t.text("secret_headers_enc").nullable();
+        t.text("secret_header_names").notNullable().defaultTo("[]");
+        t.text("oauth_access_token_enc").nullable();
+        t.text("oauth_refresh_token_enc").nullable();
+        t.string("oauth_expires_at", 30).nullable();
+        t.string("oauth_scopes", 1000).nullable();
+        t.string("status", 16).notNullable(); // connected | disconnected | error
+        t.text("last_error").nullable();
+        t.string("refresh_lock_until", 30).nullable();
+        t.string("created_at", 30).notNullable();
+        t.string("updated_at", 30).notNullable();
+        t.string("last_used_at", 30).nullable();
+        t.primary(["server_id", "user_id"]);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("user_connections");
+      await knex.schema.alterTable("oauth_states", (t) => t.dropColumn("connection_user_id"));
+      await knex.schema.alterTable("audit_events", (t) => t.dropColumn("subject_user_id"));
+      await knex.schema.alterTable("mcp_servers", (t) => t.dropColumn("connection_scope"));
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

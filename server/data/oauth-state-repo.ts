@@ -14,6 +14,8 @@ export interface OAuthStateRecord {
   returnUrl: string | null;
   createdAt: string;
   expiresAt: string;
+  /** Set for a user-scope flow (issue 20): the tokens go to this person's own connection, and only their browser may finish it. */
+  connectionUserId?: string | null;
 }
 
 interface Row {
@@ -28,6 +30,7 @@ interface Row {
   created_at: string;
   expires_at: string;
   used_at: string | null;
+  connection_user_id: string | null;
 }
 
 export function createOAuthStateRepo(knex: Knex, box: SecretBox) {
@@ -47,6 +50,7 @@ export function createOAuthStateRepo(knex: Knex, box: SecretBox) {
         created_at: r.createdAt,
         expires_at: r.expiresAt,
         used_at: null,
+        connection_user_id: r.connectionUserId ?? null,
       });
     },
     /** Marks the state used, atomically; says why when it cannot be. */
@@ -66,6 +70,7 @@ export function createOAuthStateRepo(knex: Knex, box: SecretBox) {
         returnUrl: row.return_url,
         createdAt: row.created_at,
         expiresAt: row.expires_at,
+        connectionUserId: row.connection_user_id,
       };
     },
   };

@@ -6,7 +6,8 @@ import type { TokenOutcome } from "./oauth/index.js";
 import type { ConnectionCheck, McpTool } from "../wire.js";
 import { NotFound, UpstreamFailure } from "./errors.js";
 import type { Actor } from "./tokens.js";
-import { upstreamHeaders } from "./upstream.js";
+import { personalUpstreamHeaders, upstreamHeaders } from "./upstream.js";
+import type { UserCredential } from "./user-connections.js";
 
 /** `signal` ends the probe early (the caller went away); the probe's own deadline still holds. */
 export type Probe = (target: ProbeTarget, signal?: AbortSignal) => Promise<ProbeResult>;
@@ -16,10 +17,12 @@ export interface ConnectionServiceDeps {
   probe: Probe;
   /** A fresh OAuth access token for an `oauth` server (refreshed first when needed). */
   oauthToken: (stored: StoredServer) => Promise<TokenOutcome>;
+  /** On a user-scope record a check uses the caller's own connection (issue 20). */
+  userCredential: (stored: StoredServer, userId: string) => Promise<UserCredential>;
   now?: () => Date;
 }
 
-export function createConnectionService({ repo, probe, oauthToken, now = () => new Date() }: ConnectionServiceDeps) {
+export function createConnectionService({ repo, probe, oauthToken, userCredential, now = () => new Date() }: ConnectionServiceDeps) {
   async function targetFor(stored: StoredServer, accessToken: string | null): Promise<ProbeTarget> {
     const { server } = stored;
     const { headers, secrets } = upstreamHeaders(stored, await repo.openSecrets(server.workspaceId, server.id), accessToken);
@@ -31,6 +34,18 @@ export function createConnectionService({ repo, probe, oauthToken, now = () => n
     if (!stored) throw new NotFound(`MCP server ${id}`);
     const checkedAt = now();
     const started = performance.now();
+    if (stored.server.connectionScope === "user") {
+      // The caller's own connection is checked; the record's status is everyone's, so it is left alone.
+      const mine = await userCredential(stored, actor.userId);
+      if (!mine.ok) {
+        const error = { class: "auth" as const, message: `not connected: ${mine.connect.message}`, httpStatus: null };
+        return { result: { ok: false as const, error }, checkedAt: checkedAt.toISOString(), latencyMs: 0, connectorStatus: "disconnected" as const };
+      }
+      const { headers, secrets } = personalUpstreamHeaders(stored, await repo.openSecrets(stored.server.workspaceId, stored.server.id), mine);
+      const result = await probe({ url: stored.server.url, headers, secrets }, signal);
+      const latencyMs = Math.max(0, Math.round(performance.now() - started));
+      return { result, checkedAt: checkedAt.toISOString(), latencyMs, connectorStatus: result.ok ? ("connected" as const) : ("error" as const) };
+    }
     let accessToken: string | null = null;
     if (stored.server.authType === "oauth") {
       const token = await oauthToken(stored);

@@ -95,6 +95,8 @@ function fail(problems: ProblemFieldError[]) {
   if (problems.length > 0) throw new ValidationFailed(problems);
 }
 
+const USER_SCOPE_API_KEY = "is set per person on a connectionScope user record: each one sets theirs with PUT /api/mcp-servers/{id}/connections/me";
+
 export function createMcpServerService({ repo, audit, cursors, connectors, now = () => new Date() }: McpServerServiceDeps) {
   const newId = newUlidFactory();
   const findConnector = async (name: string) => (connectors ? connectors.find(name) : null);
@@ -175,6 +177,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
       connectorStatus: cur.connectorStatus,
       enabled: patch.enabled ?? cur.enabled,
       allowedTools: patch.allowedTools !== undefined ? patch.allowedTools : cur.allowedTools,
+      connectionScope: patch.connectionScope ?? cur.connectionScope,
       secretHeaderNames: cur.secretHeaderNames,
       connectorSecretsSet: cur.connectorSecretsSet,
     };
@@ -232,8 +235,14 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
     if (clearedByMove.includes("connectorSecrets")) next.connectorSecretsSet = [];
     clearedByMove.push(...movedAway);
 
+    // On a user-scope record each person brings their own credential: the record's own is dropped.
+    if (next.connectionScope === "user") {
+      if (typeof patch.apiKey === "string") problems.push({ path: "/apiKey", message: USER_SCOPE_API_KEY });
+      for (const field of ["apiKey", "oauthAccessToken", "oauthRefreshToken"] as const) if (current.secretsSet[field]) secrets[field] = null;
+      if (cur.connectionScope !== "user") next.oauthExpiresAt = null;
+    }
     const hasApiKey = secrets.apiKey !== undefined ? secrets.apiKey !== null : current.secretsSet.apiKey;
-    if (authType === "api_key" && !hasApiKey && !clearedByMove.includes("apiKey")) {
+    if (authType === "api_key" && next.connectionScope !== "user" && !hasApiKey && !clearedByMove.includes("apiKey")) {
       problems.push({ path: "/apiKey", message: patch.apiKey === null ? "cannot be cleared while authType is api_key" : "is required when authType is api_key" });
     }
     // Endpoints left out are discovered (RFC 9728 / RFC 8414) when the OAuth flow starts.
@@ -274,7 +283,9 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
         ...misplacedCredentials(input, authType),
         ...connectorConfigProblems(input.connectorConfig),
       ];
-      if (authType === "api_key" && input.apiKey == null) problems.push({ path: "/apiKey", message: "is required when authType is api_key" });
+      const scope = input.connectionScope ?? "workspace";
+      if (authType === "api_key" && scope === "workspace" && input.apiKey == null) problems.push({ path: "/apiKey", message: "is required when authType is api_key" });
+      if (scope === "user" && input.apiKey != null) problems.push({ path: "/apiKey", message: USER_SCOPE_API_KEY });
       // A connector renders the URL (unless given) and headers from its inputs.
       let plan: ConnectorPlan | null = null;
       let fromCatalog = false;
@@ -319,6 +330,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
           connectorStatus: "",
           enabled: input.enabled ?? true,
           allowedTools: input.allowedTools ?? null,
+          connectionScope: input.connectionScope ?? "workspace",
           secretHeaderNames: Object.keys(secretHeaders),
           connectorSecretsSet: plan ? Object.keys(plan.secretInputs) : [],
         },

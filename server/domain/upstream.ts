@@ -37,3 +37,28 @@ export function upstreamHeaders(stored: StoredServer, secrets: Secrets, accessTo
   ];
   return { headers, secrets: values.filter((v): v is string => typeof v === "string" && v.length > 0) };
 }
+
+/** A person's own credential on a user-scope record (issue 20). */
+export interface PersonalCredential {
+  apiKey: string | null;
+  secretHeaders: Record<string, string>;
+  accessToken: string | null;
+}
+
+/**
+ * The headers for one person's call to a user-scope record: the record's shared headers, then
+ * the person's own secret headers and credential. The record's own credential is never sent.
+ */
+export function personalUpstreamHeaders(stored: StoredServer, secrets: Secrets, mine: PersonalCredential): UpstreamHeaders {
+  const shared = upstreamHeaders(stored, { ...secrets, apiKey: null, oauthAccessToken: null, oauthRefreshToken: null }, null);
+  const headers: Record<string, string> = { ...shared.headers };
+  for (const [name, value] of Object.entries(mine.secretHeaders)) {
+    for (const known of Object.keys(headers)) if (known.toLowerCase() === name.toLowerCase()) delete headers[known];
+    headers[name] = value;
+  }
+  const { authType } = stored.server;
+  if (authType === "api_key" && mine.apiKey) headers.Authorization = `Bearer ${mine.apiKey}`;
+  if (authType === "oauth" && mine.accessToken) headers.Authorization = `Bearer ${mine.accessToken}`;
+  const values = [...shared.secrets, mine.apiKey, mine.accessToken, ...Object.values(mine.secretHeaders)];
+  return { headers, secrets: values.filter((v): v is string => typeof v === "string" && v.length > 0) };
+}

@@ -25,7 +25,12 @@ export interface LeftOut {
   name: string;
   reason: string;
   message: string;
+  /** With reason `not_connected` (a user-scope server the caller has not connected): where to connect (issue 20). */
+  connectUrl?: string;
 }
+
+/** MCP 2025-11-25 URLElicitationRequiredError (-32042): the person must visit a URL first. */
+export const URL_ELICITATION_REQUIRED = -32042;
 
 /** A refusal or failure the agent gets as a JSON-RPC error. */
 export class WorkspaceCallError extends Error {
@@ -34,6 +39,8 @@ export class WorkspaceCallError extends Error {
     message: string,
     /** The member's failure behind it, as its record shows it. */
     readonly failure: ConnectionError | null = null,
+    /** The JSON-RPC error's `data` (the URL elicitation of -32042). */
+    readonly data?: { elicitations: { mode: "url"; url: string; message: string; elicitationId: string }[] },
   ) {
     super(message);
   }
@@ -103,7 +110,8 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
   async function onMember<T>(ctx: GatewayContext, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>): Promise<T> {
     if (ctx.unavailable) throw ctx.unavailable;
     const enabled = ctx.requireEnabled();
-    const target: PoolTarget = { recordId: ctx.server.id, recordVersion: ctx.server.updatedAt, url: enabled.url, headers: enabled.headers };
+    // A user-scope member's session is the calling person's own: never shared with anyone else.
+    const target: PoolTarget = { recordId: ctx.server.id, recordVersion: ctx.server.updatedAt, url: enabled.url, headers: enabled.headers, principal: ctx.principal };
     try {
       const result = await useUpstream(target, timeoutMs, use);
       await ctx.recordSuccess().catch(() => {});
@@ -138,6 +146,10 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
         return;
       }
       const why = part.reason;
+      if (why instanceof WorkspaceCallError && why.code === URL_ELICITATION_REQUIRED) {
+        leftOut.push({ serverId: m.stored.server.id, name: m.stored.server.name, reason: "not_connected", message: why.message, connectUrl: why.data?.elicitations[0]?.url });
+        return;
+      }
       const cause = isConnectionError(why) ? why : why instanceof WorkspaceCallError ? why.failure : null;
       leftOut.push({
         serverId: m.stored.server.id,
@@ -184,6 +196,11 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
    * the per-server endpoint: the request goes through `exchange`, the answer back through it.
    */
   async function relay(ctx: GatewayContext, method: string, params: Json, timeoutMs: number, send: (calls: UpstreamCalls, params: Json) => Promise<Json>, cancelled?: AbortSignal) {
+    // A person without a usable connection of their own: told where to connect; nothing is dialled with anyone else's credential.
+    if (ctx.connect) {
+      const { url, message, elicitationId } = ctx.connect;
+      throw new WorkspaceCallError(URL_ELICITATION_REQUIRED, message, null, { elicitations: [{ mode: "url", url, message, elicitationId }] });
+    }
     const ex = ctx.exchange([{ jsonrpc: "2.0", id: 1, method, params }]);
     try {
       const refused = ex.local[0]?.error as { code: number; message: string } | undefined;

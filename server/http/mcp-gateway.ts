@@ -18,6 +18,7 @@ import {
   type JsonRpcMessage,
 } from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
+import type { ConnectRequired } from "../domain/user-connections.js";
 import type { ConnectionError } from "../wire.js";
 import { describeOutboundError, type LiteFetch } from "../outbound/guarded-fetch.js";
 import { formatSse, MessageTooLarge, NotJson, relay, type RelayAnswer, type SseEvent } from "../outbound/mcp-relay.js";
@@ -110,6 +111,19 @@ async function writeEvent(res: Response, event: SseEvent): Promise<void> {
   if (!res.write(formatSse(event))) await new Promise<void>((resolve) => res.once("drain", resolve).once("close", resolve));
 }
 
+/** MCP 2025-11-25 URLElicitationRequiredError (-32042); 2026-07-28 keeps the same error for "visit this URL first". */
+export const URL_ELICITATION_REQUIRED = -32042;
+
+export function urlElicitationRequired(connect: ConnectRequired) {
+  return {
+    code: URL_ELICITATION_REQUIRED,
+    message: connect.message,
+    data: { elicitations: [{ mode: "url" as const, url: connect.url, message: connect.message, elicitationId: connect.elicitationId }] },
+  };
+}
+
+const connectFailure = (connect: ConnectRequired): ConnectionError => ({ class: "auth", message: `${connect.message} ${connect.url}`, httpStatus: null });
+
 export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin }: McpGatewayDeps) {
   const actorOf = (req: Request): Actor => {
     checkOrigin(req, publicOrigin());
@@ -176,6 +190,13 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         return;
       }
       const target = ctx.requireEnabled();
+      if (ctx.connect) {
+        // This person has no usable connection of their own: every request is told where to connect; nothing goes upstream.
+        if (!ex.awaitsAnswer) throw new UpstreamFailure(connectFailure(ctx.connect));
+        const elicitation = urlElicitationRequired(ctx.connect);
+        const answers = ex.fail(elicitation.code, elicitation.message, "upstream_error").map((m) => ({ ...m, error: { ...(m.error as object), data: elicitation.data } }));
+        return reply([...ex.local, ...answers]);
+      }
       if (ctx.unavailable) {
         if (!ex.awaitsAnswer) throw new UpstreamFailure(ctx.unavailable);
         return reply([...ex.local, ...ex.fail(GATEWAY_UPSTREAM_FAILED, agentText(ctx, ctx.unavailable), "upstream_error")]);
@@ -301,6 +322,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
 
   const openMcpServerStream: RawHandler = async (req, res) => {
     const ctx = await gateway.open(actorOf(req), req.params.id as string, headerOf(req, "mcp-session-id"));
+    if (ctx.connect) throw new UpstreamFailure(connectFailure(ctx.connect));
     const target = ctx.requireEnabled();
     if (ctx.unavailable) throw new UpstreamFailure(ctx.unavailable);
     const controller = new AbortController();
@@ -336,6 +358,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
 
   const closeMcpServerSession: RawHandler = async (req, res) => {
     const ctx = await gateway.open(actorOf(req), req.params.id as string, headerOf(req, "mcp-session-id"));
+    if (ctx.connect) throw new UpstreamFailure(connectFailure(ctx.connect));
     const target = ctx.requireEnabled();
     if (ctx.unavailable) throw new UpstreamFailure(ctx.unavailable);
     let answer: RelayAnswer;

@@ -235,7 +235,7 @@ export function createProblemHandler(spec: unknown): ErrorRequestHandler {
     if (problem.status === 405 && allow) res.set("Allow", allow);
     if (res.headersSent) return;
     // The OAuth callback is opened by a person's browser: its failures are pages.
-    if (req.path === "/api/oauth/callback") {
+    if (req.path === "/api/oauth/callback" || req.path.startsWith("/connect/")) {
       res.status(problem.status).set("Cache-Control", "no-store").type("html").send(page(problem.title, [problem.detail, ...(problem.errors ?? []).map((e) => `${e.path}: ${e.message}`)].join(" ")));
       return;
     }

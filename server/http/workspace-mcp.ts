@@ -40,7 +40,7 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (err) {
-    if (err instanceof WorkspaceCallError) throw new ProtocolError(err.code, err.message);
+    if (err instanceof WorkspaceCallError) throw new ProtocolError(err.code, err.message, err.data);
     throw err;
   }
 }

@@ -12,7 +12,8 @@ import { boundedToolName, errorMessage, kindOf, toolOutcome, type JsonRpcId, typ
 import type { TokenOutcome } from "../oauth/index.js";
 import type { SessionBinding, SessionCodec } from "./session-codec.js";
 import type { Actor } from "../tokens.js";
-import { upstreamHeaders } from "../upstream.js";
+import { personalUpstreamHeaders, upstreamHeaders } from "../upstream.js";
+import type { ConnectRequired, UserCredential } from "../user-connections.js";
 
 export class BadMcpRequest extends DomainError {
   constructor(detail: string) {
@@ -43,6 +44,10 @@ export function sessionBinding(stored: StoredServer, secrets: Secrets, tokenId: 
   return { serverId: server.id, tokenId, origin: new URL(server.url).origin, credentials };
 }
 
+const noUserConnections = async (): Promise<UserCredential> => {
+  throw new Error("this gateway was built without per-user connections");
+};
+
 /** Where and how to reach the upstream server. */
 export interface UpstreamTarget {
   url: string;
@@ -59,6 +64,8 @@ export interface GatewayDeps {
   sessions: SessionCodec;
   /** The interceptors every relayed message passes (default: kill switch, methods, allowedTools). */
   policy?: RelayPolicy;
+  /** The calling person's own credential for a user-scope record (issue 20). */
+  userCredential?: (stored: StoredServer, userId: string) => Promise<UserCredential>;
   now?: () => Date;
 }
 
@@ -79,7 +86,7 @@ export interface Exchange {
   settled(): Promise<void>;
 }
 
-export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, now = () => new Date() }: GatewayDeps) {
+export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, now = () => new Date() }: GatewayDeps) {
   async function recordStatus(actor: Actor, stored: StoredServer, error: ConnectionError | null) {
     const connectorStatus = error ? "error" : "connected";
     if (!error && stored.server.connectorStatus === "connected") return;
@@ -105,6 +112,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
       let upstreamSessionId: string | null = null;
       let target: UpstreamTarget | null = null;
       let unavailable: ConnectionError | null = null;
+      let connect: ConnectRequired | null = null;
       // The kill switch: a disabled record's credentials are never opened, so nothing can carry them upstream.
       if (stored.server.enabled) {
         const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
@@ -113,15 +121,27 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
           upstreamSessionId = sessions.open(sessionHeader, binding);
           if (upstreamSessionId === null) throw new BadMcpRequest(START_NEW_SESSION);
         }
-        let accessToken: string | null = null;
-        if (stored.server.authType === "oauth") {
-          const token = await oauthToken(stored);
-          stored = token.stored;
-          if (token.ok) accessToken = token.accessToken;
-          else unavailable = token.error;
+        if (stored.server.connectionScope === "user") {
+          // The one place the gateway learns a user-scope record's credential: the calling person's own, never anyone else's.
+          const mine = await userCredential(stored, actor.userId);
+          if (mine.ok) {
+            const { headers, secrets: values } = personalUpstreamHeaders(stored, secrets, mine);
+            target = { url: stored.server.url, headers, secrets: values };
+          } else {
+            connect = mine.connect;
+            target = { url: stored.server.url, headers: {}, secrets: [] };
+          }
+        } else {
+          let accessToken: string | null = null;
+          if (stored.server.authType === "oauth") {
+            const token = await oauthToken(stored);
+            stored = token.stored;
+            if (token.ok) accessToken = token.accessToken;
+            else unavailable = token.error;
+          }
+          const { headers, secrets: values } = upstreamHeaders(stored, secrets, accessToken);
+          target = { url: stored.server.url, headers, secrets: values };
         }
-        const { headers, secrets: values } = upstreamHeaders(stored, secrets, accessToken);
-        target = { url: stored.server.url, headers, secrets: values };
       }
       const server = stored.server;
       const current = stored;
@@ -146,6 +166,10 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
         /** Null exactly when the server is disabled: then nothing may be sent upstream. */
         target,
         unavailable,
+        /** Set when this person must connect their own account first (user-scope record): nothing goes upstream. */
+        connect,
+        /** Whose connection the credential is: the calling person on a user-scope record, else null (the record's own). */
+        principal: stored.server.connectionScope === "user" ? actor.userId : null,
         upstreamSessionId,
         sealSession: (upstreamId: string) => {
           if (!enabledBinding) throw new ServerDisabled(server);

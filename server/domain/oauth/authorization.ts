@@ -11,6 +11,7 @@ import { authError, returnUrlAllowed, scopesFor, sha256, STATE_TTL_MS, upstream,
 import { fromStored, type Pending, type Setup } from "./setup.js";
 import { assertUnchanged, RecordChanged, writeAfterWork } from "./versioned.js";
 import type { createTokens } from "./tokens.js";
+import type { UserTokens } from "./user-tokens.js";
 
 /** What the callback answers: a redirect to the caller's returnUrl, or a page to show. */
 export type CallbackOutcome =
@@ -22,6 +23,7 @@ export function createAuthorization(
   { setupFor }: Setup,
   { identity, keepRegistration, forgetRejectedRegistration }: Identity,
   { storeTokens }: ReturnType<typeof createTokens>,
+  { storeUserTokens }: UserTokens,
 ) {
   const { repo, client, deps, redirectUri, now } = ctx;
   const { states } = deps;
@@ -77,18 +79,30 @@ export function createAuthorization(
       returnUrl: options.returnUrl ?? null,
       createdAt: at.toISOString(),
       expiresAt,
+      // On a user-scope record the flow connects the caller, and only the caller's browser may finish it.
+      connectionUserId: stored.server.connectionScope === "user" ? actor.userId : null,
     });
     return { authorizationUrl: started.authorizationUrl.toString(), expiresAt };
   }
 
-  /** The authorization server's redirect back. The state is the only credential. */
-  async function complete(query: { state?: string; code?: string; error?: string; error_description?: string; iss?: string }): Promise<CallbackOutcome> {
+  /**
+   * The authorization server's redirect back. The state is the credential; a user-scope flow
+   * also needs the browser to be signed in (`browserUserId`, from its session) as the same person.
+   */
+  async function complete(query: { state?: string; code?: string; error?: string; error_description?: string; iss?: string }, browserUserId: string | null = null): Promise<CallbackOutcome> {
     const failed = (status: 400 | 403 | 502, message: string): CallbackOutcome => ({ status, title: "Authorization failed", message });
     if (!query.state) return failed(400, "The request has no state. Start again from the product.");
     const claim = await states.consume(sha256(query.state), now().toISOString());
     if (claim === "unknown") return failed(400, "This authorization request is unknown. Start again from the product.");
     if (claim === "replayed") return failed(400, "This authorization request was already used. Start again from the product.");
     if (claim === "expired") return failed(400, "This authorization request expired. Start again from the product.");
+    // Otherwise tokens could land on the account of whoever sent the link (issue 20). The state stays used up.
+    if (claim.connectionUserId && browserUserId === null) {
+      return failed(403, "This connection belongs to a person, and this browser is not signed in to the product. Nothing was connected: sign in at /console, then open the connect link again.");
+    }
+    if (claim.connectionUserId && browserUserId !== claim.connectionUserId) {
+      return failed(403, "This connection was started by another person than the one signed in to the product in this browser. Nothing was connected: the person it belongs to must open the connect link in their own signed-in browser.");
+    }
 
     // The user who started the flow must still be able to act on the server.
     const starter = await deps.tokens.findActiveById(claim.tokenId);
@@ -149,7 +163,8 @@ export function createAuthorization(
       return recordFailure({ ...error, message: `the code exchange failed: ${error.message}` }, 502, "The authorization server did not accept the code exchange.");
     }
     try {
-      await storeTokens(stored, tokens, false, pending, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
+      if (claim.connectionUserId) await storeUserTokens(stored, claim.connectionUserId, tokens, false, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
+      else await storeTokens(stored, tokens, false, pending, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
     } catch (err) {
       if (err instanceof RecordChanged) return changedPage(err);
       if (err instanceof NotFound) return failed(400, "The MCP server no longer exists or no longer uses OAuth.");

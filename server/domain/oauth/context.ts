@@ -3,6 +3,7 @@ import type { McpServerRepo } from "../../data/mcp-server-repo.js";
 import type { OAuthRegistrationRepo } from "../../data/oauth-registration-repo.js";
 import type { OAuthStateRepo } from "../../data/oauth-state-repo.js";
 import type { TokenRepo } from "../../data/token-repo.js";
+import type { UserConnectionRepo } from "../../data/user-connection-repo.js";
 import type { OAuthClient } from "../../outbound/oauth-client.js";
 
 export interface OAuthServiceDeps {
@@ -10,6 +11,8 @@ export interface OAuthServiceDeps {
   states: OAuthStateRepo;
   tokens: TokenRepo;
   registrations: OAuthRegistrationRepo;
+  /** Each person's own connection to a user-scope server (issue 20). */
+  userConnections: UserConnectionRepo;
   client: OAuthClient;
   /** The product's public base URL; the callback is `<publicUrl>/api/oauth/callback`. */
   publicUrl: () => string;

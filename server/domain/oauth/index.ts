@@ -6,10 +6,12 @@ import { contextOf, type OAuthServiceDeps } from "./context.js";
 import { createIdentity } from "./identity.js";
 import { createSetup } from "./setup.js";
 import { createTokens } from "./tokens.js";
+import { createUserTokens } from "./user-tokens.js";
 
 export type { OAuthServiceDeps } from "./context.js";
 export type { CallbackOutcome } from "./authorization.js";
 export type { TokenOutcome } from "./tokens.js";
+export type { UserTokenOutcome } from "./user-tokens.js";
 export { REFRESH_MARGIN_MS, returnUrlAllowed, STATE_TTL_MS } from "./rules.js";
 
 export function createOAuthService(deps: OAuthServiceDeps) {
@@ -17,7 +19,8 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   const setup = createSetup(ctx);
   const identity = createIdentity(ctx);
   const tokens = createTokens(ctx, setup, identity);
-  const { start, complete, disconnect } = createAuthorization(ctx, setup, identity, tokens);
+  const userTokens = createUserTokens(ctx, setup, identity, deps.userConnections);
+  const { start, complete, disconnect } = createAuthorization(ctx, setup, identity, tokens, userTokens);
 
   return {
     /** The product's Client ID Metadata Document, served at its own URL (its client id). */
@@ -34,6 +37,8 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       };
     },
     accessToken: tokens.accessToken,
+    userAccessToken: userTokens.userAccessToken,
+    revokeUserTokens: userTokens.revokeUserTokens,
     start,
     complete,
     disconnect,

@@ -1,0 +1,196 @@
+// Per-user connections (issue 20): on a user-scope record each person keeps their own credential
+// (OAuth tokens, or an API key and secret headers), managed through the connections API and used
+// by the gateway for that person's calls only. Not to be confused with connections.ts, the live
+// checks of a server (/test, /tools).
+import { randomUUID } from "node:crypto";
+import type { AuditRepo } from "../data/audit-repo.js";
+import type { McpServerRepo, StoredServer } from "../data/mcp-server-repo.js";
+import type { UserConnection, UserConnectionRepo, UserSecrets } from "../data/user-connection-repo.js";
+import type { McpServer, ProblemFieldError } from "../wire.js";
+import type { CursorCodec } from "./cursor.js";
+import { Conflict, NotFound, ValidationFailed } from "./errors.js";
+import type { UserTokenOutcome } from "./oauth/index.js";
+import { secretHeaderProblems } from "./rules.js";
+import type { Actor } from "./tokens.js";
+
+/** What the gateway sends for one person: their own credential, or where they must go to connect. */
+export type UserCredential =
+  | { ok: true; apiKey: string | null; secretHeaders: Record<string, string>; accessToken: string | null }
+  | { ok: false; connect: ConnectRequired };
+
+/** URL-mode elicitation data (MCP 2025-11-25 URLElicitationRequiredError, -32042). */
+export interface ConnectRequired {
+  url: string;
+  message: string;
+  elicitationId: string;
+}
+
+export interface UserConnectionServiceDeps {
+  repo: McpServerRepo;
+  connections: UserConnectionRepo;
+  audit: AuditRepo;
+  cursors: CursorCodec;
+  userAccessToken: (stored: StoredServer, userId: string) => Promise<UserTokenOutcome>;
+  revokeUserTokens: (stored: StoredServer, tokens: Pick<UserSecrets, "oauthAccessToken" | "oauthRefreshToken">) => Promise<void>;
+  /** The product's public base URL; connect pages are `<publicUrl>/connect/{serverId}`. */
+  publicUrl: () => string;
+  now?: () => Date;
+}
+
+function wire(c: UserConnection) {
+  return {
+    userId: c.userId,
+    status: c.status,
+    oauthExpiresAt: c.oauthExpiresAt,
+    oauthScopes: c.oauthScopes,
+    hasApiKey: c.hasApiKey,
+    secretHeaderNames: c.secretHeaderNames,
+    createdAt: c.createdAt,
+    updatedAt: c.updatedAt,
+    lastUsedAt: c.lastUsedAt,
+  };
+}
+
+export function createUserConnectionService({ repo, connections, cursors, userAccessToken, revokeUserTokens, publicUrl, now = () => new Date() }: UserConnectionServiceDeps) {
+  async function userScoped(actor: Actor, id: string): Promise<StoredServer> {
+    const stored = await repo.find(actor.workspaces, id);
+    if (!stored) throw new NotFound(`MCP server ${id}`);
+    if (stored.server.connectionScope !== "user") {
+      throw new Conflict(`MCP server ${id} has connectionScope workspace: it has one credential for everyone, set on the record. Set connectionScope to user for per-person connections.`);
+    }
+    return stored;
+  }
+
+  const connectUrl = (serverId: string) => `${publicUrl().replace(/\/$/, "")}/connect/${serverId}`;
+
+  async function remove(actor: Actor, id: string, userId: string) {
+    const stored = await userScoped(actor, id);
+    const existing = await connections.find(id, userId);
+    if (!existing) throw new NotFound(`A connection of ${userId} to MCP server ${id}`);
+    const secrets = await connections.openSecrets(stored.server, userId).catch(() => null);
+    if (secrets && stored.server.authType === "oauth") await revokeUserTokens(stored, secrets);
+    const fields = [
+      ...(existing.hasOAuthTokens ? [{ name: "oauthAccessToken", change: "cleared" as const }] : []),
+      ...(existing.hasApiKey ? [{ name: "apiKey", change: "cleared" as const }] : []),
+      ...(existing.secretHeaderNames.length > 0 ? [{ name: "secretHeaders", change: "cleared" as const }] : []),
+    ];
+    const removed = await connections.remove(stored.server, userId, now().toISOString(), {
+      type: "connection_removed",
+      actor: actor.userId,
+      tokenId: actor.tokenId,
+      requestId: actor.requestId ?? null,
+      fields,
+      subjectUserId: userId,
+    });
+    if (!removed) throw new NotFound(`A connection of ${userId} to MCP server ${id}`);
+  }
+
+  return {
+    async list(actor: Actor, id: string, query: { limit?: number; cursor?: string }) {
+      await userScoped(actor, id);
+      const limit = query.limit ?? 20;
+      const scope = `connections:${id}`;
+      const after = query.cursor ? cursors.decode(scope, query.cursor) : null;
+      const rows = await connections.list(id, limit + 1, after);
+      const page = rows.slice(0, limit);
+      return { data: page.map(wire), nextCursor: rows.length > limit ? cursors.encode(scope, page[page.length - 1].userId) : null };
+    },
+
+    async setMine(actor: Actor, id: string, body: { apiKey?: string | null; secretHeaders?: Record<string, string> }) {
+      const stored = await userScoped(actor, id);
+      const { authType } = stored.server;
+      const problems: ProblemFieldError[] = [];
+      if (body.apiKey !== undefined && authType !== "api_key") {
+        problems.push({ path: "/apiKey", message: `is only used when authType is api_key (it is ${authType})` });
+      }
+      if (body.secretHeaders !== undefined && authType === "oauth") {
+        problems.push({ path: "/secretHeaders", message: "is not used on an oauth server: connect with POST /api/mcp-servers/{id}/oauth/authorize or the connect page" });
+      }
+      if (body.secretHeaders !== undefined) problems.push(...secretHeaderProblems(body.secretHeaders, stored.server.headers, authType));
+      if (problems.length > 0) throw new ValidationFailed(problems);
+      const existing = await connections.find(id, actor.userId);
+      const apiKeyAfter = body.apiKey !== undefined ? body.apiKey !== null : (existing?.hasApiKey ?? false);
+      if (authType === "api_key" && !apiKeyAfter) throw new ValidationFailed([{ path: "/apiKey", message: "is required: this server's authType is api_key" }]);
+      const headerNames = body.secretHeaders !== undefined ? Object.keys(body.secretHeaders) : undefined;
+      const fields = [
+        ...(body.apiKey !== undefined ? [{ name: "apiKey", change: (body.apiKey === null ? "cleared" : existing?.hasApiKey ? "replaced" : "set") as "set" | "cleared" | "replaced" }] : []),
+        ...(body.secretHeaders !== undefined ? [{ name: "secretHeaders", change: (headerNames!.length === 0 ? "cleared" : existing?.secretHeaderNames.length ? "replaced" : "set") as "set" | "cleared" | "replaced" }] : []),
+      ];
+      const written = await connections.write(
+        stored.server,
+        actor.userId,
+        {
+          secrets: {
+            ...(body.apiKey !== undefined ? { apiKey: body.apiKey } : {}),
+            ...(body.secretHeaders !== undefined ? { secretHeaders: headerNames!.length > 0 ? JSON.stringify(body.secretHeaders) : null } : {}),
+          },
+          secretHeaderNames: headerNames,
+          status: "connected",
+          lastError: null,
+        },
+        now().toISOString(),
+        { type: "connection_set", actor: actor.userId, tokenId: actor.tokenId, requestId: actor.requestId ?? null, fields, subjectUserId: actor.userId },
+      );
+      return wire(written);
+    },
+
+    removeMine: (actor: Actor, id: string) => remove(actor, id, actor.userId),
+    removeFor: (actor: Actor, id: string, userId: string) => remove(actor, id, userId),
+
+    connectUrl,
+
+    /** The record as a person of `workspaces` may see it (for the connect page). */
+    findServer: async (workspaces: readonly string[], id: string): Promise<McpServer | null> => (await repo.find(workspaces, id))?.server ?? null,
+
+    /**
+     * The credential of `userId`'s own connection to a user-scope record, never anyone else's.
+     * Without a usable one: the connect page to send the person to.
+     */
+    async credentialFor(stored: StoredServer, userId: string): Promise<UserCredential> {
+      const { server } = stored;
+      const connect = (why: string): UserCredential => ({
+        ok: false,
+        connect: {
+          url: connectUrl(server.id),
+          message: `${why} Open this link in a browser signed in to the product to connect your own account to the MCP server '${server.name}', then try again.`,
+          elicitationId: randomUUID(),
+        },
+      });
+      if (server.authType === "oauth") {
+        const token = await userAccessToken(stored, userId);
+        if (!token.ok) return connect(token.status === "disconnected" ? `You have no usable connection to '${server.name}' (${token.error.message}).` : `Your connection to '${server.name}' failed (${token.error.message}).`);
+        const secrets = await connections.openSecrets(server, userId);
+        void connections.touch(server.id, userId, now().toISOString()).catch(() => undefined);
+        return { ok: true, apiKey: null, secretHeaders: secrets?.secretHeaders ? JSON.parse(secrets.secretHeaders) : {}, accessToken: token.accessToken };
+      }
+      const secrets = await connections.openSecrets(server, userId);
+      if (server.authType === "api_key" && !secrets?.apiKey) return connect(`You have not connected '${server.name}' yet.`);
+      if (secrets) void connections.touch(server.id, userId, now().toISOString()).catch(() => undefined);
+      return { ok: true, apiKey: secrets?.apiKey ?? null, secretHeaders: secrets?.secretHeaders ? JSON.parse(secrets.secretHeaders) : {}, accessToken: null };
+    },
+
+    /** On a user-scope record, `connectorStatus` and `oauthExpiresAt` are the caller's own connection's. */
+    async personalise(server: McpServer, userId: string): Promise<McpServer> {
+      if (server.connectionScope !== "user") return server;
+      const mine = await connections.find(server.id, userId);
+      return { ...server, connectorStatus: mine?.status ?? "disconnected", oauthExpiresAt: mine?.oauthExpiresAt ?? null };
+    },
+  };
+}
+
+export type UserConnectionService = ReturnType<typeof createUserConnectionService>;
+
+/** The record service, with each read of a user-scope record describing the caller's own connection. */
+export function personalised<S extends { get(actor: Actor, id: string): Promise<{ server: McpServer }>; list(actor: Actor, q: never): Promise<{ data: McpServer[] }> }>(servers: S, connections: UserConnectionService): S {
+  return {
+    ...servers,
+    async get(actor: Actor, id: string) {
+      const v = await servers.get(actor, id);
+      return { ...v, server: await connections.personalise(v.server, actor.userId) };
+    },
+    async list(actor: Actor, q: never) {
+      const page = await servers.list(actor, q);
+      return { ...page, data: await Promise.all(page.data.map((s) => connections.personalise(s, actor.userId))) };
+    },
+  };
+}
