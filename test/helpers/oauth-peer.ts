@@ -43,7 +43,7 @@ export interface OAuthPeer {
   /** Its RFC 9728 document, the one named in WWW-Authenticate. */
   resourceMetadataUrl: string;
   /** Headers of every request the MCP server received. */
-  mcpRequests: { authorization?: string }[];
+  mcpRequests: { authorization?: string; sub?: string; who?: string }[];
   /** Bodies of every dynamic registration request. */
   registrations: Record<string, unknown>[];
   /** Every request that reached the token endpoint, whatever its outcome. */
@@ -236,9 +236,10 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
   const metadata = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
   const introspectionEndpoint = metadata.introspection_endpoint as string;
 
-  async function isActive(authorization: string | undefined): Promise<boolean> {
+  /** The token's subject when it is active for the MCP server, else null. */
+  async function activeSubject(authorization: string | undefined): Promise<string | null> {
     const token = /^Bearer (.+)$/i.exec(authorization ?? "")?.[1];
-    if (!token) return false;
+    if (!token) return null;
     const res = await fetch(introspectionEndpoint, {
       method: "POST",
       // The client must authenticate with its registered method, and with one method only.
@@ -248,10 +249,10 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
       },
       body: new URLSearchParams(authMethod === "client_secret_post" ? { token, client_id: clientId, client_secret: clientSecret } : { token }),
     }).catch(() => undefined);
-    if (!res?.ok) return false;
-    const info = (await res.json()) as { active?: boolean; aud?: string | string[] };
+    if (!res?.ok) return null;
+    const info = (await res.json()) as { active?: boolean; aud?: string | string[]; sub?: string };
     const aud = Array.isArray(info.aud) ? info.aud : [info.aud];
-    return info.active === true && aud.includes(mcpUrl);
+    return info.active === true && aud.includes(mcpUrl) ? (info.sub ?? "") : null;
   }
 
   const mcpRequests: OAuthPeer["mcpRequests"] = [];
@@ -267,8 +268,12 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
       res.writeHead(404).end();
       return;
     }
-    mcpRequests.push({ authorization: req.headers.authorization });
-    if (!(await isActive(req.headers.authorization))) {
+    const body = req.method === "POST" ? await readBody(req) : undefined;
+    const sub = await activeSubject(req.headers.authorization);
+    // Who the agent said it was (a tools/call's `who` argument) beside whose token it carried.
+    const who = (body as { params?: { arguments?: { who?: string } } } | undefined)?.params?.arguments?.who;
+    mcpRequests.push({ authorization: req.headers.authorization, sub: sub ?? undefined, who });
+    if (sub === null) {
       const error = req.headers.authorization ? ', error="invalid_token"' : "";
       res
         .writeHead(401, { "content-type": "text/plain", "www-authenticate": `Bearer resource_metadata="${resourceMetadataUrl}"${error}` })
@@ -282,7 +287,7 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
       void server.close();
     });
     await server.connect(transport);
-    await transport.handleRequest(req, res, req.method === "POST" ? await readBody(req) : undefined);
+    await transport.handleRequest(req, res, body);
   });
 
   async function login(authorizationUrl: string | URL, opts: { deny?: boolean; account?: string } = {}): Promise<string> {

@@ -29,5 +29,9 @@ export function everySecuredOperation(workspaceId: string, id: string): Operatio
     ["GET", "/api/tokens", undefined],
     ["DELETE", "/api/tokens/tok_01JDQ4N8ZK3V7W0XG5T2H9RBCE", undefined],
     ["POST", "/api/session", undefined],
+    ["GET", `/api/mcp-servers/${id}/connections`, undefined],
+    ["PUT", `/api/mcp-servers/${id}/connections/me`, JSON.stringify({ apiKey: "every-op" })],
+    ["DELETE", `/api/mcp-servers/${id}/connections/me`, undefined],
+    ["DELETE", `/api/mcp-servers/${id}/connections/usr_other`, undefined],
   ];
 }
