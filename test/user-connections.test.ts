@@ -222,7 +222,9 @@ describe("the gateway acts as the calling person", () => {
     expect(list.status, list.text).toBe(200);
     const body = list.json ?? JSON.parse(/data: (.*)/.exec(list.text)![1]);
     expect(body.result.tools).toEqual([]);
-    expect(body.result._meta.leftOut).toEqual([{ serverId: id, namespace: "personal_tools", reason: "not_connected", connectUrl: `${srv.baseUrl}/connect/${id}` }]);
+    expect(body.result._meta["io.mcp-servers-api/left-out"]).toEqual([
+      { serverId: id, name: "Personal Tools", reason: "not_connected", message: expect.stringContaining("Personal Tools"), connectUrl: `${srv.baseUrl}/connect/${id}` },
+    ]);
     const call = await raw(srv.baseUrl, "POST", `/api/workspaces/${ws}/mcp`, { token: carol.token, headers: ACCEPT, body: rpc("tools/call", { name: "personal_tools__whoami", arguments: {} }) });
     const answer = call.json ?? JSON.parse(/data: (.*)/.exec(call.text)![1]);
     expect(answer.error.code).toBe(-32042);
