@@ -20,6 +20,7 @@ const storeSuites = [
   "test/secret-headers.test.ts",
   "test/catalog.test.ts",
   "test/tokens.test.ts",
+  "test/user-connections.test.ts",
   "test/connectors.test.ts",
   "test/gateway-caches.test.ts",
   "test/health.test.ts",

@@ -249,3 +249,15 @@ describe("GET /connect/{serverId} while the store is unavailable", () => {
     }
   });
 });
+
+describe("DELETE /api/mcp-servers/{id} with per-user connections", () => {
+  test("when the record is deleted, then every person's connection goes with it", async () => {
+    const { ws, alice, bob } = await people();
+    const id = await userScoped(alice.token, ws);
+    await putMine(alice.token, id, { apiKey: "sk_alice" });
+    await putMine(bob.token, id, { apiKey: "sk_bob" });
+    expect((await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/${id}`, { token: alice.token })).status).toBe(204);
+    const left = await srv.services.db.knex("user_connections").where({ server_id: id }).count({ n: "*" }).first();
+    expect(Number(left!.n)).toBe(0);
+  });
+});

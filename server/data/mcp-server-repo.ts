@@ -449,6 +449,8 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         if (version !== null) q.andWhere({ version });
         const n = await q.delete();
         if (n > 0) await record(trx, current.server, event, at);
+        // Each person's own connection goes with the record: no credential outlives it (issue 20).
+        if (n > 0) await trx("user_connections").where({ server_id: id }).delete();
         return n > 0;
       });
     },

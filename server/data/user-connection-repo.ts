@@ -101,9 +101,14 @@ export function createUserConnectionRepo(knex: Knex, box: SecretBox) {
       const row = await table().where({ server_id: target.id, user_id: userId }).first();
       if (!row || row.origin !== originOf(target.url)) return null;
       const out: UserSecrets = { apiKey: null, secretHeaders: null, oauthAccessToken: null, oauthRefreshToken: null };
-      for (const field of USER_SECRET_FIELDS) {
-        const sealed = row[COLUMNS[field]] as string | null;
-        out[field] = sealed === null ? null : box.open(sealed, binding(target, userId, field));
+      try {
+        for (const field of USER_SECRET_FIELDS) {
+          const sealed = row[COLUMNS[field]] as string | null;
+          out[field] = sealed === null ? null : box.open(sealed, binding(target, userId, field));
+        }
+      } catch {
+        // Sealed under a key no longer configured (or tampered with): not usable; the person connects again.
+        return null;
       }
       return out;
     },
@@ -120,24 +125,25 @@ export function createUserConnectionRepo(knex: Knex, box: SecretBox) {
       if (changes.oauthExpiresAt !== undefined) columns.oauth_expires_at = changes.oauthExpiresAt;
       if (changes.oauthScopes !== undefined) columns.oauth_scopes = changes.oauthScopes;
       if (changes.lastError !== undefined) columns.last_error = changes.lastError === null ? null : JSON.stringify(changes.lastError);
-      return knex.transaction(async (trx) => {
-        const existing = await table(trx).where({ server_id: target.id, user_id: userId }).first();
-        if (existing && existing.origin !== origin) {
-          // Sealed for an origin the server no longer has: nothing of it may be kept.
-          for (const field of USER_SECRET_FIELDS) if (columns[COLUMNS[field]] === undefined) columns[COLUMNS[field]] = null;
-          if (columns.secret_header_names === undefined && columns.secret_headers_enc === null) columns.secret_header_names = "[]";
-        }
-        if (existing) await table(trx).where({ server_id: target.id, user_id: userId }).update(columns);
-        else await table(trx).insert({ server_id: target.id, workspace_id: target.workspaceId, user_id: userId, created_at: at, secret_header_names: "[]", ...columns });
+      const existing = await table().where({ server_id: target.id, user_id: userId }).first("origin");
+      if (existing && existing.origin !== origin) {
+        // Sealed for an origin the server no longer has: nothing of it may be kept.
+        for (const field of USER_SECRET_FIELDS) if (columns[COLUMNS[field]] === undefined) columns[COLUMNS[field]] = null;
+        if (columns.secret_header_names === undefined && columns.secret_headers_enc === null) columns.secret_header_names = "[]";
+      }
+      // The transaction writes first, so it takes the write lock at once (SQLite: never a read lock to upgrade).
+      await knex.transaction(async (trx) => {
+        const n = await table(trx).where({ server_id: target.id, user_id: userId }).update(columns);
+        if (n === 0) await table(trx).insert({ server_id: target.id, workspace_id: target.workspaceId, user_id: userId, created_at: at, secret_header_names: "[]", ...columns });
         if (event) await insertEvent(trx, `evt_${eventId()}`, { id: target.id, workspaceId: target.workspaceId }, event, at);
-        return toConnection((await table(trx).where({ server_id: target.id, user_id: userId }).first())!);
       });
+      return toConnection((await table().where({ server_id: target.id, user_id: userId }).first())!);
     },
 
     /** Forgets one person's connection; false when there was none. */
     async remove(target: ConnectionTarget, userId: string, at: string, event?: AuditEventInput): Promise<boolean> {
       return knex.transaction(async (trx) => {
-        const n = await table(trx).where({ server_id: target.id, user_id: userId }).delete();
+        const n = await table(trx).where({ server_id: target.id, user_id: userId }).delete(); // writes first, like write()
         if (n > 0 && event) await insertEvent(trx, `evt_${eventId()}`, { id: target.id, workspaceId: target.workspaceId }, event, at);
         return n > 0;
       });

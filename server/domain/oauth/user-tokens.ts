@@ -60,14 +60,24 @@ export function createUserTokens(ctx: OAuthContext, { setupFor }: Setup, { ident
     } catch (err) {
       return { ok: false, status: "error", error: err instanceof ValidationFailed ? authError(err.message) : upstream(err).connectionError };
     }
+    let tokens: OAuthTokens;
     try {
-      const tokens = await client.refresh(setup, who, refreshToken);
-      await store(stored, userId, tokens, true);
-      return { ok: true, accessToken: tokens.access_token };
+      tokens = await client.refresh(setup, who, refreshToken);
     } catch (err) {
       if (isGrantRejected(err)) return fail("disconnected", authError(`the authorization server rejected the refresh token; ${RECONNECT}`));
       return { ok: false, status: "error", error: upstream(err).connectionError };
     }
+    // A rotated refresh token exists only in this answer: the write is retried rather than lost.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store(stored, userId, tokens, true);
+        break;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
+    return { ok: true, accessToken: tokens.access_token };
   }
 
   async function acquire(stored: StoredServer, userId: string): Promise<UserTokenOutcome> {
