@@ -324,6 +324,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     listTimeoutMs: config.connectTimeoutMs,
     toolTimeoutMs: config.toolTimeoutMs,
     listTtlMs: config.listTtlMs,
+    bareSoleMember: config.workspaceBareNames,
     // Only ever called for a failure of useUpstream, so the module is loaded by then.
     describeFailure: (err, timeoutMs, secrets) => upstreamModule!.describeUpstreamFailure(err, timeoutMs, secrets),
   }));

@@ -20,6 +20,8 @@ export interface Config {
   upstreamPoolMax: number;
   /** How long a member's list without its own ttlMs is served from the process's cache (MCP_API_LIST_TTL_MS). */
   listTtlMs: number;
+  /** A workspace endpoint with one enabled member serves its names and URIs unprefixed (MCP_API_WORKSPACE_BARE_NAMES). */
+  workspaceBareNames: boolean;
   /** Largest MCP response body read from a server (MCP_API_MAX_RESPONSE_BYTES). */
   maxResponseBytes: number;
   allowPrivateNetwork: boolean;
@@ -113,6 +115,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upstreamIdleMs: positiveInt(env.MCP_API_UPSTREAM_IDLE_MS, 300000, "MCP_API_UPSTREAM_IDLE_MS"),
     upstreamPoolMax: positiveInt(env.MCP_API_UPSTREAM_POOL_MAX, 1000, "MCP_API_UPSTREAM_POOL_MAX"),
     listTtlMs: positiveInt(env.MCP_API_LIST_TTL_MS, 60000, "MCP_API_LIST_TTL_MS"),
+    workspaceBareNames: bool(env.MCP_API_WORKSPACE_BARE_NAMES, false),
     maxResponseBytes: positiveInt(env.MCP_API_MAX_RESPONSE_BYTES, 10 * 1024 * 1024, "MCP_API_MAX_RESPONSE_BYTES"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
     rateLimitPerMinute: positiveInt(env.MCP_API_RATE_LIMIT, 600, "MCP_API_RATE_LIMIT"),

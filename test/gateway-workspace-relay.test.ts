@@ -169,3 +169,27 @@ describe("POST /api/workspaces/{workspaceId}/mcp relays", () => {
     await client.close();
   }, 30_000);
 });
+
+describe("MCP_API_WORKSPACE_BARE_NAMES", () => {
+  test("when it is on and the workspace holds one enabled member, then its names and URIs are bare; with a second member, then they are namespaced again", async () => {
+    const bare = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_WORKSPACE_BARE_NAMES: "true" } });
+    try {
+      const ws = uniqueWorkspace("bare");
+      const admin = await bare.token([ws], "usr_admin");
+      const create = async (name: string, body: Record<string, unknown>) =>
+        expect((await raw(bare.baseUrl, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name, ...body }) })).status).toBe(201);
+      await create("Alpha", { url: v1.url, authType: "api_key", apiKey: KEY });
+      const { token } = await bare.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" });
+      const client = await v1Agent(`${bare.baseUrl}/api/workspaces/${ws}/mcp`, token);
+      expect((await client.listTools()).tools.map((t) => t.name)).toContain("echo");
+      expect(await client.callTool({ name: "echo", arguments: { text: "bare" } })).toMatchObject({ content: [{ text: "bare" }] });
+      expect((await client.readResource({ uri: "mem://greeting" })).contents[0]).toMatchObject({ uri: "mem://greeting", text: "hello" });
+      await create("Beta", { url: v2.url });
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(expect.arrayContaining(["alpha__echo", "beta__echo"]));
+      await expect(client.callTool({ name: "echo", arguments: { text: "x" } })).rejects.toThrow(/Unknown tool 'echo'/);
+      await client.close();
+    } finally {
+      await bare.stop();
+    }
+  }, 30_000);
+});

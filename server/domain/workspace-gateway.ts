@@ -58,6 +58,8 @@ export interface WorkspaceGatewayDeps {
   describeFailure: (err: unknown, timeoutMs: number, secrets: string[]) => ConnectionError | null;
   /** The ttlMs of the endpoint's own list results (MCP_API_LIST_TTL_MS). */
   listTtlMs: number;
+  /** MCP_API_WORKSPACE_BARE_NAMES: a workspace with one enabled member serves that member's names and URIs unprefixed. */
+  bareSoleMember?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -65,6 +67,8 @@ type Json = Record<string, unknown>;
 export interface Member {
   namespace: string;
   stored: StoredServer;
+  /** The workspace's only member, with MCP_API_WORKSPACE_BARE_NAMES on: its names and URIs are served as it gives them. */
+  bare?: boolean;
 }
 
 class MemberDeadline extends Error {
@@ -81,19 +85,21 @@ function within<T>(work: Promise<T>, ms: number): Promise<T> {
 
 const isConnectionError = (e: unknown): e is ConnectionError => typeof (e as ConnectionError | null)?.class === "string" && typeof (e as ConnectionError).message === "string";
 
-export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs }: WorkspaceGatewayDeps) {
+export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false }: WorkspaceGatewayDeps) {
   /** The workspace's enabled servers and their namespaces; nothing is opened or dialled. */
   async function members(actor: Actor, workspaceId: string): Promise<Member[]> {
     if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
     const stored = (await repo.list(workspaceId, 10_000, null)).filter((s) => s.server.enabled).reverse(); // oldest first
     const taken = new Set<string>();
-    return stored.map((s) => {
+    const list: Member[] = stored.map((s) => {
       // Records that share a namespace predate the 409 rule: the older keeps it, the newer gets its id's tail.
       let namespace = namespaceOf(s.server.name);
       if (taken.has(namespace)) namespace = `${namespace}_${s.server.id.slice(-6).toLowerCase()}`;
       taken.add(namespace);
       return { namespace, stored: s };
     });
+    if (bareSoleMember && list.length === 1) list[0].bare = true;
+    return list;
   }
 
   /** The member's record, credential (an OAuth refresh included) and target, within `openMs`. */
@@ -176,7 +182,16 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
     return (await members(actor, workspaceId)).find((m) => m.namespace === namespace);
   }
 
+  /** The workspace's sole member when its names are bare (MCP_API_WORKSPACE_BARE_NAMES), else null. */
+  async function bareMember(actor: Actor, workspaceId: string): Promise<Member | null> {
+    if (!bareSoleMember) return null;
+    const all = await members(actor, workspaceId);
+    return all.length === 1 && all[0].bare ? all[0] : null;
+  }
+
   async function byName(actor: Actor, workspaceId: string, full: string, what: string) {
+    const sole = await bareMember(actor, workspaceId);
+    if (sole) return { member: sole, name: full };
     const split = splitNamespaced(full);
     const member = split ? await memberNamed(actor, workspaceId, split.namespace) : undefined;
     if (!split || !member) throw unknown(what, full, `names here are <server namespace>__<${what} name>`);
@@ -184,6 +199,8 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
   }
 
   async function byUri(actor: Actor, workspaceId: string, full: string) {
+    const sole = await bareMember(actor, workspaceId);
+    if (sole) return { member: sole, uri: full };
     const split = splitNamespacedUri(full);
     const member = split ? await memberNamed(actor, workspaceId, split.namespace) : undefined;
     if (!split || !member) throw unknown("resource", full, "URIs here are mcpws://<server namespace>/<the server's URI, percent-encoded>");
@@ -248,14 +265,16 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
   }
 
   /** A resource's URIs (its own, and any in its contents) in the namespaced form. */
-  const mapContents = (ns: string, result: Json): Json =>
+  const uriOf = (m: Member, uri: string) => (m.bare ? uri : namespacedUri(m.namespace, uri));
+
+  const mapContents = (m: Member, result: Json): Json =>
     Array.isArray(result.contents)
-      ? { ...result, contents: result.contents.map((c: Json) => (typeof c?.uri === "string" ? { ...c, uri: namespacedUri(ns, c.uri) } : c)) }
+      ? { ...result, contents: result.contents.map((c: Json) => (typeof c?.uri === "string" ? { ...c, uri: uriOf(m, c.uri) } : c)) }
       : result;
 
-  const named = (ns: string, items: Json[]): Json[] =>
+  const named = (m: Member, items: Json[]): Json[] =>
     items.flatMap((item) => {
-      const name = typeof item.name === "string" ? namespaced(ns, item.name) : null;
+      const name = typeof item.name !== "string" ? null : m.bare ? item.name : namespaced(m.namespace, item.name);
       return name ? [{ ...item, name }] : [];
     });
 
@@ -265,7 +284,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
 
     async listTools(actor: Actor, workspaceId: string) {
       const { found, leftOut } = await listAll(actor, workspaceId, "tools/list", "tools", (calls) => calls.listTools());
-      return withMeta("tools", found.flatMap(({ member, items }) => named(member.namespace, items)), leftOut);
+      return withMeta("tools", found.flatMap(({ member, items }) => named(member, items)), leftOut);
     },
 
     async callTool(actor: Actor, workspaceId: string, fullName: string, args: Json | undefined, options: CallOptions = {}) {
@@ -275,7 +294,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
 
     async listPrompts(actor: Actor, workspaceId: string) {
       const { found, leftOut } = await listAll(actor, workspaceId, "prompts/list", "prompts", (calls) => calls.listPrompts());
-      return withMeta("prompts", found.flatMap(({ member, items }) => named(member.namespace, items)), leftOut);
+      return withMeta("prompts", found.flatMap(({ member, items }) => named(member, items)), leftOut);
     },
 
     async getPrompt(actor: Actor, workspaceId: string, fullName: string, args: Record<string, string> | undefined, options: CallOptions = {}) {
@@ -286,7 +305,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
     async listResources(actor: Actor, workspaceId: string) {
       const { found, leftOut } = await listAll(actor, workspaceId, "resources/list", "resources", (calls) => calls.listResources());
       const resources = found.flatMap(({ member, items }) =>
-        items.flatMap((item) => (typeof item.uri === "string" ? [{ ...item, uri: namespacedUri(member.namespace, item.uri) }] : [])),
+        items.flatMap((item) => (typeof item.uri === "string" ? [{ ...item, uri: uriOf(member, item.uri) }] : [])),
       );
       return withMeta("resources", resources, leftOut);
     },
@@ -294,8 +313,8 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
     async listResourceTemplates(actor: Actor, workspaceId: string) {
       const { found, leftOut } = await listAll(actor, workspaceId, "resources/templates/list", "resourceTemplates", (calls) => calls.listResourceTemplates());
       const templates = found.flatMap(({ member, items }) =>
-        named(member.namespace, items).flatMap((item) =>
-          typeof item.uriTemplate === "string" ? [{ ...item, uriTemplate: namespacedUriTemplate(member.namespace, item.uriTemplate) }] : [],
+        named(member, items).flatMap((item) =>
+          typeof item.uriTemplate === "string" ? [{ ...item, uriTemplate: member.bare ? item.uriTemplate : namespacedUriTemplate(member.namespace, item.uriTemplate) }] : [],
         ),
       );
       return withMeta("resourceTemplates", templates, leftOut);
@@ -304,7 +323,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
     async readResource(actor: Actor, workspaceId: string, fullUri: string, options: CallOptions = {}) {
       const { member, uri } = await byUri(actor, workspaceId, fullUri);
       const result = await callMember(actor, member, "resources/read", { uri }, (calls, params) => calls.readResource(params, options), options);
-      return mapContents(member.namespace, result);
+      return mapContents(member, result);
     },
 
     /** completion/complete for a namespaced prompt or resource template. */
@@ -317,8 +336,9 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
         member = found.member;
         upstreamRef = { ...ref, name: found.name };
       } else if (ref.type === "ref/resource" && typeof ref.uri === "string") {
-        const split = splitNamespacedUri(ref.uri);
-        const found = split ? await memberNamed(actor, workspaceId, split.namespace) : undefined;
+        const sole = await bareMember(actor, workspaceId);
+        const split = sole ? { namespace: sole.namespace, uri: ref.uri } : splitNamespacedUri(ref.uri);
+        const found = sole ?? (split ? await memberNamed(actor, workspaceId, split.namespace) : undefined);
         if (!split || !found) throw unknown("resource template", ref.uri, "URIs here are mcpws://<server namespace>/<the server's URI template, its literal text percent-encoded>");
         member = found;
         upstreamRef = { ...ref, uri: split.uri };

@@ -8,6 +8,8 @@
 // Two fixtures, one after the other: test/conformance/server-fixture.ts (SDK v1, sessionful,
 // the 2025-era scenarios) and server-fixture-v2.ts (SDK v2, 2026-07-28, the modern ones, run
 // with --spec-version 2026-07-28). CONFORMANCE_FIXTURE=v1 or v2 runs one of them.
+// CONFORMANCE_ENDPOINT=workspace runs the second leg through /api/workspaces/{workspaceId}/mcp
+// instead, for a workspace holding the fixture alone.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
@@ -152,7 +154,9 @@ async function main() {
 async function runFixture(era: "v1" | "v2", scenarios: string[]): Promise<number> {
   const specVersion = era === "v2" ? "2026-07-28" : null;
   console.log(`\n${era === "v1" ? "SDK v1 fixture, 2025-11-25 (sessions)" : "SDK v2 fixture, 2026-07-28 (stateless)"}:\n`);
-  const srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", LOG_LEVEL: "warn" } });
+  // Through the workspace endpoint the fixture is the workspace's only member: its names bare (a documented setting).
+  const bare: Record<string, string> = process.env.CONFORMANCE_ENDPOINT === "workspace" ? { MCP_API_WORKSPACE_BARE_NAMES: "true" } : {};
+  const srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", LOG_LEVEL: "warn", ...bare } });
   const fixture = era === "v1" ? await startConformanceFixture({ bearer: KEY }) : await startConformanceFixtureV2({ bearer: KEY });
   const direct = await startTokenProxy(fixture.url, KEY);
   try {
@@ -165,7 +169,9 @@ async function runFixture(era: "v1" | "v2", scenarios: string[]): Promise<number
     });
     const { id } = (await res.json()) as { id: string };
     const { token } = await srv.services.tokens.mint({ userId: "usr_conformance", workspaces: [ws], scope: "gateway" });
-    const gateway = await startTokenProxy(`${srv.baseUrl}/api/mcp-servers/${id}/mcp`, token);
+    // CONFORMANCE_ENDPOINT=workspace: through /api/workspaces/{workspaceId}/mcp, the fixture its one member.
+    const through = process.env.CONFORMANCE_ENDPOINT === "workspace" ? `${srv.baseUrl}/api/workspaces/${ws}/mcp` : `${srv.baseUrl}/api/mcp-servers/${id}/mcp`;
+    const gateway = await startTokenProxy(through, token);
 
     let differ = 0;
     console.log("| scenario | direct (passed/failed) | through the gateway (passed/failed) |");
