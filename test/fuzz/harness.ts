@@ -21,7 +21,18 @@ export class Unsendable extends Error {}
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
-export function send(baseUrl: string, req: WireRequest, timeoutMs = 15_000): Promise<WireResponse> {
+export async function send(baseUrl: string, req: WireRequest, timeoutMs = 15_000): Promise<WireResponse> {
+  try {
+    return await sendOnce(baseUrl, req, timeoutMs);
+  } catch (err) {
+    // A kept-alive socket the server closed as idle just as it was reused: send again, once
+    // (Node's documented keep-alive race: https://nodejs.org/api/http.html#requestreusedsocket).
+    if ((err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === "ECONNRESET") return sendOnce(baseUrl, req, timeoutMs);
+    throw err;
+  }
+}
+
+function sendOnce(baseUrl: string, req: WireRequest, timeoutMs: number): Promise<WireResponse> {
   const started = performance.now();
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
@@ -33,7 +44,7 @@ export function send(baseUrl: string, req: WireRequest, timeoutMs = 15_000): Pro
       return;
     }
     request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    request.on("error", reject);
+    request.on("error", (err) => reject(Object.assign(err, { reusedSocket: request.reusedSocket })));
     request.on("response", (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
