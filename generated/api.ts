@@ -1043,6 +1043,15 @@ export interface components {
             oauthAuthorizationEndpoint?: components["schemas"]["EndpointUrl"] | null;
             oauthScopes?: components["schemas"]["OauthScopes"] | null;
             oauthGrantType?: components["schemas"]["OAuthGrantType"] | null;
+            oauthClientAuthMethod?: components["schemas"]["OAuthClientAuthMethod"] | null;
+            /**
+             * @description The private key (PEM, PKCS#8 or SEC1/PKCS#1) that signs the client's
+             *     RFC 7523 assertions when `oauthClientAuthMethod` is `private_key_jwt`:
+             *     EC P-256 (ES256), P-384 (ES384), RSA (RS256) or Ed25519 (EdDSA).
+             *     Write-only; sealed at rest to the token endpoint's origin like
+             *     `oauthClientSecret`.
+             */
+            oauthClientPrivateKey?: components["schemas"]["PrivateKeyPem"] | null;
             headers?: components["schemas"]["Headers"];
             secretHeaders?: components["schemas"]["SecretHeaders"];
             connectorId?: components["schemas"]["ConnectorId"] | null;
@@ -1072,6 +1081,15 @@ export interface components {
             oauthAuthorizationEndpoint?: components["schemas"]["EndpointUrl"] | null;
             oauthScopes?: components["schemas"]["OauthScopes"] | null;
             oauthGrantType?: components["schemas"]["OAuthGrantType"] | null;
+            oauthClientAuthMethod?: components["schemas"]["OAuthClientAuthMethod"] | null;
+            /**
+             * @description The private key (PEM, PKCS#8 or SEC1/PKCS#1) that signs the client's
+             *     RFC 7523 assertions when `oauthClientAuthMethod` is `private_key_jwt`:
+             *     EC P-256 (ES256), P-384 (ES384), RSA (RS256) or Ed25519 (EdDSA).
+             *     Write-only; sealed at rest to the token endpoint's origin like
+             *     `oauthClientSecret`.
+             */
+            oauthClientPrivateKey?: components["schemas"]["PrivateKeyPem"] | null;
             headers?: components["schemas"]["Headers"] | null;
             secretHeaders?: components["schemas"]["SecretHeadersPatch"] | null;
             connectorId?: components["schemas"]["ConnectorId"] | null;
@@ -1091,6 +1109,25 @@ export interface components {
          * @enum {string}
          */
         OAuthGrantType: "authorization_code" | "client_credentials";
+        /**
+         * @description How the product authenticates its client at the token endpoint (and
+         *     revocation endpoint), for both grants: `client_secret_basic`,
+         *     `client_secret_post`, `none`, or `private_key_jwt` (RFC 7523: a JWT
+         *     signed with `oauthClientPrivateKey`, `iss` and `sub` the client id,
+         *     `aud` the authorization server's issuer). Null chooses from the
+         *     authorization server's metadata, as before. `private_key_jwt` needs
+         *     `oauthClientId` and `oauthClientPrivateKey`.
+         * @example private_key_jwt
+         * @enum {string}
+         */
+        OAuthClientAuthMethod: "client_secret_basic" | "client_secret_post" | "none" | "private_key_jwt";
+        /**
+         * @description A PEM private key. Write-only; stored encrypted and never returned.
+         * @example -----BEGIN PRIVATE KEY-----
+         *     MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg…
+         *     -----END PRIVATE KEY-----
+         */
+        PrivateKeyPem: string;
         /**
          * @description The product's OAuth Client ID Metadata Document
          *     (draft-ietf-oauth-client-id-metadata-document): its `client_id` is the
@@ -1154,6 +1191,8 @@ export interface components {
          *       "authType": "api_key",
          *       "hasApiKey": true,
          *       "hasOauthClientSecret": false,
+         *       "hasOauthClientPrivateKey": false,
+         *       "oauthClientAuthMethod": null,
          *       "oauthClientId": null,
          *       "oauthTokenEndpoint": null,
          *       "oauthAuthorizationEndpoint": null,
@@ -1221,6 +1260,12 @@ export interface components {
              */
             oauthScopes: string | null;
             oauthGrantType: components["schemas"]["OAuthGrantType"] | null;
+            oauthClientAuthMethod: components["schemas"]["OAuthClientAuthMethod"] | null;
+            /**
+             * @description Whether a private key for `private_key_jwt` is stored.
+             * @example false
+             */
+            hasOauthClientPrivateKey: boolean;
             /**
              * @description How the product identified itself to the authorization server at
              *     the last authorization: `pre_registered` (the record's

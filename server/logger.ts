@@ -7,6 +7,7 @@ export const REDACT_PATHS = [
   "authorization",
   "*.apiKey",
   "*.oauthClientSecret",
+  "*.oauthClientPrivateKey",
   "*.oauthAccessToken",
   "*.oauthRefreshToken",
   "*.accessToken",
@@ -15,6 +16,7 @@ export const REDACT_PATHS = [
   "*.codeVerifier",
   "apiKey",
   "oauthClientSecret",
+  "oauthClientPrivateKey",
   "token",
 ];
 

@@ -6,7 +6,7 @@
 // Seeded and bounded: FUZZ_SEED (default 20261124) and FUZZ_RUNS (pairs of requests per
 // operation, default 50). Longer locally: FUZZ_RUNS=2000 npx vitest run test/fuzz.test.ts.
 // FUZZ_KEEP_GOING=1 collects every failure instead of stopping (and shrinking) at the first.
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { MAX_HEADER_BYTES } from "../server/app.js";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -166,7 +166,9 @@ const bodyOverrides: Record<string, fc.Arbitrary<unknown>> = { "/workspaceId": w
 if (namePtr) bodyOverrides["/name"] = fc.oneof({ arbitrary: plainArbs.valid(namePtr), weight: 6 }, { arbitrary: fc.constantFrom(...TAKEN_NAMES), weight: 1 });
 const arbs = new SchemaArbitraries({ spec, schemas, urlHosts: URL_HOSTS, interestingStrings: INTERESTING, overrides: bodyOverrides });
 
-const CREDENTIALS = ["apiKey", "oauthClientId", "oauthClientSecret", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes"];
+const CREDENTIALS = ["apiKey", "oauthClientId", "oauthClientSecret", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes", "oauthClientAuthMethod", "oauthClientPrivateKey"];
+// A schema-valid string is almost never a private key: valid requests use a real one.
+const FUZZ_PRIVATE_KEY = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
 const MANAGED_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "expect", "mcp-session-id", "proxy-authorization", "proxy-authenticate", "proxy-connection"]);
 
 /** Bends a schema-valid create or patch toward one the domain rules accept too. */
@@ -181,6 +183,7 @@ function coherent(operationId: string, body: unknown, choice: number): unknown {
   if (authType === "oauth") {
     if (o.oauthClientId == null) o.oauthClientId = "fuzz-client";
     if (o.oauthTokenEndpoint == null) o.oauthTokenEndpoint = "http://127.0.0.1/token";
+    if (o.oauthClientPrivateKey != null || o.oauthClientAuthMethod === "private_key_jwt") o.oauthClientPrivateKey = FUZZ_PRIVATE_KEY;
   }
   if (o.headers && typeof o.headers === "object") {
     const headers: Record<string, unknown> = {};

@@ -16,7 +16,7 @@ const MCP_ORIGIN = originOf("https://mcp.example.com/mcp");
 const root = join(import.meta.dirname, "..");
 const newKey = () => randomBytes(32).toString("base64");
 const idOf = (key: string) => keyIdFor(Buffer.from(key, "base64"));
-const NO_SECRETS: Secrets = { apiKey: null, oauthClientSecret: null, oauthAccessToken: null, oauthRefreshToken: null, secretHeaders: null, connectorSecrets: null };
+const NO_SECRETS: Secrets = { apiKey: null, oauthClientSecret: null, oauthAccessToken: null, oauthRefreshToken: null, secretHeaders: null, connectorSecrets: null, oauthClientPrivateKey: null };
 
 // Asynchronous, so that the in-process server keeps serving while the CLI runs.
 async function keysCli(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

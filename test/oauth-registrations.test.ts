@@ -2,7 +2,7 @@
 // secret of a client workspace A registered, by repointing its own record while the product
 // works; a collector on loopback records whatever reaches it.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { json, startHostilePeer, type HostilePeer } from "./helpers/hostile-peer.js";
+import { json, slowDrip, startHostilePeer, type HostilePeer } from "./helpers/hostile-peer.js";
 import { startOAuthPeer, type OAuthPeer, type OAuthPeerOptions } from "./helpers/oauth-peer.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
@@ -264,5 +264,72 @@ describe("OAuth writes after outbound work", () => {
     expect(row.oauth_access_token_enc).toBe(before.oauth_access_token_enc);
     expect(row.oauth_refresh_token_enc).toBe(before.oauth_refresh_token_enc);
     expect(sink.received).toEqual([]);
+  });
+});
+
+describe("discovery failures (issue 20)", () => {
+  async function closedPort() {
+    const p = await startHostilePeer();
+    const origin = p.origin;
+    await p.close();
+    return origin;
+  }
+
+  test("when the server refuses connections, then 502 names the metadata URL and the reason, and the record is unchanged", async () => {
+    const origin = await closedPort();
+    const { ws, token } = await workspace("usr_e");
+    const { id } = await create(token, { workspaceId: ws, url: `${origin}/mcp` });
+    const before = await get(token, id);
+    const res = await authorize(token, id);
+    expect(res.status, res.text).toBe(502);
+    expect(res.json.detail).toContain(`${origin}/.well-known/oauth-protected-resource`);
+    expect(res.json.detail).toMatch(/refused|connect/i);
+    const after = await get(token, id);
+    expect(after.headers.get("etag")).toBe(before.headers.get("etag"));
+    expect(after.json.oauthTokenEndpoint).toBeNull();
+  });
+
+  test("when the protected resource metadata drips past the deadline, then 502 names it and no guessed endpoints are stored", async () => {
+    const mcp = await hostile();
+    mcp.handle((req, res) => {
+      if (req.path === "/prm") return slowDrip(res);
+      res.writeHead(401, { "www-authenticate": `Bearer resource_metadata="${mcp.origin}/prm"` }).end();
+    });
+    const { ws, token } = await workspace("usr_e");
+    const { id } = await create(token, { workspaceId: ws, url: `${mcp.origin}/mcp` });
+    const before = await get(token, id);
+    const res = await authorize(token, id);
+    expect(res.status, res.text).toBe(502);
+    expect(res.json.detail).toContain(`${mcp.origin}/prm`);
+    const after = await get(token, id);
+    expect(after.headers.get("etag")).toBe(before.headers.get("etag"));
+    expect(after.json).toMatchObject({ oauthTokenEndpoint: null, oauthAuthorizationEndpoint: null });
+    expect(mcp.received.some((r) => r.path === "/authorize" || r.path === "/.well-known/oauth-authorization-server")).toBe(false);
+  });
+
+  test("when the server's name does not resolve (injected resolver), then discovery fails naming the URL and the reason", async () => {
+    const { createGuardedFetch } = await import("../server/outbound/guarded-fetch.js");
+    const { createOAuthClient, DiscoveryFailed } = await import("../server/outbound/oauth-client.js");
+    const lookup = async () => {
+      throw Object.assign(new Error("getaddrinfo ENOTFOUND mcp.linear.example"), { code: "ENOTFOUND", hostname: "mcp.linear.example" });
+    };
+    const client = createOAuthClient(createGuardedFetch({ allowPrivateNetwork: false, timeoutMs: 2000, lookup }));
+    const err = await client.discover("https://mcp.linear.example/mcp").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DiscoveryFailed);
+    expect((err as Error).message).toContain("https://mcp.linear.example/.well-known/oauth-protected-resource");
+    expect((err as Error).message).toMatch(/resolve|ENOTFOUND|dns/i);
+  });
+
+  test("when the server answers and offers no metadata at all, then the 2025-03-26 defaults at its origin are used", async () => {
+    const mcp = await hostile();
+    mcp.handle((req, res) => {
+      if (req.path.startsWith("/.well-known/")) return void res.writeHead(404).end();
+      res.writeHead(401).end();
+    });
+    const { createGuardedFetch } = await import("../server/outbound/guarded-fetch.js");
+    const { createOAuthClient } = await import("../server/outbound/oauth-client.js");
+    const client = createOAuthClient(createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2000 }));
+    const found = await client.discover(`${mcp.origin}/mcp`);
+    expect(found).toMatchObject({ authorizationEndpoint: `${mcp.origin}/authorize`, tokenEndpoint: `${mcp.origin}/token` });
   });
 });

@@ -8,7 +8,7 @@ import { isUniqueViolation } from "./db.js";
 import { originOf, type SecretBox } from "./secrets.js";
 
 // secretHeaders and connectorSecrets are sealed JSON objects (name → value), bound to url's origin like the API key.
-export const SECRET_FIELDS = ["apiKey", "oauthClientSecret", "oauthAccessToken", "oauthRefreshToken", "secretHeaders", "connectorSecrets"] as const;
+export const SECRET_FIELDS = ["apiKey", "oauthClientSecret", "oauthAccessToken", "oauthRefreshToken", "secretHeaders", "connectorSecrets", "oauthClientPrivateKey"] as const;
 export type SecretField = (typeof SECRET_FIELDS)[number];
 /** Plaintext secret changes: a string sets, null clears, absent keeps. */
 export type SecretChanges = Partial<Record<SecretField, string | null>>;
@@ -30,6 +30,8 @@ export interface ServerFields {
   connectorSource: "catalog" | null;
   connectorStatus: ConnectorStatus;
   oauthGrantType: OAuthGrantType | null;
+  /** How the client authenticates at the token endpoint (null: chosen from metadata); issue 20. */
+  oauthClientAuthMethod: OAuthClientAuthMethod | null;
   oauthClientRegistration: OAuthClientRegistration | null;
   /** Gateway policy (issue 10): whether agents may use the server, and which of its tools (null: all). */
   enabled: boolean;
@@ -71,9 +73,12 @@ export interface OAuthDiscovery {
    * absent: learned before issue 18). A dynamic registration is made with, and bound to, these.
    */
   metadataEndpoints?: { tokenEndpoint: string; authorizationEndpoint: string | null; revocationEndpoint: string | null } | null;
+  /** The record's endpoints were filled in by discovery, not set by the user: a new authorization may learn them again. */
+  endpointsDiscovered?: boolean;
 }
 
 export type OAuthGrantType = "authorization_code" | "client_credentials";
+export type OAuthClientAuthMethod = "client_secret_basic" | "client_secret_post" | "none" | "private_key_jwt";
 export type OAuthClientRegistration = "pre_registered" | "metadata_document" | "dynamic";
 
 export interface StoredServer {
@@ -126,6 +131,8 @@ interface ServerRow {
   oauth_discovery: string | null;
   oauth_refresh_lock_until: string | null;
   oauth_obtained_at: string | null;
+  oauth_client_auth_method: string | null;
+  oauth_client_private_key_enc: string | null;
   enabled: boolean | number;
   allowed_tools: string | null;
   connection_scope: string;
@@ -140,7 +147,7 @@ export const MAX_ERROR_MESSAGE = 500;
 
 /** Where each credential may be sent: the URL whose origin it is sealed to. */
 export function credentialDestination(field: SecretField, f: { url: string; oauthTokenEndpoint: string | null }): string {
-  return field === "oauthClientSecret" ? (f.oauthTokenEndpoint ?? f.url) : f.url;
+  return field === "oauthClientSecret" || field === "oauthClientPrivateKey" ? (f.oauthTokenEndpoint ?? f.url) : f.url;
 }
 
 /**
@@ -175,6 +182,7 @@ export const SECRET_COLUMNS = {
   oauthRefreshToken: "oauth_refresh_token_enc",
   secretHeaders: "secret_headers_enc",
   connectorSecrets: "connector_secrets_enc",
+  oauthClientPrivateKey: "oauth_client_private_key_enc",
 } as const satisfies Record<SecretField, keyof ServerRow>;
 
 function toStored(row: ServerRow): StoredServer {
@@ -187,6 +195,8 @@ function toStored(row: ServerRow): StoredServer {
       authType: row.auth_type as AuthType,
       hasApiKey: row.api_key_enc !== null,
       hasOauthClientSecret: row.oauth_client_secret_enc !== null,
+      hasOauthClientPrivateKey: row.oauth_client_private_key_enc !== null,
+      oauthClientAuthMethod: row.oauth_client_auth_method as OAuthClientAuthMethod | null,
       oauthClientId: row.oauth_client_id,
       oauthTokenEndpoint: row.oauth_token_endpoint,
       oauthAuthorizationEndpoint: row.oauth_authorization_endpoint,
@@ -218,6 +228,7 @@ function toStored(row: ServerRow): StoredServer {
       oauthRefreshToken: row.oauth_refresh_token_enc !== null,
       secretHeaders: row.secret_headers_enc !== null,
       connectorSecrets: row.connector_secrets_enc !== null,
+      oauthClientPrivateKey: row.oauth_client_private_key_enc !== null,
     },
     oauth: {
       revocationEndpoint: row.oauth_revocation_endpoint,
@@ -253,6 +264,7 @@ function fieldColumns(f: Partial<ServerFields>, keys: NameKeys): Partial<ServerR
   if (f.connectorStatus !== undefined) row.connector_status = f.connectorStatus;
   if (f.oauthGrantType !== undefined) row.oauth_grant_type = f.oauthGrantType;
   if (f.oauthClientRegistration !== undefined) row.oauth_client_registration = f.oauthClientRegistration;
+  if (f.oauthClientAuthMethod !== undefined) row.oauth_client_auth_method = f.oauthClientAuthMethod;
   if (f.enabled !== undefined) row.enabled = f.enabled;
   if (f.connectionScope !== undefined) row.connection_scope = f.connectionScope;
   if (f.allowedTools !== undefined) row.allowed_tools = f.allowedTools === null ? null : JSON.stringify(f.allowedTools);
@@ -315,7 +327,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
    */
   async function openSecrets(workspaceId: string, id: string): Promise<Secrets> {
     const row = await table().where({ id, workspace_id: workspaceId }).first().limit(1, LITERAL);
-    const out: Secrets = { apiKey: null, oauthClientSecret: null, oauthAccessToken: null, oauthRefreshToken: null, secretHeaders: null, connectorSecrets: null };
+    const out: Secrets = { apiKey: null, oauthClientSecret: null, oauthAccessToken: null, oauthRefreshToken: null, secretHeaders: null, connectorSecrets: null, oauthClientPrivateKey: null };
     if (!row) return out;
     const to = { url: row.url, oauthTokenEndpoint: row.oauth_token_endpoint };
     for (const field of SECRET_FIELDS) {
@@ -481,7 +493,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       for (const field of movedCredentials(current, to, secrets)) {
         // Discovery filling in a token endpoint the record left open: the client secret was
         // given for "wherever the server's own metadata points", so it follows. Nothing else moves.
-        if (field !== "oauthClientSecret" || current.server.oauthTokenEndpoint !== null) {
+        if ((field !== "oauthClientSecret" && field !== "oauthClientPrivateKey") || current.server.oauthTokenEndpoint !== null) {
           throw new Error(`credential ${field} would move to another origin`);
         }
         secrets[field] = (await openSecrets(workspaceId, id))[field];

@@ -416,6 +416,19 @@ const migrations: Migration[] = [
       await knex.schema.alterTable("mcp_servers", (t) => t.dropColumn("connection_scope"));
     },
   },
+  {
+    // Issue 20: private_key_jwt client authentication (RFC 7523): the method, and the sealed key.
+    name: "016_oauth_private_key_jwt_issue20",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.string("oauth_client_auth_method", 32).nullable();
+        t.text("oauth_client_private_key_enc").nullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => t.dropColumns("oauth_client_auth_method", "oauth_client_private_key_enc"));
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

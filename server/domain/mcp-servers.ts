@@ -7,6 +7,7 @@ import type { AuthType, FieldChange, McpServer, McpServerCreate, McpServerEventL
 import type { CursorCodec } from "./cursor.js";
 import { Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed } from "./errors.js";
 import { namespaceOf } from "./names.js";
+import { signingAlgOf } from "../outbound/oauth-client.js";
 import { connectorConfigProblems, headerProblems, nameKey, nulProblems, secretHeaderProblems, urlProblems } from "./rules.js";
 import type { Actor } from "./tokens.js";
 import { secretHeadersOf } from "./upstream.js";
@@ -19,12 +20,14 @@ const OAUTH_FIELDS = [
   "oauthAuthorizationEndpoint",
   "oauthScopes",
   "oauthGrantType",
+  "oauthClientAuthMethod",
+  "oauthClientPrivateKey",
 ] as const;
 
 // Changing any of these means the last connection check no longer describes the record.
-const CONNECTION_FIELDS = ["url", "authType", "headers", "oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes", "oauthGrantType"] as const;
+const CONNECTION_FIELDS = ["url", "authType", "headers", "oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes", "oauthGrantType", "oauthClientAuthMethod"] as const;
 
-const OAUTH_CLIENT_FIELDS = ["oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes", "oauthGrantType"] as const;
+const OAUTH_CLIENT_FIELDS = ["oauthClientId", "oauthTokenEndpoint", "oauthAuthorizationEndpoint", "oauthScopes", "oauthGrantType", "oauthClientAuthMethod"] as const;
 
 const MAX_WRITE_ATTEMPTS = 5;
 
@@ -65,6 +68,23 @@ function misplacedCredentials(input: McpServerPatch, authType: AuthType): Proble
       if (input[field] != null) problems.push({ path: `/${field}`, message: `is only accepted when authType is oauth (it is ${authType})` });
     }
   }
+  return problems;
+}
+
+/** A private key must be one the product can sign RFC 7523 assertions with. */
+function privateKeyProblems(input: McpServerPatch): ProblemFieldError[] {
+  if (input.oauthClientPrivateKey == null) return [];
+  return signingAlgOf(input.oauthClientPrivateKey)
+    ? []
+    : [{ path: "/oauthClientPrivateKey", message: "must be a PEM private key: EC P-256 or P-384, RSA, or Ed25519" }];
+}
+
+/** private_key_jwt needs a client id and a key; the next state of the record decides. */
+function authMethodProblems(next: { oauthClientAuthMethod: string | null; oauthClientId: string | null }, hasPrivateKey: boolean): ProblemFieldError[] {
+  if (next.oauthClientAuthMethod !== "private_key_jwt") return [];
+  const problems: ProblemFieldError[] = [];
+  if (!next.oauthClientId) problems.push({ path: "/oauthClientId", message: "is required when oauthClientAuthMethod is private_key_jwt" });
+  if (!hasPrivateKey) problems.push({ path: "/oauthClientPrivateKey", message: "is required when oauthClientAuthMethod is private_key_jwt" });
   return problems;
 }
 
@@ -155,6 +175,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
       ...endpointProblems(patch),
       ...misplacedCredentials(patch, authType),
       ...connectorConfigProblems(patch.connectorConfig),
+      ...privateKeyProblems(patch),
     ];
 
     const next: ServerFields = {
@@ -167,6 +188,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
         patch.oauthAuthorizationEndpoint !== undefined ? patch.oauthAuthorizationEndpoint : cur.oauthAuthorizationEndpoint,
       oauthScopes: patch.oauthScopes !== undefined ? patch.oauthScopes : cur.oauthScopes,
       oauthGrantType: patch.oauthGrantType !== undefined ? patch.oauthGrantType : cur.oauthGrantType,
+      oauthClientAuthMethod: patch.oauthClientAuthMethod !== undefined ? patch.oauthClientAuthMethod : cur.oauthClientAuthMethod,
       oauthClientRegistration: cur.oauthClientRegistration,
       oauthExpiresAt: cur.oauthExpiresAt,
       headers: patch.headers === null ? {} : (patch.headers ?? cur.headers),
@@ -191,6 +213,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
     const secrets: SecretChanges = {};
     if (patch.apiKey !== undefined) secrets.apiKey = patch.apiKey;
     if (patch.oauthClientSecret !== undefined) secrets.oauthClientSecret = patch.oauthClientSecret;
+    if (patch.oauthClientPrivateKey !== undefined) secrets.oauthClientPrivateKey = patch.oauthClientPrivateKey;
     if (patch.secretHeaders !== undefined || plan) {
       // A value sets, null removes, left out keeps. Moving to another origin keeps only those given again.
       const originMoves = problems.length === 0 && originOf(next.url) !== originOf(cur.url);
@@ -222,8 +245,8 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
     // Switching authType away drops the old type's credentials.
     if (authType !== "api_key" && current.secretsSet.apiKey) secrets.apiKey = null;
     if (authType !== "oauth") {
-      next.oauthClientId = next.oauthTokenEndpoint = next.oauthAuthorizationEndpoint = next.oauthScopes = next.oauthExpiresAt = next.oauthGrantType = next.oauthClientRegistration = null;
-      for (const field of ["oauthClientSecret", "oauthAccessToken", "oauthRefreshToken"] as const) {
+      next.oauthClientId = next.oauthTokenEndpoint = next.oauthAuthorizationEndpoint = next.oauthScopes = next.oauthExpiresAt = next.oauthGrantType = next.oauthClientRegistration = next.oauthClientAuthMethod = null;
+      for (const field of ["oauthClientSecret", "oauthAccessToken", "oauthRefreshToken", "oauthClientPrivateKey"] as const) {
         if (current.secretsSet[field]) secrets[field] = null;
       }
     }
@@ -249,6 +272,8 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
     // Without a client id, the product identifies itself by metadata document or registers (issue 11).
     problems.push(...headerProblems(next.headers, authType));
     problems.push(...secretHeaderProblems(Object.fromEntries(next.secretHeaderNames.map((n) => [n, ""])), next.headers, authType));
+    const hasPrivateKey = secrets.oauthClientPrivateKey !== undefined ? secrets.oauthClientPrivateKey !== null : current.secretsSet.oauthClientPrivateKey;
+    if (problems.length === 0) problems.push(...authMethodProblems(next, hasPrivateKey));
     fail(problems);
 
     // Keep only what really changes, so that `{}` (or a no-op patch) writes nothing.
@@ -259,7 +284,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
     const credentialsChanged = Object.keys(secrets).length > 0;
     if (credentialsChanged || CONNECTION_FIELDS.some((f) => f in changed)) changed.connectorStatus = "";
     // Tokens belong to the OAuth client and endpoints that obtained them.
-    const oauthClientChanged = OAUTH_CLIENT_FIELDS.some((f) => f in changed) || secrets.oauthClientSecret !== undefined;
+    const oauthClientChanged = OAUTH_CLIENT_FIELDS.some((f) => f in changed) || secrets.oauthClientSecret !== undefined || secrets.oauthClientPrivateKey !== undefined;
     const tokensCleared = clearedByMove.includes("oauthAccessToken") || clearedByMove.includes("oauthRefreshToken");
     if (authType === "oauth" && cur.authType === "oauth" && (oauthClientChanged || tokensCleared)) {
       if (current.secretsSet.oauthAccessToken) secrets.oauthAccessToken = null;
@@ -282,10 +307,12 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
         ...endpointProblems(input),
         ...misplacedCredentials(input, authType),
         ...connectorConfigProblems(input.connectorConfig),
+        ...privateKeyProblems(input),
       ];
       const scope = input.connectionScope ?? "workspace";
       if (authType === "api_key" && scope === "workspace" && input.apiKey == null) problems.push({ path: "/apiKey", message: "is required when authType is api_key" });
       if (scope === "user" && input.apiKey != null) problems.push({ path: "/apiKey", message: USER_SCOPE_API_KEY });
+      if (authType === "oauth") problems.push(...authMethodProblems({ oauthClientAuthMethod: input.oauthClientAuthMethod ?? null, oauthClientId: input.oauthClientId ?? null }, input.oauthClientPrivateKey != null));
       // A connector renders the URL (unless given) and headers from its inputs.
       let plan: ConnectorPlan | null = null;
       let fromCatalog = false;
@@ -321,6 +348,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
           oauthAuthorizationEndpoint: input.oauthAuthorizationEndpoint ?? null,
           oauthScopes: input.oauthScopes ?? null,
           oauthGrantType: input.oauthGrantType ?? null,
+          oauthClientAuthMethod: input.oauthClientAuthMethod ?? null,
           oauthClientRegistration: null,
           oauthExpiresAt: null,
           headers,
@@ -337,6 +365,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
         secrets: {
           apiKey: input.apiKey ?? null,
           oauthClientSecret: input.oauthClientSecret ?? null,
+          oauthClientPrivateKey: input.oauthClientPrivateKey ?? null,
           secretHeaders: Object.keys(secretHeaders).length > 0 ? JSON.stringify(secretHeaders) : null,
           connectorSecrets: plan && Object.keys(plan.secretInputs).length > 0 ? JSON.stringify(plan.secretInputs) : null,
         },

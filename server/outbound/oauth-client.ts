@@ -1,7 +1,9 @@
 // The product as an OAuth client of each `oauth` MCP server's authorization server. The
 // protocol work is the MCP SDK v2's auth helpers (@modelcontextprotocol/client); every request goes through the guarded fetch.
+import { createPrivateKey } from "node:crypto";
 import {
   checkResourceAllowed,
+  createPrivateKeyJwtAuth,
   discoverAuthorizationServerMetadata,
   discoverOAuthProtectedResourceMetadata,
   exchangeAuthorization,
@@ -17,7 +19,7 @@ import {
   type OAuthProtectedResourceMetadata,
   type OAuthTokens,
 } from "@modelcontextprotocol/client";
-import type { GuardedFetch } from "./guarded-fetch.js";
+import { describeOutboundError, type GuardedFetch } from "./guarded-fetch.js";
 
 export type { OAuthTokens };
 
@@ -62,8 +64,38 @@ function redact(url: string): string {
 export interface OAuthClientIdentity {
   clientId: string;
   clientSecret: string | null;
-  /** client_secret_basic, client_secret_post or none */
+  /** client_secret_basic, client_secret_post, none or private_key_jwt */
   authMethod: string;
+  /** PEM; signs RFC 7523 client assertions when authMethod is private_key_jwt. */
+  privateKey?: string | null;
+}
+
+/** The JWS algorithm a PEM private key signs RFC 7523 client assertions with, or null when it cannot. */
+export function signingAlgOf(pem: string): "ES256" | "ES384" | "RS256" | "EdDSA" | null {
+  try {
+    const key = createPrivateKey(pem);
+    if (key.asymmetricKeyType === "rsa") return "RS256";
+    if (key.asymmetricKeyType === "ed25519") return "EdDSA";
+    if (key.asymmetricKeyType === "ec") {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      return curve === "prime256v1" ? "ES256" : curve === "secp384r1" ? "ES384" : null;
+    }
+    return null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * RFC 7523 client authentication: a short-lived JWT with the client id as iss and sub, for the
+ * authorization server's issuer as aud, signed with the record's key (as a JWK, so any PEM form works).
+ */
+function clientAssertion(setup: OAuthSetup, client: OAuthClientIdentity) {
+  if (client.authMethod !== "private_key_jwt") return undefined;
+  const alg = client.privateKey ? signingAlgOf(client.privateKey) : null;
+  if (!client.privateKey || !alg) throw new OAuthError("invalid_client", "no usable private key for private_key_jwt");
+  const jwk = createPrivateKey(client.privateKey).export({ format: "jwk" }) as Record<string, unknown>;
+  return createPrivateKeyJwtAuth({ issuer: client.clientId, subject: client.clientId, privateKey: jwk, alg, audience: setup.issuer, lifetimeSeconds: 120 });
 }
 
 /** OAuth metadata and token responses are small JSON documents; more is refused. */
@@ -112,7 +144,7 @@ function metadataOf(setup: OAuthSetup, client?: OAuthClientIdentity): Authorizat
 }
 
 function clientInformation(client: OAuthClientIdentity) {
-  const secret = client.authMethod !== "none" && client.clientSecret ? { client_secret: client.clientSecret } : {};
+  const secret = client.authMethod !== "none" && client.authMethod !== "private_key_jwt" && client.clientSecret ? { client_secret: client.clientSecret } : {};
   return { client_id: client.clientId, token_endpoint_auth_method: client.authMethod, ...secret };
 }
 
@@ -152,8 +184,14 @@ export function createOAuthClient(fetch: GuardedFetch) {
       let prm: OAuthProtectedResourceMetadata | null = null;
       try {
         prm = await discoverOAuthProtectedResourceMetadata(serverUrl, { resourceMetadataUrl }, fetchFn);
-      } catch {
-        // 2025-03-26 servers have no protected resource metadata: the server's origin is the AS.
+      } catch (err) {
+        // 2025-03-26 servers have no protected resource metadata (the well-known URLs answer 404):
+        // the server's origin is the AS. Any other failure is not "no metadata" (issue 20).
+        if (!/does not implement OAuth 2\.0 Protected Resource Metadata/.test((err as Error).message ?? "")) {
+          const where = resourceMetadataUrl?.href ?? `${new URL(serverUrl).origin}/.well-known/oauth-protected-resource`;
+          const why = /^HTTP \d{3}/.test((err as Error).message ?? "") ? (err as Error).message.replace(/ trying.*$/, "") : describeOutboundError(err).message;
+          throw new DiscoveryFailed(`the protected resource metadata at ${redact(where)} could not be fetched: ${why}`);
+        }
       }
       if (prm && !checkResourceAllowed({ requestedResource: serverUrl, configuredResource: prm.resource })) {
         throw new ResourceMismatch(
@@ -182,7 +220,8 @@ export function createOAuthClient(fetch: GuardedFetch) {
       try {
         metadata = await discoverAuthorizationServerMetadata(authorizationServer, { fetchFn });
       } catch (err) {
-        throw new DiscoveryFailed(`OAuth discovery failed: ${(err as Error).message}`);
+        const why = /^HTTP \d{3}/.test((err as Error).message ?? "") ? (err as Error).message : describeOutboundError(err).message;
+        throw new DiscoveryFailed(`the authorization server metadata of ${redact(authorizationServer)} could not be fetched: ${why}`);
       }
       if (!metadata) {
         if (prm || pinned.tokenEndpoint) throw new DiscoveryFailed("no authorization server metadata was found (RFC 9728 / RFC 8414 discovery)");
@@ -262,6 +301,7 @@ export function createOAuthClient(fetch: GuardedFetch) {
         codeVerifier,
         redirectUri,
         resource: new URL(setup.resource),
+        addClientAuthentication: clientAssertion(setup, client),
         fetchFn,
       });
     },
@@ -272,6 +312,7 @@ export function createOAuthClient(fetch: GuardedFetch) {
         clientInformation: clientInformation(client),
         refreshToken,
         resource: new URL(setup.resource),
+        addClientAuthentication: clientAssertion(setup, client),
         fetchFn,
       });
     },
@@ -281,6 +322,7 @@ export function createOAuthClient(fetch: GuardedFetch) {
       const provider = {
         clientMetadata: { redirect_uris: [], grant_types: ["client_credentials"], scope: scope ?? undefined },
         clientInformation: () => clientInformation(client),
+        addClientAuthentication: clientAssertion(setup, client),
         prepareTokenRequest: (s?: string) => {
           const params = new URLSearchParams({ grant_type: "client_credentials" });
           if (s) params.set("scope", s);
@@ -295,7 +337,11 @@ export function createOAuthClient(fetch: GuardedFetch) {
       if (!setup.revocationEndpoint) return false;
       const params = new URLSearchParams({ token, token_type_hint: hint });
       const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
-      if (client.authMethod !== "client_secret_basic" || !client.clientSecret) {
+      const assertion = client.authMethod === "private_key_jwt" ? clientAssertion(setup, client) : undefined;
+      if (assertion) {
+        params.set("client_id", client.clientId);
+        await assertion(new Headers(), params, setup.revocationEndpoint);
+      } else if (client.authMethod !== "client_secret_basic" || !client.clientSecret) {
         params.set("client_id", client.clientId);
         if (client.clientSecret && client.authMethod === "client_secret_post") params.set("client_secret", client.clientSecret);
       } else {

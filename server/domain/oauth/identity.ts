@@ -40,8 +40,12 @@ export function createIdentity(ctx: OAuthContext) {
     const d = stored.oauth.discovery;
     const use = kind ?? (s.oauthClientId ? "pre_registered" : d?.clientIdMetadataDocumentSupported ? "metadata_document" : d?.registrationEndpoint ? "dynamic" : null);
     if (use === "pre_registered" && s.oauthClientId) {
-      const authMethod = secrets.oauthClientSecret ? (stored.oauth.tokenAuthMethod === "none" ? "client_secret_basic" : (stored.oauth.tokenAuthMethod ?? "client_secret_basic")) : "none";
-      return { kind: use, client: { clientId: s.oauthClientId, clientSecret: secrets.oauthClientSecret, authMethod }, setup, secrets };
+      // The record's method wins; else the metadata's choice for a client with a secret, else none.
+      const authMethod =
+        s.oauthClientAuthMethod ??
+        (secrets.oauthClientSecret ? (stored.oauth.tokenAuthMethod === "none" ? "client_secret_basic" : (stored.oauth.tokenAuthMethod ?? "client_secret_basic")) : "none");
+      const client = { clientId: s.oauthClientId, clientSecret: secrets.oauthClientSecret, authMethod, privateKey: secrets.oauthClientPrivateKey };
+      return { kind: use, client, setup: { ...setup, tokenAuthMethod: authMethod }, secrets };
     }
     if (use === "metadata_document") {
       return { kind: use, client: { clientId: metadataDocumentUrl(), clientSecret: null, authMethod: "none" }, setup, secrets };

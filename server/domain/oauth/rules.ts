@@ -82,3 +82,4 @@ export function upstream(err: unknown): UpstreamFailure {
   const d = describeOutboundError(err);
   return new UpstreamFailure({ class: d.class === "protocol" ? "auth" : d.class, message: d.message.slice(0, 300), httpStatus: null });
 }
+

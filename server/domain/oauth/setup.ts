@@ -26,21 +26,34 @@ export function createSetup(ctx: OAuthContext) {
    * flow's outcome, so a failure, or a record changed meanwhile, leaves the record as it was.
    * Endpoints the user gave always win, and what discovery says about another authorization
    * server than the pinned token endpoint's is not used. `fresh` (starting a flow) discovers
-   * again what was learned before the authorization server's own endpoints were kept.
+   * again what was learned before the authorization server's own endpoints were kept, and
+   * endpoints discovery itself filled in: when the protected resource metadata now names another
+   * authorization server, the flow moves there (SEP-2352); endpoints the user set never move.
    */
   async function setupFor(stored: StoredServer, options: { fresh?: boolean } = {}): Promise<{ setup: OAuthSetup; stored: StoredServer; pending: Pending | null }> {
     const s = stored.server;
     const known = stored.oauth;
-    if (known.issuer && s.oauthTokenEndpoint && !(options.fresh && known.discovery?.metadataEndpoints === undefined)) {
+    const rediscover = options.fresh === true && known.discovery?.endpointsDiscovered === true;
+    if (known.issuer && s.oauthTokenEndpoint && !rediscover && !(options.fresh && known.discovery?.metadataEndpoints === undefined)) {
       return { setup: fromStored(stored, known), stored, pending: null };
     }
+    // What discovery filled in is not the user's pin: it may be learned again.
+    const pinnedToken = rediscover ? null : s.oauthTokenEndpoint;
+    const pinnedAuthorization = rediscover && s.oauthAuthorizationEndpoint === known.discovery?.metadataEndpoints?.authorizationEndpoint ? null : s.oauthAuthorizationEndpoint;
     let found: Awaited<ReturnType<OAuthClient["discover"]>> | null = null;
     try {
-      found = await client.discover(s.url, { tokenEndpoint: s.oauthTokenEndpoint });
+      found = await client.discover(s.url, { tokenEndpoint: pinnedToken });
     } catch (err) {
       // Without endpoints of its own the record depends on discovery; with them it is a bonus.
       // A server that claims another resource is refused either way.
-      if (!s.oauthTokenEndpoint || err instanceof ResourceMismatch) throw err;
+      if (!pinnedToken || err instanceof ResourceMismatch) throw err;
+    }
+    const moved = rediscover && found?.issuer != null && known.issuer !== null && found.issuer !== known.issuer;
+    if (moved && (s.oauthClientId || stored.secretsSet.oauthClientSecret || stored.secretsSet.oauthClientPrivateKey)) {
+      // A client issued by one authorization server is never presented to another (SEP-2352).
+      throw new DiscoveryFailed(
+        `the server's protected resource metadata now names another authorization server (${found!.issuer}); the record's OAuth client was issued by ${known.issuer}: set oauthClientId (and its secret or key) for the new one, or clear them to register there`,
+      );
     }
     const internals: Pending["internals"] = {
       issuer: found?.issuer ?? new URL(s.oauthTokenEndpoint ?? found?.tokenEndpoint ?? s.url).origin,
@@ -58,13 +71,14 @@ export function createSetup(ctx: OAuthContext) {
         metadataEndpoints: found?.tokenEndpoint
           ? { tokenEndpoint: found.tokenEndpoint, authorizationEndpoint: found.authorizationEndpoint, revocationEndpoint: found.revocationEndpoint }
           : null,
+        endpointsDiscovered: !pinnedToken || known.discovery?.endpointsDiscovered === true,
       },
     };
     const fields: { oauthTokenEndpoint?: string; oauthAuthorizationEndpoint?: string } = {};
-    if (!s.oauthTokenEndpoint) {
+    if (!pinnedToken) {
       if (!found?.tokenEndpoint) throw new DiscoveryFailed("the authorization server metadata names no token endpoint");
-      fields.oauthTokenEndpoint = found.tokenEndpoint;
-      if (!s.oauthAuthorizationEndpoint && found.authorizationEndpoint) fields.oauthAuthorizationEndpoint = found.authorizationEndpoint;
+      if (found.tokenEndpoint !== s.oauthTokenEndpoint) fields.oauthTokenEndpoint = found.tokenEndpoint;
+      if (!pinnedAuthorization && found.authorizationEndpoint && found.authorizationEndpoint !== s.oauthAuthorizationEndpoint) fields.oauthAuthorizationEndpoint = found.authorizationEndpoint;
     }
     const preview: StoredServer = { ...stored, server: { ...stored.server, ...fields }, oauth: { ...internals, tokenObtainedAt: stored.oauth.tokenObtainedAt } };
     return { setup: fromStored(preview, internals), stored: preview, pending: { fields, internals } };
