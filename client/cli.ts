@@ -35,6 +35,7 @@ const FIELDS_USAGE = `Fields (create and update):
   --oauth-client-id ID  --oauth-client-secret SECRET (- reads stdin)  --oauth-scopes SCOPES
   --oauth-token-endpoint URL  --oauth-authorization-endpoint URL
   --grant-type authorization_code|client_credentials ('' infers it)
+  --connection-scope workspace|user   one credential for everyone, or each person's own
   --connector-id ID  --connector-config @file.json (or inline JSON; null clears it)`;
 
 const USAGE = `Usage: mcp-servers <command> [options]
@@ -90,6 +91,7 @@ const OPTIONS = {
   "all-tools": { type: "boolean" },
   "secret-header": { type: "string", multiple: true },
   "grant-type": { type: "string" },
+  "connection-scope": { type: "string" },
   scope: { type: "string" },
   "expires-in-days": { type: "string" },
   "if-match": { type: "string" },
@@ -112,6 +114,7 @@ const FIELD_OPTIONS = [
   "oauth-token-endpoint",
   "oauth-authorization-endpoint",
   "grant-type",
+  "connection-scope",
   "connector-id",
   "connector-config",
   "enabled",
@@ -248,6 +251,7 @@ async function fields(v: Values): Promise<McpServerPatch> {
     oauthGrantType: v["grant-type"] === undefined ? undefined : v["grant-type"] === "" ? null : (v["grant-type"] as McpServerPatch["oauthGrantType"]),
     enabled: v.enabled,
     allowedTools: allowedTools(v),
+    connectionScope: v["connection-scope"] as McpServerPatch["connectionScope"],
   };
   for (const k of Object.keys(patch) as (keyof McpServerPatch)[]) if (patch[k] === undefined) delete patch[k];
   return patch;

@@ -246,8 +246,8 @@ describe("mcp-servers", () => {
     expect(created.stdout).not.toContain("sk_header_from_stdin");
     const server = JSON.parse(created.stdout);
     expect(server).toMatchObject({ enabled: false, allowedTools: ["search", "fetch"], secretHeaderNames: ["X-Api-Key", "X-Other"], connectorId: "com.example/custom", connectorConfig: { region: "eu" }, oauthGrantType: "client_credentials" });
-    const updated = JSON.parse((await run(["update", server.id, "--enabled", "--all-tools", "--grant-type", "", "--json"])).stdout);
-    expect(updated).toMatchObject({ enabled: true, allowedTools: null, oauthGrantType: null });
+    const updated = JSON.parse((await run(["update", server.id, "--enabled", "--all-tools", "--grant-type", "", "--connection-scope", "user", "--json"])).stdout);
+    expect(updated).toMatchObject({ enabled: true, allowedTools: null, oauthGrantType: null, connectionScope: "user" });
     const none = JSON.parse((await run(["update", server.id, "--allowed-tools", "", "--json"])).stdout);
     expect(none.allowedTools).toEqual([]);
     const missing = await run(["update", server.id, "--connector-config", `@${join(dir, "nope.json")}`]);

@@ -318,6 +318,33 @@ describe("the console in a browser", () => {
     }
   });
 
+  test("when a server is user-scope, then a person connects their own account with Connect my account and sees it listed", { timeout: 90_000 }, async () => {
+    const ws = uniqueWorkspace("conusr");
+    const admin = await srv.token([ws], "usr_person");
+    const server = await srv.client(admin).servers.create({ workspaceId: ws, name: "Personal", url: peer.url, authType: "api_key", connectionScope: "user" });
+    const { context, page, watch } = await openContext();
+    try {
+      await page.goto("/console");
+      await page.getByLabel("Token").fill(admin);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: "Servers", exact: true }).waitFor();
+      await page.goto(`/console/servers/${server.id}`);
+      await page.getByRole("heading", { name: "Connections" }).waitFor();
+      await page.getByLabel("My API key").fill(KEY);
+      await page.getByRole("button", { name: "Connect my account" }).click();
+      await page.getByRole("table").getByRole("row", { name: /usr_person \(you\)/ }).waitFor();
+      await judge(page, "server-connections");
+      const { token } = await srv.services.tokens.mint({ userId: "usr_person", workspaces: [ws], scope: "gateway" });
+      const agent = await agentTools(`${srv.baseUrl}/api/mcp-servers/${server.id}/mcp`, token);
+      expect((await agent.listTools()).tools.map((t) => t.name)).toContain("echo");
+      await agent.close();
+      expect(watch.errors.filter((e) => !/status of 50[24]/.test(e))).toEqual([]);
+      expect(watch.undocumented).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   test("when the token is refused, then the Token field says so and nothing is stored", { timeout: 60_000 }, async () => {
     const { context, page } = await openContext();
     await page.goto("/console");

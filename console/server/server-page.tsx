@@ -11,6 +11,7 @@ import { Busy, Failure, Loading } from "../components/status.js";
 import { useDeleteServer, useServer, useServerEvents, useServerTools, useTestServer, useUpdateServer } from "../queries.js";
 import { Link, navigate } from "../router.js";
 import { StatusBadge, when } from "../servers/servers-page.js";
+import { ConnectionsPanel } from "./connections-panel.js";
 import { SettingsForm } from "./settings-form.js";
 
 export function ServerPage({ id }: { id: string }) {
@@ -49,7 +50,13 @@ function ServerView({ server }: { server: McpServer }) {
         {server.lastError ? ` · last error ${server.lastError.class}: ${server.lastError.message}` : ""}
       </p>
       <TestPanel id={server.id} />
-      {server.authType === "oauth" ? <OAuthPanel server={server} /> : null}
+      {server.authType === "oauth" && server.connectionScope !== "user" ? <OAuthPanel server={server} /> : null}
+      {server.connectionScope === "user" ? (
+        <>
+          <h2>Connections</h2>
+          <ConnectionsPanel server={server} />
+        </>
+      ) : null}
       <h2>Settings</h2>
       <SettingsForm key={update.data?.updatedAt ?? "read"} server={latest(server, update.data)} saving={update.isPending} error={update.error} save={(patch) => update.mutate({ patch })} />
       <h2>Tools</h2>

@@ -47,6 +47,7 @@ interface Draft {
   connectorId: string;
   connectorConfig: string;
   enabled: boolean;
+  connectionScope: NonNullable<McpServer["connectionScope"]>;
 }
 
 function draftOf(s: McpServer): Draft {
@@ -66,6 +67,7 @@ function draftOf(s: McpServer): Draft {
     connectorId: s.connectorId ?? "",
     connectorConfig: s.connectorConfig ? JSON.stringify(s.connectorConfig, null, 2) : "",
     enabled: s.enabled,
+    connectionScope: s.connectionScope ?? "workspace",
   };
 }
 
@@ -97,6 +99,7 @@ function patchOf(before: Draft, after: Draft): { patch: McpServerPatch; configEr
     }
   }
   if (after.enabled !== before.enabled) patch.enabled = after.enabled;
+  if (after.connectionScope !== before.connectionScope) patch.connectionScope = after.connectionScope;
   return { patch };
 }
 
@@ -131,6 +134,16 @@ export function SettingsForm({ server, save, saving, error }: { server: McpServe
           <TextField label="Authorization endpoint" type="url" value={draft.oauthAuthorizationEndpoint} onChange={(e) => set("oauthAuthorizationEndpoint", e.target.value)} error={err("/oauthAuthorizationEndpoint")} />
         </fieldset>
       ) : null}
+      <SelectField
+        label="Connection scope"
+        options={[
+          { value: "workspace", label: "workspace (one credential for everyone)" },
+          { value: "user", label: "user (each person connects their own account)" },
+        ]}
+        value={draft.connectionScope}
+        onChange={(e) => set("connectionScope", e.target.value as Draft["connectionScope"])}
+        error={err("/connectionScope")}
+      />
       <TextArea label="Headers" rows={3} value={draft.headers} onChange={(e) => set("headers", e.target.value)} error={err("/headers")} hint="One per line: Name: value" />
       <TextArea
         label="Secret headers"
