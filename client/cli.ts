@@ -35,7 +35,7 @@ const FIELDS_USAGE = `Fields (create and update):
   --oauth-client-id ID  --oauth-client-secret SECRET (- reads stdin)  --oauth-scopes SCOPES
   --oauth-token-endpoint URL  --oauth-authorization-endpoint URL
   --grant-type authorization_code|client_credentials ('' infers it)
-  --connection-scope workspace|user   one credential for everyone, or each person's own
+  --connection-scope workspace|user   one credential for everyone, or one per person
   --connector-id ID  --connector-config @file.json (or inline JSON; null clears it)`;
 
 const USAGE = `Usage: mcp-servers <command> [options]
