@@ -7,6 +7,7 @@ import { createGatewayService } from "../server/domain/gateway/service.js";
 import { createSessionCodec } from "../server/domain/gateway/session-codec.js";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { startHostilePeer, type HostilePeer, type Received } from "./helpers/hostile-peer.js";
+import { startOAuthPeer } from "./helpers/oauth-peer.js";
 import { startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
@@ -402,6 +403,43 @@ describe("sessions die with their origin (issue 18, item 7)", () => {
     session = await openSession(s.path, s.token);
     expect((await patch(s.admin, s.id, { authType: "none", apiKey: null })).status).toBe(200);
     expect((await ping(session)).status).toBe(400);
+  });
+});
+
+describe("sessions die with the OAuth connection (issue 18, item 7)", () => {
+  test("when an OAuth record is disconnected and reconnected, then a session sealed before is refused with 'start a new session'; a routine renewal keeps it", async () => {
+    // A stateful upstream that publishes no OAuth metadata: the token endpoint is pinned.
+    const peer = await hostile((req, res) => {
+      if (req.method !== "POST") return void res.writeHead(404).end();
+      const m = JSON.parse(req.body) as Record<string, unknown>;
+      if (!("id" in m)) return void res.writeHead(202).end();
+      const result = m.method === "initialize" ? { protocolVersion: "2025-11-25", capabilities: { tools: {} }, serverInfo: { name: "hostile", version: "1" } } : {};
+      res.writeHead(200, { "content-type": "application/json", "mcp-session-id": "up-1" }).end(JSON.stringify({ jsonrpc: "2.0", id: m.id, result }));
+    });
+    const as = await startOAuthPeer({ redirectUri: `${srv.baseUrl}/api/oauth/callback`, accessTokenTtlSeconds: 600, extraResources: [peer.origin + "/mcp"] });
+    cleanups.push(as.close);
+    const s = await setup(peer.origin + "/mcp", { authType: "oauth", oauthClientId: as.clientId, oauthClientSecret: as.clientSecret, oauthTokenEndpoint: as.tokenEndpoint });
+    const ping = (session: string) => post(s.path, s.token, { jsonrpc: "2.0", id: 1, method: "ping" }, { "mcp-session-id": session });
+    const grants = () => as.tokenRequests.filter((r) => r.grant_type === "client_credentials").length;
+
+    const session = await openSession(s.path, s.token);
+    expect(grants()).toBe(1);
+    expect((await ping(session)).status).toBe(200);
+
+    // A routine renewal (the token is due; the connection test renews it): a new access token, the same connection.
+    await srv.services.db.knex("mcp_servers").where({ id: s.id }).update({ oauth_obtained_at: new Date(Date.now() - 590_000).toISOString(), oauth_expires_at: new Date(Date.now() + 10_000).toISOString() });
+    await raw(srv.baseUrl, "POST", `/api/mcp-servers/${s.id}/test`, { token: s.admin });
+    expect(grants()).toBe(2);
+    expect((await ping(session)).status).toBe(200);
+
+    expect((await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/${s.id}/oauth`, { token: s.admin })).status).toBe(200);
+    // Reconnected: the next use gets tokens again by the same client.
+    const fresh = await openSession(s.path, s.token);
+    expect(grants()).toBe(3);
+    expect((await ping(fresh)).status).toBe(200);
+    const old = await ping(session);
+    expect(old.status, old.text).toBe(400);
+    expect(old.json.detail).toMatch(/start a new session/);
   });
 });
 

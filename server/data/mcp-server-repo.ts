@@ -53,6 +53,11 @@ export interface OAuthInternals {
   discovery: OAuthDiscovery | null;
   /** When the stored access token was obtained: with oauthExpiresAt, its lifetime. */
   tokenObtainedAt: string | null;
+  /**
+   * A random value drawn each time the connection is established (the callback, a first
+   * client-credentials grant) and null once disconnected; a refresh keeps it. Sessions are bound to it.
+   */
+  generation: string | null;
 }
 
 export interface OAuthDiscovery {
@@ -131,6 +136,7 @@ interface ServerRow {
   oauth_discovery: string | null;
   oauth_refresh_lock_until: string | null;
   oauth_obtained_at: string | null;
+  oauth_generation: string | null;
   oauth_client_auth_method: string | null;
   oauth_client_private_key_enc: string | null;
   enabled: boolean | number;
@@ -237,6 +243,7 @@ function toStored(row: ServerRow): StoredServer {
       resource: row.oauth_resource,
       discovery: row.oauth_discovery === null ? null : (JSON.parse(row.oauth_discovery) as OAuthDiscovery),
       tokenObtainedAt: row.oauth_obtained_at,
+      generation: row.oauth_generation,
     },
   };
 }
@@ -506,6 +513,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       if (i.resource !== undefined) row.oauth_resource = i.resource;
       if (i.discovery !== undefined) row.oauth_discovery = i.discovery === null ? null : JSON.stringify(i.discovery);
       if (i.tokenObtainedAt !== undefined) row.oauth_obtained_at = i.tokenObtainedAt;
+      if (i.generation !== undefined) row.oauth_generation = i.generation;
       if (changes.lastError !== undefined) row.last_error = storedError(changes.lastError);
       if (changes.lastCheckedAt !== undefined) row.last_checked_at = changes.lastCheckedAt;
       return knex.transaction(async (trx) => {

@@ -429,6 +429,18 @@ const migrations: Migration[] = [
       await knex.schema.alterTable("mcp_servers", (t) => t.dropColumns("oauth_client_auth_method", "oauth_client_private_key_enc"));
     },
   },
+  {
+    // Issue 18 item 7: the OAuth connection's generation, so a session sealed before a disconnect dies with it.
+    name: "017_oauth_generation_issue18",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.string("oauth_generation", 36).nullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => t.dropColumn("oauth_generation"));
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

@@ -19,6 +19,8 @@ export interface OAuthPeerOptions {
   pkceMethods?: string[];
   /** Open RFC 7591 dynamic client registration at /reg. Default false. */
   dynamicRegistration?: boolean;
+  /** Further resources (MCP server URLs elsewhere) it issues tokens for. Default none. */
+  extraResources?: string[];
 }
 
 export interface TokenRequest {
@@ -179,9 +181,9 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
         defaultResource: async () => mcpUrl,
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, resource) => {
-          if (resource !== mcpUrl) throw new errors.InvalidTarget(`unknown resource ${resource}`);
+          if (resource !== mcpUrl && !options.extraResources?.includes(resource)) throw new errors.InvalidTarget(`unknown resource ${resource}`);
           // Opaque, so the MCP server introspects and sees revocation at once.
-          return { scope: SCOPE, audience: mcpUrl, accessTokenFormat: "opaque", accessTokenTTL: ttl };
+          return { scope: SCOPE, audience: resource, accessTokenFormat: "opaque", accessTokenTTL: ttl };
         },
       },
     },

@@ -33,11 +33,11 @@ export const START_NEW_SESSION = "The Mcp-Session-Id was not issued by this gate
 /**
  * What a sealed session is bound to: the record, the agent's token, the record's origin and a
  * digest of its credentials (the key, secret headers and connector secrets; for OAuth the client
- * and whether it is connected, since access tokens rotate on every refresh).
+ * and the connection's generation, since access tokens rotate on every refresh).
  */
 export function sessionBinding(stored: StoredServer, secrets: Secrets, tokenId: string): SessionBinding {
   const { server } = stored;
-  const oauth = server.authType === "oauth" ? [server.oauthClientId, secrets.oauthClientSecret, server.oauthTokenEndpoint, stored.secretsSet.oauthAccessToken || stored.secretsSet.oauthRefreshToken] : null;
+  const oauth = server.authType === "oauth" ? [server.oauthClientId, secrets.oauthClientSecret, server.oauthTokenEndpoint, stored.secretsSet.oauthAccessToken || stored.secretsSet.oauthRefreshToken, stored.oauth.generation] : null;
   const credentials = createHash("sha256")
     .update(JSON.stringify([server.authType, secrets.apiKey, secrets.secretHeaders, secrets.connectorSecrets, oauth]))
     .digest("base64url");
@@ -136,6 +136,8 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
           if (stored.server.authType === "oauth") {
             const token = await oauthToken(stored);
             stored = token.stored;
+            // A session sealed now is bound to the connection this token came from, not the one before it.
+            binding = sessionBinding(stored, secrets, actor.tokenId);
             if (token.ok) accessToken = token.accessToken;
             else unavailable = token.error;
           }

@@ -164,7 +164,7 @@ export function createAuthorization(
     }
     try {
       if (claim.connectionUserId) await storeUserTokens(stored, claim.connectionUserId, tokens, false, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
-      else await storeTokens(stored, tokens, false, pending, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
+      else await storeTokens(stored, tokens, false, pending, true, { actor: claim.userId, tokenId: claim.tokenId, requestId: null });
     } catch (err) {
       if (err instanceof RecordChanged) return changedPage(err);
       if (err instanceof NotFound) return failed(400, "The MCP server no longer exists or no longer uses OAuth.");
@@ -194,7 +194,7 @@ export function createAuthorization(
     ];
     const updated = await repo.writeOAuth(
       stored,
-      { secrets: { oauthAccessToken: null, oauthRefreshToken: null }, fields: { oauthExpiresAt: null, connectorStatus: "disconnected" } },
+      { secrets: { oauthAccessToken: null, oauthRefreshToken: null }, fields: { oauthExpiresAt: null, connectorStatus: "disconnected" }, internals: { generation: null } },
       at,
       { type: "oauth_disconnected", actor: actor.userId, tokenId: actor.tokenId, requestId: actor.requestId ?? null, fields },
       // Forgetting tokens is safe on any version.

@@ -1,5 +1,6 @@
 // Access tokens for outbound calls: stored, renewed before use (one renewer per server across
 // processes), or cleared when the authorization server rejects the grant.
+import { randomUUID } from "node:crypto";
 import type { StoredServer } from "../../data/mcp-server-repo.js";
 import { isGrantRejected, type OAuthSetup, type OAuthTokens } from "../../outbound/oauth-client.js";
 import type { ConnectionError } from "../../wire.js";
@@ -26,6 +27,8 @@ export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity,
     tokens: OAuthTokens,
     keepRefresh: boolean,
     pending: Pending | null,
+    /** Whether these tokens establish the connection (callback, first grant) rather than renew it. */
+    connects: boolean,
     event?: { actor: string; tokenId: string | null; requestId: string | null },
   ) {
     const at = now();
@@ -36,7 +39,7 @@ export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity,
       {
         secrets: { oauthAccessToken: tokens.access_token, ...(refresh !== undefined ? { oauthRefreshToken: refresh } : {}) },
         fields: { ...pending?.fields, oauthExpiresAt: expiresAtOf(tokens, at), connectorStatus: "connected" },
-        internals: { ...pending?.internals, tokenObtainedAt: at.toISOString() },
+        internals: { ...pending?.internals, tokenObtainedAt: at.toISOString(), ...(connects ? { generation: randomUUID() } : {}) },
         lastError: null,
       },
       at.toISOString(),
@@ -56,6 +59,7 @@ export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity,
         {
           secrets: { oauthAccessToken: null, oauthRefreshToken: null },
           fields: { oauthExpiresAt: null, connectorStatus: "disconnected" },
+          internals: { generation: null },
           lastError: error,
           lastCheckedAt: at,
         },
@@ -96,7 +100,7 @@ export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity,
       if (usesClientCredentials(stored)) {
         const tokens = await client.clientCredentials(setup, who, scopesFor(stored));
         try {
-          return { ok: true, accessToken: tokens.access_token, stored: await storeTokens(snapshot, tokens, false, pending) };
+          return { ok: true, accessToken: tokens.access_token, stored: await storeTokens(snapshot, tokens, false, pending, snapshot.oauth.generation === null || !snapshot.secretsSet.oauthAccessToken) };
         } catch (err) {
           return failure(err, stored);
         }
@@ -106,7 +110,7 @@ export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity,
       }
       const tokens = await client.refresh(setup, who, secrets.oauthRefreshToken);
       try {
-        return { ok: true, accessToken: tokens.access_token, stored: await storeTokens(snapshot, tokens, true, pending) };
+        return { ok: true, accessToken: tokens.access_token, stored: await storeTokens(snapshot, tokens, true, pending, false) };
       } catch (err) {
         return failure(err, stored);
       }
