@@ -44,12 +44,16 @@ describe("request examples sent to the server", () => {
   async function concretePath(template: string, workspaceId: string, token: string): Promise<string> {
     let path = template;
     const oauth = template.includes("/oauth");
+    // A person's own connection exists only on a user-scope record (api_key, as the example sets a key).
+    const perPerson = template.includes("/connections");
     for (const [placeholder, name] of template.matchAll(/\{([^}]+)\}/g)) {
       if (name !== "id") throw new Error(`no way to fill the path parameter {${name}} of ${template}`);
       const { data, response } = await srv.client(token).POST("/api/mcp-servers", {
         body: oauth
           ? { workspaceId, name: "example target", url: oauthPeer.mcpUrl, authType: "oauth", oauthClientId: oauthPeer.clientId, oauthClientSecret: oauthPeer.clientSecret }
-          : { workspaceId, name: "example target", url: "https://mcp.example.com/mcp" },
+          : perPerson
+            ? { workspaceId, name: "example target", url: "https://mcp.example.com/mcp", authType: "api_key", connectionScope: "user" }
+            : { workspaceId, name: "example target", url: "https://mcp.example.com/mcp" },
       });
       expect(response.status).toBe(201);
       path = path.replace(placeholder, data!.id);
