@@ -793,6 +793,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workspaces/{workspaceId}/tool-call-hours": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Tool calls of a workspace per hour, by outcome
+         * @description How many tools were called through the gateway in each hour since
+         *     `since` (default: 24 hours ago), counted per outcome, for a chart of
+         *     calls over time. Hours are UTC and named by their start; an entry is
+         *     one (hour, outcome) with at least one call, oldest hour first and, in
+         *     an hour, outcomes in the order of the `outcome` enum; hours and
+         *     outcomes without calls are left out. The hour holding `since` counts
+         *     only the calls at or after `since`. Computed by the database from the
+         *     `tool_called` events, over the index on (workspace, type, time), not
+         *     by reading the events. A workspace the token does not cover is a 403.
+         */
+        get: operations["listWorkspaceToolCallHours"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workspaces/{workspaceId}/health": {
         parameters: {
             query?: never;
@@ -1930,6 +1961,48 @@ export interface components {
              * @example 310
              */
             p95Ms: number;
+        };
+        /**
+         * @description Tool calls per hour and outcome, oldest hour first.
+         * @example {
+         *       "data": [
+         *         {
+         *           "hour": "2026-11-24T09:00:00.000Z",
+         *           "outcome": "ok",
+         *           "calls": 118
+         *         },
+         *         {
+         *           "hour": "2026-11-24T09:00:00.000Z",
+         *           "outcome": "tool_error",
+         *           "calls": 2
+         *         },
+         *         {
+         *           "hour": "2026-11-24T10:00:00.000Z",
+         *           "outcome": "ok",
+         *           "calls": 64
+         *         }
+         *       ]
+         *     }
+         */
+        ToolCallHourList: {
+            data: components["schemas"]["ToolCallHour"][];
+        };
+        /** @description The calls with one outcome in one hour. */
+        ToolCallHour: {
+            /**
+             * Format: date-time
+             * @description The start of the hour, UTC, always on the hour.
+             * @example 2026-11-24T09:00:00.000Z
+             */
+            hour: string;
+            /**
+             * @description The calls' outcome, as in a `tool_called` event's `toolCall.outcome`.
+             * @example ok
+             * @enum {string}
+             */
+            outcome: "ok" | "tool_error" | "error" | "denied" | "timeout" | "upstream_error" | "cancelled";
+            /** @example 118 */
+            calls: number;
         };
         /**
          * @description One page of audit events, newest first.
@@ -3863,6 +3936,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ToolStatList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWorkspaceToolCallHours: {
+        parameters: {
+            query?: {
+                /** @description Only what happened at or after this instant (RFC 3339). */
+                since?: components["parameters"]["Since"];
+            };
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The calls per hour and outcome, oldest hour first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCallHourList"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -171,6 +171,85 @@ describe("GET /api/workspaces/{workspaceId}/tool-stats", () => {
   });
 });
 
+describe("GET /api/workspaces/{workspaceId}/tool-call-hours", () => {
+  const hoursAgo = (h: number, minute = 0) => {
+    const start = Math.floor(Date.now() / 3600_000) * 3600_000 - h * 3600_000;
+    return { at: new Date(start + minute * 60_000).toISOString(), hour: new Date(start).toISOString() };
+  };
+
+  test("when tools were called in several hours, then each (hour, outcome) with calls comes oldest hour first, outcomes in enum order, only for the window and the workspace", async () => {
+    const { ws, api } = await workspace();
+    const a = await createServer(api, ws, "hours-a");
+    const b = await createServer(api, ws, "hours-b");
+    const [h3, h1, h0, old] = [hoursAgo(3, 5), hoursAgo(1, 59), hoursAgo(0, 0), hoursAgo(30, 10)];
+    await recordCalls(a, [["t", "ok", 1, h3.at], ["t", "timeout", 1, h3.at], ["u", "ok", 1, h3.at], ["t", "tool_error", 1, h1.at], ["t", "ok", 1, h1.at]]);
+    await recordCalls(b, [["t", "denied", 0, h1.at], ["t", "ok", 1, h0.at], ["t", "ok", 1, old.at]]);
+    const other = await workspace();
+    const elsewhere = await createServer(other.api, other.ws, "hours-elsewhere");
+    await recordCalls(elsewhere, [["t", "ok", 1, h3.at]]);
+    // Events of other types in the window count for nothing.
+    await api.servers.update(a.id, { name: "hours-a2" });
+
+    const { data, error } = await api.GET("/api/workspaces/{workspaceId}/tool-call-hours", { params: { path: { workspaceId: ws } } });
+    expect(error).toBeUndefined();
+    expect(data).toEqual({
+      data: [
+        { hour: h3.hour, outcome: "ok", calls: 2 },
+        { hour: h3.hour, outcome: "timeout", calls: 1 },
+        { hour: h1.hour, outcome: "ok", calls: 1 },
+        { hour: h1.hour, outcome: "tool_error", calls: 1 },
+        { hour: h1.hour, outcome: "denied", calls: 1 },
+        { hour: h0.hour, outcome: "ok", calls: 1 },
+      ],
+    });
+
+    // A longer window reaches the old call; a since inside an hour counts only what came after it.
+    const longer = await api.GET("/api/workspaces/{workspaceId}/tool-call-hours", { params: { path: { workspaceId: ws }, query: { since: hoursAgo(48).at } } });
+    expect(longer.data!.data[0]).toEqual({ hour: old.hour, outcome: "ok", calls: 1 });
+    const partial = await api.GET("/api/workspaces/{workspaceId}/tool-call-hours", { params: { path: { workspaceId: ws }, query: { since: hoursAgo(3, 6).at } } });
+    expect(partial.data!.data.filter((e) => e.hour === h3.hour)).toEqual([]);
+    const empty = await api.GET("/api/workspaces/{workspaceId}/tool-call-hours", { params: { path: { workspaceId: ws }, query: { since: new Date(Date.now() + 60_000).toISOString() } } });
+    expect(empty.data).toEqual({ data: [] });
+  });
+
+  test("when an agent calls a tool through the gateway, then the call is counted in its hour", async () => {
+    const { ws, api } = await workspace();
+    const s = await api.servers.create({ workspaceId: ws, name: "live-hours", url: v2.url });
+    const { token } = await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" });
+    const agent = new V2Client({ name: "agent", version: "1.0.0" });
+    await agent.connect(new V2Transport(new URL(`${srv.baseUrl}/api/mcp-servers/${s.id}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    const before = hoursAgo(0).hour;
+    await agent.callTool({ name: "echo", arguments: { text: "hello" } });
+    await agent.close();
+    const after = hoursAgo(0).hour;
+    const { data } = await api.GET("/api/workspaces/{workspaceId}/tool-call-hours", { params: { path: { workspaceId: ws } } });
+    expect(data!.data).toHaveLength(1);
+    expect(data!.data[0]).toMatchObject({ outcome: "ok", calls: 1 });
+    expect([before, after]).toContain(data!.data[0].hour);
+  });
+
+  test.each([
+    ["a since that is not a date-time", "since=last-week", "/query/since"],
+    ["a since that names no instant (month 13)", "since=2026-13-01T00:00:00Z", "/query/since"],
+    ["an unknown parameter", "bucket=day", "/query/bucket"],
+  ])("when the query has %s, then 400 naming it", async (_label, query, path) => {
+    const { ws, token } = await workspace();
+    const res = await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/tool-call-hours?${query}`, { token });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toMatch(/application\/problem\+json/);
+    expect(res.json.errors.map((e: { path: string }) => e.path)).toEqual([path]);
+  });
+
+  test("when the token lacks the workspace, is missing, or has scope gateway, then 403, 401 and 403", async () => {
+    const { ws } = await workspace();
+    const outsider = await srv.token([uniqueWorkspace("other")]);
+    expect((await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/tool-call-hours`, { token: outsider })).status).toBe(403);
+    expect((await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/tool-call-hours`)).status).toBe(401);
+    const { token: gateway } = await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" });
+    expect((await raw(srv.baseUrl, "GET", `/api/workspaces/${ws}/tool-call-hours`, { token: gateway })).status).toBe(403);
+  });
+});
+
 describe("the database's plan", () => {
   /** The plan the store makes for each statement the call sends, read with EXPLAIN. */
   async function plans(call: () => Promise<unknown>): Promise<string[]> {
@@ -196,12 +275,14 @@ describe("the database's plan", () => {
     );
   }
 
-  test("when tool-stats and the workspace's events are read, then the database answers from the workspace indexes, not a scan of every event", async () => {
+  test("when tool-stats, tool-call-hours and the workspace's events are read, then the database answers from the workspace indexes, not a scan of every event", async () => {
     const { ws, api } = await workspace();
     const s = await createServer(api, ws, "planned");
     await recordCalls(s, [["t", "ok", 1]]);
     const stats = await plans(() => api.GET("/api/workspaces/{workspaceId}/tool-stats", { params: { path: { workspaceId: ws } } }));
     expect(stats.join("\n")).toContain("audit_events_workspace_type_at_idx");
+    const hours = await plans(() => api.GET("/api/workspaces/{workspaceId}/tool-call-hours", { params: { path: { workspaceId: ws } } }));
+    expect(hours.join("\n")).toContain("audit_events_workspace_type_at_idx");
     const events = await plans(() => api.GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId: ws } } }));
     expect(events.join("\n")).toMatch(/audit_events_workspace(_type_at)?_idx/);
   });

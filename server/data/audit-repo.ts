@@ -1,6 +1,6 @@
 // The audit trail: append-only events, written in the same transaction as the change.
 import type { Knex } from "knex";
-import type { McpServerEvent, ToolStat } from "../wire.js";
+import type { McpServerEvent, ToolCallHour, ToolStat } from "../wire.js";
 import { newUlidFactory } from "./ids.js";
 
 export type AuditEventInput = Omit<McpServerEvent, "id" | "serverId" | "workspaceId" | "at"> & { tokenId: string | null };
@@ -87,6 +87,9 @@ function toEvent(r: EventRow): McpServerEvent {
   };
 }
 
+// The order of ToolCall.outcome's enum in openapi.yaml, which the hourly counts follow within an hour.
+const TOOL_CALL_OUTCOMES: readonly ToolCallHour["outcome"][] = ["ok", "tool_error", "error", "denied", "timeout", "upstream_error", "cancelled"];
+
 export interface WorkspaceEventFilter {
   type?: string;
   serverId?: string;
@@ -169,6 +172,23 @@ export function createAuditRepo(knex: Knex) {
         .groupBy("server_id", "tool")
         .orderBy([{ column: "calls", order: "desc" }, { column: "server_id" }, { column: "tool" }]);
       return rows.map((r) => ({ serverId: r.server_id, tool: r.tool, calls: Number(r.calls), errors: Number(r.errors), p50Ms: Number(r.p50), p95Ms: Number(r.p95) }));
+    },
+    /**
+     * Calls per (UTC hour, outcome), counted by the database over audit_events_workspace_type_at_idx.
+     * `at` is toISOString() text, so its first 13 characters name the hour on both stores.
+     */
+    async toolCallHours(workspaceId: string, since: string): Promise<ToolCallHour[]> {
+      const rows: Array<{ hour: string; outcome: string; calls: number | string }> = await knex
+        .from("audit_events")
+        .select(knex.raw("substr(at, 1, 13) as hour"), knex.raw(`${field("outcome")} as outcome`), knex.raw("count(*) as calls"))
+        .where({ workspace_id: workspaceId, type: "tool_called" })
+        .andWhere("at", ">=", since)
+        .whereNotNull("tool_call")
+        .groupByRaw(`substr(at, 1, 13), ${field("outcome")}`);
+      const order = new Map(TOOL_CALL_OUTCOMES.map((o, i) => [o, i]));
+      return rows
+        .map((r) => ({ hour: `${r.hour}:00:00.000Z`, outcome: r.outcome as ToolCallHour["outcome"], calls: Number(r.calls) }))
+        .sort((a, b) => (a.hour < b.hour ? -1 : a.hour > b.hour ? 1 : (order.get(a.outcome) ?? 99) - (order.get(b.outcome) ?? 99)));
     },
   };
 }

@@ -1,6 +1,6 @@
 // A workspace's activity: every server's events, and tool-call statistics over a time window.
 import type { AuditRepo } from "../data/audit-repo.js";
-import type { McpServerEventList, ToolStatList } from "../wire.js";
+import type { McpServerEventList, ToolCallHourList, ToolStatList } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
 import { Forbidden, ValidationFailed } from "./errors.js";
 import type { Actor } from "./tokens.js";
@@ -43,6 +43,12 @@ export function createActivityService({ audit, cursors, now = () => new Date() }
       requireWorkspace(actor, workspaceId);
       const since = query.since ? normalised(query.since) : new Date(now().getTime() - DAY_MS).toISOString();
       return { data: await audit.toolStats(workspaceId, since) };
+    },
+
+    async toolCallHours(actor: Actor, workspaceId: string, query: { since?: string }): Promise<ToolCallHourList> {
+      requireWorkspace(actor, workspaceId);
+      const since = query.since ? normalised(query.since) : new Date(now().getTime() - DAY_MS).toISOString();
+      return { data: await audit.toolCallHours(workspaceId, since) };
     },
   };
 }

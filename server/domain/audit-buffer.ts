@@ -80,6 +80,10 @@ export function bufferAppends(audit: AuditRepo, options: { flushMs?: number; onE
       await flushed();
       return audit.toolStats(...args);
     },
+    async toolCallHours(...args: Parameters<AuditRepo["toolCallHours"]>) {
+      await flushed();
+      return audit.toolCallHours(...args);
+    },
     flush,
     async close() {
       closed = true;

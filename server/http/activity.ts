@@ -1,4 +1,4 @@
-// HTTP adapters for a workspace's activity (events across servers, tool-call statistics).
+// HTTP adapters for a workspace's activity (events across servers, tool-call statistics and calls per hour).
 import type { ActivityService } from "../domain/activity.js";
 import type { Handler } from "./handler-types.js";
 
@@ -11,5 +11,9 @@ export function activityHandlers(activity: ActivityService) {
     status: 200,
     body: await activity.toolStats(req.actor(), req.params.workspaceId, req.query),
   });
-  return { listWorkspaceEvents, listWorkspaceToolStats };
+  const listWorkspaceToolCallHours: Handler<"listWorkspaceToolCallHours"> = async (req) => ({
+    status: 200,
+    body: await activity.toolCallHours(req.actor(), req.params.workspaceId, req.query),
+  });
+  return { listWorkspaceEvents, listWorkspaceToolStats, listWorkspaceToolCallHours };
 }

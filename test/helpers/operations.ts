@@ -23,6 +23,7 @@ export function everySecuredOperation(workspaceId: string, id: string): Operatio
     ["POST", `/api/workspaces/${workspaceId}/mcp`, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" })],
     ["GET", `/api/workspaces/${workspaceId}/events`, undefined],
     ["GET", `/api/workspaces/${workspaceId}/tool-stats`, undefined],
+    ["GET", `/api/workspaces/${workspaceId}/tool-call-hours`, undefined],
     ["GET", `/api/workspaces/${workspaceId}/health`, undefined],
     ["GET", "/api/me", undefined],
     ["POST", "/api/tokens", JSON.stringify({ name: "every-op", workspaces: [workspaceId] })],
