@@ -593,6 +593,15 @@ export interface paths {
          *     calling token expires, the new one expires no later (`expiresAt` says
          *     when). The secret, `token`, is in this answer only; the product keeps
          *     only its hash. Needs scope `admin`.
+         *
+         *     `toolsets` limits the token to those toolsets' MCP endpoints
+         *     (`/api/toolsets/{toolsetId}/mcp`): everything else, the workspace and
+         *     per-server endpoints included, answers it 403. It needs scope
+         *     `gateway` (the default; `admin` with `toolsets` is a 400), and each
+         *     toolset must belong to one of the new token's workspaces: a toolset
+         *     of another workspace, or one that does not exist, is a 400 naming the
+         *     entry (the same answer for both, so a token learns nothing about other
+         *     workspaces' toolsets).
          */
         post: operations["createApiToken"];
         delete?: never;
@@ -850,6 +859,152 @@ export interface paths {
         get: operations["listWorkspaceHealth"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workspaces/{workspaceId}/toolsets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List toolsets
+         * @description The workspace's toolsets, newest first. Keyset pagination: follow
+         *     `nextCursor` until it is `null`. A workspace the token does not cover
+         *     is a 403.
+         */
+        get: operations["listToolsets"];
+        put?: never;
+        /**
+         * Create toolset
+         * @description A toolset is a named MCP endpoint (`/api/toolsets/{toolsetId}/mcp`)
+         *     made of chosen tools from any MCP servers of one workspace, so that an
+         *     agent sees exactly the tools it needs. Each entry names a server and
+         *     one of its tools by the name the server gives it; `name` and
+         *     `description` override what the agent sees. Without `name`, the tool
+         *     is served under the workspace endpoint's name
+         *     (`<server namespace>__<tool>`).
+         *
+         *     Checked when written, and refused with nothing changed: a server that
+         *     is not in this workspace, or a tool its server does not offer (the
+         *     server's live tool list, kept for a short while), is a 400 naming the
+         *     entry; two entries that would be served under the same name are a
+         *     409 naming both; an override `name` that is not a valid MCP tool
+         *     name (`[A-Za-z0-9_.-]`, at most 128 characters) and more than 500
+         *     tools are 400s. A workspace the token does not cover is a 403.
+         */
+        post: operations["createToolset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/toolsets/{toolsetId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The toolset's prefixed id (`tls_…`). */
+                toolsetId: components["parameters"]["ToolsetId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get toolset
+         * @description Reads one toolset. An id in a workspace the token does not cover
+         *     answers 404, exactly as an unknown id does.
+         */
+        get: operations["getToolset"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete toolset
+         * @description Removes the toolset; its MCP endpoint answers 404 from then on (tokens
+         *     limited to it keep their other toolsets). Its events stay readable.
+         *     With `If-Match`, only deletes the version you read (412 otherwise).
+         */
+        delete: operations["deleteToolset"];
+        options?: never;
+        head?: never;
+        /**
+         * Update toolset
+         * @description Partial update: a field left out is kept; `tools`, when given,
+         *     replaces the whole list and is checked as on create (400, 409);
+         *     `description: null` clears it. `{}` changes nothing. Send the `ETag`
+         *     you read as `If-Match`; if the toolset changed since, the answer is
+         *     412 and nothing changes.
+         */
+        patch: operations["updateToolset"];
+        trace?: never;
+    };
+    "/api/toolsets/{toolsetId}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The toolset's prefixed id (`tls_…`). */
+                toolsetId: components["parameters"]["ToolsetId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List toolset events
+         * @description The toolset's own trail, newest first: created, updated (with the
+         *     fields changed), deleted, and `tools_removed` when a deleted MCP
+         *     server took its tools out of the toolset (`removedTools` names them;
+         *     the actor is whoever deleted the server). Readable after the toolset
+         *     is deleted, by a token that covers its workspace.
+         */
+        get: operations["listToolsetEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/toolsets/{toolsetId}/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The toolset's prefixed id (`tls_…`). */
+                toolsetId: components["parameters"]["ToolsetId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send MCP messages to a toolset
+         * @description One MCP server (Streamable HTTP, stateless, as the workspace endpoint)
+         *     serving exactly the toolset's tools: `tools/list` lists them under
+         *     their override `name` where the toolset gives one, else under the
+         *     workspace endpoint's `<server namespace>__<tool>`, with the override
+         *     `description` where given; `tools/call` reaches the tool's server
+         *     under the tool's own name. Everything else about a call is as on the
+         *     workspace endpoint: the same policy (a disabled server's tools are
+         *     absent, `allowedTools`, per-user credentials), the same upstream
+         *     sessions, progress and cancellation relayed. Only tools are served
+         *     (no prompts or resources).
+         *
+         *     A token limited to toolsets (`toolsets` on createApiToken) may use
+         *     only those toolsets' endpoints: any other toolset, the workspace
+         *     endpoint and the per-server endpoints answer it 403. A toolset of a
+         *     workspace the token does not cover answers 403; an unknown toolset
+         *     404.
+         */
+        post: operations["sendToolsetMessage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2193,6 +2348,13 @@ export interface components {
              * @example 90
              */
             expiresInDays?: number;
+            /**
+             * @description Limits the token to these toolsets' MCP endpoints (scope `gateway` only); each must be a toolset of one of the token's workspaces.
+             * @example [
+             *       "tls_01JDQ4N8ZK3V7W0XG5T2H9RBCE"
+             *     ]
+             */
+            toolsets?: components["schemas"]["ToolsetId"][];
         };
         /**
          * @description One of the caller's API tokens, without its secret.
@@ -2204,6 +2366,7 @@ export interface components {
          *         "ws_acme"
          *       ],
          *       "scope": "gateway",
+         *       "toolsets": null,
          *       "createdAt": "2026-12-01T09:30:00.000Z",
          *       "expiresAt": "2027-03-01T09:30:00.000Z"
          *     }
@@ -2220,6 +2383,7 @@ export interface components {
             userId: string;
             workspaces: components["schemas"]["WorkspaceId"][];
             scope: components["schemas"]["TokenScope"];
+            toolsets: components["schemas"]["TokenToolsets"];
             /**
              * Format: date-time
              * @example 2026-12-01T09:30:00.000Z
@@ -2243,6 +2407,7 @@ export interface components {
          *         "ws_acme"
          *       ],
          *       "scope": "gateway",
+         *       "toolsets": null,
          *       "createdAt": "2026-12-01T09:30:00.000Z",
          *       "expiresAt": "2027-03-01T09:30:00.000Z"
          *     }
@@ -2261,6 +2426,7 @@ export interface components {
             userId: string;
             workspaces: components["schemas"]["WorkspaceId"][];
             scope: components["schemas"]["TokenScope"];
+            toolsets: components["schemas"]["TokenToolsets"];
             /**
              * Format: date-time
              * @example 2026-12-01T09:30:00.000Z
@@ -2287,6 +2453,249 @@ export interface components {
              */
             nextCursor: string | null;
         };
+        /**
+         * @description A toolset's prefixed id.
+         * @example tls_01JDQ4N8ZK3V7W0XG5T2H9RBCE
+         */
+        ToolsetId: string;
+        /**
+         * @description One tool of a toolset, as written.
+         * @example {
+         *       "serverId": "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *       "tool": "search_issues",
+         *       "name": "find_ticket"
+         *     }
+         */
+        ToolsetToolInput: {
+            /**
+             * @description An MCP server of the toolset's workspace.
+             * @example mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE
+             */
+            serverId: string;
+            /**
+             * @description The tool's name as its server gives it.
+             * @example search_issues
+             */
+            tool: string;
+            /**
+             * @description The name the agent sees instead of `<server namespace>__<tool>`; a valid MCP tool name.
+             * @example find_ticket
+             */
+            name?: string | null;
+            /**
+             * @description The description the agent sees instead of the server's.
+             * @example Finds a customer's ticket by its words.
+             */
+            description?: string | null;
+        };
+        /** @description The toolset's tools (at most 500). */
+        ToolsetTools: components["schemas"]["ToolsetToolInput"][];
+        /**
+         * @description A toolset to create.
+         * @example {
+         *       "name": "Support agent",
+         *       "tools": [
+         *         {
+         *           "serverId": "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *           "tool": "search_issues"
+         *         }
+         *       ]
+         *     }
+         */
+        ToolsetCreate: {
+            /** @example Support agent */
+            name: string;
+            /** @example What the support agent may use. */
+            description?: string | null;
+            tools: components["schemas"]["ToolsetTools"];
+        };
+        /**
+         * @description Fields to change; a field left out is kept.
+         * @example {
+         *       "name": "Support agent (EU)"
+         *     }
+         */
+        ToolsetPatch: {
+            /** @example Support agent (EU) */
+            name?: string;
+            /** @example null */
+            description?: string | null;
+            tools?: components["schemas"]["ToolsetTools"];
+        };
+        /**
+         * @description One tool of a toolset, with the name the agent sees it under.
+         * @example {
+         *       "serverId": "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *       "tool": "search_issues",
+         *       "name": "find_ticket",
+         *       "description": null,
+         *       "exposedName": "find_ticket"
+         *     }
+         */
+        ToolsetTool: {
+            /** @example mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE */
+            serverId: string;
+            /**
+             * @description The tool's name as its server gives it.
+             * @example search_issues
+             */
+            tool: string;
+            /**
+             * @description The override name, or null.
+             * @example find_ticket
+             */
+            name: string | null;
+            /**
+             * @description The override description, or null.
+             * @example null
+             */
+            description: string | null;
+            /**
+             * @description The name the toolset's MCP endpoint serves it under now (the override, else `<server namespace>__<tool>` from the server's current name).
+             * @example find_ticket
+             */
+            exposedName: string;
+        };
+        /**
+         * @description A named MCP endpoint made of chosen tools of one workspace's servers.
+         * @example {
+         *       "id": "tls_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *       "workspaceId": "ws_acme",
+         *       "name": "Support agent",
+         *       "description": null,
+         *       "tools": [
+         *         {
+         *           "serverId": "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *           "tool": "search_issues",
+         *           "name": "find_ticket",
+         *           "description": null,
+         *           "exposedName": "find_ticket"
+         *         }
+         *       ],
+         *       "mcpPath": "/api/toolsets/tls_01JDQ4N8ZK3V7W0XG5T2H9RBCE/mcp",
+         *       "createdBy": "usr_alice",
+         *       "createdAt": "2026-12-02T09:30:00.000Z",
+         *       "updatedAt": "2026-12-02T09:30:00.000Z"
+         *     }
+         */
+        Toolset: {
+            id: components["schemas"]["ToolsetId"];
+            workspaceId: components["schemas"]["WorkspaceId"];
+            /** @example Support agent */
+            name: string;
+            /** @example What the support agent may use. */
+            description: string | null;
+            tools: components["schemas"]["ToolsetTool"][];
+            /**
+             * @description The toolset's MCP endpoint, relative to the deployment.
+             * @example /api/toolsets/tls_01JDQ4N8ZK3V7W0XG5T2H9RBCE/mcp
+             */
+            mcpPath: string;
+            /** @example usr_alice */
+            createdBy: string;
+            /**
+             * Format: date-time
+             * @example 2026-12-02T09:30:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-12-02T09:30:00.000Z
+             */
+            updatedAt: string;
+        };
+        /**
+         * @description One page of toolsets, newest first.
+         * @example {
+         *       "data": [],
+         *       "nextCursor": null
+         *     }
+         */
+        ToolsetList: {
+            data: components["schemas"]["Toolset"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page.
+             * @example null
+             */
+            nextCursor: string | null;
+        };
+        /**
+         * @description A server's tool, by the server's own name for it.
+         * @example {
+         *       "serverId": "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *       "tool": "search_issues"
+         *     }
+         */
+        ToolsetToolRef: {
+            /** @example mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE */
+            serverId: string;
+            /** @example search_issues */
+            tool: string;
+        };
+        /**
+         * @description One entry of a toolset's trail.
+         * @example {
+         *       "id": "evt_01JDQ4P2M3W9X8Y7Z6A5B4C3D2",
+         *       "toolsetId": "tls_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *       "workspaceId": "ws_acme",
+         *       "type": "tools_removed",
+         *       "actor": "usr_alice",
+         *       "requestId": "5f0c9e1e-7d4b-4a8e-9d55-0c3e1a6d2b7f",
+         *       "at": "2026-12-02T09:30:00.000Z",
+         *       "fields": [],
+         *       "removedTools": [
+         *         {
+         *           "serverId": "mcp_01JDQ4N8ZK3V7W0XG5T2H9RBCE",
+         *           "tool": "search_issues"
+         *         }
+         *       ]
+         *     }
+         */
+        ToolsetEvent: {
+            /** @example evt_01JDQ4P2M3W9X8Y7Z6A5B4C3D2 */
+            id: string;
+            toolsetId: components["schemas"]["ToolsetId"];
+            workspaceId: components["schemas"]["WorkspaceId"];
+            /**
+             * @description What happened; `tools_removed` when a deleted MCP server took its tools out.
+             * @example tools_removed
+             * @enum {string}
+             */
+            type: "created" | "updated" | "deleted" | "tools_removed";
+            /**
+             * @description The user whose token made the change.
+             * @example usr_alice
+             */
+            actor: string;
+            /** @example 5f0c9e1e-7d4b-4a8e-9d55-0c3e1a6d2b7f */
+            requestId: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-12-02T09:30:00.000Z
+             */
+            at: string;
+            /** @description The fields that changed (on `updated`). */
+            fields: components["schemas"]["FieldChange"][];
+            /** @description On `tools_removed`, the tools that left the toolset. */
+            removedTools?: components["schemas"]["ToolsetToolRef"][];
+        };
+        /**
+         * @description One page of a toolset's events, newest first.
+         * @example {
+         *       "data": [],
+         *       "nextCursor": null
+         *     }
+         */
+        ToolsetEventList: {
+            data: components["schemas"]["ToolsetEvent"][];
+            /** @example null */
+            nextCursor: string | null;
+        };
+        /**
+         * @description The toolsets the token is limited to (it may use only their MCP endpoints), or null for no such limit.
+         * @example null
+         */
+        TokenToolsets: components["schemas"]["ToolsetId"][] | null;
         /**
          * @description One offending field.
          * @example {
@@ -2761,6 +3170,8 @@ export interface components {
         IdempotencyKey: string;
         /** @description The MCP server's prefixed ID (e.g. `mcp_...`). */
         McpServerId: string;
+        /** @description The toolset's prefixed id (`tls_…`). */
+        ToolsetId: components["schemas"]["ToolsetId"];
         /** @description The workspace. */
         WorkspaceIdPath: components["schemas"]["WorkspaceId"];
         /** @description Only what happened at or after this instant (RFC 3339). */
@@ -4002,6 +4413,260 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listToolsets: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `nextCursor` of the previous page. Opaque; a cursor the server did not issue is a 400. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of toolsets. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolsetList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createToolset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace. */
+                workspaceId: components["parameters"]["WorkspaceIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToolsetCreate"];
+            };
+        };
+        responses: {
+            /** @description Created. `Location` names the new toolset. */
+            201: {
+                headers: {
+                    /** @description Path of the new toolset. */
+                    Location?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Toolset"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getToolset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The toolset's prefixed id (`tls_…`). */
+                toolsetId: components["parameters"]["ToolsetId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The toolset. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Toolset"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteToolset: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` you read. The change applies only if the record is still at that version (else 412). `*` matches any version. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The toolset's prefixed id (`tls_…`). */
+                toolsetId: components["parameters"]["ToolsetId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateToolset: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` you read. The change applies only if the record is still at that version (else 412). `*` matches any version. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The toolset's prefixed id (`tls_…`). */
+                toolsetId: components["parameters"]["ToolsetId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToolsetPatch"];
+            };
+        };
+        responses: {
+            /** @description The updated toolset. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Toolset"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listToolsetEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `nextCursor` of the previous page. Opaque; a cursor the server did not issue is a 400. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description The toolset's prefixed id (`tls_…`). */
+                toolsetId: components["parameters"]["ToolsetId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolsetEventList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    sendToolsetMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The toolset's prefixed id (`tls_…`). */
+                toolsetId: components["parameters"]["ToolsetId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JsonRpcPayload"];
+            };
+        };
+        responses: {
+            /** @description The answer, as one JSON-RPC message or an SSE stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcPayload"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The posted notifications or responses were accepted. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["McpBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["McpNotFound"];
+            406: components["responses"]["McpNotAcceptable"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -21,6 +21,7 @@ import type { TokenService } from "./domain/tokens.js";
 import type { SessionService } from "./domain/sessions.js";
 import { readCookie, SESSION_COOKIE } from "./http/cookies.js";
 import { tokenHandlers } from "./http/tokens.js";
+import { toolsetHandlers } from "./http/toolsets.js";
 import { userConnectionHandlers } from "./http/user-connections.js";
 import type { UserConnectionService } from "./domain/user-connections.js";
 import { connectionHandlers } from "./http/connections.js";
@@ -221,8 +222,10 @@ export function buildApp(deps: AppDeps): Express {
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health) };
-  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...lazyHandlers(["sendWorkspaceMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin)) });
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers() };
+  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), sendToolsetMessage: async () => {
+      throw new Error("toolsets are not served yet");
+    }, ...lazyHandlers(["sendWorkspaceMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin)) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the
   // security handler runs, and so is one to a path or method of no operation: count them against their address too.

@@ -47,6 +47,16 @@ describe("request examples sent to the server", () => {
     // A person's own connection exists only on a user-scope record (api_key, as the example sets a key).
     const perPerson = template.includes("/connections");
     for (const [placeholder, name] of template.matchAll(/\{([^}]+)\}/g)) {
+      if (name === "workspaceId") {
+        path = path.replace(placeholder, workspaceId);
+        continue;
+      }
+      if (name === "toolsetId") {
+        const made = await srv.client(token).POST("/api/workspaces/{workspaceId}/toolsets", { params: { path: { workspaceId } }, body: { name: "example toolset", tools: [] } });
+        expect(made.response.status).toBe(201);
+        path = path.replace(placeholder, made.data!.id);
+        continue;
+      }
       if (name !== "id") throw new Error(`no way to fill the path parameter {${name}} of ${template}`);
       const { data, response } = await srv.client(token).POST("/api/mcp-servers", {
         body: oauth

@@ -441,6 +441,44 @@ const migrations: Migration[] = [
       await knex.schema.alterTable("mcp_servers", (t) => t.dropColumn("oauth_generation"));
     },
   },
+  {
+    // Issue 22: toolsets (named MCP endpoints of chosen tools), their own trail, and tokens limited to them.
+    name: "019_toolsets_issue22",
+    async up(knex) {
+      await knex.schema.createTable("toolsets", (t) => {
+        idColumn(knex, t, "id").primary();
+        t.string("workspace_id", 100).notNullable();
+        t.string("name", 200).notNullable();
+        t.text("description").nullable();
+        t.text("tools").notNullable(); // JSON array of { serverId, tool, name, description }
+        t.integer("version").notNullable();
+        t.string("created_by", 100).notNullable();
+        t.string("created_at", 30).notNullable();
+        t.string("updated_at", 30).notNullable();
+        t.index(["workspace_id", "id"]);
+      });
+      await knex.schema.createTable("toolset_events", (t) => {
+        idColumn(knex, t, "id").primary();
+        t.string("toolset_id", 40).notNullable();
+        t.string("workspace_id", 100).notNullable();
+        t.string("type", 32).notNullable();
+        t.string("actor", 100).notNullable();
+        t.string("request_id", 128).nullable();
+        t.string("at", 30).notNullable();
+        t.text("fields").notNullable(); // JSON array of FieldChange
+        t.text("removed_tools").nullable(); // JSON array of { serverId, tool }
+        t.index(["toolset_id", "id"]);
+      });
+      await knex.schema.alterTable("api_tokens", (t) => {
+        t.text("toolsets").nullable(); // JSON array of toolset ids; null for no limit
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("api_tokens", (t) => t.dropColumn("toolsets"));
+      await knex.schema.dropTable("toolset_events");
+      await knex.schema.dropTable("toolsets");
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

@@ -8,6 +8,8 @@ export interface TokenRecord {
   scope: TokenScope;
   userId: string;
   workspaces: string[];
+  /** The toolsets the token is limited to; null for no such limit. */
+  toolsets: string[] | null;
   name: string | null;
   createdAt: string;
   /** When the token stops working; null for never. */
@@ -25,6 +27,7 @@ interface TokenRow {
   expires_at: string | null;
   revoked_at: string | null;
   scope: string;
+  toolsets?: string | null;
 }
 
 function toRecord(row: TokenRow): TokenRecord {
@@ -32,6 +35,7 @@ function toRecord(row: TokenRow): TokenRecord {
     id: row.id,
     userId: row.user_id,
     workspaces: JSON.parse(row.workspaces) as string[],
+    toolsets: row.toolsets ? (JSON.parse(row.toolsets) as string[]) : null,
     name: row.name,
     scope: row.scope === "gateway" ? "gateway" : "admin",
     createdAt: row.created_at,
@@ -48,6 +52,7 @@ export function createTokenRepo(knex: Knex) {
         token_hash: tokenHash,
         user_id: record.userId,
         workspaces: JSON.stringify(record.workspaces),
+        toolsets: record.toolsets ? JSON.stringify(record.toolsets) : null,
         name: record.name,
         scope: record.scope,
         created_at: record.createdAt,

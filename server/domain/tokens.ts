@@ -3,7 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { ulid } from "ulid";
 import type { TokenRecord, TokenRepo, TokenScope } from "../data/token-repo.js";
 import type { CursorCodec } from "./cursor.js";
-import { Forbidden, NotFound, Unauthorized } from "./errors.js";
+import { Forbidden, NotFound, Unauthorized, ValidationFailed } from "./errors.js";
 
 export type { TokenScope };
 export const TOKEN_SCOPES: readonly TokenScope[] = ["admin", "gateway"];
@@ -18,6 +18,8 @@ export interface Actor {
   workspaces: readonly string[];
   /** `admin`: everything in its workspaces; `gateway`: only the MCP endpoints of its workspaces. */
   scope: TokenScope;
+  /** The toolsets the token is limited to (only their MCP endpoints); null or absent for no such limit. */
+  toolsets?: readonly string[] | null;
   /** When the calling token stops working; null (or absent, for actors made up by the product) for never. */
   expiresAt?: string | null;
   /** The request acting, for the audit trail. */
@@ -31,6 +33,7 @@ export interface TokenView {
   userId: string;
   workspaces: string[];
   scope: TokenScope;
+  toolsets: string[] | null;
   createdAt: string;
   expiresAt: string | null;
 }
@@ -44,13 +47,20 @@ export function hashToken(token: string): string {
 }
 
 function view(r: TokenRecord): TokenView {
-  return { id: r.id, name: r.name, userId: r.userId, workspaces: r.workspaces, scope: r.scope, createdAt: r.createdAt, expiresAt: r.expiresAt };
+  return { id: r.id, name: r.name, userId: r.userId, workspaces: r.workspaces, scope: r.scope, toolsets: r.toolsets, createdAt: r.createdAt, expiresAt: r.expiresAt };
 }
 
-export function createTokenService(repo: TokenRepo, options: { cursors?: CursorCodec; now?: () => Date } = {}) {
+export interface TokenServiceOptions {
+  cursors?: CursorCodec;
+  now?: () => Date;
+  /** The workspace a toolset belongs to, or null when there is no such toolset. */
+  toolsetWorkspace?: (toolsetId: string) => Promise<string | null>;
+}
+
+export function createTokenService(repo: TokenRepo, options: TokenServiceOptions = {}) {
   const now = options.now ?? (() => new Date());
 
-  async function mint(input: { userId: string; workspaces: string[]; name?: string | null; scope?: string; expiresInDays?: number; expiresAt?: string | null }): Promise<{ token: string; record: TokenRecord }> {
+  async function mint(input: { userId: string; workspaces: string[]; name?: string | null; scope?: string; expiresInDays?: number; expiresAt?: string | null; toolsets?: string[] | null }): Promise<{ token: string; record: TokenRecord }> {
     const scope = (input.scope ?? "admin") as TokenScope;
     if (!TOKEN_SCOPES.includes(scope)) throw new Error(`scope '${input.scope}' is not valid: ${TOKEN_SCOPES.join(" or ")}`);
     if (!ID_SHAPE.test(input.userId)) throw new Error(`user id '${input.userId}' is not valid: letters, digits and _ . : - only`);
@@ -58,6 +68,8 @@ export function createTokenService(repo: TokenRepo, options: { cursors?: CursorC
     for (const ws of input.workspaces) {
       if (!ID_SHAPE.test(ws)) throw new Error(`workspace id '${ws}' is not valid: letters, digits and _ . : - only`);
     }
+    const toolsets = input.toolsets && input.toolsets.length > 0 ? [...new Set(input.toolsets)] : null;
+    if (toolsets && scope !== "gateway") throw new Error("a token limited to toolsets must have scope gateway");
     const days = input.expiresInDays;
     if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 365)) throw new Error(`expiry '${days}' is not valid: a whole number of days from 1 to 365`);
     const created = now();
@@ -67,6 +79,7 @@ export function createTokenService(repo: TokenRepo, options: { cursors?: CursorC
       id: `tok_${ulid()}`,
       userId: input.userId,
       workspaces: [...new Set(input.workspaces)],
+      toolsets,
       name: input.name ?? null,
       scope,
       createdAt: created.toISOString(),
@@ -74,6 +87,24 @@ export function createTokenService(repo: TokenRepo, options: { cursors?: CursorC
     };
     await repo.insert(record, hashToken(token));
     return { token, record: { ...record, revokedAt: null } };
+  }
+
+  /**
+   * A toolset limit names only toolsets of the new token's own workspaces. One that is unknown and
+   * one of a workspace the token will not cover get the same 400, so nothing leaks about other workspaces.
+   */
+  async function checkToolsets(workspaces: readonly string[], scope: TokenScope, toolsets: readonly string[]) {
+    if (scope !== "gateway") {
+      throw new ValidationFailed([{ path: "/scope", message: "must be gateway (or left out) for a token limited to toolsets: such a token may use only their MCP endpoints" }]);
+    }
+    const lookup = options.toolsetWorkspace;
+    if (!lookup) throw new Error("the token service was built without a toolset lookup");
+    const errors: { path: string; message: string }[] = [];
+    for (const [i, id] of toolsets.entries()) {
+      const ws = await lookup(id);
+      if (ws === null || !workspaces.includes(ws)) errors.push({ path: `/toolsets/${i}`, message: `is not a toolset of the token's workspaces (${workspaces.join(", ")}): ${id}` });
+    }
+    if (errors.length) throw new ValidationFailed(errors);
   }
 
   function requireCursors(): CursorCodec {
@@ -94,11 +125,11 @@ export function createTokenService(repo: TokenRepo, options: { cursors?: CursorC
       if (!record) throw new Unauthorized("The bearer token is unknown or revoked.");
       // Worded on the wire like every 401 (the problem handler says only "send a valid token").
       if (record.expiresAt !== null && record.expiresAt <= now().toISOString()) throw new Unauthorized("The bearer token has expired.");
-      return { tokenId: record.id, userId: record.userId, workspaces: record.workspaces, scope: record.scope, expiresAt: record.expiresAt };
+      return { tokenId: record.id, userId: record.userId, workspaces: record.workspaces, scope: record.scope, toolsets: record.toolsets, expiresAt: record.expiresAt };
     },
 
     /** A token the caller mints for themselves, never broader or longer-lived than the caller's own. */
-    async mintFor(actor: Actor, input: { name: string; workspaces?: string[]; scope?: TokenScope; expiresInDays?: number }): Promise<TokenView & { token: string }> {
+    async mintFor(actor: Actor, input: { name: string; workspaces?: string[]; scope?: TokenScope; expiresInDays?: number; toolsets?: string[] }): Promise<TokenView & { token: string }> {
       const workspaces = input.workspaces ?? [...actor.workspaces];
       workspaces.forEach((ws, i) => {
         if (!actor.workspaces.includes(ws)) {
@@ -113,10 +144,11 @@ export function createTokenService(repo: TokenRepo, options: { cursors?: CursorC
           { path: "/scope", message: `is broader than the calling token's scope ${actor.scope}` },
         ]);
       }
+      if (input.toolsets) await checkToolsets(workspaces, scope, input.toolsets);
       const created = now();
       let expiresAt = input.expiresInDays === undefined ? null : new Date(created.getTime() + input.expiresInDays * DAY_MS).toISOString();
       if (actor.expiresAt && (expiresAt === null || expiresAt > actor.expiresAt)) expiresAt = actor.expiresAt;
-      const { token, record } = await mint({ userId: actor.userId, workspaces, name: input.name, scope, expiresAt });
+      const { token, record } = await mint({ userId: actor.userId, workspaces, name: input.name, scope, expiresAt, toolsets: input.toolsets });
       return { ...view(record), token };
     },
 
