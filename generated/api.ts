@@ -299,8 +299,15 @@ export interface paths {
          *     left out of a list (the others answer) and the failure shows in its
          *     record's `connectorStatus`/`lastError`. `allowedTools` applies as on
          *     the per-server endpoint; every `tools/call` is a `tool_called` event of
-         *     the server called. Not relayed here: resources, completion, logging,
-         *     and server-to-client requests (use the per-server endpoint).
+         *     the server called. Resources (under `mcpws://` URIs), resource
+         *     templates, completion, progress and cancellation are relayed too; so
+         *     are a member's log messages while it answers a request (`logger`
+         *     naming its namespace; `logging/setLevel` is applied per agent by the
+         *     gateway) and, for 2025-era agents, its sampling, elicitation and roots
+         *     requests, sent on the response stream of the request they belong to
+         *     and answered by POSTing the response here (202). Not relayed here:
+         *     list_changed notifications, and requests of the client to 2026-07-28
+         *     agents (use the per-server endpoint).
          */
         post: operations["sendWorkspaceMessage"];
         delete?: never;

@@ -67,7 +67,7 @@ describe("POST /api/mcp-servers/{id}/mcp", () => {
     expect(transport.sessionId).toMatch(/^mcpgw1\./);
     expect(client.getServerVersion()?.name).toBe("v1-upstream");
 
-    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["ask", "echo", "fails", "grow", "secret_tool", "slow", "work"]);
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["ask", "echo", "fails", "grow", "report", "secret_tool", "slow", "work"]);
     expect(await client.callTool({ name: "echo", arguments: { text: "hi" } })).toMatchObject({ content: [{ type: "text", text: "hi" }] });
     expect((await client.readResource({ uri: "mem://greeting" })).contents[0]).toMatchObject({ text: "hello" });
     expect((await client.listResourceTemplates()).resourceTemplates[0].uriTemplate).toBe("mem://items/{id}");

@@ -252,8 +252,21 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
     }
   }
 
+  /**
+   * What the member sends while answering, as the agent sees it: a log message's `logger` names
+   * the member's namespace (`<namespace>`, or `<namespace>__<the server's logger>`).
+   */
+  function asMember(member: Member, options: CallOptions): CallOptions {
+    if (!options.onlog || member.bare) return options;
+    const onlog = options.onlog;
+    return {
+      ...options,
+      onlog: (params) => onlog({ ...params, logger: typeof params.logger === "string" && params.logger ? `${member.namespace}__${params.logger}` : member.namespace }),
+    };
+  }
+
   /** A request to the one member a name or URI points to; opening it is bounded like a list. */
-  async function callMember(actor: Actor, member: Member, method: string, params: Json, send: (calls: UpstreamCalls, params: Json) => Promise<Json>, options: CallOptions = {}) {
+  async function callMember(actor: Actor, member: Member, method: string, params: Json, send: (calls: UpstreamCalls, params: Json, options: CallOptions) => Promise<Json>, options: CallOptions = {}) {
     let ctx: GatewayContext;
     try {
       ctx = await openMember(actor, member, listTimeoutMs);
@@ -261,7 +274,8 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
       if (!isConnectionError(err)) throw err;
       throw new WorkspaceCallError(err.class === "timeout" ? -32005 : -32004, `MCP server '${member.stored.server.name}' could not be used: ${err.message}.`);
     }
-    return relay(ctx, method, params, toolTimeoutMs, send, options.signal);
+    const own = asMember(member, options);
+    return relay(ctx, method, params, toolTimeoutMs, (calls, p) => send(calls, p, own), options.signal);
   }
 
   /** A resource's URIs (its own, and any in its contents) in the namespaced form. */
@@ -289,7 +303,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
 
     async callTool(actor: Actor, workspaceId: string, fullName: string, args: Json | undefined, options: CallOptions = {}) {
       const { member, name } = await byName(actor, workspaceId, fullName, "tool");
-      return callMember(actor, member, "tools/call", { name, arguments: args }, (calls, params) => calls.callTool(params, options), options);
+      return callMember(actor, member, "tools/call", { name, arguments: args }, (calls, params, o) => calls.callTool(params, o), options);
     },
 
     async listPrompts(actor: Actor, workspaceId: string) {
@@ -299,7 +313,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
 
     async getPrompt(actor: Actor, workspaceId: string, fullName: string, args: Record<string, string> | undefined, options: CallOptions = {}) {
       const { member, name } = await byName(actor, workspaceId, fullName, "prompt");
-      return callMember(actor, member, "prompts/get", { name, arguments: args }, (calls, params) => calls.getPrompt(params, options), options);
+      return callMember(actor, member, "prompts/get", { name, arguments: args }, (calls, params, o) => calls.getPrompt(params, o), options);
     },
 
     async listResources(actor: Actor, workspaceId: string) {
@@ -322,7 +336,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
 
     async readResource(actor: Actor, workspaceId: string, fullUri: string, options: CallOptions = {}) {
       const { member, uri } = await byUri(actor, workspaceId, fullUri);
-      const result = await callMember(actor, member, "resources/read", { uri }, (calls, params) => calls.readResource(params, options), options);
+      const result = await callMember(actor, member, "resources/read", { uri }, (calls, params, o) => calls.readResource(params, o), options);
       return mapContents(member, result);
     },
 
@@ -345,7 +359,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
       } else {
         throw new WorkspaceCallError(-32602, "completion/complete needs params.ref: a ref/prompt with a name or a ref/resource with a uri.");
       }
-      return callMember(actor, member, "completion/complete", { ...params, ref: upstreamRef }, (calls, p) => calls.complete(p, options), options);
+      return callMember(actor, member, "completion/complete", { ...params, ref: upstreamRef }, (calls, p, o) => calls.complete(p, o), options);
     },
   };
 }

@@ -1,7 +1,8 @@
 // The workspace endpoint, /api/workspaces/{workspaceId}/mcp: an MCP server of its own (SDK v2,
 // 2026-07-28 and the 2025 revisions, stateless), whose handlers are the workspace gateway's use cases.
 import type { Request, Response } from "express";
-import { createMcpHandler, ProtocolError, Server, type AuthInfo, type ServerContext } from "@modelcontextprotocol/server";
+import { randomUUID } from "node:crypto";
+import { createMcpHandler, LOG_LEVEL_META_KEY, ProtocolError, Server, type AuthInfo, type ServerContext } from "@modelcontextprotocol/server";
 import { BadMcpRequest } from "../domain/gateway/service.js";
 import { DomainError, Forbidden } from "../domain/errors.js";
 import { parseMessages } from "../domain/gateway/policy.js";
@@ -31,6 +32,37 @@ interface Caller {
 const inFlight = new Map<string, AbortController>();
 const flightKey = (tokenId: string, id: unknown) => JSON.stringify([tokenId, id]);
 
+// Server-to-client requests relayed to agents (sampling, elicitation, roots), awaiting the answer the
+// agent POSTs, by the id the gateway gave the request (its own, so that answers cannot collide).
+const asked = new Map<string, { tokenId: string; settle: (message: { result?: unknown; error?: { code: number; message: string; data?: unknown } }) => void }>();
+
+/** Log levels from the most to the least verbose (RFC 5424 order, as MCP names them). */
+const LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+// The log level a 2025-era agent set with logging/setLevel, by token, in this process. Every
+// upstream session is asked for every level; the gateway applies each agent's own.
+const levels = new Map<string, number>();
+const LEVELS_KEPT = 10_000;
+
+function setLevel(tokenId: string, level: string) {
+  levels.delete(tokenId);
+  if (levels.size >= LEVELS_KEPT) levels.delete(levels.keys().next().value as string);
+  levels.set(tokenId, LEVELS.indexOf(level));
+}
+
+/**
+ * The least severe level the agent wants: a 2026-07-28 agent's request names its own (none: no
+ * log messages); a 2025-era agent's is what it set, or every level until it sets one.
+ */
+function wantedLevel(caller: Caller, ctx: Ctx, meta: Record<string, unknown> | undefined): number | null {
+  if (caller.modern) {
+    const named = (ctx.mcpReq as { envelope?: Record<string, unknown> }).envelope?.[LOG_LEVEL_META_KEY] ?? meta?.[LOG_LEVEL_META_KEY];
+    const at = typeof named === "string" ? LEVELS.indexOf(named) : -1;
+    return at < 0 ? null : at;
+  }
+  return levels.get(caller.actor.tokenId) ?? 0;
+}
+
 function callerOf(authInfo: AuthInfo | undefined): Caller {
   return authInfo?.extra?.caller as Caller;
 }
@@ -47,9 +79,43 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
 
 type Ctx = ServerContext;
 
-/** Runs one call with the agent's cancellation (however it arrives) and its progress passed on. */
-async function relayed<T>(ctx: Ctx, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>): Promise<T> {
+/**
+ * Asks the agent, on the response stream of its request, what an upstream asked while answering
+ * it, and waits for the answer the agent POSTs. Only a 2025-era agent can be asked: a 2026-07-28
+ * request has no stream for requests of the server.
+ */
+async function askAgent(server: Server, ctx: Ctx, caller: Caller, method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
+  if (caller.modern) throw new ProtocolError(-32601, `${method} cannot be relayed to an agent speaking 2026-07-28 through the workspace endpoint`);
+  const id = `mcpws-${randomUUID()}`;
+  const answered = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const stop = () => {
+      asked.delete(id);
+      reject(new ProtocolError(-32800, `${method} was cancelled`));
+    };
+    if (signal.aborted) return stop();
+    signal.addEventListener("abort", stop, { once: true });
+    asked.set(id, {
+      tokenId: caller.actor.tokenId,
+      settle: (message) => {
+        asked.delete(id);
+        signal.removeEventListener("abort", stop);
+        if (message.error) reject(new ProtocolError(message.error.code, message.error.message, message.error.data));
+        else resolve((message.result ?? {}) as Record<string, unknown>);
+      },
+    });
+  });
+  try {
+    await server.transport!.send({ jsonrpc: "2.0", id, method, params } as never, { relatedRequestId: ctx.mcpReq.id });
+  } catch (err) {
+    asked.get(id)?.settle({ error: { code: -32603, message: `the agent's stream is gone: ${(err as Error).message}` } });
+  }
+  return answered;
+}
+
+/** Runs one call with the agent's cancellation (however it arrives), its progress, log messages and server-to-client requests passed on. */
+async function relayed<T>(server: Server, ctx: Ctx, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>): Promise<T> {
   const token = meta?.progressToken as string | number | undefined;
+  const level = wantedLevel(caller, ctx, meta);
   const cancel = new AbortController();
   const key = flightKey(caller.actor.tokenId, ctx.mcpReq.id);
   inFlight.set(key, cancel);
@@ -59,6 +125,13 @@ async function relayed<T>(ctx: Ctx, caller: Caller, meta: Record<string, unknown
         signal: AbortSignal.any([cancel.signal, ctx.mcpReq.signal, caller.gone]),
         onprogress:
           token === undefined ? undefined : (p) => void ctx.mcpReq.notify({ method: "notifications/progress", params: { ...p, progressToken: token } }).catch(() => {}),
+        onlog:
+          level === null
+            ? undefined
+            : (params) => {
+                if (LEVELS.indexOf(params.level as string) >= level) void ctx.mcpReq.notify({ method: "notifications/message", params } as never).catch(() => {});
+              },
+        onrequest: (method, params, signal) => askAgent(server, ctx, caller, method, params, AbortSignal.any([signal, cancel.signal, ctx.mcpReq.signal, caller.gone])),
       }),
     );
   } finally {
@@ -71,16 +144,16 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   // Results depend on the caller's token (its workspaces, and later its person): never shared between callers.
   const hints = caller.modern ? { ttlMs: listTtlMs, cacheScope: "private" } : {};
   const server = new Server(SERVER_INFO, {
-    capabilities: { tools: {}, prompts: {}, resources: {}, completions: {} },
+    capabilities: { tools: {}, prompts: {}, resources: {}, completions: {}, logging: {} },
     instructions: `The MCP servers of workspace ${workspaceId}; tool, prompt and resource template names are <server namespace>__<name>, resource URIs mcpws://<server namespace>/<the server's URI, percent-encoded>.`,
   });
   server.setRequestHandler("tools/list", async () => ({ ...(await answer(() => workspace.listTools(actor, workspaceId))), ...hints }) as never);
   server.setRequestHandler("tools/call", async (request, ctx) =>
-    (await relayed(ctx, caller, request.params._meta, (o) => workspace.callTool(actor, workspaceId, request.params.name, request.params.arguments, o))) as never,
+    (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.callTool(actor, workspaceId, request.params.name, request.params.arguments, o))) as never,
   );
   server.setRequestHandler("prompts/list", async () => ({ ...(await answer(() => workspace.listPrompts(actor, workspaceId))), ...hints }) as never);
   server.setRequestHandler("prompts/get", async (request, ctx) =>
-    (await relayed(ctx, caller, request.params._meta, (o) => workspace.getPrompt(actor, workspaceId, request.params.name, request.params.arguments, o))) as never,
+    (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.getPrompt(actor, workspaceId, request.params.name, request.params.arguments, o))) as never,
   );
   server.setRequestHandler("resources/list", async () => ({ ...(await answer(() => workspace.listResources(actor, workspaceId))), ...hints }) as never);
   server.setRequestHandler(
@@ -88,10 +161,15 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
     async () => ({ ...(await answer(() => workspace.listResourceTemplates(actor, workspaceId))), ...hints }) as never,
   );
   server.setRequestHandler("resources/read", async (request, ctx) =>
-    (await relayed(ctx, caller, request.params._meta, (o) => workspace.readResource(actor, workspaceId, request.params.uri, o))) as never,
+    (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.readResource(actor, workspaceId, request.params.uri, o))) as never,
   );
+  // Emulated per agent: every upstream session sends every level, and the gateway passes on what this agent asked for.
+  server.setRequestHandler("logging/setLevel", async (request) => {
+    setLevel(actor.tokenId, request.params.level);
+    return {};
+  });
   server.setRequestHandler("completion/complete", async (request, ctx) =>
-    (await relayed(ctx, caller, request.params._meta, (o) => workspace.complete(actor, workspaceId, request.params as never, o))) as never,
+    (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.complete(actor, workspaceId, request.params as never, o))) as never,
   );
   return server;
 }
@@ -108,6 +186,16 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     if (!accept.includes("application/json") || !accept.includes("text/event-stream")) throw new NotAcceptable();
     const parsed = parseMessages(req.body);
     if (!parsed.ok) throw new BadMcpRequest(`The body is not a JSON-RPC 2.0 message: ${parsed.problems.slice(0, 5).join("; ")}.`);
+    // The agent's answers to requests relayed to it go to the upstream call that asked, in this process.
+    const answers = parsed.messages.filter((m) => m.method === undefined && m.id !== undefined);
+    if (answers.length === parsed.messages.length) {
+      for (const m of answers) {
+        const waiting = asked.get(String(m.id));
+        if (waiting?.tokenId === actor.tokenId) waiting.settle(m as never);
+      }
+      res.status(202).end();
+      return;
+    }
     for (const m of parsed.messages) {
       if (m.method === "notifications/cancelled") inFlight.get(flightKey(actor.tokenId, (m.params as { requestId?: unknown } | undefined)?.requestId))?.abort();
     }

@@ -3,6 +3,7 @@
 // that server, closed (DELETE upstream) when idle, when the record changes, when the pool is
 // full, and at shutdown. A session the upstream forgot (404) is reopened once, transparently.
 // A 2026-07-28 upstream has no session: the kept client is its cached discovery result.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import { Client, ProtocolError, SdkHttpError, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import type { GuardedFetch } from "./guarded-fetch.js";
@@ -36,7 +37,24 @@ export interface CallOptions {
   /** The agent's own cancellation (its notifications/cancelled, or it went away). */
   signal?: AbortSignal;
   onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  /** A log message (notifications/message) the upstream sent while answering this call. */
+  onlog?: (params: Json) => void;
+  /**
+   * A request the upstream made of the client while answering this call (sampling/createMessage,
+   * elicitation/create, roots/list): its result, or a throw whose `code` becomes the JSON-RPC error.
+   */
+  onrequest?: (method: string, params: Json, signal: AbortSignal) => Promise<Json>;
 }
+
+/**
+ * The agent call an upstream message belongs to. An upstream session is shared, so the only
+ * sound link between a message and an agent is the upstream request whose response stream
+ * carried it: the client reads that stream in the async context of the call that sent it.
+ */
+const current = new AsyncLocalStorage<{ options: CallOptions; open: boolean }>();
+
+/** Server-to-client requests the kept sessions accept, relayed to the agent of the call they belong to. */
+export const RELAYED_CLIENT_REQUESTS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const;
 
 type Json = Record<string, unknown>;
 
@@ -110,12 +128,33 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
   function open(target: PoolTarget, key: string, group: string, transient: boolean): Entry {
     onOpen?.();
     const transport = new StreamableHTTPClientTransport(new URL(target.url), { requestInit: { headers: target.headers }, fetch });
+    // The gateway takes what an agent may answer (sampling, elicitation, roots) and relays each to
+    // the agent whose call the upstream is answering; outside a call there is nobody to ask.
     const client = new Client(
       { name: "mcp-servers-api-gateway", version: "1.0.0" },
-      { capabilities: {}, versionNegotiation: { mode: "auto" }, defaultCacheTtlMs: listTtlMs },
+      { capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: {} }, versionNegotiation: { mode: "auto" }, defaultCacheTtlMs: listTtlMs },
     );
+    client.setNotificationHandler("notifications/message", (n) => {
+      const call = current.getStore();
+      if (call?.open) call.options.onlog?.(n.params as Json);
+    });
+    for (const method of RELAYED_CLIENT_REQUESTS) {
+      client.setRequestHandler(method, (async (request: { params?: Json }, ctx: { mcpReq: { signal: AbortSignal } }) => {
+        const call = current.getStore();
+        if (!call?.open || !call.options.onrequest) throw new ProtocolError(-32601, `${method} is relayed only while an agent's request is being answered, to that agent`);
+        return call.options.onrequest(method, request.params ?? {}, ctx.mcpReq.signal);
+      }) as never);
+    }
     const entry: Entry = { key, group, client, transport, ready: Promise.resolve(), inUse: 0, lastUsed: Date.now(), idle: null, retired: false, transient, closed: false, connected: false };
-    entry.ready = client.connect(transport, { timeout: connectTimeoutMs }).then(() => void (entry.connected = true));
+    // Opened outside any agent's call, so that what the session's own streams carry later is nobody's.
+    entry.ready = current.exit(async () => {
+      await client.connect(transport, { timeout: connectTimeoutMs });
+      // Every level is asked for and each agent's own level applied by the gateway (an upstream session is shared).
+      if (client.getServerCapabilities()?.logging && !client.getNegotiatedProtocolVersion?.()?.startsWith("2026")) {
+        await client.setLoggingLevel("debug", { timeout: connectTimeoutMs }).catch(() => {});
+      }
+      entry.connected = true;
+    });
     entry.ready.catch(() => void shut(entry, false));
     return entry;
   }
@@ -157,6 +196,19 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
   }
 
   function callsOf(client: Client, deadline: AbortSignal, timeoutMs: number): UpstreamCalls {
+    // A call's messages reach its agent only while the call runs.
+    const scoped =
+      <A extends unknown[], R>(fn: (...a: A) => Promise<R>, at: number) =>
+      async (...a: A): Promise<R> => {
+        const o = a[at] as CallOptions | undefined;
+        if (!o?.onlog && !o?.onrequest) return fn(...a);
+        const call = { options: o, open: true };
+        try {
+          return await current.run(call, () => fn(...a));
+        } finally {
+          call.open = false;
+        }
+      };
     const opts = (o?: CallOptions) => ({
       signal: o?.signal ? AbortSignal.any([o.signal, deadline]) : deadline,
       timeout: timeoutMs,
@@ -168,14 +220,14 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
     return {
       capabilities: caps,
       listTools: async () => (has("tools") ? ((await client.listTools(undefined, opts())) as never) : { tools: [] }),
-      callTool: async (params, o) => (await client.callTool(params as never, opts(o))) as never,
+      callTool: scoped(async (params: Json, o?: CallOptions) => (await client.callTool(params as never, opts(o))) as never, 1),
       listPrompts: async () => (has("prompts") ? ((await client.listPrompts(undefined, opts())) as never) : { prompts: [] }),
-      getPrompt: async (params, o) => (await client.getPrompt(params as never, opts(o))) as never,
+      getPrompt: scoped(async (params: Json, o?: CallOptions) => (await client.getPrompt(params as never, opts(o))) as never, 1),
       listResources: async () => (has("resources") ? ((await client.listResources(undefined, opts())) as never) : { resources: [] }),
       listResourceTemplates: async () =>
         has("resources") ? ((await client.listResourceTemplates(undefined, opts())) as never) : { resourceTemplates: [] },
-      readResource: async (params, o) => (await client.readResource(params as never, opts(o))) as never,
-      complete: async (params, o) => (await client.complete(params as never, opts(o))) as never,
+      readResource: scoped(async (params: Json, o?: CallOptions) => (await client.readResource(params as never, opts(o))) as never, 1),
+      complete: scoped(async (params: Json, o?: CallOptions) => (await client.complete(params as never, opts(o))) as never, 1),
       ping: async (o) => (await client.ping(opts(o))) as never,
     };
   }

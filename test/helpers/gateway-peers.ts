@@ -1,6 +1,6 @@
 // Upstream MCP servers for the gateway tests, built with the official SDKs, on loopback:
 // a sessionful 2025-era server (SDK v1) with tools, resources, prompts, completion, logging,
-// progress and sampling; and a stateless 2026-07-28 server (SDK v2). Both record the headers
+// progress, sampling and a tool that adds a tool (list_changed); and a stateless 2026-07-28 server (SDK v2). Both record the headers
 // of every request they receive.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
@@ -56,6 +56,11 @@ function v1Server() {
     }
     await extra.sendNotification({ method: "notifications/message", params: { level: "info", data: "working" } });
     return { content: [{ type: "text", text: "done" }] };
+  });
+  server.registerTool("report", { description: "Logs at two levels, once with a logger of its own." }, async (extra) => {
+    await extra.sendNotification({ method: "notifications/message", params: { level: "info", data: "fyi" } });
+    await extra.sendNotification({ method: "notifications/message", params: { level: "error", logger: "disk", data: "full" } });
+    return { content: [{ type: "text", text: "reported" }] };
   });
   server.registerTool("ask", { description: "Asks the agent's model." }, async (extra) => {
     const answer = await server.server.createMessage(
