@@ -18,6 +18,7 @@ import type { OAuthService } from "./domain/oauth/index.js";
 import { oauthHandlers } from "./http/oauth.js";
 import type { RateLimiter, RateLimitState } from "./domain/rate-limit.js";
 import type { TokenService } from "./domain/tokens.js";
+import type { ToolsetService } from "./domain/toolsets.js";
 import type { SessionService } from "./domain/sessions.js";
 import { readCookie, SESSION_COOKIE } from "./http/cookies.js";
 import { tokenHandlers } from "./http/tokens.js";
@@ -47,13 +48,16 @@ export const MAX_HEADER_BYTES = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // What a token of scope `gateway` may do: use the MCP endpoints of its workspaces, nothing else.
 // getMe too: an agent may ask which person it acts for.
-const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream", "closeMcpServerSession", "sendWorkspaceMessage", "getMe"]);
+const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream", "closeMcpServerSession", "sendWorkspaceMessage", "sendToolsetMessage", "getMe"]);
+// What a token limited to toolsets may do: use those toolsets' MCP endpoints (checked there), and getMe.
+const TOOLSET_OPERATIONS = new Set(["sendToolsetMessage", "getMe"]);
 
 export interface AppDeps {
   tokens: TokenService;
   sessions: SessionService;
   userConnections: UserConnectionService;
   servers: McpServerService;
+  toolsets: ToolsetService;
   activity: ActivityService;
   health: HealthService;
   connections: ConnectionService;
@@ -192,7 +196,10 @@ export function buildApp(deps: AppDeps): Express {
               setRateLimitHeaders(res, await deps.rateLimiter.consume(`token:${actor.tokenId}`));
               const operationId = (req as Request & { openapi?: { schema?: { operationId?: string } } }).openapi?.schema?.operationId ?? "";
               if (actor.scope === "gateway" && !GATEWAY_OPERATIONS.has(operationId)) {
-                throw new Forbidden("This token has scope gateway: it may only use the MCP endpoints (/api/mcp-servers/{id}/mcp, /api/workspaces/{workspaceId}/mcp) of its workspaces.");
+                throw new Forbidden("This token has scope gateway: it may only use the MCP endpoints (/api/mcp-servers/{id}/mcp, /api/workspaces/{workspaceId}/mcp, /api/toolsets/{toolsetId}/mcp) of its workspaces.");
+              }
+              if (actor.toolsets && !TOOLSET_OPERATIONS.has(operationId)) {
+                throw new Forbidden(`This token is limited to toolsets ${actor.toolsets.join(", ")}: it may only use their MCP endpoints (/api/toolsets/{toolsetId}/mcp).`);
               }
               (req as Request & { auth?: unknown }).auth = { ...actor, requestId: res.locals.requestId };
               return true;
@@ -222,10 +229,8 @@ export function buildApp(deps: AppDeps): Express {
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers() };
-  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), sendToolsetMessage: async () => {
-      throw new Error("toolsets are not served yet");
-    }, ...lazyHandlers(["sendWorkspaceMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin)) });
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
+  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...lazyHandlers(["sendWorkspaceMessage", "sendToolsetMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin, (actor, id) => deps.toolsets.serving(actor, id))) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the
   // security handler runs, and so is one to a path or method of no operation: count them against their address too.

@@ -44,6 +44,8 @@ import { namespaceOf } from "./domain/names.js";
 import { createEventRetention, type EventRetention } from "./domain/event-retention.js";
 import { cacheTokenLookups } from "./domain/token-cache.js";
 import { createTokenService } from "./domain/tokens.js";
+import { createToolsetService } from "./domain/toolsets.js";
+import { createToolsetRepo } from "./data/toolset-repo.js";
 import { createGuardedFetch, describeOutboundError, type LiteFetch } from "./outbound/guarded-fetch.js";
 import { RateLimited } from "./domain/errors.js";
 import { telemetry } from "./observability/hooks.js";
@@ -91,6 +93,7 @@ export interface Services {
   sessions: ReturnType<typeof createSessionService>;
   userConnections: ReturnType<typeof createUserConnectionService>;
   servers: ReturnType<typeof createMcpServerService>;
+  toolsets: ReturnType<typeof createToolsetService>;
   activity: ReturnType<typeof createActivityService>;
   health: ReturnType<typeof createHealthService>;
   connections: ReturnType<typeof createConnectionService>;
@@ -167,8 +170,18 @@ export async function openServices(config: Config, logger: Logger, options: Open
       revokeUserTokens: (stored, tokens) => oauth.revokeUserTokens(stored, tokens),
       publicUrl,
     });
+    const gw = gatewayDeps(config, () => new URL(config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`).origin, {
+      repo: records.cached,
+      audit,
+      oauthToken: (stored) => oauth.accessToken(stored),
+      sessions: createSessionCodec([key, ...previous].map(sessionKey)),
+      userCredential: (stored, userId) => userConnections.credentialFor(stored, userId),
+    });
+    const toolsetRepo = createToolsetRepo(db.knex);
+    const toolsets = createToolsetService({ repo: toolsetRepo, servers: repo, workspace: gw.gateway.workspace, cursors: createCursorCodec(cursorKey) });
     return {
       userConnections,
+      toolsets,
       // Closing the store first writes the tool_called events still waiting (graceful shutdown loses none).
       db: {
         ...db,
@@ -190,12 +203,12 @@ export async function openServices(config: Config, logger: Logger, options: Open
           }
         },
       },
-      tokens: createTokenService(cacheTokenLookups(tokenRepo), { cursors: createCursorCodec(cursorKey) }),
+      tokens: createTokenService(cacheTokenLookups(tokenRepo), { cursors: createCursorCodec(cursorKey), toolsetWorkspace: (id) => toolsetRepo.workspaceOf(id) }),
       sessions: createSessionService(createSessionRepo(db.knex)),
       connectors,
       activity: createActivityService({ audit, cursors: createCursorCodec(cursorKey) }),
       health: createHealthService({ repo: createHealthRepo(db.knex), flushEvents: () => audit.flush() }),
-      servers: personalised(createMcpServerService({ repo, audit, cursors: createCursorCodec(cursorKey), connectors }), userConnections),
+      servers: personalised(createMcpServerService({ repo, audit, cursors: createCursorCodec(cursorKey), connectors, onRemoved: (actor, server) => toolsets.serverDeleted(actor, server) }), userConnections),
       idempotency: createIdempotency(createIdempotencyRepo(db.knex), createHash("sha256").update("idempotency-fingerprint:").update(key).digest()),
       rateLimiter: observeRateLimiter(createRateLimiter(createRateLimitRepo(db.knex), config.rateLimitPerMinute), (err) => err instanceof RateLimited),
       retention: createEventRetention(createAuditRepo(db.knex), {
@@ -204,13 +217,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
         onSwept: (removed) => (removed > 0 ? logger.info({ removed, days: config.eventRetentionDays }, "audit events past retention removed") : undefined),
       }),
       oauth,
-      ...gatewayDeps(config, () => new URL(config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`).origin, {
-        repo: records.cached,
-        audit,
-        oauthToken: (stored) => oauth.accessToken(stored),
-        sessions: createSessionCodec([key, ...previous].map(sessionKey)),
-        userCredential: (stored, userId) => userConnections.credentialFor(stored, userId),
-      }),
+      ...gw,
       connections: createConnectionService({
         repo,
         probe: async (target, signal) => (await mcpProbe()).probeMcpServer(target, { fetch: sdkFetch, timeoutMs: config.connectTimeoutMs, signal }),
@@ -337,6 +344,7 @@ export function appFor(services: Services, config: Config, logger: Logger, extra
     sessions: services.sessions,
     userConnections: services.userConnections,
     servers: services.servers,
+    toolsets: services.toolsets,
     activity: services.activity,
     health: services.health,
     connections: services.connections,

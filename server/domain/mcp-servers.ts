@@ -46,6 +46,8 @@ export interface McpServerServiceDeps {
   cursors: CursorCodec;
   /** The connector catalog (issue 14); without it every connectorId is unknown. */
   connectors?: { find(name: string): Promise<ConnectorDef | null> };
+  /** After a record is deleted: its tools leave every toolset (issue 22). */
+  onRemoved?: (actor: Actor, server: { id: string; workspaceId: string }) => Promise<void>;
   now?: () => Date;
 }
 
@@ -117,7 +119,7 @@ function fail(problems: ProblemFieldError[]) {
 
 const USER_SCOPE_API_KEY = "is set per person on a connectionScope user record: each one sets theirs with PUT /api/mcp-servers/{id}/connections/me";
 
-export function createMcpServerService({ repo, audit, cursors, connectors, now = () => new Date() }: McpServerServiceDeps) {
+export function createMcpServerService({ repo, audit, cursors, connectors, onRemoved, now = () => new Date() }: McpServerServiceDeps) {
   const newId = newUlidFactory();
   const findConnector = async (name: string) => (connectors ? connectors.find(name) : null);
 
@@ -447,7 +449,10 @@ export function createMcpServerService({ repo, audit, cursors, connectors, now =
       const current = await findOrThrow(actor, id);
       checkVersion(current, expected);
       const removed = await repo.remove(current, expected === undefined ? null : current.version, now().toISOString(), event(actor, "deleted", []));
-      if (removed) return;
+      if (removed) {
+        await onRemoved?.(actor, { id, workspaceId: current.server.workspaceId });
+        return;
+      }
       if (expected !== undefined && (await repo.find(actor.workspaces, id))) throw new PreconditionFailed(`MCP server ${id} changed while it was being deleted.`);
       throw new NotFound(`MCP server ${id}`);
     },

@@ -64,6 +64,16 @@ export interface WorkspaceGatewayDeps {
 
 type Json = Record<string, unknown>;
 
+/**
+ * A toolset's view of the workspace (issue 22): which members' tools it serves, and under what
+ * name and description. Lists and calls go through the same members, policy and pool as the
+ * whole workspace; the view only restricts and renames.
+ */
+export interface ToolView {
+  /** Per member record id: the tools served (the server's own name) → their overrides (null: none). */
+  tools: ReadonlyMap<string, ReadonlyMap<string, { name: string | null; description: string | null }>>;
+}
+
 export interface Member {
   namespace: string;
   stored: StoredServer;
@@ -131,8 +141,8 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
   }
 
   /** Every member's list at once, each member (opening it included) bounded by listTimeoutMs as a whole. */
-  async function listAll(actor: Actor, workspaceId: string, method: string, key: string, list: (calls: UpstreamCalls) => Promise<Json>) {
-    const all = await members(actor, workspaceId);
+  async function listAll(actor: Actor, workspaceId: string, method: string, key: string, list: (calls: UpstreamCalls) => Promise<Json>, only?: (m: Member) => boolean) {
+    const all = (await members(actor, workspaceId)).filter((m) => !only || only(m));
     const started = performance.now();
     const parts = await Promise.allSettled(
       all.map(async (m) => {
@@ -292,17 +302,60 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
       return name ? [{ ...item, name }] : [];
     });
 
+  /** A view's tools of its members, renamed; a name taken by an earlier one is left out. */
+  const viewed = (view: ToolView, found: { member: Member; items: Json[] }[]): Json[] => {
+    const seen = new Set<string>();
+    return found.flatMap(({ member, items }) => {
+      const chosen = view.tools.get(member.stored.server.id);
+      return items.flatMap((item) => {
+        const entry = typeof item.name === "string" ? chosen?.get(item.name) : undefined;
+        const name = entry ? (entry.name ?? namespaced(member.namespace, item.name as string)) : null;
+        if (!entry || !name || seen.has(name)) return [];
+        seen.add(name);
+        return [{ ...item, name, ...(entry.description !== null ? { description: entry.description } : {}) }];
+      });
+    });
+  };
+
+  /** The member and tool a view's name points to: an override name, else `<namespace>__<tool>` of a tool without one. */
+  async function byViewName(actor: Actor, workspaceId: string, view: ToolView, full: string) {
+    for (const [serverId, tools] of view.tools) {
+      for (const [tool, entry] of tools) {
+        if (entry.name !== full) continue;
+        const member = (await members(actor, workspaceId)).find((m) => m.stored.server.id === serverId);
+        if (member) return { member, name: tool };
+      }
+    }
+    const split = splitNamespaced(full);
+    const member = split ? await memberNamed(actor, workspaceId, split.namespace) : undefined;
+    const entry = member && split ? view.tools.get(member.stored.server.id)?.get(split.name) : undefined;
+    if (!member || !split || !entry || entry.name !== null) throw unknown("tool", full, "this toolset serves only the tools tools/list gives");
+    return { member, name: split.name };
+  }
+
   return {
     members,
     listTtlMs,
 
-    async listTools(actor: Actor, workspaceId: string) {
+    /** With a view (a toolset), only its tools, under its names. */
+    async listTools(actor: Actor, workspaceId: string, view?: ToolView) {
+      if (view) {
+        const { found, leftOut } = await listAll(actor, workspaceId, "tools/list", "tools", (calls) => calls.listTools(), (m) => view.tools.has(m.stored.server.id));
+        return withMeta("tools", viewed(view, found), leftOut);
+      }
       const { found, leftOut } = await listAll(actor, workspaceId, "tools/list", "tools", (calls) => calls.listTools());
       return withMeta("tools", found.flatMap(({ member, items }) => named(member, items)), leftOut);
     },
 
-    async callTool(actor: Actor, workspaceId: string, fullName: string, args: Json | undefined, options: CallOptions = {}) {
-      const { member, name } = await byName(actor, workspaceId, fullName, "tool");
+    /** The tool names some members offer, as their servers give them, through the same policy (a toolset's write-time check). */
+    async offeredTools(actor: Actor, workspaceId: string, serverIds: ReadonlySet<string>) {
+      const { found, leftOut } = await listAll(actor, workspaceId, "tools/list", "tools", (calls) => calls.listTools(), (m) => serverIds.has(m.stored.server.id));
+      const offered = new Map(found.map(({ member, items }) => [member.stored.server.id, new Set(items.flatMap((i) => (typeof i.name === "string" ? [i.name] : [])))]));
+      return { offered, leftOut };
+    },
+
+    async callTool(actor: Actor, workspaceId: string, fullName: string, args: Json | undefined, options: CallOptions = {}, view?: ToolView) {
+      const { member, name } = view ? await byViewName(actor, workspaceId, view, fullName) : await byName(actor, workspaceId, fullName, "tool");
       return callMember(actor, member, "tools/call", { name, arguments: args }, (calls, params, o) => calls.callTool(params, o), options);
     },
 

@@ -7,7 +7,7 @@ import { BadMcpRequest } from "../domain/gateway/service.js";
 import { DomainError, Forbidden } from "../domain/errors.js";
 import { parseMessages } from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
-import { WorkspaceCallError, type CallOptions, type WorkspaceGateway } from "../domain/workspace-gateway.js";
+import { WorkspaceCallError, type CallOptions, type ToolView, type WorkspaceGateway } from "../domain/workspace-gateway.js";
 import { checkOrigin } from "./mcp-gateway.js";
 
 const SERVER_INFO = { name: "mcp-servers-api-workspace", version: "1.0.0" };
@@ -25,7 +25,12 @@ interface Caller {
   modern: boolean;
   /** Aborted when the agent goes away before its answer is written. */
   gone: AbortSignal;
+  /** On a toolset's endpoint: its tools only, under its names (issue 22). */
+  view?: ToolView;
 }
+
+/** The workspace and view a toolset's endpoint serves, for this caller (403/404 thrown). */
+export type ToolsetServing = (actor: Actor, toolsetId: string) => Promise<{ workspaceId: string; view: ToolView }>;
 
 // Calls in flight in this process, by token and the agent's request id, so that the agent's
 // notifications/cancelled (a request of its own on a stateless endpoint) reaches the call.
@@ -140,17 +145,26 @@ async function relayed<T>(server: Server, ctx: Ctx, caller: Caller, meta: Record
 }
 
 function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: number): Server {
-  const { actor, workspaceId } = caller;
+  const { actor, workspaceId, view } = caller;
   // Results depend on the caller's token (its workspaces, and later its person): never shared between callers.
   const hints = caller.modern ? { ttlMs: listTtlMs, cacheScope: "private" } : {};
+  // A toolset's endpoint (issue 22) is this server with its view: only tools, restricted and renamed.
   const server = new Server(SERVER_INFO, {
-    capabilities: { tools: {}, prompts: {}, resources: {}, completions: {}, logging: {} },
-    instructions: `The MCP servers of workspace ${workspaceId}; tool, prompt and resource template names are <server namespace>__<name>, resource URIs mcpws://<server namespace>/<the server's URI, percent-encoded>.`,
+    capabilities: view ? { tools: {}, logging: {} } : { tools: {}, prompts: {}, resources: {}, completions: {}, logging: {} },
+    instructions: view
+      ? `A toolset of workspace ${workspaceId}: exactly the tools tools/list gives.`
+      : `The MCP servers of workspace ${workspaceId}; tool, prompt and resource template names are <server namespace>__<name>, resource URIs mcpws://<server namespace>/<the server's URI, percent-encoded>.`,
   });
-  server.setRequestHandler("tools/list", async () => ({ ...(await answer(() => workspace.listTools(actor, workspaceId))), ...hints }) as never);
+  server.setRequestHandler("tools/list", async () => ({ ...(await answer(() => workspace.listTools(actor, workspaceId, view))), ...hints }) as never);
   server.setRequestHandler("tools/call", async (request, ctx) =>
-    (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.callTool(actor, workspaceId, request.params.name, request.params.arguments, o))) as never,
+    (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.callTool(actor, workspaceId, request.params.name, request.params.arguments, o, view))) as never,
   );
+  // Emulated per agent: every upstream session sends every level, and the gateway passes on what this agent asked for.
+  server.setRequestHandler("logging/setLevel", async (request) => {
+    setLevel(actor.tokenId, request.params.level);
+    return {};
+  });
+  if (view) return server;
   server.setRequestHandler("prompts/list", async () => ({ ...(await answer(() => workspace.listPrompts(actor, workspaceId))), ...hints }) as never);
   server.setRequestHandler("prompts/get", async (request, ctx) =>
     (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.getPrompt(actor, workspaceId, request.params.name, request.params.arguments, o))) as never,
@@ -163,18 +177,13 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   server.setRequestHandler("resources/read", async (request, ctx) =>
     (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.readResource(actor, workspaceId, request.params.uri, o))) as never,
   );
-  // Emulated per agent: every upstream session sends every level, and the gateway passes on what this agent asked for.
-  server.setRequestHandler("logging/setLevel", async (request) => {
-    setLevel(actor.tokenId, request.params.level);
-    return {};
-  });
   server.setRequestHandler("completion/complete", async (request, ctx) =>
     (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.complete(actor, workspaceId, request.params as never, o))) as never,
   );
   return server;
 }
 
-export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: () => string) {
+export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: () => string, toolsets?: ToolsetServing) {
   const handler = createMcpHandler((ctx) => serverFor(workspace, callerOf(ctx.authInfo), workspace.listTtlMs));
 
   const sendWorkspaceMessage = async (req: Request, res: Response) => {
@@ -182,6 +191,18 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const actor = (req as Request & { auth: Actor }).auth;
     const workspaceId = req.params.workspaceId as string;
     if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
+    await serve(req, res, actor, workspaceId);
+  };
+
+  const sendToolsetMessage = async (req: Request, res: Response) => {
+    const actor = (req as Request & { auth: Actor }).auth;
+    checkOrigin(req, publicOrigin());
+    if (!toolsets) throw new Error("the workspace endpoint was built without toolsets");
+    const { workspaceId, view } = await toolsets(actor, req.params.toolsetId as string);
+    await serve(req, res, actor, workspaceId, view);
+  };
+
+  async function serve(req: Request, res: Response, actor: Actor, workspaceId: string, view?: ToolView) {
     const accept = req.get("accept") ?? "";
     if (!accept.includes("application/json") || !accept.includes("text/event-stream")) throw new NotAcceptable();
     const parsed = parseMessages(req.body);
@@ -212,7 +233,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const body = JSON.stringify(req.body);
     headers.delete("content-length");
     const request = new Request(`http://gateway.invalid${req.originalUrl}`, { method: "POST", headers, body });
-    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { actor, workspaceId, modern: req.get("mcp-protocol-version") === "2026-07-28", gone: gone.signal } satisfies Caller } };
+    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { actor, workspaceId, modern: req.get("mcp-protocol-version") === "2026-07-28", gone: gone.signal, view } satisfies Caller } };
     const response = await handler.fetch(request, { authInfo, parsedBody: req.body });
 
     res.status(response.status);
@@ -232,7 +253,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
       if (!res.write(value)) await new Promise<void>((resolve) => res.once("drain", resolve).once("close", resolve));
     }
     res.end();
-  };
+  }
 
-  return { sendWorkspaceMessage };
+  return { sendWorkspaceMessage, sendToolsetMessage };
 }

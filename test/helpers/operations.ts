@@ -3,6 +3,8 @@
 // store is unavailable). scripts/check-status-coverage.ts notices an operation left out.
 export type OperationCall = readonly [method: string, path: string, body: string | undefined];
 
+const TOOLSET = "tls_01JDQ4N8ZK3V7W0XG5T2H9RBCE";
+
 export function everySecuredOperation(workspaceId: string, id: string): OperationCall[] {
   return [
     ["POST", "/api/mcp-servers", JSON.stringify({ workspaceId, name: "every-op", url: "https://mcp.example.com/mcp" })],
@@ -34,5 +36,12 @@ export function everySecuredOperation(workspaceId: string, id: string): Operatio
     ["PUT", `/api/mcp-servers/${id}/connections/me`, JSON.stringify({ apiKey: "every-op" })],
     ["DELETE", `/api/mcp-servers/${id}/connections/me`, undefined],
     ["DELETE", `/api/mcp-servers/${id}/connections/usr_other`, undefined],
+    ["POST", `/api/workspaces/${workspaceId}/toolsets`, JSON.stringify({ name: "every-op", tools: [] })],
+    ["GET", `/api/workspaces/${workspaceId}/toolsets`, undefined],
+    ["GET", `/api/toolsets/${TOOLSET}`, undefined],
+    ["PATCH", `/api/toolsets/${TOOLSET}`, "{}"],
+    ["DELETE", `/api/toolsets/${TOOLSET}`, undefined],
+    ["GET", `/api/toolsets/${TOOLSET}/events`, undefined],
+    ["POST", `/api/toolsets/${TOOLSET}/mcp`, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" })],
   ];
 }
