@@ -1,0 +1,68 @@
+// Start-up cost of express-openapi-validator, cut without changing what it checks.
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+
+type SchemaValidatorModule = {
+  OpenAPISchemaValidator: new (opts: { version: string; validateApiSpec: boolean }) => { validate(doc: unknown): { errors: unknown[] } };
+};
+
+let patched = false;
+
+/**
+ * eov 5.6 compiles the whole OpenAPI 3.1 meta-schema with Ajv in OpenAPIFramework.initialize
+ * even when validateApiSpec is false and the compiled function is never called (about a
+ * quarter of start-up CPU). The stand-in compiles it at its first validate(), so with
+ * validateApiSpec true the spec is still checked exactly as before, and with false nothing is lost.
+ * framework/index.js reads the class off the module object at each call, so replacing it works.
+ */
+export function compileMetaSchemaOnUse() {
+  if (patched) return;
+  patched = true;
+  const mod = require("express-openapi-validator/dist/framework/openapi.schema.validator.js") as SchemaValidatorModule;
+  const Eager = mod.OpenAPISchemaValidator;
+  mod.OpenAPISchemaValidator = class LazyOpenAPISchemaValidator {
+    private inner?: InstanceType<typeof Eager>;
+    constructor(private readonly opts: { version: string; validateApiSpec: boolean }) {}
+    validate(doc: unknown) {
+      this.inner ??= new Eager(this.opts);
+      return this.inner.validate(doc);
+    }
+  };
+}
+
+type PreprocessorModule = { SchemaPreprocessor: { prototype: { resolveSchema(this: Preprocessor, schema: unknown): unknown } } };
+type Preprocessor = { apiDoc: { components?: { schemas?: Record<string, unknown> } }; resolvedSchemaCache: Map<string, unknown>; componentSchemas?: Record<string, unknown> };
+
+// A component name that needs no JSON-pointer escaping, as Ajv's key `#/components/schemas/${id}` holds it.
+const COMPONENT_SCHEMA_REF = /^#\/components\/schemas\/([A-Za-z0-9._-]+)$/;
+
+/**
+ * eov's SchemaPreprocessor resolves each `#/components/schemas/X` it meets with
+ * `ajv.getSchema(ref).schema`: Ajv compiles X (and all it references) only for eov to read
+ * back the object it was given, on an Ajv instance thrown away after start-up (most of
+ * eov's start-up CPU). That object is `components.schemas[X]` as it was when the
+ * preprocessor's Ajv was built (createAjv adds each one by reference), so it is read from
+ * there; any other ref goes the original way. test/validator-startup.test.ts checks the
+ * preprocessed documents are the same with and without this.
+ */
+export function resolveComponentRefsWithoutCompiling() {
+  const mod = require("express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js") as PreprocessorModule;
+  const proto = mod.SchemaPreprocessor.prototype;
+  if ((proto.resolveSchema as { fast?: boolean }).fast) return;
+  const original = proto.resolveSchema;
+  const resolve = function (this: Preprocessor, schema: unknown) {
+    // The components as Ajv got them, taken at the first call (the preprocessor replaces entries as it walks).
+    this.componentSchemas ??= { ...this.apiDoc.components?.schemas };
+    const ref = (schema as { $ref?: unknown } | null | undefined)?.$ref;
+    const m = typeof ref === "string" ? COMPONENT_SCHEMA_REF.exec(ref) : null;
+    if (!m) return original.call(this, schema);
+    if (this.resolvedSchemaCache.has(ref as string)) return this.resolvedSchemaCache.get(ref as string);
+    if (!Object.hasOwn(this.componentSchemas, m[1])) return original.call(this, schema);
+    const res = this.componentSchemas[m[1]];
+    this.resolvedSchemaCache.set(ref as string, res);
+    return res;
+  };
+  (resolve as { fast?: boolean }).fast = true;
+  proto.resolveSchema = resolve;
+}

@@ -1,0 +1,47 @@
+// The start-up shortcuts in server/http/validator.ts change nothing express-openapi-validator
+// builds from the spec: the preprocessed request and response documents are the same.
+import { createRequire } from "node:module";
+import { isDeepStrictEqual } from "node:util";
+import { describe, expect, test, vi } from "vitest";
+import { spec } from "../server/app.js";
+import { compileMetaSchemaOnUse, resolveComponentRefsWithoutCompiling } from "../server/http/validator.js";
+
+const require = createRequire(import.meta.url);
+const { SchemaPreprocessor } = require("express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js");
+const { OpenAPIFramework } = require("express-openapi-validator/dist/framework/index.js");
+const { OpenApiValidator } = require("express-openapi-validator/dist/openapi.validator.js");
+
+function preprocess() {
+  // The options server/app.ts gives, normalised by eov as middleware() does.
+  const eov = new OpenApiValidator({
+    apiSpec: structuredClone(spec),
+    validateApiSpec: false,
+    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: true },
+    validateResponses: { removeAdditional: false },
+    validateFormats: true,
+  });
+  const out = new SchemaPreprocessor(structuredClone(spec), eov.ajvOpts.preprocessor, eov.options.validateResponses).preProcess();
+  return { apiDoc: out.apiDoc, apiDocRes: out.apiDocRes };
+}
+
+describe("express-openapi-validator start-up", () => {
+  test("when component refs are resolved without compiling, then the preprocessed documents are the same", () => {
+    const original = preprocess();
+    resolveComponentRefsWithoutCompiling();
+    const fast = preprocess();
+    expect(isDeepStrictEqual(fast.apiDoc, original.apiDoc)).toBe(true);
+    expect(isDeepStrictEqual(fast.apiDocRes, original.apiDocRes)).toBe(true);
+    // Shared sub-objects stay shared (eov resolves a ref to the one component object).
+    const created = (d: any) => d.paths["/api/mcp-servers"].post.requestBody.content["application/json"].schema;
+    for (const d of [original.apiDoc, fast.apiDoc] as any[]) expect(created(d)).toBe(d.components.schemas.McpServerCreate);
+  });
+
+  test("when the meta-schema is compiled on use, then validateApiSpec still refuses an invalid spec and accepts ours", async () => {
+    compileMetaSchemaOnUse();
+    vi.spyOn(console, "error").mockImplementation(() => {}); // eov prints the errors it found
+    const invalid = { openapi: "3.1.0", info: { title: "x", version: "1" }, paths: { "/x": { get: { responses: "none" } } } };
+    await expect(new OpenAPIFramework({ apiDoc: invalid, validateApiSpec: true }).initialize({})).rejects.toThrow(/apiDoc was invalid/);
+    await expect(new OpenAPIFramework({ apiDoc: structuredClone(spec), validateApiSpec: true }).initialize({})).resolves.toMatchObject({ apiDoc: { openapi: spec.openapi } });
+    await expect(new OpenAPIFramework({ apiDoc: invalid, validateApiSpec: false }).initialize({})).resolves.toBeDefined();
+  });
+});
