@@ -3,9 +3,15 @@
 import type { Connector, ConnectorInput, ConnectorList, ProblemFieldError } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
 import { NotFound } from "./errors.js";
-import { parseServerJson, placeholders } from "./server-json.js";
 import { urlProblems } from "./rules.js";
 import { originOf } from "../data/secrets.js";
+
+// server.json's schema is zod's; loaded at the first import or sync, not at start-up (zod is ~80 ms of it).
+const serverJson = () => import("./server-json.js");
+
+const PLACEHOLDER = /\{([^{}]*)\}/g;
+/** The `{name}` variables a URL or header template uses. */
+export const placeholders = (template: string) => [...template.matchAll(PLACEHOLDER)].map((m) => m[1]);
 
 export interface InputDef {
   name: string;
@@ -274,6 +280,7 @@ export function createConnectorService({ repo, cursors, now = () => new Date() }
      */
     async importDocuments(documents: { label: string; document: unknown }[]): Promise<{ ok: true; names: string[] } | { ok: false; problems: string[] }> {
       const at = now().toISOString();
+      const { parseServerJson } = await serverJson();
       const parsed = documents.map(({ label, document }) => ({ label, result: parseServerJson(document, "file", at) }));
       const problems = parsed.flatMap(({ label, result }) => {
         if (!result.ok) return result.problems.map((p) => `${label}: ${p}`);
@@ -300,6 +307,7 @@ export function createConnectorService({ repo, cursors, now = () => new Date() }
       const seenCursors = new Set<string>();
       let cursor: string | null = null;
       let pages = 0;
+      const { parseServerJson } = await serverJson();
       do {
         const page = await fetchPage(registryUrl, { cursor, updatedSince });
         pages++;

@@ -3,7 +3,7 @@
 // (name, title, description, version, websiteUrl, remotes with their variables and headers; the
 // limits are the schema's). Other fields (packages, repository, icons, _meta) are allowed and ignored.
 import { z } from "zod";
-import type { ConnectorDef, InputDef } from "./connectors.js";
+import { placeholders, type ConnectorDef, type InputDef } from "./connectors.js";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,99}$/;
@@ -43,8 +43,8 @@ export const ServerJson = z.object({
   remotes: z.array(Remote).max(20).optional(),
 });
 
+
 const PLACEHOLDER = /\{([^{}]*)\}/g;
-export const placeholders = (template: string) => [...template.matchAll(PLACEHOLDER)].map((m) => m[1]);
 
 function inputDef(name: string, input: z.infer<typeof Input>): InputDef {
   return {

@@ -1,27 +1,17 @@
 // The product as an OAuth client of each `oauth` MCP server's authorization server. The
 // protocol work is the MCP SDK v2's auth helpers (@modelcontextprotocol/client); every request goes through the guarded fetch.
 import { createPrivateKey } from "node:crypto";
-import {
-  checkResourceAllowed,
-  createPrivateKeyJwtAuth,
-  discoverAuthorizationServerMetadata,
-  discoverOAuthProtectedResourceMetadata,
-  exchangeAuthorization,
-  extractWWWAuthenticateParams,
-  fetchToken,
-  InsecureTokenEndpointError,
-  OAuthError,
-  refreshAuthorization,
-  registerClient,
-  startAuthorization,
-  type AuthorizationServerMetadata,
-  type OAuthClientProvider,
-  type OAuthProtectedResourceMetadata,
-  type OAuthTokens,
-} from "@modelcontextprotocol/client";
+import type * as ClientSdk from "@modelcontextprotocol/client";
+import type { AuthorizationServerMetadata, OAuthClientProvider, OAuthProtectedResourceMetadata, OAuthTokens } from "@modelcontextprotocol/client";
 import { describeOutboundError, type GuardedFetch } from "./guarded-fetch.js";
 
 export type { OAuthTokens };
+
+// The SDK (and zod with it) is about a sixth of start-up: loaded at the first OAuth call, not at start.
+let sdk: typeof ClientSdk | undefined;
+const loadSdk = async () => (sdk ??= await import("@modelcontextprotocol/client"));
+/** Whether err is the SDK's OAuthError; none exists before this module's first OAuth call loaded the SDK. */
+const isOAuthError = (err: unknown): err is ClientSdk.OAuthError => sdk !== undefined && err instanceof sdk.OAuthError;
 
 /** What the product knows about a server's authorization server. */
 export interface OAuthSetup {
@@ -90,7 +80,7 @@ export function signingAlgOf(pem: string): "ES256" | "ES384" | "RS256" | "EdDSA"
  * RFC 7523 client authentication: a short-lived JWT with the client id as iss and sub, for the
  * authorization server's issuer as aud, signed with the record's key (as a JWK, so any PEM form works).
  */
-function clientAssertion(setup: OAuthSetup, client: OAuthClientIdentity) {
+function clientAssertion({ OAuthError, createPrivateKeyJwtAuth }: typeof ClientSdk, setup: OAuthSetup, client: OAuthClientIdentity) {
   if (client.authMethod !== "private_key_jwt") return undefined;
   const alg = client.privateKey ? signingAlgOf(client.privateKey) : null;
   if (!client.privateKey || !alg) throw new OAuthError("invalid_client", "no usable private key for private_key_jwt");
@@ -112,19 +102,19 @@ const REJECTIONS = new Set(["invalid_grant", "invalid_client", "unauthorized_cli
 
 /** The authorization server rejected the grant or the client: re-authorization is needed. */
 export function isGrantRejected(err: unknown): boolean {
-  return err instanceof OAuthError && REJECTIONS.has(err.code);
+  return isOAuthError(err) && REJECTIONS.has(err.code);
 }
 
 /** The authorization server does not know the client (any more). */
 export function isClientRejected(err: unknown): boolean {
-  return err instanceof OAuthError && err.code === "invalid_client";
+  return isOAuthError(err) && err.code === "invalid_client";
 }
 
 /** A token-endpoint error described by the product: the server's body is never quoted. */
 export function describeTokenError(err: unknown): { class: "auth" | "http"; message: string; httpStatus: number | null } | null {
   // The SDK refuses to send credentials to a plain-http token endpoint off loopback (OAuth 2.1 §1.5).
-  if (err instanceof InsecureTokenEndpointError) return { class: "auth", message: "the token endpoint must be https (http only on loopback)", httpStatus: null };
-  if (!(err instanceof OAuthError)) return null;
+  if (sdk && err instanceof sdk.InsecureTokenEndpointError) return { class: "auth", message: "the token endpoint must be https (http only on loopback)", httpStatus: null };
+  if (!isOAuthError(err)) return null;
   const status = /^HTTP (\d{3}):/.exec(err.message)?.[1];
   if (status && /Invalid OAuth error response/.test(err.message)) {
     return { class: "http", message: `the authorization server answered HTTP ${status} without an OAuth error`, httpStatus: Number(status) };
@@ -168,6 +158,7 @@ export function createOAuthClient(fetch: GuardedFetch) {
      * token endpoint is the pinned one: a server cannot steer the product elsewhere.
      */
     async discover(serverUrl: string, pinned: { tokenEndpoint: string | null } = { tokenEndpoint: null }): Promise<Discovered> {
+      const { extractWWWAuthenticateParams, discoverOAuthProtectedResourceMetadata, checkResourceAllowed, discoverAuthorizationServerMetadata } = await loadSdk();
       let resourceMetadataUrl: URL | undefined;
       let challengeScope: string | undefined;
       try {
@@ -265,6 +256,7 @@ export function createOAuthClient(fetch: GuardedFetch) {
 
     /** RFC 7591 dynamic registration of the product as a client of the authorization server. */
     async register(registrationEndpoint: string, options: { redirectUri: string; scope: string | null; supportedAuthMethods?: string[] }): Promise<OAuthClientIdentity> {
+      const { registerClient } = await loadSdk();
       const authMethod = preferredAuthMethod(options.supportedAuthMethods);
       const info = await registerClient(registrationEndpoint, {
         metadata: { issuer: registrationEndpoint, registration_endpoint: registrationEndpoint } as AuthorizationServerMetadata,
@@ -283,6 +275,7 @@ export function createOAuthClient(fetch: GuardedFetch) {
     },
 
     async authorizationUrl(setup: OAuthSetup, client: OAuthClientIdentity, options: { redirectUrl: string; scope: string | null; state: string }) {
+      const { startAuthorization } = await loadSdk();
       return startAuthorization(setup.issuer, {
         metadata: metadataOf(setup, client),
         clientInformation: clientInformation(client),
@@ -293,43 +286,46 @@ export function createOAuthClient(fetch: GuardedFetch) {
       });
     },
 
-    exchange(setup: OAuthSetup, client: OAuthClientIdentity, code: string, codeVerifier: string, redirectUri: string): Promise<OAuthTokens> {
-      return exchangeAuthorization(setup.issuer, {
+    async exchange(setup: OAuthSetup, client: OAuthClientIdentity, code: string, codeVerifier: string, redirectUri: string): Promise<OAuthTokens> {
+      const loaded = await loadSdk();
+      return loaded.exchangeAuthorization(setup.issuer, {
         metadata: metadataOf(setup, client),
         clientInformation: clientInformation(client),
         authorizationCode: code,
         codeVerifier,
         redirectUri,
         resource: new URL(setup.resource),
-        addClientAuthentication: clientAssertion(setup, client),
+        addClientAuthentication: clientAssertion(loaded, setup, client),
         fetchFn,
       });
     },
 
-    refresh(setup: OAuthSetup, client: OAuthClientIdentity, refreshToken: string): Promise<OAuthTokens> {
-      return refreshAuthorization(setup.issuer, {
+    async refresh(setup: OAuthSetup, client: OAuthClientIdentity, refreshToken: string): Promise<OAuthTokens> {
+      const loaded = await loadSdk();
+      return loaded.refreshAuthorization(setup.issuer, {
         metadata: metadataOf(setup, client),
         clientInformation: clientInformation(client),
         refreshToken,
         resource: new URL(setup.resource),
-        addClientAuthentication: clientAssertion(setup, client),
+        addClientAuthentication: clientAssertion(loaded, setup, client),
         fetchFn,
       });
     },
 
-    clientCredentials(setup: OAuthSetup, client: OAuthClientIdentity, scope: string | null): Promise<OAuthTokens> {
+    async clientCredentials(setup: OAuthSetup, client: OAuthClientIdentity, scope: string | null): Promise<OAuthTokens> {
+      const loaded = await loadSdk();
       // A minimal provider: fetchToken asks it for the grant and the client's identity.
       const provider = {
         clientMetadata: { redirect_uris: [], grant_types: ["client_credentials"], scope: scope ?? undefined },
         clientInformation: () => clientInformation(client),
-        addClientAuthentication: clientAssertion(setup, client),
+        addClientAuthentication: clientAssertion(loaded, setup, client),
         prepareTokenRequest: (s?: string) => {
           const params = new URLSearchParams({ grant_type: "client_credentials" });
           if (s) params.set("scope", s);
           return params;
         },
       } as unknown as OAuthClientProvider;
-      return fetchToken(provider, setup.issuer, { metadata: metadataOf(setup, client), resource: new URL(setup.resource), fetchFn });
+      return loaded.fetchToken(provider, setup.issuer, { metadata: metadataOf(setup, client), resource: new URL(setup.resource), fetchFn });
     },
 
     /** RFC 7009 revocation; best effort (the tokens are forgotten either way). */
@@ -337,7 +333,7 @@ export function createOAuthClient(fetch: GuardedFetch) {
       if (!setup.revocationEndpoint) return false;
       const params = new URLSearchParams({ token, token_type_hint: hint });
       const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
-      const assertion = client.authMethod === "private_key_jwt" ? clientAssertion(setup, client) : undefined;
+      const assertion = client.authMethod === "private_key_jwt" ? clientAssertion(await loadSdk(), setup, client) : undefined;
       if (assertion) {
         params.set("client_id", client.clientId);
         await assertion(new Headers(), params, setup.revocationEndpoint);
