@@ -1,4 +1,5 @@
-// Profiles the API server (SQLite) on one operation: `node --cpu-prof --import tsx server/main.ts`
+// Profiles the API server (SQLite) on one operation: `node --cpu-prof dist/server/main.js` (the
+// compiled server, as the bench runs it: `npm run build` first)
 // under autocannon, then summarises the profile for the measured window and for start-up.
 //   npx tsx bench/profile.ts <get|list|list-deep|create|patch|tools-call> [--seconds 8] [--seed 100000] [--out <dir>]
 // tools-call: the gateway's tools/call to bench/mcp-upstream.ts, as the bench's gateway row.
@@ -49,7 +50,7 @@ async function main() {
 
   const spawnedUs = Number(process.hrtime.bigint() / 1000n);
   const upstream = operation === "tools-call" ? await startServer("mcp-upstream", "bench/mcp-upstream.ts", {}) : null;
-  const server = await startServer("api-sqlite", "server/main.ts", { DATABASE_URL: `sqlite:${db}`, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: "silent", MCP_API_RATE_LIMIT: "1000000000", MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, [
+  const server = await startServer("api-sqlite", "dist/server/main.js", { DATABASE_URL: `sqlite:${db}`, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: "silent", MCP_API_RATE_LIMIT: "1000000000", MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, [
     "--cpu-prof",
     "--cpu-prof-dir",
     out,

@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, test, vi } from "vitest";
 import { spec } from "../server/app.js";
-import { compileMetaSchemaOnUse, resolveComponentRefsWithoutCompiling } from "../server/http/validator.js";
+import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling } from "../server/http/validator.js";
 
 const require = createRequire(import.meta.url);
 const { SchemaPreprocessor } = require("express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js");
@@ -43,5 +43,21 @@ describe("express-openapi-validator start-up", () => {
     await expect(new OpenAPIFramework({ apiDoc: invalid, validateApiSpec: true }).initialize({})).rejects.toThrow(/apiDoc was invalid/);
     await expect(new OpenAPIFramework({ apiDoc: structuredClone(spec), validateApiSpec: true }).initialize({})).resolves.toMatchObject({ apiDoc: { openapi: spec.openapi } });
     await expect(new OpenAPIFramework({ apiDoc: invalid, validateApiSpec: false }).initialize({})).resolves.toBeDefined();
+  });
+
+  test("when route regexps are kept, then eov's lookups get the same regexp and keys as a fresh compile", () => {
+    const ptr = require(require.resolve("path-to-regexp", { paths: [require.resolve("express-openapi-validator")] }));
+    const fresh = ptr.pathToRegexp("/api/mcp-servers/:id/mcp", { sensitive: false, strict: false });
+    keepRouteRegexps();
+    const first = ptr.pathToRegexp("/api/mcp-servers/:id/mcp", { sensitive: false, strict: false });
+    expect(ptr.pathToRegexp("/api/mcp-servers/:id/mcp", { sensitive: false, strict: false })).toBe(first);
+    expect(first.regexp.source).toBe(fresh.regexp.source);
+    expect(first.keys).toEqual(fresh.keys);
+    expect(first.regexp.exec("/api/mcp-servers/mcp_1/mcp")?.[1]).toBe("mcp_1");
+    // Other options are another entry.
+    const sensitive = ptr.pathToRegexp("/api/mcp-servers/:id/mcp", { sensitive: true, strict: false });
+    expect(sensitive).not.toBe(first);
+    expect(sensitive.regexp.flags).not.toContain("i");
+    expect(first.regexp.flags).toContain("i");
   });
 });

@@ -66,3 +66,32 @@ export function resolveComponentRefsWithoutCompiling() {
   (resolve as { fast?: boolean }).fast = true;
   proto.resolveSchema = resolve;
 }
+
+type PathToRegexp = { pathToRegexp: (path: unknown, options?: Record<string, unknown>) => { regexp: RegExp; keys: unknown[] } };
+const ROUTE_REGEXPS_KEPT = 1000;
+
+/**
+ * eov's metadata middleware looks a request's route up by calling path-to-regexp's
+ * pathToRegexp on every route of the spec, for every request (a tenth of a GET's CPU). It is
+ * a pure function of the route and the options, so the result is kept (for string routes and
+ * plain options; a bounded number). The regexps have no g/y flag, so sharing one keeps no state.
+ */
+export function keepRouteRegexps() {
+  const mod = require(require.resolve("path-to-regexp", { paths: [require.resolve("express-openapi-validator")] })) as PathToRegexp & { pathToRegexp: { kept?: boolean } };
+  if (mod.pathToRegexp.kept) return;
+  const original = mod.pathToRegexp;
+  const kept = new Map<string, ReturnType<PathToRegexp["pathToRegexp"]>>();
+  const memo = (path: unknown, options: Record<string, unknown> = {}) => {
+    const plain = typeof path === "string" && Object.values(options).every((v) => v === undefined || typeof v !== "object");
+    if (!plain) return original(path, options);
+    const key = `${JSON.stringify(options)} ${path}`;
+    let result = kept.get(key);
+    if (!result) {
+      result = original(path, options);
+      if (kept.size < ROUTE_REGEXPS_KEPT) kept.set(key, result);
+    }
+    return result;
+  };
+  (memo as { kept?: boolean }).kept = true;
+  mod.pathToRegexp = memo as typeof mod.pathToRegexp;
+}
