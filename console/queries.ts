@@ -69,21 +69,12 @@ export function useToolStats(workspaceId: string, since: string) {
   });
 }
 
-/** The most recent tool calls since `since` (at most `max`), for the hourly chart. */
-export function useToolCalls(workspaceId: string, since: string, max = 1000) {
+/** Tool calls per hour and outcome since `since`, counted by the database (the hourly chart). */
+export function useToolCallHours(workspaceId: string, since: string) {
+  const query = { since };
   return useQuery({
-    queryKey: key("GET", "/api/workspaces/{workspaceId}/events", { workspaceId, type: "tool_called", since, max }),
-    queryFn: async () => {
-      const rows: Schemas["McpServerEvent"][] = [];
-      let cursor: string | undefined;
-      do {
-        const query = { type: "tool_called", since, limit: 100, ...(cursor ? { cursor } : {}) };
-        const page = await ok(api().GET("/api/workspaces/{workspaceId}/events", { params: { path: { workspaceId }, query } }));
-        rows.push(...page.data);
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor && rows.length < max);
-      return { rows, truncated: !!cursor };
-    },
+    queryKey: key("GET", "/api/workspaces/{workspaceId}/tool-call-hours", { workspaceId, ...query }),
+    queryFn: () => ok(api().GET("/api/workspaces/{workspaceId}/tool-call-hours", { params: { path: { workspaceId }, query } })),
   });
 }
 

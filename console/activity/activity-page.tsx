@@ -1,12 +1,15 @@
-// Activity: the workspace's tool calls per hour by outcome (uPlot), the busiest tools, and
-// p50/p95 per tool (tool-stats, computed by the database).
+// Activity: the workspace's tool calls per hour by outcome (uPlot, from tool-call-hours), the
+// busiest tools, and p50/p95 per tool (tool-stats); both computed by the database.
 import { useEffect, useMemo, useRef, useState } from "react";
 import { TableWrap } from "../components/table-wrap.js";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { Loading } from "../components/status.js";
 import { useConsole } from "../context.js";
-import { useServersPage, useToolCalls, useToolStats } from "../queries.js";
+import type { components } from "../../client/index.js";
+import { useServersPage, useToolCallHours, useToolStats } from "../queries.js";
+
+type ToolCallHour = components["schemas"]["ToolCallHour"];
 import { Link } from "../router.js";
 
 const HOUR = 3600_000;
@@ -14,28 +17,31 @@ const WINDOWS = [
   { value: 24, label: "last 24 hours" },
   { value: 24 * 7, label: "last 7 days" },
 ];
-const OUTCOMES = [
-  { key: "ok", label: "ok", color: "#1a7f37" },
-  { key: "failed", label: "failed", color: "#c62828" },
-] as const;
+// Every outcome of a tool call (ToolCall.outcome in openapi.yaml), with a colour each.
+const OUTCOMES: ReadonlyArray<{ key: ToolCallHour["outcome"]; color: string }> = [
+  { key: "ok", color: "#1a7f37" },
+  { key: "tool_error", color: "#b35900" },
+  { key: "error", color: "#c62828" },
+  { key: "denied", color: "#6a1b9a" },
+  { key: "timeout", color: "#00639b" },
+  { key: "upstream_error", color: "#7b1f1f" },
+  { key: "cancelled", color: "#5f6368" },
+];
 
-type Buckets = { hours: number[]; ok: number[]; failed: number[] };
+type Buckets = { hours: number[]; series: Array<{ key: string; color: string; counts: number[] }> };
 
-function bucket(calls: { at: string; toolCall?: { outcome: string } }[], sinceMs: number, hours: number): Buckets {
+/** Every hour of the window on the x axis, one series per outcome that occurred (counted by the database). */
+function bucket(rows: ToolCallHour[], sinceMs: number, hours: number): Buckets {
   const start = Math.floor(sinceMs / HOUR) * HOUR;
-  const out: Buckets = { hours: [], ok: [], failed: [] };
-  for (let i = 0; i <= hours; i++) {
-    out.hours.push((start + i * HOUR) / 1000);
-    out.ok.push(0);
-    out.failed.push(0);
+  const xs = Array.from({ length: hours + 1 }, (_, i) => (start + i * HOUR) / 1000);
+  const present = OUTCOMES.filter((o) => rows.some((r) => r.outcome === o.key));
+  const series = (present.length > 0 ? present : OUTCOMES.slice(0, 1)).map((o) => ({ ...o, counts: xs.map(() => 0) }));
+  for (const r of rows) {
+    const i = Math.round((Date.parse(r.hour) - start) / HOUR);
+    const s = series.find((x) => x.key === r.outcome);
+    if (s && i >= 0 && i <= hours) s.counts[i] += r.calls;
   }
-  for (const c of calls) {
-    const i = Math.floor((Date.parse(c.at) - start) / HOUR);
-    if (i < 0 || i > hours) continue;
-    if (c.toolCall?.outcome === "ok") out.ok[i]++;
-    else out.failed[i]++;
-  }
-  return out;
+  return { hours: xs, series };
 }
 
 function Chart({ data, label }: { data: Buckets; label: string }) {
@@ -47,11 +53,11 @@ function Chart({ data, label }: { data: Buckets; label: string }) {
       {
         width: width(),
         height: 240,
-        series: [{}, ...OUTCOMES.map((o) => ({ label: o.label, stroke: o.color, fill: `${o.color}22`, width: 2, paths: uPlot.paths.stepped?.({ align: 1 }) }))],
+        series: [{}, ...data.series.map((o) => ({ label: o.key, stroke: o.color, fill: `${o.color}22`, width: 2, paths: uPlot.paths.stepped?.({ align: 1 }) }))],
         axes: [{}, { label: "calls per hour" }],
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       },
-      [data.hours, data.ok, data.failed],
+      [data.hours, ...data.series.map((o) => o.counts)],
       el,
     );
     const onResize = () => plot.setSize({ width: width(), height: 240 });
@@ -70,7 +76,7 @@ export function ActivityPage() {
   // Rounded to the minute, so the query key (and the cache) is stable while the page is open.
   const since = useMemo(() => new Date(Math.floor((Date.now() - hours * HOUR) / 60_000) * 60_000).toISOString(), [hours]);
   const stats = useToolStats(workspace, since);
-  const calls = useToolCalls(workspace, since);
+  const calls = useToolCallHours(workspace, since);
   const servers = useServersPage(workspace, undefined, 100);
   const nameOf = (id: string) => servers.data?.data.find((s) => s.id === id)?.name ?? id;
   return (
@@ -88,15 +94,16 @@ export function ActivityPage() {
       </div>
       <h2>Tool calls per hour</h2>
       <Loading query={calls} what="tool calls">
-        {({ rows, truncated }) => {
+        {({ data: rows }) => {
           const data = bucket(rows, Date.parse(since), hours);
-          const total = rows.length;
-          const failed = rows.filter((r) => r.toolCall?.outcome !== "ok").length;
+          const total = rows.reduce((n, r) => n + r.calls, 0);
+          const failed = rows.reduce((n, r) => n + (r.outcome === "ok" ? 0 : r.calls), 0);
+          const byOutcome = OUTCOMES.map((o) => [o.key, rows.filter((r) => r.outcome === o.key).reduce((n, r) => n + r.calls, 0)] as const).filter(([, n]) => n > 0);
           return (
             <>
-              <Chart data={data} label={`Tool calls per hour, ${total} in the window, ${failed} failed`} />
+              <Chart data={data} label={`Tool calls per hour, ${total} in the window, ${failed} not ok`} />
               <p className="muted">
-                {total} calls{truncated ? " (the most recent 1000 are charted)" : ""}, {failed} failed.
+                {total} calls{byOutcome.length > 0 ? `: ${byOutcome.map(([k, n]) => `${n} ${k}`).join(", ")}` : ""}.
               </p>
             </>
           );
