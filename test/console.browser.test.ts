@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ensureConsoleBuilt } from "./helpers/console-build.js";
 import { startV1SessionPeer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { closedPortUrl } from "./helpers/mcp-peers.js";
+import { startOAuthPeer, type OAuthPeer } from "./helpers/oauth-peer.js";
 import { startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -45,9 +46,12 @@ async function launchChromium(): Promise<Browser> {
 let srv: TestServer;
 let peer: GatewayPeer;
 let browser: Browser;
+let oauthPeer: OAuthPeer;
 beforeAll(async () => {
   ensureConsoleBuilt();
   [srv, peer, browser] = await Promise.all([startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "5000" } }), startV1SessionPeer({ bearer: KEY }), launchChromium()]);
+  // A real authorization server (oidc-provider) for Connect my account, started once the callback is known.
+  oauthPeer = await startOAuthPeer({ redirectUri: `${srv.baseUrl}/api/oauth/callback` });
   const port = new URL(peer.url).port;
   // A catalog entry whose secret input is the upstream's bearer credential.
   const imported = await srv.services.connectors.importDocuments([
@@ -73,6 +77,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
+  await oauthPeer?.close();
   await peer?.close();
   await srv?.stop();
 });
@@ -94,7 +99,9 @@ async function openContext(): Promise<{ context: BrowserContext; page: Page; wat
     if (!documented(r.method(), r.url())) watch.undocumented.push(`${r.method()} ${url.pathname}`);
   });
   const page = await context.newPage();
-  page.on("console", (m) => void (m.type() === "error" && watch.errors.push(m.text())));
+  // Only the product's pages count: an authorization server's own pages are not the console's to judge.
+  const ours = () => new URL(page.url()).origin === srv.baseUrl;
+  page.on("console", (m) => void (m.type() === "error" && ours() && watch.errors.push(m.text())));
   page.on("pageerror", (e) => void watch.errors.push(e.message));
   await page.addInitScript(() => {
     const w = window as unknown as { cspViolations: string[] };
@@ -339,6 +346,63 @@ describe("the console in a browser", () => {
       expect((await agent.listTools()).tools.map((t) => t.name)).toContain("echo");
       await agent.close();
       expect(watch.errors.filter((e) => !/status of 50[24]/.test(e))).toEqual([]);
+      expect(watch.undocumented).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("when a user-scope OAuth server is opened, then Connect my account goes through the authorization server's login and consent in this browser and the person is listed, connected as themselves", { timeout: 90_000 }, async () => {
+    const ws = uniqueWorkspace("conoauth");
+    const userId = "usr_oauth_person";
+    const admin = await srv.token([ws], userId);
+    const server = await srv.client(admin).servers.create({
+      workspaceId: ws,
+      name: "Linear",
+      url: oauthPeer.mcpUrl,
+      authType: "oauth",
+      connectionScope: "user",
+      oauthClientId: oauthPeer.clientId,
+      oauthClientSecret: oauthPeer.clientSecret,
+    });
+    const { context, page, watch } = await openContext();
+    try {
+      await page.goto("/console");
+      await page.getByLabel("Token").fill(admin);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: "Servers", exact: true }).waitFor();
+      await page.goto(`/console/servers/${server.id}`);
+      await page.getByRole("heading", { name: "Connections" }).waitFor();
+      await page.getByText("Nobody has connected yet.").waitFor();
+      await judge(page, "server-connections-oauth");
+
+      // Off to the authorization server's own login and consent pages, then back through the callback.
+      await page.getByRole("button", { name: "Connect my account" }).click();
+      const as = new URL(oauthPeer.authorizationEndpoint).origin;
+      await page.waitForURL((url) => url.origin === as);
+      await page.locator('input[name="login"]').fill(userId);
+      await page.locator('input[name="password"]').fill("any");
+      await page.locator('button[type="submit"]').click();
+      await page.waitForLoadState();
+      if (new URL(page.url()).origin === as) await page.locator('button[type="submit"]').click(); // consent
+      await page.waitForURL((url) => url.origin === srv.baseUrl);
+      expect(await page.locator("h1").textContent()).toBe("Connected");
+
+      // Back in the console (the tab kept its sign-in), the connection is listed as this person's.
+      await page.goto(`/console/servers/${server.id}`);
+      const row = page.getByRole("region", { name: "Connections" }).getByRole("row", { name: new RegExp(`${userId} \\(you\\)`) });
+      await row.waitFor();
+      expect(await row.textContent()).toMatch(/connected/);
+      expect(await row.textContent()).toMatch(/OAuth until/);
+
+      // An agent with this person's gateway token reaches the upstream as this person.
+      const { token } = await srv.services.tokens.mint({ userId, workspaces: [ws], scope: "gateway" });
+      const agent = await agentTools(`${srv.baseUrl}/api/mcp-servers/${server.id}/mcp`, token);
+      expect((await agent.listTools()).tools.map((t) => t.name)).toEqual(["whoami"]);
+      await agent.close();
+      expect(oauthPeer.mcpRequests.at(-1)!.sub).toBe(userId);
+      // Before the connection, the live tools list is the upstream's refusal (a 502 Chromium logs).
+      expect(watch.errors.filter((e) => !e.includes("status of 502"))).toEqual([]);
       expect(watch.undocumented).toEqual([]);
     } finally {
       await context.close();
