@@ -40,9 +40,9 @@ export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The problem's `errors` entry for a field (by its JSON pointer, e.g. `/url`), if any. */
-export function fieldError(err: unknown, pointer: string): string | undefined {
+/** The problem's `errors` entry for a field (by its JSON pointer, e.g. `/url`; with `exact`, not its sub-fields), if any. */
+export function fieldError(err: unknown, pointer: string, { exact = false } = {}): string | undefined {
   if (!(err instanceof ProblemError)) return undefined;
-  const hit = err.errors.find((e) => e.path === pointer || e.path === `/body${pointer}` || e.path.startsWith(`${pointer}/`));
+  const hit = err.errors.find((e) => e.path === pointer || e.path === `/body${pointer}` || (!exact && e.path.startsWith(`${pointer}/`)));
   return hit?.message;
 }

@@ -12,12 +12,14 @@ import { ServerPage } from "./server/server-page.js";
 import { ServersPage } from "./servers/servers-page.js";
 import { SignInPage } from "./sign-in/sign-in-page.js";
 import { TokensPage } from "./tokens/tokens-page.js";
+import { NewToolsetPage, ToolsetPage, ToolsetsPage } from "./toolsets/toolsets-page.js";
 
 // The chart library is loaded only when Activity is opened, so the first page stays small.
 const ActivityPage = lazy(() => import("./activity/activity-page.js").then((m) => ({ default: m.ActivityPage })));
 
 const NAV: Array<[path: string, label: string]> = [
   ["/servers", "Servers"],
+  ["/toolsets", "Toolsets"],
   ["/tokens", "Tokens"],
   ["/connect-agent", "Connect an agent"],
   ["/activity", "Activity"],
@@ -97,6 +99,7 @@ function SignedIn({ me, path, onSignOut }: { me: NonNullable<ReturnType<typeof u
     session.setWorkspace(ws);
     setWorkspaceState(ws);
     if (path.startsWith("/servers/")) navigate("/servers");
+    if (path.startsWith("/toolsets/")) navigate("/toolsets");
   };
   useEffect(() => {
     if (path === "/" || path === "") navigate("/servers", { replace: true });
@@ -140,9 +143,13 @@ function SignedIn({ me, path, onSignOut }: { me: NonNullable<ReturnType<typeof u
 
   let page: ReactNode;
   const serverMatch = /^\/servers\/(mcp_[0-9A-Za-z]+)$/.exec(path);
+  const toolsetMatch = /^\/toolsets\/(tls_[0-9A-Za-z]+)$/.exec(path);
   if (path === "/servers" || path === "/" || path === "") page = <ServersPage />;
   else if (path === "/servers/new") page = <NewServerPage />;
   else if (serverMatch) page = <ServerPage id={serverMatch[1]} />;
+  else if (path === "/toolsets") page = <ToolsetsPage />;
+  else if (path === "/toolsets/new") page = <NewToolsetPage />;
+  else if (toolsetMatch) page = <ToolsetPage id={toolsetMatch[1]} />;
   else if (path === "/tokens") page = <TokensPage />;
   else if (path === "/connect-agent") page = <ConnectAgentPage />;
   else if (path === "/activity") page = <Suspense fallback={<Busy>Loading Activity…</Busy>}><ActivityPage /></Suspense>;

@@ -6,6 +6,9 @@ import { api, ok } from "./api.js";
 
 type Schemas = components["schemas"];
 export type ApiTokenCreate = Schemas["ApiTokenCreate"];
+export type Toolset = Schemas["Toolset"];
+export type ToolsetCreate = Schemas["ToolsetCreate"];
+export type ToolsetPatch = Schemas["ToolsetPatch"];
 
 const key = (method: string, path: string, params: object = {}) => [method, path, params] as const;
 
@@ -31,7 +34,14 @@ export function useServerTools(id: string, enabled: boolean) {
     queryKey: key("GET", "/api/mcp-servers/{id}/tools", { id }),
     queryFn: async () => {
       // A live listing records the server's status too: the record shown must follow.
-      const tools = await api().servers.tools(id).finally(() => void qc.invalidateQueries({ queryKey: ["GET", "/api/mcp-servers/{id}", { id }] }));
+      // …and pins the tools it sees, or finds them changed: the pins shown must follow too.
+      const tools = await api()
+        .servers.tools(id)
+        .finally(() => {
+          void qc.invalidateQueries({ queryKey: ["GET", "/api/mcp-servers/{id}", { id }] });
+          void qc.invalidateQueries({ queryKey: ["GET", "/api/mcp-servers/{id}/tool-pins", { id }] });
+          void qc.invalidateQueries({ queryKey: ["GET", "/api/mcp-servers/{id}/tool-pins/{tool}"], predicate: (q) => (q.queryKey[2] as { id?: string })?.id === id });
+        });
       return tools;
     },
     enabled,
@@ -91,7 +101,7 @@ function invalidateServer(qc: QueryClient, id?: string) {
   void qc.invalidateQueries({ queryKey: ["GET", "/api/mcp-servers"] });
   void qc.invalidateQueries({ queryKey: ["GET", "/api/workspaces/{workspaceId}/events"] });
   if (!id) return;
-  for (const path of ["/api/mcp-servers/{id}", "/api/mcp-servers/{id}/events", "/api/mcp-servers/{id}/tools"]) {
+  for (const path of ["/api/mcp-servers/{id}", "/api/mcp-servers/{id}/events", "/api/mcp-servers/{id}/tools", "/api/mcp-servers/{id}/tool-pins"]) {
     void qc.invalidateQueries({ queryKey: ["GET", path, { id }], exact: false });
   }
 }
@@ -119,6 +129,68 @@ export function useTestServer(id: string) {
 export function useDeleteServer(id: string) {
   const qc = useQueryClient();
   return useMutation({ mutationFn: () => api().servers.delete(id), onSuccess: () => invalidateServer(qc, id) });
+}
+
+export function useToolsets(workspaceId: string) {
+  const query = { limit: 100 };
+  return useQuery({
+    queryKey: key("GET", "/api/workspaces/{workspaceId}/toolsets", { workspaceId, ...query }),
+    queryFn: () => ok(api().GET("/api/workspaces/{workspaceId}/toolsets", { params: { path: { workspaceId }, query } })),
+    enabled: !!workspaceId,
+  });
+}
+
+/** One toolset and its ETag, which a save sends back as If-Match. */
+export function useToolset(toolsetId: string) {
+  return useQuery({
+    queryKey: key("GET", "/api/toolsets/{toolsetId}", { toolsetId }),
+    queryFn: async () => {
+      const result = await api().GET("/api/toolsets/{toolsetId}", { params: { path: { toolsetId } } });
+      const toolset = await ok(Promise.resolve(result));
+      return { toolset, etag: result.response.headers.get("etag") ?? "" };
+    },
+  });
+}
+
+export function useToolsetEvents(toolsetId: string) {
+  const query = { limit: 20 };
+  return useQuery({
+    queryKey: key("GET", "/api/toolsets/{toolsetId}/events", { toolsetId, ...query }),
+    queryFn: () => ok(api().GET("/api/toolsets/{toolsetId}/events", { params: { path: { toolsetId }, query } })),
+  });
+}
+
+// What a change to a toolset makes stale: the workspace's list, the toolset and its events.
+function invalidateToolset(qc: QueryClient, toolsetId?: string) {
+  void qc.invalidateQueries({ queryKey: ["GET", "/api/workspaces/{workspaceId}/toolsets"] });
+  if (!toolsetId) return;
+  void qc.invalidateQueries({ queryKey: ["GET", "/api/toolsets/{toolsetId}", { toolsetId }] });
+  void qc.invalidateQueries({ queryKey: ["GET", "/api/toolsets/{toolsetId}/events"], predicate: (q) => (q.queryKey[2] as { toolsetId?: string })?.toolsetId === toolsetId });
+}
+
+export function useCreateToolset(workspaceId: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (body: ToolsetCreate) => ok(api().POST("/api/workspaces/{workspaceId}/toolsets", { params: { path: { workspaceId } }, body })),
+    onSuccess: (t) => invalidateToolset(qc, t.id),
+  });
+}
+
+export function useUpdateToolset(toolsetId: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: ({ patch, etag }: { patch: ToolsetPatch; etag: string }) =>
+      ok(api().PATCH("/api/toolsets/{toolsetId}", { params: { path: { toolsetId }, header: { "If-Match": etag } }, body: patch })),
+    onSuccess: () => invalidateToolset(qc, toolsetId),
+  });
+}
+
+export function useDeleteToolset(toolsetId: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: () => ok(api().DELETE("/api/toolsets/{toolsetId}", { params: { path: { toolsetId } } })),
+    onSuccess: () => invalidateToolset(qc, toolsetId),
+  });
 }
 
 export function useMintToken() {

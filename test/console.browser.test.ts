@@ -6,14 +6,18 @@
 // no console error, no CSP violation, and no request to a path openapi.yaml lacks.
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpServer as V1McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { z } from "zod";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ensureConsoleBuilt } from "./helpers/console-build.js";
 import { startV1SessionPeer, type GatewayPeer } from "./helpers/gateway-peers.js";
-import { closedPortUrl } from "./helpers/mcp-peers.js";
+import { closedPortUrl, closer, listen } from "./helpers/mcp-peers.js";
 import { startOAuthPeer, type OAuthPeer } from "./helpers/oauth-peer.js";
 import { startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
@@ -43,15 +47,41 @@ async function launchChromium(): Promise<Browser> {
   });
 }
 
+/**
+ * A stateless SDK server (v1, a fresh McpServer per request) offering `lookup` and `define`, whose
+ * `lookup` description the test rewrites: the "rug pull" a pin must hold.
+ */
+async function startChangingPeer() {
+  const state = { lookup: "Looks a word up.", calls: [] as string[] };
+  const http = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const server = new V1McpServer({ name: "dictionary", version: "1.0.0" });
+    server.registerTool("lookup", { description: state.lookup, inputSchema: { word: z.string() } }, async ({ word }) => {
+      state.calls.push("lookup");
+      return { content: [{ type: "text", text: `${word}: a word` }] };
+    });
+    server.registerTool("define", { description: "Defines a word." }, async () => ({ content: [{ type: "text", text: "defined" }] }));
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on("close", () => void transport.close());
+    await server.connect(transport);
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    await transport.handleRequest(req, res, chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : undefined);
+  });
+  const port = await listen(http);
+  return { url: `http://127.0.0.1:${port}/mcp`, state, close: closer(http) };
+}
+
 let srv: TestServer;
 let peer: GatewayPeer;
 let browser: Browser;
 let oauthPeer: OAuthPeer;
+let changing: Awaited<ReturnType<typeof startChangingPeer>>;
 beforeAll(async () => {
   ensureConsoleBuilt();
   [srv, peer, browser] = await Promise.all([startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "5000" } }), startV1SessionPeer({ bearer: KEY }), launchChromium()]);
   // A real authorization server (oidc-provider) for Connect my account, started once the callback is known.
   oauthPeer = await startOAuthPeer({ redirectUri: `${srv.baseUrl}/api/oauth/callback` });
+  changing = await startChangingPeer();
   const port = new URL(peer.url).port;
   // A catalog entry whose secret input is the upstream's bearer credential.
   const imported = await srv.services.connectors.importDocuments([
@@ -78,6 +108,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await oauthPeer?.close();
+  await changing?.close();
   await peer?.close();
   await srv?.stop();
 });
@@ -403,6 +434,97 @@ describe("the console in a browser", () => {
       expect(oauthPeer.mcpRequests.at(-1)!.sub).toBe(userId);
       // Before the connection, the live tools list is the upstream's refusal (a 502 Chromium logs).
       expect(watch.errors.filter((e) => !e.includes("status of 502"))).toEqual([]);
+      expect(watch.undocumented).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("when a person builds a toolset from two servers' tools with an override, then an SDK client with a token limited to it sees exactly those tools under the names given, and an edit takes one out", { timeout: 120_000 }, async () => {
+    const ws = uniqueWorkspace("conts");
+    const admin = await srv.token([ws], "usr_toolsets");
+    const api = srv.client(admin);
+    await api.servers.create({ workspaceId: ws, name: "Echo", url: peer.url, authType: "api_key", apiKey: KEY });
+    await api.servers.create({ workspaceId: ws, name: "Words", url: changing.url });
+    const { context, page, watch } = await openContext();
+    try {
+      await page.goto("/console");
+      await page.getByLabel("Token").fill(admin);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: "Servers", exact: true }).waitFor();
+      await page.getByRole("navigation").getByRole("link", { name: "Toolsets" }).click();
+      await page.getByRole("heading", { name: "Toolsets", exact: true }).waitFor();
+      await page.getByText("No toolsets yet.").waitFor();
+      await judge(page, "toolsets-empty");
+
+      await page.getByRole("button", { name: "New toolset" }).click();
+      const form = page.getByRole("form", { name: "New toolset" });
+      await form.getByLabel("Name", { exact: true }).fill("Support agent");
+      await form.getByLabel("Description", { exact: true }).fill("What the support agent may use.");
+      const echoTools = form.getByRole("group", { name: "Echo" });
+      const wordTools = form.getByRole("group", { name: "Words" });
+      await echoTools.getByRole("checkbox", { name: "echo" }).check();
+      await wordTools.getByRole("checkbox", { name: "lookup" }).check();
+      await wordTools.getByRole("checkbox", { name: "define" }).check();
+      await wordTools.getByLabel("Name for lookup").fill("find_word");
+      await wordTools.getByLabel("Description for lookup").fill("Finds a word for a customer.");
+      await judge(page, "toolset-new");
+      await form.getByRole("button", { name: "Create" }).click();
+      await page.getByRole("heading", { name: "Support agent", exact: true }).waitFor();
+      const toolsetId = /\/console\/toolsets\/(tls_\w+)$/.exec(page.url())?.[1];
+      expect(toolsetId).toMatch(/^tls_/);
+      await judge(page, "toolset");
+
+      // A token limited to it, minted on Connect an agent with the toolset's endpoint chosen.
+      await page.getByRole("link", { name: "Connect an agent" }).click();
+      await page.getByLabel("Endpoint").selectOption({ label: "Toolset Support agent" });
+      await page.getByText("Mint a gateway token for this agent").click();
+      expect(await page.getByRole("checkbox", { name: "Support agent" }).isChecked()).toBe(true);
+      await page.getByRole("button", { name: "Mint token" }).click();
+      const minted = (await page.locator(".secret code").textContent())!.trim();
+      await page.getByRole("button", { name: "Copy URL" }).click();
+      await page.getByText("Copied").first().waitFor();
+      const copied = await page.evaluate(() => navigator.clipboard.readText());
+      expect(copied).toBe(`${srv.baseUrl}/api/toolsets/${toolsetId}/mcp`);
+      const agent = await agentTools(copied, minted);
+      const listed = (await agent.listTools()).tools;
+      const names = listed.map((t) => t.name);
+      expect(names).toContain("find_word");
+      expect(names.filter((n) => n !== "find_word")).toHaveLength(2);
+      expect(names.some((n) => n.endsWith("echo"))).toBe(true);
+      expect(names.some((n) => n.endsWith("define"))).toBe(true);
+      expect(listed.find((t) => t.name === "find_word")!.description).toBe("Finds a word for a customer.");
+      expect(await agent.callTool({ name: "find_word", arguments: { word: "ticket" } })).toMatchObject({ content: [{ text: "ticket: a word" }] });
+      await agent.close();
+      // Limited to the toolset: the workspace endpoint refuses the same token.
+      await expect(agentTools(`${srv.baseUrl}/api/workspaces/${ws}/mcp`, minted)).rejects.toThrow();
+      const tokens = await api.GET("/api/tokens", { params: { query: { limit: 100 } } });
+      expect(tokens.data!.data.filter((t) => t.toolsets?.includes(toolsetId!))).toHaveLength(1);
+
+      // Edit: take echo out, Save, and the agent no longer sees it.
+      await page.getByRole("link", { name: "Toolsets" }).click();
+      await page.getByRole("region", { name: "Toolsets" }).getByRole("link", { name: "Support agent" }).click();
+      const edit = page.getByRole("form", { name: "Toolset" });
+      await edit.getByRole("group", { name: "Echo" }).getByRole("checkbox", { name: "echo" }).uncheck();
+      await edit.getByRole("button", { name: "Save" }).click();
+      await page.getByRole("status").filter({ hasText: "Saved." }).waitFor();
+      const again = await agentTools(copied, minted);
+      expect((await again.listTools()).tools.map((t) => t.name).some((n) => n.endsWith("echo"))).toBe(false);
+      await again.close();
+
+      // A name the API refuses is shown at that entry's field.
+      await edit.getByRole("group", { name: "Words" }).getByLabel("Name for define").fill("not a valid name!");
+      await edit.getByRole("button", { name: "Save" }).click();
+      await edit.getByRole("group", { name: "Words" }).getByRole("alert").first().waitFor();
+      expect(await edit.getByRole("group", { name: "Words" }).getByLabel("Name for define").getAttribute("aria-invalid")).toBe("true");
+      const provoked = watch.errors.findIndex((e) => e.includes("status of 400"));
+      expect(provoked).toBeGreaterThanOrEqual(0);
+      watch.errors.splice(provoked, 1);
+
+      await page.getByRole("link", { name: "Tokens" }).click();
+      await page.getByRole("heading", { name: "Your tokens" }).waitFor();
+      await judge(page, "tokens-toolsets");
+      expect(watch.errors).toEqual([]);
       expect(watch.undocumented).toEqual([]);
     } finally {
       await context.close();

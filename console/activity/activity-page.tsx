@@ -103,7 +103,7 @@ export function ActivityPage() {
             <>
               <Chart data={data} label={`Tool calls per hour, ${total} in the window, ${failed} not ok`} />
               <p className="muted">
-                {total} calls{byOutcome.length > 0 ? `: ${byOutcome.map(([k, n]) => `${n} ${k}`).join(", ")}` : ""}.
+                {total} {total === 1 ? "call" : "calls"}{byOutcome.length > 0 ? `: ${byOutcome.map(([k, n]) => `${n} ${k}`).join(", ")}` : ""}.
               </p>
             </>
           );

@@ -1,10 +1,10 @@
-// Connect an agent: copyable configuration for the workspace endpoint and each server's endpoint,
+// Connect an agent: copyable configuration for the workspace endpoint, each toolset's and each server's endpoint,
 // for mcp-remote (Claude Desktop), VS Code's mcp.json and the SDK. A token is minted only on request.
 import { useState } from "react";
 import { CopyBlock } from "../components/copy-button.js";
 import { Loading } from "../components/status.js";
 import { useConsole } from "../context.js";
-import { useServersPage } from "../queries.js";
+import { useServersPage, useToolsets } from "../queries.js";
 import { MintForm } from "../tokens/tokens-page.js";
 
 const PLACEHOLDER = "<YOUR_GATEWAY_TOKEN>";
@@ -28,11 +28,13 @@ console.log((await client.listTools()).tools.map((t) => t.name));`,
 export function ConnectAgentPage() {
   const { workspace } = useConsole();
   const servers = useServersPage(workspace, undefined, 100);
+  const toolsets = useToolsets(workspace);
   const [token, setToken] = useState<string | null>(null);
   const [target, setTarget] = useState("workspace");
   const origin = window.location.origin;
   const endpoints = [
     { value: "workspace", label: `Workspace ${workspace} (every enabled server)`, name: workspace, url: `${origin}/api/workspaces/${workspace}/mcp` },
+    ...(toolsets.data?.data ?? []).map((t) => ({ value: t.id, label: `Toolset ${t.name}`, name: t.name, url: `${origin}${t.mcpPath}` })),
     ...(servers.data?.data ?? []).map((s) => ({ value: s.id, label: `Server ${s.name}`, name: s.name, url: `${origin}/api/mcp-servers/${s.id}/mcp` })),
   ];
   const chosen = endpoints.find((e) => e.value === target) ?? endpoints[0];
@@ -57,7 +59,8 @@ export function ConnectAgentPage() {
       <CopyBlock label="URL" text={chosen.url} />
       <details className="panel">
         <summary>Mint a gateway token for this agent</summary>
-        <MintForm defaultName="Agent" onMinted={setToken} />
+        {/* Keyed by the endpoint, so a toolset chosen above starts ticked as the token's limit. */}
+        <MintForm key={chosen.value} defaultName="Agent" onMinted={setToken} defaultToolsets={chosen.value.startsWith("tls_") ? [chosen.value] : []} />
       </details>
       <p role="status">{token ? "The configurations below carry the token you just minted." : `The configurations below carry ${PLACEHOLDER}: put a gateway token there, or mint one above.`}</p>
       <CopyBlock label="Claude Desktop (mcp-remote)" text={c.claude} />

@@ -1,4 +1,4 @@
-// Tokens: mint an agent token (scope, workspaces, expiry), shown once with a copy button; list; revoke.
+// Tokens: mint an agent token (scope, workspaces, toolsets, expiry), shown once with a copy button; list; revoke.
 import { useState, type FormEvent } from "react";
 import { TableWrap } from "../components/table-wrap.js";
 import { fieldError } from "../api.js";
@@ -6,7 +6,7 @@ import { CopyButton } from "../components/copy-button.js";
 import { SelectField, TextField } from "../components/field.js";
 import { Busy, Failure, Loading } from "../components/status.js";
 import { useConsole } from "../context.js";
-import { useMintToken, useRevokeToken, useTokens, type ApiTokenCreate } from "../queries.js";
+import { useMintToken, useRevokeToken, useTokens, useToolsets, type ApiTokenCreate } from "../queries.js";
 import { when } from "../servers/servers-page.js";
 
 export function MintedToken({ token, id }: { token: string; id: string }) {
@@ -22,16 +22,20 @@ export function MintedToken({ token, id }: { token: string; id: string }) {
   );
 }
 
-export function MintForm({ onMinted, defaultName = "" }: { onMinted?: (token: string) => void; defaultName?: string }) {
+export function MintForm({ onMinted, defaultName = "", defaultToolsets = [] }: { onMinted?: (token: string) => void; defaultName?: string; defaultToolsets?: string[] }) {
   const { me, workspace } = useConsole();
   const mint = useMintToken();
+  const toolsetList = useToolsets(workspace);
+  const [toolsets, setToolsets] = useState<string[]>(defaultToolsets);
   const [name, setName] = useState(defaultName);
   const [scope, setScope] = useState<NonNullable<ApiTokenCreate["scope"]>>("gateway");
   const [workspaces, setWorkspaces] = useState<string[]>([workspace]);
   const [days, setDays] = useState("90");
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const body: ApiTokenCreate = { name, scope, workspaces, ...(days ? { expiresInDays: Number(days) } : {}) };
+    // A toolset limit is for gateway tokens only (the API refuses it on admin ones).
+    const limit = scope === "gateway" && toolsets.length > 0 ? { toolsets } : {};
+    const body: ApiTokenCreate = { name, scope, workspaces, ...limit, ...(days ? { expiresInDays: Number(days) } : {}) };
     mint.mutate(body, { onSuccess: (t) => onMinted?.(t.token) });
   };
   const err = (p: string) => fieldError(mint.error, p);
@@ -63,6 +67,21 @@ export function MintForm({ onMinted, defaultName = "" }: { onMinted?: (token: st
         ))}
         {err("/workspaces") ? <small className="error" role="alert">{err("/workspaces")}</small> : null}
       </fieldset>
+      {scope === "gateway" ? (
+        <fieldset>
+          <legend>Toolsets</legend>
+          <p className="muted">Ticked: the token may use only these toolsets' endpoints. None ticked: every MCP endpoint of its workspaces.</p>
+          {toolsetList.data?.data.length === 0 ? <p className="muted">This workspace has no toolsets.</p> : null}
+          {(toolsetList.data?.data ?? []).map((t) => (
+            <div className="field check" key={t.id}>
+              <input id={`mint-ts-${t.id}`} type="checkbox" checked={toolsets.includes(t.id)} onChange={(e) => setToolsets(e.target.checked ? [...toolsets, t.id] : toolsets.filter((x) => x !== t.id))} />
+              <label htmlFor={`mint-ts-${t.id}`}>{t.name}</label>
+            </div>
+          ))}
+          <Failure error={toolsetList.error} title="Could not load the toolsets" />
+          {err("/toolsets") ? <small className="error" role="alert">{err("/toolsets")}</small> : null}
+        </fieldset>
+      ) : null}
       <TextField label="Expires in days" type="number" min={1} max={365} value={days} onChange={(e) => setDays(e.target.value)} error={err("/expiresInDays")} hint="1–365; empty for no expiry" />
       <div className="actions">
         <button type="submit" className="primary" disabled={mint.isPending}>
@@ -96,6 +115,7 @@ export function TokensPage() {
                   <th scope="col">Id</th>
                   <th scope="col">Scope</th>
                   <th scope="col">Workspaces</th>
+                  <th scope="col">Toolsets</th>
                   <th scope="col">Created</th>
                   <th scope="col">Expires</th>
                   <th scope="col">
@@ -112,6 +132,7 @@ export function TokensPage() {
                     </td>
                     <td>{t.scope}</td>
                     <td className="wrap">{t.workspaces.join(", ")}</td>
+                    <td className="wrap">{t.toolsets ? t.toolsets.join(", ") : "any"}</td>
                     <td>{when(t.createdAt)}</td>
                     <td>{t.expiresAt ? when(t.expiresAt) : "never"}</td>
                     <td>
