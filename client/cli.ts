@@ -23,6 +23,8 @@ const COMMAND_USAGE: Record<string, string> = {
   tools: "tools ID                              list the server's tools",
   connect: "connect ID [--return-url URL]         print the OAuth authorization URL to open",
   events: "events ID [--limit N]                 the server's audit trail, newest first",
+  pins: "pins ID [TOOL]                        pinned tool definitions; with TOOL, both definitions and the ETag",
+  approve: "approve ID TOOL [--if-match ETAG]     approve a changed tool (without --if-match: what it shows is what it approves)",
   tokens: "tokens ls | tokens create --name NAME [--scope gateway|admin] [--workspace W]... [--expires-in-days N] | tokens revoke TOKEN_ID",
 };
 
@@ -36,6 +38,7 @@ const FIELDS_USAGE = `Fields (create and update):
   --oauth-token-endpoint URL  --oauth-authorization-endpoint URL
   --grant-type authorization_code|client_credentials ('' infers it)
   --connection-scope workspace|user   one credential for everyone, or one per person
+  --tool-pinning / --no-tool-pinning  pin tool definitions and hold changed ones until approved
   --connector-id ID  --connector-config @file.json (or inline JSON; null clears it)`;
 
 const USAGE = `Usage: mcp-servers <command> [options]
@@ -92,6 +95,7 @@ const OPTIONS = {
   "secret-header": { type: "string", multiple: true },
   "grant-type": { type: "string" },
   "connection-scope": { type: "string" },
+  "tool-pinning": { type: "boolean" },
   scope: { type: "string" },
   "expires-in-days": { type: "string" },
   "if-match": { type: "string" },
@@ -120,6 +124,7 @@ const FIELD_OPTIONS = [
   "enabled",
   "allowed-tools",
   "all-tools",
+  "tool-pinning",
 ];
 const COMMANDS: Record<string, { args: number | [number, number]; options: string[] }> = {
   login: { args: 0, options: ["url", "token"] },
@@ -134,6 +139,8 @@ const COMMANDS: Record<string, { args: number | [number, number]; options: strin
   tools: { args: 1, options: [] },
   connect: { args: 1, options: ["return-url"] },
   events: { args: 1, options: ["limit"] },
+  pins: { args: [1, 2], options: ["limit"] },
+  approve: { args: [2, 2], options: ["if-match"] },
   tokens: { args: [1, 2], options: ["name", "scope", "workspace", "expires-in-days", "limit"] },
 };
 
@@ -252,6 +259,7 @@ async function fields(v: Values): Promise<McpServerPatch> {
     enabled: v.enabled,
     allowedTools: allowedTools(v),
     connectionScope: v["connection-scope"] as McpServerPatch["connectionScope"],
+    toolPinning: v["tool-pinning"],
   };
   for (const k of Object.keys(patch) as (keyof McpServerPatch)[]) if (patch[k] === undefined) delete patch[k];
   return patch;
@@ -416,6 +424,10 @@ async function commands(command: string, args: string[], v: Values, api: McpServ
     }
     case "tokens":
       return tokens(args, v, api, json, limit);
+    case "pins":
+      return pins(args, v, api, json, limit);
+    case "approve":
+      return approve(args, v, api, json);
     case "events": {
       const rows: McpServerEvent[] = [];
       let cursor: string | undefined;
@@ -429,6 +441,44 @@ async function commands(command: string, args: string[], v: Values, api: McpServ
       return print(json, { data: rows, nextCursor: cursor ?? null }, () => table(shown, ["at", "type", "actor", "fields"]));
     }
   }
+}
+
+type ToolPinDetail = components["schemas"]["ToolPinDetail"];
+
+/** A pin for a person: its state, and each changed part as pinned and as the server gives it now. */
+function pinText(pin: ToolPinDetail, etag: string): string {
+  const shown = (def: ToolPinDetail["pinned"] | null, part: string) => (def === null ? "(missing)" : JSON.stringify((def as Record<string, unknown>)[part] ?? null));
+  const parts = pin.changedParts.flatMap((part) => [`${part} pinned:  ${shown(pin.pinned, part)}`, `${part} current: ${shown(pin.current, part)}`]);
+  return record({ tool: pin.tool, status: pin.status, pinnedAt: pin.pinnedAt, changedAt: pin.changedAt, changedParts: pin.changedParts.join(", "), etag }) + parts.map((l) => `${l}\n`).join("");
+}
+
+async function pins([id, tool]: string[], v: Values, api: McpServersClient, json: boolean, limit: number | undefined) {
+  if (tool !== undefined) {
+    const { pin, etag } = await api.toolPins.get(id, tool);
+    return print(json, pin, () => pinText(pin, etag));
+  }
+  const rows: components["schemas"]["ToolPin"][] = [];
+  let cursor: string | undefined;
+  do {
+    const pageSize = Math.min(100, limit === undefined ? 100 : limit - rows.length);
+    const page = await api.toolPins.page(id, { limit: pageSize, ...(cursor ? { cursor } : {}) });
+    rows.push(...page.data);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor && (limit === undefined || rows.length < limit));
+  const shown = rows.map((p) => ({ tool: p.tool, status: p.status, changedParts: p.changedParts.join(","), pinnedAt: p.pinnedAt, changedAt: p.changedAt }));
+  return print(json, { data: rows, nextCursor: cursor ?? null }, () => table(shown, ["tool", "status", "changedParts", "pinnedAt", "changedAt"]));
+}
+
+async function approve([id, tool]: string[], v: Values, api: McpServersClient, json: boolean) {
+  let ifMatch = v["if-match"];
+  if (ifMatch === undefined) {
+    // The definition shown here is the one approved: its ETag goes with the approval.
+    const { pin, etag } = await api.toolPins.get(id, tool);
+    if (!json) process.stderr.write(pinText(pin, etag));
+    ifMatch = etag;
+  }
+  const { pin } = await api.toolPins.approve(id, tool, { ifMatch });
+  return print(json, pin, () => `Approved ${pin.tool}: pinned ${pin.pinnedHash.slice(0, 12)}… at ${pin.pinnedAt}\n`);
 }
 
 /** The command a misused argv was meant for: its first word naming one. */
@@ -458,7 +508,7 @@ async function main(argv: string[]): Promise<number> {
     if (!spec) throw new UsageError(`Unknown command '${command}'.`);
     const [min, max] = typeof spec.args === "number" ? [spec.args, spec.args] : spec.args;
     if (args.length < min || args.length > max) {
-      throw new UsageError(spec.args === 1 ? `${command} takes one server id: mcp-servers ${command} ID` : spec.args === 0 ? `${command} takes no arguments; got '${args.join(" ")}'.` : `${command} takes ${min} to ${max} arguments.`, command);
+      throw new UsageError(spec.args === 1 ? `${command} takes one server id: mcp-servers ${command} ID` : spec.args === 0 ? `${command} takes no arguments; got '${args.join(" ")}'.` : min === max ? `${command} takes ${min} arguments: mcp-servers ${COMMAND_USAGE[command].split("  ")[0]}` : `${command} takes ${min} to ${max} arguments.`, command);
     }
     const stray = Object.keys(v).filter((k) => k !== "json" && !spec.options.includes(k));
     if (stray.length > 0) throw new UsageError(`${command} does not take --${stray[0]}.`, command);

@@ -20,6 +20,10 @@ export type ProblemFieldError = components["schemas"]["ProblemFieldError"];
 export type McpServerListQuery = Omit<paths["/api/mcp-servers"]["get"]["parameters"]["query"], "cursor">;
 export type McpServerEventListQuery = Omit<NonNullable<paths["/api/mcp-servers/{id}/events"]["get"]["parameters"]["query"]>, "cursor">;
 export type OAuthAuthorizeRequest = components["schemas"]["OAuthAuthorizeRequest"];
+export type ToolPin = components["schemas"]["ToolPin"];
+export type ToolPinDetail = components["schemas"]["ToolPinDetail"];
+export type ToolPinList = components["schemas"]["ToolPinList"];
+export type ToolPinListQuery = Omit<NonNullable<paths["/api/mcp-servers/{id}/tool-pins"]["get"]["parameters"]["query"]>, "cursor">;
 
 export interface RetryOptions {
   /** How many times a 429 or 503 answer is retried (default 3; 0 turns retries off). */
@@ -92,7 +96,21 @@ export interface McpServersApi {
   connect(id: string, body?: OAuthAuthorizeRequest): Promise<OAuthAuthorization>;
 }
 
-export type McpServersClient = Client<paths> & { servers: McpServersApi };
+/** Pinned tool definitions of one server (issue 22): review what changed, approve it, or forget a pin. */
+export interface ToolPinsApi {
+  /** Every pin of the server, by tool name, fetched page by page as you iterate. */
+  list(id: string, query?: ToolPinListQuery): AsyncIterableIterator<ToolPin>;
+  /** One page: `{ data, nextCursor }`. */
+  page(id: string, query?: ToolPinListQuery & { cursor?: string }): Promise<ToolPinList>;
+  /** One pin with its pinned and current definitions, and the `ETag` an approval needs. */
+  get(id: string, tool: string): Promise<{ pin: ToolPinDetail; etag: string }>;
+  /** Pins the current definition; `ifMatch` is the `ETag` of `get` (ProblemError 412 when stale, 428 when left out). */
+  approve(id: string, tool: string, options: { ifMatch: string }): Promise<{ pin: ToolPinDetail; etag: string }>;
+  /** Forgets the pin: the next sight pins afresh. */
+  delete(id: string, tool: string): Promise<void>;
+}
+
+export type McpServersClient = Client<paths> & { servers: McpServersApi; toolPins: ToolPinsApi };
 
 const RETRIED = new Set([429, 503]);
 
@@ -177,8 +195,36 @@ function serversApi(api: Client<paths>): McpServersApi {
   return servers;
 }
 
+function toolPinsApi(api: Client<paths>): ToolPinsApi {
+  const at = (id: string, tool: string) => ({ params: { path: { id, tool } } });
+  const withEtag = async (call: Promise<{ data?: ToolPinDetail; error?: unknown; response: Response }>) => {
+    const result = await call;
+    const pin = await unwrap(Promise.resolve(result));
+    return { pin, etag: result.response.headers.get("etag") ?? "" };
+  };
+  const pins: ToolPinsApi = {
+    page: (id, query = {}) => unwrap(api.GET("/api/mcp-servers/{id}/tool-pins", { params: { path: { id }, query } })),
+    async *list(id, query = {}) {
+      let cursor: string | undefined;
+      do {
+        const page = await pins.page(id, cursor ? { ...query, cursor } : query);
+        yield* page.data;
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+    },
+    get: (id, tool) => withEtag(api.GET("/api/mcp-servers/{id}/tool-pins/{tool}", at(id, tool))),
+    approve: (id, tool, { ifMatch }) =>
+      withEtag(api.POST("/api/mcp-servers/{id}/tool-pins/{tool}/approve", { params: { path: { id, tool }, header: { "If-Match": ifMatch } } })),
+    async delete(id, tool) {
+      await unwrap(api.DELETE("/api/mcp-servers/{id}/tool-pins/{tool}", at(id, tool)));
+    },
+  };
+  return pins;
+}
+
 export function createMcpServersClient({ baseUrl, token, fetch, retry = {} }: McpServersClientOptions): McpServersClient {
   const fetchImpl = fetch ?? ((request: Request) => globalThis.fetch(request));
   const raw = authenticated(baseUrl, token, fetchImpl);
-  return Object.assign(raw, { servers: serversApi(authenticated(baseUrl, token, retrying(fetchImpl, retry))) });
+  const retried = authenticated(baseUrl, token, retrying(fetchImpl, retry));
+  return Object.assign(raw, { servers: serversApi(retried), toolPins: toolPinsApi(retried) });
 }

@@ -26,6 +26,8 @@ import { toolsetHandlers } from "./http/toolsets.js";
 import { userConnectionHandlers } from "./http/user-connections.js";
 import type { UserConnectionService } from "./domain/user-connections.js";
 import { connectionHandlers } from "./http/connections.js";
+import type { ToolPinService } from "./domain/gateway/pins/service.js";
+import { toolPinHandlers } from "./http/tool-pins.js";
 import { connectorHandlers } from "./http/connectors.js";
 import { docsRouter } from "./http/docs.js";
 import { consoleRouter } from "./http/console.js";
@@ -62,6 +64,8 @@ export interface AppDeps {
   activity: ActivityService;
   health: HealthService;
   connections: ConnectionService;
+  /** Pinned tool definitions (issue 22). */
+  toolPins: ToolPinService;
   connectors: ConnectorService;
   idempotency: Idempotency;
   rateLimiter: RateLimiter;
@@ -233,7 +237,7 @@ export function buildApp(deps: AppDeps): Express {
       },
     }),
   );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...toolPinHandlers(deps.toolPins), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
   registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...lazyHandlers(["sendWorkspaceMessage", "sendToolsetMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin, (actor, id) => deps.toolsets.serving(actor, id))) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the

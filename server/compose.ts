@@ -36,6 +36,9 @@ import { createActivityService } from "./domain/activity.js";
 import { createHealthService } from "./domain/health.js";
 import { createHealthRepo } from "./data/health-repo.js";
 import { createGatewayService } from "./domain/gateway/service.js";
+import { createToolPinRepo } from "./data/tool-pin-repo.js";
+import { createPinGuards } from "./domain/gateway/pins/guard.js";
+import { createToolPinService } from "./domain/gateway/pins/service.js";
 import { createSessionCodec, sessionKey } from "./domain/gateway/session-codec.js";
 import { createWorkspaceGateway } from "./domain/workspace-gateway.js";
 import type { UpstreamPool } from "./outbound/upstream-pool.js";
@@ -97,6 +100,7 @@ export interface Services {
   activity: ReturnType<typeof createActivityService>;
   health: ReturnType<typeof createHealthService>;
   connections: ReturnType<typeof createConnectionService>;
+  toolPins: ReturnType<typeof createToolPinService>;
   connectors: ReturnType<typeof createConnectorService>;
   idempotency: ReturnType<typeof createIdempotency>;
   rateLimiter: ReturnType<typeof createRateLimiter>;
@@ -150,6 +154,9 @@ export async function openServices(config: Config, logger: Logger, options: Open
     const sdkFetch = withLfEventStreams(outboundFetch);
     const tokenRepo = createTokenRepo(db.knex);
     const userConnectionRepo = createUserConnectionRepo(db.knex, box);
+    // Pinned tool definitions (issue 22): one in-memory copy per process, shared by every gateway endpoint and the /tools check.
+    const toolPinRepo = createToolPinRepo(db.knex);
+    const pinGuards = createPinGuards({ repo: toolPinRepo, onError: (err) => logger.error({ err }, "could not write a tool pin; re-reading the pins") });
     const publicUrl = () => config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`;
     const oauth = createOAuthService({
       userConnections: userConnectionRepo,
@@ -176,6 +183,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       oauthToken: (stored) => oauth.accessToken(stored),
       sessions: createSessionCodec([key, ...previous].map(sessionKey)),
       userCredential: (stored, userId) => userConnections.credentialFor(stored, userId),
+      pins: pinGuards,
     });
     const toolsetRepo = createToolsetRepo(db.knex);
     const toolsets = createToolsetService({ repo: toolsetRepo, servers: repo, workspace: gw.gateway.workspace, cursors: createCursorCodec(cursorKey) });
@@ -218,11 +226,13 @@ export async function openServices(config: Config, logger: Logger, options: Open
       }),
       oauth,
       ...gw,
+      toolPins: createToolPinService({ servers: repo, pins: toolPinRepo, guards: pinGuards, cursors: createCursorCodec(cursorKey) }),
       connections: createConnectionService({
         repo,
         probe: async (target, signal) => (await mcpProbe()).probeMcpServer(target, { fetch: sdkFetch, timeoutMs: config.connectTimeoutMs, signal }),
         oauthToken: (stored) => oauth.accessToken(stored),
         userCredential: (stored, userId) => userConnections.credentialFor(stored, userId),
+        pins: pinGuards,
       }),
     };
   } catch (err) {
@@ -348,6 +358,7 @@ export function appFor(services: Services, config: Config, logger: Logger, extra
     activity: services.activity,
     health: services.health,
     connections: services.connections,
+    toolPins: services.toolPins,
     connectors: services.connectors,
     idempotency: services.idempotency,
     rateLimiter: services.rateLimiter,

@@ -16,6 +16,7 @@ interface EventRow {
   at: string;
   fields: string;
   tool_call: string | null;
+  tool_change: string | null;
   subject_user_id: string | null;
 }
 
@@ -46,6 +47,7 @@ function eventRow(id: string, server: { id: string; workspaceId: string }, event
     at,
     fields: JSON.stringify(event.fields.slice(0, BOUNDS.fields).map((f) => ({ ...f, name: cut(f.name, BOUNDS.fieldName) }))),
     tool_call: event.toolCall ? JSON.stringify(boundedToolCall(event.toolCall)) : null,
+    tool_change: event.toolChange ? JSON.stringify({ tool: cut(event.toolChange.tool, BOUNDS.tool), parts: event.toolChange.parts.slice(0, 5) }) : null,
     subject_user_id: event.subjectUserId ?? null,
   };
 }
@@ -69,7 +71,7 @@ export interface AppendedEvent {
   at: string;
 }
 
-// 10 columns a row: 100 rows stay far below both stores' limits on bound parameters.
+// 11 columns a row: 100 rows stay far below both stores' limits on bound parameters.
 const BATCH_ROWS = 100;
 
 function toEvent(r: EventRow): McpServerEvent {
@@ -83,6 +85,7 @@ function toEvent(r: EventRow): McpServerEvent {
     at: r.at,
     fields: JSON.parse(r.fields) as McpServerEvent["fields"],
     ...(r.tool_call ? { toolCall: JSON.parse(r.tool_call) as NonNullable<McpServerEvent["toolCall"]> } : {}),
+    ...(r.tool_change ? { toolChange: JSON.parse(r.tool_change) as NonNullable<McpServerEvent["toolChange"]> } : {}),
     ...(r.subject_user_id ? { subjectUserId: r.subject_user_id } : {}),
   };
 }

@@ -38,6 +38,8 @@ export interface ServerFields {
   allowedTools: string[] | null;
   /** Whose credential the gateway uses (issue 20): the record's, or each person's own connection. */
   connectionScope: "workspace" | "user";
+  /** Whether tool definitions are pinned at first sight and changed ones held (issue 22). */
+  toolPinning: boolean;
   /** Names of the sealed secretHeaders and connectorSecrets (issue 14); kept in step with them by the domain. */
   secretHeaderNames: string[];
   connectorSecretsSet: string[];
@@ -142,6 +144,7 @@ interface ServerRow {
   enabled: boolean | number;
   allowed_tools: string | null;
   connection_scope: string;
+  tool_pinning: boolean | number;
   secret_headers_enc: string | null;
   secret_header_names: string;
   connector_secrets_enc: string | null;
@@ -222,6 +225,7 @@ function toStored(row: ServerRow): StoredServer {
       enabled: Boolean(row.enabled),
       allowedTools: row.allowed_tools === null ? null : (JSON.parse(row.allowed_tools) as string[]),
       connectionScope: row.connection_scope === "user" ? "user" : "workspace",
+      toolPinning: Boolean(row.tool_pinning),
       createdBy: row.created_by,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
@@ -274,6 +278,7 @@ function fieldColumns(f: Partial<ServerFields>, keys: NameKeys): Partial<ServerR
   if (f.oauthClientAuthMethod !== undefined) row.oauth_client_auth_method = f.oauthClientAuthMethod;
   if (f.enabled !== undefined) row.enabled = f.enabled;
   if (f.connectionScope !== undefined) row.connection_scope = f.connectionScope;
+  if (f.toolPinning !== undefined) row.tool_pinning = f.toolPinning;
   if (f.allowedTools !== undefined) row.allowed_tools = f.allowedTools === null ? null : JSON.stringify(f.allowedTools);
   if (f.secretHeaderNames !== undefined) row.secret_header_names = JSON.stringify(f.secretHeaderNames);
   if (f.connectorSecretsSet !== undefined) row.connector_secret_names = JSON.stringify(f.connectorSecretsSet);
@@ -470,6 +475,8 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         if (n > 0) await record(trx, current.server, event, at);
         // Each person's own connection goes with the record: no credential outlives it (issue 20).
         if (n > 0) await trx("user_connections").where({ server_id: id }).delete();
+        // Its pinned tool definitions too: a new record of the same id cannot exist, but nothing should linger (issue 22).
+        if (n > 0) await trx("tool_pins").where({ server_id: id }).delete();
         return n > 0;
       });
     },

@@ -442,6 +442,41 @@ const migrations: Migration[] = [
     },
   },
   {
+    // Issue 22: pinned tool definitions. Records that exist now keep today's behaviour (false);
+    // the domain writes true on new ones. One row per (server, tool): the pinned definition and,
+    // while it differs, the one last seen; events carry which parts changed.
+    name: "018_tool_pins_issue22",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.boolean("tool_pinning").notNullable().defaultTo(false);
+      });
+      await knex.schema.alterTable("audit_events", (t) => {
+        t.text("tool_change").nullable(); // JSON { tool, parts } on tool_definition_* events
+      });
+      await knex.schema.createTable("tool_pins", (t) => {
+        idColumn(knex, t, "server_id").notNullable();
+        t.string("workspace_id", 100).notNullable();
+        // Pages are ordered by tool name: byte order on both stores.
+        if (knex.client.config.client === "pg") t.specificType("tool", 'varchar(128) collate "C"').notNullable();
+        else t.string("tool", 128).notNullable();
+        t.text("pinned_definition").notNullable(); // canonical JSON
+        t.string("pinned_hash", 64).notNullable();
+        t.string("pinned_at", 30).notNullable();
+        t.text("current_definition").nullable(); // canonical JSON, while it differs from the pin
+        t.string("current_hash", 64).nullable();
+        t.string("changed_parts", 200).notNullable().defaultTo("[]"); // JSON array
+        t.boolean("missing").notNullable().defaultTo(false);
+        t.string("changed_at", 30).nullable();
+        t.primary(["server_id", "tool"]);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("tool_pins");
+      await knex.schema.alterTable("audit_events", (t) => t.dropColumn("tool_change"));
+      await knex.schema.alterTable("mcp_servers", (t) => t.dropColumn("tool_pinning"));
+    },
+  },
+  {
     // Issue 22: toolsets (named MCP endpoints of chosen tools), their own trail, and tokens limited to them.
     name: "019_toolsets_issue22",
     async up(knex) {

@@ -8,6 +8,7 @@ import { NotFound, UpstreamFailure } from "./errors.js";
 import type { Actor } from "./tokens.js";
 import { personalUpstreamHeaders, upstreamHeaders } from "./upstream.js";
 import type { UserCredential } from "./user-connections.js";
+import type { PinGuards } from "./gateway/pins/guard.js";
 
 /** `signal` ends the probe early (the caller went away); the probe's own deadline still holds. */
 export type Probe = (target: ProbeTarget, signal?: AbortSignal) => Promise<ProbeResult>;
@@ -19,10 +20,21 @@ export interface ConnectionServiceDeps {
   oauthToken: (stored: StoredServer) => Promise<TokenOutcome>;
   /** On a user-scope record a check uses the caller's own connection (issue 20). */
   userCredential: (stored: StoredServer, userId: string) => Promise<UserCredential>;
+  /** A check's full list pins first sights and records changes and missing tools (issue 22). */
+  pins?: PinGuards;
   now?: () => Date;
 }
 
-export function createConnectionService({ repo, probe, oauthToken, userCredential, now = () => new Date() }: ConnectionServiceDeps) {
+export function createConnectionService({ repo, probe, oauthToken, userCredential, pins, now = () => new Date() }: ConnectionServiceDeps) {
+  /** The whole list a check read: what the gateway would pin, record or find missing. */
+  async function observe(actor: Actor, stored: StoredServer, result: ProbeResult) {
+    if (!pins || !result.ok || !result.definitions) return;
+    const guard = await pins.guard(stored.server, { requestId: actor.requestId ?? null });
+    if (!guard) return;
+    guard.observe(result.definitions, result.definitions.length < 1000);
+    await guard.settled();
+  }
+
   async function targetFor(stored: StoredServer, accessToken: string | null): Promise<ProbeTarget> {
     const { server } = stored;
     const { headers, secrets } = upstreamHeaders(stored, await repo.openSecrets(server.workspaceId, server.id), accessToken);
@@ -43,6 +55,7 @@ export function createConnectionService({ repo, probe, oauthToken, userCredentia
       }
       const { headers, secrets } = personalUpstreamHeaders(stored, await repo.openSecrets(stored.server.workspaceId, stored.server.id), mine);
       const result = await probe({ url: stored.server.url, headers, secrets }, signal);
+      await observe(actor, stored, result);
       const latencyMs = Math.max(0, Math.round(performance.now() - started));
       return { result, checkedAt: checkedAt.toISOString(), latencyMs, connectorStatus: result.ok ? ("connected" as const) : ("error" as const) };
     }
@@ -61,6 +74,7 @@ export function createConnectionService({ repo, probe, oauthToken, userCredentia
       accessToken = token.accessToken;
     }
     const result = await probe(await targetFor(stored, accessToken), signal);
+    await observe(actor, stored, result);
     // Nobody is waiting for an outcome cut short by the caller leaving; it describes nothing.
     if (signal?.aborted) return { result, checkedAt: checkedAt.toISOString(), latencyMs: 0, connectorStatus: stored.server.connectorStatus };
     const latencyMs = Math.max(0, Math.round(performance.now() - started));

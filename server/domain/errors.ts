@@ -71,6 +71,13 @@ export class PreconditionFailed extends DomainError {
   }
 }
 
+/** 428: the operation needs If-Match and the request has none. */
+export class PreconditionRequired extends DomainError {
+  constructor(detail: string) {
+    super(428, "precondition-required", "The request needs If-Match.", detail);
+  }
+}
+
 export class IdempotencyKeyReused extends DomainError {
   constructor() {
     super(422, "idempotency-key-reused", "This Idempotency-Key was used for a different request.", "Use a new key for a different request body.");

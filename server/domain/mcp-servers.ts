@@ -202,6 +202,7 @@ export function createMcpServerService({ repo, audit, cursors, connectors, onRem
       enabled: patch.enabled ?? cur.enabled,
       allowedTools: patch.allowedTools !== undefined ? patch.allowedTools : cur.allowedTools,
       connectionScope: patch.connectionScope ?? cur.connectionScope,
+      toolPinning: patch.toolPinning ?? cur.toolPinning,
       secretHeaderNames: cur.secretHeaderNames,
       connectorSecretsSet: cur.connectorSecretsSet,
     };
@@ -361,6 +362,8 @@ export function createMcpServerService({ repo, audit, cursors, connectors, onRem
           enabled: input.enabled ?? true,
           allowedTools: input.allowedTools ?? null,
           connectionScope: input.connectionScope ?? "workspace",
+          // New records pin tool definitions; records from before issue 22 keep false (migration 018).
+          toolPinning: input.toolPinning ?? true,
           secretHeaderNames: Object.keys(secretHeaders),
           connectorSecretsSet: plan ? Object.keys(plan.secretInputs) : [],
         },

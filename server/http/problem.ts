@@ -29,6 +29,7 @@ const TITLES: Record<number, [string, string]> = {
   413: ["payload-too-large", "The request body is too large."],
   415: ["unsupported-media-type", "The request body must be JSON."],
   422: ["idempotency-key-reused", "This Idempotency-Key was used for a different request."],
+  428: ["precondition-required", "The request needs If-Match."],
   429: ["rate-limited", "Too many requests."],
   500: ["internal-error", "Something went wrong on our side."],
   502: ["upstream-error", "The MCP server could not be used."],

@@ -31,6 +31,8 @@ export type ProbeResult =
       serverInfo: { name: string; version: string } | null;
       capabilities: Record<string, unknown> | null;
       tools: McpTool[];
+      /** The tools as the server listed them (every field), for pinning their definitions (issue 22). */
+      definitions?: Record<string, unknown>[];
     }
   | { ok: false; error: ConnectionError };
 
@@ -101,10 +103,12 @@ export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions)
     }
 
     const tools: McpTool[] = [];
+    const definitions: Record<string, unknown>[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_TOOL_PAGES && tools.length < (options.maxTools ?? 1000); page++) {
       const result = await connected.listTools(cursor ? { cursor } : undefined, { signal: deadline.signal, timeout: options.timeoutMs });
       for (const t of result.tools) {
+        definitions.push(t as Record<string, unknown>);
         tools.push({
           name: t.name,
           title: typeof t.title === "string" ? t.title : null,
@@ -123,6 +127,7 @@ export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions)
       serverInfo: info ? { name: info.name, version: info.version } : null,
       capabilities: (connected.getServerCapabilities() as Record<string, unknown> | undefined) ?? null,
       tools: tools.slice(0, options.maxTools ?? 1000),
+      definitions: definitions.slice(0, options.maxTools ?? 1000),
     };
   };
 

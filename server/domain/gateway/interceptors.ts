@@ -17,6 +17,7 @@ import {
   type Policy,
   validToolName,
 } from "./policy.js";
+import { heldText } from "./pins/definitions.js";
 
 /** What becomes of a message from the agent: it goes upstream (perhaps rewritten), the gateway answers it, or it is dropped. */
 export type UpVerdict = { action: "forward"; message: JsonRpcMessage } | { action: "answer"; message: JsonRpcMessage } | { action: "drop"; reason: string };
@@ -79,7 +80,32 @@ export const toolPolicy: Interceptor = {
   },
 };
 
-export const RELAY_INTERCEPTORS: readonly Interceptor[] = [killSwitch, relayedMethods, toolPolicy];
+/**
+ * Pinned tool definitions (issue 22): a tool whose definition changed since it was pinned is held,
+ * neither listed nor called (request or notification) until a person approves it. Every gateway
+ * endpoint reaches it through GatewayContext.exchange: the per-server relay, the workspace
+ * endpoint's members, and any endpoint built on the workspace gateway's member calls (toolsets).
+ * Before allowed-tools, so that a list is pinned whole, whatever the record lets agents see.
+ */
+export const toolPins: Interceptor = {
+  name: "tool-pins",
+  toUpstream(m, server) {
+    if (!server.pins || m.method !== "tools/call") return undefined;
+    const name = (m.params as Record<string, unknown> | undefined)?.name;
+    const parts = typeof name === "string" ? server.pins.held(name) : null;
+    if (parts === null || typeof name !== "string") return undefined;
+    const text = heldText(boundedToolName(name), parts, server.id ?? "{id}");
+    return kindOf(m) === "request" ? answer(m, GATEWAY_DENIED, text) : { action: "drop", reason: text };
+  },
+  toAgent(m, server) {
+    if (!server.pins || kindOf(m) !== "response" || !("result" in m)) return m;
+    const result = m.result as Record<string, unknown> | null;
+    if (typeof result !== "object" || result === null || !Array.isArray(result.tools)) return m;
+    return { ...m, result: { ...result, tools: server.pins.observe(result.tools) } };
+  },
+};
+
+export const RELAY_INTERCEPTORS: readonly Interceptor[] = [killSwitch, relayedMethods, toolPins, toolPolicy];
 
 export function disabledText(server: Pick<Policy, "name">): string {
   return `MCP server '${server.name}' is disabled in this workspace.`;

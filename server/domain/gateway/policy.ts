@@ -2,6 +2,7 @@
 // which methods are relayed, what a record's policy lets through, how the protocol headers
 // follow the body, and how a tool call ended. interceptors.ts applies them to every message.
 import type { McpServer } from "../../wire.js";
+import type { PinGuard } from "./pins/guard.js";
 
 export type JsonRpcId = string | number;
 export type JsonRpcMessage = Record<string, unknown> & { jsonrpc: "2.0" };
@@ -111,7 +112,11 @@ export function errorMessage(id: JsonRpcId | null, code: number, message: string
   return { jsonrpc: "2.0", id, error: { code, message } };
 }
 
-export type Policy = Pick<McpServer, "name" | "enabled" | "allowedTools">;
+export type Policy = Pick<McpServer, "name" | "enabled" | "allowedTools"> & {
+  /** The record's pinned tool definitions, loaded before the relay starts; absent or null: nothing is pinned. */
+  pins?: PinGuard | null;
+  id?: string;
+};
 
 export function toolAllowed(policy: Policy, tool: string): boolean {
   return policy.allowedTools === null || policy.allowedTools.includes(tool);

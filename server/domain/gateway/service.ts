@@ -12,6 +12,7 @@ import { boundedToolName, errorMessage, kindOf, toolOutcome, type JsonRpcId, typ
 import type { TokenOutcome } from "../oauth/index.js";
 import type { SessionBinding, SessionCodec } from "./session-codec.js";
 import type { Actor } from "../tokens.js";
+import type { PinGuards } from "./pins/guard.js";
 import { personalUpstreamHeaders, upstreamHeaders } from "../upstream.js";
 import type { ConnectRequired, UserCredential } from "../user-connections.js";
 
@@ -66,6 +67,8 @@ export interface GatewayDeps {
   policy?: RelayPolicy;
   /** The calling person's own credential for a user-scope record (issue 20). */
   userCredential?: (stored: StoredServer, userId: string) => Promise<UserCredential>;
+  /** Pinned tool definitions (issue 22); without it nothing is pinned or held. */
+  pins?: PinGuards;
   now?: () => Date;
 }
 
@@ -86,7 +89,7 @@ export interface Exchange {
   settled(): Promise<void>;
 }
 
-export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, now = () => new Date() }: GatewayDeps) {
+export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, pins, now = () => new Date() }: GatewayDeps) {
   async function recordStatus(actor: Actor, stored: StoredServer, error: ConnectionError | null) {
     const connectorStatus = error ? "error" : "connected";
     if (!error && stored.server.connectorStatus === "connected") return;
@@ -147,6 +150,9 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
       }
       const server = stored.server;
       const current = stored;
+      // The record's pins, from this process's copy (no query per message): what the tool-pins interceptor checks.
+      const guard = pins && server.enabled ? await pins.guard(server, { requestId: actor.requestId ?? null }) : null;
+      const subject = guard ? { ...server, pins: guard } : server;
       /** One tools/call in the audit trail: never its arguments or result, and its name bounded as the agent's message bounds it. */
       const recordToolCall = (tool: string, outcome: ToolOutcome, started: number) =>
         audit.append(
@@ -188,7 +194,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
           return now !== null && now.server.enabled && new URL(now.server.url).origin === new URL(server.url).origin;
         },
         /** An upstream message outside any exchange (the session's own stream), through policy; null drops it. */
-        toAgent: (message: JsonRpcMessage) => policy.toAgent(message, server),
+        toAgent: (message: JsonRpcMessage) => policy.toAgent(message, subject),
         recordFailure: (error: ConnectionError) => recordStatus(actor, current, error),
         recordSuccess: () => recordStatus(actor, current, null),
         recordToolCall,
@@ -207,7 +213,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
 
           for (const m of messages) {
             const started = performance.now();
-            const verdict = policy.toUpstream(m, server);
+            const verdict = policy.toUpstream(m, subject);
             if (verdict.action === "drop") continue;
             if (verdict.action === "answer") {
               local.push(verdict.message);
@@ -226,7 +232,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
             forward,
             awaitsAnswer: waiting.size > 0,
             onUpstreamMessage(upstream) {
-              const message = policy.toAgent(upstream, server);
+              const message = policy.toAgent(upstream, subject);
               if (message === null || kindOf(message) !== "response") return message;
               const id = message.id as JsonRpcId;
               const call = waiting.get(id);
@@ -245,7 +251,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
             },
             pending: () => waiting.size,
             settled: async () => {
-              await Promise.all(writes);
+              await Promise.all([...writes, guard?.settled()]);
             },
           };
         },
