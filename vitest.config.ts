@@ -28,6 +28,7 @@ const storeSuites = [
   "test/namespaces.test.ts",
   "test/audit-trail.test.ts",
   "test/unauthenticated-rate-limit.test.ts",
+  "test/tool-pins.test.ts",
 ];
 
 export default defineConfig({
