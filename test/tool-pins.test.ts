@@ -254,6 +254,9 @@ describe("pinned tool definitions: bad input and toolPinning false", () => {
       await eventually(async () => expect((await pinOf(srv.baseUrl, id, "lookup", admin)).status).toBe(200));
       expect((await pinOf(srv.baseUrl, id, "lookup", admin)).json).toMatchObject({ status: "pinned", pinned: { description: "Something else." } });
       await direct.close();
+      // Pins go with their record.
+      expect((await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/${id}`, { token: admin })).status).toBe(204);
+      expect(await srv.services.db.knex("tool_pins").where({ server_id: id })).toEqual([]);
     } finally {
       await peer.close();
     }
@@ -361,6 +364,14 @@ describe("pinned tool definitions across processes", () => {
       }
       expect(names).toEqual(["lookup", "steady"]);
       expect(await other.callTool({ name: "lookup", arguments: { word: "x" } })).toMatchObject({ content: [{ text: "ran lookup" }] });
+
+      // A second change seen by ten lists at once on each process: still one event.
+      peer.set("lookup", { description: "Looks a word up, twice." });
+      const lists = await Promise.all(Array.from({ length: 20 }, (_, i) => toolNames(i % 2 ? first : other)));
+      for (const names of lists) expect(names).toEqual(["steady"]);
+      await eventually(async () => expect((await pinOf(srv.baseUrl, id, "lookup", admin)).json.changedParts).toEqual(["description"]));
+      const changes = await eventsOf(srv.baseUrl, id, admin, "tool_definition_changed");
+      expect(changes.map((e: { toolChange: { parts: string[] } }) => e.toolChange.parts)).toEqual([["description"], ["inputSchema"]]);
       await first.close();
       await other.close();
     } finally {
