@@ -80,15 +80,31 @@ export function keepRouteRegexps() {
   const mod = require(require.resolve("path-to-regexp", { paths: [require.resolve("express-openapi-validator")] })) as PathToRegexp & { pathToRegexp: { kept?: boolean } };
   if (mod.pathToRegexp.kept) return;
   const original = mod.pathToRegexp;
-  const kept = new Map<string, ReturnType<PathToRegexp["pathToRegexp"]>>();
+  type Kept = { options: Record<string, unknown>; count: number; result: ReturnType<PathToRegexp["pathToRegexp"]> };
+  const kept = new Map<string, Kept[]>();
+  let size = 0;
+  // Compared key by key: eov passes a new options object on every call.
+  const same = (k: Kept, options: Record<string, unknown>) => {
+    let n = 0;
+    for (const name in options) {
+      if (k.options[name] !== options[name]) return false;
+      n++;
+    }
+    return n === k.count;
+  };
   const memo = (path: unknown, options: Record<string, unknown> = {}) => {
-    const plain = typeof path === "string" && Object.values(options).every((v) => v === undefined || typeof v !== "object");
-    if (!plain) return original(path, options);
-    const key = `${JSON.stringify(options)} ${path}`;
-    let result = kept.get(key);
-    if (!result) {
-      result = original(path, options);
-      if (kept.size < ROUTE_REGEXPS_KEPT) kept.set(key, result);
+    if (typeof path !== "string") return original(path, options);
+    const entries = kept.get(path);
+    if (entries) for (const k of entries) if (same(k, options)) return k.result;
+    for (const name in options) {
+      const v = options[name];
+      if (v !== null && (typeof v === "object" || typeof v === "function")) return original(path, options);
+    }
+    const result = original(path, options);
+    if (size < ROUTE_REGEXPS_KEPT) {
+      size++;
+      const copy = { ...options };
+      (entries ?? kept.set(path, []).get(path)!).push({ options: copy, count: Object.keys(copy).length, result });
     }
     return result;
   };
