@@ -131,6 +131,51 @@ export function useDeleteServer(id: string) {
   return useMutation({ mutationFn: () => api().servers.delete(id), onSuccess: () => invalidateServer(qc, id) });
 }
 
+export function useToolPins(id: string) {
+  const query = { limit: 100 };
+  return useQuery({
+    queryKey: key("GET", "/api/mcp-servers/{id}/tool-pins", { id, ...query }),
+    queryFn: () => ok(api().GET("/api/mcp-servers/{id}/tool-pins", { params: { path: { id }, query } })),
+  });
+}
+
+/** One pin with both definitions, and the ETag an approval must send as If-Match. */
+export function useToolPin(id: string, tool: string | null) {
+  return useQuery({
+    queryKey: key("GET", "/api/mcp-servers/{id}/tool-pins/{tool}", { id, tool }),
+    queryFn: async () => {
+      const result = await api().GET("/api/mcp-servers/{id}/tool-pins/{tool}", { params: { path: { id, tool: tool! } } });
+      const pin = await ok(Promise.resolve(result));
+      return { pin, etag: result.response.headers.get("etag") ?? "" };
+    },
+    enabled: !!tool,
+  });
+}
+
+// An approval or a forgotten pin changes the pin, the pins list, what the gateway serves (tools) and the events.
+function invalidatePins(qc: QueryClient, id: string) {
+  invalidateServer(qc, id);
+  void qc.invalidateQueries({ queryKey: ["GET", "/api/mcp-servers/{id}/tool-pins/{tool}"], predicate: (q) => (q.queryKey[2] as { id?: string })?.id === id });
+}
+
+export function useApproveToolPin(id: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: ({ tool, etag }: { tool: string; etag: string }) =>
+      ok(api().POST("/api/mcp-servers/{id}/tool-pins/{tool}/approve", { params: { path: { id, tool }, header: { "If-Match": etag } } })),
+    // A 412 means the definition moved on since it was read: read it again, so the diff shown is the one an approval would pin.
+    onSettled: () => invalidatePins(qc, id),
+  });
+}
+
+export function useDeleteToolPin(id: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (tool: string) => ok(api().DELETE("/api/mcp-servers/{id}/tool-pins/{tool}", { params: { path: { id, tool } } })),
+    onSuccess: () => invalidatePins(qc, id),
+  });
+}
+
 export function useToolsets(workspaceId: string) {
   const query = { limit: 100 };
   return useQuery({

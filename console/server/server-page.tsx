@@ -1,5 +1,5 @@
 // Server: settings, enable/disable, Test connection, the live tools with allowedTools as
-// checkboxes, OAuth connect, and the server's events.
+// checkboxes, tool pins (held tools, their diff, Approve), OAuth connect, and the server's events.
 import { useMutation } from "@tanstack/react-query";
 import { TableWrap } from "../components/table-wrap.js";
 import { useState, type FormEvent } from "react";
@@ -8,10 +8,11 @@ import type { components, McpServer } from "../../client/index.js";
 type McpTool = components["schemas"]["McpTool"];
 import { api } from "../api.js";
 import { Busy, Failure, Loading } from "../components/status.js";
-import { useDeleteServer, useServer, useServerEvents, useServerTools, useTestServer, useUpdateServer } from "../queries.js";
+import { useDeleteServer, useServer, useServerEvents, useServerTools, useTestServer, useToolPins, useUpdateServer } from "../queries.js";
 import { Link, navigate } from "../router.js";
 import { StatusBadge, when } from "../servers/servers-page.js";
 import { ConnectionsPanel } from "./connections-panel.js";
+import { PinsPanel } from "./pins-panel.js";
 import { SettingsForm } from "./settings-form.js";
 
 export function ServerPage({ id }: { id: string }) {
@@ -61,6 +62,8 @@ function ServerView({ server }: { server: McpServer }) {
       <SettingsForm key={update.data?.updatedAt ?? "read"} server={latest(server, update.data)} saving={update.isPending} error={update.error} save={(patch) => update.mutate({ patch })} />
       <h2>Tools</h2>
       <ToolsPanel server={server} />
+      <h2>Tool pins</h2>
+      <PinsPanel server={server} />
       <h2>Events</h2>
       <EventsPanel id={server.id} />
       <h2>Delete</h2>
@@ -142,6 +145,9 @@ function ToolsPanel({ server }: { server: McpServer }) {
 }
 
 function ToolsForm({ server, tools, update }: { server: McpServer; tools: McpTool[]; update: ReturnType<typeof useUpdateServer> }) {
+  // Tools whose definition changed since pinned are held from agents whatever is ticked here.
+  const pins = useToolPins(server.id);
+  const held = new Set((pins.data?.data ?? []).filter((p) => server.toolPinning && p.status === "changed").map((p) => p.tool));
   const allowed = (name: string) => server.allowedTools === null || server.allowedTools.includes(name);
   const [checked, setChecked] = useState(() => new Set(tools.filter((t) => allowed(t.name)).map((t) => t.name)));
   const submit = (e: FormEvent) => {
@@ -170,6 +176,7 @@ function ToolsForm({ server, tools, update }: { server: McpServer; tools: McpToo
                 }}
               />
               <label htmlFor={`tool-${t.name}`}>{t.name}</label>
+              {held.has(t.name) ? <> <span className="badge off">held: changed since pinned</span></> : null}
               {t.description ? <span className="muted"> {t.description}</span> : null}
             </li>
           ))}

@@ -47,6 +47,7 @@ interface Draft {
   connectorId: string;
   connectorConfig: string;
   enabled: boolean;
+  toolPinning: boolean;
   connectionScope: NonNullable<McpServer["connectionScope"]>;
 }
 
@@ -67,6 +68,7 @@ function draftOf(s: McpServer): Draft {
     connectorId: s.connectorId ?? "",
     connectorConfig: s.connectorConfig ? JSON.stringify(s.connectorConfig, null, 2) : "",
     enabled: s.enabled,
+    toolPinning: s.toolPinning,
     connectionScope: s.connectionScope ?? "workspace",
   };
 }
@@ -99,6 +101,7 @@ function patchOf(before: Draft, after: Draft): { patch: McpServerPatch; configEr
     }
   }
   if (after.enabled !== before.enabled) patch.enabled = after.enabled;
+  if (after.toolPinning !== before.toolPinning) patch.toolPinning = after.toolPinning;
   if (after.connectionScope !== before.connectionScope) patch.connectionScope = after.connectionScope;
   return { patch };
 }
@@ -159,6 +162,11 @@ export function SettingsForm({ server, save, saving, error }: { server: McpServe
         <input id="settings-enabled" type="checkbox" checked={draft.enabled} onChange={(e) => set("enabled", e.target.checked)} />
         <label htmlFor="settings-enabled">Enabled (agents may use it through the gateway)</label>
       </div>
+      <div className="field check">
+        <input id="settings-pinning" type="checkbox" checked={draft.toolPinning} onChange={(e) => set("toolPinning", e.target.checked)} aria-describedby="settings-pinning-hint" />
+        <label htmlFor="settings-pinning">Pin tool definitions</label>
+      </div>
+      <small id="settings-pinning-hint" className="muted field-hint">Each tool's definition is pinned when first seen; a tool whose definition later changes is held from agents until approved under Tool pins.</small>
       <div className="actions">
         <button type="submit" className="primary" disabled={saving}>
           Save
