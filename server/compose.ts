@@ -175,6 +175,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       cursors: createCursorCodec(cursorKey),
       userAccessToken: (stored, userId) => oauth.userAccessToken(stored, userId),
       revokeUserTokens: (stored, tokens) => oauth.revokeUserTokens(stored, tokens),
+      insufficientScope: (stored, userId, demanded) => oauth.insufficientScope(stored, userId, demanded),
       publicUrl,
     });
     const gw = gatewayDeps(config, () => new URL(config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`).origin, {
@@ -184,6 +185,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       sessions: createSessionCodec([key, ...previous].map(sessionKey)),
       userCredential: (stored, userId) => userConnections.credentialFor(stored, userId),
       pins: pinGuards,
+      stepUp: (stored, userId, demanded) => userConnections.stepUp(stored, userId, demanded),
     });
     const toolsetRepo = createToolsetRepo(db.knex);
     const toolsets = createToolsetService({ repo: toolsetRepo, servers: repo, workspace: gw.gateway.workspace, cursors: createCursorCodec(cursorKey) });
@@ -233,6 +235,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
         oauthToken: (stored) => oauth.accessToken(stored),
         userCredential: (stored, userId) => userConnections.credentialFor(stored, userId),
         pins: pinGuards,
+        stepUp: (stored, userId, demanded) => userConnections.stepUp(stored, userId, demanded),
       }),
     };
   } catch (err) {

@@ -60,6 +60,14 @@ export interface OAuthInternals {
    * client-credentials grant) and null once disconnected; a refresh keeps it. Sessions are bound to it.
    */
   generation: string | null;
+  /** Scope step-up (issue 20): what the MCP server demanded with 403 insufficient_scope; null: nothing. */
+  stepUp: StepUpState | null;
+}
+
+/** Scopes an MCP server demanded beyond what was asked, and how often re-authorizing for them did not help. */
+export interface StepUpState {
+  required: string[];
+  attempts: number;
 }
 
 export interface OAuthDiscovery {
@@ -139,6 +147,7 @@ interface ServerRow {
   oauth_refresh_lock_until: string | null;
   oauth_obtained_at: string | null;
   oauth_generation: string | null;
+  oauth_step_up: string | null;
   oauth_client_auth_method: string | null;
   oauth_client_private_key_enc: string | null;
   enabled: boolean | number;
@@ -248,6 +257,7 @@ function toStored(row: ServerRow): StoredServer {
       discovery: row.oauth_discovery === null ? null : (JSON.parse(row.oauth_discovery) as OAuthDiscovery),
       tokenObtainedAt: row.oauth_obtained_at,
       generation: row.oauth_generation,
+      stepUp: row.oauth_step_up ? (JSON.parse(row.oauth_step_up) as StepUpState) : null,
     },
   };
 }
@@ -437,7 +447,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       const changes: Partial<ServerRow> = { ...fieldColumns(fields, keys), ...sealColumns(id, workspaceId, secrets, to) };
       // What discovery learned describes the old URL and endpoints: learn it again.
       if (["url", "authType", "oauthTokenEndpoint", "oauthAuthorizationEndpoint"].some((f) => f in fields)) {
-        Object.assign(changes, { oauth_revocation_endpoint: null, oauth_token_auth_method: null, oauth_issuer: null, oauth_resource: null, oauth_discovery: null });
+        Object.assign(changes, { oauth_revocation_endpoint: null, oauth_token_auth_method: null, oauth_issuer: null, oauth_resource: null, oauth_discovery: null, oauth_step_up: null });
       }
       try {
         const stored = await knex.transaction(async (trx) => {
@@ -536,6 +546,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       if (i.discovery !== undefined) row.oauth_discovery = i.discovery === null ? null : JSON.stringify(i.discovery);
       if (i.tokenObtainedAt !== undefined) row.oauth_obtained_at = i.tokenObtainedAt;
       if (i.generation !== undefined) row.oauth_generation = i.generation;
+      if (i.stepUp !== undefined) row.oauth_step_up = i.stepUp === null ? null : JSON.stringify(i.stepUp);
       if (changes.lastError !== undefined) row.last_error = storedError(changes.lastError);
       if (changes.lastCheckedAt !== undefined) row.last_checked_at = changes.lastCheckedAt;
       return knex.transaction(async (trx) => {

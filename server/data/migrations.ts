@@ -514,6 +514,23 @@ const migrations: Migration[] = [
       await knex.schema.dropTable("toolsets");
     },
   },
+  {
+    // Issue 20 item 6: scope step-up. The scopes an upstream demanded (403 insufficient_scope) and
+    // the re-authorizations that asked for them in vain, on the record and on each person's connection.
+    name: "020_scope_step_up_issue20",
+    async up(knex) {
+      await knex.schema.alterTable("mcp_servers", (t) => {
+        t.text("oauth_step_up").nullable(); // JSON { required: string[], attempts: number }
+      });
+      await knex.schema.alterTable("user_connections", (t) => {
+        t.text("step_up").nullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("user_connections", (t) => t.dropColumn("step_up"));
+      await knex.schema.alterTable("mcp_servers", (t) => t.dropColumn("oauth_step_up"));
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

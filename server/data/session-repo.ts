@@ -6,13 +6,15 @@ export interface SessionRecord {
   tokenId: string;
   /** The workspaces of the token signed in with, as they are now. */
   workspaces: string[];
+  /** The scope of the token signed in with (admin or gateway). */
+  scope: "admin" | "gateway";
   createdAt: string;
   expiresAt: string;
 }
 
 export function createSessionRepo(knex: Knex) {
   return {
-    async insert(sessionHash: string, record: Omit<SessionRecord, "workspaces">): Promise<void> {
+    async insert(sessionHash: string, record: Omit<SessionRecord, "workspaces" | "scope">): Promise<void> {
       await knex("browser_sessions").insert({
         session_hash: sessionHash,
         user_id: record.userId,
@@ -29,9 +31,9 @@ export function createSessionRepo(knex: Knex) {
         .andWhere("s.expires_at", ">", now)
         .whereNull("t.revoked_at")
         .andWhere((q) => q.whereNull("t.expires_at").orWhere("t.expires_at", ">", now))
-        .first("s.user_id", "s.token_id", "s.created_at", "s.expires_at", "t.workspaces");
+        .first("s.user_id", "s.token_id", "s.created_at", "s.expires_at", "t.workspaces", "t.scope");
       if (!row) return null;
-      return { userId: row.user_id, tokenId: row.token_id, workspaces: JSON.parse(row.workspaces), createdAt: row.created_at, expiresAt: row.expires_at };
+      return { userId: row.user_id, tokenId: row.token_id, workspaces: JSON.parse(row.workspaces), scope: row.scope === "gateway" ? "gateway" : "admin", createdAt: row.created_at, expiresAt: row.expires_at };
     },
     async delete(sessionHash: string): Promise<boolean> {
       return (await knex("browser_sessions").where({ session_hash: sessionHash }).delete()) > 0;

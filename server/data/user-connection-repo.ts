@@ -3,6 +3,7 @@
 import type { Knex } from "knex";
 import type { ConnectionError } from "../wire.js";
 import { insertEvent, type AuditEventInput } from "./audit-repo.js";
+import type { StepUpState } from "./mcp-server-repo.js";
 import { newUlidFactory } from "./ids.js";
 import { originOf, type SecretBox } from "./secrets.js";
 
@@ -28,6 +29,8 @@ export interface UserConnection {
   /** Whether its secrets were sealed for the server's current origin (else they are not usable). */
   origin: string;
   hasOAuthTokens: boolean;
+  /** Scope step-up (issue 20 item 6): what the MCP server demanded of this person's token; null: nothing. */
+  stepUp: StepUpState | null;
 }
 
 /** The record a connection belongs to: where its secrets may go. */
@@ -44,6 +47,7 @@ export interface UserConnectionChanges {
   oauthScopes?: string | null;
   status: UserConnectionStatus;
   lastError?: ConnectionError | null;
+  stepUp?: StepUpState | null;
 }
 
 const COLUMNS: Record<UserSecretField, string> = {
@@ -71,6 +75,7 @@ function toConnection(row: Row): UserConnection {
     lastUsedAt: row.last_used_at,
     origin: row.origin!,
     hasOAuthTokens: row.oauth_access_token_enc !== null || row.oauth_refresh_token_enc !== null,
+    stepUp: row.step_up ? (JSON.parse(row.step_up) as StepUpState) : null,
   };
 }
 
@@ -124,6 +129,7 @@ export function createUserConnectionRepo(knex: Knex, box: SecretBox) {
       if (changes.secretHeaderNames !== undefined) columns.secret_header_names = JSON.stringify(changes.secretHeaderNames);
       if (changes.oauthExpiresAt !== undefined) columns.oauth_expires_at = changes.oauthExpiresAt;
       if (changes.oauthScopes !== undefined) columns.oauth_scopes = changes.oauthScopes;
+      if (changes.stepUp !== undefined) columns.step_up = changes.stepUp === null ? null : JSON.stringify(changes.stepUp);
       if (changes.lastError !== undefined) columns.last_error = changes.lastError === null ? null : JSON.stringify(changes.lastError);
       const existing = await table().where({ server_id: target.id, user_id: userId }).first("origin");
       if (existing && existing.origin !== origin) {

@@ -7,7 +7,7 @@ import type { ConnectionCheck, McpTool } from "../wire.js";
 import { NotFound, UpstreamFailure } from "./errors.js";
 import type { Actor } from "./tokens.js";
 import { personalUpstreamHeaders, upstreamHeaders } from "./upstream.js";
-import type { UserCredential } from "./user-connections.js";
+import type { StepUpAnswer, UserCredential } from "./user-connections.js";
 import type { PinGuards } from "./gateway/pins/guard.js";
 
 /** `signal` ends the probe early (the caller went away); the probe's own deadline still holds. */
@@ -22,10 +22,12 @@ export interface ConnectionServiceDeps {
   userCredential: (stored: StoredServer, userId: string) => Promise<UserCredential>;
   /** A check's full list pins first sights and records changes and missing tools (issue 22). */
   pins?: PinGuards;
+  /** A 403 insufficient_scope, on the connection checked (userId null: the record's); issue 20 item 6. */
+  stepUp?: (stored: StoredServer, userId: string | null, demanded: string) => Promise<StepUpAnswer>;
   now?: () => Date;
 }
 
-export function createConnectionService({ repo, probe, oauthToken, userCredential, pins, now = () => new Date() }: ConnectionServiceDeps) {
+export function createConnectionService({ repo, probe, oauthToken, userCredential, pins, stepUp, now = () => new Date() }: ConnectionServiceDeps) {
   /** The whole list a check read: what the gateway would pin, record or find missing. */
   async function observe(actor: Actor, stored: StoredServer, result: ProbeResult) {
     if (!pins || !result.ok || !result.definitions) return;
@@ -33,6 +35,14 @@ export function createConnectionService({ repo, probe, oauthToken, userCredentia
     if (!guard) return;
     guard.observe(result.definitions, result.definitions.length < 1000);
     await guard.settled();
+  }
+
+  /** A refusal for insufficient scope marks the connection (step-up) and becomes the check's error; it already wrote the record's status. */
+  async function steppedUp(stored: StoredServer, userId: string | null, result: ProbeResult): Promise<ProbeResult | null> {
+    if (result.ok || result.insufficientScope === undefined || !stepUp || stored.server.authType !== "oauth") return null;
+    const answer = await stepUp(stored, userId, result.insufficientScope);
+    const error = answer.connect ? { ...answer.error, message: `${answer.error.message} (${answer.connect.url})` } : answer.error;
+    return { ok: false, error, insufficientScope: result.insufficientScope };
   }
 
   async function targetFor(stored: StoredServer, accessToken: string | null): Promise<ProbeTarget> {
@@ -54,8 +64,9 @@ export function createConnectionService({ repo, probe, oauthToken, userCredentia
         return { result: { ok: false as const, error }, checkedAt: checkedAt.toISOString(), latencyMs: 0, connectorStatus: "disconnected" as const };
       }
       const { headers, secrets } = personalUpstreamHeaders(stored, await repo.openSecrets(stored.server.workspaceId, stored.server.id), mine);
-      const result = await probe({ url: stored.server.url, headers, secrets }, signal);
-      await observe(actor, stored, result);
+      const probed = await probe({ url: stored.server.url, headers, secrets }, signal);
+      await observe(actor, stored, probed);
+      const result = (await steppedUp(stored, actor.userId, probed)) ?? probed;
       const latencyMs = Math.max(0, Math.round(performance.now() - started));
       return { result, checkedAt: checkedAt.toISOString(), latencyMs, connectorStatus: result.ok ? ("connected" as const) : ("error" as const) };
     }
@@ -73,11 +84,14 @@ export function createConnectionService({ repo, probe, oauthToken, userCredentia
       }
       accessToken = token.accessToken;
     }
-    const result = await probe(await targetFor(stored, accessToken), signal);
-    await observe(actor, stored, result);
+    const probed = await probe(await targetFor(stored, accessToken), signal);
+    await observe(actor, stored, probed);
     // Nobody is waiting for an outcome cut short by the caller leaving; it describes nothing.
-    if (signal?.aborted) return { result, checkedAt: checkedAt.toISOString(), latencyMs: 0, connectorStatus: stored.server.connectorStatus };
+    if (signal?.aborted) return { result: probed, checkedAt: checkedAt.toISOString(), latencyMs: 0, connectorStatus: stored.server.connectorStatus };
     const latencyMs = Math.max(0, Math.round(performance.now() - started));
+    const stepped = await steppedUp(stored, null, probed);
+    if (stepped) return { result: stepped, checkedAt: checkedAt.toISOString(), latencyMs, connectorStatus: "error" as const };
+    const result = probed;
     const connectorStatus = result.ok ? "connected" : "error";
     const statusChanged = connectorStatus !== stored.server.connectorStatus;
     await repo.recordCheck(

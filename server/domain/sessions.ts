@@ -12,6 +12,8 @@ export interface SessionUser {
   userId: string;
   tokenId: string;
   workspaces: readonly string[];
+  /** The scope of the token the person signed in with. */
+  scope: "admin" | "gateway";
 }
 
 const hashSecret = (secret: string) => createHash("sha256").update("browser-session:").update(secret).digest("hex");
@@ -33,7 +35,7 @@ export function createSessionService(repo: SessionRepo, now: () => Date = () => 
     async resolve(secret: string | undefined): Promise<SessionUser | null> {
       if (!secret || !SECRET_SHAPE.test(secret)) return null;
       const record = await repo.findActive(hashSecret(secret), now().toISOString());
-      return record && { userId: record.userId, tokenId: record.tokenId, workspaces: record.workspaces };
+      return record && { userId: record.userId, tokenId: record.tokenId, workspaces: record.workspaces, scope: record.scope };
     },
 
     /** Ends the session everywhere; false when there was none to end. */

@@ -9,7 +9,8 @@ import type { UserConnection, UserConnectionRepo, UserSecrets } from "../data/us
 import type { McpServer, ProblemFieldError } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
 import { Conflict, NotFound, ValidationFailed } from "./errors.js";
-import type { UserTokenOutcome } from "./oauth/index.js";
+import type { ConnectionError } from "../wire.js";
+import type { StepUpOutcome, UserTokenOutcome } from "./oauth/index.js";
 import { secretHeaderProblems } from "./rules.js";
 import type { Actor } from "./tokens.js";
 
@@ -17,6 +18,13 @@ import type { Actor } from "./tokens.js";
 export type UserCredential =
   | { ok: true; apiKey: string | null; secretHeaders: Record<string, string>; accessToken: string | null }
   | { ok: false; connect: ConnectRequired };
+
+/**
+ * What to answer a request the MCP server refused for insufficient scope (step-up): where to
+ * authorize again (URL-mode elicitation), or, past the retry limit or for client credentials,
+ * only the failure.
+ */
+export type StepUpAnswer = { connect: ConnectRequired | null; error: ConnectionError };
 
 /** URL-mode elicitation data (MCP 2025-11-25 URLElicitationRequiredError, -32042). */
 export interface ConnectRequired {
@@ -32,6 +40,8 @@ export interface UserConnectionServiceDeps {
   cursors: CursorCodec;
   userAccessToken: (stored: StoredServer, userId: string) => Promise<UserTokenOutcome>;
   revokeUserTokens: (stored: StoredServer, tokens: Pick<UserSecrets, "oauthAccessToken" | "oauthRefreshToken">) => Promise<void>;
+  /** Records a 403 insufficient_scope on the connection used (the person's, or the record's when userId is null). */
+  insufficientScope?: (stored: StoredServer, userId: string | null, demanded: string) => Promise<StepUpOutcome>;
   /** The product's public base URL; connect pages are `<publicUrl>/connect/{serverId}`. */
   publicUrl: () => string;
   now?: () => Date;
@@ -51,7 +61,7 @@ function wire(c: UserConnection) {
   };
 }
 
-export function createUserConnectionService({ repo, connections, cursors, userAccessToken, revokeUserTokens, publicUrl, now = () => new Date() }: UserConnectionServiceDeps) {
+export function createUserConnectionService({ repo, connections, cursors, userAccessToken, revokeUserTokens, insufficientScope, publicUrl, now = () => new Date() }: UserConnectionServiceDeps) {
   async function userScoped(actor: Actor, id: string): Promise<StoredServer> {
     const stored = await repo.find(actor.workspaces, id);
     if (!stored) throw new NotFound(`MCP server ${id}`);
@@ -138,6 +148,28 @@ export function createUserConnectionService({ repo, connections, cursors, userAc
     removeFor: (actor: Actor, id: string, userId: string) => remove(actor, id, userId),
 
     connectUrl,
+
+    /**
+     * A 403 insufficient_scope from `stored`'s MCP server to a request made with `userId`'s own
+     * connection (null: the record's). The connection is marked; the agent's person is sent to
+     * the connect page, whose authorization asks for the scopes held and those demanded.
+     */
+    async stepUp(stored: StoredServer, userId: string | null, demanded: string): Promise<StepUpAnswer> {
+      if (!insufficientScope || stored.server.authType !== "oauth") {
+        return { connect: null, error: { class: "auth", message: `the MCP server refused for insufficient scope${demanded ? ` (it requires ${demanded})` : ""}`, httpStatus: 403 } };
+      }
+      const outcome = await insufficientScope(stored, userId, demanded);
+      const error = { ...outcome.error, httpStatus: 403 };
+      if (outcome.verdict !== "reauthorize") return { connect: null, error };
+      const { server } = stored;
+      const what = outcome.missing.length > 0 ? `scope ${outcome.missing.join(" ")}` : "more access";
+      const asks = outcome.scope ? ` (it asks for ${outcome.scope})` : "";
+      const message =
+        userId !== null && server.connectionScope === "user"
+          ? `MCP server '${server.name}' requires ${what}, which your connection does not grant. Open this link in a browser signed in to the product to connect your account again${asks}, then try again.`
+          : `MCP server '${server.name}' requires ${what}, which the workspace's connection does not grant. A workspace administrator opens this link in a browser signed in to the product to authorize it again${asks}, then try again.`;
+      return { connect: { url: connectUrl(server.id), message, elicitationId: randomUUID() }, error };
+    },
 
     /** The record as a person of `workspaces` may see it (for the connect page). */
     findServer: async (workspaces: readonly string[], id: string): Promise<McpServer | null> => (await repo.find(workspaces, id))?.server ?? null,

@@ -5,6 +5,7 @@
 // never waits on another member's refresh, discovery or failure. Upstream sessions come from
 // the process's pool (outbound/upstream-pool.ts), so nothing is reconnected per request.
 import type { McpServerRepo, StoredServer } from "../data/mcp-server-repo.js";
+import { insufficientScopeOf } from "../outbound/insufficient-scope.js";
 import type { CallOptions, PoolTarget, UpstreamCalls } from "../outbound/upstream-pool.js";
 import type { ConnectionError } from "../wire.js";
 import { Forbidden } from "./errors.js";
@@ -133,6 +134,14 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
       await ctx.recordSuccess().catch(() => {});
       return result;
     } catch (err) {
+      const demanded = insufficientScopeOf(err);
+      if (demanded !== null) {
+        // Step-up (issue 20 item 6): the connection used is marked; the person is told where to authorize again.
+        const stepped = await ctx.insufficientScope(demanded);
+        if (!stepped.connect) throw stepped.error;
+        const { url, message, elicitationId } = stepped.connect;
+        throw new WorkspaceCallError(URL_ELICITATION_REQUIRED, message, stepped.error, { elicitations: [{ mode: "url", url, message, elicitationId }] });
+      }
       const error = describeFailure(err, timeoutMs, enabled.secrets);
       if (!error) throw err;
       await ctx.recordFailure(error).catch(() => {});

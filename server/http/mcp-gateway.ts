@@ -122,6 +122,12 @@ export function urlElicitationRequired(connect: ConnectRequired) {
   };
 }
 
+/** Every request still waiting answered with the URL elicitation (-32042) of `connect`. */
+function elicit(ex: Exchange, connect: ConnectRequired): JsonRpcMessage[] {
+  const elicitation = urlElicitationRequired(connect);
+  return ex.fail(elicitation.code, elicitation.message, "upstream_error").map((m) => ({ ...m, error: { ...(m.error as object), data: elicitation.data } }));
+}
+
 const connectFailure = (connect: ConnectRequired): ConnectionError => ({ class: "auth", message: `${connect.message} ${connect.url}`, httpStatus: null });
 
 export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin }: McpGatewayDeps) {
@@ -193,9 +199,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       if (ctx.connect) {
         // This person has no usable connection of their own: every request is told where to connect; nothing goes upstream.
         if (!ex.awaitsAnswer) throw new UpstreamFailure(connectFailure(ctx.connect));
-        const elicitation = urlElicitationRequired(ctx.connect);
-        const answers = ex.fail(elicitation.code, elicitation.message, "upstream_error").map((m) => ({ ...m, error: { ...(m.error as object), data: elicitation.data } }));
-        return reply([...ex.local, ...answers]);
+        return reply([...ex.local, ...elicit(ex, ctx.connect)]);
       }
       if (ctx.unavailable) {
         if (!ex.awaitsAnswer) throw new UpstreamFailure(ctx.unavailable);
@@ -258,6 +262,16 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       if (answer.kind === "rejected" || answer.kind === "status") {
         if (timer) clearTimeout(timer);
         if (answer.status === 404 && ctx.upstreamSessionId !== null) throw new SessionEnded();
+        if (answer.kind === "status" && answer.insufficientScope != null) {
+          // Step-up: the connection used is marked, and the agent's person told where to authorize again.
+          const stepped = await ctx.insufficientScope(answer.insufficientScope);
+          if (stepped.connect) {
+            if (!ex.awaitsAnswer) throw new UpstreamFailure(connectFailure(stepped.connect));
+            return reply([...ex.local, ...elicit(ex, stepped.connect)]);
+          }
+          if (!ex.awaitsAnswer) throw new UpstreamFailure(stepped.error);
+          return reply([...ex.local, ...ex.fail(GATEWAY_UPSTREAM_FAILED, agentText(ctx, stepped.error), "upstream_error")]);
+        }
         const { error, answers } = await fail(statusFailure(answer.status));
         if (!ex.awaitsAnswer) throw new UpstreamFailure(error);
         return reply([...ex.local, ...answers]);

@@ -36,9 +36,14 @@ export function userConnectionHandlers(connections: UserConnectionService, sessi
     try {
       const server = await repoFind(user.workspaces, id);
       if (!server) throw new NotFound(`MCP server ${id}`);
-      if (server.connectionScope !== "user") throw new ValidationFailed([{ path: "/connectionScope", message: `is workspace: '${server.name}' has one connection for the whole workspace, set on the record` }]);
+      // A workspace-scope record's one connection is authorized again here (its step-up link) by an administrator, as startMcpServerOAuth does.
+      if (server.connectionScope !== "user" && (server.authType !== "oauth" || user.scope !== "admin")) {
+        throw new ValidationFailed([
+          { path: "/connectionScope", message: `is workspace: '${server.name}' has one connection for the whole workspace, set on the record; a person signed in with an admin-scope token authorizes it${server.authType === "oauth" ? "" : " (it must use OAuth)"}` },
+        ]);
+      }
       if (server.authType !== "oauth") throw new ValidationFailed([{ path: "/authType", message: `is ${server.authType}: set your own credential for '${server.name}' with PUT /api/mcp-servers/${id}/connections/me` }]);
-      const started = await oauth.start({ userId: user.userId, tokenId: user.tokenId, workspaces: user.workspaces, scope: "admin" }, id, {});
+      const started = await oauth.start({ userId: user.userId, tokenId: user.tokenId, workspaces: user.workspaces, scope: user.scope }, id, {});
       return { status: 302, body: undefined, headers: { ...PAGE_HEADERS, Location: started.authorizationUrl } };
     } catch (err) {
       if (!(err instanceof DomainError) || ![400, 404, 502, 504].includes(err.status)) throw err;

@@ -6,6 +6,7 @@ import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.j
 import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import type { ConnectionError, McpTool } from "../wire.js";
 import { describeOutboundError, findTooLarge, type GuardedFetch } from "./guarded-fetch.js";
+import { insufficientScopeOf } from "./insufficient-scope.js";
 
 export interface ProbeTarget {
   url: string;
@@ -34,7 +35,8 @@ export type ProbeResult =
       /** The tools as the server listed them (every field), for pinning their definitions (issue 22). */
       definitions?: Record<string, unknown>[];
     }
-  | { ok: false; error: ConnectionError };
+  /** `insufficientScope`: the server refused with 403 insufficient_scope, demanding these scopes ("" when it named none). */
+  | { ok: false; error: ConnectionError; insufficientScope?: string };
 
 const CLIENT_INFO = { name: "mcp-servers-api", version: "0.1.0" };
 const MAX_TOOL_PAGES = 100;
@@ -137,6 +139,11 @@ export async function probeMcpServer(target: ProbeTarget, options: ProbeOptions)
   try {
     return await Promise.race([run(), timedOut]);
   } catch (err) {
+    const insufficientScope = insufficientScopeOf(err);
+    if (insufficientScope !== null) {
+      const error: ConnectionError = { class: "auth", message: `the MCP server refused for insufficient scope (HTTP 403)${insufficientScope ? `: it requires ${insufficientScope}` : ""}`, httpStatus: 403 };
+      return { ok: false, error, insufficientScope };
+    }
     return { ok: false, error: classify(err, target, options.timeoutMs) };
   } finally {
     clearTimeout(timer);

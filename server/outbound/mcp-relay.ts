@@ -2,6 +2,7 @@
 // fetch's lite form (undici.request on the guarded agent, no Fetch API objects): what the gateway forwards, and the upstream's answer as JSON-RPC messages (one JSON
 // body, or an SSE stream read event by event), each bounded in size.
 import type { LiteFetch, LiteResponse } from "./guarded-fetch.js";
+import { insufficientScopeChallenge } from "./insufficient-scope.js";
 import { EventTooLarge, parseSse, type ParseWork, type SseEvent } from "./sse.js";
 
 export { formatSse, type SseEvent } from "./sse.js";
@@ -22,7 +23,8 @@ export type RelayAnswer =
   | { kind: "accepted"; sessionId: string | null }
   | { kind: "json"; body: unknown; sessionId: string | null }
   | { kind: "stream"; events: AsyncIterable<SseEvent>; sessionId: string | null }
-  | { kind: "status"; status: number }
+  /** `insufficientScope`: the scopes a 403 insufficient_scope demands (step-up), "" when it names none. */
+  | { kind: "status"; status: number; insufficientScope?: string | null }
   /** A 400 or 404 whose body is a JSON-RPC error: the server's own protocol answer (bad headers, unsupported version, unknown method). */
   | { kind: "rejected"; status: 400 | 404; body: Record<string, unknown> }
   | { kind: "not-mcp"; contentType: string };
@@ -69,7 +71,8 @@ export async function relay(fetch: LiteFetch, request: RelayRequest): Promise<Re
   }
   if (!response.ok) {
     await response.body?.cancel().catch(() => {});
-    return { kind: "status", status: response.status };
+    const insufficientScope = insufficientScopeChallenge(response.status, response.headers.get("www-authenticate"));
+    return insufficientScope === null ? { kind: "status", status: response.status } : { kind: "status", status: response.status, insufficientScope };
   }
   const contentType = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
   if (contentType === "application/json") {

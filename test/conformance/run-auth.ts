@@ -3,7 +3,7 @@
 // prints a table. Exits 1 when a scenario's outcome differs from
 // test/conformance/auth-expected-failures.yaml (a failure not listed, or a listed one passing).
 //
-//   CONFORMANCE_NODE=<node ≥ 22> CONFORMANCE_CLI=<…/conformance/dist/index.js> npx tsx test/conformance/run-auth.ts [scenario…]
+//   CONFORMANCE_NODE=<node ≥ 22> CONFORMANCE_CLI=<…/conformance/dist/index.js> [CONFORMANCE_SPEC_VERSION=2026-07-28] npx tsx test/conformance/run-auth.ts [scenario…]
 // .ci/run installs both (the suite needs Node ≥ 22; the product runs here on the machine's Node).
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -57,7 +57,9 @@ interface Outcome {
 function run(node: string, cli: string, scenario: string, env: Record<string, string>): Promise<Outcome> {
   const adapter = join(here, "oauth-client-adapter.mjs");
   // The suite runs the command through a shell with its own PATH first: the adapter gets Node ≥ 22 too.
-  const args = [cli, "client", "--scenario", scenario, "--timeout", "30000", "--command", `${JSON.stringify(node)} ${JSON.stringify(adapter)}`];
+  // CONFORMANCE_SPEC_VERSION (e.g. 2026-07-28) runs the scenarios as of that revision (some checks, like SEP-2350's scope union, only run there).
+  const version = process.env.CONFORMANCE_SPEC_VERSION ? ["--spec-version", process.env.CONFORMANCE_SPEC_VERSION, "--force"] : [];
+  const args = [cli, "client", "--scenario", scenario, ...version, "--timeout", "30000", "--command", `${JSON.stringify(node)} ${JSON.stringify(adapter)}`];
   return new Promise((resolve) => {
     const child = spawn(node, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";

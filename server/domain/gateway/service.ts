@@ -14,7 +14,7 @@ import type { SessionBinding, SessionCodec } from "./session-codec.js";
 import type { Actor } from "../tokens.js";
 import type { PinGuards } from "./pins/guard.js";
 import { personalUpstreamHeaders, upstreamHeaders } from "../upstream.js";
-import type { ConnectRequired, UserCredential } from "../user-connections.js";
+import type { ConnectRequired, StepUpAnswer, UserCredential } from "../user-connections.js";
 
 export class BadMcpRequest extends DomainError {
   constructor(detail: string) {
@@ -69,8 +69,15 @@ export interface GatewayDeps {
   userCredential?: (stored: StoredServer, userId: string) => Promise<UserCredential>;
   /** Pinned tool definitions (issue 22); without it nothing is pinned or held. */
   pins?: PinGuards;
+  /** A 403 insufficient_scope from the upstream, on the connection used (userId null: the record's); issue 20 item 6. */
+  stepUp?: (stored: StoredServer, userId: string | null, demanded: string) => Promise<StepUpAnswer>;
   now?: () => Date;
 }
+
+const noStepUp = async (_stored: StoredServer, _userId: string | null, demanded: string): Promise<StepUpAnswer> => ({
+  connect: null,
+  error: { class: "auth", message: `the MCP server refused for insufficient scope${demanded ? ` (it requires ${demanded})` : ""}`, httpStatus: 403 },
+});
 
 /** One exchange's bookkeeping: what is still unanswered, and the tool calls among it. */
 export interface Exchange {
@@ -89,7 +96,7 @@ export interface Exchange {
   settled(): Promise<void>;
 }
 
-export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, pins, now = () => new Date() }: GatewayDeps) {
+export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, pins, stepUp = noStepUp, now = () => new Date() }: GatewayDeps) {
   async function recordStatus(actor: Actor, stored: StoredServer, error: ConnectionError | null) {
     const connectorStatus = error ? "error" : "connected";
     if (!error && stored.server.connectorStatus === "connected") return;
@@ -198,6 +205,11 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
         recordFailure: (error: ConnectionError) => recordStatus(actor, current, error),
         recordSuccess: () => recordStatus(actor, current, null),
         recordToolCall,
+        /**
+         * The upstream refused for insufficient scope (403, step-up): marks the connection that was
+         * used and says whether the agent's person is to authorize again, and where.
+         */
+        insufficientScope: (demanded: string) => stepUp(current, current.server.connectionScope === "user" ? actor.userId : null, demanded),
 
         exchange(messages: JsonRpcMessage[]): Exchange {
           const local: JsonRpcMessage[] = [];

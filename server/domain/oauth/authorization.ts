@@ -12,6 +12,7 @@ import { fromStored, type Pending, type Setup } from "./setup.js";
 import { assertUnchanged, RecordChanged, writeAfterWork } from "./versioned.js";
 import type { createTokens } from "./tokens.js";
 import type { UserTokens } from "./user-tokens.js";
+import type { StepUp } from "./step-up.js";
 
 /** What the callback answers: a redirect to the caller's returnUrl, or a page to show. */
 export type CallbackOutcome =
@@ -24,6 +25,7 @@ export function createAuthorization(
   { identity, keepRegistration, forgetRejectedRegistration }: Identity,
   { storeTokens }: ReturnType<typeof createTokens>,
   { storeUserTokens }: UserTokens,
+  { userScopes }: StepUp,
 ) {
   const { repo, client, deps, redirectUri, now } = ctx;
   const { states } = deps;
@@ -53,7 +55,9 @@ export function createAuthorization(
     let chosen: ChosenIdentity;
     try {
       chosen = await identity(stored, setup, undefined, { register: true });
-      started = await client.authorizationUrl(chosen.setup, chosen.client, { redirectUrl: redirectUri(), scope: scopesFor(stored), state });
+      // A person's own connection asks for what their refusals demanded too (step-up); the record's, for the record's.
+      const scope = stored.server.connectionScope === "user" ? await userScopes(stored, actor.userId) : scopesFor(stored);
+      started = await client.authorizationUrl(chosen.setup, chosen.client, { redirectUrl: redirectUri(), scope, state });
     } catch (err) {
       if (err instanceof ValidationFailed) throw err;
       throw upstream(err);
@@ -194,7 +198,7 @@ export function createAuthorization(
     ];
     const updated = await repo.writeOAuth(
       stored,
-      { secrets: { oauthAccessToken: null, oauthRefreshToken: null }, fields: { oauthExpiresAt: null, connectorStatus: "disconnected" }, internals: { generation: null } },
+      { secrets: { oauthAccessToken: null, oauthRefreshToken: null }, fields: { oauthExpiresAt: null, connectorStatus: "disconnected" }, internals: { generation: null, stepUp: null } },
       at,
       { type: "oauth_disconnected", actor: actor.userId, tokenId: actor.tokenId, requestId: actor.requestId ?? null, fields },
       // Forgetting tokens is safe on any version.

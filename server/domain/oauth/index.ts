@@ -5,6 +5,7 @@ import { createAuthorization } from "./authorization.js";
 import { contextOf, type OAuthServiceDeps } from "./context.js";
 import { createIdentity } from "./identity.js";
 import { createSetup } from "./setup.js";
+import { createStepUp } from "./step-up.js";
 import { createTokens } from "./tokens.js";
 import { createUserTokens } from "./user-tokens.js";
 
@@ -12,6 +13,8 @@ export type { OAuthServiceDeps } from "./context.js";
 export type { CallbackOutcome } from "./authorization.js";
 export type { TokenOutcome } from "./tokens.js";
 export type { UserTokenOutcome } from "./user-tokens.js";
+export type { StepUpOutcome } from "./step-up.js";
+export { MAX_STEP_UP_RETRIES } from "./step-up.js";
 export { REFRESH_MARGIN_MS, returnUrlAllowed, STATE_TTL_MS } from "./rules.js";
 
 export function createOAuthService(deps: OAuthServiceDeps) {
@@ -20,7 +23,8 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   const identity = createIdentity(ctx);
   const tokens = createTokens(ctx, setup, identity);
   const userTokens = createUserTokens(ctx, setup, identity, deps.userConnections);
-  const { start, complete, disconnect } = createAuthorization(ctx, setup, identity, tokens, userTokens);
+  const stepUp = createStepUp(ctx, deps.userConnections);
+  const { start, complete, disconnect } = createAuthorization(ctx, setup, identity, tokens, userTokens, stepUp);
 
   return {
     /** The product's Client ID Metadata Document, served at its own URL (its client id). */
@@ -39,6 +43,8 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     accessToken: tokens.accessToken,
     userAccessToken: userTokens.userAccessToken,
     revokeUserTokens: userTokens.revokeUserTokens,
+    /** A 403 insufficient_scope from the MCP server, on the connection that was used (issue 20 item 6). */
+    insufficientScope: stepUp.insufficientScope,
     start,
     complete,
     disconnect,

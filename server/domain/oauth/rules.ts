@@ -65,10 +65,15 @@ export const usesClientCredentials = (s: StoredServer) =>
   s.server.oauthGrantType === "client_credentials" ||
   (s.server.oauthGrantType === null && s.server.oauthTokenEndpoint !== null && s.server.oauthAuthorizationEndpoint === null);
 
-/** The scopes to ask for: the record's, else the server's challenge or metadata; offline_access where offered. */
+/**
+ * The scopes to ask for: the record's, else the server's challenge or metadata, with those the
+ * server demanded since (step-up, issue 20); offline_access where offered.
+ */
 export function scopesFor(stored: StoredServer): string | null {
   const d = stored.oauth.discovery;
-  const base = stored.server.oauthScopes ?? d?.scopes ?? null;
+  const asked = stored.server.oauthScopes ?? d?.scopes ?? null;
+  const demanded = stored.oauth.stepUp?.required ?? [];
+  const base = demanded.length === 0 ? asked : [...new Set([...(asked ?? "").split(" ").filter(Boolean), ...demanded])].join(" ");
   if (!d?.offlineAccess || usesClientCredentials(stored)) return base;
   const list = (base ?? "").split(" ").filter(Boolean);
   return list.includes("offline_access") ? base : [...list, "offline_access"].join(" ");

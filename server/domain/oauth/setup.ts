@@ -4,7 +4,7 @@ import { DiscoveryFailed, ResourceMismatch, type OAuthClient, type OAuthSetup } 
 import type { OAuthContext } from "./context.js";
 
 /** What discovery learned, for the caller to write with the rest of its flow's outcome. */
-export type Pending = { fields: Partial<ServerFields>; internals: Omit<OAuthInternals, "tokenObtainedAt" | "generation"> };
+export type Pending = { fields: Partial<ServerFields>; internals: Omit<OAuthInternals, "tokenObtainedAt" | "generation" | "stepUp"> };
 
 export function fromStored(stored: StoredServer, known: Pick<OAuthInternals, "issuer" | "revocationEndpoint" | "tokenAuthMethod" | "resource">): OAuthSetup {
   const s = stored.server;
@@ -80,7 +80,7 @@ export function createSetup(ctx: OAuthContext) {
       if (found.tokenEndpoint !== s.oauthTokenEndpoint) fields.oauthTokenEndpoint = found.tokenEndpoint;
       if (!pinnedAuthorization && found.authorizationEndpoint && found.authorizationEndpoint !== s.oauthAuthorizationEndpoint) fields.oauthAuthorizationEndpoint = found.authorizationEndpoint;
     }
-    const preview: StoredServer = { ...stored, server: { ...stored.server, ...fields }, oauth: { ...internals, tokenObtainedAt: stored.oauth.tokenObtainedAt, generation: stored.oauth.generation } };
+    const preview: StoredServer = { ...stored, server: { ...stored.server, ...fields }, oauth: { ...internals, tokenObtainedAt: stored.oauth.tokenObtainedAt, generation: stored.oauth.generation, stepUp: stored.oauth.stepUp } };
     return { setup: fromStored(preview, internals), stored: preview, pending: { fields, internals } };
   }
 
