@@ -357,6 +357,20 @@ export interface paths {
          *     answer, an answer over 4 MiB) come back as JSON-RPC errors written by
          *     the product, and show in the record's `connectorStatus`/`lastError`.
          *
+         *     Scope step-up: an upstream `403` with `WWW-Authenticate: Bearer
+         *     error="insufficient_scope", scope="…"` marks the connection used (the
+         *     record's, or on a user-scope record the caller's own) as needing those
+         *     scopes (`connectorStatus`/`lastError`, or the connection's `status`),
+         *     and the request is answered with -32042 (URL elicitation) whose link is
+         *     the connect page, `<MCP_API_PUBLIC_URL>/connect/{id}`. Every later
+         *     authorization of that connection asks for the union of the scopes it
+         *     asked for and those demanded. Retry limit: once a demand names only
+         *     scopes already asked for, one more re-authorization is asked for; the
+         *     next such refusal is a plain JSON-RPC error (-32004) naming the retry
+         *     limit, until the connection is disconnected (or removed) and connected
+         *     again. A client-credentials record asks for the union with its next
+         *     token instead (the agent just tries again).
+         *
          *     A token with scope `gateway` may use this operation (and the other MCP
          *     endpoints of its workspaces) and nothing else.
          */
@@ -466,7 +480,10 @@ export interface paths {
          *     these the answer is 400 naming `oauthClientId` and the redirect URI to
          *     register. Scopes: the record's `oauthScopes`, else those of the MCP
          *     server's `WWW-Authenticate` challenge, else its metadata's
-         *     `scopes_supported`, else none; `offline_access` is added when the
+         *     `scopes_supported`, else none; with every scope the MCP server has
+         *     since demanded with `403 insufficient_scope` (step-up, see
+         *     sendMcpServerMessage; on a user-scope record, those demanded of the
+         *     caller's own connection); `offline_access` is added when the
          *     authorization server supports it.
          *
          *     A dynamically registered client belongs to the record's workspace
@@ -802,9 +819,12 @@ export interface paths {
          *     a live session: a page saying how to sign in, linking to `/console`.
          *     With one, for an `oauth` server: a redirect to the authorization
          *     server, with the state bound to the signed-in person, so only their
-         *     browser can finish the flow at `/api/oauth/callback`. A server the
-         *     person cannot see is a 404 page; a workspace-scope or non-OAuth server
-         *     a 400 page saying what to do instead.
+         *     browser can finish the flow at `/api/oauth/callback`. A workspace-scope
+         *     `oauth` server's one connection is authorized here too (the link of a
+         *     scope step-up, -32042), as startMcpServerOAuth does, for a person signed
+         *     in with an admin-scope token. A server the person cannot see is a 404
+         *     page; another workspace-scope or non-OAuth server a 400 page saying
+         *     what to do instead.
          */
         get: operations["getMcpServerConnectPage"];
         put?: never;
