@@ -302,6 +302,9 @@ describe("the console in a browser", () => {
     await row.waitFor();
     expect(await row.textContent()).toContain("Echo");
     await page.locator(".chart canvas").waitFor();
+    // The chart's counts are the database's (tool-call-hours): the one echo call, ok.
+    await page.getByText("1 call: 1 ok.").waitFor();
+    expect(watch.apiCalls.some((c) => c === `GET /api/workspaces/${ws}/tool-call-hours`)).toBe(true);
     await judge(page, "activity");
 
     // The workspace select switches the pages to the other (empty) workspace.
@@ -579,6 +582,8 @@ describe("the console in a browser", () => {
 
       // Edit: take echo out, Save, and the agent no longer sees it.
       await page.getByRole("link", { name: "Toolsets" }).click();
+      await page.getByRole("region", { name: "Toolsets" }).getByRole("link", { name: "Support agent" }).waitFor();
+      await judge(page, "toolsets");
       await page.getByRole("region", { name: "Toolsets" }).getByRole("link", { name: "Support agent" }).click();
       const edit = page.getByRole("form", { name: "Toolset" });
       await edit.getByRole("group", { name: "Echo" }).getByRole("checkbox", { name: "echo" }).uncheck();
