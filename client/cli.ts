@@ -6,7 +6,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { parseArgs } from "node:util";
-import { createMcpServersClient, ProblemError, type components, type McpServer, type McpServerCreate, type McpServerEvent, type McpServerPatch, type McpServersClient } from "./index.js";
+import { createMcpServersClient, ProblemError, type components, type McpServer, type McpServerCreate, type McpServerEvent, type McpServerPatch, type McpServersClient, type Toolset, type ToolsetCreate, type ToolsetEvent } from "./index.js";
 import { table, record } from "./table.js";
 
 // Each command's own usage: printed alone when that command is misused, all together for --help.
@@ -25,7 +25,9 @@ const COMMAND_USAGE: Record<string, string> = {
   events: "events ID [--limit N]                 the server's audit trail, newest first",
   pins: "pins ID [TOOL]                        pinned tool definitions; with TOOL, both definitions and the ETag",
   approve: "approve ID TOOL [--if-match ETAG]     approve a changed tool (without --if-match: what it shows is what it approves)",
-  tokens: "tokens ls | tokens create --name NAME [--scope gateway|admin] [--workspace W]... [--expires-in-days N] | tokens revoke TOKEN_ID",
+  tokens: "tokens ls | tokens create --name NAME [--scope gateway|admin] [--workspace W]... [--toolset TOOLSET_ID]... [--expires-in-days N] | tokens revoke TOKEN_ID",
+  toolsets:
+    "toolsets ls [--workspace W] | toolsets get|events|rm TOOLSET_ID | toolsets create --name NAME [--workspace W] [--description D] --tool SERVER_ID/TOOL[=NAME]... | toolsets update TOOLSET_ID [--name NAME] [--description D] [--tool ...]... [--if-match ETAG]",
 };
 
 const FIELDS_USAGE = `Fields (create and update):
@@ -100,6 +102,9 @@ const OPTIONS = {
   "expires-in-days": { type: "string" },
   "if-match": { type: "string" },
   "return-url": { type: "string" },
+  tool: { type: "string", multiple: true },
+  description: { type: "string" },
+  toolset: { type: "string", multiple: true },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; allowNegative: true }>>["values"];
@@ -141,7 +146,8 @@ const COMMANDS: Record<string, { args: number | [number, number]; options: strin
   events: { args: 1, options: ["limit"] },
   pins: { args: [1, 2], options: ["limit"] },
   approve: { args: [2, 2], options: ["if-match"] },
-  tokens: { args: [1, 2], options: ["name", "scope", "workspace", "expires-in-days", "limit"] },
+  tokens: { args: [1, 2], options: ["name", "scope", "workspace", "toolset", "expires-in-days", "limit"] },
+  toolsets: { args: [1, 2], options: ["name", "workspace", "description", "tool", "if-match", "limit"] },
 };
 
 function configFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -321,7 +327,7 @@ class Unreachable extends Error {
   }
 }
 
-const TOKEN_COLUMNS = ["id", "name", "scope", "workspaces", "createdAt", "expiresAt"] as const;
+const TOKEN_COLUMNS = ["id", "name", "scope", "workspaces", "toolsets", "createdAt", "expiresAt"] as const;
 
 async function tokens([sub, tokenId]: string[], v: Values, api: McpServersClient, json: boolean, limit: number | undefined) {
   const call = async <T>(p: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> => {
@@ -336,20 +342,20 @@ async function tokens([sub, tokenId]: string[], v: Values, api: McpServersClient
   if (sub === "ls" && tokenId === undefined) {
     only(["limit"]);
     const page = await call(api.GET("/api/tokens", { params: { query: { limit: limit ?? 100 } } }));
-    const rows = page.data.map((t) => ({ ...t, workspaces: t.workspaces.join(",") }));
+    const rows = page.data.map((t) => ({ ...t, workspaces: t.workspaces.join(","), toolsets: t.toolsets ? t.toolsets.join(",") : "" }));
     return print(json, page, () => table(rows, TOKEN_COLUMNS));
   }
   if (sub === "create" && tokenId === undefined) {
-    only(["name", "scope", "workspace", "expires-in-days"]);
+    only(["name", "scope", "workspace", "toolset", "expires-in-days"]);
     if (!v.name) throw new UsageError("tokens create needs --name NAME.", "tokens");
     const days = positiveInt(v["expires-in-days"], "--expires-in-days");
     const created = await call(
       api.POST("/api/tokens", {
-        body: { name: v.name, ...(v.scope ? { scope: v.scope as "gateway" | "admin" } : {}), ...(v.workspace ? { workspaces: v.workspace } : {}), ...(days ? { expiresInDays: days } : {}) },
+        body: { name: v.name, ...(v.scope ? { scope: v.scope as "gateway" | "admin" } : {}), ...(v.workspace ? { workspaces: v.workspace } : {}), ...(v.toolset ? { toolsets: v.toolset } : {}), ...(days ? { expiresInDays: days } : {}) },
       }),
     );
     // The secret alone on stdout (shown once), what it is on stderr.
-    if (!json) process.stderr.write(`created ${created.id} (scope ${created.scope}) in ${created.workspaces.join(", ")}${created.expiresAt ? `, expires ${created.expiresAt}` : ""} (shown once; store it now)\n`);
+    if (!json) process.stderr.write(`created ${created.id} (scope ${created.scope}) in ${created.workspaces.join(", ")}${created.toolsets ? `, limited to toolsets ${created.toolsets.join(", ")}` : ""}${created.expiresAt ? `, expires ${created.expiresAt}` : ""} (shown once; store it now)\n`);
     return print(json, created, () => `${created.token}\n`);
   }
   if (sub === "revoke" && tokenId !== undefined) {
@@ -358,6 +364,67 @@ async function tokens([sub, tokenId]: string[], v: Values, api: McpServersClient
     return print(json, undefined, () => `Revoked ${tokenId}\n`);
   }
   throw new UsageError(sub && ["ls", "create", "revoke"].includes(sub) ? `tokens ${sub} ${sub === "revoke" ? "takes one token id" : "takes no argument"}.` : `Unknown tokens command '${sub ?? ""}'.`, "tokens");
+}
+
+/** `--tool SERVER_ID/TOOL[=NAME]`: one tool of a toolset, optionally under a name of its own. */
+function toolEntries(values: string[] | undefined): ToolsetCreate["tools"] | undefined {
+  return values?.map((value) => {
+    const match = /^(mcp_[0-9A-Za-z]+)\/([^=]+)(?:=(.+))?$/.exec(value);
+    if (!match) throw new UsageError(`--tool '${value}' is not SERVER_ID/TOOL or SERVER_ID/TOOL=NAME.`, "toolsets");
+    return { serverId: match[1], tool: match[2], ...(match[3] ? { name: match[3] } : {}) };
+  });
+}
+
+const TOOLSET_COLUMNS = ["id", "name", "tools", "mcpPath", "updatedAt"] as const;
+
+async function toolsets([sub, toolsetId]: string[], v: Values, api: McpServersClient, url: string, json: boolean) {
+  const only = (allowed: string[]) => {
+    const stray = Object.keys(v).filter((k) => k !== "json" && !allowed.includes(k));
+    if (stray.length > 0) throw new UsageError(`toolsets ${sub} does not take --${stray[0]}.`, "toolsets");
+  };
+  const shown = (t: Toolset) => record({ ...t, tools: t.tools.map((x) => `${x.exposedName} = ${x.serverId}/${x.tool}${x.description ? ` (${x.description})` : ""}`).join("\n  ") });
+  const needsId = ["get", "events", "rm", "update"].includes(sub ?? "");
+  if (needsId !== (toolsetId !== undefined)) {
+    throw new UsageError(sub && ["ls", "create", "get", "events", "rm", "update"].includes(sub) ? `toolsets ${sub} ${needsId ? "takes one toolset id" : "takes no argument"}.` : `Unknown toolsets command '${sub ?? ""}'.`, "toolsets");
+  }
+  switch (sub) {
+    case "ls": {
+      only(["workspace"]);
+      const rows: Toolset[] = [];
+      for await (const t of api.toolsets.list(await workspaceOf(v, "toolsets ls", api, url), { limit: 100 })) rows.push(t);
+      return print(json, { data: rows, nextCursor: null }, () => table(rows.map((t) => ({ ...t, tools: String(t.tools.length) })), TOOLSET_COLUMNS));
+    }
+    case "get": {
+      only([]);
+      const t = await api.toolsets.get(toolsetId!);
+      return print(json, t, () => shown(t));
+    }
+    case "create": {
+      only(["name", "workspace", "description", "tool"]);
+      if (!v.name) throw new UsageError("toolsets create needs --name NAME.", "toolsets");
+      const t = await api.toolsets.create(await workspaceOf(v, "toolsets create", api, url), { name: v.name, ...(v.description ? { description: v.description } : {}), tools: toolEntries(v.tool) ?? [] });
+      return print(json, t, () => shown(t));
+    }
+    case "update": {
+      only(["name", "description", "tool", "if-match"]);
+      const tools = toolEntries(v.tool);
+      const patch = { ...(v.name ? { name: v.name } : {}), ...(v.description !== undefined ? { description: v.description || null } : {}), ...(tools ? { tools } : {}) };
+      if (Object.keys(patch).length === 0) throw new UsageError("toolsets update needs --name, --description or --tool.", "toolsets");
+      const t = await api.toolsets.update(toolsetId!, patch, { ifMatch: v["if-match"] });
+      return print(json, t, () => shown(t));
+    }
+    case "rm":
+      only(["if-match"]);
+      await api.toolsets.delete(toolsetId!, { ifMatch: v["if-match"] });
+      return print(json, undefined, () => `Deleted ${toolsetId}\n`);
+    case "events": {
+      only([]);
+      const rows: ToolsetEvent[] = [];
+      for await (const e of api.toolsets.events(toolsetId!, { limit: 100 })) rows.push(e);
+      const lines = rows.map((e) => ({ at: e.at, type: e.type, actor: e.actor, change: [...e.fields.map((f) => `${f.name} ${f.change}`), ...(e.removedTools ?? []).map((r) => `-${r.serverId}/${r.tool}`)].join(", ") }));
+      return print(json, { data: rows, nextCursor: null }, () => table(lines, ["at", "type", "actor", "change"]));
+    }
+  }
 }
 
 async function commands(command: string, args: string[], v: Values, api: McpServersClient, url: string) {
@@ -428,6 +495,8 @@ async function commands(command: string, args: string[], v: Values, api: McpServ
       return pins(args, v, api, json, limit);
     case "approve":
       return approve(args, v, api, json);
+    case "toolsets":
+      return toolsets(args, v, api, url, json);
     case "events": {
       const rows: McpServerEvent[] = [];
       let cursor: string | undefined;

@@ -1,6 +1,6 @@
 // The typed client for API consumers: openapi-fetch over the generated `paths`, with a
 // middleware that adds the bearer token. The raw calls (`GET`, `POST`, …) return
-// { data, error, response }; `servers.*` return the data and throw ProblemError.
+// { data, error, response }; `servers.*` and `toolsets.*` return the data and throw ProblemError.
 import createClient, { type Client } from "openapi-fetch";
 import type { components, paths } from "../generated/api.js";
 
@@ -24,6 +24,12 @@ export type ToolPin = components["schemas"]["ToolPin"];
 export type ToolPinDetail = components["schemas"]["ToolPinDetail"];
 export type ToolPinList = components["schemas"]["ToolPinList"];
 export type ToolPinListQuery = Omit<NonNullable<paths["/api/mcp-servers/{id}/tool-pins"]["get"]["parameters"]["query"]>, "cursor">;
+export type Toolset = components["schemas"]["Toolset"];
+export type ToolsetCreate = components["schemas"]["ToolsetCreate"];
+export type ToolsetPatch = components["schemas"]["ToolsetPatch"];
+export type ToolsetList = components["schemas"]["ToolsetList"];
+export type ToolsetEvent = components["schemas"]["ToolsetEvent"];
+export type ToolsetEventList = components["schemas"]["ToolsetEventList"];
 
 export interface RetryOptions {
   /** How many times a 429 or 503 answer is retried (default 3; 0 turns retries off). */
@@ -110,7 +116,26 @@ export interface ToolPinsApi {
   delete(id: string, tool: string): Promise<void>;
 }
 
-export type McpServersClient = Client<paths> & { servers: McpServersApi; toolPins: ToolPinsApi };
+
+export interface ToolsetsApi {
+  /** Makes a toolset in a workspace: chosen tools of its servers, under names of their own where given. */
+  create(workspaceId: string, body: ToolsetCreate): Promise<Toolset>;
+  get(id: string): Promise<Toolset>;
+  /** The toolset and its `ETag`, to send back as `ifMatch`. */
+  getWithEtag(id: string): Promise<{ toolset: Toolset; etag: string }>;
+  /** Every toolset of the workspace, newest first, fetched page by page as you iterate. */
+  list(workspaceId: string, query?: { limit?: number }): AsyncIterableIterator<Toolset>;
+  /** One page: `{ data, nextCursor }`. */
+  page(workspaceId: string, query?: { limit?: number; cursor?: string }): Promise<ToolsetList>;
+  /** Applies a patch (`tools` replaces the whole list); with `ifMatch`, only if the toolset is still at that version (else ProblemError 412). */
+  update(id: string, patch: ToolsetPatch, options?: { ifMatch?: string }): Promise<Toolset>;
+  delete(id: string, options?: { ifMatch?: string }): Promise<void>;
+  /** Every event of the toolset, newest first. */
+  events(id: string, query?: { limit?: number }): AsyncIterableIterator<ToolsetEvent>;
+  eventsPage(id: string, query?: { limit?: number; cursor?: string }): Promise<ToolsetEventList>;
+}
+
+export type McpServersClient = Client<paths> & { servers: McpServersApi; toolPins: ToolPinsApi; toolsets: ToolsetsApi };
 
 const RETRIED = new Set([429, 503]);
 
@@ -222,9 +247,41 @@ function toolPinsApi(api: Client<paths>): ToolPinsApi {
   return pins;
 }
 
+async function* pages<T>(page: (cursor: string | undefined) => Promise<{ data: T[]; nextCursor: string | null }>): AsyncIterableIterator<T> {
+  let cursor: string | undefined;
+  do {
+    const got = await page(cursor);
+    yield* got.data;
+    cursor = got.nextCursor ?? undefined;
+  } while (cursor);
+}
+
+function toolsetsApi(api: Client<paths>): ToolsetsApi {
+  const byId = (toolsetId: string) => ({ params: { path: { toolsetId } } });
+  const ifMatching = (toolsetId: string, ifMatch?: string) => ({ params: { path: { toolsetId }, header: ifMatch ? { "If-Match": ifMatch } : undefined } });
+  const toolsets: ToolsetsApi = {
+    create: (workspaceId, body) => unwrap(api.POST("/api/workspaces/{workspaceId}/toolsets", { params: { path: { workspaceId } }, body })),
+    get: (id) => unwrap(api.GET("/api/toolsets/{toolsetId}", byId(id))),
+    async getWithEtag(id) {
+      const result = await api.GET("/api/toolsets/{toolsetId}", byId(id));
+      const toolset = await unwrap(Promise.resolve(result));
+      return { toolset, etag: result.response.headers.get("etag") ?? "" };
+    },
+    page: (workspaceId, query = {}) => unwrap(api.GET("/api/workspaces/{workspaceId}/toolsets", { params: { path: { workspaceId }, query } })),
+    list: (workspaceId, query = {}) => pages((cursor) => toolsets.page(workspaceId, cursor ? { ...query, cursor } : query)),
+    update: (id, patch, options = {}) => unwrap(api.PATCH("/api/toolsets/{toolsetId}", { ...ifMatching(id, options.ifMatch), body: patch })),
+    async delete(id, options = {}) {
+      await unwrap(api.DELETE("/api/toolsets/{toolsetId}", ifMatching(id, options.ifMatch)));
+    },
+    eventsPage: (id, query = {}) => unwrap(api.GET("/api/toolsets/{toolsetId}/events", { params: { path: { toolsetId: id }, query } })),
+    events: (id, query = {}) => pages((cursor) => toolsets.eventsPage(id, cursor ? { ...query, cursor } : query)),
+  };
+  return toolsets;
+}
+
 export function createMcpServersClient({ baseUrl, token, fetch, retry = {} }: McpServersClientOptions): McpServersClient {
   const fetchImpl = fetch ?? ((request: Request) => globalThis.fetch(request));
   const raw = authenticated(baseUrl, token, fetchImpl);
   const retried = authenticated(baseUrl, token, retrying(fetchImpl, retry));
-  return Object.assign(raw, { servers: serversApi(retried), toolPins: toolPinsApi(retried) });
+  return Object.assign(raw, { servers: serversApi(retried), toolPins: toolPinsApi(retried), toolsets: toolsetsApi(retried) });
 }

@@ -1,5 +1,5 @@
 // Mints and manages API tokens on the store named by DATABASE_URL (migrating it first).
-//   token create --user usr_alice --workspace ws_acme [--workspace ws_two] [--name label] [--scope admin|gateway] [--expires-in-days N]
+//   token create --user usr_alice --workspace ws_acme [--workspace ws_two] [--name label] [--scope admin|gateway] [--toolset tls_…]… [--expires-in-days N]
 //   token list
 //   token revoke <id>
 import { parseArgs } from "node:util";
@@ -8,10 +8,16 @@ import { readConfig } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
 
 const USAGE = `usage:
-  npm run -s token -- create --user <userId> --workspace <workspaceId> [--workspace …] [--name <label>] [--scope admin|gateway] [--expires-in-days N]
+  npm run -s token -- create --user <userId> --workspace <workspaceId> [--workspace …] [--name <label>] [--scope admin|gateway]
+                             [--toolset <toolsetId>]… [--expires-in-days N]
   npm run -s token -- list
   npm run -s token -- revoke <tokenId>
   npm run -s token -- --help
+
+--toolset (repeatable) limits the token to those toolsets' MCP endpoints; such a token has scope
+gateway (the default with --toolset), and each toolset must belong to one of its workspaces.
+\`list\` prints one line per token: id, user, workspaces, scope, name, created, state, toolsets
+(- for no limit).
 
 Works on the store named by DATABASE_URL (migrating it first). The token is printed alone on stdout, once.`;
 
@@ -20,6 +26,7 @@ const OPTIONS = {
   workspace: { type: "string", multiple: true },
   name: { type: "string" },
   scope: { type: "string" },
+  toolset: { type: "string", multiple: true },
   "expires-in-days": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -64,13 +71,14 @@ async function main(argv: string[]) {
       if (days !== undefined && !/^\d{1,3}$/.test(days)) throw new UsageError(`--expires-in-days must be a whole number of days from 1 to 365, not '${days}'`);
       const expiresInDays = days === undefined ? undefined : Number(days);
       if (expiresInDays !== undefined && (expiresInDays < 1 || expiresInDays > 365)) throw new UsageError(`--expires-in-days must be a whole number of days from 1 to 365, not '${days}'`);
-      const { token, record } = await services.tokens.mint({ userId: values.user, workspaces: values.workspace, name: values.name, scope: values.scope, expiresInDays });
+      const { token, record } = await services.tokens.mint({ userId: values.user, workspaces: values.workspace, name: values.name, scope: values.scope, expiresInDays, toolsets: values.toolset });
       const expiry = record.expiresAt ? `, expires ${record.expiresAt}` : "";
-      console.error(`created ${record.id} (scope ${record.scope}${expiry}) for ${record.userId} in ${record.workspaces.join(", ")} (shown once; store it now)`);
+      const limit = record.toolsets ? `, limited to toolsets ${record.toolsets.join(", ")}` : "";
+      console.error(`created ${record.id} (scope ${record.scope}${expiry}${limit}) for ${record.userId} in ${record.workspaces.join(", ")} (shown once; store it now)`);
       console.log(token);
     } else if (command === "list") {
       for (const t of await services.tokens.list()) {
-        console.log([t.id, t.userId, t.workspaces.join(","), t.scope, t.name ?? "-", t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : t.expiresAt && t.expiresAt <= new Date().toISOString() ? `expired ${t.expiresAt}` : t.expiresAt ? `active until ${t.expiresAt}` : "active"].join("\t"));
+        console.log([t.id, t.userId, t.workspaces.join(","), t.scope, t.name ?? "-", t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : t.expiresAt && t.expiresAt <= new Date().toISOString() ? `expired ${t.expiresAt}` : t.expiresAt ? `active until ${t.expiresAt}` : "active", t.toolsets ? t.toolsets.join(",") : "-"].join("\t"));
       }
     } else {
       const id = positionals[0];

@@ -306,6 +306,34 @@ describe("mcp-servers", () => {
     }
   });
 
+  test("when toolsets are made, listed, changed and removed with the CLI, and a token is limited to one, then each goes through the toolsets API", async () => {
+    const { ws, run } = await loggedInWorkspace();
+    const server = JSON.parse((await run(["create", "--name", "Calc", "--url", mcp.url, "--json"])).stdout);
+    const made = await run(["toolsets", "create", "--name", "Adders", "--tool", `${server.id}/add=plus`, "--json"]);
+    expect(made.code, made.stderr).toBe(0);
+    const toolset = JSON.parse(made.stdout);
+    expect(toolset).toMatchObject({ workspaceId: ws, name: "Adders", tools: [{ serverId: server.id, tool: "add", name: "plus", exposedName: "plus" }] });
+    const shown = await run(["toolsets", "get", toolset.id]);
+    expect(shown.stdout).toContain(`plus = ${server.id}/add`);
+    const ls = await run(["toolsets", "ls"]);
+    expect(ls.stdout.split("\n")[0]).toMatch(/^ID\s+NAME\s+TOOLS\s+MCP_PATH\s+UPDATED_AT$/);
+    expect(ls.stdout).toContain(`/api/toolsets/${toolset.id}/mcp`);
+    const unknown = await run(["toolsets", "update", toolset.id, "--tool", `${server.id}/nope`]);
+    expect(unknown).toMatchObject({ code: 1, stderr: expect.stringContaining("/tools/0/tool is not a tool MCP server 'Calc' offers: nope") });
+    expect((await run(["toolsets", "update", toolset.id, "--name", "Adding", "--if-match", '"v1"'])).code).toBe(0);
+    expect((await run(["toolsets", "update", toolset.id, "--name", "Stale", "--if-match", '"v1"'])).code).toBe(1);
+    const minted = await run(["tokens", "create", "--name", "adder agent", "--toolset", toolset.id]);
+    expect(minted.stderr).toContain(`limited to toolsets ${toolset.id}`);
+    const tokens = await run(["tokens", "ls"]);
+    expect(tokens.stdout.split("\n")[0]).toContain("TOOLSETS");
+    expect(tokens.stdout).toContain(toolset.id);
+    const events = await run(["toolsets", "events", toolset.id]);
+    expect(events.stdout).toMatch(/updated\s+usr_cli\s+name changed/);
+    expect(await run(["toolsets", "rm", toolset.id])).toEqual({ code: 0, stdout: `Deleted ${toolset.id}\n`, stderr: "" });
+    expect(await run(["toolsets", "create", "--name", "x", "--tool", "not-a-server"])).toMatchObject({ code: 2, stderr: expect.stringContaining("--tool 'not-a-server' is not SERVER_ID/TOOL") });
+    expect(await run(["toolsets", "get"])).toMatchObject({ code: 2, stderr: expect.stringContaining("toolsets get takes one toolset id") });
+  });
+
   test("when ls or create is given no --workspace and the token covers one, then that one is used", async () => {
     const { ws, run } = await loggedInWorkspace();
     expect((await run(["create", "--name", "implicit", "--url", "https://mcp.example.com/mcp"])).code).toBe(0);

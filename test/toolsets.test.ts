@@ -1,5 +1,6 @@
 // Toolsets (issue 22): named MCP endpoints of chosen tools, served through the workspace
 // gateway's view, with real SDK upstreams and a real SDK client on loopback; and tokens limited to them.
+import { execFile } from "node:child_process";
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { startV1SessionPeer, startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
@@ -391,4 +392,37 @@ describe("toolset operations: the documented refusals", () => {
     expect((await send({ jsonrpc: "2.0", id: 1, method: "tools/list" }, "application/json")).status).toBe(406);
     expect((await send({ jsonrpc: "2.0", method: "notifications/initialized" })).status).toBe(202);
   });
+});
+
+describe("npm run -s token -- create --toolset", () => {
+  const cli = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "scripts/token.ts", ...args],
+        { cwd: process.cwd(), env: { PATH: process.env.PATH ?? "", DATABASE_URL: srv.databaseUrl, MCP_API_ENCRYPTION_KEY: srv.config.encryptionKey ?? "" }, encoding: "utf8" },
+        (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
+      );
+    });
+
+  test("when a token is minted with --toolset, then it is a gateway token limited to it, `token list` shows the limit, and a toolset of another workspace is refused", async () => {
+    const { ws, admin, alpha } = await workspace();
+    const one = await post(admin, `/api/workspaces/${ws}/toolsets`, { name: "One", tools: [{ serverId: alpha, tool: "echo" }] });
+    const two = await post(admin, `/api/workspaces/${ws}/toolsets`, { name: "Two", tools: [] });
+    const out = await cli(["create", "--user", "usr_cli", "--workspace", ws, "--toolset", one.json.id, "--toolset", two.json.id]);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stderr).toContain(`(scope gateway, limited to toolsets ${one.json.id}, ${two.json.id})`);
+    const limited = out.stdout.trim();
+    const client = await agent(one.json.id, limited);
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["alpha__echo"]);
+    await client.close();
+    expect((await mcpPost(`/api/workspaces/${ws}/mcp`, limited)).status).toBe(403);
+
+    const line = (await cli(["list"])).stdout.split("\n").find((l) => l.includes(ws) && l.includes("usr_cli"))!;
+    expect(line.split("\t").at(-1)).toBe(`${one.json.id},${two.json.id}`);
+
+    const refused = await cli(["create", "--user", "usr_cli", "--workspace", uniqueWorkspace("cli"), "--toolset", one.json.id]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`toolset '${one.json.id}' is not a toolset of the token's workspaces`);
+  }, 60_000);
 });

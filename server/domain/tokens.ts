@@ -61,15 +61,24 @@ export function createTokenService(repo: TokenRepo, options: TokenServiceOptions
   const now = options.now ?? (() => new Date());
 
   async function mint(input: { userId: string; workspaces: string[]; name?: string | null; scope?: string; expiresInDays?: number; expiresAt?: string | null; toolsets?: string[] | null }): Promise<{ token: string; record: TokenRecord }> {
-    const scope = (input.scope ?? "admin") as TokenScope;
+    const limited = input.toolsets && input.toolsets.length > 0 ? [...new Set(input.toolsets)] : null;
+    // A token limited to toolsets may only use their MCP endpoints: scope gateway unless told otherwise.
+    const scope = (input.scope ?? (limited ? "gateway" : "admin")) as TokenScope;
     if (!TOKEN_SCOPES.includes(scope)) throw new Error(`scope '${input.scope}' is not valid: ${TOKEN_SCOPES.join(" or ")}`);
     if (!ID_SHAPE.test(input.userId)) throw new Error(`user id '${input.userId}' is not valid: letters, digits and _ . : - only`);
     if (input.workspaces.length === 0) throw new Error("a token needs at least one workspace");
     for (const ws of input.workspaces) {
       if (!ID_SHAPE.test(ws)) throw new Error(`workspace id '${ws}' is not valid: letters, digits and _ . : - only`);
     }
-    const toolsets = input.toolsets && input.toolsets.length > 0 ? [...new Set(input.toolsets)] : null;
+    const toolsets = limited;
     if (toolsets && scope !== "gateway") throw new Error("a token limited to toolsets must have scope gateway");
+    if (toolsets) {
+      if (!options.toolsetWorkspace) throw new Error("the token service was built without a toolset lookup");
+      for (const id of toolsets) {
+        const ws = await options.toolsetWorkspace(id);
+        if (ws === null || !input.workspaces.includes(ws)) throw new Error(`toolset '${id}' is not a toolset of the token's workspaces (${input.workspaces.join(", ")})`);
+      }
+    }
     const days = input.expiresInDays;
     if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 365)) throw new Error(`expiry '${days}' is not valid: a whole number of days from 1 to 365`);
     const created = now();
