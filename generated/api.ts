@@ -1132,9 +1132,10 @@ export interface paths {
          *     `description` where given; `tools/call` reaches the tool's server
          *     under the tool's own name. Everything else about a call is as on the
          *     workspace endpoint: the same policy (a disabled server's tools are
-         *     absent, `allowedTools`, per-user credentials), the same upstream
-         *     sessions, progress and cancellation relayed. Only tools are served
-         *     (no prompts or resources).
+         *     absent, `allowedTools`, per-user credentials, held tools), the same
+         *     upstream sessions; progress, cancellation, log messages and
+         *     server-to-client requests are relayed as the workspace endpoint
+         *     relays them. Only tools are served (no prompts or resources).
          *
          *     A token limited to toolsets (`toolsets` on createApiToken) may use
          *     only those toolsets' endpoints: any other toolset, the workspace

@@ -2,6 +2,9 @@
 // gateway's view, with real SDK upstreams and a real SDK client on loopback; and tokens limited to them.
 import { execFile } from "node:child_process";
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { CreateMessageRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { startV1SessionPeer, startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
@@ -97,6 +100,21 @@ describe("POST /api/toolsets/{toolsetId}/mcp", () => {
 
     const events = await raw(srv.baseUrl, "GET", `/api/mcp-servers/${alpha}/events`, { token: admin });
     expect(events.json.data.filter((e: Json) => e.type === "tool_called").map((e: Json) => e.toolCall.tool)).toEqual(["work", "echo"]);
+  }, 30_000);
+
+  test("when an upstream asks a 2025-era agent for sampling and sends log messages during a call, then the toolset relays both, as the workspace endpoint does", async () => {
+    const { ws, admin, alpha } = await workspace();
+    const made = await post(admin, `/api/workspaces/${ws}/toolsets`, { name: "Thinker", tools: [{ serverId: alpha, tool: "ask", name: "think" }, { serverId: alpha, tool: "work" }] });
+    const client = new V1Client({ name: "agent-v1", version: "1.0.0" }, { capabilities: { sampling: {} } });
+    const logs: { data: unknown }[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(n.params as { data: unknown }));
+    client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: "assistant", model: "test", content: { type: "text", text: "four" } }));
+    await client.connect(new V1Transport(new URL(`${srv.baseUrl}/api/toolsets/${made.json.id}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${await srv.token([ws])}` } } }));
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["alpha__work", "think"]);
+    expect((await client.callTool({ name: "think" })).content).toEqual([{ type: "text", text: "model said four" }]);
+    expect((await client.callTool({ name: "alpha__work" })).content).toEqual([{ type: "text", text: "done" }]);
+    expect(logs.map((l) => l.data)).toContain("working");
+    await client.close();
   }, 30_000);
 
   test("when the agent cancels a call, then the upstream call is cancelled", async () => {
