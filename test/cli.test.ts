@@ -332,7 +332,7 @@ describe("mcp-servers", () => {
     expect(await run(["toolsets", "rm", toolset.id])).toEqual({ code: 0, stdout: `Deleted ${toolset.id}\n`, stderr: "" });
     expect(await run(["toolsets", "create", "--name", "x", "--tool", "not-a-server"])).toMatchObject({ code: 2, stderr: expect.stringContaining("--tool 'not-a-server' is not SERVER_ID/TOOL") });
     expect(await run(["toolsets", "get"])).toMatchObject({ code: 2, stderr: expect.stringContaining("toolsets get takes one toolset id") });
-  });
+  }, 90_000);
 
   test("when ls or create is given no --workspace and the token covers one, then that one is used", async () => {
     const { ws, run } = await loggedInWorkspace();

@@ -111,6 +111,27 @@ describe("servers.* typed methods", () => {
   });
 });
 
+describe("toolsets.* typed methods", () => {
+  test("when a toolset is created, listed, read, updated and deleted, then each returns the data, a stale If-Match throws 412, and events iterate every page", async () => {
+    const { ws, api } = await workspace();
+    const made = [];
+    for (const name of ["One", "Two", "Three"]) made.push(await api.toolsets.create(ws, { name, tools: [] }));
+    expect(made[0]).toMatchObject({ workspaceId: ws, name: "One", tools: [], mcpPath: `/api/toolsets/${made[0].id}/mcp` });
+    const names = [];
+    for await (const t of api.toolsets.list(ws, { limit: 2 })) names.push(t.name);
+    expect(names).toEqual(["Three", "Two", "One"]);
+    const { toolset, etag } = await api.toolsets.getWithEtag(made[0].id);
+    expect(toolset).toEqual(await api.toolsets.get(made[0].id));
+    expect((await api.toolsets.update(made[0].id, { name: "Uno" }, { ifMatch: etag })).name).toBe("Uno");
+    await expect(api.toolsets.update(made[0].id, { name: "lost" }, { ifMatch: etag })).rejects.toMatchObject({ name: "ProblemError", status: 412 });
+    await expect(api.toolsets.delete(made[0].id)).resolves.toBeUndefined();
+    await expect(api.toolsets.get(made[0].id)).rejects.toMatchObject({ status: 404 });
+    const events = [];
+    for await (const e of api.toolsets.events(made[0].id, { limit: 1 })) events.push(e.type);
+    expect(events).toEqual(["deleted", "updated", "created"]);
+  });
+});
+
 describe("servers.list", () => {
   test("when a workspace holds 250 servers, then the iterator walks every page and yields each once, newest first", async () => {
     const { ws, token, api, sent } = await workspace();
