@@ -388,6 +388,14 @@ describe("PATCH /api/mcp-servers/{id}", () => {
     expect(data).toEqual(server);
   });
 
+  test("when the body is empty (not even {}), then 400 naming /body and nothing changes", async () => {
+    const { api, server, path, token } = await created();
+    const res = await raw(srv.baseUrl, "PATCH", `/api/mcp-servers/${server.id}`, { token, body: "" });
+    expect(res.status).toBe(400);
+    expect(res.json.errors).toEqual([{ path: "/body", message: "is required: send a JSON object" }]);
+    expect((await api.GET("/api/mcp-servers/{id}", path)).data).toEqual(server);
+  });
+
   test("when an optional field is null, then it is cleared", async () => {
     const { api, path } = await created({ connectorId: CONNECTOR, connectorConfig: { region: "us" }, headers: { "X-A": "1" } });
     const { data } = await api.PATCH("/api/mcp-servers/{id}", { ...path, body: { connectorId: null, connectorConfig: null, headers: null } });

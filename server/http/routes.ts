@@ -1,6 +1,6 @@
 // Registers one Express route per operation in the spec, each bound to its handler.
 import type { Express, Request, Response } from "express";
-import { Unauthorized } from "../domain/errors.js";
+import { Unauthorized, ValidationFailed } from "../domain/errors.js";
 import type { Actor } from "../domain/tokens.js";
 import type { OperationId } from "../wire.js";
 import type { HandlerRequest, HandlerTable, RawHandlerTable } from "./handler-types.js";
@@ -9,7 +9,9 @@ type AnyReply = { status: number; body: unknown; headers?: Record<string, string
 
 const METHODS = ["get", "post", "put", "patch", "delete"] as const;
 
-type Spec = { paths: Record<string, Partial<Record<(typeof METHODS)[number], { operationId: string }>>> };
+type Spec = { paths: Record<string, Partial<Record<(typeof METHODS)[number], { operationId: string; requestBody?: { required?: boolean } }>>> };
+
+const emptyBody = (req: Request) => req.headers["transfer-encoding"] === undefined && Number(req.headers["content-length"] ?? 0) === 0;
 
 export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable, raw: RawHandlerTable) {
   for (const [path, item] of Object.entries(spec.paths)) {
@@ -24,7 +26,10 @@ export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable,
       }
       const handler = handlers[op.operationId as keyof HandlerTable] as unknown as (req: HandlerRequest<OperationId>) => Promise<AnyReply>;
       if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
+      const bodyRequired = op.requestBody?.required === true;
       app[method](expressPath, async (req: Request, res: Response) => {
+        // An empty body passes the validator as {} where the schema requires no field (PATCH): say it is missing.
+        if (bodyRequired && emptyBody(req)) throw new ValidationFailed([{ path: "/body", message: "is required: send a JSON object" }]);
         // Aborted when the caller goes away before the answer is sent: outbound work stops with it.
         const gone = new AbortController();
         res.on("close", () => {
