@@ -29,6 +29,7 @@ const storeSuites = [
   "test/audit-trail.test.ts",
   "test/unauthenticated-rate-limit.test.ts",
   "test/tool-pins.test.ts",
+  "test/toolsets.test.ts",
 ];
 
 export default defineConfig({
