@@ -114,13 +114,13 @@ const PUBLIC_PATHS: ReadonlySet<string> = new Set(
 /** Whether a request is served without any credential, so its client address is what gets counted. */
 const unauthenticated = (path: string) => !RATE_LIMIT_EXEMPT.has(path) && (PUBLIC_PATHS.has(path) || !path.startsWith("/api/"));
 
-function requestContext(logger: Logger, onResponse: AppDeps["onResponse"]) {
+function requestContext(onResponse: AppDeps["onResponse"]) {
   return (req: Request, res: Response, next: NextFunction) => {
     const given = req.get("x-request-id");
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     const started = process.hrtime.bigint();
     res.locals.requestId = requestId;
-    res.locals.log = logger.child({ requestId });
+    // The request's logger (requestId and traceId bound in one child) is made by observeHttp, next.
     res.set("X-Request-Id", requestId);
     res.on("finish", () => {
       // The validator knows the route; requests refused before it ran (413, bad JSON) are matched here.
@@ -155,8 +155,8 @@ export function buildApp(deps: AppDeps): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
-  app.use(requestContext(deps.logger, deps.onResponse));
-  app.use(observeHttp(matchOperation)); // trace id on log lines; metrics and spans when on
+  app.use(requestContext(deps.onResponse));
+  app.use(observeHttp(matchOperation, deps.logger)); // the request's logger with its ids; metrics and spans when on
   // Unauthenticated routes count per client address, before any work (an UPDATE and a SELECT per OAuth callback).
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!unauthenticated(req.path)) return next();

@@ -2,6 +2,7 @@
 // tracing on) its server span continuing the caller's traceparent, current for all it does.
 import { randomBytes } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
+import type { Logger } from "pino";
 import { runInScope, telemetry, type RequestScope } from "./hooks.js";
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
@@ -30,7 +31,8 @@ export function traceIdOf(header: string | string[] | undefined): string {
 type OperationOf = (method: string, path: string) => { route: string; operationId: string } | null;
 type ValidatedRequest = Request & { openapi?: { openApiRoute?: string; schema?: { operationId?: string } } };
 
-export function observeHttp(operationOf: OperationOf) {
+/** `root`: the logger each request's child (requestId and traceId bound together, one child, not two) is made from. */
+export function observeHttp(operationOf: OperationOf, root?: Logger) {
   return (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
     const operation = () => {
@@ -40,7 +42,7 @@ export function observeHttp(operationOf: OperationOf) {
       return { route: match?.route ?? null, operationId: match?.operationId ?? "unknown" };
     };
     const begin = (traceId: string, span?: import("./hooks.js").SpanHandle) => {
-      const log = res.locals.log?.child({ traceId });
+      const log = root ? root.child({ requestId: res.locals.requestId, traceId }) : res.locals.log?.child({ traceId });
       if (log) res.locals.log = log;
       res.locals.traceId = traceId;
       res.on("finish", () => {
