@@ -8,7 +8,8 @@ import { afterEach, describe, expect, test } from "vitest";
 import { reencryptRow, rotateSecrets, secretKeyCounts, type SecretRow } from "../server/data/key-rotation.js";
 import type { Secrets } from "../server/data/mcp-server-repo.js";
 import { createSecretBox, keyIdFor, originOf } from "../server/data/secrets.js";
-import { dropStore, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
+import { startRecordingUpstream } from "./helpers/recording-upstream.js";
+import { dropStore, raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 // The records below point at this origin; their credentials are sealed to it.
 const MCP_ORIGIN = originOf("https://mcp.example.com/mcp");
@@ -199,4 +200,58 @@ describe("keys rotate", () => {
     const status = await keysCli({ DATABASE_URL: srv.databaseUrl, MCP_API_ENCRYPTION_KEY: NEW, MCP_API_ENCRYPTION_KEYS_PREVIOUS: OLD }, "status");
     expect(statusTable(status.stdout)).toEqual({ [idOf(NEW)]: [2, "current"], [idOf(OLD)]: [0, "previous"], [idOf(STRANGER)]: [1, "not configured"] });
   }, 60_000);
+  test("when people have their own connections, then rotation re-seals them too: each person's credential still works through the gateway and none is left under the old key", async () => {
+    const OLD = newKey();
+    const NEW = newKey();
+    const upstream = await startRecordingUpstream();
+    try {
+      const env = { MCP_API_ALLOW_PRIVATE_NETWORK: "true" };
+      const first = await start(null, { ...env, MCP_API_ENCRYPTION_KEY: OLD });
+      const ws = uniqueWorkspace();
+      const people = [`usr_alice_${randomBytes(3).toString("hex")}`, `usr_bob_${randomBytes(3).toString("hex")}`];
+      const tokens = new Map<string, string>();
+      for (const userId of people) tokens.set(userId, await first.token([ws], userId));
+      const created = await raw(first.baseUrl, "POST", "/api/mcp-servers", {
+        token: tokens.get(people[0]),
+        body: JSON.stringify({ workspaceId: ws, name: "personal", url: upstream.url, authType: "api_key", connectionScope: "user" }),
+      });
+      expect(created.status, created.text).toBe(201);
+      const id = created.json.id as string;
+      for (const userId of people) {
+        const put = await raw(first.baseUrl, "PUT", `/api/mcp-servers/${id}/connections/me`, {
+          token: tokens.get(userId),
+          body: JSON.stringify({ apiKey: `sk_${userId}`, secretHeaders: { "X-Org": `org_${userId}` } }),
+        });
+        expect(put.status, put.text).toBe(200);
+      }
+      await stop(first);
+
+      const srv = await start(first, { ...env, MCP_API_ENCRYPTION_KEY: NEW, MCP_API_ENCRYPTION_KEYS_PREVIOUS: OLD });
+      // Two people, an API key and secret headers each; the record itself holds nothing sealed.
+      expect(await secretKeyCounts(srv.services.db.knex, srv.services.box)).toEqual({ [idOf(OLD)]: 4 });
+      expect(await rotateSecrets(srv.services.db.knex, srv.services.box, { batchSize: 1 })).toEqual({ rotated: 4, skipped: 0, failed: [], remaining: 0 });
+      expect(await secretKeyCounts(srv.services.db.knex, srv.services.box)).toEqual({ [idOf(NEW)]: 4 });
+      const rows = await srv.services.db.knex("user_connections").where({ server_id: id }).select();
+      expect(rows).toHaveLength(2);
+      for (const row of rows) {
+        for (const column of ["api_key_enc", "secret_headers_enc"]) expect(srv.services.box.keyIdOf(row[column]), `${row.user_id} ${column}`).toBe(idOf(NEW));
+      }
+      await stop(srv);
+
+      // The old key gone: each person's own credential still goes upstream, for that person only.
+      const newOnly = await start(first, { ...env, MCP_API_ENCRYPTION_KEY: NEW });
+      for (const userId of people) {
+        const call = await raw(newOnly.baseUrl, "POST", `/api/mcp-servers/${id}/mcp`, {
+          token: await newOnly.token([ws], userId),
+          headers: { accept: "application/json, text/event-stream" },
+          body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: { who: userId } } }),
+        });
+        expect(call.json?.result?.content?.[0]?.text, call.text).toBe(`called by ${userId}`);
+        const seen = upstream.calls.filter((c) => c.method === "tools/call" && c.who === userId);
+        expect(seen.map((c) => [c.authorization, c.headers["x-org"]])).toEqual([[`Bearer sk_${userId}`, `org_${userId}`]]);
+      }
+    } finally {
+      await upstream.close();
+    }
+  }, 120_000);
 });

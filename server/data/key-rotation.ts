@@ -1,9 +1,11 @@
-// Re-encrypts stored secrets under the current key while servers keep serving. Every
-// secret is rewritten by its own conditional statement, so an interruption at any point
-// leaves each one sealed with either the old or the new key, both of which the ring opens.
+// Re-encrypts stored secrets under the current key while servers keep serving: the records'
+// and each person's own connection secrets (issue 20). Every secret is rewritten by its own
+// conditional statement, so an interruption at any point leaves each one sealed with either
+// the old or the new key, both of which the ring opens.
 import type { Knex } from "knex";
 import { credentialDestination, SECRET_COLUMNS, SECRET_FIELDS, type SecretField } from "./mcp-server-repo.js";
 import { LEGACY_ORIGIN, originOf, type SecretBox } from "./secrets.js";
+import { USER_SECRET_COLUMNS, USER_SECRET_FIELDS, type UserSecretField } from "./user-connection-repo.js";
 
 type SecretColumn = (typeof SECRET_COLUMNS)[SecretField];
 
@@ -11,10 +13,14 @@ type SecretColumn = (typeof SECRET_COLUMNS)[SecretField];
 export type SecretRow = { id: string; workspace_id: string; url: string; oauth_token_endpoint: string | null } & Record<SecretColumn, string | null>;
 
 export interface RotationFailure {
+  /** The record's id, or `<server id>/<user id>` for a person's connection. */
   id: string;
-  field: SecretField;
+  field: SecretField | UserSecretField;
   reason: string;
 }
+
+/** The part of a `user_connections` row that rotation reads. */
+export type UserSecretRow = { server_id: string; user_id: string; workspace_id: string; origin: string } & Record<string, string | null>;
 
 export interface RowOutcome {
   rotated: number;
@@ -84,6 +90,52 @@ export async function reencryptRow(knex: Knex, box: SecretBox, row: SecretRow, m
   return outcome;
 }
 
+/** Pages through every person's connection by (server, user), keyset like secretRows. */
+async function* userSecretRows(knex: Knex, batchSize: number): AsyncGenerator<UserSecretRow[]> {
+  let after: { server: string; user: string } | null = null;
+  for (;;) {
+    const q = knex("user_connections")
+      .select("server_id", "user_id", "workspace_id", "origin", ...Object.values(USER_SECRET_COLUMNS))
+      .orderBy([{ column: "server_id" }, { column: "user_id" }])
+      .limit(batchSize);
+    if (after !== null) {
+      const { server, user } = after;
+      q.where((w) => w.where("server_id", ">", server).orWhere((same) => same.where("server_id", server).andWhere("user_id", ">", user)));
+    }
+    const page = (await q) as UserSecretRow[];
+    if (page.length > 0) yield page;
+    if (page.length < batchSize) return;
+    after = { server: page[page.length - 1].server_id, user: page[page.length - 1].user_id };
+  }
+}
+
+/** Re-encrypts one person's connection secrets as read in `row`, at most `max` of them; bound as the repository binds them. */
+export async function reencryptUserRow(knex: Knex, box: SecretBox, row: UserSecretRow, max = Infinity): Promise<RowOutcome> {
+  const outcome: RowOutcome = { rotated: 0, skipped: 0, failed: [] };
+  const recordId = `${row.server_id}/${row.user_id}`;
+  for (const field of USER_SECRET_FIELDS) {
+    if (outcome.rotated >= max) break;
+    const column = USER_SECRET_COLUMNS[field];
+    const sealed = row[column];
+    if (sealed === null || sealed === undefined || box.keyIdOf(sealed) === box.currentKeyId) continue;
+    const binding = { recordId, workspaceId: row.workspace_id, field, origin: row.origin };
+    let resealed: string;
+    try {
+      resealed = box.seal(box.open(sealed, binding), binding);
+    } catch (err) {
+      outcome.failed.push({ id: recordId, field, reason: err instanceof Error ? err.message : String(err) });
+      continue;
+    }
+    // Only over the value just opened, for the origin it was sealed to: a refresh that rewrote it meanwhile wins.
+    const n = await knex("user_connections")
+      .where({ server_id: row.server_id, user_id: row.user_id, origin: row.origin, [column]: sealed })
+      .update({ [column]: resealed });
+    if (n > 0) outcome.rotated++;
+    else outcome.skipped++;
+  }
+  return outcome;
+}
+
 export async function rotateSecrets(knex: Knex, box: SecretBox, options: RotationOptions = {}): Promise<RotationResult> {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   const limit = options.limit ?? Infinity;
@@ -93,6 +145,15 @@ export async function rotateSecrets(knex: Knex, box: SecretBox, options: Rotatio
     for (const row of page) {
       if (total.rotated >= limit) break walk;
       const one = await reencryptRow(knex, box, row, limit - total.rotated);
+      total.rotated += one.rotated;
+      total.skipped += one.skipped;
+      total.failed.push(...one.failed);
+    }
+  }
+  people: for await (const page of userSecretRows(knex, batchSize)) {
+    for (const row of page) {
+      if (total.rotated >= limit) break people;
+      const one = await reencryptUserRow(knex, box, row, limit - total.rotated);
       total.rotated += one.rotated;
       total.skipped += one.skipped;
       total.failed.push(...one.failed);
@@ -130,6 +191,16 @@ export async function secretKeyCounts(knex: Knex, box: SecretBox, options: Pick<
       for (const field of SECRET_FIELDS) {
         const sealed = row[SECRET_COLUMNS[field]];
         if (sealed === null) continue;
+        const keyId = box.keyIdOf(sealed);
+        counts[keyId] = (counts[keyId] ?? 0) + 1;
+      }
+    }
+  }
+  for await (const page of userSecretRows(knex, options.batchSize ?? DEFAULT_BATCH_SIZE)) {
+    for (const row of page) {
+      for (const field of USER_SECRET_FIELDS) {
+        const sealed = row[USER_SECRET_COLUMNS[field]];
+        if (sealed === null || sealed === undefined) continue;
         const keyId = box.keyIdOf(sealed);
         counts[keyId] = (counts[keyId] ?? 0) + 1;
       }

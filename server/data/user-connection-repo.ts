@@ -50,7 +50,7 @@ export interface UserConnectionChanges {
   stepUp?: StepUpState | null;
 }
 
-const COLUMNS: Record<UserSecretField, string> = {
+export const USER_SECRET_COLUMNS: Record<UserSecretField, string> = {
   apiKey: "api_key_enc",
   secretHeaders: "secret_headers_enc",
   oauthAccessToken: "oauth_access_token_enc",
@@ -108,7 +108,7 @@ export function createUserConnectionRepo(knex: Knex, box: SecretBox) {
       const out: UserSecrets = { apiKey: null, secretHeaders: null, oauthAccessToken: null, oauthRefreshToken: null };
       try {
         for (const field of USER_SECRET_FIELDS) {
-          const sealed = row[COLUMNS[field]] as string | null;
+          const sealed = row[USER_SECRET_COLUMNS[field]] as string | null;
           out[field] = sealed === null ? null : box.open(sealed, binding(target, userId, field));
         }
       } catch {
@@ -124,7 +124,7 @@ export function createUserConnectionRepo(knex: Knex, box: SecretBox) {
       const columns: Row = { status: changes.status, updated_at: at, origin };
       for (const field of USER_SECRET_FIELDS) {
         const value = changes.secrets?.[field];
-        if (value !== undefined) columns[COLUMNS[field]] = value === null ? null : box.seal(value, binding(target, userId, field));
+        if (value !== undefined) columns[USER_SECRET_COLUMNS[field]] = value === null ? null : box.seal(value, binding(target, userId, field));
       }
       if (changes.secretHeaderNames !== undefined) columns.secret_header_names = JSON.stringify(changes.secretHeaderNames);
       if (changes.oauthExpiresAt !== undefined) columns.oauth_expires_at = changes.oauthExpiresAt;
@@ -134,7 +134,7 @@ export function createUserConnectionRepo(knex: Knex, box: SecretBox) {
       const existing = await table().where({ server_id: target.id, user_id: userId }).first("origin");
       if (existing && existing.origin !== origin) {
         // Sealed for an origin the server no longer has: nothing of it may be kept.
-        for (const field of USER_SECRET_FIELDS) if (columns[COLUMNS[field]] === undefined) columns[COLUMNS[field]] = null;
+        for (const field of USER_SECRET_FIELDS) if (columns[USER_SECRET_COLUMNS[field]] === undefined) columns[USER_SECRET_COLUMNS[field]] = null;
         if (columns.secret_header_names === undefined && columns.secret_headers_enc === null) columns.secret_header_names = "[]";
       }
       // The transaction writes first, so it takes the write lock at once (SQLite: never a read lock to upgrade).
