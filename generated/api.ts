@@ -524,6 +524,15 @@ export interface paths {
          *     endpoint when one is known (RFC 7009), forgets them, and sets
          *     `connectorStatus` to `disconnected` and `oauthExpiresAt` to null. The
          *     client id and secret are kept, so the server can be authorized again.
+         *
+         *     On a user-scope record (`connectionScope: user`) it disconnects the
+         *     caller's own connection, as startMcpServerOAuth connects it: the
+         *     caller's tokens are revoked and forgotten (a `connection_removed`
+         *     event naming the caller in `subjectUserId`), other people's
+         *     connections are untouched, and the record answered describes the
+         *     caller's connection (`disconnected`). Without a connection of the
+         *     caller's there is nothing to do, and the answer is the same. To remove
+         *     another member's connection, use deleteMcpServerUserConnection.
          */
         delete: operations["disconnectMcpServerOAuth"];
         options?: never;

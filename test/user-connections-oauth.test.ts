@@ -179,3 +179,34 @@ describe("the gateway with per-user OAuth connections", () => {
     expect(peer.tokenRequests.filter((r) => r.grant_type === "refresh_token").length).toBeGreaterThan(refreshesBefore);
   }, 240_000);
 });
+
+describe("DELETE /api/mcp-servers/{id}/oauth on a user-scope record", () => {
+  test("when a person disconnects, then only their own connection is revoked and forgotten, the answer describes it, and another person's keeps working", async () => {
+    const ws = uniqueWorkspace();
+    const alice = await person(ws, "alice");
+    const bob = await person(ws, "bob");
+    const id = await oauthServer(alice.token, ws);
+    for (const p of [alice, bob]) expect((await callback(await consentVia(id, p.cookie, p.userId), p.cookie)).status).toBe(200);
+    const revokedBefore = peer.revocations.length;
+
+    const res = await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/${id}/oauth`, { token: alice.token });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json).toMatchObject({ id, connectionScope: "user", connectorStatus: "disconnected", oauthExpiresAt: null });
+    // Alice's refresh and access tokens were revoked at the authorization server (RFC 7009).
+    expect(peer.revocations.length - revokedBefore).toBe(2);
+    const rows = (await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}/connections`, { token: bob.token })).json.data as { userId: string; status: string }[];
+    expect(rows.map((r) => [r.userId, r.status])).toEqual([[bob.userId, "connected"]]);
+    const events = (await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}/events`, { token: bob.token })).json.data as { type: string; actor: string; subjectUserId?: string }[];
+    expect(events.filter((e) => e.type === "connection_removed").map((e) => [e.actor, e.subjectUserId])).toEqual([[alice.userId, alice.userId]]);
+
+    const mine = await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/mcp`, { token: alice.token, headers: ACCEPT, body: rpc("tools/call", { name: "whoami", arguments: { who: alice.userId } }) });
+    expect(mine.json.error.code).toBe(-32042);
+    const his = await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/mcp`, { token: bob.token, headers: ACCEPT, body: rpc("tools/call", { name: "whoami", arguments: { who: bob.userId } }) });
+    expect(his.json.result, his.text).toBeDefined();
+    // Nothing left to disconnect: the same answer, and nothing more revoked or recorded.
+    const again = await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/${id}/oauth`, { token: alice.token });
+    expect(again.status).toBe(200);
+    expect(again.json.connectorStatus).toBe("disconnected");
+    expect(peer.revocations.length - revokedBefore).toBe(2);
+  });
+});

@@ -1,5 +1,6 @@
 // The authorization-code flow a user goes through (start, the callback) and disconnecting.
 import { randomBytes } from "node:crypto";
+import type { StoredServer } from "../../data/mcp-server-repo.js";
 import type { OAuthSetup, OAuthTokens } from "../../outbound/oauth-client.js";
 import type { ConnectionError, OAuthAuthorization } from "../../wire.js";
 import { NotFound, UpstreamFailure, ValidationFailed } from "../errors.js";
@@ -24,7 +25,7 @@ export function createAuthorization(
   { setupFor }: Setup,
   { identity, keepRegistration, forgetRejectedRegistration }: Identity,
   { storeTokens }: ReturnType<typeof createTokens>,
-  { storeUserTokens }: UserTokens,
+  { storeUserTokens, revokeUserTokens }: UserTokens,
   { userScopes }: StepUp,
 ) {
   const { repo, client, deps, redirectUri, now } = ctx;
@@ -182,6 +183,7 @@ export function createAuthorization(
     const stored = await repo.find(actor.workspaces, id);
     if (!stored) throw new NotFound(`MCP server ${id}`);
     if (stored.server.authType !== "oauth") throw new ValidationFailed([{ path: "/authType", message: `must be oauth to disconnect (it is ${stored.server.authType})` }]);
+    if (stored.server.connectionScope === "user") return disconnectMine(actor, stored);
     const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
     // No token endpoint: nothing was ever issued there, so there is nothing to revoke.
     const who = stored.server.oauthTokenEndpoint
@@ -206,6 +208,25 @@ export function createAuthorization(
     );
     if (!updated) throw new NotFound(`MCP server ${id}`);
     return updated;
+  }
+
+  /** On a user-scope record: the caller's own connection, as start connects it; nobody else's. */
+  async function disconnectMine(actor: Actor, stored: StoredServer): Promise<Versioned> {
+    const connections = deps.userConnections;
+    const mine = await connections.find(stored.server.id, actor.userId);
+    if (mine) {
+      const secrets = await connections.openSecrets(stored.server, actor.userId).catch(() => null);
+      if (secrets) await revokeUserTokens(stored, secrets);
+      await connections.remove(stored.server, actor.userId, now().toISOString(), {
+        type: "connection_removed",
+        actor: actor.userId,
+        tokenId: actor.tokenId,
+        requestId: actor.requestId ?? null,
+        fields: mine.hasOAuthTokens ? [{ name: "oauthAccessToken", change: "cleared" }] : [],
+        subjectUserId: actor.userId,
+      });
+    }
+    return { server: { ...stored.server, connectorStatus: "disconnected", oauthExpiresAt: null }, version: stored.version };
   }
 
   return { start, complete, disconnect };
