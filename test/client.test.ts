@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { createMcpServersClient, ProblemError, retryDelayMs } from "../client/index.js";
+import { startRugPuller } from "./helpers/rug-pull-peer.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 let srv: TestServer;
@@ -129,6 +130,34 @@ describe("toolsets.* typed methods", () => {
     const events = [];
     for await (const e of api.toolsets.events(made[0].id, { limit: 1 })) events.push(e.type);
     expect(events).toEqual(["deleted", "updated", "created"]);
+  });
+});
+
+describe("toolPins.* typed methods", () => {
+  test("when a pinned tool changes, then list and get show it, a stale ifMatch throws 412, approve with get's ETag pins it, and delete forgets it", async () => {
+    const peer = await startRugPuller([{ name: "lookup", description: "Looks a word up.", inputSchema: { type: "object" } }]);
+    const local = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true" } });
+    try {
+      const { ws, api } = await workspace(local);
+      const server = await api.servers.create({ workspaceId: ws, name: "Pinned", url: peer.url });
+      await api.servers.tools(server.id); // first sight
+      peer.set("lookup", { description: "Looks a word up and more." });
+      await api.servers.tools(server.id);
+      const pins = [];
+      for await (const p of api.toolPins.list(server.id, { limit: 1 })) pins.push([p.tool, p.status, p.changedParts]);
+      expect(pins).toEqual([["lookup", "changed", ["description"]]]);
+      const { pin, etag } = await api.toolPins.get(server.id, "lookup");
+      expect(pin).toMatchObject({ pinned: { description: "Looks a word up." }, current: { description: "Looks a word up and more." } });
+      await expect(api.toolPins.approve(server.id, "lookup", { ifMatch: '"stale"' })).rejects.toMatchObject({ name: "ProblemError", status: 412 });
+      const approved = await api.toolPins.approve(server.id, "lookup", { ifMatch: etag });
+      expect(approved.pin).toMatchObject({ status: "pinned", pinned: { description: "Looks a word up and more." } });
+      expect(approved.etag).not.toBe(etag);
+      await expect(api.toolPins.delete(server.id, "lookup")).resolves.toBeUndefined();
+      await expect(api.toolPins.get(server.id, "lookup")).rejects.toMatchObject({ status: 404 });
+    } finally {
+      await local.stop();
+      await peer.close();
+    }
   });
 });
 

@@ -8,7 +8,7 @@ import type { McpServerRepo, Secrets, StoredServer } from "../../data/mcp-server
 import type { ConnectionError } from "../../wire.js";
 import { DomainError, Forbidden, NotFound } from "../errors.js";
 import { disabledText, relayPolicy, type RelayPolicy } from "./interceptors.js";
-import { boundedToolName, errorMessage, kindOf, toolOutcome, type JsonRpcId, type JsonRpcMessage, type ToolOutcome } from "./policy.js";
+import { boundedToolName, errorMessage, kindOf, toolOutcome, type JsonRpcId, type JsonRpcMessage, type Policy, type ToolOutcome } from "./policy.js";
 import type { TokenOutcome } from "../oauth/index.js";
 import type { SessionBinding, SessionCodec } from "./session-codec.js";
 import type { Actor } from "../tokens.js";
@@ -159,7 +159,8 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
       const current = stored;
       // The record's pins, from this process's copy (no query per message): what the tool-pins interceptor checks.
       const guard = pins && server.enabled ? await pins.guard(server, { requestId: actor.requestId ?? null }) : null;
-      const subject = guard ? { ...server, pins: guard } : server;
+      // Only what policy reads, so the hot path copies five fields, not the record.
+      const subject: Policy = guard ? { id: server.id, name: server.name, enabled: server.enabled, allowedTools: server.allowedTools, pins: guard } : server;
       /** One tools/call in the audit trail: never its arguments or result, and its name bounded as the agent's message bounds it. */
       const recordToolCall = (tool: string, outcome: ToolOutcome, started: number) =>
         audit.append(
