@@ -397,7 +397,19 @@ export interface paths {
             };
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Open the workspace session's event stream
+         * @description The Streamable HTTP standalone SSE stream of a 2025-era agent's
+         *     session: `notifications/tools/list_changed`,
+         *     `notifications/prompts/list_changed` and
+         *     `notifications/resources/list_changed` when a member's list changes
+         *     (the endpoint advertises `listChanged`). Needs the `Mcp-Session-Id`
+         *     the endpoint handed out in its answer to `initialize`: a sealed value
+         *     bound to the workspace and the token, so any process of the product
+         *     serves it. The stream sends a comment every 25 seconds to keep
+         *     proxies from closing it.
+         */
+        get: operations["openWorkspaceStream"];
         put?: never;
         /**
          * Send MCP messages to the workspace's servers
@@ -424,15 +436,20 @@ export interface paths {
          *     record's `connectorStatus`/`lastError`. `allowedTools` applies as on
          *     the per-server endpoint; every `tools/call` is a `tool_called` event of
          *     the server called. Pinned tool definitions (`toolPinning`) hold
-         *     changed tools here as on the per-server endpoint. Resources (under `mcpws://` URIs), resource
+         *     changed tools here as on the per-server endpoint. A 2025-era agent's `initialize` is answered with
+         *     an `Mcp-Session-Id` (sealed, bound to the workspace and the token:
+         *     any process serves it); sent back, it must be one of ours for this
+         *     workspace and token, else 404; its GET stream carries the members'
+         *     list_changed notifications. Sessions are not stored, so there is
+         *     nothing to end: DELETE answers 405. Resources (under `mcpws://` URIs), resource
          *     templates, completion, progress and cancellation are relayed too; so
          *     are a member's log messages while it answers a request (`logger`
          *     naming its namespace; `logging/setLevel` is applied per agent by the
          *     gateway) and, for 2025-era agents, its sampling, elicitation and roots
          *     requests, sent on the response stream of the request they belong to
          *     and answered by POSTing the response here (202). Not relayed here:
-         *     list_changed notifications, and requests of the client to 2026-07-28
-         *     agents (use the per-server endpoint).
+         *     requests of the client to 2026-07-28 agents (use the per-server
+         *     endpoint).
          */
         post: operations["sendWorkspaceMessage"];
         delete?: never;
@@ -4108,6 +4125,40 @@ export interface operations {
             504: components["responses"]["GatewayTimeout"];
         };
     };
+    openWorkspaceStream: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The session id the product handed out in an earlier answer. */
+                "Mcp-Session-Id": components["parameters"]["McpSessionId"];
+            };
+            path: {
+                /** @description The workspace whose enabled MCP servers the endpoint aggregates. */
+                workspaceId: components["schemas"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session's event stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["McpBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["McpNotFound"];
+            406: components["responses"]["McpNotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     sendWorkspaceMessage: {
         parameters: {
             query?: never;
@@ -4144,6 +4195,7 @@ export interface operations {
             400: components["responses"]["McpBadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["McpNotFound"];
             406: components["responses"]["McpNotAcceptable"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

@@ -316,6 +316,7 @@ function lazyUpstreamPool(options: Parameters<typeof import("./outbound/upstream
     })());
   return {
     use: async (target, timeoutMs, use) => (await ready()).use(target, timeoutMs, use),
+    watch: async (target, timeoutMs, onChange) => (await ready()).watch(target, timeoutMs, onChange),
     size: () => pool?.size() ?? 0,
     close: async () => pool?.close(),
   };
@@ -341,6 +342,8 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     repo: deps.repo,
     gateway,
     useUpstream: (target, timeoutMs, use) => upstreams.use(target, timeoutMs, use),
+    watchUpstream: (target, timeoutMs, onChange) => upstreams.watch(target, timeoutMs, onChange),
+    sessions: deps.sessions,
     listTimeoutMs: config.connectTimeoutMs,
     toolTimeoutMs: config.toolTimeoutMs,
     listTtlMs: config.listTtlMs,

@@ -11,8 +11,8 @@ import { promisify } from "node:util";
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CreateMessageRequestSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { startV1SessionPeer, startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { closer, listen } from "./helpers/mcp-peers.js";
 import { dropStore, provisionStore, raw } from "./helpers/server.js";
@@ -120,7 +120,7 @@ describe("the gateway in two processes behind a round-robin balancer", () => {
     }
   }, 120_000);
 
-  test("when agents use the workspace endpoint through both processes, then calls, lists and progress work, each process keeps at most one upstream session, and stopping them ends those sessions upstream", async () => {
+  test("when agents use the workspace endpoint through both processes, then calls, lists, progress and list_changed on the session's GET stream work, each process keeps at most one upstream session, and stopping them ends those sessions upstream", async () => {
     const ws = `ws_gwmp_${randomBytes(3).toString("hex")}`;
     const admin = await cli("create", "--user", "usr_admin", "--workspace", ws);
     const agent = await cli("create", "--user", "usr_agent", "--workspace", ws, "--scope", "gateway");
@@ -141,7 +141,17 @@ describe("the gateway in two processes behind a round-robin balancer", () => {
       const opened = v1.sessionsOpened!();
       const open = v1.openSessions();
       const legacy = new V1Client({ name: "agent-v1", version: "1.0.0" });
-      await legacy.connect(new V1Transport(endpoint, { requestInit: { headers } }));
+      const changed: string[] = [];
+      legacy.setNotificationHandler(ToolListChangedNotificationSchema, () => void changed.push("tools"));
+      let streamOpen!: () => void;
+      const streaming = new Promise<void>((resolve) => (streamOpen = resolve));
+      const telling: typeof fetch = async (input, init) => {
+        const response = await fetch(input, init);
+        if ((init?.method ?? "GET") === "GET" && response.status === 200) streamOpen();
+        return response;
+      };
+      // Its session is sealed: initialize, the GET stream and the calls land on either process.
+      await legacy.connect(new V1Transport(endpoint, { requestInit: { headers }, fetch: telling }));
       const modern = new V2Client({ name: "agent-v2", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
       await modern.connect(new V2Transport(endpoint, { requestInit: { headers } }));
       const before = balancer.served.length;
@@ -156,6 +166,11 @@ describe("the gateway in two processes behind a round-robin balancer", () => {
       expect((await legacy.listTools()).tools.map((t) => t.name)).toEqual(expect.arrayContaining(["legacy__echo", "modern__echo"]));
       expect((await modern.listResources()).resources.map((r) => r.uri)).toEqual(["mcpws://legacy/mem%3A%2F%2Fgreeting"]);
       expect(new Set(balancer.served.slice(before))).toEqual(new Set([0, 1]));
+      // A member's tools change: the agent's GET stream, on whichever process holds it, says so.
+      await streaming;
+      await legacy.callTool({ name: "legacy__grow" });
+      await vi.waitFor(() => expect(changed).toContain("tools"), { timeout: 10_000 });
+      expect((await legacy.listTools()).tools.map((t) => t.name)).toContain("legacy__grown");
       expect(v1.sessionsOpened!() - opened).toBeLessThanOrEqual(2);
       await legacy.close();
       await modern.close();

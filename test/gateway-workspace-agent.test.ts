@@ -1,12 +1,13 @@
 // What the workspace endpoint relays between an upstream and the agent whose request it is
 // answering (issue 21): log messages (their logger naming the member's namespace, each agent's
-// level applied by the gateway) and server-to-client requests (sampling), answered by the agent
-// and routed back to the upstream call that asked. Real SDK v1 and v2 agents and upstreams on loopback.
+// level applied by the gateway), server-to-client requests (sampling), answered by the agent
+// and routed back to the upstream call that asked, and members' list_changed on the GET stream of
+// a sealed agent session. Real SDK v1 and v2 agents and upstreams on loopback.
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CreateMessageRequestSchema, LoggingMessageNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { startV1SessionPeer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
@@ -28,10 +29,22 @@ async function workspace() {
   const res = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Alpha", url: v1.url, authType: "api_key", apiKey: KEY }) });
   expect(res.status, res.text).toBe(201);
   const mint = async () => (await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" })).token;
-  return { endpoint: `${srv.baseUrl}/api/workspaces/${ws}/mcp`, mint };
+  return { ws, endpoint: `${srv.baseUrl}/api/workspaces/${ws}/mcp`, mint };
 }
 
 type Log = { level: string; logger?: string; data: unknown };
+
+/** A fetch that tells when the agent's GET stream has opened (the endpoint watches the members by then). */
+function streamOpened() {
+  let opened!: () => void;
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  const fetchTelling: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    if ((init?.method ?? "GET") === "GET" && response.status === 200) opened();
+    return response;
+  };
+  return { open, fetch: fetchTelling };
+}
 
 /** A 2025-era agent (SDK v1) whose model answers `says`. */
 async function v1Agent(endpoint: string, token: string, says: string) {
@@ -39,8 +52,9 @@ async function v1Agent(endpoint: string, token: string, says: string) {
   const logs: Log[] = [];
   client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(n.params as Log));
   client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: "assistant", model: "test", content: { type: "text", text: says } }));
-  await client.connect(new V1Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
-  return { client, logs };
+  const stream = streamOpened();
+  await client.connect(new V1Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: stream.fetch }));
+  return { client, logs, streamOpen: stream.open };
 }
 
 /** A 2025-11-25 agent on SDK v2 whose model answers `says`. */
@@ -49,8 +63,9 @@ async function v2Agent(endpoint: string, token: string, says: string) {
   const logs: Log[] = [];
   client.setNotificationHandler("notifications/message", (n) => void logs.push(n.params as Log));
   client.setRequestHandler("sampling/createMessage", async () => ({ role: "assistant", model: "test", content: { type: "text", text: says } }));
-  await client.connect(new V2Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
-  return { client, logs };
+  const stream = streamOpened();
+  await client.connect(new V2Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: stream.fetch }));
+  return { client, logs, streamOpen: stream.open };
 }
 
 describe("POST /api/workspaces/{workspaceId}/mcp relays to the agent", () => {
@@ -115,5 +130,63 @@ describe("POST /api/workspaces/{workspaceId}/mcp relays to the agent", () => {
     expect((await client.callTool({ name: "alpha__report" })).content).toEqual([{ type: "text", text: "reported" }]);
     expect(bodies.join("\n")).not.toContain("notifications/message");
     await client.close();
+  }, 30_000);
+});
+
+describe("agent sessions of the workspace endpoint", () => {
+  test("when a member's tools change, then 2025-era agents (SDK v1 and v2) get tools/list_changed on their GET stream, and listChanged is advertised to them alone", async () => {
+    const { endpoint, mint } = await workspace();
+    const one = await v1Agent(endpoint, await mint(), "x");
+    const changed: string[] = [];
+    one.client.setNotificationHandler(ToolListChangedNotificationSchema, () => void changed.push("v1"));
+    const two = await v2Agent(endpoint, await mint(), "y");
+    two.client.setNotificationHandler("notifications/tools/list_changed", () => void changed.push("v2"));
+    expect(one.client.getServerCapabilities()?.tools).toEqual({ listChanged: true });
+    expect(two.client.getServerCapabilities()?.prompts).toEqual({ listChanged: true });
+    const modern = new V2Client({ name: "agent-modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    await modern.connect(new V2Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${await mint()}` } } }));
+    expect(modern.getServerCapabilities()?.tools?.listChanged).toBeUndefined();
+
+    // Both agents' streams are open once the upstream is watched; a call that grows the member's tools tells them.
+    expect((await one.client.listTools()).tools.map((t) => t.name)).not.toContain("alpha__grown");
+    await Promise.all([one.streamOpen, two.streamOpen]);
+    await one.client.callTool({ name: "alpha__grow" });
+    await vi.waitFor(() => expect(changed.sort()).toEqual(["v1", "v2"]), { timeout: 5000 });
+    expect((await two.client.listTools()).tools.map((t) => t.name)).toContain("alpha__grown");
+    for (const c of [one.client, two.client, modern]) await c.close();
+  }, 30_000);
+
+  test("when the session id is not one the endpoint handed out for this workspace and token, then POST and GET answer 404; GET without text/event-stream 406, without the header 400, for another workspace 403, without a token 401", async () => {
+    const { ws, endpoint, mint } = await workspace();
+    const token = await mint();
+    const path = new URL(endpoint).pathname;
+    const init = await raw(srv.baseUrl, "POST", path, {
+      token,
+      headers: { accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
+    });
+    expect(init.status).toBe(200);
+    const session = init.headers.get("mcp-session-id")!;
+    expect(session).toMatch(/^[\x21-\x7e]+$/);
+    const sse = { accept: "text/event-stream" };
+    const ping = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" });
+    const post = (headers: Record<string, string>, t = token) => raw(srv.baseUrl, "POST", path, { token: t, headers: { accept: "application/json, text/event-stream", ...headers }, body: ping });
+    expect((await post({ "mcp-session-id": session })).status).toBe(200);
+    const other = await mint(); // another token of the same workspace: the session is not its own
+    expect((await post({ "mcp-session-id": session }, other)).status).toBe(404);
+    expect((await post({ "mcp-session-id": "mcpgw1.forged" })).status).toBe(404);
+    expect((await raw(srv.baseUrl, "GET", path, { token: other, headers: { ...sse, "mcp-session-id": session } })).status).toBe(404);
+    expect((await raw(srv.baseUrl, "GET", path, { token, headers: { accept: "application/json", "mcp-session-id": session } })).status).toBe(406);
+    expect((await raw(srv.baseUrl, "GET", path, { token, headers: sse })).status).toBe(400);
+    expect((await raw(srv.baseUrl, "GET", path, { headers: { ...sse, "mcp-session-id": session } })).status).toBe(401);
+    const elsewhere = await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [`${ws}_other`], scope: "gateway" });
+    expect((await raw(srv.baseUrl, "GET", path, { token: elsewhere.token, headers: { ...sse, "mcp-session-id": session } })).status).toBe(403);
+    // Sessions are not stored, so there is nothing to end.
+    expect((await raw(srv.baseUrl, "DELETE", path, { token, headers: { "mcp-session-id": session } })).status).toBe(405);
+
+    const stream = await fetch(endpoint, { headers: { authorization: `Bearer ${token}`, ...sse, "mcp-session-id": session } });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    await stream.body?.cancel();
   }, 30_000);
 });

@@ -55,9 +55,11 @@ async function v2Agent(endpoint: string, token: string, pin?: string) {
   return { client, bodies };
 }
 
-async function v1Agent(endpoint: string, token: string) {
+/** `noStream`: the agent opens no GET stream (whose watch would open every member). */
+async function v1Agent(endpoint: string, token: string, noStream = false) {
   const client = new V1Client({ name: "agent-v1", version: "1.0.0" });
-  await client.connect(new V1Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+  const withoutStream: typeof fetch = async (input, init) => ((init?.method ?? "GET") === "GET" ? new Response(null, { status: 405 }) : fetch(input, init));
+  await client.connect(new V1Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, ...(noStream ? { fetch: withoutStream } : {}) }));
   return client;
 }
 
@@ -141,8 +143,8 @@ describe("POST /api/workspaces/{workspaceId}/mcp relays", () => {
     const record = await raw(srv.baseUrl, "GET", `/api/mcp-servers/${ids[1]}`, { token: admin });
     expect(record.json).toMatchObject({ connectorStatus: "error", lastError: { class: "timeout" } });
     await client.close();
-    // A call to the healthy member does not open the hanging one (a v1 agent: it calls without listing first).
-    const legacy = await v1Agent(endpoint, token);
+    // A call to the healthy member does not open the hanging one (a v1 agent: it calls without listing first; and without a GET stream, which watches every member).
+    const legacy = await v1Agent(endpoint, token, true);
     const before = silent.requests.length;
     expect(await legacy.callTool({ name: "beta__echo", arguments: { text: "fine" } })).toMatchObject({ content: [{ text: "fine" }] });
     expect(silent.requests.length).toBe(before);

@@ -5,8 +5,10 @@
 // never waits on another member's refresh, discovery or failure. Upstream sessions come from
 // the process's pool (outbound/upstream-pool.ts), so nothing is reconnected per request.
 import type { McpServerRepo, StoredServer } from "../data/mcp-server-repo.js";
+import { randomUUID } from "node:crypto";
 import { insufficientScopeOf } from "../outbound/insufficient-scope.js";
-import type { CallOptions, PoolTarget, UpstreamCalls } from "../outbound/upstream-pool.js";
+import type { CallOptions, ListChanged, PoolTarget, UpstreamCalls } from "../outbound/upstream-pool.js";
+import type { SessionBinding, SessionCodec } from "./gateway/session-codec.js";
 import type { ConnectionError } from "../wire.js";
 import { Forbidden } from "./errors.js";
 import type { GatewayContext, GatewayService } from "./gateway/service.js";
@@ -16,6 +18,7 @@ import type { Actor } from "./tokens.js";
 export type { CallOptions, UpstreamCalls } from "../outbound/upstream-pool.js";
 
 export type UseUpstream = <T>(target: PoolTarget, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>) => Promise<T>;
+export type WatchUpstream = (target: PoolTarget, timeoutMs: number, onChange: (method: ListChanged) => void) => Promise<() => void>;
 
 /** The `_meta` key of a list result naming the members left out of it. */
 export const LEFT_OUT_META = "io.mcp-servers-api/left-out";
@@ -51,6 +54,10 @@ export interface WorkspaceGatewayDeps {
   repo: McpServerRepo;
   gateway: GatewayService;
   useUpstream: UseUpstream;
+  /** Keeps a member's upstream session open and tells of its list_changed notifications (agents' GET streams). */
+  watchUpstream?: WatchUpstream;
+  /** Seals the agent sessions the endpoint hands out (the per-server endpoint's codec). */
+  sessions?: SessionCodec;
   /** Bound for each member's part of a list, and for opening a member before a call (MCP_API_CONNECT_TIMEOUT_MS). */
   listTimeoutMs: number;
   /** Bound for one call. */
@@ -96,7 +103,10 @@ function within<T>(work: Promise<T>, ms: number): Promise<T> {
 
 const isConnectionError = (e: unknown): e is ConnectionError => typeof (e as ConnectionError | null)?.class === "string" && typeof (e as ConnectionError).message === "string";
 
-export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false }: WorkspaceGatewayDeps) {
+export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, sessions, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false }: WorkspaceGatewayDeps) {
+  // An agent session of the workspace endpoint is bound to the workspace and the token; it holds nothing but a random id.
+  const sessionBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
+
   /** The workspace's enabled servers and their namespaces; nothing is opened or dialled. */
   async function members(actor: Actor, workspaceId: string): Promise<Member[]> {
     if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
@@ -345,6 +355,39 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, listTimeout
   return {
     members,
     listTtlMs,
+
+    /** A new agent session id (2025-era `initialize`), or null when the endpoint runs without a codec. */
+    sealSession(actor: Actor, workspaceId: string): string | null {
+      return sessions ? sessions.seal(randomUUID(), sessionBinding(actor, workspaceId)) : null;
+    },
+
+    /** Whether `sealed` is a session this endpoint handed out for this workspace and token. */
+    isSession(actor: Actor, workspaceId: string, sealed: string): boolean {
+      return sessions?.open(sealed, sessionBinding(actor, workspaceId)) != null;
+    },
+
+    /**
+     * Tells `onChange` when a member's tools, prompts or resources change (its list_changed),
+     * until the returned stop is called. Every member is opened at once, each bounded on its own;
+     * one that cannot be opened is not watched (its next list says why).
+     */
+    async watch(actor: Actor, workspaceId: string, onChange: (method: ListChanged) => void): Promise<() => void> {
+      if (!watchUpstream) return () => {};
+      const all = await members(actor, workspaceId);
+      const stops = await Promise.all(
+        all.map(async (m) => {
+          try {
+            const ctx = await openMember(actor, m, listTimeoutMs);
+            if (ctx.unavailable || ctx.connect || !ctx.target) return () => {};
+            const enabled = ctx.requireEnabled();
+            return await watchUpstream({ recordId: ctx.server.id, recordVersion: ctx.server.updatedAt, url: enabled.url, headers: enabled.headers, principal: ctx.principal }, listTimeoutMs, onChange);
+          } catch {
+            return () => {};
+          }
+        }),
+      );
+      return () => stops.forEach((stop) => stop());
+    },
 
     /** With a view (a toolset), only its tools, under its names. */
     async listTools(actor: Actor, workspaceId: string, view?: ToolView) {

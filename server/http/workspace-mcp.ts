@@ -13,10 +13,19 @@ import { checkOrigin } from "./mcp-gateway.js";
 const SERVER_INFO = { name: "mcp-servers-api-workspace", version: "1.0.0" };
 
 class NotAcceptable extends DomainError {
-  constructor() {
-    super(406, "not-acceptable", "The requested media type is not available.", "Send Accept: application/json, text/event-stream (Streamable HTTP).");
+  constructor(wanted = "application/json, text/event-stream") {
+    super(406, "not-acceptable", "The requested media type is not available.", `Send Accept: ${wanted} (Streamable HTTP).`);
   }
 }
+
+class UnknownSession extends DomainError {
+  constructor() {
+    super(404, "not-found", "Not found.", "The MCP session is not one this endpoint handed out for this workspace and token; start a new session (initialize).");
+  }
+}
+
+/** A keep-alive comment on an idle GET stream, so that proxies do not close it. */
+const KEEP_ALIVE_MS = 25_000;
 
 interface Caller {
   actor: Actor;
@@ -145,12 +154,15 @@ async function relayed<T>(server: Server, ctx: Ctx, caller: Caller, meta: Record
 }
 
 function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: number): Server {
+  // A 2025-era agent has a session with a GET stream, which carries the members' list_changed; a
+  // 2026-07-28 one would need subscriptions/listen, which is not served here. A view has no stream.
+  const changes = caller.modern || caller.view ? {} : { listChanged: true };
   const { actor, workspaceId, view } = caller;
   // Results depend on the caller's token (its workspaces, and later its person): never shared between callers.
   const hints = caller.modern ? { ttlMs: listTtlMs, cacheScope: "private" } : {};
   // A toolset's endpoint (issue 22) is this server with its view: only tools, restricted and renamed.
   const server = new Server(SERVER_INFO, {
-    capabilities: view ? { tools: {}, logging: {} } : { tools: {}, prompts: {}, resources: {}, completions: {}, logging: {} },
+    capabilities: view ? { tools: {}, logging: {} } : { tools: { ...changes }, prompts: { ...changes }, resources: { ...changes }, completions: {}, logging: {} },
     instructions: view
       ? `A toolset of workspace ${workspaceId}: exactly the tools tools/list gives.`
       : `The MCP servers of workspace ${workspaceId}; tool, prompt and resource template names are <server namespace>__<name>, resource URIs mcpws://<server namespace>/<the server's URI, percent-encoded>.`,
@@ -205,6 +217,8 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
   async function serve(req: Request, res: Response, actor: Actor, workspaceId: string, view?: ToolView) {
     const accept = req.get("accept") ?? "";
     if (!accept.includes("application/json") || !accept.includes("text/event-stream")) throw new NotAcceptable();
+    const session = req.get("mcp-session-id");
+    if (session !== undefined && !workspace.isSession(actor, workspaceId, session)) throw new UnknownSession();
     const parsed = parseMessages(req.body);
     if (!parsed.ok) throw new BadMcpRequest(`The body is not a JSON-RPC 2.0 message: ${parsed.problems.slice(0, 5).join("; ")}.`);
     // The agent's answers to requests relayed to it go to the upstream call that asked, in this process.
@@ -227,7 +241,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
 
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
-      if (typeof value === "string" && name !== "authorization" && name !== "cookie") headers.set(name, value);
+      if (typeof value === "string" && name !== "authorization" && name !== "cookie" && name !== "mcp-session-id") headers.set(name, value);
     }
     headers.set("content-type", "application/json");
     const body = JSON.stringify(req.body);
@@ -240,6 +254,11 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     response.headers.forEach((value, name) => {
       if (name !== "content-length" && name !== "transfer-encoding" && name !== "connection") res.setHeader(name, value);
     });
+    // A 2025-era handshake opens a session: sealed, so any process continues it, and bound to the workspace and token.
+    if (!view && response.ok && parsed.messages.some((m) => m.method === "initialize")) {
+      const sealed = workspace.sealSession(actor, workspaceId);
+      if (sealed) res.setHeader("mcp-session-id", sealed);
+    }
     if (!response.body) {
       res.end();
       return;
@@ -255,5 +274,28 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     res.end();
   }
 
-  return { sendWorkspaceMessage, sendToolsetMessage };
+  /** A 2025-era session's GET stream: the members' list_changed notifications, from whichever process serves it. */
+  const openWorkspaceStream = async (req: Request, res: Response) => {
+    checkOrigin(req, publicOrigin());
+    const actor = (req as Request & { auth: Actor }).auth;
+    const workspaceId = req.params.workspaceId as string;
+    if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
+    if (!(req.get("accept") ?? "").includes("text/event-stream")) throw new NotAcceptable("text/event-stream");
+    if (!workspace.isSession(actor, workspaceId, req.get("mcp-session-id") ?? "")) throw new UnknownSession();
+    res.status(200);
+    res.set({ "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" });
+    const closed = new Promise<void>((resolve) => res.once("close", resolve));
+    // Watching before the stream opens: once the agent sees it open, no change is missed.
+    const stop = await workspace.watch(actor, workspaceId, (method) => {
+      if (!res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", method })}\n\n`);
+    });
+    res.flushHeaders();
+    const alive = setInterval(() => res.write(": keep-alive\n\n"), KEEP_ALIVE_MS);
+    alive.unref();
+    await closed;
+    clearInterval(alive);
+    stop();
+  };
+
+  return { sendWorkspaceMessage, openWorkspaceStream, sendToolsetMessage };
 }

@@ -110,8 +110,15 @@ interface Entry {
 
 const isSessionGone = (err: unknown, entry: Entry) => entry.transport.sessionId !== undefined && SdkHttpError.isInstance(err) && err.status === 404;
 
+/** The list_changed notifications relayed to agents that watch a member. */
+export const LIST_CHANGED = ["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"] as const;
+export type ListChanged = (typeof LIST_CHANGED)[number];
+
 export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeoutMs, onOpen }: UpstreamPoolOptions) {
   const entries = new Map<string, Entry>();
+  // Who watches a record's lists (agents' GET streams), by the pool group: whichever session of
+  // the group is current tells them, and sessions of a watched group are not closed as idle.
+  const watchers = new Map<string, Set<(method: ListChanged) => void>>();
   let stopping = false;
 
   async function shut(entry: Entry, terminate: boolean) {
@@ -144,6 +151,11 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
         if (!call?.open || !call.options.onrequest) throw new ProtocolError(-32601, `${method} is relayed only while an agent's request is being answered, to that agent`);
         return call.options.onrequest(method, request.params ?? {}, ctx.mcpReq.signal);
       }) as never);
+    }
+    for (const method of LIST_CHANGED) {
+      client.setNotificationHandler(method, () => {
+        for (const tell of watchers.get(group) ?? []) tell(method);
+      });
     }
     const entry: Entry = { key, group, client, transport, ready: Promise.resolve(), inUse: 0, lastUsed: Date.now(), idle: null, retired: false, transient, closed: false, connected: false };
     // Opened outside any agent's call, so that what the session's own streams carry later is nobody's.
@@ -191,6 +203,8 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
       return;
     }
     if (entry.idle) clearTimeout(entry.idle);
+    entry.idle = null;
+    if (watchers.get(entry.group)?.size) return; // kept while an agent watches its lists
     entry.idle = setTimeout(() => void shut(entry, true), idleMs);
     entry.idle.unref();
   }
@@ -265,6 +279,32 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
       } finally {
         clearTimeout(timer);
       }
+    },
+
+    /**
+     * Tells `onChange` of the record's list_changed notifications until the returned stop is
+     * called; opens its session now (within `timeoutMs`) and keeps it open meanwhile. A
+     * 2026-07-28 upstream has no stream to send them on: nothing arrives from it.
+     */
+    async watch(target: PoolTarget, timeoutMs: number, onChange: (method: ListChanged) => void): Promise<() => void> {
+      const { group } = upstreamKey(target);
+      let set = watchers.get(group);
+      if (!set) watchers.set(group, (set = new Set()));
+      const tell = (method: ListChanged) => onChange(method);
+      set.add(tell);
+      const stop = () => {
+        const now = watchers.get(group);
+        if (!now?.delete(tell) || now.size) return;
+        watchers.delete(group);
+        for (const e of entries.values()) if (e.group === group && e.inUse === 0 && !e.closed) { e.inUse++; release(e); } // idle from now on
+      };
+      try {
+        await this.use(target, timeoutMs, async () => {});
+      } catch (err) {
+        stop();
+        throw err;
+      }
+      return stop;
     },
 
     /** Sessions kept now. */

@@ -31,7 +31,10 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   return text ? JSON.parse(text) : undefined;
 }
 
-function v1Server() {
+/** A peer's sessions' servers, so that a change of its tools reaches every session (as a real server's would). */
+type Sessions = Set<V1McpServer>;
+
+function v1Server(all: Sessions = new Set()) {
   let grown: unknown = null;
   const server = new V1McpServer({ name: "v1-upstream", version: "1.0.0" }, { capabilities: { logging: {}, resources: { subscribe: true } } });
   server.registerTool("echo", { description: "Says it back.", inputSchema: { text: z.string() } }, async ({ text }) => ({
@@ -70,10 +73,16 @@ function v1Server() {
     const text = answer.content.type === "text" ? answer.content.text : "?";
     return { content: [{ type: "text", text: `model said ${text}` }] };
   });
-  server.registerTool("grow", { description: "Adds a tool named grown." }, async () => {
+  const grow = () => {
     if (!grown) grown = server.registerTool("grown", { description: "Added later." }, async () => ({ content: [{ type: "text", text: "new" }] }));
+  };
+  server.registerTool("grow", { description: "Adds a tool named grown, in every session (each is told tools/list_changed)." }, async () => {
+    for (const s of all) (s as unknown as { grow?: () => void }).grow?.();
+    grow();
     return { content: [{ type: "text", text: "grew" }] };
   });
+  (server as unknown as { grow: () => void }).grow = grow;
+  all.add(server);
   server.registerResource("greeting", "mem://greeting", { mimeType: "text/plain" }, async (uri) => ({ contents: [{ uri: uri.href, text: "hello" }] }));
   server.registerResource(
     "item",
@@ -100,6 +109,7 @@ export interface UpstreamOptions {
 export async function startV1SessionPeer(options: UpstreamOptions = {}): Promise<GatewayPeer> {
   const requests: Peer["requests"] = [];
   const sessions = new Map<string, StreamableHTTPServerTransport>();
+  const servers: Sessions = new Set();
   let opened = 0;
   const messages: Record<string, unknown>[] = [];
   const http = createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -125,8 +135,12 @@ export async function startV1SessionPeer(options: UpstreamOptions = {}): Promise
         },
         onsessionclosed: (id) => void sessions.delete(id),
       });
-      created.onclose = () => created.sessionId && sessions.delete(created.sessionId);
-      await v1Server().connect(created);
+      const server = v1Server(servers);
+      created.onclose = () => {
+        servers.delete(server);
+        if (created.sessionId) sessions.delete(created.sessionId);
+      };
+      await server.connect(created);
       transport = created;
     }
     await transport.handleRequest(req, res, body);
