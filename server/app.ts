@@ -38,7 +38,7 @@ import { mcpGatewayHandlers, type McpGatewayDeps } from "./http/mcp-gateway.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
 import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
-import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling } from "./http/validator.js";
+import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs } from "./http/validator.js";
 import { registerRoutes } from "./http/routes.js";
 import { systemHandlers } from "./http/system.js";
 import { observeHttp } from "./observability/http.js";
@@ -180,6 +180,7 @@ export function buildApp(deps: AppDeps): Express {
   compileMetaSchemaOnUse();
   resolveComponentRefsWithoutCompiling();
   keepRouteRegexps();
+  skipBundlingSelfContainedSpecs();
   app.use(
     OpenApiValidator.middleware({
       apiSpec: structuredClone(spec),

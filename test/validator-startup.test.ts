@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, test, vi } from "vitest";
 import { spec } from "../server/app.js";
-import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling } from "../server/http/validator.js";
+import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs } from "../server/http/validator.js";
 
 const require = createRequire(import.meta.url);
 const { SchemaPreprocessor } = require("express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js");
@@ -59,5 +59,17 @@ describe("express-openapi-validator start-up", () => {
     expect(sensitive).not.toBe(first);
     expect(sensitive.regexp.flags).not.toContain("i");
     expect(first.regexp.flags).toContain("i");
+  });
+
+  test("when the spec's refs are all internal, then it is used as bundle() would return it, and a spec with an external ref is still bundled", async () => {
+    const $RefParser = require("@apidevtools/json-schema-ref-parser");
+    const bundled = await $RefParser.bundle(structuredClone(spec));
+    expect(isDeepStrictEqual(bundled, spec)).toBe(true);
+    skipBundlingSelfContainedSpecs();
+    const doc = structuredClone(spec);
+    const framework = new OpenAPIFramework({ apiDoc: doc, validateApiSpec: false });
+    expect(await framework.loadSpec(doc)).toBe(doc);
+    const external = { openapi: "3.1.0", info: { title: "x", version: "1" }, paths: { "/x": { $ref: "./missing-elsewhere.yaml#/x" } } };
+    await expect(framework.loadSpec(external)).rejects.toThrow();
   });
 });

@@ -111,3 +111,42 @@ export function keepRouteRegexps() {
   (memo as { kept?: boolean }).kept = true;
   mod.pathToRegexp = memo as typeof mod.pathToRegexp;
 }
+
+type FrameworkModule = { OpenAPIFramework: { prototype: { loadSpec(doc: unknown, refParser?: { mode?: string }): Promise<unknown> } } };
+
+/** Whether every `$ref` in doc points inside it (`#/…`): nothing for a bundler to bring in. */
+function onlyInternalRefs(doc: unknown): boolean {
+  const stack: unknown[] = [doc];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== "object") continue;
+    if (Array.isArray(node)) {
+      for (const v of node) stack.push(v);
+      continue;
+    }
+    for (const [k, v] of Object.entries(node)) {
+      if (k === "$ref" && (typeof v !== "string" || !v.startsWith("#"))) return false;
+      stack.push(v);
+    }
+  }
+  return true;
+}
+
+/**
+ * eov hands the spec object to json-schema-ref-parser's bundle(), whose only job is to pull
+ * external `$ref`s in; given a document whose refs are all internal it returns that same
+ * object unchanged, after crawling all of it (a tenth of start-up CPU). Such a document is
+ * now used as it is; any other goes through bundle() as before. test/validator-startup.test.ts
+ * checks bundle() returns our spec unchanged.
+ */
+export function skipBundlingSelfContainedSpecs() {
+  const proto = (require("express-openapi-validator/dist/framework/index.js") as FrameworkModule).OpenAPIFramework.prototype;
+  if ((proto.loadSpec as { fast?: boolean }).fast) return;
+  const original = proto.loadSpec;
+  const loadSpec = function (this: unknown, doc: unknown, refParser: { mode?: string } = { mode: "bundle" }) {
+    if (doc !== null && typeof doc === "object" && refParser.mode !== "dereference" && onlyInternalRefs(doc)) return Promise.resolve(doc);
+    return original.call(this, doc, refParser);
+  };
+  (loadSpec as { fast?: boolean }).fast = true;
+  proto.loadSpec = loadSpec;
+}
