@@ -11,7 +11,9 @@ import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextproto
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openDatabase } from "../server/data/db.js";
 import { migrationSource } from "../server/data/migrations.js";
+import { createToolPinRepo } from "../server/data/tool-pin-repo.js";
 import { canonicalJson, hashOf } from "../server/domain/gateway/pins/definitions.js";
+import { createPinGuards, PIN_CACHE_MS } from "../server/domain/gateway/pins/guard.js";
 import { startRugPuller, type Tool } from "./helpers/rug-pull-peer.js";
 import { spawnServerProcess } from "./helpers/server-process.js";
 import { dropStore, provisionStore, raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
@@ -286,6 +288,46 @@ describe("pinned tool definitions: bad input and toolPinning false", () => {
       await peer.close();
     }
   }, 30_000);
+});
+
+describe("the pin cache of a process", () => {
+  test("when a thousand relays check a server's pins, then the store is read once per PIN_CACHE_MS (and when this process drops its copy, as an approval or removal here does), and a change seen here is written once", async () => {
+    const queries: string[] = [];
+    const knex = srv.services.db.knex;
+    const count = (q: { sql: string }) => void (q.sql.includes("tool_pins") && queries.push(q.sql));
+    knex.on("query", count);
+    try {
+      let at = Date.parse("2026-12-02T00:00:00Z");
+      const guards = createPinGuards({ repo: createToolPinRepo(knex), now: () => new Date(at) });
+      const server = { id: "mcp_01AAAAAAAAAAAAAAAAAAAAAAC1", workspaceId: uniqueWorkspace("cache"), toolPinning: true };
+      const first = (await guards.guard(server))!;
+      first.observe([lookup()]);
+      await first.settled();
+      const reads = () => queries.filter((q) => q.startsWith("select")).length;
+      const writes = () => queries.filter((q) => !q.startsWith("select")).length;
+      expect([reads(), writes()]).toEqual([1, 1]); // one read, one pin
+      for (let i = 0; i < 1000; i++) {
+        const g = (await guards.guard(server))!;
+        expect(g.held("lookup")).toBeNull();
+        g.observe([lookup()]);
+      }
+      expect([reads(), writes()]).toEqual([1, 1]);
+      const changed = (await guards.guard(server))!;
+      changed.observe([{ ...lookup(), description: "Other." }]);
+      for (let i = 0; i < 100; i++) expect((await guards.guard(server))!.held("lookup")).toEqual(["description"]);
+      await changed.settled();
+      expect(reads()).toBe(1);
+      at += PIN_CACHE_MS;
+      await guards.guard(server);
+      expect(reads()).toBe(2); // a second later, the store's word again
+      guards.drop(server.id);
+      await guards.guard(server);
+      expect(reads()).toBe(3);
+      expect(await knex("audit_events").where({ server_id: server.id, type: "tool_definition_changed" })).toHaveLength(1);
+    } finally {
+      knex.off("query", count);
+    }
+  });
 });
 
 describe("migration 018 (tool pinning)", () => {

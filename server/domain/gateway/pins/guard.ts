@@ -59,10 +59,11 @@ function stateOf(pin: StoredPin): PinState {
 
 export function createPinGuards(deps: { repo: ToolPinRepo; now?: () => Date; ttlMs?: number; onError?: (err: unknown) => void }) {
   const { repo, now = () => new Date(), ttlMs = PIN_CACHE_MS, onError = () => {} } = deps;
+  const clock = () => now().getTime();
   const cache = new Map<string, Entry>();
 
   function entryFor(serverId: string): Entry {
-    const t = Date.now();
+    const t = clock();
     const hit = cache.get(serverId);
     if (hit && (hit.expires > t || hit.writing > 0)) return hit;
     if (cache.size >= MAX_SERVERS) {
