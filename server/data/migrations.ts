@@ -531,6 +531,19 @@ const migrations: Migration[] = [
       await knex.schema.alterTable("mcp_servers", (t) => t.dropColumn("oauth_step_up"));
     },
   },
+  {
+    // Issue 20: each person's OAuth connection has a generation like the record's (017): drawn on
+    // each new grant, kept on refresh; sealed gateway sessions of a user-scope record are bound to it.
+    name: "021_user_connection_generation_issue20",
+    async up(knex) {
+      await knex.schema.alterTable("user_connections", (t) => {
+        t.string("generation", 36).nullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("user_connections", (t) => t.dropColumn("generation"));
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

@@ -31,6 +31,8 @@ export interface UserConnection {
   hasOAuthTokens: boolean;
   /** Scope step-up (issue 20 item 6): what the MCP server demanded of this person's token; null: nothing. */
   stepUp: StepUpState | null;
+  /** Drawn on each new OAuth grant, kept on refresh (null: none yet); sealed gateway sessions are bound to it. */
+  generation: string | null;
 }
 
 /** The record a connection belongs to: where its secrets may go. */
@@ -48,6 +50,7 @@ export interface UserConnectionChanges {
   status: UserConnectionStatus;
   lastError?: ConnectionError | null;
   stepUp?: StepUpState | null;
+  generation?: string | null;
 }
 
 export const USER_SECRET_COLUMNS: Record<UserSecretField, string> = {
@@ -76,6 +79,7 @@ function toConnection(row: Row): UserConnection {
     origin: row.origin!,
     hasOAuthTokens: row.oauth_access_token_enc !== null || row.oauth_refresh_token_enc !== null,
     stepUp: row.step_up ? (JSON.parse(row.step_up) as StepUpState) : null,
+    generation: row.generation ?? null,
   };
 }
 
@@ -129,6 +133,7 @@ export function createUserConnectionRepo(knex: Knex, box: SecretBox) {
       if (changes.secretHeaderNames !== undefined) columns.secret_header_names = JSON.stringify(changes.secretHeaderNames);
       if (changes.oauthExpiresAt !== undefined) columns.oauth_expires_at = changes.oauthExpiresAt;
       if (changes.oauthScopes !== undefined) columns.oauth_scopes = changes.oauthScopes;
+      if (changes.generation !== undefined) columns.generation = changes.generation;
       if (changes.stepUp !== undefined) columns.step_up = changes.stepUp === null ? null : JSON.stringify(changes.stepUp);
       if (changes.lastError !== undefined) columns.last_error = changes.lastError === null ? null : JSON.stringify(changes.lastError);
       const existing = await table().where({ server_id: target.id, user_id: userId }).first("origin");

@@ -16,7 +16,8 @@ import type { Actor } from "./tokens.js";
 
 /** What the gateway sends for one person: their own credential, or where they must go to connect. */
 export type UserCredential =
-  | { ok: true; apiKey: string | null; secretHeaders: Record<string, string>; accessToken: string | null }
+  /** `generation`: the person's OAuth connection's (null for a key), what sealed sessions are bound to with the key and headers. */
+  | { ok: true; apiKey: string | null; secretHeaders: Record<string, string>; accessToken: string | null; generation: string | null }
   | { ok: false; connect: ConnectRequired };
 
 /**
@@ -193,12 +194,12 @@ export function createUserConnectionService({ repo, connections, cursors, userAc
         if (!token.ok) return connect(token.status === "disconnected" ? `You have no usable connection to '${server.name}' (${token.error.message}).` : `Your connection to '${server.name}' failed (${token.error.message}).`);
         const secrets = await connections.openSecrets(server, userId);
         void connections.touch(server.id, userId, now().toISOString()).catch(() => undefined);
-        return { ok: true, apiKey: null, secretHeaders: secrets?.secretHeaders ? JSON.parse(secrets.secretHeaders) : {}, accessToken: token.accessToken };
+        return { ok: true, apiKey: null, secretHeaders: secrets?.secretHeaders ? JSON.parse(secrets.secretHeaders) : {}, accessToken: token.accessToken, generation: token.generation };
       }
       const secrets = await connections.openSecrets(server, userId);
       if (server.authType === "api_key" && !secrets?.apiKey) return connect(`You have not connected '${server.name}' yet.`);
       if (secrets) void connections.touch(server.id, userId, now().toISOString()).catch(() => undefined);
-      return { ok: true, apiKey: secrets?.apiKey ?? null, secretHeaders: secrets?.secretHeaders ? JSON.parse(secrets.secretHeaders) : {}, accessToken: null };
+      return { ok: true, apiKey: secrets?.apiKey ?? null, secretHeaders: secrets?.secretHeaders ? JSON.parse(secrets.secretHeaders) : {}, accessToken: null, generation: null };
     },
 
     /** On a user-scope record, `connectorStatus` and `oauthExpiresAt` are the caller's own connection's. */

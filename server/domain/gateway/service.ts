@@ -36,11 +36,13 @@ export const START_NEW_SESSION = "The Mcp-Session-Id was not issued by this gate
  * digest of its credentials (the key, secret headers and connector secrets; for OAuth the client
  * and the connection's generation, since access tokens rotate on every refresh).
  */
-export function sessionBinding(stored: StoredServer, secrets: Secrets, tokenId: string): SessionBinding {
+export function sessionBinding(stored: StoredServer, secrets: Secrets, tokenId: string, personal?: Extract<UserCredential, { ok: true }>): SessionBinding {
   const { server } = stored;
   const oauth = server.authType === "oauth" ? [server.oauthClientId, secrets.oauthClientSecret, server.oauthTokenEndpoint, stored.secretsSet.oauthAccessToken || stored.secretsSet.oauthRefreshToken, stored.oauth.generation] : null;
+  // On a user-scope record, the person's own connection too: their key and headers, or their OAuth connection's generation.
+  const mine = personal ? [[personal.apiKey, personal.secretHeaders, personal.generation]] : [];
   const credentials = createHash("sha256")
-    .update(JSON.stringify([server.authType, secrets.apiKey, secrets.secretHeaders, secrets.connectorSecrets, oauth]))
+    .update(JSON.stringify([server.authType, secrets.apiKey, secrets.secretHeaders, secrets.connectorSecrets, oauth, ...mine]))
     .digest("base64url");
   return { serverId: server.id, tokenId, origin: new URL(server.url).origin, credentials };
 }
@@ -126,14 +128,16 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
       // The kill switch: a disabled record's credentials are never opened, so nothing can carry them upstream.
       if (stored.server.enabled) {
         const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
-        binding = sessionBinding(stored, secrets, actor.tokenId);
-        if (sessionHeader !== undefined) {
+        const mine = stored.server.connectionScope === "user" ? await userCredential(stored, actor.userId) : null;
+        // A user-scope session is bound to the person's own connection as it is now (a reconnect ends it).
+        binding = sessionBinding(stored, secrets, actor.tokenId, mine?.ok ? mine : undefined);
+        // Without a connection of the person's own nothing goes upstream: they are told where to connect, session or not.
+        if (sessionHeader !== undefined && mine?.ok !== false) {
           upstreamSessionId = sessions.open(sessionHeader, binding);
           if (upstreamSessionId === null) throw new BadMcpRequest(START_NEW_SESSION);
         }
-        if (stored.server.connectionScope === "user") {
+        if (mine) {
           // The one place the gateway learns a user-scope record's credential: the calling person's own, never anyone else's.
-          const mine = await userCredential(stored, actor.userId);
           if (mine.ok) {
             const { headers, secrets: values } = personalUpstreamHeaders(stored, secrets, mine);
             target = { url: stored.server.url, headers, secrets: values };

@@ -1,6 +1,7 @@
 // A person's own OAuth tokens for a user-scope server (issue 20): stored on their connection,
 // renewed before use by one refresher per (server, user) across processes, revoked on removal.
 // One user's renewal never waits on another's: locks and in-flight renewals are per person.
+import { randomUUID } from "node:crypto";
 import type { StoredServer } from "../../data/mcp-server-repo.js";
 import type { UserConnectionRepo } from "../../data/user-connection-repo.js";
 import { isGrantRejected, type OAuthTokens } from "../../outbound/oauth-client.js";
@@ -16,7 +17,8 @@ const LOCK_WAIT_MS = 10 * 1000;
 const RECONNECT = "connect again at the connect page";
 
 export type UserTokenOutcome =
-  | { ok: true; accessToken: string }
+  /** `generation`: the connection's (kept by a refresh), what sealed sessions are bound to. */
+  | { ok: true; accessToken: string; generation: string | null }
   | { ok: false; status: "disconnected" | "error"; error: ConnectionError };
 
 type Event = { actor: string; tokenId: string | null; requestId: string | null };
@@ -36,6 +38,8 @@ export function createUserTokens(ctx: OAuthContext, { setupFor }: Setup, { ident
         secrets: { oauthAccessToken: tokens.access_token, ...(refresh !== undefined ? { oauthRefreshToken: refresh } : {}) },
         oauthExpiresAt: expiresAtOf(tokens, at),
         ...(typeof tokens.scope === "string" ? { oauthScopes: tokens.scope } : {}),
+        // A new grant (the callback) establishes the connection anew; a refresh keeps it.
+        ...(keepRefresh ? {} : { generation: randomUUID() }),
         status: "connected",
         lastError: null,
       },
@@ -46,7 +50,7 @@ export function createUserTokens(ctx: OAuthContext, { setupFor }: Setup, { ident
 
   const fresh = (expiresAt: string | null) => expiresAt === null || Date.parse(expiresAt) - now().getTime() > REFRESH_MARGIN_MS;
 
-  async function renew(stored: StoredServer, userId: string, refreshToken: string | null): Promise<UserTokenOutcome> {
+  async function renew(stored: StoredServer, userId: string, refreshToken: string | null, generation: string | null): Promise<UserTokenOutcome> {
     const fail = async (status: "disconnected" | "error", error: ConnectionError): Promise<UserTokenOutcome> => {
       await connections.write(stored.server, userId, { status, lastError: error, ...(status === "disconnected" ? { secrets: { oauthAccessToken: null, oauthRefreshToken: null }, oauthExpiresAt: null } : {}) }, now().toISOString());
       return { ok: false, status, error };
@@ -77,7 +81,7 @@ export function createUserTokens(ctx: OAuthContext, { setupFor }: Setup, { ident
         await new Promise((r) => setTimeout(r, 50 * attempt));
       }
     }
-    return { ok: true, accessToken: tokens.access_token };
+    return { ok: true, accessToken: tokens.access_token, generation };
   }
 
   async function acquire(stored: StoredServer, userId: string): Promise<UserTokenOutcome> {
@@ -88,15 +92,15 @@ export function createUserTokens(ctx: OAuthContext, { setupFor }: Setup, { ident
       if (!connection || !secrets || (!secrets.oauthAccessToken && !secrets.oauthRefreshToken)) {
         return { ok: false, status: "disconnected", error: authError(`not connected yet; ${RECONNECT}`) };
       }
-      if (secrets.oauthAccessToken && fresh(connection.oauthExpiresAt)) return { ok: true, accessToken: secrets.oauthAccessToken };
+      if (secrets.oauthAccessToken && fresh(connection.oauthExpiresAt)) return { ok: true, accessToken: secrets.oauthAccessToken, generation: connection.generation };
       const t = now();
       if (await connections.tryRefreshLock(stored.server.id, userId, new Date(t.getTime() + LOCK_MS).toISOString(), t.toISOString())) {
         try {
           // Another process may have renewed it between our read and the lock.
           const again = await connections.find(stored.server.id, userId);
           const current = again && (await connections.openSecrets(stored.server, userId));
-          if (again && current?.oauthAccessToken && fresh(again.oauthExpiresAt)) return { ok: true, accessToken: current.oauthAccessToken };
-          return await renew(stored, userId, current?.oauthRefreshToken ?? null);
+          if (again && current?.oauthAccessToken && fresh(again.oauthExpiresAt)) return { ok: true, accessToken: current.oauthAccessToken, generation: again.generation };
+          return await renew(stored, userId, current?.oauthRefreshToken ?? null, again?.generation ?? null);
         } finally {
           await connections.releaseRefreshLock(stored.server.id, userId);
         }
