@@ -1,8 +1,9 @@
 // Profiles the API server (SQLite) on one operation: `node --cpu-prof dist/server/main.js` (the
 // compiled server, as the bench runs it: `npm run build` first)
 // under autocannon, then summarises the profile for the measured window and for start-up.
-//   npx tsx bench/profile.ts <get|list|list-deep|create|patch|tools-call> [--seconds 8] [--seed 100000] [--out <dir>]
-// tools-call: the gateway's tools/call to bench/mcp-upstream.ts, as the bench's gateway row.
+//   npx tsx bench/profile.ts <get|list|list-deep|create|patch|tools-call|workspace-call> [--seconds 8] [--seed 100000] [--out <dir>]
+// tools-call: the gateway's tools/call to bench/mcp-upstream.ts, as the bench's gateway row;
+// workspace-call: the same call through the workspace endpoint, as the bench's workspace row.
 // The .cpuprofile stays in --out (default: a temporary directory); it is not for committing.
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,9 +29,10 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { seconds: { type: "string" }, out: { type: "string" }, top: { type: "string" }, seed: { type: "string" } },
 });
-const operation = positionals[0] as Operation | "tools-call";
-if (!OPERATIONS.includes(operation as Operation) && operation !== "tools-call") {
-  console.error(`usage: npx tsx bench/profile.ts <${OPERATIONS.join("|")}|tools-call> [--seconds 8] [--seed 100000] [--out dir]`);
+const operation = positionals[0] as Operation | "tools-call" | "workspace-call";
+const viaGateway = operation === "tools-call" || operation === "workspace-call";
+if (!OPERATIONS.includes(operation as Operation) && !viaGateway) {
+  console.error(`usage: npx tsx bench/profile.ts <${OPERATIONS.join("|")}|tools-call|workspace-call> [--seconds 8] [--seed 100000] [--out dir]`);
   process.exit(2);
 }
 const seconds = Number(values.seconds ?? 8);
@@ -49,7 +51,7 @@ async function main() {
   copyFileSync(template, db);
 
   const spawnedUs = Number(process.hrtime.bigint() / 1000n);
-  const upstream = operation === "tools-call" ? await startServer("mcp-upstream", "bench/mcp-upstream.ts", {}) : null;
+  const upstream = viaGateway ? await startServer("mcp-upstream", "bench/mcp-upstream.ts", {}) : null;
   const server = await startServer("api-sqlite", "dist/server/main.js", { DATABASE_URL: `sqlite:${db}`, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: "silent", MCP_API_RATE_LIMIT: "1000000000", MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, [
     "--cpu-prof",
     "--cpu-prof-dir",
@@ -57,7 +59,7 @@ async function main() {
   ]);
   const readyUs = Number(process.hrtime.bigint() / 1000n);
   const deep = operation === "list-deep" ? (await deepCursor(server.port, t, { deepTarget: 50_000, walkBudgetMs: 8_000 })).cursor : "";
-  const spec = upstream ? await toolsCallSpec(server.port, t, `http://127.0.0.1:${upstream.port}/mcp`) : operationSpecs(t, deep, runId)[operation as Operation];
+  const spec = upstream ? await toolsCallSpec(server.port, t, `http://127.0.0.1:${upstream.port}/mcp`, operation === "workspace-call") : operationSpecs(t, deep, runId)[operation as Operation];
   const r = await runPhase(server, t.token, spec, { warmupSeconds: 2, seconds, connections: 10 });
   await server.stop(); // SIGTERM: main.ts exits, and node writes the profile on exit
 
@@ -79,11 +81,11 @@ async function main() {
 }
 
 /** The bench's gateway row: a record for the upstream, then tools/call of its echo tool through /api/mcp-servers/{id}/mcp. */
-async function toolsCallSpec(port: number, t: { token: string; writeWorkspace: string }, url: string): Promise<RequestSpec> {
+async function toolsCallSpec(port: number, t: { token: string; writeWorkspace: string }, url: string, workspace = false): Promise<RequestSpec> {
   const created = await httpJson(port, "POST", "/api/mcp-servers", { authorization: `Bearer ${t.token}` }, { workspaceId: t.writeWorkspace, name: "profiled upstream", url });
   if (created.status !== 201) throw new Error(`create got ${created.status}: ${JSON.stringify(created.body)}`);
-  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "bench" } } });
-  const path = `/api/mcp-servers/${(created.body as { id: string }).id}/mcp`;
+  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: workspace ? "profiled_upstream__echo" : "echo", arguments: { text: "bench" } } });
+  const path = workspace ? `/api/workspaces/${t.writeWorkspace}/mcp` : `/api/mcp-servers/${(created.body as { id: string }).id}/mcp`;
   return { method: "POST", headers: { accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" }, next: () => ({ path, body }) };
 }
 
