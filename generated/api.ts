@@ -1166,8 +1166,8 @@ export interface paths {
          *     A token limited to toolsets (`toolsets` on createApiToken) may use
          *     only those toolsets' endpoints: any other toolset, the workspace
          *     endpoint and the per-server endpoints answer it 403. A toolset of a
-         *     workspace the token does not cover answers 403; an unknown toolset
-         *     404.
+         *     workspace the token does not cover answers 404, exactly as an unknown
+         *     toolset does.
          */
         post: operations["sendToolsetMessage"];
         delete?: never;

@@ -144,11 +144,13 @@ describe("POST /api/toolsets/{toolsetId}/mcp", () => {
     await client.close();
   }, 30_000);
 
-  test("when the toolset is unknown, then 404; of a workspace the token does not cover, then 403", async () => {
+  test("when the toolset is unknown or of a workspace the token does not cover, then 404 alike (nothing says it exists, nor whose it is)", async () => {
     const { ws, admin, alpha } = await workspace();
     const made = await post(admin, `/api/workspaces/${ws}/toolsets`, { name: "Mine", tools: [{ serverId: alpha, tool: "echo" }] });
     const stranger = await srv.token([uniqueWorkspace("other")]);
-    expect((await mcpPost(`/api/toolsets/${made.json.id}/mcp`, stranger)).status).toBe(403);
+    const foreign = await mcpPost(`/api/toolsets/${made.json.id}/mcp`, stranger);
+    expect(foreign.status).toBe(404);
+    expect(await foreign.json()).toMatchObject({ type: "/problems/not-found", detail: `Toolset ${made.json.id} was not found.` });
     const unknown = await mcpPost("/api/toolsets/tls_01JDQ4N8ZK3V7W0XG5T2H9RBCE/mcp", admin);
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ type: "/problems/not-found", detail: "Toolset tls_01JDQ4N8ZK3V7W0XG5T2H9RBCE was not found." });

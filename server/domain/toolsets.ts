@@ -232,12 +232,11 @@ export function createToolsetService({ repo, servers, workspace, cursors, now = 
       if (actor.toolsets && !actor.toolsets.includes(id)) {
         throw new Forbidden(`This token is limited to toolsets ${actor.toolsets.join(", ")}: it may not use toolset ${id}.`);
       }
-      const workspaceId = await repo.workspaceOf(id);
-      if (workspaceId === null) throw new NotFound(`Toolset ${id}`);
-      requireWorkspace(actor, workspaceId);
-      const toolset = await repo.find([workspaceId], id);
+      // Another workspace's toolset is not found, as on every other toolset operation and the
+      // per-server endpoint: a 403 would confirm that it exists, and its detail name that workspace.
+      const toolset = await repo.find(actor.workspaces, id);
       if (!toolset) throw new NotFound(`Toolset ${id}`);
-      return { workspaceId, view: viewOf(toolset) };
+      return { workspaceId: toolset.workspaceId, view: viewOf(toolset) };
     },
 
     /** A deleted server's tools leave every toolset of its workspace, each recorded in the toolset's own trail. */
