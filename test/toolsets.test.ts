@@ -331,6 +331,19 @@ describe("POST /api/workspaces/{workspaceId}/toolsets: bad input changes nothing
     expect(res.json.errors).toEqual([{ path, message: expect.stringContaining(message) }]);
   });
 
+  test("when the name or description holds a NUL character (which PostgreSQL cannot store), then 400 naming it, on create and on PATCH", async () => {
+    const { res, ws, admin } = await attempt(() => ({ name: "a\u0000b", description: "c\u0000d", tools: [] }));
+    expect(res.status, res.text).toBe(400);
+    expect(res.json.errors).toEqual([
+      { path: "/name", message: "must not contain NUL characters" },
+      { path: "/description", message: "must not contain NUL characters" },
+    ]);
+    const made = await post(admin, `/api/workspaces/${ws}/toolsets`, { name: "Keep", tools: [] });
+    const patched = await raw(srv.baseUrl, "PATCH", `/api/toolsets/${made.json.id}`, { token: admin, body: JSON.stringify({ description: "\u0000" }) });
+    expect(patched.status, patched.text).toBe(400);
+    expect((await raw(srv.baseUrl, "GET", `/api/toolsets/${made.json.id}`, { token: admin })).headers.get("etag")).toBe('"v1"');
+  });
+
   test("when the same tool is listed twice, then 400 naming both entries", async () => {
     const { res } = await attempt((c) => ({ name: "x", tools: [{ serverId: c.alpha, tool: "echo" }, { serverId: c.alpha, tool: "echo", name: "again" }] }));
     expect(res.status, res.text).toBe(400);

@@ -46,6 +46,14 @@ const entryOf = (t: { serverId: string; tool: string; name?: string | null; desc
   description: t.description ?? null,
 });
 
+/** PostgreSQL cannot store NUL in text (it refuses the whole statement); refused on both stores alike. */
+function checkText(input: { name?: string; description?: string | null }) {
+  const errors: ProblemFieldError[] = [];
+  if (input.name?.includes("\u0000")) errors.push({ path: "/name", message: "must not contain NUL characters" });
+  if (input.description?.includes("\u0000")) errors.push({ path: "/description", message: "must not contain NUL characters" });
+  if (errors.length) throw new ValidationFailed(errors);
+}
+
 const sameTool = (a: { serverId: string; tool: string }, b: { serverId: string; tool: string }) => a.serverId === b.serverId && a.tool === b.tool;
 
 /** The toolset's view for the workspace gateway. */
@@ -162,6 +170,7 @@ export function createToolsetService({ repo, servers, workspace, cursors, now = 
   return {
     async create(actor: Actor, workspaceId: string, input: ToolsetCreate): Promise<VersionedToolset> {
       requireWorkspace(actor, workspaceId);
+      checkText(input);
       const tools = input.tools.map(entryOf);
       await check(actor, workspaceId, tools);
       const stored = await repo.insert(
@@ -188,6 +197,7 @@ export function createToolsetService({ repo, servers, workspace, cursors, now = 
     },
 
     async update(actor: Actor, id: string, patch: ToolsetPatch, expected?: ExpectedVersion): Promise<VersionedToolset> {
+      checkText(patch);
       for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
         const current = await findOrThrow(actor, id);
         checkVersion(current, expected);
