@@ -8,6 +8,7 @@
 // process drops its copy at once.
 import type { ToolPinRepo, StoredPin } from "../../../data/tool-pin-repo.js";
 import type { McpServer } from "../../../wire.js";
+import { validToolName } from "../policy.js";
 import { canonicalJson, changedParts, definitionOf, hashOf, partsOf, type ToolDefinition, type ToolPart } from "./definitions.js";
 
 export const PIN_CACHE_MS = 1000;
@@ -116,6 +117,7 @@ export function createPinGuards(deps: { repo: ToolPinRepo; now?: () => Date; ttl
           const at = now().toISOString();
           const visible: unknown[] = [];
           const present: string[] = [];
+          const seen = new Set<string>();
           for (const tool of tools) {
             const definition = definitionOf(tool);
             // Not a tool the relay serves anyway (no name): left to the other policies.
@@ -124,6 +126,14 @@ export function createPinGuards(deps: { repo: ToolPinRepo; now?: () => Date; ttl
               continue;
             }
             const name = definition.name;
+            // Not an MCP tool name: never called through the gateway, and its pin could be neither
+            // stored (128 characters on PostgreSQL) nor approved (the path's pattern), so it would be
+            // served unpinned, its text changing at will. Left out instead.
+            if (!validToolName(name)) continue;
+            // A second tool of one name in one list: left out, so that a server listing two
+            // definitions under one name cannot flip its pin (and write an event) at every list.
+            if (seen.has(name)) continue;
+            seen.add(name);
             present.push(name);
             const canonical = canonicalJson(definition);
             const hash = hashOf(canonical);
@@ -163,9 +173,8 @@ export function createPinGuards(deps: { repo: ToolPinRepo; now?: () => Date; ttl
           }
           if (complete) {
             let gone = false;
-            const listed = new Set(present);
             for (const [tool, s] of states) {
-              if (!listed.has(tool) && !s.missing) {
+              if (!seen.has(tool) && !s.missing) {
                 s.missing = true;
                 gone = true;
               }
