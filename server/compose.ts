@@ -176,6 +176,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       userAccessToken: (stored, userId) => oauth.userAccessToken(stored, userId),
       revokeUserTokens: (stored, tokens) => oauth.revokeUserTokens(stored, tokens),
       insufficientScope: (stored, userId, demanded) => oauth.insufficientScope(stored, userId, demanded),
+      authorizationServerMoved: (stored) => oauth.authorizationServerMoved(stored),
       publicUrl,
     });
     const gw = gatewayDeps(config, () => new URL(config.publicUrl ?? options.publicUrl?.() ?? `http://localhost:${config.port}`).origin, {
@@ -186,6 +187,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       userCredential: (stored, userId) => userConnections.credentialFor(stored, userId),
       pins: pinGuards,
       stepUp: (stored, userId, demanded) => userConnections.stepUp(stored, userId, demanded),
+      migrated: (stored, known) => userConnections.migrated(stored, known),
     });
     const toolsetRepo = createToolsetRepo(db.knex);
     const toolsets = createToolsetService({ repo: toolsetRepo, servers: repo, workspace: gw.gateway.workspace, cursors: createCursorCodec(cursorKey) });
@@ -236,6 +238,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
         userCredential: (stored, userId) => userConnections.credentialFor(stored, userId),
         pins: pinGuards,
         stepUp: (stored, userId, demanded) => userConnections.stepUp(stored, userId, demanded),
+        migrated: (stored) => userConnections.migrated(stored),
       }),
     };
   } catch (err) {

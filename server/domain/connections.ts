@@ -24,10 +24,12 @@ export interface ConnectionServiceDeps {
   pins?: PinGuards;
   /** A 403 insufficient_scope, on the connection checked (userId null: the record's); issue 20 item 6. */
   stepUp?: (stored: StoredServer, userId: string | null, demanded: string) => Promise<StepUpAnswer>;
+  /** A 401 to the record's own token: whether the authorization server moved (the connection then dropped); issue 20 item 6. */
+  migrated?: (stored: StoredServer) => Promise<StepUpAnswer | null>;
   now?: () => Date;
 }
 
-export function createConnectionService({ repo, probe, oauthToken, userCredential, pins, stepUp, now = () => new Date() }: ConnectionServiceDeps) {
+export function createConnectionService({ repo, probe, oauthToken, userCredential, pins, stepUp, migrated, now = () => new Date() }: ConnectionServiceDeps) {
   /** The whole list a check read: what the gateway would pin, record or find missing. */
   async function observe(actor: Actor, stored: StoredServer, result: ProbeResult) {
     if (!pins || !result.ok || !result.definitions) return;
@@ -91,6 +93,14 @@ export function createConnectionService({ repo, probe, oauthToken, userCredentia
     const latencyMs = Math.max(0, Math.round(performance.now() - started));
     const stepped = await steppedUp(stored, null, probed);
     if (stepped) return { result: stepped, checkedAt: checkedAt.toISOString(), latencyMs, connectorStatus: "error" as const };
+    if (!probed.ok && probed.error.httpStatus === 401 && migrated && stored.server.authType === "oauth") {
+      // The authorization server moved: the migration already dropped the tokens and wrote the record's status.
+      const moved = await migrated(stored);
+      if (moved?.connect) {
+        const error = { ...moved.error, message: `${moved.error.message} (${moved.connect.url})` };
+        return { result: { ok: false as const, error }, checkedAt: checkedAt.toISOString(), latencyMs, connectorStatus: "disconnected" as const };
+      }
+    }
     const result = probed;
     const connectorStatus = result.ok ? "connected" : "error";
     const statusChanged = connectorStatus !== stored.server.connectorStatus;

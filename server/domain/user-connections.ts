@@ -10,7 +10,7 @@ import type { McpServer, ProblemFieldError } from "../wire.js";
 import type { CursorCodec } from "./cursor.js";
 import { Conflict, NotFound, ValidationFailed } from "./errors.js";
 import type { ConnectionError } from "../wire.js";
-import type { StepUpOutcome, UserTokenOutcome } from "./oauth/index.js";
+import type { MigrationOutcome, StepUpOutcome, UserTokenOutcome } from "./oauth/index.js";
 import { secretHeaderProblems } from "./rules.js";
 import type { Actor } from "./tokens.js";
 
@@ -43,6 +43,8 @@ export interface UserConnectionServiceDeps {
   revokeUserTokens: (stored: StoredServer, tokens: Pick<UserSecrets, "oauthAccessToken" | "oauthRefreshToken">) => Promise<void>;
   /** Records a 403 insufficient_scope on the connection used (the person's, or the record's when userId is null). */
   insufficientScope?: (stored: StoredServer, userId: string | null, demanded: string) => Promise<StepUpOutcome>;
+  /** After a 401 from the MCP server: whether its authorization server moved, the record's connection dropped if so. */
+  authorizationServerMoved?: (stored: StoredServer) => Promise<MigrationOutcome | null>;
   /** The product's public base URL; connect pages are `<publicUrl>/connect/{serverId}`. */
   publicUrl: () => string;
   now?: () => Date;
@@ -62,7 +64,7 @@ function wire(c: UserConnection) {
   };
 }
 
-export function createUserConnectionService({ repo, connections, cursors, userAccessToken, revokeUserTokens, insufficientScope, publicUrl, now = () => new Date() }: UserConnectionServiceDeps) {
+export function createUserConnectionService({ repo, connections, cursors, userAccessToken, revokeUserTokens, insufficientScope, authorizationServerMoved, publicUrl, now = () => new Date() }: UserConnectionServiceDeps) {
   async function userScoped(actor: Actor, id: string): Promise<StoredServer> {
     const stored = await repo.find(actor.workspaces, id);
     if (!stored) throw new NotFound(`MCP server ${id}`);
@@ -170,6 +172,21 @@ export function createUserConnectionService({ repo, connections, cursors, userAc
           ? `MCP server '${server.name}' requires ${what}, which your connection does not grant. Open this link in a browser signed in to the product to connect your account again${asks}, then try again.`
           : `MCP server '${server.name}' requires ${what}, which the workspace's connection does not grant. A workspace administrator opens this link in a browser signed in to the product to authorize it again${asks}, then try again.`;
       return { connect: { url: connectUrl(server.id), message, elicitationId: randomUUID() }, error };
+    },
+
+    /**
+     * The MCP server refused the record's token (401) or its refresh failed (`known`: that refresh
+     * already found the move): when the protected resource metadata names another authorization
+     * server, the record's connection was dropped and an administrator is sent to the connect
+     * page, whose authorization goes to the new server (issue 20 item 6). Null: nothing moved.
+     */
+    async migrated(stored: StoredServer, known?: ConnectionError): Promise<StepUpAnswer | null> {
+      if (stored.server.authType !== "oauth" || stored.server.connectionScope === "user") return null;
+      const error = known ?? (authorizationServerMoved ? (await authorizationServerMoved(stored))?.error : undefined);
+      if (!error) return null;
+      const { server } = stored;
+      const message = `MCP server '${server.name}' moved to another authorization server; the workspace's connection must be authorized there. A workspace administrator opens this link in a browser signed in to the product to authorize it again, then try again.`;
+      return { connect: { url: connectUrl(server.id), message, elicitationId: randomUUID() }, error: { ...error, httpStatus: 401 } };
     },
 
     /** The record as a person of `workspaces` may see it (for the connect page). */

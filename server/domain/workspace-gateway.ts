@@ -154,6 +154,14 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
       }
       const error = describeFailure(err, timeoutMs, enabled.secrets);
       if (!error) throw err;
+      if (error.httpStatus === 401) {
+        // Authorization-server migration (issue 20 item 6): the record's tokens were dropped; an administrator is told where to authorize again.
+        const moved = await ctx.unauthorized();
+        if (moved?.connect) {
+          const { url, message, elicitationId } = moved.connect;
+          throw new WorkspaceCallError(URL_ELICITATION_REQUIRED, message, moved.error, { elicitations: [{ mode: "url", url, message, elicitationId }] });
+        }
+      }
       await ctx.recordFailure(error).catch(() => {});
       throw error;
     }

@@ -272,6 +272,14 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
           if (!ex.awaitsAnswer) throw new UpstreamFailure(stepped.error);
           return reply([...ex.local, ...ex.fail(GATEWAY_UPSTREAM_FAILED, agentText(ctx, stepped.error), "upstream_error")]);
         }
+        if (answer.status === 401) {
+          // Authorization-server migration: the record's tokens were dropped and an administrator is told where to authorize again.
+          const moved = await ctx.unauthorized();
+          if (moved?.connect) {
+            if (!ex.awaitsAnswer) throw new UpstreamFailure(connectFailure(moved.connect));
+            return reply([...ex.local, ...elicit(ex, moved.connect)]);
+          }
+        }
         const { error, answers } = await fail(statusFailure(answer.status));
         if (!ex.awaitsAnswer) throw new UpstreamFailure(error);
         return reply([...ex.local, ...answers]);

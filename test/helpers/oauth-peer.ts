@@ -59,6 +59,8 @@ export interface OAuthPeer {
   login(authorizationUrl: string | URL, opts?: { deny?: boolean; account?: string }): Promise<string>;
   /** Destroys every grant, code and refresh token: refreshes fail with invalid_grant and issued access tokens go inactive. */
   revokeAllGrants(): Promise<void>;
+  /** The AS's introspection of `token` (RFC 7662): active, and for which audiences; for MCP servers of the test's own. */
+  introspect(token: string): Promise<{ active: boolean; aud: string[]; sub?: string }>;
   /** Forgets a dynamically registered client: its token requests then fail with invalid_client. */
   forgetClient(clientId: string): Promise<void>;
   close(): Promise<void>;
@@ -238,10 +240,7 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
   const metadata = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
   const introspectionEndpoint = metadata.introspection_endpoint as string;
 
-  /** The token's subject when it is active for the MCP server, else null. */
-  async function activeSubject(authorization: string | undefined): Promise<string | null> {
-    const token = /^Bearer (.+)$/i.exec(authorization ?? "")?.[1];
-    if (!token) return null;
+  async function introspect(token: string): Promise<{ active: boolean; aud: string[]; sub?: string }> {
     const res = await fetch(introspectionEndpoint, {
       method: "POST",
       // The client must authenticate with its registered method, and with one method only.
@@ -251,10 +250,18 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
       },
       body: new URLSearchParams(authMethod === "client_secret_post" ? { token, client_id: clientId, client_secret: clientSecret } : { token }),
     }).catch(() => undefined);
-    if (!res?.ok) return null;
+    if (!res?.ok) return { active: false, aud: [] };
     const info = (await res.json()) as { active?: boolean; aud?: string | string[]; sub?: string };
-    const aud = Array.isArray(info.aud) ? info.aud : [info.aud];
-    return info.active === true && aud.includes(mcpUrl) ? (info.sub ?? "") : null;
+    const aud = (Array.isArray(info.aud) ? info.aud : [info.aud]).filter((a): a is string => typeof a === "string");
+    return { active: info.active === true, aud, sub: info.sub };
+  }
+
+  /** The token's subject when it is active for the MCP server, else null. */
+  async function activeSubject(authorization: string | undefined): Promise<string | null> {
+    const token = /^Bearer (.+)$/i.exec(authorization ?? "")?.[1];
+    if (!token) return null;
+    const info = await introspect(token);
+    return info.active && info.aud.includes(mcpUrl) ? (info.sub ?? "") : null;
   }
 
   const mcpRequests: OAuthPeer["mcpRequests"] = [];
@@ -345,6 +352,7 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
     tokenEndpoint: metadata.token_endpoint,
     revocationEndpoint: metadata.revocation_endpoint,
     introspectionEndpoint,
+    introspect,
     clientId,
     clientSecret,
     mcpUrl,

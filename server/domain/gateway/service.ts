@@ -73,6 +73,8 @@ export interface GatewayDeps {
   pins?: PinGuards;
   /** A 403 insufficient_scope from the upstream, on the connection used (userId null: the record's); issue 20 item 6. */
   stepUp?: (stored: StoredServer, userId: string | null, demanded: string) => Promise<StepUpAnswer>;
+  /** A 401 from the upstream, or a refresh that found the move (`known`): whether the authorization server moved (issue 20 item 6). */
+  migrated?: (stored: StoredServer, known?: ConnectionError) => Promise<StepUpAnswer | null>;
   now?: () => Date;
 }
 
@@ -98,7 +100,7 @@ export interface Exchange {
   settled(): Promise<void>;
 }
 
-export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, pins, stepUp = noStepUp, now = () => new Date() }: GatewayDeps) {
+export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, pins, stepUp = noStepUp, migrated = async () => null, now = () => new Date() }: GatewayDeps) {
   async function recordStatus(actor: Actor, stored: StoredServer, error: ConnectionError | null) {
     const connectorStatus = error ? "error" : "connected";
     if (!error && stored.server.connectorStatus === "connected") return;
@@ -153,7 +155,8 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
             // A session sealed now is bound to the connection this token came from, not the one before it.
             binding = sessionBinding(stored, secrets, actor.tokenId);
             if (token.ok) accessToken = token.accessToken;
-            else unavailable = token.error;
+            else if (token.moved) connect = (await migrated(stored, token.error))?.connect ?? null;
+            if (!token.ok && !connect) unavailable = token.error;
           }
           const { headers, secrets: values } = upstreamHeaders(stored, secrets, accessToken);
           target = { url: stored.server.url, headers, secrets: values };
@@ -215,6 +218,8 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
          * used and says whether the agent's person is to authorize again, and where.
          */
         insufficientScope: (demanded: string) => stepUp(current, current.server.connectionScope === "user" ? actor.userId : null, demanded),
+        /** The upstream refused the record's token (401): when its authorization server moved, the connection was dropped and this says where to authorize again. */
+        unauthorized: () => migrated(current),
 
         exchange(messages: JsonRpcMessage[]): Exchange {
           const local: JsonRpcMessage[] = [];

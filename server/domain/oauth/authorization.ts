@@ -66,7 +66,10 @@ export function createAuthorization(
     // Everything learned above is for the record as it was read: written only onto that (or RecordChanged, 409).
     if (pending || original.server.oauthClientRegistration !== chosen.kind) {
       const fields = { ...pending?.fields, oauthClientRegistration: chosen.kind };
-      stored = await writeAfterWork(repo, original, { fields, ...(pending ? { internals: pending.internals } : {}) }, now().toISOString());
+      // Moving to another authorization server: the old one's tokens are dropped now, so no refresh ever takes them to the new one.
+      const moved = pending !== null && original.oauth.discovery?.endpointsDiscovered === true && original.oauth.issuer !== null && pending.internals.discovery?.issuer != null && pending.internals.issuer !== original.oauth.issuer && original.server.connectionScope !== "user";
+      const dropped = moved ? { secrets: { oauthAccessToken: null, oauthRefreshToken: null }, fields: { ...fields, oauthExpiresAt: null, connectorStatus: "disconnected" as const }, internals: { ...pending!.internals, generation: null } } : null;
+      stored = await writeAfterWork(repo, original, dropped ?? { fields, ...(pending ? { internals: pending.internals } : {}) }, now().toISOString());
     } else {
       stored = await assertUnchanged(repo, original);
     }

@@ -4,6 +4,7 @@
 import { createAuthorization } from "./authorization.js";
 import { contextOf, type OAuthServiceDeps } from "./context.js";
 import { createIdentity } from "./identity.js";
+import { createMigration } from "./migration.js";
 import { createSetup } from "./setup.js";
 import { createStepUp } from "./step-up.js";
 import { createTokens } from "./tokens.js";
@@ -14,6 +15,7 @@ export type { CallbackOutcome } from "./authorization.js";
 export type { TokenOutcome } from "./tokens.js";
 export type { UserTokenOutcome } from "./user-tokens.js";
 export type { StepUpOutcome } from "./step-up.js";
+export type { MigrationOutcome } from "./migration.js";
 export { MAX_STEP_UP_RETRIES } from "./step-up.js";
 export { REFRESH_MARGIN_MS, returnUrlAllowed, STATE_TTL_MS } from "./rules.js";
 
@@ -21,7 +23,8 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   const ctx = contextOf(deps);
   const setup = createSetup(ctx);
   const identity = createIdentity(ctx);
-  const tokens = createTokens(ctx, setup, identity);
+  const migration = createMigration(ctx);
+  const tokens = createTokens(ctx, setup, identity, migration);
   const userTokens = createUserTokens(ctx, setup, identity, deps.userConnections);
   const stepUp = createStepUp(ctx, deps.userConnections);
   const { start, complete, disconnect } = createAuthorization(ctx, setup, identity, tokens, userTokens, stepUp);
@@ -45,6 +48,8 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     revokeUserTokens: userTokens.revokeUserTokens,
     /** A 403 insufficient_scope from the MCP server, on the connection that was used (issue 20 item 6). */
     insufficientScope: stepUp.insufficientScope,
+    /** After a 401 from the MCP server: whether its authorization server moved, and if so the record's connection dropped (issue 20 item 6). */
+    authorizationServerMoved: migration.authorizationServerMoved,
     start,
     complete,
     disconnect,

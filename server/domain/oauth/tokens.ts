@@ -8,6 +8,7 @@ import { NotFound, ValidationFailed } from "../errors.js";
 import type { OAuthContext } from "./context.js";
 import type { ChosenIdentity, Identity } from "./identity.js";
 import { authError, expiresAtOf, needsRenewal, REAUTHORIZE, scopesFor, upstream, usesClientCredentials } from "./rules.js";
+import type { Migration } from "./migration.js";
 import type { Pending, Setup } from "./setup.js";
 import { RecordChanged, writeAfterWork } from "./versioned.js";
 
@@ -16,9 +17,10 @@ const LOCK_WAIT_MS = 10 * 1000;
 
 export type TokenOutcome =
   | { ok: true; accessToken: string; stored: StoredServer }
-  | { ok: false; connectorStatus: "disconnected" | "error"; error: ConnectionError; stored: StoredServer };
+  /** `moved`: the refresh failed because the authorization server moved (the tokens were dropped; issue 20 item 6). */
+  | { ok: false; connectorStatus: "disconnected" | "error"; error: ConnectionError; stored: StoredServer; moved?: true };
 
-export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity, forgetRejectedRegistration }: Identity) {
+export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity, forgetRejectedRegistration }: Identity, migration: Migration) {
   const { repo, client, now } = ctx;
 
   /** The tokens a flow obtained, with what its discovery learned, on the record the flow started from (or RecordChanged). */
@@ -116,6 +118,11 @@ export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity,
       }
     } catch (err) {
       await forgetRejectedRegistration(err, chosen, setup.tokenEndpoint);
+      if (!usesClientCredentials(stored)) {
+        // A failed refresh may mean the MCP server moved to another authorization server: its tokens are dropped, never sent there.
+        const moved = await migration.authorizationServerMoved(snapshot);
+        if (moved) return { ok: false, connectorStatus: "disconnected", error: moved.error, stored: (await repo.find([stored.server.workspaceId], stored.server.id)) ?? stored, moved: true };
+      }
       if (isGrantRejected(err)) {
         if (usesClientCredentials(stored)) {
           return { ok: false, connectorStatus: "error", error: authError("the authorization server refused the client credentials"), stored };
