@@ -371,6 +371,16 @@ export interface paths {
          *     again. A client-credentials record asks for the union with its next
          *     token instead (the agent just tries again).
          *
+         *     Authorization-server migration: on a workspace-scope record whose OAuth
+         *     endpoints discovery filled in (none set on the record), an upstream `401`
+         *     or a failed refresh runs discovery again; when the protected resource
+         *     metadata now names another authorization server than the connection's,
+         *     the record's tokens are dropped (never sent to the new one), it becomes
+         *     `disconnected` with `lastError` naming both servers, and the request is
+         *     answered with -32042 whose link is the connect page; the next
+         *     authorization goes to the new server. A record with endpoints of its own
+         *     never moves: the `401` is a plain upstream failure.
+         *
          *     A token with scope `gateway` may use this operation (and the other MCP
          *     endpoints of its workspaces) and nothing else.
          */
