@@ -209,4 +209,50 @@ describe("authorization-server migration after the connection was made (issue 20
     const started = await raw(srv.baseUrl, "POST", `/api/mcp-servers/${server.id}/oauth/authorize`, { token, body: "{}" });
     expect(started.json.authorizationUrl.startsWith(as1.authorizationEndpoint)).toBe(true);
   });
+
+  test("when one person's authorization moves a user-scope record to another AS, then every person's old tokens are dropped: nobody's refresh token reaches the new AS", async () => {
+    current = shortLived;
+    const ws = uniqueWorkspace();
+    const person = async (name: string) => {
+      const userId = `usr_${name}_${Math.random().toString(36).slice(2, 8)}`;
+      const token = await srv.token([ws], userId);
+      const set = (await raw(srv.baseUrl, "POST", "/api/session", { token })).headers.get("set-cookie") ?? "";
+      return { userId, token, cookie: /^(mcp_session=[^;]*)/.exec(set)?.[1] ?? "" };
+    };
+    const alice = await person("alice");
+    const bob = await person("bob");
+    const server = await create(alice.token, ws, { connectionScope: "user" });
+    /** The connect page in the person's signed-in browser, on to `at`'s consent; returns the callback URL. */
+    const consent = async (p: { userId: string; cookie: string }, at: OAuthPeer) => {
+      const page = await fetch(`${srv.baseUrl}/connect/${server.id}`, { headers: { cookie: p.cookie }, redirect: "manual" });
+      expect(page.status).toBe(302);
+      const location = page.headers.get("location")!;
+      expect(location.startsWith(at.authorizationEndpoint), location).toBe(true);
+      return (await at.login(location, { account: p.userId })).replace(/^http:\/\/localhost:/, "http://127.0.0.1:");
+    };
+    const finish = async (p: { cookie: string }, url: string) => {
+      const back = await fetch(url, { headers: { cookie: p.cookie }, redirect: "manual" });
+      expect(back.status, await back.text()).toBe(200);
+    };
+    for (const p of [alice, bob]) await finish(p, await consent(p, shortLived));
+    for (const p of [alice, bob]) expect((await callTool(p.token, server.id)).json.result.content[0].text).toBe(`issued by ${shortLived.issuer}`);
+
+    // The MCP server moves to AS 2; Alice's next authorization discovers it and moves the record.
+    current = as2;
+    const as2Before = as2.tokenRequests.length;
+    const aliceAtAs2 = await consent(alice, as2);
+    const connections = await raw(srv.baseUrl, "GET", `/api/mcp-servers/${server.id}/connections`, { token: alice.token });
+    const bobs = connections.json.data.find((c: { userId: string }) => c.userId === bob.userId);
+    expect(bobs.status).toBe("disconnected");
+    expect(bobs.oauthExpiresAt).toBeNull();
+    // Bob's access token has expired meanwhile: with his refresh token kept, his call would renew it at AS 2.
+    await new Promise((r) => setTimeout(r, 2100));
+    const refused = await callTool(bob.token, server.id);
+    expect(refused.json.error.code, refused.text).toBe(-32042);
+    expect(as2.tokenRequests.slice(as2Before).filter((r) => r.grant_type === "refresh_token")).toHaveLength(0);
+    // Each person connects again at AS 2, as themselves.
+    await finish(alice, aliceAtAs2);
+    await finish(bob, await consent(bob, as2));
+    for (const p of [alice, bob]) expect((await callTool(p.token, server.id)).json.result.content[0].text).toBe(`issued by ${as2.issuer}`);
+  });
 });

@@ -151,6 +151,18 @@ export function createUserConnectionRepo(knex: Knex, box: SecretBox) {
       return toConnection((await table().where({ server_id: target.id, user_id: userId }).first())!);
     },
 
+    /**
+     * Drops every person's OAuth tokens for a server whose authorization server moved: they were
+     * issued by the old one and must never be presented to the new one (not even as a refresh).
+     * API keys and secret headers stay. Returns how many connections were dropped.
+     */
+    async dropOAuthTokens(serverId: string, at: string, lastError: ConnectionError): Promise<number> {
+      return table()
+        .where({ server_id: serverId })
+        .andWhere((q) => q.whereNotNull("oauth_access_token_enc").orWhereNotNull("oauth_refresh_token_enc"))
+        .update({ oauth_access_token_enc: null, oauth_refresh_token_enc: null, oauth_expires_at: null, generation: null, status: "disconnected", last_error: JSON.stringify(lastError), updated_at: at });
+    },
+
     /** Forgets one person's connection; false when there was none. */
     async remove(target: ConnectionTarget, userId: string, at: string, event?: AuditEventInput): Promise<boolean> {
       return knex.transaction(async (trx) => {

@@ -67,9 +67,15 @@ export function createAuthorization(
     if (pending || original.server.oauthClientRegistration !== chosen.kind) {
       const fields = { ...pending?.fields, oauthClientRegistration: chosen.kind };
       // Moving to another authorization server: the old one's tokens are dropped now, so no refresh ever takes them to the new one.
-      const moved = pending !== null && original.oauth.discovery?.endpointsDiscovered === true && original.oauth.issuer !== null && pending.internals.discovery?.issuer != null && pending.internals.issuer !== original.oauth.issuer && original.server.connectionScope !== "user";
+      const movedAs = pending !== null && original.oauth.discovery?.endpointsDiscovered === true && original.oauth.issuer !== null && pending.internals.discovery?.issuer != null && pending.internals.issuer !== original.oauth.issuer;
+      const moved = movedAs && original.server.connectionScope !== "user";
       const dropped = moved ? { secrets: { oauthAccessToken: null, oauthRefreshToken: null }, fields: { ...fields, oauthExpiresAt: null, connectorStatus: "disconnected" as const }, internals: { ...pending!.internals, generation: null } } : null;
       stored = await writeAfterWork(repo, original, dropped ?? { fields, ...(pending ? { internals: pending.internals } : {}) }, now().toISOString());
+      // On a user-scope record every person's tokens are the old server's: dropped too, so nobody's refresh goes to the new one.
+      if (movedAs && !moved) {
+        const reason = `the MCP server's protected resource metadata now names another authorization server (${pending!.internals.issuer}) than the one this connection was made with (${original.oauth.issuer}); the old tokens were dropped: connect again at /connect/${original.server.id}`;
+        await deps.userConnections.dropOAuthTokens(original.server.id, now().toISOString(), authError(reason));
+      }
     } else {
       stored = await assertUnchanged(repo, original);
     }
