@@ -122,7 +122,10 @@ function requestContext(onResponse: AppDeps["onResponse"]) {
     res.locals.requestId = requestId;
     // The request's logger (requestId and traceId bound in one child) is made by observeHttp, next.
     res.set("X-Request-Id", requestId);
-    res.on("finish", () => {
+    let answered = false;
+    const done = () => {
+      if (answered) return;
+      answered = true;
       // The validator knows the route; requests refused before it ran (413, bad JSON) are matched here.
       const openapi = (req as Request & { openapi?: { openApiRoute?: string; schema?: { operationId?: string } } }).openapi;
       const match = openapi?.schema?.operationId ? { route: openapi.openApiRoute, operationId: openapi.schema.operationId } : matchOperation(req.method, req.path);
@@ -133,6 +136,11 @@ function requestContext(onResponse: AppDeps["onResponse"]) {
         "request",
       );
       onResponse?.(operationId, res.statusCode);
+    };
+    res.on("finish", done);
+    // A stream (SSE) the client closed never finishes; it was answered all the same once its headers went out.
+    res.on("close", () => {
+      if (res.headersSent) done();
     });
     // Express 5 recomputes req.query on every read; pin it so the validator's coercion sticks.
     Object.defineProperty(req, "query", { value: { ...req.query }, writable: true, enumerable: true, configurable: true });
