@@ -9,7 +9,7 @@ import type { StoredServer } from "../../data/mcp-server-repo.js";
 import type { ConnectionError } from "../../wire.js";
 import type { OAuthContext } from "./context.js";
 import { authError, usesClientCredentials } from "./rules.js";
-import { writeAfterWork } from "./versioned.js";
+import { writeDisconnected } from "./versioned.js";
 
 export type MigrationOutcome = { movedTo: string; error: ConnectionError };
 
@@ -46,21 +46,7 @@ export function createMigration(ctx: OAuthContext) {
     const error = movedError(snapshot.oauth.issuer!, to, `re-authorize with POST /api/mcp-servers/${stored.server.id}/oauth/authorize or the connect page`);
     const at = now().toISOString();
     try {
-      await writeAfterWork(
-        repo,
-        stored,
-        {
-          secrets: { oauthAccessToken: null, oauthRefreshToken: null },
-          fields: { oauthExpiresAt: null, connectorStatus: "disconnected" },
-          internals: { generation: null },
-          lastError: error,
-          lastCheckedAt: at,
-        },
-        at,
-        stored.server.connectorStatus !== "disconnected"
-          ? { type: "status_changed", actor: "system", tokenId: null, requestId: null, fields: [{ name: "connectorStatus", change: "changed" }] }
-          : undefined,
-      );
+      await writeDisconnected(repo, stored, error, at);
     } catch {
       return null;
     }

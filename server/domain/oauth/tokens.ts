@@ -10,7 +10,7 @@ import type { ChosenIdentity, Identity } from "./identity.js";
 import { authError, expiresAtOf, needsRenewal, REAUTHORIZE, scopesFor, upstream, usesClientCredentials } from "./rules.js";
 import type { Migration } from "./migration.js";
 import type { Pending, Setup } from "./setup.js";
-import { RecordChanged, writeAfterWork } from "./versioned.js";
+import { RecordChanged, writeAfterWork, writeDisconnected } from "./versioned.js";
 
 const LOCK_MS = 30 * 1000;
 const LOCK_WAIT_MS = 10 * 1000;
@@ -55,21 +55,7 @@ export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity,
     const at = now().toISOString();
     const error = authError(message);
     try {
-      const updated = await writeAfterWork(
-        repo,
-        stored,
-        {
-          secrets: { oauthAccessToken: null, oauthRefreshToken: null },
-          fields: { oauthExpiresAt: null, connectorStatus: "disconnected" },
-          internals: { generation: null },
-          lastError: error,
-          lastCheckedAt: at,
-        },
-        at,
-        stored.server.connectorStatus !== "disconnected"
-          ? { type: "status_changed", actor: "system", tokenId: null, requestId: null, fields: [{ name: "connectorStatus", change: "changed" }] }
-          : undefined,
-      );
+      const updated = await writeDisconnected(repo, stored, error, at);
       return { ok: false, connectorStatus: "disconnected", error, stored: updated };
     } catch (err) {
       return failure(err, stored);

@@ -3,6 +3,7 @@
 // read when it started; a record whose OAuth settings changed meanwhile gets nothing.
 import type { McpServerRepo, StoredServer } from "../../data/mcp-server-repo.js";
 import type { AuditEventInput } from "../../data/audit-repo.js";
+import type { ConnectionError } from "../../wire.js";
 import { Conflict, NotFound } from "../errors.js";
 
 /** The record's fields an OAuth flow depends on; a change to any of them voids the flow's results. */
@@ -43,6 +44,25 @@ export async function writeAfterWork(repo: McpServerRepo, snapshot: StoredServer
     current = latest;
   }
   throw new RecordChanged(["version"]);
+}
+
+/** Drops the record's tokens and marks it disconnected with `error` (a status_changed event when it was not already), as writeAfterWork writes. */
+export function writeDisconnected(repo: McpServerRepo, snapshot: StoredServer, error: ConnectionError, at: string): Promise<StoredServer> {
+  return writeAfterWork(
+    repo,
+    snapshot,
+    {
+      secrets: { oauthAccessToken: null, oauthRefreshToken: null },
+      fields: { oauthExpiresAt: null, connectorStatus: "disconnected" },
+      internals: { generation: null },
+      lastError: error,
+      lastCheckedAt: at,
+    },
+    at,
+    snapshot.server.connectorStatus !== "disconnected"
+      ? { type: "status_changed", actor: "system", tokenId: null, requestId: null, fields: [{ name: "connectorStatus", change: "changed" }] }
+      : undefined,
+  );
 }
 
 /** Throws RecordChanged unless the record still has the OAuth inputs of `snapshot`. */
