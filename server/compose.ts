@@ -320,6 +320,7 @@ function lazyUpstreamPool(options: Parameters<typeof import("./outbound/upstream
   return {
     use: async (target, timeoutMs, use) => (await ready()).use(target, timeoutMs, use),
     watch: async (target, timeoutMs, onChange) => (await ready()).watch(target, timeoutMs, onChange),
+    answer: async (target, reply, message, timeoutMs) => (await ready()).answer(target, reply, message, timeoutMs),
     size: () => pool?.size() ?? 0,
     close: async () => pool?.close(),
   };
@@ -346,6 +347,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     gateway,
     useUpstream: (target, timeoutMs, use) => upstreams.use(target, timeoutMs, use),
     watchUpstream: (target, timeoutMs, onChange) => upstreams.watch(target, timeoutMs, onChange),
+    answerUpstream: (target, reply, message, timeoutMs) => upstreams.answer(target, reply, message, timeoutMs),
     sessions: deps.sessions,
     listTimeoutMs: config.connectTimeoutMs,
     toolTimeoutMs: config.toolTimeoutMs,

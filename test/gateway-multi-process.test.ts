@@ -182,4 +182,42 @@ describe("the gateway in two processes behind a round-robin balancer", () => {
       await balancer.close();
     }
   }, 120_000);
+
+  test("when upstreams ask agents of the workspace endpoint for sampling and each answer lands on whichever process the balancer picks, then every answer reaches the upstream call that asked", async () => {
+    const ws = `ws_gwmp_${randomBytes(3).toString("hex")}`;
+    const admin = await cli("create", "--user", "usr_admin", "--workspace", ws);
+    const agent = await cli("create", "--user", "usr_agent", "--workspace", ws, "--scope", "gateway");
+    const mine: ChildProcess[] = [];
+    // A lost answer shows as the upstream call timing out: kept short so that this fails fast.
+    const own = { ...env, MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_TOOL_TIMEOUT_MS: "6000" };
+    const [a, b] = await Promise.all([spawnServerProcess(root, own, mine), spawnServerProcess(root, own, mine)]);
+    processes.push(...mine);
+    const balancer = await startBalancer([a, b]);
+    try {
+      const res = await raw(a, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Legacy", url: v1.url, authType: "api_key", apiKey: UPSTREAM_KEY }) });
+      expect(res.status, res.text).toBe(201);
+      const endpoint = new URL(`${balancer.url}/api/workspaces/${ws}/mcp`);
+      const headers = { Authorization: `Bearer ${agent}` };
+      const one = new V1Client({ name: "agent-v1", version: "1.0.0" }, { capabilities: { sampling: {} } });
+      one.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: "assistant", model: "test", content: { type: "text", text: "four" } }));
+      await one.connect(new V1Transport(endpoint, { requestInit: { headers } }));
+      const two = new V2Client({ name: "agent-v2", version: "1.0.0" }, { capabilities: { sampling: {} }, versionNegotiation: { mode: "legacy" } });
+      two.setRequestHandler("sampling/createMessage", async () => ({ role: "assistant", model: "test", content: { type: "text" as const, text: "cuatro" } }));
+      await two.connect(new V2Transport(endpoint, { requestInit: { headers } }));
+      for (let i = 0; i < 3; i++) {
+        expect(await one.callTool({ name: "legacy__ask" })).toMatchObject({ content: [{ text: "model said four" }] });
+        expect(await two.callTool({ name: "legacy__ask" })).toMatchObject({ content: [{ text: "model said cuatro" }] });
+      }
+      // Both at once, so that the answers cross while both calls wait.
+      const [x, y] = await Promise.all([one.callTool({ name: "legacy__ask" }), two.callTool({ name: "legacy__ask" })]);
+      expect(x).toMatchObject({ content: [{ text: "model said four" }] });
+      expect(y).toMatchObject({ content: [{ text: "model said cuatro" }] });
+      // Some answers were served by the other process than the call that asked (the balancer alternates).
+      expect(new Set(balancer.served)).toEqual(new Set([0, 1]));
+      await one.close();
+      await two.close();
+    } finally {
+      await balancer.close();
+    }
+  }, 120_000);
 });

@@ -88,6 +88,24 @@ describe("POST /api/workspaces/{workspaceId}/mcp relays to the agent", () => {
     await two.client.close();
   }, 30_000);
 
+  test("when another token POSTs an answer under the id of a request relayed to an agent, then it is dropped and the agent's own answer reaches the upstream", async () => {
+    const { ws, endpoint, mint } = await workspace();
+    const intruder = await mint();
+    const client = new V1Client({ name: "agent-v1", version: "1.0.0" }, { capabilities: { sampling: {} } });
+    const forged: number[] = [];
+    client.setRequestHandler(CreateMessageRequestSchema, async (_request, extra) => {
+      const body = JSON.stringify({ jsonrpc: "2.0", id: extra.requestId, result: { role: "assistant", model: "test", content: { type: "text", text: "forged" } } });
+      const res = await raw(srv.baseUrl, "POST", `/api/workspaces/${ws}/mcp`, { token: intruder, body, headers: { accept: "application/json, text/event-stream" } });
+      forged.push(res.status);
+      return { role: "assistant", model: "test", content: { type: "text", text: "four" } };
+    });
+    await client.connect(new V1Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${await mint()}` } } }));
+    expect((await client.callTool({ name: "alpha__ask" })).content).toEqual([{ type: "text", text: "model said four" }]);
+    expect(forged).toEqual([202]);
+    expect(JSON.stringify(v1.messages)).not.toContain("forged");
+    await client.close();
+  }, 30_000);
+
   test("when an agent cannot answer sampling, then the upstream gets its error and the call says so", async () => {
     const { endpoint, mint } = await workspace();
     const client = new V1Client({ name: "no-sampling", version: "1.0.0" });

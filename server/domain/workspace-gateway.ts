@@ -7,7 +7,7 @@
 import type { McpServerRepo, StoredServer } from "../data/mcp-server-repo.js";
 import { randomUUID } from "node:crypto";
 import { insufficientScopeOf } from "../outbound/insufficient-scope.js";
-import type { CallOptions, ListChanged, PoolTarget, UpstreamCalls } from "../outbound/upstream-pool.js";
+import type { CallOptions as UpstreamCallOptions, ListChanged, PoolTarget, ReplyMessage, UpstreamCalls, UpstreamReply } from "../outbound/upstream-pool.js";
 import type { SessionBinding, SessionCodec } from "./gateway/session-codec.js";
 import type { ConnectionError } from "../wire.js";
 import { Forbidden } from "./errors.js";
@@ -15,10 +15,21 @@ import type { GatewayContext, GatewayService } from "./gateway/service.js";
 import { namespaceOf, namespaced, namespacedUri, namespacedUriTemplate, splitNamespaced, splitNamespacedUri } from "./names.js";
 import type { Actor } from "./tokens.js";
 
-export type { CallOptions, UpstreamCalls } from "../outbound/upstream-pool.js";
+export type { ReplyMessage, UpstreamCalls } from "../outbound/upstream-pool.js";
 
 export type UseUpstream = <T>(target: PoolTarget, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>) => Promise<T>;
 export type WatchUpstream = (target: PoolTarget, timeoutMs: number, onChange: (method: ListChanged) => void) => Promise<() => void>;
+export type AnswerUpstream = (target: PoolTarget, reply: UpstreamReply, message: ReplyMessage, timeoutMs: number) => Promise<void>;
+
+/** What an agent's request carries besides its parameters. */
+export interface CallOptions extends Omit<UpstreamCallOptions, "onrequest"> {
+  /**
+   * A request the member made of the agent while answering (sampling, elicitation, roots), to
+   * send to the agent under `answerId`. Its answer comes back through `answer`, in any process:
+   * the id seals where it goes.
+   */
+  onrequest?: (method: string, params: Json, answerId: string) => Promise<void>;
+}
 
 /** The `_meta` key of a list result naming the members left out of it. */
 export const LEFT_OUT_META = "io.mcp-servers-api/left-out";
@@ -56,7 +67,9 @@ export interface WorkspaceGatewayDeps {
   useUpstream: UseUpstream;
   /** Keeps a member's upstream session open and tells of its list_changed notifications (agents' GET streams). */
   watchUpstream?: WatchUpstream;
-  /** Seals the agent sessions the endpoint hands out (the per-server endpoint's codec). */
+  /** Sends an agent's answer to a member's request on the upstream session that asked. */
+  answerUpstream?: AnswerUpstream;
+  /** Seals the agent sessions the endpoint hands out, and the ids of requests relayed to agents (the per-server endpoint's codec). */
   sessions?: SessionCodec;
   /** Bound for each member's part of a list, and for opening a member before a call (MCP_API_CONNECT_TIMEOUT_MS). */
   listTimeoutMs: number;
@@ -103,9 +116,25 @@ function within<T>(work: Promise<T>, ms: number): Promise<T> {
 
 const isConnectionError = (e: unknown): e is ConnectionError => typeof (e as ConnectionError | null)?.class === "string" && typeof (e as ConnectionError).message === "string";
 
-export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, sessions, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false }: WorkspaceGatewayDeps) {
+export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false }: WorkspaceGatewayDeps) {
   // An agent session of the workspace endpoint is bound to the workspace and the token; it holds nothing but a random id.
   const sessionBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
+  // The id of a request relayed to an agent seals where its answer goes, for this workspace and token alone.
+  const askBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace-ask:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
+
+  interface Asked {
+    recordId: string;
+    principal: string | null;
+    /** The upstream's origin when it asked: an answer never follows the record elsewhere. */
+    origin: string;
+    reply: UpstreamReply;
+  }
+
+  function sealAsked(actor: Actor, workspaceId: string, ctx: GatewayContext, reply: UpstreamReply): string {
+    if (!sessions || !answerUpstream) throw new WorkspaceCallError(-32601, "this endpoint cannot relay requests of a server to the agent");
+    const asked: Asked = { recordId: ctx.server.id, principal: ctx.principal, origin: new URL(ctx.server.url).origin, reply };
+    return sessions.seal(JSON.stringify(asked), askBinding(actor, workspaceId));
+  }
 
   /** The workspace's enabled servers and their namespaces; nothing is opened or dialled. */
   async function members(actor: Actor, workspaceId: string): Promise<Member[]> {
@@ -303,7 +332,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
   }
 
   /** A request to the one member a name or URI points to; opening it is bounded like a list. */
-  async function callMember(actor: Actor, member: Member, method: string, params: Json, send: (calls: UpstreamCalls, params: Json, options: CallOptions) => Promise<Json>, options: CallOptions = {}) {
+  async function callMember(actor: Actor, member: Member, method: string, params: Json, send: (calls: UpstreamCalls, params: Json, options: UpstreamCallOptions) => Promise<Json>, options: CallOptions = {}) {
     let ctx: GatewayContext;
     try {
       ctx = await openMember(actor, member, listTimeoutMs);
@@ -311,7 +340,8 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
       if (!isConnectionError(err)) throw err;
       throw new WorkspaceCallError(err.class === "timeout" ? -32005 : -32004, `MCP server '${member.stored.server.name}' could not be used: ${err.message}.`);
     }
-    const own = asMember(member, options);
+    const { onrequest, ...rest } = asMember(member, options);
+    const own: UpstreamCallOptions = onrequest ? { ...rest, onrequest: (m, p, reply) => onrequest(m, p, sealAsked(actor, member.stored.server.workspaceId, ctx, reply)) } : rest;
     return relay(ctx, method, params, toolTimeoutMs, (calls, p) => send(calls, p, own), options.signal);
   }
 
@@ -372,6 +402,23 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
     /** Whether `sealed` is a session this endpoint handed out for this workspace and token. */
     isSession(actor: Actor, workspaceId: string, sealed: string): boolean {
       return sessions?.open(sealed, sessionBinding(actor, workspaceId)) != null;
+    },
+
+    /**
+     * An agent's answer to a request relayed to it, sent to the upstream session that asked,
+     * whichever process relayed the request. False when `id` is not one handed to this token
+     * for this workspace, or its member is gone, disabled, moved or now another person's.
+     */
+    async answer(actor: Actor, workspaceId: string, id: string, message: ReplyMessage): Promise<boolean> {
+      if (!sessions || !answerUpstream || !actor.workspaces.includes(workspaceId)) return false;
+      const opened = sessions.open(id, askBinding(actor, workspaceId));
+      if (opened === null) return false;
+      const asked = JSON.parse(opened) as Asked;
+      const ctx = await within(gateway.open(actor, asked.recordId, undefined), listTimeoutMs);
+      if (!ctx.target || ctx.connect || ctx.unavailable || ctx.principal !== asked.principal || new URL(ctx.target.url).origin !== asked.origin) return false;
+      const target: PoolTarget = { recordId: ctx.server.id, recordVersion: ctx.server.updatedAt, url: ctx.target.url, headers: ctx.target.headers, principal: ctx.principal };
+      await answerUpstream(target, asked.reply, message, listTimeoutMs);
+      return true;
     },
 
     /**

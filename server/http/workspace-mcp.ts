@@ -1,7 +1,6 @@
 // The workspace endpoint, /api/workspaces/{workspaceId}/mcp: an MCP server of its own (SDK v2,
 // 2026-07-28 and the 2025 revisions, stateless), whose handlers are the workspace gateway's use cases.
 import type { Request, Response } from "express";
-import { randomUUID } from "node:crypto";
 import { createMcpHandler, LOG_LEVEL_META_KEY, ProtocolError, Server, type AuthInfo, type ServerContext } from "@modelcontextprotocol/server";
 import { BadMcpRequest } from "../domain/gateway/service.js";
 import { DomainError, Forbidden } from "../domain/errors.js";
@@ -45,10 +44,6 @@ export type ToolsetServing = (actor: Actor, toolsetId: string) => Promise<{ work
 // notifications/cancelled (a request of its own on a stateless endpoint) reaches the call.
 const inFlight = new Map<string, AbortController>();
 const flightKey = (tokenId: string, id: unknown) => JSON.stringify([tokenId, id]);
-
-// Server-to-client requests relayed to agents (sampling, elicitation, roots), awaiting the answer the
-// agent POSTs, by the id the gateway gave the request (its own, so that answers cannot collide).
-const asked = new Map<string, { tokenId: string; settle: (message: { result?: unknown; error?: { code: number; message: string; data?: unknown } }) => void }>();
 
 /** Log levels from the most to the least verbose (RFC 5424 order, as MCP names them). */
 const LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
@@ -95,35 +90,13 @@ type Ctx = ServerContext;
 
 /**
  * Asks the agent, on the response stream of its request, what an upstream asked while answering
- * it, and waits for the answer the agent POSTs. Only a 2025-era agent can be asked: a 2026-07-28
- * request has no stream for requests of the server.
+ * it. Its answer, POSTed to whichever process, goes upstream by `answerId` (sealed by the
+ * gateway). Only a 2025-era agent can be asked: a 2026-07-28 request has no stream for requests
+ * of the server.
  */
-async function askAgent(server: Server, ctx: Ctx, caller: Caller, method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
+async function askAgent(server: Server, ctx: Ctx, caller: Caller, method: string, params: Record<string, unknown>, answerId: string): Promise<void> {
   if (caller.modern) throw new ProtocolError(-32601, `${method} cannot be relayed to an agent speaking 2026-07-28 through the workspace endpoint`);
-  const id = `mcpws-${randomUUID()}`;
-  const answered = new Promise<Record<string, unknown>>((resolve, reject) => {
-    const stop = () => {
-      asked.delete(id);
-      reject(new ProtocolError(-32800, `${method} was cancelled`));
-    };
-    if (signal.aborted) return stop();
-    signal.addEventListener("abort", stop, { once: true });
-    asked.set(id, {
-      tokenId: caller.actor.tokenId,
-      settle: (message) => {
-        asked.delete(id);
-        signal.removeEventListener("abort", stop);
-        if (message.error) reject(new ProtocolError(message.error.code, message.error.message, message.error.data));
-        else resolve((message.result ?? {}) as Record<string, unknown>);
-      },
-    });
-  });
-  try {
-    await server.transport!.send({ jsonrpc: "2.0", id, method, params } as never, { relatedRequestId: ctx.mcpReq.id });
-  } catch (err) {
-    asked.get(id)?.settle({ error: { code: -32603, message: `the agent's stream is gone: ${(err as Error).message}` } });
-  }
-  return answered;
+  await server.transport!.send({ jsonrpc: "2.0", id: answerId, method, params } as never, { relatedRequestId: ctx.mcpReq.id });
 }
 
 /** Runs one call with the agent's cancellation (however it arrives), its progress, log messages and server-to-client requests passed on. */
@@ -145,7 +118,7 @@ async function relayed<T>(server: Server, ctx: Ctx, caller: Caller, meta: Record
             : (params) => {
                 if (LEVELS.indexOf(params.level as string) >= level) void ctx.mcpReq.notify({ method: "notifications/message", params } as never).catch(() => {});
               },
-        onrequest: (method, params, signal) => askAgent(server, ctx, caller, method, params, AbortSignal.any([signal, cancel.signal, ctx.mcpReq.signal, caller.gone])),
+        onrequest: (method, params, answerId) => askAgent(server, ctx, caller, method, params, answerId),
       }),
     );
   } finally {
@@ -221,13 +194,11 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     if (session !== undefined && !workspace.isSession(actor, workspaceId, session)) throw new UnknownSession();
     const parsed = parseMessages(req.body);
     if (!parsed.ok) throw new BadMcpRequest(`The body is not a JSON-RPC 2.0 message: ${parsed.problems.slice(0, 5).join("; ")}.`);
-    // The agent's answers to requests relayed to it go to the upstream call that asked, in this process.
+    // The agent's answers to requests relayed to it go to the upstream session that asked, from whichever process gets them.
     const answers = parsed.messages.filter((m) => m.method === undefined && m.id !== undefined);
     if (answers.length === parsed.messages.length) {
-      for (const m of answers) {
-        const waiting = asked.get(String(m.id));
-        if (waiting?.tokenId === actor.tokenId) waiting.settle(m as never);
-      }
+      // An answer that cannot be delivered is dropped: the upstream call that asked then fails at its deadline and says so.
+      await Promise.all(answers.map((m) => (typeof m.id === "string" ? workspace.answer(actor, workspaceId, m.id, m as never).catch(() => false) : false)));
       res.status(202).end();
       return;
     }

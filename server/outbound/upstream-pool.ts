@@ -41,9 +41,24 @@ export interface CallOptions {
   onlog?: (params: Json) => void;
   /**
    * A request the upstream made of the client while answering this call (sampling/createMessage,
-   * elicitation/create, roots/list): its result, or a throw whose `code` becomes the JSON-RPC error.
+   * elicitation/create, roots/list), passed on without waiting: its answer goes upstream later
+   * through `answer` with `reply`, from whichever process receives it. A throw (the request
+   * cannot be passed on) is answered upstream at once, its `code` the JSON-RPC error's.
    */
-  onrequest?: (method: string, params: Json, signal: AbortSignal) => Promise<Json>;
+  onrequest?: (method: string, params: Json, reply: UpstreamReply) => Promise<void>;
+}
+
+/** Where the answer to an upstream's request goes: its session, the protocol version spoken there, and the request's own id. */
+export interface UpstreamReply {
+  sessionId: string | null;
+  protocolVersion: string | null;
+  requestId: string | number;
+}
+
+/** An answer to an upstream's request, as the agent gave it. */
+export interface ReplyMessage {
+  result?: unknown;
+  error?: { code: number; message: string; data?: unknown };
 }
 
 /**
@@ -146,10 +161,8 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
       if (call?.open) call.options.onlog?.(n.params as Json);
     });
     for (const method of RELAYED_CLIENT_REQUESTS) {
-      client.setRequestHandler(method, (async (request: { params?: Json }, ctx: { mcpReq: { signal: AbortSignal } }) => {
-        const call = current.getStore();
-        if (!call?.open || !call.options.onrequest) throw new ProtocolError(-32601, `${method} is relayed only while an agent's request is being answered, to that agent`);
-        return call.options.onrequest(method, request.params ?? {}, ctx.mcpReq.signal);
+      client.setRequestHandler(method, (async () => {
+        throw new ProtocolError(-32601, `${method} is relayed only while an agent's request is being answered, to that agent`);
       }) as never);
     }
     for (const method of LIST_CHANGED) {
@@ -161,6 +174,7 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
     // Opened outside any agent's call, so that what the session's own streams carry later is nobody's.
     entry.ready = current.exit(async () => {
       await client.connect(transport, { timeout: connectTimeoutMs });
+      takeRelayedRequests(client, transport);
       // Every level is asked for and each agent's own level applied by the gateway (an upstream session is shared).
       if (client.getServerCapabilities()?.logging && !client.getNegotiatedProtocolVersion?.()?.startsWith("2026")) {
         await client.setLoggingLevel("debug", { timeout: connectTimeoutMs }).catch(() => {});
@@ -169,6 +183,29 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
     });
     entry.ready.catch(() => void shut(entry, false));
     return entry;
+  }
+
+  /**
+   * A relayed request (sampling, elicitation, roots) made during an agent's call is taken off the
+   * session before the SDK client sees it: the agent's answer may reach another process, which
+   * sends it upstream itself (`answer`), so this client must not answer it too. Outside a call the
+   * SDK answers -32601 (the handlers above).
+   */
+  function takeRelayedRequests(client: Client, transport: StreamableHTTPClientTransport) {
+    const taking = transport as unknown as { onmessage: (message: unknown, extra?: unknown) => void };
+    const dispatch = taking.onmessage;
+    taking.onmessage = (message, extra) => {
+      const m = message as { id?: string | number; method?: string; params?: Json };
+      const call = current.getStore();
+      const onrequest = call?.open ? call.options.onrequest : undefined;
+      if (!onrequest || m.id === undefined || !(RELAYED_CLIENT_REQUESTS as readonly (string | undefined)[]).includes(m.method)) return dispatch(message, extra);
+      const reply: UpstreamReply = { sessionId: transport.sessionId ?? null, protocolVersion: transport.protocolVersion ?? client.getNegotiatedProtocolVersion?.() ?? null, requestId: m.id };
+      onrequest(m.method!, m.params ?? {}, reply).catch((err: unknown) => {
+        const code = (err as { code?: unknown })?.code;
+        const error = { code: typeof code === "number" ? code : -32603, message: err instanceof Error ? err.message : String(err) };
+        void transport.send({ jsonrpc: "2.0", id: m.id!, error }).catch(() => {});
+      });
+    };
   }
 
   function acquire(target: PoolTarget): Entry {
@@ -305,6 +342,20 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
         throw err;
       }
       return stop;
+    },
+
+    /**
+     * Sends an agent's answer to a request an upstream made (`reply` from `onrequest`), on the
+     * upstream session that asked: from any process, with the record's current credential.
+     */
+    async answer(target: PoolTarget, reply: UpstreamReply, message: ReplyMessage, timeoutMs: number): Promise<void> {
+      const headers: Record<string, string> = { ...target.headers, "content-type": "application/json", accept: "application/json, text/event-stream" };
+      if (reply.sessionId) headers["mcp-session-id"] = reply.sessionId;
+      if (reply.protocolVersion) headers["mcp-protocol-version"] = reply.protocolVersion;
+      const answer = message.error ? { error: message.error } : { result: message.result ?? {} };
+      const res = await fetch(target.url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: reply.requestId, ...answer }), signal: AbortSignal.timeout(timeoutMs) });
+      await res.body?.cancel().catch(() => {});
+      if (!res.ok) throw new Error(`the MCP server refused the answer: HTTP ${res.status}`);
     },
 
     /** Sessions kept now. */
