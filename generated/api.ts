@@ -449,9 +449,10 @@ export interface paths {
          *     changed tools here as on the per-server endpoint. A 2025-era agent's `initialize` is answered with
          *     an `Mcp-Session-Id` (sealed, bound to the workspace and the token:
          *     any process serves it); sent back, it must be one of ours for this
-         *     workspace and token, else 404; its GET stream carries the members'
-         *     list_changed notifications. Sessions are not stored, so there is
-         *     nothing to end: DELETE answers 405. Resources (under `mcpws://` URIs), resource
+         *     workspace and token, and not ended (DELETE), else 404; its GET stream
+         *     carries the members' list_changed notifications and the
+         *     `notifications/resources/updated` of the resources it subscribed to
+         *     (`resources/subscribe`, `resources/unsubscribe`). Resources (under `mcpws://` URIs), resource
          *     templates, completion, progress and cancellation are relayed too; so
          *     are a member's log messages while it answers a request (`logger`
          *     naming its namespace; `logging/setLevel` is applied per agent by the
@@ -462,7 +463,15 @@ export interface paths {
          *     endpoint).
          */
         post: operations["sendWorkspaceMessage"];
-        delete?: never;
+        /**
+         * End the workspace session
+         * @description Ends a 2025-era agent's session of the workspace endpoint: every
+         *     process refuses it from then on (404), the one that ended it at once,
+         *     the others within a second; its resource subscriptions are dropped.
+         *     The members' upstream sessions are the product's, shared by agents:
+         *     they stay open.
+         */
+        delete: operations["closeWorkspaceSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -4209,6 +4218,37 @@ export interface operations {
             406: components["responses"]["McpNotAcceptable"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    closeWorkspaceSession: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The session id the product handed out in an earlier answer. */
+                "Mcp-Session-Id": components["parameters"]["McpSessionId"];
+            };
+            path: {
+                /** @description The workspace whose enabled MCP servers the endpoint aggregates. */
+                workspaceId: components["schemas"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session is ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["McpBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["McpNotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

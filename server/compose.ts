@@ -20,6 +20,7 @@ import { createIdempotencyRepo } from "./data/idempotency-repo.js";
 import { createRateLimitRepo } from "./data/rate-limit-repo.js";
 import { createTokenRepo } from "./data/token-repo.js";
 import { createSessionRepo } from "./data/session-repo.js";
+import { createEndedSessionRepo, type EndedSessionRepo } from "./data/ended-session-repo.js";
 import { createSessionService } from "./domain/sessions.js";
 import { createUserConnectionRepo } from "./data/user-connection-repo.js";
 import { createUserConnectionService, personalised } from "./domain/user-connections.js";
@@ -188,7 +189,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       pins: pinGuards,
       stepUp: (stored, userId, demanded) => userConnections.stepUp(stored, userId, demanded),
       migrated: (stored, known) => userConnections.migrated(stored, known),
-    });
+    }, createEndedSessionRepo(db.knex));
     const toolsetRepo = createToolsetRepo(db.knex);
     const toolsets = createToolsetService({ repo: toolsetRepo, servers: repo, workspace: gw.gateway.workspace, cursors: createCursorCodec(cursorKey) });
     return {
@@ -327,7 +328,7 @@ function lazyUpstreamPool(options: Parameters<typeof import("./outbound/upstream
 }
 
 /** The MCP gateway: the per-server relay and the workspace endpoint over one gateway service. */
-function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0]): { gateway: AppDeps["gateway"]; upstreams: UpstreamPool } {
+function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0], endedSessions: EndedSessionRepo): { gateway: AppDeps["gateway"]; upstreams: UpstreamPool } {
   const gateway = observeGateway(createGatewayService(deps));
   // Its own deadline: a tool call may take longer than a connection check.
   const guarded = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs });
@@ -349,6 +350,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     watchUpstream: (target, timeoutMs, onChange) => upstreams.watch(target, timeoutMs, onChange),
     answerUpstream: (target, reply, message, timeoutMs) => upstreams.answer(target, reply, message, timeoutMs),
     sessions: deps.sessions,
+    endedSessions,
     listTimeoutMs: config.connectTimeoutMs,
     toolTimeoutMs: config.toolTimeoutMs,
     listTtlMs: config.listTtlMs,

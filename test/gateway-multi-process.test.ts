@@ -183,7 +183,7 @@ describe("the gateway in two processes behind a round-robin balancer", () => {
     }
   }, 120_000);
 
-  test("when upstreams ask agents of the workspace endpoint for sampling and each answer lands on whichever process the balancer picks, then every answer reaches the upstream call that asked", async () => {
+  test("when upstreams ask agents of the workspace endpoint for sampling and each answer lands on whichever process the balancer picks, then every answer reaches the upstream call that asked; a session ended on one process is refused by both", async () => {
     const ws = `ws_gwmp_${randomBytes(3).toString("hex")}`;
     const admin = await cli("create", "--user", "usr_admin", "--workspace", ws);
     const agent = await cli("create", "--user", "usr_agent", "--workspace", ws, "--scope", "gateway");
@@ -216,6 +216,20 @@ describe("the gateway in two processes behind a round-robin balancer", () => {
       expect(new Set(balancer.served)).toEqual(new Set([0, 1]));
       await one.close();
       await two.close();
+
+      // A session ended on one process is refused by both: at once by that one, within a second by the other.
+      const path = `/api/workspaces/${ws}/mcp`;
+      const init = await raw(balancer.url, "POST", path, {
+        token: agent,
+        headers: { accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
+      });
+      const session = init.headers.get("mcp-session-id")!;
+      const ping = (base: string) => raw(base, "POST", path, { token: agent, headers: { accept: "application/json, text/event-stream", "mcp-session-id": session }, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" }) });
+      expect([(await ping(a)).status, (await ping(b)).status]).toEqual([200, 200]);
+      expect((await raw(a, "DELETE", path, { token: agent, headers: { "mcp-session-id": session } })).status).toBe(204);
+      expect((await ping(a)).status).toBe(404);
+      await vi.waitFor(async () => expect((await ping(b)).status).toBe(404), { timeout: 5000, interval: 200 });
     } finally {
       await balancer.close();
     }

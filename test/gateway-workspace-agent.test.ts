@@ -6,7 +6,7 @@
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema, LoggingMessageNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { CreateMessageRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { startV1SessionPeer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
@@ -31,6 +31,14 @@ async function workspace() {
   const mint = async () => (await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" })).token;
   return { ws, endpoint: `${srv.baseUrl}/api/workspaces/${ws}/mcp`, mint };
 }
+
+/** A 2025-11-25 initialize by hand, for what the SDK clients cannot send. */
+const initialize = (path: string, token: string) =>
+  raw(srv.baseUrl, "POST", path, {
+    token,
+    headers: { accept: "application/json, text/event-stream" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
+  });
 
 type Log = { level: string; logger?: string; data: unknown };
 
@@ -174,15 +182,43 @@ describe("agent sessions of the workspace endpoint", () => {
     for (const c of [one.client, two.client, modern]) await c.close();
   }, 30_000);
 
+  test("when a 2025-era agent subscribes to a member's resource, then notifications/resources/updated reaches its GET stream under the namespaced URI; unsubscribing unsubscribes the upstream", async () => {
+    const { endpoint, mint } = await workspace();
+    const one = await v1Agent(endpoint, await mint(), "x");
+    const updated: string[] = [];
+    one.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.push(n.params.uri));
+    expect(one.client.getServerCapabilities()?.resources).toEqual({ listChanged: true, subscribe: true });
+    await one.streamOpen;
+    const uri = "mcpws://alpha/mem%3A%2F%2Fgreeting";
+    expect(await one.client.subscribeResource({ uri })).toEqual({});
+    await vi.waitFor(() => expect(updated).toEqual([uri]), { timeout: 5000 });
+    expect(await one.client.unsubscribeResource({ uri })).toEqual({});
+    expect(v1.messages!.filter((m) => m.method === "resources/unsubscribe").map((m) => (m.params as { uri: string }).uri)).toContain("mem://greeting");
+    await expect(one.client.subscribeResource({ uri: "mcpws://nobody/x" })).rejects.toThrow(/Unknown resource/);
+    await one.client.close();
+  }, 30_000);
+
+  test("when the agent ends its session (DELETE), then 204, and the session is refused after (404 on POST, GET and DELETE)", async () => {
+    const { endpoint, mint } = await workspace();
+    const token = await mint();
+    const path = new URL(endpoint).pathname;
+    const init = await initialize(path, token);
+    const session = init.headers.get("mcp-session-id")!;
+    const ping = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" });
+    const post = () => raw(srv.baseUrl, "POST", path, { token, headers: { accept: "application/json, text/event-stream", "mcp-session-id": session }, body: ping });
+    expect((await post()).status).toBe(200);
+    expect((await raw(srv.baseUrl, "DELETE", path, { token: await mint(), headers: { "mcp-session-id": session } })).status).toBe(404); // not that token's
+    expect((await raw(srv.baseUrl, "DELETE", path, { token, headers: { "mcp-session-id": session } })).status).toBe(204);
+    expect((await post()).status).toBe(404);
+    expect((await raw(srv.baseUrl, "GET", path, { token, headers: { accept: "text/event-stream", "mcp-session-id": session } })).status).toBe(404);
+    expect((await raw(srv.baseUrl, "DELETE", path, { token, headers: { "mcp-session-id": session } })).status).toBe(404);
+  }, 30_000);
+
   test("when the session id is not one the endpoint handed out for this workspace and token, then POST and GET answer 404; GET without text/event-stream 406, without the header 400, for another workspace 403, without a token 401", async () => {
     const { ws, endpoint, mint } = await workspace();
     const token = await mint();
     const path = new URL(endpoint).pathname;
-    const init = await raw(srv.baseUrl, "POST", path, {
-      token,
-      headers: { accept: "application/json, text/event-stream" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
-    });
+    const init = await initialize(path, token);
     expect(init.status).toBe(200);
     const session = init.headers.get("mcp-session-id")!;
     expect(session).toMatch(/^[\x21-\x7e]+$/);
@@ -199,8 +235,7 @@ describe("agent sessions of the workspace endpoint", () => {
     expect((await raw(srv.baseUrl, "GET", path, { headers: { ...sse, "mcp-session-id": session } })).status).toBe(401);
     const elsewhere = await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [`${ws}_other`], scope: "gateway" });
     expect((await raw(srv.baseUrl, "GET", path, { token: elsewhere.token, headers: { ...sse, "mcp-session-id": session } })).status).toBe(403);
-    // Sessions are not stored, so there is nothing to end.
-    expect((await raw(srv.baseUrl, "DELETE", path, { token, headers: { "mcp-session-id": session } })).status).toBe(405);
+    expect((await raw(srv.baseUrl, "DELETE", path, { token: elsewhere.token, headers: { "mcp-session-id": session } })).status).toBe(403);
 
     const stream = await fetch(endpoint, { headers: { authorization: `Bearer ${token}`, ...sse, "mcp-session-id": session } });
     expect(stream.status).toBe(200);

@@ -544,6 +544,20 @@ const migrations: Migration[] = [
       await knex.schema.alterTable("user_connections", (t) => t.dropColumn("generation"));
     },
   },
+  {
+    // Issue 21: agent sessions of the workspace endpoint are sealed, not stored; the ended ones
+    // (DELETE) are, so that every process refuses them.
+    name: "022_workspace_sessions_ended_issue21",
+    async up(knex) {
+      await knex.schema.createTable("workspace_sessions_ended", (t) => {
+        t.string("session_id", 64).primary();
+        t.string("ended_at", 40).notNullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("workspace_sessions_ended");
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

@@ -71,6 +71,8 @@ export interface WorkspaceGatewayDeps {
   answerUpstream?: AnswerUpstream;
   /** Seals the agent sessions the endpoint hands out, and the ids of requests relayed to agents (the per-server endpoint's codec). */
   sessions?: SessionCodec;
+  /** The agent sessions ended (DELETE), as every process sees them. */
+  endedSessions?: { end(sessionId: string, at: string): Promise<void>; isEnded(sessionId: string): Promise<boolean> };
   /** Bound for each member's part of a list, and for opening a member before a call (MCP_API_CONNECT_TIMEOUT_MS). */
   listTimeoutMs: number;
   /** Bound for one call. */
@@ -116,11 +118,36 @@ function within<T>(work: Promise<T>, ms: number): Promise<T> {
 
 const isConnectionError = (e: unknown): e is ConnectionError => typeof (e as ConnectionError | null)?.class === "string" && typeof (e as ConnectionError).message === "string";
 
-export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false }: WorkspaceGatewayDeps) {
+/** How long this process trusts that a session was not ended elsewhere (the token cache's bound). */
+const ENDED_CHECK_MS = 1000;
+const ENDED_KEPT = 10_000;
+
+export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, endedSessions, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false }: WorkspaceGatewayDeps) {
   // An agent session of the workspace endpoint is bound to the workspace and the token; it holds nothing but a random id.
   const sessionBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
   // The id of a request relayed to an agent seals where its answer goes, for this workspace and token alone.
   const askBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace-ask:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
+
+  // Sessions checked against the ended ones lately, in this process: an ended one stays ended.
+  const checked = new Map<string, { ended: boolean; at: number }>();
+  const remember = (id: string, ended: boolean) => {
+    checked.delete(id);
+    if (checked.size >= ENDED_KEPT) checked.delete(checked.keys().next().value as string);
+    checked.set(id, { ended, at: performance.now() });
+  };
+
+  // Resource subscriptions of agent sessions taken by this process: per session, per member and server URI, the pool listener.
+  const subscriptions = new Map<string, Map<string, { member: Member; uri: string; listener: () => void }>>();
+  const subscriptionKey = (m: Member, uri: string) => JSON.stringify([m.stored.server.id, uri]);
+
+  /** A session's subscriptions here are dropped (its end): each upstream unsubscribed once no other agent listens. */
+  function dropSubscriptions(actor: Actor, sessionId: string) {
+    const mine = subscriptions.get(sessionId);
+    subscriptions.delete(sessionId);
+    for (const { member, uri, listener } of mine?.values() ?? []) {
+      void callMember(actor, member, "resources/unsubscribe", { uri }, (calls, p) => calls.unsubscribe(p as { uri: string }, listener)).catch(() => {});
+    }
+  }
 
   interface Asked {
     recordId: string;
@@ -399,9 +426,25 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
       return sessions ? sessions.seal(randomUUID(), sessionBinding(actor, workspaceId)) : null;
     },
 
-    /** Whether `sealed` is a session this endpoint handed out for this workspace and token. */
-    isSession(actor: Actor, workspaceId: string, sealed: string): boolean {
-      return sessions?.open(sealed, sessionBinding(actor, workspaceId)) != null;
+    /** The session `sealed` names when it is one this endpoint handed out for this workspace and token and it was not ended; else null. */
+    async session(actor: Actor, workspaceId: string, sealed: string): Promise<string | null> {
+      const id = sessions?.open(sealed, sessionBinding(actor, workspaceId)) ?? null;
+      if (id === null || !endedSessions) return id;
+      const known = checked.get(id);
+      if (known && (known.ended || performance.now() - known.at < ENDED_CHECK_MS)) return known.ended ? null : id;
+      const ended = await endedSessions.isEnded(id);
+      remember(id, ended);
+      return ended ? null : id;
+    },
+
+    /** Ends a session (DELETE): refused from now on here, and within ENDED_CHECK_MS everywhere; its subscriptions here are dropped. */
+    async endSession(actor: Actor, workspaceId: string, sealed: string): Promise<string | null> {
+      const id = await this.session(actor, workspaceId, sealed);
+      if (id === null) return null;
+      await endedSessions?.end(id, new Date().toISOString());
+      remember(id, true);
+      dropSubscriptions(actor, id);
+      return id;
     },
 
     /**
@@ -498,6 +541,34 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
       const { member, uri } = await byUri(actor, workspaceId, fullUri);
       const result = await callMember(actor, member, "resources/read", { uri }, (calls, params, o) => calls.readResource(params, o), options);
       return mapContents(member, result);
+    },
+
+    /**
+     * resources/subscribe of an agent session: the member the URI names is subscribed on its kept
+     * session, and `onUpdated` told (with the agent's URI) of each notifications/resources/updated.
+     */
+    async subscribe(actor: Actor, workspaceId: string, sessionId: string, fullUri: string, onUpdated: (uri: string) => void) {
+      const { member, uri } = await byUri(actor, workspaceId, fullUri);
+      const key = subscriptionKey(member, uri);
+      if (subscriptions.get(sessionId)?.has(key)) return {};
+      const listener = () => onUpdated(fullUri);
+      const result = await callMember(actor, member, "resources/subscribe", { uri }, (calls, p) => calls.subscribe(p as { uri: string }, listener));
+      let mine = subscriptions.get(sessionId);
+      if (!mine) subscriptions.set(sessionId, (mine = new Map()));
+      mine.set(key, { member, uri, listener });
+      return result;
+    },
+
+    /** resources/unsubscribe of an agent session; a URI it did not subscribe to here is answered {} with nothing sent upstream. */
+    async unsubscribe(actor: Actor, workspaceId: string, sessionId: string, fullUri: string) {
+      const { member, uri } = await byUri(actor, workspaceId, fullUri);
+      const key = subscriptionKey(member, uri);
+      const mine = subscriptions.get(sessionId);
+      const held = mine?.get(key);
+      if (!held) return {};
+      mine!.delete(key);
+      if (!mine!.size) subscriptions.delete(sessionId);
+      return callMember(actor, member, "resources/unsubscribe", { uri }, (calls, p) => calls.unsubscribe(p as { uri: string }, held.listener));
     },
 
     /** completion/complete for a namespaced prompt or resource template. */

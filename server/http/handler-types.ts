@@ -44,6 +44,6 @@ export interface HandlerRequest<K extends OperationId> {
 
 export type Handler<K extends OperationId> = (req: HandlerRequest<K>) => Promise<Reply<K>>;
 /** Operations that stream their answer (the MCP gateway endpoints) get Express's own request and response. */
-export type RawOperationId = "sendMcpServerMessage" | "openMcpServerStream" | "closeMcpServerSession" | "sendWorkspaceMessage" | "openWorkspaceStream" | "sendToolsetMessage";
+export type RawOperationId = "sendMcpServerMessage" | "openMcpServerStream" | "closeMcpServerSession" | "sendWorkspaceMessage" | "openWorkspaceStream" | "closeWorkspaceSession" | "sendToolsetMessage";
 export type RawHandlerTable = Record<RawOperationId, (req: ExpressRequest, res: ExpressResponse) => Promise<void>>;
 export type HandlerTable = { [K in Exclude<OperationId, RawOperationId>]: Handler<K> };

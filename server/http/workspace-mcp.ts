@@ -35,6 +35,8 @@ interface Caller {
   gone: AbortSignal;
   /** On a toolset's endpoint: its tools only, under its names (issue 22). */
   view?: ToolView;
+  /** The 2025-era agent session the request names (opened, not ended), if any. */
+  session: string | null;
 }
 
 /** The workspace and view a toolset's endpoint serves, for this caller (403/404 thrown). */
@@ -44,6 +46,10 @@ export type ToolsetServing = (actor: Actor, toolsetId: string) => Promise<{ work
 // notifications/cancelled (a request of its own on a stateless endpoint) reaches the call.
 const inFlight = new Map<string, AbortController>();
 const flightKey = (tokenId: string, id: unknown) => JSON.stringify([tokenId, id]);
+
+// The GET streams of agent sessions open in this process, by session: where notifications/resources/updated go.
+const streams = new Map<string, Set<{ write(message: object): void; end(): void }>>();
+const tellSession = (session: string, message: object) => streams.get(session)?.forEach((s) => s.write(message));
 
 /** Log levels from the most to the least verbose (RFC 5424 order, as MCP names them). */
 const LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
@@ -130,12 +136,13 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   // A 2025-era agent has a session with a GET stream, which carries the members' list_changed; a
   // 2026-07-28 one would need subscriptions/listen, which is not served here. A view has no stream.
   const changes = caller.modern || caller.view ? {} : { listChanged: true };
+  const subscribe = caller.modern || caller.view ? {} : { subscribe: true };
   const { actor, workspaceId, view } = caller;
   // Results depend on the caller's token (its workspaces, and later its person): never shared between callers.
   const hints = caller.modern ? { ttlMs: listTtlMs, cacheScope: "private" } : {};
   // A toolset's endpoint (issue 22) is this server with its view: only tools, restricted and renamed.
   const server = new Server(SERVER_INFO, {
-    capabilities: view ? { tools: {}, logging: {} } : { tools: { ...changes }, prompts: { ...changes }, resources: { ...changes }, completions: {}, logging: {} },
+    capabilities: view ? { tools: {}, logging: {} } : { tools: { ...changes }, prompts: { ...changes }, resources: { ...changes, ...subscribe }, completions: {}, logging: {} },
     instructions: view
       ? `A toolset of workspace ${workspaceId}: exactly the tools tools/list gives.`
       : `The MCP servers of workspace ${workspaceId}; tool, prompt and resource template names are <server namespace>__<name>, resource URIs mcpws://<server namespace>/<the server's URI, percent-encoded>.`,
@@ -162,6 +169,21 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   server.setRequestHandler("resources/read", async (request, ctx) =>
     (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.readResource(actor, workspaceId, request.params.uri, o))) as never,
   );
+  if (!caller.modern) {
+    // A subscription belongs to the agent session: its updates go on that session's GET stream.
+    const session = () => {
+      if (caller.session === null) throw new ProtocolError(-32600, "resources/subscribe and resources/unsubscribe need a session: send initialize first and then its Mcp-Session-Id");
+      return caller.session;
+    };
+    server.setRequestHandler("resources/subscribe", async (request) => {
+      const id = session();
+      const result = await answer(() =>
+        workspace.subscribe(actor, workspaceId, id, request.params.uri, (uri) => tellSession(id, { jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri } })),
+      );
+      return result as never;
+    });
+    server.setRequestHandler("resources/unsubscribe", async (request) => (await answer(() => workspace.unsubscribe(actor, workspaceId, session(), request.params.uri))) as never);
+  }
   server.setRequestHandler("completion/complete", async (request, ctx) =>
     (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.complete(actor, workspaceId, request.params as never, o))) as never,
   );
@@ -190,8 +212,9 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
   async function serve(req: Request, res: Response, actor: Actor, workspaceId: string, view?: ToolView) {
     const accept = req.get("accept") ?? "";
     if (!accept.includes("application/json") || !accept.includes("text/event-stream")) throw new NotAcceptable();
-    const session = req.get("mcp-session-id");
-    if (session !== undefined && !workspace.isSession(actor, workspaceId, session)) throw new UnknownSession();
+    const sealed = req.get("mcp-session-id");
+    const session = sealed === undefined ? null : await workspace.session(actor, workspaceId, sealed);
+    if (sealed !== undefined && session === null) throw new UnknownSession();
     const parsed = parseMessages(req.body);
     if (!parsed.ok) throw new BadMcpRequest(`The body is not a JSON-RPC 2.0 message: ${parsed.problems.slice(0, 5).join("; ")}.`);
     // The agent's answers to requests relayed to it go to the upstream session that asked, from whichever process gets them.
@@ -218,7 +241,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const body = JSON.stringify(req.body);
     headers.delete("content-length");
     const request = new Request(`http://gateway.invalid${req.originalUrl}`, { method: "POST", headers, body });
-    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { actor, workspaceId, modern: req.get("mcp-protocol-version") === "2026-07-28", gone: gone.signal, view } satisfies Caller } };
+    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { actor, workspaceId, modern: req.get("mcp-protocol-version") === "2026-07-28", gone: gone.signal, view, session } satisfies Caller } };
     const response = await handler.fetch(request, { authInfo, parsedBody: req.body });
 
     res.status(response.status);
@@ -252,7 +275,8 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const workspaceId = req.params.workspaceId as string;
     if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
     if (!(req.get("accept") ?? "").includes("text/event-stream")) throw new NotAcceptable("text/event-stream");
-    if (!workspace.isSession(actor, workspaceId, req.get("mcp-session-id") ?? "")) throw new UnknownSession();
+    const session = await workspace.session(actor, workspaceId, req.get("mcp-session-id") ?? "");
+    if (session === null) throw new UnknownSession();
     res.status(200);
     res.set({ "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" });
     const closed = new Promise<void>((resolve) => res.once("close", resolve));
@@ -260,13 +284,34 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const stop = await workspace.watch(actor, workspaceId, (method) => {
       if (!res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", method })}\n\n`);
     });
+    const stream = {
+      write: (message: object) => void (res.writableEnded || res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`)),
+      end: () => void res.end(),
+    };
+    let mine = streams.get(session);
+    if (!mine) streams.set(session, (mine = new Set()));
+    mine.add(stream);
     res.flushHeaders();
     const alive = setInterval(() => res.write(": keep-alive\n\n"), KEEP_ALIVE_MS);
     alive.unref();
     await closed;
     clearInterval(alive);
+    mine.delete(stream);
+    if (!mine.size && streams.get(session) === mine) streams.delete(session);
     stop();
   };
 
-  return { sendWorkspaceMessage, openWorkspaceStream, sendToolsetMessage };
+  /** DELETE: the agent session ends everywhere (its GET streams here close); the members' upstream sessions, shared, stay. */
+  const closeWorkspaceSession = async (req: Request, res: Response) => {
+    checkOrigin(req, publicOrigin());
+    const actor = (req as Request & { auth: Actor }).auth;
+    const workspaceId = req.params.workspaceId as string;
+    if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
+    const session = await workspace.endSession(actor, workspaceId, req.get("mcp-session-id") ?? "");
+    if (session === null) throw new UnknownSession();
+    streams.get(session)?.forEach((s) => s.end());
+    res.status(204).end();
+  };
+
+  return { sendWorkspaceMessage, openWorkspaceStream, closeWorkspaceSession, sendToolsetMessage };
 }

@@ -86,6 +86,13 @@ export interface UpstreamCalls {
   readResource(params: Json, options?: CallOptions): Promise<Json>;
   complete(params: Json, options?: CallOptions): Promise<Json>;
   ping(options?: CallOptions): Promise<Json>;
+  /**
+   * Tells `listener` of the resource's `notifications/resources/updated` on this record's kept
+   * session; the upstream is subscribed for the first listener of a URI only (the session is shared).
+   */
+  subscribe(params: { uri: string }, listener: () => void): Promise<Json>;
+  /** Stops telling `listener`; the upstream is unsubscribed once a URI has no listener left. */
+  unsubscribe(params: { uri: string }, listener: () => void): Promise<Json>;
 }
 
 export interface UpstreamPoolOptions {
@@ -134,6 +141,8 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
   // Who watches a record's lists (agents' GET streams), by the pool group: whichever session of
   // the group is current tells them, and sessions of a watched group are not closed as idle.
   const watchers = new Map<string, Set<(method: ListChanged) => void>>();
+  // Agents' resource subscriptions, by pool group and the server's URI; a subscribed group's sessions are not closed as idle either.
+  const subscribed = new Map<string, Map<string, Set<() => void>>>();
   let stopping = false;
 
   async function shut(entry: Entry, terminate: boolean) {
@@ -165,6 +174,9 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
         throw new ProtocolError(-32601, `${method} is relayed only while an agent's request is being answered, to that agent`);
       }) as never);
     }
+    client.setNotificationHandler("notifications/resources/updated", (n) => {
+      for (const tell of subscribed.get(group)?.get(String((n.params as Json | undefined)?.uri)) ?? []) tell();
+    });
     for (const method of LIST_CHANGED) {
       client.setNotificationHandler(method, () => {
         for (const tell of watchers.get(group) ?? []) tell(method);
@@ -241,12 +253,22 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
     }
     if (entry.idle) clearTimeout(entry.idle);
     entry.idle = null;
-    if (watchers.get(entry.group)?.size) return; // kept while an agent watches its lists
+    if (watchers.get(entry.group)?.size || subscribed.get(entry.group)?.size) return; // kept while an agent watches its lists or resources
     entry.idle = setTimeout(() => void shut(entry, true), idleMs);
     entry.idle.unref();
   }
 
-  function callsOf(client: Client, deadline: AbortSignal, timeoutMs: number): UpstreamCalls {
+  /** Drops a listener; true when it was the URI's last (the upstream is to be unsubscribed). */
+  function forget(group: string, uri: string, listener: () => void): boolean {
+    const uris = subscribed.get(group);
+    const listeners = uris?.get(uri);
+    if (!listeners?.delete(listener) || listeners.size) return false;
+    uris!.delete(uri);
+    if (!uris!.size) subscribed.delete(group);
+    return true;
+  }
+
+  function callsOf(client: Client, group: string, deadline: AbortSignal, timeoutMs: number): UpstreamCalls {
     // A call's messages reach its agent only while the call runs.
     const scoped =
       <A extends unknown[], R>(fn: (...a: A) => Promise<R>, at: number) =>
@@ -280,6 +302,25 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
       readResource: scoped(async (params: Json, o?: CallOptions) => (await client.readResource(params as never, opts(o))) as never, 1),
       complete: scoped(async (params: Json, o?: CallOptions) => (await client.complete(params as never, opts(o))) as never, 1),
       ping: async (o) => (await client.ping(opts(o))) as never,
+      subscribe: async ({ uri }, listener) => {
+        let uris = subscribed.get(group);
+        if (!uris) subscribed.set(group, (uris = new Map()));
+        const listeners = uris.get(uri) ?? new Set();
+        const first = listeners.size === 0;
+        listeners.add(listener);
+        uris.set(uri, listeners);
+        if (!first) return {};
+        try {
+          return (await client.subscribeResource({ uri }, opts())) as never;
+        } catch (err) {
+          forget(group, uri, listener);
+          throw err;
+        }
+      },
+      unsubscribe: async ({ uri }, listener) => {
+        if (!forget(group, uri, listener)) return {};
+        return (await client.unsubscribeResource({ uri }, opts())) as never;
+      },
     };
   }
 
@@ -300,7 +341,7 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
           entry.inUse++;
           if (entry.idle) clearTimeout(entry.idle);
           try {
-            return await Promise.race([entry.ready.then(() => use(callsOf(entry.client, deadline.signal, timeoutMs))), timedOut]);
+            return await Promise.race([entry.ready.then(() => use(callsOf(entry.client, entry.group, deadline.signal, timeoutMs))), timedOut]);
           } catch (err) {
             if (attempt === 0 && isSessionGone(err, entry)) {
               retire(entry);

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { McpServer as V1McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { SubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { SubscribeRequestSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { McpServer as V2McpServer, createMcpHandler } from "@modelcontextprotocol/server";
 import * as z4 from "zod/v4";
 import { z } from "zod";
@@ -97,6 +97,7 @@ function v1Server(all: Sessions = new Set()) {
     setTimeout(() => void server.server.sendResourceUpdated({ uri: request.params.uri }).catch(() => {}), 20);
     return {};
   });
+  server.server.setRequestHandler(UnsubscribeRequestSchema, async () => ({}));
   return server;
 }
 
