@@ -452,7 +452,9 @@ export interface paths {
          *     workspace and token, and not ended (DELETE), else 404; its GET stream
          *     carries the members' list_changed notifications and the
          *     `notifications/resources/updated` of the resources it subscribed to
-         *     (`resources/subscribe`, `resources/unsubscribe`). Resources (under `mcpws://` URIs), resource
+         *     (`resources/subscribe`, `resources/unsubscribe`); a 2026-07-28 agent
+         *     gets the list_changed notifications on a `subscriptions/listen`
+         *     stream. Resources (under `mcpws://` URIs), resource
          *     templates, completion, progress and cancellation are relayed too; so
          *     are a member's log messages while it answers a request (`logger`
          *     naming its namespace; `logging/setLevel` is applied per agent by the

@@ -160,7 +160,7 @@ describe("POST /api/workspaces/{workspaceId}/mcp relays to the agent", () => {
 });
 
 describe("agent sessions of the workspace endpoint", () => {
-  test("when a member's tools change, then 2025-era agents (SDK v1 and v2) get tools/list_changed on their GET stream, and listChanged is advertised to them alone", async () => {
+  test("when a member's tools change, then 2025-era agents (SDK v1 and v2) get tools/list_changed on their GET stream, and listChanged is advertised to them", async () => {
     const { endpoint, mint } = await workspace();
     const one = await v1Agent(endpoint, await mint(), "x");
     const changed: string[] = [];
@@ -171,7 +171,7 @@ describe("agent sessions of the workspace endpoint", () => {
     expect(two.client.getServerCapabilities()?.prompts).toEqual({ listChanged: true });
     const modern = new V2Client({ name: "agent-modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
     await modern.connect(new V2Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${await mint()}` } } }));
-    expect(modern.getServerCapabilities()?.tools?.listChanged).toBeUndefined();
+    expect(modern.getServerCapabilities()?.tools?.listChanged).toBe(true); // told on subscriptions/listen
 
     // Both agents' streams are open once the upstream is watched; a call that grows the member's tools tells them.
     expect((await one.client.listTools()).tools.map((t) => t.name)).not.toContain("alpha__grown");
@@ -180,6 +180,30 @@ describe("agent sessions of the workspace endpoint", () => {
     await vi.waitFor(() => expect(changed.sort()).toEqual(["v1", "v2"]), { timeout: 5000 });
     expect((await two.client.listTools()).tools.map((t) => t.name)).toContain("alpha__grown");
     for (const c of [one.client, two.client, modern]) await c.close();
+  }, 30_000);
+
+  test("when a 2026-07-28 agent listens (subscriptions/listen) and a member's tools change, then tools/list_changed reaches it on the listen stream, and a stream filtered to prompts gets none", async () => {
+    const { endpoint, mint } = await workspace();
+    const token = await mint();
+    const agent = async () => {
+      const client = new V2Client({ name: "agent-modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+      await client.connect(new V2Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+      return client;
+    };
+    const tools = await agent();
+    const prompts = await agent();
+    const changed: string[] = [];
+    tools.setNotificationHandler("notifications/tools/list_changed", () => void changed.push("tools"));
+    prompts.setNotificationHandler("notifications/tools/list_changed", () => void changed.push("prompts stream"));
+    const one = await tools.listen({ toolsListChanged: true });
+    const two = await prompts.listen({ promptsListChanged: true });
+    await tools.callTool({ name: "alpha__grow" });
+    await vi.waitFor(() => expect(changed).toEqual(["tools"]), { timeout: 5000 });
+    expect((await tools.listTools()).tools.map((t) => t.name)).toContain("alpha__grown");
+    await one.close();
+    await two.close();
+    await tools.close();
+    await prompts.close();
   }, 30_000);
 
   test("when a 2025-era agent subscribes to a member's resource, then notifications/resources/updated reaches its GET stream under the namespaced URI; unsubscribing unsubscribes the upstream", async () => {

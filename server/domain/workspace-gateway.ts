@@ -15,7 +15,7 @@ import type { GatewayContext, GatewayService } from "./gateway/service.js";
 import { namespaceOf, namespaced, namespacedUri, namespacedUriTemplate, splitNamespaced, splitNamespacedUri } from "./names.js";
 import type { Actor } from "./tokens.js";
 
-export type { ReplyMessage, UpstreamCalls } from "../outbound/upstream-pool.js";
+export type { ListChanged, ReplyMessage, UpstreamCalls } from "../outbound/upstream-pool.js";
 
 export type UseUpstream = <T>(target: PoolTarget, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>) => Promise<T>;
 export type WatchUpstream = (target: PoolTarget, timeoutMs: number, onChange: (method: ListChanged) => void) => Promise<() => void>;

@@ -6,7 +6,7 @@ import { BadMcpRequest } from "../domain/gateway/service.js";
 import { DomainError, Forbidden } from "../domain/errors.js";
 import { parseMessages } from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
-import { WorkspaceCallError, type CallOptions, type ToolView, type WorkspaceGateway } from "../domain/workspace-gateway.js";
+import { WorkspaceCallError, type CallOptions, type ListChanged, type ToolView, type WorkspaceGateway } from "../domain/workspace-gateway.js";
 import { checkOrigin } from "./mcp-gateway.js";
 
 const SERVER_INFO = { name: "mcp-servers-api-workspace", version: "1.0.0" };
@@ -50,6 +50,14 @@ const flightKey = (tokenId: string, id: unknown) => JSON.stringify([tokenId, id]
 // The GET streams of agent sessions open in this process, by session: where notifications/resources/updated go.
 const streams = new Map<string, Set<{ write(message: object): void; end(): void }>>();
 const tellSession = (session: string, message: object) => streams.get(session)?.forEach((s) => s.write(message));
+
+/** A change as the SDK's listen router takes it. */
+type ServerEvent = { kind: "tools_list_changed" | "prompts_list_changed" | "resources_list_changed" };
+const EVENT_OF: Record<ListChanged, ServerEvent["kind"]> = {
+  "notifications/tools/list_changed": "tools_list_changed",
+  "notifications/prompts/list_changed": "prompts_list_changed",
+  "notifications/resources/list_changed": "resources_list_changed",
+};
 
 /** Log levels from the most to the least verbose (RFC 5424 order, as MCP names them). */
 const LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
@@ -133,9 +141,8 @@ async function relayed<T>(server: Server, ctx: Ctx, caller: Caller, meta: Record
 }
 
 function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: number): Server {
-  // A 2025-era agent has a session with a GET stream, which carries the members' list_changed; a
-  // 2026-07-28 one would need subscriptions/listen, which is not served here. A view has no stream.
-  const changes = caller.modern || caller.view ? {} : { listChanged: true };
+  // A 2025-era agent's session GET stream carries the members' list_changed; a 2026-07-28 agent's subscriptions/listen stream does. A view has neither.
+  const changes = caller.view ? {} : { listChanged: true };
   const subscribe = caller.modern || caller.view ? {} : { subscribe: true };
   const { actor, workspaceId, view } = caller;
   // Results depend on the caller's token (its workspaces, and later its person): never shared between callers.
@@ -191,7 +198,41 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
 }
 
 export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: () => string, toolsets?: ToolsetServing) {
-  const handler = createMcpHandler((ctx) => serverFor(workspace, callerOf(ctx.authInfo), workspace.listTtlMs));
+  const factory = (ctx: { authInfo?: AuthInfo }) => serverFor(workspace, callerOf(ctx.authInfo), workspace.listTtlMs);
+  const handler = createMcpHandler(factory);
+
+  // subscriptions/listen (2026-07-28) is served by the SDK from an event bus of its handler: one
+  // handler per workspace and token while it has listeners, its bus fed by the members' list_changed.
+  const listening = new Map<string, { handler: ReturnType<typeof createMcpHandler>; listeners: Set<(event: ServerEvent) => void>; ready: Promise<() => void>; stop(): void }>();
+  function listenerOf(actor: Actor, workspaceId: string) {
+    const key = JSON.stringify([workspaceId, actor.tokenId]);
+    const found = listening.get(key);
+    if (found) return found;
+    const listeners = new Set<(event: ServerEvent) => void>();
+    const publish = (event: ServerEvent) => [...listeners].forEach((tell) => tell(event));
+    const bus = {
+      publish,
+      subscribe(listener: (event: ServerEvent) => void) {
+        listeners.add(listener);
+        return () => {
+          if (listeners.delete(listener) && listeners.size === 0) entry.stop();
+        };
+      },
+    };
+    // Watching before the stream opens: once the agent has its acknowledgement, no change is missed.
+    const ready = workspace.watch(actor, workspaceId, (method) => publish({ kind: EVENT_OF[method] }));
+    const entry = {
+      handler: createMcpHandler(factory, { bus: bus as never }),
+      listeners,
+      ready,
+      stop() {
+        if (listening.get(key) === entry) listening.delete(key);
+        void ready.then((stop) => stop()).catch(() => {});
+      },
+    };
+    listening.set(key, entry);
+    return entry;
+  }
 
   const sendWorkspaceMessage = async (req: Request, res: Response) => {
     checkOrigin(req, publicOrigin());
@@ -240,9 +281,20 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     headers.set("content-type", "application/json");
     const body = JSON.stringify(req.body);
     headers.delete("content-length");
-    const request = new Request(`http://gateway.invalid${req.originalUrl}`, { method: "POST", headers, body });
-    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { actor, workspaceId, modern: req.get("mcp-protocol-version") === "2026-07-28", gone: gone.signal, view, session } satisfies Caller } };
-    const response = await handler.fetch(request, { authInfo, parsedBody: req.body });
+    const modern = req.get("mcp-protocol-version") === "2026-07-28";
+    const listen = modern && !view && parsed.messages.length === 1 && parsed.messages[0].method === "subscriptions/listen";
+    // A listen stream ends when the agent goes away: the SDK reads that from the request's signal.
+    const request = new Request(`http://gateway.invalid${req.originalUrl}`, { method: "POST", headers, body, ...(listen ? { signal: gone.signal } : {}) });
+    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { actor, workspaceId, modern, gone: gone.signal, view, session } satisfies Caller } };
+    let response: globalThis.Response;
+    if (listen) {
+      const entry = listenerOf(actor, workspaceId);
+      await entry.ready.catch(() => {});
+      response = await entry.handler.fetch(request, { authInfo, parsedBody: req.body });
+      if (entry.listeners.size === 0) entry.stop(); // refused (bad filter, limit): nobody listens
+    } else {
+      response = await handler.fetch(request, { authInfo, parsedBody: req.body });
+    }
 
     res.status(response.status);
     response.headers.forEach((value, name) => {
