@@ -42,8 +42,9 @@ import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCo
 import { registerRoutes } from "./http/routes.js";
 import { systemHandlers } from "./http/system.js";
 import { observeHttp } from "./observability/http.js";
+import { fromRoot } from "./paths.js";
 
-export const spec = JSON.parse(readFileSync(new URL("../generated/openapi.json", import.meta.url), "utf8"));
+export const spec = JSON.parse(readFileSync(fromRoot("generated/openapi.json"), "utf8"));
 
 export const JSON_BODY_LIMIT = "1mb";
 // Room for the OAuth callback's longest valid query once percent-encoded (Node's default is 16 KiB).

@@ -8,7 +8,8 @@ import { join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 // What `npm run build` reads: tsconfig.build.json's inputs (and what they import), and the copied spec.
-const INPUTS = ["server", "client", "console", "generated", "scripts/token.ts", "scripts/keys.ts", "scripts/contract.ts", "scripts/db.ts", "scripts/catalog.ts", "openapi.yaml", "tsconfig.json", "tsconfig.build.json"];
+// The lock too: dist/server/main.js holds the bundled packages' code (scripts/bundle-server.ts).
+const INPUTS = ["server", "client", "console", "generated", "scripts/token.ts", "scripts/keys.ts", "scripts/contract.ts", "scripts/db.ts", "scripts/catalog.ts", "scripts/bundle-server.ts", "openapi.yaml", "tsconfig.json", "tsconfig.build.json", "package-lock.json"];
 const SOURCE = /\.(ts|tsx|css|html|json|yaml)$/;
 const STAMP = "build-stamp.json";
 
@@ -72,6 +73,7 @@ export function staleBuild(root: string): string | null {
   return `dist/ is stale: ${changed[0]}${more} changed since the last build; ${fix}`;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === "--write") {
+// Only as its own script: the bundled dist/server/main.js holds this module too.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && /\/build-stamp\.[jt]s$/.test(import.meta.url) && process.argv[2] === "--write") {
   writeBuildStamp(fileURLToPath(new URL("../../", import.meta.url)));
 }

@@ -141,7 +141,7 @@ describe("a stale build", () => {
       symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
       writeFileSync(join(copy, "package.json"), readFileSync(join(root, "package.json")));
       for (const dir of ["client", "console", "generated", "scripts"]) cpSync(join(root, dir), join(copy, dir), { recursive: true });
-      for (const file of ["openapi.yaml", "tsconfig.json", "tsconfig.build.json"]) writeFileSync(join(copy, file), readFileSync(join(root, file)));
+      for (const file of ["openapi.yaml", "tsconfig.json", "tsconfig.build.json", "package-lock.json"]) writeFileSync(join(copy, file), readFileSync(join(root, file)));
       const fresh = await run(process.execPath, ["-e", `import("${join(copy, "dist/server/build-stamp.js")}").then((m) => console.log(m.staleBuild(${JSON.stringify(copy)})))`]);
       expect(fresh.stdout.trim()).toBe("null");
       appendFileSync(join(copy, "server/logger.ts"), "\n// edited after the build\n");

@@ -3,8 +3,8 @@
 // is the single page (its router picks the view), under a CSP that allows no inline script.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { extname, join, normalize, sep } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Router, type Response } from "express";
+import { fromRoot } from "../paths.js";
 
 /** Only files of this origin; fetches only to this origin; no inline script or style, no framing. */
 export const CONSOLE_CSP = [
@@ -29,8 +29,8 @@ const TYPES: Record<string, string> = {
   ".json": "application/json; charset=utf-8",
 };
 
-// From dist/server/http (npm start) the build is ../../console-app; from server/http (tsx, tests) it is ../../dist/console-app.
-const CANDIDATES = ["../../console-app/", "../../dist/console-app/"].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+// Run from dist/ (npm start) the build is console-app/; from the checkout (tsx, tests) it is dist/console-app/.
+const CANDIDATES = ["console-app/", "dist/console-app/"].map(fromRoot);
 
 function buildDir(): string | null {
   return CANDIDATES.find((dir) => existsSync(join(dir, "index.html"))) ?? null;

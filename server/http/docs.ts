@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Router, type Response } from "express";
+import { fromRoot } from "../paths.js";
 
 // Redoc 2 always shows a sidebar logo fetched from its CDN, with no option to turn it off;
 // an empty src makes the image fail without a request, and Redoc then hides it.
@@ -10,8 +11,8 @@ import { Router, type Response } from "express";
 let redocJs: string | undefined;
 const redoc = () =>
   (redocJs ??= readFileSync(createRequire(import.meta.url).resolve("redoc/bundles/redoc.standalone.js"), "utf8").replaceAll("https://cdn.redoc.ly/redoc/logo-mini.svg", ""));
-const specYaml = readFileSync(new URL("../../openapi.yaml", import.meta.url), "utf8");
-const specJson = readFileSync(new URL("../../generated/openapi.json", import.meta.url), "utf8");
+const specYaml = readFileSync(fromRoot("openapi.yaml"), "utf8");
+const specJson = readFileSync(fromRoot("generated/openapi.json"), "utf8");
 const title: string = JSON.parse(specJson).info?.title ?? "API";
 
 /** Only this origin; inline styles and a blob: worker because Redoc injects its CSS and runs search in a worker. */

@@ -1,7 +1,12 @@
 // Start-up cost of express-openapi-validator, cut without changing what it checks.
-import { createRequire } from "node:module";
-
-const require = createRequire(import.meta.url);
+// Its modules are imported statically (a default import of CommonJS is its exports object),
+// so the patches reach the very instances eov uses, also once esbuild bundles the server
+// (a require() it cannot see would load a second copy from node_modules and patch that).
+import schemaValidatorModule from "express-openapi-validator/dist/framework/openapi.schema.validator.js";
+import preprocessorModule from "express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js";
+import frameworkModule from "express-openapi-validator/dist/framework/index.js";
+// eov's own dependency, the copy it resolves (none nested under it in node_modules).
+import pathToRegexpModule from "path-to-regexp";
 
 type SchemaValidatorModule = {
   OpenAPISchemaValidator: new (opts: { version: string; validateApiSpec: boolean }) => { validate(doc: unknown): { errors: unknown[] } };
@@ -19,7 +24,7 @@ let patched = false;
 export function compileMetaSchemaOnUse() {
   if (patched) return;
   patched = true;
-  const mod = require("express-openapi-validator/dist/framework/openapi.schema.validator.js") as SchemaValidatorModule;
+  const mod = schemaValidatorModule as unknown as SchemaValidatorModule;
   const Eager = mod.OpenAPISchemaValidator;
   mod.OpenAPISchemaValidator = class LazyOpenAPISchemaValidator {
     private inner?: InstanceType<typeof Eager>;
@@ -47,7 +52,7 @@ const COMPONENT_SCHEMA_REF = /^#\/components\/schemas\/([A-Za-z0-9._-]+)$/;
  * preprocessed documents are the same with and without this.
  */
 export function resolveComponentRefsWithoutCompiling() {
-  const mod = require("express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js") as PreprocessorModule;
+  const mod = preprocessorModule as unknown as PreprocessorModule;
   const proto = mod.SchemaPreprocessor.prototype;
   if ((proto.resolveSchema as { fast?: boolean }).fast) return;
   const original = proto.resolveSchema;
@@ -77,7 +82,7 @@ const ROUTE_REGEXPS_KEPT = 1000;
  * plain options; a bounded number). The regexps have no g/y flag, so sharing one keeps no state.
  */
 export function keepRouteRegexps() {
-  const mod = require(require.resolve("path-to-regexp", { paths: [require.resolve("express-openapi-validator")] })) as PathToRegexp & { pathToRegexp: { kept?: boolean } };
+  const mod = pathToRegexpModule as unknown as PathToRegexp & { pathToRegexp: { kept?: boolean } };
   if (mod.pathToRegexp.kept) return;
   const original = mod.pathToRegexp;
   type Kept = { options: Record<string, unknown>; count: number; result: ReturnType<PathToRegexp["pathToRegexp"]> };
@@ -140,7 +145,7 @@ function onlyInternalRefs(doc: unknown): boolean {
  * checks bundle() returns our spec unchanged.
  */
 export function skipBundlingSelfContainedSpecs() {
-  const proto = (require("express-openapi-validator/dist/framework/index.js") as FrameworkModule).OpenAPIFramework.prototype;
+  const proto = (frameworkModule as unknown as FrameworkModule).OpenAPIFramework.prototype;
   if ((proto.loadSpec as { fast?: boolean }).fast) return;
   const original = proto.loadSpec;
   const loadSpec = function (this: unknown, doc: unknown, refParser: { mode?: string } = { mode: "bundle" }) {
