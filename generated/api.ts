@@ -460,9 +460,12 @@ export interface paths {
          *     naming its namespace; `logging/setLevel` is applied per agent by the
          *     gateway) and, for 2025-era agents, its sampling, elicitation and roots
          *     requests, sent on the response stream of the request they belong to
-         *     and answered by POSTing the response here (202). Not relayed here:
-         *     requests of the client to 2026-07-28 agents (use the per-server
-         *     endpoint).
+         *     and answered by POSTing the response here (202). A 2026-07-28
+         *     member's `input_required` result reaches a 2026-07-28 agent as it
+         *     is (its retry's `inputResponses` and `requestState` go back to the
+         *     member); a 2025-era agent is asked on its request's stream instead.
+         *     Not relayed here: a 2025-era member's requests of the client to
+         *     2026-07-28 agents (use the per-server endpoint).
          */
         post: operations["sendWorkspaceMessage"];
         /**

@@ -6,9 +6,9 @@
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { startV1SessionPeer, type GatewayPeer } from "./helpers/gateway-peers.js";
+import { startV1SessionPeer, startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 const KEY = "sk_agent_upstream_0123456789";
@@ -156,6 +156,43 @@ describe("POST /api/workspaces/{workspaceId}/mcp relays to the agent", () => {
     expect((await client.callTool({ name: "alpha__report" })).content).toEqual([{ type: "text", text: "reported" }]);
     expect(bodies.join("\n")).not.toContain("notifications/message");
     await client.close();
+  }, 30_000);
+});
+
+describe("multi-round-trip requests (input_required) of a 2026-07-28 member", () => {
+  async function modernWorkspace() {
+    const v2 = await startV2Peer({ multiRoundTrip: true });
+    const ws = uniqueWorkspace("mrtr");
+    const admin = await srv.token([ws], "usr_admin");
+    const res = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Modern", url: v2.url }) });
+    expect(res.status, res.text).toBe(201);
+    const token = (await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" })).token;
+    return { v2, endpoint: new URL(`${srv.baseUrl}/api/workspaces/${ws}/mcp`), headers: { Authorization: `Bearer ${token}` } };
+  }
+
+  test("when a 2026-07-28 agent calls a tool that answers input_required, then the result reaches it with its state, and its retry with the responses reaches the member", async () => {
+    const { v2, endpoint, headers } = await modernWorkspace();
+    const agent = new V2Client({ name: "agent-modern", version: "1.0.0" }, { capabilities: { elicitation: { form: {} } }, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    const asked: string[] = [];
+    agent.setRequestHandler("elicitation/create", async (request) => {
+      asked.push((request.params as { message: string }).message);
+      return { action: "accept", content: { go: true } };
+    });
+    await agent.connect(new V2Transport(endpoint, { requestInit: { headers } }));
+    expect((await agent.callTool({ name: "modern__confirm" })).content).toEqual([{ type: "text", text: 'accept {"go":true} with state-1' }]);
+    expect(asked).toEqual(["Go ahead?"]);
+    await agent.close();
+    await v2.close();
+  }, 30_000);
+
+  test("when a 2025-era agent calls such a tool, then it is asked on its request's stream and its answer fulfils the member's request", async () => {
+    const { v2, endpoint, headers } = await modernWorkspace();
+    const agent = new V1Client({ name: "agent-v1", version: "1.0.0" }, { capabilities: { elicitation: {} } });
+    agent.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: { go: false } }));
+    await agent.connect(new V1Transport(endpoint, { requestInit: { headers } }));
+    expect((await agent.callTool({ name: "modern__confirm" })).content).toEqual([{ type: "text", text: 'accept {"go":false} with state-1' }]);
+    await agent.close();
+    await v2.close();
   }, 30_000);
 });
 

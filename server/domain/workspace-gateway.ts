@@ -29,6 +29,8 @@ export interface CallOptions extends Omit<UpstreamCallOptions, "onrequest"> {
    * the id seals where it goes.
    */
   onrequest?: (method: string, params: Json, answerId: string) => Promise<void>;
+  /** A retry of a multi-round-trip request: the agent's `inputResponses` and `requestState`, sent on as they are. */
+  resume?: { inputResponses?: Json; requestState?: string };
 }
 
 /** The `_meta` key of a list result naming the members left out of it. */
@@ -367,9 +369,9 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
       if (!isConnectionError(err)) throw err;
       throw new WorkspaceCallError(err.class === "timeout" ? -32005 : -32004, `MCP server '${member.stored.server.name}' could not be used: ${err.message}.`);
     }
-    const { onrequest, ...rest } = asMember(member, options);
+    const { onrequest, resume, ...rest } = asMember(member, options);
     const own: UpstreamCallOptions = onrequest ? { ...rest, onrequest: (m, p, reply) => onrequest(m, p, sealAsked(actor, member.stored.server.workspaceId, ctx, reply)) } : rest;
-    return relay(ctx, method, params, toolTimeoutMs, (calls, p) => send(calls, p, own), options.signal);
+    return relay(ctx, method, resume ? { ...params, ...resume } : params, toolTimeoutMs, (calls, p) => send(calls, p, own), options.signal);
   }
 
   /** A resource's URIs (its own, and any in its contents) in the namespaced form. */

@@ -1,6 +1,7 @@
 // The workspace endpoint, /api/workspaces/{workspaceId}/mcp: an MCP server of its own (SDK v2,
 // 2026-07-28 and the 2025 revisions, stateless), whose handlers are the workspace gateway's use cases.
 import type { Request, Response } from "express";
+import { randomUUID } from "node:crypto";
 import { createMcpHandler, LOG_LEVEL_META_KEY, ProtocolError, Server, type AuthInfo, type ServerContext } from "@modelcontextprotocol/server";
 import { BadMcpRequest } from "../domain/gateway/service.js";
 import { DomainError, Forbidden } from "../domain/errors.js";
@@ -102,6 +103,14 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
 
 type Ctx = ServerContext;
 
+/** What a 2026-07-28 agent's retry of a multi-round-trip request carries (the SDK lifts it off the params). */
+function resumeOf(ctx: Ctx): CallOptions["resume"] {
+  const { inputResponses, requestState } = ctx.mcpReq as { inputResponses?: Record<string, unknown>; requestState?: () => unknown };
+  const state = requestState?.();
+  if (inputResponses === undefined && typeof state !== "string") return undefined;
+  return { ...(inputResponses !== undefined ? { inputResponses } : {}), ...(typeof state === "string" ? { requestState: state } : {}) };
+}
+
 /**
  * Asks the agent, on the response stream of its request, what an upstream asked while answering
  * it. Its answer, POSTed to whichever process, goes upstream by `answerId` (sealed by the
@@ -111,6 +120,40 @@ type Ctx = ServerContext;
 async function askAgent(server: Server, ctx: Ctx, caller: Caller, method: string, params: Record<string, unknown>, answerId: string): Promise<void> {
   if (caller.modern) throw new ProtocolError(-32601, `${method} cannot be relayed to an agent speaking 2026-07-28 through the workspace endpoint`);
   await server.transport!.send({ jsonrpc: "2.0", id: answerId, method, params } as never, { relatedRequestId: ctx.mcpReq.id });
+}
+
+// Requests asked of 2025-era agents on behalf of a 2026-07-28 member's input_required result,
+// awaiting the answer the agent POSTs, by the id given to the request: the SDK client that asked
+// retries the call in this process, so the answer can only be used here.
+const awaited = new Map<string, { tokenId: string; settle: (message: { result?: unknown; error?: { code: number; message: string; data?: unknown } }) => void }>();
+
+/** Asks a 2025-era agent, on the response stream of its request, and waits for its answer. */
+async function askAgentAndWait(server: Server, ctx: Ctx, caller: Caller, method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
+  if (caller.modern) throw new ProtocolError(-32601, `${method} is passed to an agent speaking 2026-07-28 as the input_required result itself`);
+  const id = `mcpws-${randomUUID()}`;
+  const answered = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const stop = () => {
+      awaited.delete(id);
+      reject(new ProtocolError(-32800, `${method} was cancelled`));
+    };
+    if (signal.aborted) return stop();
+    signal.addEventListener("abort", stop, { once: true });
+    awaited.set(id, {
+      tokenId: caller.actor.tokenId,
+      settle: (message) => {
+        awaited.delete(id);
+        signal.removeEventListener("abort", stop);
+        if (message.error) reject(new ProtocolError(message.error.code, message.error.message, message.error.data));
+        else resolve((message.result ?? {}) as Record<string, unknown>);
+      },
+    });
+  });
+  try {
+    await server.transport!.send({ jsonrpc: "2.0", id, method, params } as never, { relatedRequestId: ctx.mcpReq.id });
+  } catch (err) {
+    awaited.get(id)?.settle({ error: { code: -32603, message: `the agent's stream is gone: ${(err as Error).message}` } });
+  }
+  return answered;
 }
 
 /** Runs one call with the agent's cancellation (however it arrives), its progress, log messages and server-to-client requests passed on. */
@@ -133,6 +176,10 @@ async function relayed<T>(server: Server, ctx: Ctx, caller: Caller, meta: Record
                 if (LEVELS.indexOf(params.level as string) >= level) void ctx.mcpReq.notify({ method: "notifications/message", params } as never).catch(() => {});
               },
         onrequest: (method, params, answerId) => askAgent(server, ctx, caller, method, params, answerId),
+        onlocalrequest: (method, params, signal) => askAgentAndWait(server, ctx, caller, method, params, AbortSignal.any([signal, cancel.signal, ctx.mcpReq.signal, caller.gone])),
+        // A 2026-07-28 agent gets a member's input_required result and retries with its answers and the state.
+        allowInputRequired: caller.modern,
+        resume: resumeOf(ctx),
       }),
     );
   } finally {
@@ -262,7 +309,13 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const answers = parsed.messages.filter((m) => m.method === undefined && m.id !== undefined);
     if (answers.length === parsed.messages.length) {
       // An answer that cannot be delivered is dropped: the upstream call that asked then fails at its deadline and says so.
-      await Promise.all(answers.map((m) => (typeof m.id === "string" ? workspace.answer(actor, workspaceId, m.id, m as never).catch(() => false) : false)));
+      await Promise.all(
+        answers.map((m) => {
+          const waiting = awaited.get(String(m.id));
+          if (waiting?.tokenId === actor.tokenId) return waiting.settle(m as never);
+          return typeof m.id === "string" ? workspace.answer(actor, workspaceId, m.id, m as never).catch(() => false) : false;
+        }),
+      );
       res.status(202).end();
       return;
     }

@@ -46,6 +46,14 @@ export interface CallOptions {
    * cannot be passed on) is answered upstream at once, its `code` the JSON-RPC error's.
    */
   onrequest?: (method: string, params: Json, reply: UpstreamReply) => Promise<void>;
+  /**
+   * A request the client fulfils itself: the input_required result of a 2026-07-28 upstream,
+   * which the SDK client answers by asking (here) and then retrying the call. Its answer is
+   * awaited in this process.
+   */
+  onlocalrequest?: (method: string, params: Json, signal: AbortSignal) => Promise<Json>;
+  /** An input_required result is handed back as it is (to an agent that retries itself), not fulfilled. */
+  allowInputRequired?: boolean;
 }
 
 /** Where the answer to an upstream's request goes: its session, the protocol version spoken there, and the request's own id. */
@@ -170,8 +178,10 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
       if (call?.open) call.options.onlog?.(n.params as Json);
     });
     for (const method of RELAYED_CLIENT_REQUESTS) {
-      client.setRequestHandler(method, (async () => {
-        throw new ProtocolError(-32601, `${method} is relayed only while an agent's request is being answered, to that agent`);
+      client.setRequestHandler(method, (async (request: { params?: Json }, ctx: { mcpReq: { signal: AbortSignal } }) => {
+        const call = current.getStore();
+        if (!call?.open || !call.options.onlocalrequest) throw new ProtocolError(-32601, `${method} is relayed only while an agent's request is being answered, to that agent`);
+        return call.options.onlocalrequest(method, request.params ?? {}, ctx.mcpReq.signal);
       }) as never);
     }
     client.setNotificationHandler("notifications/resources/updated", (n) => {
@@ -274,7 +284,7 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
       <A extends unknown[], R>(fn: (...a: A) => Promise<R>, at: number) =>
       async (...a: A): Promise<R> => {
         const o = a[at] as CallOptions | undefined;
-        if (!o?.onlog && !o?.onrequest) return fn(...a);
+        if (!o?.onlog && !o?.onrequest && !o?.onlocalrequest) return fn(...a);
         const call = { options: o, open: true };
         try {
           return await current.run(call, () => fn(...a));
@@ -286,6 +296,7 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
       signal: o?.signal ? AbortSignal.any([o.signal, deadline]) : deadline,
       timeout: timeoutMs,
       ...(o?.onprogress ? { onprogress: o.onprogress, resetTimeoutOnProgress: false } : {}),
+      ...(o?.allowInputRequired ? { allowInputRequired: true } : {}),
     });
     const caps = () => (client.getServerCapabilities() ?? {}) as Json;
     // A server without the capability has nothing to list (the SDK would warn and answer empty).

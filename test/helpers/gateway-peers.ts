@@ -8,7 +8,7 @@ import { Readable } from "node:stream";
 import { McpServer as V1McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import { McpServer as V2McpServer, createMcpHandler } from "@modelcontextprotocol/server";
+import { McpServer as V2McpServer, createMcpHandler, inputRequired, inputResponse } from "@modelcontextprotocol/server";
 import * as z4 from "zod/v4";
 import { z } from "zod";
 import { closer, listen, type Peer } from "./mcp-peers.js";
@@ -159,13 +159,21 @@ export async function startV1SessionPeer(options: UpstreamOptions = {}): Promise
 }
 
 /** A 2026-07-28 server (SDK v2's createMcpHandler: modern and stateless, 2025-era served statelessly too) at /mcp. */
-export async function startV2Peer(): Promise<GatewayPeer> {
+export async function startV2Peer(options: { multiRoundTrip?: boolean } = {}): Promise<GatewayPeer> {
   const requests: Peer["requests"] = [];
   const handler = createMcpHandler(() => {
     const server = new V2McpServer({ name: "v2-upstream", version: "2.0.0" });
     server.registerTool("echo", { description: "Says it back.", inputSchema: z4.object({ text: z4.string() }) }, async ({ text }) => ({
       content: [{ type: "text" as const, text }],
     }));
+    // A multi-round-trip request: the first call answers input_required (an elicitation, and state to echo back).
+    if (options.multiRoundTrip) server.registerTool("confirm", { description: "Asks the agent to confirm first." }, async (ctx) => {
+      const answer = inputResponse(ctx.mcpReq.inputResponses, "go");
+      if (answer.kind !== "elicit") {
+        return inputRequired({ inputRequests: { go: inputRequired.elicit({ message: "Go ahead?", requestedSchema: { type: "object", properties: { go: { type: "boolean" } } } }) }, requestState: "state-1" }) as never;
+      }
+      return { content: [{ type: "text" as const, text: `${answer.action} ${JSON.stringify(answer.content)} with ${ctx.mcpReq.requestState() ?? "no state"}` }] };
+    });
     return server;
   });
   const http = createServer(async (req, res) => {
