@@ -38,7 +38,7 @@ import { mcpGatewayHandlers, type McpGatewayDeps } from "./http/mcp-gateway.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
 import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
-import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs } from "./http/validator.js";
+import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs, skipRefScanOfSchemasWithoutIds } from "./http/validator.js";
 import { registerRoutes } from "./http/routes.js";
 import { systemHandlers } from "./http/system.js";
 import { observeHttp } from "./observability/http.js";
@@ -190,11 +190,17 @@ export function buildApp(deps: AppDeps): Express {
   resolveComponentRefsWithoutCompiling();
   keepRouteRegexps();
   skipBundlingSelfContainedSpecs();
+  skipRefScanOfSchemasWithoutIds();
   app.use(
     OpenApiValidator.middleware({
-      apiSpec: structuredClone(spec),
+      // eov deep-copies it before use (lodash.clonedeep in its middleware()), so no copy here.
+      apiSpec: spec,
       // Checked at build and test time (`npm run generate`, test/spec.test.ts); ~360 ms at every start otherwise.
       validateApiSpec: false,
+      // No operation takes multipart/form-data or a binary body (test/validator-startup.test.ts
+      // checks), so eov's multer step would only pass every request on, after building one
+      // more Ajv over the whole spec at the first request.
+      fileUploader: false,
       validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: true },
       validateResponses: deps.validateResponses ? { removeAdditional: false } : false,
       validateFormats: true,

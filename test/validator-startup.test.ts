@@ -5,6 +5,7 @@ import { isDeepStrictEqual } from "node:util";
 import { describe, expect, test, vi } from "vitest";
 import { spec } from "../server/app.js";
 import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs } from "../server/http/validator.js";
+import { startServer, uniqueWorkspace } from "./helpers/server.js";
 
 const require = createRequire(import.meta.url);
 const { SchemaPreprocessor } = require("express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js");
@@ -71,5 +72,64 @@ describe("express-openapi-validator start-up", () => {
     expect(await framework.loadSpec(doc)).toBe(doc);
     const external = { openapi: "3.1.0", info: { title: "x", version: "1" }, paths: { "/x": { $ref: "./missing-elsewhere.yaml#/x" } } };
     await expect(framework.loadSpec(external)).rejects.toThrow();
+  });
+
+  test("when a schema has no $id or anchor, then Ajv's ref scan is skipped with the result the scan gives, for every schema eov adds while serving", async () => {
+    const resolve = require("ajv/dist/compile/resolve.js");
+    const original = resolve.getSchemaRefs;
+    expect(original.fast).toBeUndefined();
+    const srv = await startServer(); // buildApp installs the shortcut
+    const fast = resolve.getSchemaRefs;
+    expect(fast.fast).toBe(true);
+    // A schema with ids still gets the scan, also beside a subtree already found to have none.
+    const { Ajv2020 } = require("ajv/dist/2020.js");
+    const ajv = new Ajv2020({ strict: false });
+    const plain = { type: "object", properties: { n: { type: "number" } } };
+    expect(fast.call(ajv, plain, "")).toEqual({});
+    const withIds = { type: "object", properties: { plain, a: { $anchor: "here", type: "string" }, b: { $id: "https://example.com/b", type: "number" } } };
+    const scanned = original.call({ opts: ajv.opts, refs: {} }, withIds, "");
+    expect(Object.keys(scanned)).toEqual(["#here"]);
+    expect(fast.call(ajv, withIds, "")).toEqual(scanned);
+    let calls = 0;
+    let routeSchemas = 0;
+    const mismatches: unknown[] = [];
+    resolve.getSchemaRefs = function (this: { opts: unknown; refs: Record<string, unknown> }, schema: any, baseId: string) {
+      // The scan as Ajv wrote it, on a copy of the instance's refs, before the real call adds any.
+      const want = original.call({ opts: this.opts, refs: { ...this.refs } }, schema, baseId);
+      const got = fast.call(this, schema, baseId);
+      calls++;
+      if (schema?.paths && schema?.components) routeSchemas++;
+      if (!isDeepStrictEqual(got, want)) mismatches.push({ baseId, got, want });
+      return got;
+    };
+    try {
+      const workspaceId = uniqueWorkspace();
+      const api = srv.client(await srv.token([workspaceId]));
+      expect((await fetch(`${srv.baseUrl}/healthz`)).status).toBe(200);
+      expect((await api.GET("/api/mcp-servers", { params: { query: { workspaceId } } })).response.status).toBe(200);
+      const created = await api.POST("/api/mcp-servers", { body: { workspaceId, name: "refs", url: "https://example.com/mcp" } });
+      expect(created.response.status).toBe(201);
+      expect((await api.GET("/api/mcp-servers/{id}", { params: { path: { id: created.data!.id } } })).response.status).toBe(200);
+      expect((await api.POST("/api/mcp-servers", { body: { workspaceId, name: "" } as never })).response.status).toBe(400);
+    } finally {
+      resolve.getSchemaRefs = fast;
+      await srv.stop();
+    }
+    expect(mismatches).toEqual([]);
+    expect(routeSchemas).toBeGreaterThan(0);
+    expect(calls).toBeGreaterThan(routeSchemas);
+  });
+
+  test("when no operation takes multipart or a binary body, then eov's multipart step (off in app.ts) had nothing to handle", () => {
+    const found: string[] = [];
+    const walk = (node: unknown, path: string) => {
+      if (node === null || typeof node !== "object") return;
+      for (const [k, v] of Object.entries(node)) {
+        if (k.startsWith("multipart/") || (k === "format" && v === "binary")) found.push(`${path}/${k}`);
+        walk(v, `${path}/${k}`);
+      }
+    };
+    walk(spec, "#");
+    expect(found).toEqual([]);
   });
 });

@@ -5,8 +5,9 @@
 import schemaValidatorModule from "express-openapi-validator/dist/framework/openapi.schema.validator.js";
 import preprocessorModule from "express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js";
 import frameworkModule from "express-openapi-validator/dist/framework/index.js";
-// eov's own dependency, the copy it resolves (none nested under it in node_modules).
+// eov's own dependencies, the copies it resolves (none nested under it in node_modules).
 import pathToRegexpModule from "path-to-regexp";
+import ajvResolveModule from "ajv/dist/compile/resolve.js";
 
 type SchemaValidatorModule = {
   OpenAPISchemaValidator: new (opts: { version: string; validateApiSpec: boolean }) => { validate(doc: unknown): { errors: unknown[] } };
@@ -154,4 +155,53 @@ export function skipBundlingSelfContainedSpecs() {
   };
   (loadSpec as { fast?: boolean }).fast = true;
   proto.loadSpec = loadSpec;
+}
+
+type SchemaRefsModule = { getSchemaRefs: ((this: { opts: { schemaId?: string } }, schema: unknown, baseId: string) => Record<string, unknown>) & { fast?: boolean } };
+// The keys Ajv's getSchemaRefs acts on (besides the schemaId option, `$id` here); nothing else in a schema gives it work.
+const ID_KEYS = ["$anchor", "$dynamicAnchor"];
+
+/**
+ * Ajv's addSchema walks the whole schema (getSchemaRefs) to collect the ids and anchors in
+ * it, building a JSON pointer for every object. eov adds each route's validators with the
+ * spec's paths and components attached, so every route's first request walked all of the
+ * spec again (~11 ms each; ~30 ms of the first /healthz). The walk records something only
+ * at an object holding a string `$id` (the schemaId option), `$anchor` or `$dynamicAnchor`;
+ * for a schema with none anywhere it returns an empty object and changes nothing, so such a
+ * schema now gets that at once. Subtrees found to have none are remembered by object (eov
+ * attaches the same paths and components to every route); Ajv already requires schemas not
+ * to change once added. test/validator-startup.test.ts compares both for every schema eov adds.
+ */
+export function skipRefScanOfSchemasWithoutIds() {
+  const mod = ajvResolveModule as unknown as SchemaRefsModule;
+  if (mod.getSchemaRefs.fast) return;
+  const original = mod.getSchemaRefs;
+  const clean = new WeakSet<object>();
+  const hasIds = (root: object, schemaId: string): boolean => {
+    const stack: object[] = [root];
+    const seen = new Set<object>();
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      if (clean.has(node) || seen.has(node)) continue;
+      seen.add(node);
+      if (Array.isArray(node)) {
+        for (const v of node) if (v !== null && typeof v === "object") stack.push(v);
+        continue;
+      }
+      const o = node as Record<string, unknown>;
+      if (typeof o[schemaId] === "string" || ID_KEYS.some((k) => typeof o[k] === "string")) return true;
+      for (const k in o) {
+        const v = o[k];
+        if (v !== null && typeof v === "object") stack.push(v);
+      }
+    }
+    for (const node of seen) clean.add(node);
+    return false;
+  };
+  const getSchemaRefs = function (this: { opts: { schemaId?: string } }, schema: unknown, baseId: string) {
+    if (schema !== null && typeof schema === "object" && !hasIds(schema, this.opts.schemaId ?? "$id")) return {};
+    return original.call(this, schema, baseId);
+  };
+  (getSchemaRefs as { fast?: boolean }).fast = true;
+  mod.getSchemaRefs = getSchemaRefs as SchemaRefsModule["getSchemaRefs"];
 }
