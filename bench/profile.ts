@@ -1,7 +1,8 @@
 // Profiles the API server (SQLite) on one operation: `node --cpu-prof dist/server/main.js` (the
 // compiled server, as the bench runs it: `npm run build` first)
 // under autocannon, then summarises the profile for the measured window and for start-up.
-//   npx tsx bench/profile.ts <get|list|list-deep|create|patch|tools-call|workspace-call> [--seconds 8] [--seed 100000] [--out <dir>]
+//   npx tsx bench/profile.ts <get|list|list-deep|create|patch|tools-call|workspace-call> [--seconds 8] [--seed 100000] [--out <dir>] [--store postgres]
+// --store postgres: the server on BENCH_DATABASE_URL (else TEST_DATABASE_URL), seeded and cleaned up as the bench does.
 // tools-call: the gateway's tools/call to bench/mcp-upstream.ts, as the bench's gateway row;
 // workspace-call: the same call through the workspace endpoint, as the bench's workspace row.
 // The .cpuprofile stays in --out (default: a temporary directory); it is not for committing.
@@ -12,12 +13,14 @@ import { parseArgs } from "node:util";
 import { printSummary, summarize, type CpuProfile } from "./cpuprofile-summary.js";
 import {
   OPERATIONS,
+  cleanupPostgres,
   deepCursor,
   httpJson,
   migrateAndMint,
   newEncryptionKey,
   operationSpecs,
   runPhase,
+  seedPostgres,
   seedSqlite,
   startServer,
   stopAll,
@@ -27,7 +30,7 @@ import {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { seconds: { type: "string" }, out: { type: "string" }, top: { type: "string" }, seed: { type: "string" } },
+  options: { seconds: { type: "string" }, out: { type: "string" }, top: { type: "string" }, seed: { type: "string" }, store: { type: "string" } },
 });
 const operation = positionals[0] as Operation | "tools-call" | "workspace-call";
 const viaGateway = operation === "tools-call" || operation === "workspace-call";
@@ -39,20 +42,34 @@ const seconds = Number(values.seconds ?? 8);
 const top = Number(values.top ?? 20);
 const out = values.out ?? mkdtempSync(join(tmpdir(), "mcp-profile-"));
 const tmp = mkdtempSync(join(tmpdir(), "mcp-profile-db-"));
+const pgUrl = values.store === "postgres" ? (process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL) : undefined;
+if (values.store === "postgres" && !pgUrl) throw new Error("--store postgres needs BENCH_DATABASE_URL or TEST_DATABASE_URL");
+let pgCleanup: (() => Promise<void>) | null = null;
 
 async function main() {
   const key = newEncryptionKey();
   const runId = Date.now().toString(36);
-  const t = { store: "api-sqlite", readWorkspace: `ws_bench_${runId}`, writeWorkspace: `ws_bench_writes_${runId}`, token: "", ids: [] as string[] };
-  const template = join(tmp, "template.sqlite");
-  t.token = (await migrateAndMint(`sqlite:${template}`, key, [t.readWorkspace, t.writeWorkspace])).token;
-  t.ids = seedSqlite(template, t.readWorkspace, Number(values.seed ?? 100_000), key);
-  const db = join(tmp, "api.sqlite");
-  copyFileSync(template, db);
+  const t = { store: pgUrl ? "api-postgres" : "api-sqlite", readWorkspace: `ws_bench_${runId}`, writeWorkspace: `ws_bench_writes_${runId}`, token: "", ids: [] as string[] };
+  const seed = Number(values.seed ?? 100_000);
+  let databaseUrl: string;
+  if (pgUrl) {
+    const minted = await migrateAndMint(pgUrl, key, [t.readWorkspace, t.writeWorkspace]);
+    pgCleanup = () => cleanupPostgres(pgUrl, [t.readWorkspace, t.writeWorkspace], minted.tokenId);
+    t.token = minted.token;
+    t.ids = await seedPostgres(pgUrl, t.readWorkspace, seed, key);
+    databaseUrl = pgUrl;
+  } else {
+    const template = join(tmp, "template.sqlite");
+    t.token = (await migrateAndMint(`sqlite:${template}`, key, [t.readWorkspace, t.writeWorkspace])).token;
+    t.ids = seedSqlite(template, t.readWorkspace, seed, key);
+    const db = join(tmp, "api.sqlite");
+    copyFileSync(template, db);
+    databaseUrl = `sqlite:${db}`;
+  }
 
   const spawnedUs = Number(process.hrtime.bigint() / 1000n);
   const upstream = viaGateway ? await startServer("mcp-upstream", "bench/mcp-upstream.ts", {}) : null;
-  const server = await startServer("api-sqlite", "dist/server/main.js", { DATABASE_URL: `sqlite:${db}`, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: "silent", MCP_API_RATE_LIMIT: "1000000000", MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, [
+  const server = await startServer(t.store, "dist/server/main.js", { DATABASE_URL: databaseUrl, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: "silent", MCP_API_RATE_LIMIT: "1000000000", MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, [
     "--cpu-prof",
     "--cpu-prof-dir",
     out,
@@ -96,5 +113,6 @@ main()
   })
   .finally(async () => {
     await stopAll();
+    if (pgCleanup) await pgCleanup().catch((err) => console.error(`profile: PostgreSQL cleanup failed: ${err.message}`));
     rmSync(tmp, { recursive: true, force: true });
   });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { McpServerCreate } from "../client/index.js";
+import { openDatabase } from "../server/data/db.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 let srv: TestServer;
@@ -260,6 +261,24 @@ describe("GET /api/mcp-servers/{id}", () => {
     const { data, response } = await api.GET("/api/mcp-servers/{id}", { params: { path: { id: created.id } } });
     expect(response.status).toBe(200);
     expect(data).toEqual(created);
+  });
+
+  test("when another connection to the store (another process) changes the record, then the next GET and list show it", async () => {
+    const { ws, api } = await workspace();
+    const created = (await api.POST("/api/mcp-servers", { body: body(ws) })).data!;
+    // Reads run past Knex (on SQLite, on their own read-only connection): nothing may be kept from the last read.
+    expect((await api.GET("/api/mcp-servers/{id}", { params: { path: { id: created.id } } })).data!.name).toBe(created.name);
+    const other = openDatabase(srv.databaseUrl);
+    try {
+      await other.knex("mcp_servers").where({ id: created.id }).update({ name: "renamed elsewhere", version: 2 });
+    } finally {
+      await other.close();
+    }
+    const { data, response } = await api.GET("/api/mcp-servers/{id}", { params: { path: { id: created.id } } });
+    expect(data!.name).toBe("renamed elsewhere");
+    expect(response.headers.get("etag")).toBe('"v2"');
+    const list = (await api.GET("/api/mcp-servers", { params: { query: { workspaceId: ws } } })).data!;
+    expect(list.data.map((s) => s.name)).toEqual(["renamed elsewhere"]);
   });
 
   test("when the id is unknown, then 404", async () => {

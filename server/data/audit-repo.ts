@@ -5,7 +5,7 @@ import { newUlidFactory } from "./ids.js";
 
 export type AuditEventInput = Omit<McpServerEvent, "id" | "serverId" | "workspaceId" | "at"> & { tokenId: string | null };
 
-interface EventRow {
+export interface EventRow {
   id: string;
   server_id: string;
   workspace_id: string;
@@ -35,7 +35,10 @@ function boundedToolCall(call: NonNullable<AuditEventInput["toolCall"]>): NonNul
   };
 }
 
-function eventRow(id: string, server: { id: string; workspaceId: string }, event: AuditEventInput, at: string): EventRow {
+/** The columns of an event row, in the order statements written past Knex list them. */
+export const EVENT_COLUMNS = ["id", "server_id", "workspace_id", "type", "actor", "token_id", "request_id", "at", "fields", "tool_call", "tool_change", "subject_user_id"] as const satisfies readonly (keyof EventRow)[];
+
+export function eventRow(id: string, server: { id: string; workspaceId: string }, event: AuditEventInput, at: string): EventRow {
   return {
     id,
     server_id: server.id,

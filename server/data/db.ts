@@ -1,5 +1,6 @@
 // Opens the store named by DATABASE_URL and keeps dialect differences in one place.
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import knex, { type Knex } from "knex";
 import { migrationSource } from "./migrations.js";
@@ -86,6 +87,142 @@ function nameRepeatedStatements(conn: PgQueryable) {
   };
 }
 
+/** A statement and its values, in the store's own placeholders (`?` on SQLite, `$n` on PostgreSQL). */
+export interface Statement {
+  sql: string;
+  values: readonly unknown[];
+}
+
+/**
+ * The hot statements run here, past Knex's builder and runner (its transaction machinery
+ * alone was a fifth of a create's CPU), on connections taken from Knex's own pool, so they
+ * never interleave with a Knex transaction. Prepared once per connection as any other
+ * statement (the SQLite cache and PostgreSQL names above).
+ */
+export interface Statements {
+  dialect: Dialect;
+  /**
+   * Rows of one statement outside any transaction. On a SQLite file it runs on a second,
+   * read-only connection, so a read never queues behind a write transaction; WAL gives it
+   * everything committed before it started.
+   */
+  read<T>(statement: Statement): Promise<T[]>;
+  /**
+   * Runs the steps in one transaction on one connection and returns the first step's rows;
+   * when the first step returns no row (an UPDATE whose version moved on), the others are
+   * skipped. On SQLite the transaction runs synchronously, so the writer is held for its
+   * statements only.
+   */
+  write<T>(steps: readonly Statement[]): Promise<T[]>;
+}
+
+type SqliteStatement = { reader: boolean; all(values: readonly unknown[]): unknown[]; run(values: readonly unknown[]): unknown };
+type SqliteConnection = { prepare(sql: string): SqliteStatement; transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R };
+type PgConnection = { query(config: { text: string; values: readonly unknown[] }, done: (err: Error | null, result: { rows: unknown[] }) => void): void };
+
+// Knex's better-sqlite3 dialect binds booleans as 0/1; so do the statements here.
+const sqliteValues = (values: readonly unknown[]) => values.map((v) => (typeof v === "boolean" ? Number(v) : v));
+
+function runSqlite(conn: SqliteConnection, { sql, values }: Statement): unknown[] {
+  const statement = conn.prepare(sql);
+  if (statement.reader) return statement.all(sqliteValues(values));
+  statement.run(sqliteValues(values));
+  return [];
+}
+
+const sqliteTransactions = new WeakMap<object, (steps: readonly Statement[]) => unknown[]>();
+function sqliteTransaction(conn: SqliteConnection) {
+  let tx = sqliteTransactions.get(conn);
+  if (!tx) {
+    tx = conn.transaction((steps: readonly Statement[]) => {
+      const first = runSqlite(conn, steps[0]);
+      if (first.length > 0) for (let i = 1; i < steps.length; i++) runSqlite(conn, steps[i]);
+      return first;
+    });
+    sqliteTransactions.set(conn, tx);
+  }
+  return tx;
+}
+
+const pgQuery = (conn: PgConnection, { sql, values }: Statement) =>
+  new Promise<unknown[]>((resolve, reject) => conn.query({ text: sql, values }, (err, result) => (err ? reject(err) : resolve(result.rows))));
+
+function statementsFor(db: Knex, dialect: Dialect, readOnly: (() => SqliteConnection) | null): Statements {
+  const client = db.client as { pool: unknown; acquireConnection(): Promise<unknown>; releaseConnection(conn: unknown): Promise<void> };
+  const withConnection = async <T>(use: (conn: unknown) => T | Promise<T>): Promise<T> => {
+    const conn = await client.acquireConnection();
+    try {
+      return await use(conn);
+    } finally {
+      await client.releaseConnection(conn);
+    }
+  };
+  if (dialect === "sqlite") {
+    return {
+      dialect,
+      // Once Knex's pool is destroyed the store is closed for reads too (acquiring then throws).
+      read: async <T>(statement: Statement) =>
+        readOnly && client.pool ? (runSqlite(readOnly(), statement) as T[]) : withConnection((conn) => runSqlite(conn as SqliteConnection, statement) as T[]),
+      write: <T>(steps: readonly Statement[]) => withConnection((conn) => sqliteTransaction(conn as SqliteConnection)(steps) as T[]),
+    };
+  }
+  return {
+    dialect,
+    read: <T>(statement: Statement) => withConnection((conn) => pgQuery(conn as PgConnection, statement) as Promise<T[]>),
+    write: <T>(steps: readonly Statement[]) =>
+      withConnection(async (conn) => {
+        const pc = conn as PgConnection;
+        if (steps.length === 1) return (await pgQuery(pc, steps[0])) as T[]; // one statement is its own transaction
+        await pgQuery(pc, { sql: "begin", values: [] });
+        try {
+          const first = await pgQuery(pc, steps[0]);
+          if (first.length > 0) for (let i = 1; i < steps.length; i++) await pgQuery(pc, steps[i]);
+          await pgQuery(pc, { sql: "commit", values: [] });
+          return first as T[];
+        } catch (err) {
+          await pgQuery(pc, { sql: "rollback", values: [] }).catch(() => {});
+          throw err;
+        }
+      }),
+  };
+}
+
+const statementsByKnex = new WeakMap<Knex, Statements>();
+
+/** The hot-statement runner of a Knex instance (made by openDatabase; one without a read-only connection otherwise). */
+export function statementsOf(db: Knex): Statements {
+  let statements = statementsByKnex.get(db);
+  if (!statements) {
+    statements = statementsFor(db, (db.client as { config: { client: string } }).config.client === "pg" ? "postgres" : "sqlite", null);
+    statementsByKnex.set(db, statements);
+  }
+  return statements;
+}
+
+/** SQLite: the read-only connection, opened at the first read (the file exists and is migrated by then). */
+function readOnlyConnection(path: string) {
+  let conn: (SqliteConnection & { close(): void; pragma(s: string): unknown }) | null = null;
+  let closed = false;
+  return {
+    get: () => {
+      if (closed) throw new Error("the database connection is closed");
+      if (!conn) {
+        // Loaded here, not at the top: a PostgreSQL server never loads better-sqlite3.
+        const BetterSqlite3 = createRequire(import.meta.url)("better-sqlite3") as new (path: string, options: { readonly: boolean; fileMustExist: boolean }) => NonNullable<typeof conn>;
+        conn = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+        conn.pragma("busy_timeout = 5000");
+        cachePreparedStatements(conn);
+      }
+      return conn;
+    },
+    close: () => {
+      closed = true;
+      conn?.close();
+      conn = null;
+    },
+  };
+}
+
 export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
   const { dialect, target } = parseDatabaseUrl(url);
   if (dialect === "sqlite") {
@@ -115,7 +252,17 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
         },
       },
     });
-    return { knex: db, dialect, sqlitePath: path, close: () => db.destroy() };
+    const reader = path ? readOnlyConnection(path) : null;
+    statementsByKnex.set(db, statementsFor(db, dialect, reader ? reader.get : null));
+    return {
+      knex: db,
+      dialect,
+      sqlitePath: path,
+      close: async () => {
+        reader?.close();
+        await db.destroy();
+      },
+    };
   }
   const db = knex({
     client: "pg",

@@ -3,8 +3,8 @@
 import type { Knex } from "knex";
 import type { AuthType, ConnectionError, ConnectorStatus, McpServer } from "../wire.js";
 import { newUlidFactory } from "./ids.js";
-import { insertEvent, type AuditEventInput } from "./audit-repo.js";
-import { isUniqueViolation } from "./db.js";
+import { EVENT_COLUMNS, eventRow, insertEvent, type AuditEventInput } from "./audit-repo.js";
+import { isUniqueViolation, statementsOf, type Statement } from "./db.js";
 import { originOf, type SecretBox } from "./secrets.js";
 
 // secretHeaders and connectorSecrets are sealed JSON objects (name → value), bound to url's origin like the API key.
@@ -313,15 +313,51 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
   const record = async (db: Knex.Transaction, server: { id: string; workspaceId: string }, event: AuditEventInput | AuditEventInput[] | undefined, at: string) => {
     for (const e of Array.isArray(event) ? event : event ? [event] : []) await insertEvent(db, `evt_${eventId()}`, server, e, at);
   };
-  const findSqls = new Map<number, string>();
-  const findSql = (workspaceCount: number) => {
-    let sql = findSqls.get(workspaceCount);
+  // The hot statements (find, page, insert, update) run past Knex (db.ts: statementsOf), their
+  // SQL text made once per shape and kept, and prepared once per connection.
+  const statements = statementsOf(knex);
+  const pg = statements.dialect === "postgres";
+  /** The n-th value's placeholder (from 1). */
+  const slot = (n: number) => (pg ? `$${n}` : "?");
+  const slots = (from: number, count: number) => Array.from({ length: count }, (_, i) => slot(from + i)).join(", ");
+  const sqlByShape = new Map<string, string>();
+  const sqlFor = (shape: string, make: () => string) => {
+    let sql = sqlByShape.get(shape);
     if (!sql) {
-      sql = `select * from "mcp_servers" where "id" = ? and "workspace_id" in (${new Array(workspaceCount).fill("?").join(", ")}) limit 1`;
-      if (findSqls.size < 64) findSqls.set(workspaceCount, sql);
+      sql = make();
+      if (sqlByShape.size < 256) sqlByShape.set(shape, sql);
     }
     return sql;
   };
+  const columns = (names: readonly string[]) => names.map((c) => `"${c}"`).join(", ");
+  const readRows = (sql: string, values: readonly unknown[]) => statements.read<ServerRow>({ sql, values });
+
+  /**
+   * A write of one record row (an INSERT or UPDATE … RETURNING *) and its audit events in one
+   * transaction; the events are written only when the row is. PostgreSQL: one statement, the
+   * events inserted from the written row's CTE (one round trip). Returns the written row.
+   */
+  const writeWithEvents = async (shape: string, write: Statement, server: { id: string; workspaceId: string }, event: AuditEventInput | AuditEventInput[] | undefined, at: string) => {
+    const events = (Array.isArray(event) ? event : event ? [event] : []).map((e) => eventRow(`evt_${eventId()}`, server, e, at));
+    const eventValues = events.map((e) => EVENT_COLUMNS.map((c) => e[c]));
+    let steps: Statement[];
+    if (pg) {
+      const sql = sqlFor(`${shape}|events:${events.length}`, () => {
+        const inserts = events.map((_, i) => {
+          const from = write.values.length + i * EVENT_COLUMNS.length + 1;
+          return `, e${i} as (insert into "audit_events" (${columns(EVENT_COLUMNS)}) select ${slots(from, EVENT_COLUMNS.length)} from s)`;
+        });
+        return `with s as (${write.sql})${inserts.join("")} select * from s`;
+      });
+      steps = [{ sql, values: [...write.values, ...eventValues.flat()] }];
+    } else {
+      const insertEventSql = sqlFor("event", () => `insert into "audit_events" (${columns(EVENT_COLUMNS)}) values (${slots(1, EVENT_COLUMNS.length)})`);
+      steps = [write, ...eventValues.map((values) => ({ sql: insertEventSql, values }))];
+    }
+    const [row] = await statements.write<ServerRow>(steps);
+    return row ? toStored(row) : null;
+  };
+
   const findIn = async (db: Knex | Knex.Transaction, workspaceId: string, id: string) => {
     const row = await table(db).where({ id, workspace_id: workspaceId }).first().limit(1, LITERAL);
     return row ? toStored(row) : null;
@@ -388,13 +424,12 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         updated_at: input.at,
         version: 1,
       };
+      const names = Object.keys(row);
+      const shape = `insert:${names.join(",")}`;
+      // RETURNING (SQLite ≥ 3.35, PostgreSQL): the stored row without reading it again.
+      const sql = sqlFor(shape, () => `insert into "mcp_servers" (${columns(names)}) values (${slots(1, names.length)}) returning *`);
       try {
-        const stored = await knex.transaction(async (trx) => {
-          // RETURNING (SQLite ≥ 3.35, PostgreSQL): the stored row without reading it again.
-          const [inserted] = await table(trx).insert(row as ServerRow).returning("*");
-          await record(trx, { id: input.id, workspaceId: input.workspaceId }, input.event, input.at);
-          return inserted ? toStored(inserted as ServerRow) : null;
-        });
+        const stored = await writeWithEvents(shape, { sql, values: Object.values(row) }, { id: input.id, workspaceId: input.workspaceId }, input.event, input.at);
         if (!stored) throw new Error(`record ${input.id} vanished right after insert`);
         return { ok: true, stored };
       } catch (err) {
@@ -405,30 +440,33 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
 
     async find(workspaces: readonly string[], id: string): Promise<StoredServer | null> {
       if (workspaces.length === 0) return null;
-      // Every GET, PATCH and DELETE starts here: the SQL text is made once per workspace count,
-      // past Knex's builder (its compile was a third of Knex's cost on a GET). Prepared per connection as any other (db.ts).
-      const result = await knex.raw(findSql(workspaces.length), [id, ...workspaces]);
-      const row = (Array.isArray(result) ? result : (result as { rows: ServerRow[] }).rows)[0] as ServerRow | undefined;
+      // Every GET, PATCH and DELETE starts here: the SQL text is made once per workspace count.
+      const sql = sqlFor(`find:${workspaces.length}`, () => `select * from "mcp_servers" where "id" = ${slot(1)} and "workspace_id" in (${slots(2, workspaces.length)}) limit 1`);
+      const [row] = await readRows(sql, [id, ...workspaces]);
       return row ? toStored(row) : null;
     },
 
     /** The record holding a namespace in a workspace (its unique index): the workspace endpoint's name lookup. */
     async findByNamespace(workspaceId: string, namespace: string): Promise<StoredServer | null> {
-      const row = await table().where({ workspace_id: workspaceId, namespace }).first().limit(1, LITERAL);
+      const sql = sqlFor("find-namespace", () => `select * from "mcp_servers" where "workspace_id" = ${slot(1)} and "namespace" = ${slot(2)} limit 1`);
+      const [row] = await readRows(sql, [workspaceId, namespace]);
       return row ? toStored(row) : null;
     },
 
     /** The record whatever its workspace: for a cache that scopes it to each caller itself. */
     async findAnyWorkspace(id: string): Promise<StoredServer | null> {
-      const row = await table().where({ id }).first().limit(1, LITERAL);
+      const [row] = await readRows(sqlFor("find-any", () => `select * from "mcp_servers" where "id" = ${slot(1)} limit 1`), [id]);
       return row ? toStored(row) : null;
     },
 
     /** Newest first; `beforeId` is the last id of the previous page. */
     async list(workspaceId: string, limit: number, beforeId: string | null): Promise<StoredServer[]> {
-      const q = table().where({ workspace_id: workspaceId });
-      if (beforeId) q.andWhere("id", "<", beforeId);
-      const rows = await q.orderBy("id", "desc").limit(limit, LITERAL);
+      // The limit is written into the SQL, not bound (see LITERAL); it is an integer from the validated query.
+      if (!Number.isSafeInteger(limit) || limit < 0) throw new Error(`list limit must be a non-negative integer, got ${limit}`);
+      const sql = beforeId
+        ? sqlFor(`list-after:${limit}`, () => `select * from "mcp_servers" where "workspace_id" = ${slot(1)} and "id" < ${slot(2)} order by "id" desc limit ${limit}`)
+        : sqlFor(`list:${limit}`, () => `select * from "mcp_servers" where "workspace_id" = ${slot(1)} order by "id" desc limit ${limit}`);
+      const rows = await readRows(sql, beforeId ? [workspaceId, beforeId] : [workspaceId]);
       return rows.map(toStored);
     },
 
@@ -449,16 +487,17 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       if (["url", "authType", "oauthTokenEndpoint", "oauthAuthorizationEndpoint"].some((f) => f in fields)) {
         Object.assign(changes, { oauth_revocation_endpoint: null, oauth_token_auth_method: null, oauth_issuer: null, oauth_resource: null, oauth_discovery: null, oauth_step_up: null });
       }
+      const set: Record<string, unknown> = { ...changes, updated_at: at, version: current.version + 1 };
+      const names = Object.keys(set);
+      const shape = `update:${names.join(",")}`;
+      const sql = sqlFor(
+        shape,
+        () =>
+          `update "mcp_servers" set ${names.map((c, i) => `"${c}" = ${slot(i + 1)}`).join(", ")} ` +
+          `where "id" = ${slot(names.length + 1)} and "workspace_id" = ${slot(names.length + 2)} and "version" = ${slot(names.length + 3)} returning *`,
+      );
       try {
-        const stored = await knex.transaction(async (trx) => {
-          const [updated] = await table(trx)
-            .where({ id, workspace_id: workspaceId, version: current.version })
-            .update({ ...changes, updated_at: at, version: current.version + 1 })
-            .returning("*");
-          if (!updated) return null;
-          await record(trx, current.server, event, at);
-          return toStored(updated as ServerRow);
-        });
+        const stored = await writeWithEvents(shape, { sql, values: [...Object.values(set), id, workspaceId, current.version] }, current.server, event, at);
         return stored ? { ok: true, stored } : { ok: false, reason: "stale" };
       } catch (err) {
         if (isUniqueViolation(err)) return collision(workspaceId, id, fields.name ?? current.server.name);
