@@ -413,7 +413,10 @@ export interface paths {
          *     session: `notifications/tools/list_changed`,
          *     `notifications/prompts/list_changed` and
          *     `notifications/resources/list_changed` when a member's list changes
-         *     (the endpoint advertises `listChanged`). Needs the `Mcp-Session-Id`
+         *     or the workspace's members do (a server added, removed, enabled,
+         *     disabled or edited; told within 2 seconds), and the
+         *     `notifications/resources/updated` of subscribed resources (the
+         *     endpoint advertises `listChanged` and `subscribe`). Needs the `Mcp-Session-Id`
          *     the endpoint handed out in its answer to `initialize`: a sealed value
          *     bound to the workspace and the token, so any process of the product
          *     serves it. The stream sends a comment every 25 seconds to keep

@@ -243,6 +243,36 @@ describe("agent sessions of the workspace endpoint", () => {
     await prompts.close();
   }, 30_000);
 
+  test("when a server is added to the workspace and then disabled, then agents on a GET stream and on subscriptions/listen are told tools/list_changed each time", async () => {
+    const { ws, endpoint, mint } = await workspace();
+    const admin = await srv.token([ws], "usr_admin");
+    const one = await v1Agent(endpoint, await mint(), "x");
+    const told: string[] = [];
+    one.client.setNotificationHandler(ToolListChangedNotificationSchema, () => void told.push("stream"));
+    const modern = new V2Client({ name: "agent-modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    await modern.connect(new V2Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${await mint()}` } } }));
+    modern.setNotificationHandler("notifications/tools/list_changed", () => void told.push("listen"));
+    const listening = await modern.listen({ toolsListChanged: true });
+    await one.streamOpen;
+    const count = (who: string) => told.filter((t) => t === who).length;
+
+    const added = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Beta", url: v1.url, authType: "api_key", apiKey: KEY }) });
+    expect(added.status, added.text).toBe(201);
+    await vi.waitFor(() => expect([count("stream"), count("listen")]).toEqual([1, 1]), { timeout: 10_000 });
+    expect((await one.client.listTools()).tools.map((t) => t.name)).toContain("beta__echo");
+
+    const disabled = await raw(srv.baseUrl, "PATCH", `/api/mcp-servers/${added.json.id}`, { token: admin, body: JSON.stringify({ enabled: false }) });
+    expect(disabled.status, disabled.text).toBe(200);
+    await vi.waitFor(() => expect([count("stream"), count("listen")]).toEqual([2, 2]), { timeout: 10_000 });
+    expect((await one.client.listTools()).tools.map((t) => t.name)).not.toContain("beta__echo");
+
+    expect((await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/${added.json.id}`, { token: admin })).status).toBe(204);
+    // A disabled member is already out of the lists: removing it changes nothing an agent sees, so nothing is told.
+    await listening.close();
+    await one.client.close();
+    await modern.close();
+  }, 40_000);
+
   test("when a 2025-era agent subscribes to a member's resource, then notifications/resources/updated reaches its GET stream under the namespaced URI; unsubscribing unsubscribes the upstream", async () => {
     const { endpoint, mint } = await workspace();
     const one = await v1Agent(endpoint, await mint(), "x");

@@ -85,6 +85,8 @@ export interface WorkspaceGatewayDeps {
   listTtlMs: number;
   /** MCP_API_WORKSPACE_BARE_NAMES: a workspace with one enabled member serves that member's names and URIs unprefixed. */
   bareSoleMember?: boolean;
+  /** How often a watched workspace's membership is read again (agents' streams are told of changes within it). */
+  membershipPollMs?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -120,11 +122,14 @@ function within<T>(work: Promise<T>, ms: number): Promise<T> {
 
 const isConnectionError = (e: unknown): e is ConnectionError => typeof (e as ConnectionError | null)?.class === "string" && typeof (e as ConnectionError).message === "string";
 
+/** What a change of the workspace's members may change: every list. */
+const MEMBERSHIP_CHANGED: ListChanged[] = ["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"];
+
 /** How long this process trusts that a session was not ended elsewhere (the token cache's bound). */
 const ENDED_CHECK_MS = 1000;
 const ENDED_KEPT = 10_000;
 
-export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, endedSessions, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false }: WorkspaceGatewayDeps) {
+export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, endedSessions, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false, membershipPollMs = 2000 }: WorkspaceGatewayDeps) {
   // An agent session of the workspace endpoint is bound to the workspace and the token; it holds nothing but a random id.
   const sessionBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
   // The id of a request relayed to an agent seals where its answer goes, for this workspace and token alone.
@@ -467,26 +472,70 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
     },
 
     /**
-     * Tells `onChange` when a member's tools, prompts or resources change (its list_changed),
-     * until the returned stop is called. Every member is opened at once, each bounded on its own;
-     * one that cannot be opened is not watched (its next list says why).
+     * Tells `onChange` when a member's tools, prompts or resources change (its list_changed), and
+     * when the workspace's membership does (a server added, removed, enabled, disabled or
+     * edited: all three lists may differ), until the returned stop is called. Every member is
+     * opened at once, each bounded on its own; one that cannot be opened is not watched (its
+     * next list says why). Membership is read again every `membershipPollMs`, so a change made
+     * through any process is told within that bound.
      */
     async watch(actor: Actor, workspaceId: string, onChange: (method: ListChanged) => void): Promise<() => void> {
       if (!watchUpstream) return () => {};
-      const all = await members(actor, workspaceId);
-      const stops = await Promise.all(
-        all.map(async (m) => {
-          try {
-            const ctx = await openMember(actor, m, listTimeoutMs);
-            if (ctx.unavailable || ctx.connect || !ctx.target) return () => {};
-            const enabled = ctx.requireEnabled();
-            return await watchUpstream({ recordId: ctx.server.id, recordVersion: ctx.server.updatedAt, url: enabled.url, headers: enabled.headers, principal: ctx.principal }, listTimeoutMs, onChange);
-          } catch {
-            return () => {};
-          }
-        }),
-      );
-      return () => stops.forEach((stop) => stop());
+      const watched = new Map<string, Promise<() => void>>();
+      const keyOf = (m: Member) => JSON.stringify([m.stored.server.id, m.stored.server.updatedAt]);
+      const fingerprint = (all: Member[]) => JSON.stringify(all.map((m) => [keyOf(m), m.namespace]));
+      const watchMember = async (m: Member): Promise<() => void> => {
+        try {
+          const ctx = await openMember(actor, m, listTimeoutMs);
+          if (ctx.unavailable || ctx.connect || !ctx.target) return () => {};
+          const enabled = ctx.requireEnabled();
+          return await watchUpstream({ recordId: ctx.server.id, recordVersion: ctx.server.updatedAt, url: enabled.url, headers: enabled.headers, principal: ctx.principal }, listTimeoutMs, onChange);
+        } catch {
+          return () => {};
+        }
+      };
+      /** Watches the members not watched yet and stops watching the ones gone. */
+      const follow = async (all: Member[]) => {
+        const now = new Set(all.map(keyOf));
+        for (const [key, stop] of watched) {
+          if (now.has(key)) continue;
+          watched.delete(key);
+          void stop.then((s) => s());
+        }
+        await Promise.all(all.filter((m) => !watched.has(keyOf(m))).map((m) => {
+          const stop = watchMember(m);
+          watched.set(keyOf(m), stop);
+          return stop;
+        }));
+      };
+      let all = await members(actor, workspaceId);
+      let last = fingerprint(all);
+      await follow(all);
+      let stopped = false;
+      let busy = false;
+      const timer = setInterval(async () => {
+        if (busy || stopped) return;
+        busy = true;
+        try {
+          all = await members(actor, workspaceId);
+          const now = fingerprint(all);
+          if (now === last) return;
+          last = now;
+          await follow(all);
+          if (!stopped) for (const method of MEMBERSHIP_CHANGED) onChange(method);
+        } catch {
+          /* the store or the token is gone for now: try again at the next tick */
+        } finally {
+          busy = false;
+        }
+      }, membershipPollMs);
+      timer.unref();
+      return () => {
+        stopped = true;
+        clearInterval(timer);
+        for (const stop of watched.values()) void stop.then((s) => s());
+        watched.clear();
+      };
     },
 
     /** With a view (a toolset), only its tools, under its names. */
