@@ -195,9 +195,10 @@ function checkTargets(rows: Row[], runs: StoreRun[]): TargetCheck[] {
   return checks;
 }
 
-/** One row of the gateway table: who answers tools/call, at which path. */
+/** One row of the gateway table: who answers tools/call, at which path, with how many agents at once. */
 interface GatewayRow extends PhaseResult {
   path: string;
+  connections: number;
   /** What the CPU figure is of (the process answering the row's requests). */
   process: string;
   cpuRatioToRelay: number | null;
@@ -211,7 +212,11 @@ const upstreamUrl = () => (upstream ? `http://127.0.0.1:${upstream.port}/mcp` : 
  * the bare node:http relay baseline (bench/baseline-server.ts, kept-alive, nothing else), and
  * (3) through /api/mcp-servers/{id}/mcp (token, rate limit, validation, record and credential,
  * policy, the tool_called event), at the same concurrency. A further row is one more entry
- * in `paths` below.
+ * in `paths` below. The first three are then run again with one agent calling in sequence:
+ * at 10 connections a closed loop's p50 is about connections ÷ throughput (Little's law), so
+ * on this 2-core machine, where the load generator, the upstream and the server under test
+ * share the CPUs, it measures CPU per call again rather than what the gateway adds to a call.
+ * One agent at a time measures that: no call waits behind another.
  */
 async function measureGateway(api: Prepared, baseline: Prepared): Promise<GatewayRow[]> {
   const created = await httpJson(api.server.port, "POST", "/api/mcp-servers", { authorization: `Bearer ${api.target.token}` }, {
@@ -248,18 +253,26 @@ async function measureGateway(api: Prepared, baseline: Prepared): Promise<Gatewa
     await p.before?.();
     const r = await runPhase(p.server, api.target.token, { method: "POST", headers, next: () => ({ path: p.url, body: p.body ?? body }) }, config);
     log(`tools/call ${p.path}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/call (${p.process})`);
-    rows.push({ path: p.path, process: p.process, cpuRatioToRelay: null, ...r });
+    rows.push({ path: p.path, connections: config.connections, process: p.process, cpuRatioToRelay: null, ...r });
   }
   silent.close();
-  const relay = rows.find((r) => r.path === "relay baseline")!;
-  for (const r of rows) if (r.process !== "upstream" && r !== relay) r.cpuRatioToRelay = r.cpuUsPerRequest / relay.cpuUsPerRequest;
+  for (const p of paths.slice(0, 3)) {
+    const r = await runPhase(p.server, api.target.token, { method: "POST", headers, next: () => ({ path: p.url, body: p.body ?? body }) }, { ...config, connections: 1 });
+    log(`tools/call ${p.path}, 1 agent: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/call (${p.process})`);
+    rows.push({ path: p.path, connections: 1, process: p.process, cpuRatioToRelay: null, ...r });
+  }
+  for (const n of [config.connections, 1]) {
+    const relay = rows.find((r) => r.path === "relay baseline" && r.connections === n)!;
+    for (const r of rows) if (r.connections === n && r.process !== "upstream" && r !== relay) r.cpuRatioToRelay = r.cpuUsPerRequest / relay.cpuUsPerRequest;
+  }
   return rows;
 }
 
 function printGateway(rows: GatewayRow[]) {
-  console.log(`gateway: tools/call at ${config.connections} concurrent agents (CPU is the process answering: the upstream directly, else the relay)`);
+  console.log(`gateway: tools/call at ${config.connections} concurrent agents, then 1 (CPU is the process answering: the upstream directly, else the relay)`);
   const width = Math.max(...rows.map((r) => r.path.length));
   for (const r of rows) {
+    if (r.connections === 1 && r.path === "direct") console.log(`  1 agent calling in sequence (p50 is a call's own latency; at ${config.connections} it is about ${config.connections} ÷ req/s):`);
     const bad = r.non2xx || r.errors ? `  ${r.non2xx}/${r.errors} non-2xx/err` : "";
     const ratio = r.cpuRatioToRelay === null ? "" : `  ${fmt(r.cpuRatioToRelay, 2)}× the relay baseline`;
     console.log(`  ${r.path.padEnd(width)}  ${fmt(r.rps, 0).padStart(6)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  ${fmt(r.cpuUsPerRequest, 0)} µs CPU/call (${r.process})${ratio}${bad}`);
@@ -267,11 +280,14 @@ function printGateway(rows: GatewayRow[]) {
 }
 
 function gatewayChecks(rows: GatewayRow[]): TargetCheck[] {
-  const direct = rows.find((r) => r.path === "direct")!;
-  const via = rows.find((r) => r.path === "gateway")!;
+  const row = (path: string, connections = config.connections) => rows.find((r) => r.path === path && r.connections === connections)!;
+  const via = row("gateway");
   const clean = via.non2xx === 0 && via.errors === 0;
-  const added = via.p50Ms - direct.p50Ms;
-  const ws = rows.find((r) => r.path === "workspace endpoint")!;
+  // What the gateway adds to one call: one agent, so that no call queues behind another.
+  const direct1 = row("direct", 1);
+  const via1 = row("gateway", 1);
+  const added = via1.p50Ms - direct1.p50Ms;
+  const ws = row("workspace endpoint");
   const wsRatio = ws.cpuUsPerRequest / via.cpuUsPerRequest;
   return [
     {
@@ -283,9 +299,9 @@ function gatewayChecks(rows: GatewayRow[]): TargetCheck[] {
     { store: "api-sqlite", target: "gateway tools/call CPU ≤ 2× the relay baseline's", measured: `${fmt(via.cpuRatioToRelay, 2)}×`, pass: clean && (via.cpuRatioToRelay ?? Infinity) <= 2 },
     {
       store: "api-sqlite",
-      target: "gateway adds ≤ 1 ms to tools/call at p50",
-      measured: `${fmt(via.p50Ms, 2)} − ${fmt(direct.p50Ms, 2)} = ${fmt(added, 2)} ms`,
-      pass: clean && added <= 1,
+      target: "gateway adds ≤ 1 ms to tools/call at p50 (1 agent)",
+      measured: `${fmt(via1.p50Ms, 2)} − ${fmt(direct1.p50Ms, 2)} = ${fmt(added, 2)} ms`,
+      pass: clean && via1.non2xx === 0 && via1.errors === 0 && added <= 1,
     },
   ];
 }
@@ -401,7 +417,7 @@ async function main() {
       statusCodes: r.statusCodes,
     })),
     loadWarning: Math.max(load.before[0], load.after![0]) > LOAD_WARNING,
-    gateway: gateway.map((g) => ({ path: g.path, process: g.process, cpuRatioToRelay: g.cpuRatioToRelay === null ? null : round(g.cpuRatioToRelay, 2), rps: round(g.rps, 0), p50Ms: round(g.p50Ms, 3), p99Ms: round(g.p99Ms, 3), cpuUsPerRequest: round(g.cpuUsPerRequest, 1), non2xx: g.non2xx, errors: g.errors })),
+    gateway: gateway.map((g) => ({ path: g.path, connections: g.connections, process: g.process, cpuRatioToRelay: g.cpuRatioToRelay === null ? null : round(g.cpuRatioToRelay, 2), rps: round(g.rps, 0), p50Ms: round(g.p50Ms, 3), p99Ms: round(g.p99Ms, 3), cpuUsPerRequest: round(g.cpuUsPerRequest, 1), non2xx: g.non2xx, errors: g.errors })),
     targets: checks,
   };
   const dir = join(REPO_ROOT, "bench", "results");
