@@ -175,8 +175,14 @@ export function buildApp(deps: AppDeps): Express {
       next();
     }, next);
   });
-  app.use(docsRouter()); // before the validator: these paths are not operations of the spec
-  app.use(consoleRouter()); // the same: /, /console and its assets are pages, not operations
+  // Before the validator: these paths are not operations of the spec (docs; /, /console and its
+  // assets). None is under /api/, so API requests skip both routers' layers.
+  const docs = docsRouter();
+  const pages = consoleRouter();
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.path.startsWith("/api/")) return next();
+    docs(req, res, (err?: unknown) => (err ? next(err) : pages(req, res, next)));
+  });
   // Until the store is migrated nothing under /api can be answered; say so plainly.
   app.use("/api", (_req: Request, _res: Response, next: NextFunction) => next(deps.readiness.migrated() ? undefined : { status: 503 }));
   app.use(express.json({ limit: JSON_BODY_LIMIT, type: ["application/json", "application/*+json"] }));

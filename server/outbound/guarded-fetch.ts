@@ -136,6 +136,20 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
     if (literal !== null) check(literal, literal);
   }
 
+  // The relay sends every message of a record to the same URL: the parsed, checked URL is kept
+  // (the check is a pure function of the URL; names still go through guardedLookup at connect).
+  const checkedUrls = new Map<string, URL>();
+  function checkedUrl(input: string | URL): URL {
+    const text = String(input);
+    const hit = checkedUrls.get(text);
+    if (hit) return hit;
+    const url = new URL(text);
+    checkUrl(url);
+    if (checkedUrls.size >= 1000) checkedUrls.clear();
+    checkedUrls.set(text, url);
+    return url;
+  }
+
   // The socket connects to exactly the addresses checked here; there is no second lookup
   // that a rebinding DNS server could answer differently.
   const guardedLookup: LookupFunction = (hostname, lookupOptions, callback) => {
@@ -241,15 +255,23 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
       return bounded(response, limits.maxBodyBytes, controller, () => clearTimeout(timer));
     };
     const lite: LiteFetch = async (input, init) => {
-      const url = new URL(String(input));
-      checkUrl(url);
+      const url = checkedUrl(input);
       const { agent, request } = await undici();
       const controller = new AbortController();
+      // The caller's abort is passed on by one listener (AbortSignal.any costs more per request).
+      const caller = init.signal;
+      const passOn = () => controller.abort(caller!.reason);
       const timer = setTimeout(
         () => controller.abort(new DOMException(`outbound request timed out after ${limits.timeoutMs} ms`, "TimeoutError")),
         limits.timeoutMs,
       );
-      const signal = init.signal ? AbortSignal.any([controller.signal, init.signal]) : controller.signal;
+      const done = () => {
+        clearTimeout(timer);
+        caller?.removeEventListener("abort", passOn);
+      };
+      if (caller?.aborted) passOn();
+      else caller?.addEventListener("abort", passOn, { once: true });
+      const signal = controller.signal;
       const headers: Record<string, string> = {};
       if (init.headers instanceof Headers) init.headers.forEach((value, name) => (headers[name] = value));
       else Object.assign(headers, init.headers);
@@ -257,7 +279,7 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
       try {
         answer = await request(url, { method: normaliseMethod(init.method) as "POST", headers, body: init.body, signal, dispatcher: agent });
       } catch (err) {
-        clearTimeout(timer);
+        done();
         throw findBlocked(err) ?? (signal.aborted ? signal.reason : err);
       }
       const header = (name: string) => {
@@ -265,11 +287,10 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
         return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
       };
       if (REDIRECT_STATUSES.has(answer.statusCode) && header("location") !== null && init.redirect !== "manual") {
-        clearTimeout(timer);
+        done();
         answer.body.destroy();
         throw new RedirectError(`unexpected redirect from ${redactUrl(url)}`);
       }
-      const done = () => clearTimeout(timer);
       const source = answer.body;
       let seen = 0;
       const body = {

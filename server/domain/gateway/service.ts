@@ -47,6 +47,12 @@ export function sessionBinding(stored: StoredServer, secrets: Secrets, tokenId: 
   return { serverId: server.id, tokenId, origin: new URL(server.url).origin, credentials };
 }
 
+/** f's value, worked out at the first call. */
+function once<T>(f: () => T): () => T {
+  let value: { v: T } | null = null;
+  return () => (value ??= { v: f() }).v;
+}
+
 const noUserConnections = async (): Promise<UserCredential> => {
   throw new Error("this gateway was built without per-user connections");
 };
@@ -122,7 +128,8 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
     async open(actor: Actor, id: string, sessionHeader: string | undefined) {
       let stored = await repo.find(actor.workspaces, id);
       if (!stored) throw new NotFound(`MCP server ${id}`);
-      let binding: SessionBinding | null = null;
+      // A binding's digest is only worked out when a session is opened or sealed (most calls carry none).
+      let binding: (() => SessionBinding) | null = null;
       let upstreamSessionId: string | null = null;
       let target: UpstreamTarget | null = null;
       let unavailable: ConnectionError | null = null;
@@ -132,10 +139,11 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
         const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
         const mine = stored.server.connectionScope === "user" ? await userCredential(stored, actor.userId) : null;
         // A user-scope session is bound to the person's own connection as it is now (a reconnect ends it).
-        binding = sessionBinding(stored, secrets, actor.tokenId, mine?.ok ? mine : undefined);
+        const opened = stored;
+        binding = once(() => sessionBinding(opened, secrets, actor.tokenId, mine?.ok ? mine : undefined));
         // Without a connection of the person's own nothing goes upstream: they are told where to connect, session or not.
         if (sessionHeader !== undefined && mine?.ok !== false) {
-          upstreamSessionId = sessions.open(sessionHeader, binding);
+          upstreamSessionId = sessions.open(sessionHeader, binding());
           if (upstreamSessionId === null) throw new BadMcpRequest(START_NEW_SESSION);
         }
         if (mine) {
@@ -151,9 +159,9 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
           let accessToken: string | null = null;
           if (stored.server.authType === "oauth") {
             const token = await oauthToken(stored);
-            stored = token.stored;
+            const refreshed = (stored = token.stored);
             // A session sealed now is bound to the connection this token came from, not the one before it.
-            binding = sessionBinding(stored, secrets, actor.tokenId);
+            binding = once(() => sessionBinding(refreshed, secrets, actor.tokenId));
             if (token.ok) accessToken = token.accessToken;
             else if (token.moved) connect = (await migrated(stored, token.error))?.connect ?? null;
             if (!token.ok && !connect) unavailable = token.error;
@@ -196,7 +204,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
         upstreamSessionId,
         sealSession: (upstreamId: string) => {
           if (!enabledBinding) throw new ServerDisabled(server);
-          return sessions.seal(upstreamId, enabledBinding);
+          return sessions.seal(upstreamId, enabledBinding());
         },
         /** Refuses anything but a request (which policy answers) while the server is disabled. */
         requireEnabled() {
