@@ -343,8 +343,11 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     if (listen) {
       const entry = listenerOf(actor, workspaceId);
       await entry.ready.catch(() => {});
-      response = await entry.handler.fetch(request, { authInfo, parsedBody: req.body });
-      if (entry.listeners.size === 0) entry.stop(); // refused (bad filter, limit): nobody listens
+      try {
+        response = await entry.handler.fetch(request, { authInfo, parsedBody: req.body });
+      } finally {
+        if (entry.listeners.size === 0) entry.stop(); // refused (bad filter, limit, headers): nobody listens
+      }
     } else {
       response = await handler.fetch(request, { authInfo, parsedBody: req.body });
     }
