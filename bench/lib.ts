@@ -178,6 +178,79 @@ export async function cleanupPostgres(url: string, workspaces: string[], tokenId
   }
 }
 
+/** One member of a bench workspace; `expiredOAuth`: an OAuth record whose access token expired an hour ago, with a refresh token, renewed at `tokenEndpoint`. */
+export interface SeedMember {
+  workspaceId: string;
+  name: string;
+  url: string;
+  expiredOAuth?: { tokenEndpoint: string };
+}
+
+/**
+ * Creates records through the product's own use case (before the server starts), and for an
+ * expired OAuth member seals tokens as a completed authorization would have left them, an
+ * hour past their expiry, so that the first use must refresh them. Returns the record ids.
+ */
+export async function seedMembers(databaseUrl: string, key: string, tokenId: string, members: SeedMember[]): Promise<string[]> {
+  const services = await openServices(readConfig({ DATABASE_URL: databaseUrl, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: "silent" }), silent);
+  try {
+    const actor = { tokenId, userId: "usr_bench", workspaces: [...new Set(members.map((m) => m.workspaceId))], scope: "admin" as const };
+    const ids: string[] = [];
+    for (const m of members) {
+      const oauth = m.expiredOAuth;
+      const created = await services.servers.create(actor, {
+        workspaceId: m.workspaceId,
+        name: m.name,
+        url: m.url,
+        ...(oauth
+          ? { authType: "oauth", oauthClientId: "bench-client", oauthClientSecret: "bench-client-secret", oauthTokenEndpoint: oauth.tokenEndpoint, oauthAuthorizationEndpoint: `${originOf(oauth.tokenEndpoint)}/authorize` }
+          : {}),
+      });
+      const id = created.server.id;
+      ids.push(id);
+      if (!oauth) continue;
+      const seal = (field: "oauthAccessToken" | "oauthRefreshToken", value: string) => services.box.seal(value, { recordId: id, workspaceId: m.workspaceId, field, origin: originOf(m.url) });
+      const hour = 3_600_000;
+      await services.db
+        .knex("mcp_servers")
+        .where({ id })
+        .update({
+          oauth_access_token_enc: seal("oauthAccessToken", `bench-access-${id}`),
+          oauth_refresh_token_enc: seal("oauthRefreshToken", `bench-refresh-${id}`),
+          oauth_obtained_at: new Date(Date.now() - 2 * hour).toISOString(),
+          oauth_expires_at: new Date(Date.now() - hour).toISOString(),
+          // As a finished discovery leaves it: the renewal goes straight to the token endpoint.
+          oauth_issuer: originOf(oauth.tokenEndpoint),
+          oauth_token_auth_method: "client_secret_basic",
+          connector_status: "connected",
+        });
+    }
+    return ids;
+  } finally {
+    await services.db.close();
+  }
+}
+
+/** A loopback HTTP server that takes requests and never answers them: a hanging token endpoint or MCP upstream. */
+export async function startHangingServer(): Promise<{ origin: string; seen: () => string[]; reset: () => void; close: () => Promise<void> }> {
+  let seen: string[] = [];
+  const srv = createServer((req) => {
+    seen.push(`${req.method} ${req.url}`);
+    req.resume();
+  });
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const { port } = srv.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    seen: () => seen,
+    reset: () => void (seen = []),
+    close: () => {
+      srv.closeAllConnections();
+      return new Promise((resolve) => srv.close(() => resolve()));
+    },
+  };
+}
+
 export async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
@@ -312,6 +385,8 @@ export interface RequestSpec {
   headers?: Record<string, string>;
   /** Called for every request: path and body may vary. */
   next(): { path: string; body?: string };
+  /** A 2xx answer that still failed (a JSON-RPC error in an MCP answer): counted in `errors`, its first text kept in `firstError`. */
+  failed?(body: string): boolean;
 }
 
 export interface PhaseResult {
@@ -324,6 +399,8 @@ export interface PhaseResult {
   meanMs: number;
   cpuUsPerRequest: number;
   statusCodes: Record<string, number>;
+  /** The first answer `failed` caught, cut to 300 characters. */
+  firstError?: string;
   /** The measured run on the monotonic clock, in µs (to cut a --cpu-prof profile to it). */
   windowUs: { from: number; to: number };
 }
@@ -333,8 +410,23 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-function cannon(port: number, token: string, spec: RequestSpec, seconds: number, connections: number, record?: number[]) {
+interface Failures {
+  count: number;
+  first?: string;
+}
+
+function cannon(port: number, token: string, spec: RequestSpec, seconds: number, connections: number, record?: number[], overallRate?: number, failures?: Failures) {
   const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...spec.headers };
+  const failed = spec.failed;
+  // autocannon keeps answers' bodies only for an onResponse: only when asked.
+  const onResponse =
+    failed && failures
+      ? (status: number, body: string) => {
+          if (status >= 300 || !failed(body)) return;
+          failures.count++;
+          failures.first ??= body.slice(0, 300);
+        }
+      : undefined;
   if (spec.method !== "GET") headers["content-type"] = "application/json";
   return new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
@@ -343,6 +435,7 @@ function cannon(port: number, token: string, spec: RequestSpec, seconds: number,
         connections,
         duration: seconds,
         timeout: 10,
+        ...(overallRate ? { overallRate } : {}),
         requests: [
           {
             method: spec.method,
@@ -351,6 +444,7 @@ function cannon(port: number, token: string, spec: RequestSpec, seconds: number,
               const { path, body } = spec.next();
               return { ...req, path, ...(body === undefined ? {} : { body }) };
             },
+            ...(onResponse ? { onResponse } : {}),
           },
         ],
       },
@@ -359,6 +453,55 @@ function cannon(port: number, token: string, spec: RequestSpec, seconds: number,
     // autocannon's own histogram keeps whole milliseconds; keep exact ones for p50/p99.
     if (record) instance.on("response", (_client, _status, _bytes, responseTime) => record.push(responseTime));
   });
+}
+
+function summary(result: autocannon.Result, latencies: number[], seconds: number, cpuUs: number, window: { from: number; to: number }, failures: Failures): PhaseResult {
+  const sorted = Float64Array.from(latencies).sort();
+  const requests = result.requests.total;
+  const statusCodes: Record<string, number> = {};
+  for (const [code, { count }] of Object.entries(result.statusCodeStats as unknown as Record<string, { count: number }>)) statusCodes[code] = count;
+  return {
+    requests,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts + failures.count,
+    rps: requests / (result.duration || seconds),
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    meanMs: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
+    cpuUsPerRequest: cpuUs / Math.max(1, requests),
+    statusCodes,
+    ...(failures.first ? { firstError: failures.first } : {}),
+    windowUs: window,
+  };
+}
+
+/**
+ * As runPhase, with a second stream of requests in the same window: `side` at a fixed
+ * offered rate (requests per second over its connections), so that it asks the same of the
+ * server whether its answers come at once or hang. The main result's CPU per request is all
+ * the server's CPU in the window (the side's work included) over the main requests.
+ */
+export async function runPhaseBeside(
+  server: ServerProcess,
+  token: string,
+  spec: RequestSpec,
+  side: { spec: RequestSpec; connections: number; rate: number },
+  opts: { warmupSeconds: number; seconds: number; connections: number },
+): Promise<{ main: PhaseResult; side: PhaseResult }> {
+  if (opts.warmupSeconds > 0) await cannon(server.port, token, spec, opts.warmupSeconds, opts.connections);
+  const latencies: number[] = [];
+  const sideLatencies: number[] = [];
+  const cpuBefore = cpuMicros(server.pid);
+  const from = Number(process.hrtime.bigint() / 1000n);
+  const failures: Failures = { count: 0 };
+  const sideFailures: Failures = { count: 0 };
+  const [result, sideResult] = await Promise.all([
+    cannon(server.port, token, spec, opts.seconds, opts.connections, latencies, undefined, failures),
+    cannon(server.port, token, side.spec, opts.seconds, side.connections, sideLatencies, side.rate, sideFailures),
+  ]);
+  const to = Number(process.hrtime.bigint() / 1000n);
+  const cpu = cpuMicros(server.pid) - cpuBefore;
+  return { main: summary(result, latencies, opts.seconds, cpu, { from, to }, failures), side: summary(sideResult, sideLatencies, opts.seconds, NaN, { from, to }, sideFailures) };
 }
 
 /** Warm-up, then a measured run with the server's CPU time read before and after. */
@@ -370,27 +513,12 @@ export async function runPhase(
 ): Promise<PhaseResult> {
   if (opts.warmupSeconds > 0) await cannon(server.port, token, spec, opts.warmupSeconds, opts.connections);
   const latencies: number[] = [];
+  const failures: Failures = { count: 0 };
   const cpuBefore = cpuMicros(server.pid);
   const from = Number(process.hrtime.bigint() / 1000n);
-  const result = await cannon(server.port, token, spec, opts.seconds, opts.connections, latencies);
+  const result = await cannon(server.port, token, spec, opts.seconds, opts.connections, latencies, undefined, failures);
   const to = Number(process.hrtime.bigint() / 1000n);
-  const cpuAfter = cpuMicros(server.pid);
-  const sorted = Float64Array.from(latencies).sort();
-  const requests = result.requests.total;
-  const statusCodes: Record<string, number> = {};
-  for (const [code, { count }] of Object.entries(result.statusCodeStats as unknown as Record<string, { count: number }>)) statusCodes[code] = count;
-  return {
-    requests,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    rps: requests / (result.duration || opts.seconds),
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    meanMs: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
-    cpuUsPerRequest: (cpuAfter - cpuBefore) / Math.max(1, requests),
-    statusCodes,
-    windowUs: { from, to },
-  };
+  return summary(result, latencies, opts.seconds, cpuMicros(server.pid) - cpuBefore, { from, to }, failures);
 }
 
 export const OPERATIONS = ["get", "list", "list-deep", "create", "patch"] as const;

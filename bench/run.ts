@@ -2,14 +2,15 @@
 // and a bare node:http baseline, each in its own process, driven by autocannon from this
 // one. Prints operation × store → req/s, p50/p99, server CPU per request, checks the
 // targets, and writes bench/results/<timestamp>.json and bench/results/latest.json.
-//   BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_CONNECTIONS (10), BENCH_SEED (100000)
+//   BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_CONNECTIONS (10), BENCH_SEED (100000),
+//   BENCH_CONNECT_TIMEOUT_MS (2000: the product's MCP_API_CONNECT_TIMEOUT_MS), BENCH_LIST_RATE (5 lists/s)
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer as createTcpServer, type Socket } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import { namespaceOf } from "../server/domain/names.js";
+import { LEFT_OUT_META } from "../server/domain/workspace-gateway.js";
 import {
   OPERATIONS,
   REPO_ROOT,
@@ -20,6 +21,9 @@ import {
   newEncryptionKey,
   operationSpecs,
   runPhase,
+  runPhaseBeside,
+  seedMembers,
+  startHangingServer,
   seedPostgres,
   seedSqlite,
   startServer,
@@ -28,8 +32,11 @@ import {
   type Operation,
   type PhaseResult,
   type RequestSpec,
+  type SeedMember,
   type ServerProcess,
 } from "./lib.js";
+
+type Hanging = Awaited<ReturnType<typeof startHangingServer>>;
 
 interface Target extends BenchTarget {
   store: "baseline-sqlite" | "api-sqlite" | "api-postgres";
@@ -45,6 +52,10 @@ const config = {
   seed: num("BENCH_SEED", 100_000),
   deepTarget: 50_000, // records walked before taking the deep cursor
   walkBudgetMs: 8_000, // …or as deep as this allows (reported)
+  // How long a list waits for a member (the product's MCP_API_CONNECT_TIMEOUT_MS; its default, 10 s, outlasts a row).
+  connectTimeoutMs: num("BENCH_CONNECT_TIMEOUT_MS", 2_000),
+  // The isolation rows' second agent: tools/list at this offered rate, whatever the answers take.
+  listRate: num("BENCH_LIST_RATE", 5),
 };
 const HARD_LIMIT_MS = 300_000;
 // Over this 1-minute load average the machine was not quiet: the run says so.
@@ -89,6 +100,7 @@ async function prepare(t: Target): Promise<Prepared> {
     MCP_API_RATE_LIMIT: String(RATE_LIMIT),
     // The gateway row's upstream is on loopback.
     MCP_API_ALLOW_PRIVATE_NETWORK: "true",
+    MCP_API_CONNECT_TIMEOUT_MS: String(config.connectTimeoutMs),
     // The relay baseline forwards to the same upstream as the gateway.
     BASELINE_RELAY_UPSTREAM: upstreamUrl(),
   };
@@ -228,36 +240,25 @@ async function measureGateway(api: Prepared, baseline: Prepared): Promise<Gatewa
   const id = (created.body as { id: string }).id;
   const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "bench" } } });
   // The workspace endpoint: the same upstream as a member of the write workspace (a call
-  // finds its member by one index probe, whatever else the workspace holds); its second row
-  // runs once a member that accepts connections and never answers has joined (a call must not feel it).
+  // finds its member by one index probe, whatever else the workspace holds). A hanging member
+  // beside it is measureIsolation's.
   const ws = api.target.writeWorkspace;
   const wsUrl = `/api/workspaces/${ws}/mcp`;
   const wsBody = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: `${namespaceOf(`bench upstream ${runId}`)}__echo`, arguments: { text: "bench" } } });
-  const silent = createTcpServer((socket: Socket) => void socket.on("error", () => {}));
-  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
-  const addHanging = async () => {
-    const port = (silent.address() as { port: number }).port;
-    const h = await httpJson(api.server.port, "POST", "/api/mcp-servers", { authorization: `Bearer ${api.target.token}` }, { workspaceId: ws, name: `hangs ${runId}`, url: `http://127.0.0.1:${port}/mcp` });
-    if (h.status !== 201) throw new Error(`workspace row: create got ${h.status}: ${JSON.stringify(h.body)}`);
-  };
-  const headers = { accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" };
-  const paths: { path: string; process: string; server: ServerProcess; url: string; body?: string; before?: () => Promise<void> }[] = [
+  const paths: { path: string; process: string; server: ServerProcess; url: string; body?: string }[] = [
     { path: "direct", process: "upstream", server: upstream!, url: "/mcp" },
     { path: "relay baseline", process: "baseline", server: baseline.server, url: "/relay/mcp" },
     { path: "gateway", process: "product", server: api.server, url: `/api/mcp-servers/${id}/mcp` },
     { path: "workspace endpoint", process: "product", server: api.server, url: wsUrl, body: wsBody },
-    { path: "workspace, a member hanging", process: "product", server: api.server, url: wsUrl, body: wsBody, before: addHanging },
   ];
   const rows: GatewayRow[] = [];
   for (const p of paths) {
-    await p.before?.();
-    const r = await runPhase(p.server, api.target.token, { method: "POST", headers, next: () => ({ path: p.url, body: p.body ?? body }) }, config);
+    const r = await runPhase(p.server, api.target.token, { method: "POST", headers: MCP_HEADERS, next: () => ({ path: p.url, body: p.body ?? body }) }, config);
     log(`tools/call ${p.path}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/call (${p.process})`);
     rows.push({ path: p.path, connections: config.connections, process: p.process, cpuRatioToRelay: null, ...r });
   }
-  silent.close();
   for (const p of paths.slice(0, 3)) {
-    const r = await runPhase(p.server, api.target.token, { method: "POST", headers, next: () => ({ path: p.url, body: p.body ?? body }) }, { ...config, connections: 1 });
+    const r = await runPhase(p.server, api.target.token, { method: "POST", headers: MCP_HEADERS, next: () => ({ path: p.url, body: p.body ?? body }) }, { ...config, connections: 1 });
     log(`tools/call ${p.path}, 1 agent: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/call (${p.process})`);
     rows.push({ path: p.path, connections: 1, process: p.process, cpuRatioToRelay: null, ...r });
   }
@@ -266,6 +267,138 @@ async function measureGateway(api: Prepared, baseline: Prepared): Promise<Gatewa
     for (const r of rows) if (r.connections === n && r.process !== "upstream" && r !== relay) r.cpuRatioToRelay = r.cpuUsPerRequest / relay.cpuUsPerRequest;
   }
   return rows;
+}
+
+const MCP_HEADERS = { accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" };
+const HEALTHY = "healthy";
+const rpc = (method: string, params: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", id: 1, method, params });
+/** An MCP answer (JSON, or one SSE event) that carries a JSON-RPC error, or a tool result marked isError. */
+const rpcFailed = (body: string) => /"error"\s*:\s*\{|"isError"\s*:\s*true/.test(body);
+
+/**
+ * The isolation rows' workspaces (issue 21: no member slows another), each holding a member
+ * named `healthy` on the bench upstream: alone, beside an OAuth member whose access token
+ * expired an hour ago and whose token endpoint takes the refresh and never answers, or beside
+ * a member whose MCP upstream takes requests and never answers.
+ */
+interface IsolationCase {
+  label: string;
+  workspaceId: string;
+  members: SeedMember[];
+}
+
+const ISOLATION_TAGS = ["alone", "refresh", "upstream"] as const;
+const isolationWorkspace = (tag: (typeof ISOLATION_TAGS)[number]) => `ws_bench_iso_${tag}_${runId}`;
+
+/** The cases, once the bench upstream runs (its URL is the healthy member's). */
+function isolationCases(hangingAs: string, hangingUpstream: string): IsolationCase[] {
+  const ws = isolationWorkspace;
+  const healthy = (workspaceId: string): SeedMember => ({ workspaceId, name: HEALTHY, url: upstreamUrl() });
+  return [
+    { label: "alone", workspaceId: ws("alone"), members: [healthy(ws("alone"))] },
+    {
+      label: "+ member whose refresh hangs",
+      workspaceId: ws("refresh"),
+      members: [healthy(ws("refresh")), { workspaceId: ws("refresh"), name: "refresh hangs", url: upstreamUrl(), expiredOAuth: { tokenEndpoint: `${hangingAs}/token` } }],
+    },
+    { label: "+ member whose upstream hangs", workspaceId: ws("upstream"), members: [healthy(ws("upstream")), { workspaceId: ws("upstream"), name: "upstream hangs", url: `${hangingUpstream}/mcp` }] },
+    // The first case again, last: the spread of the two is this run's noise.
+    { label: "alone, again", workspaceId: ws("alone"), members: [] },
+  ];
+}
+
+interface IsolationRow {
+  label: string;
+  calls: PhaseResult;
+  lists: PhaseResult;
+  /** What the hanging peers were asked during the row (the hang was live, not idle). */
+  tokenRequests: number;
+  upstreamRequests: number;
+  /** The reasons one list of the row gave for the members it left out. */
+  leftOut: string[];
+}
+
+/**
+ * tools/call of the healthy member at BENCH_CONNECTIONS agents, while a second agent lists
+ * the workspace at BENCH_LIST_RATE (so that the hanging member is opened, and its refresh or
+ * upstream awaited, all through the row), in each case of isolationCases.
+ */
+async function measureIsolation(api: Prepared, cases: IsolationCase[], hanging: { as: Hanging; upstream: Hanging }): Promise<IsolationRow[]> {
+  const call = rpc("tools/call", { name: `${HEALTHY}__echo`, arguments: { text: "bench" } });
+  const list = rpc("tools/list", {});
+  // Enough connections to keep the offered list rate while each list waits the connect timeout.
+  const listConnections = Math.ceil(config.listRate * (config.connectTimeoutMs / 1000) * 1.5) + 1;
+  const rows: IsolationRow[] = [];
+  for (const c of cases) {
+    const url = `/api/workspaces/${c.workspaceId}/mcp`;
+    const auth = { authorization: `Bearer ${api.target.token}`, ...MCP_HEADERS };
+    hanging.as.reset();
+    hanging.upstream.reset();
+    const sample = httpJson(api.server.port, "POST", url, auth, JSON.parse(list));
+    const { main, side } = await runPhaseBeside(
+      api.server,
+      api.target.token,
+      { method: "POST", headers: MCP_HEADERS, next: () => ({ path: url, body: call }), failed: rpcFailed },
+      { spec: { method: "POST", headers: MCP_HEADERS, next: () => ({ path: url, body: list }), failed: rpcFailed }, connections: listConnections, rate: config.listRate },
+      config,
+    );
+    const answer = await sample;
+    const body = typeof answer.body === "string" ? JSON.parse(/^data: (.*)$/m.exec(answer.body)?.[1] ?? "null") : answer.body;
+    const leftOut = ((body?.result?._meta?.[LEFT_OUT_META] ?? []) as { name: string; reason: string; message: string }[]).map((l) => `${l.name}: ${l.reason} (${l.message})`);
+    const tools = ((body?.result?.tools ?? []) as { name: string }[]).map((t) => t.name);
+    if (!tools.includes(`${HEALTHY}__echo`)) throw new Error(`isolation ${c.label}: tools/list lacks ${HEALTHY}__echo: ${JSON.stringify(answer.body).slice(0, 400)}`);
+    const row = { label: c.label, calls: main, lists: side, tokenRequests: hanging.as.seen().filter((r) => r.startsWith("POST /token")).length, upstreamRequests: hanging.upstream.seen().length, leftOut };
+    log(
+      `isolation ${c.label}: tools/call p50 ${main.p50Ms.toFixed(2)} ms, p99 ${main.p99Ms.toFixed(1)} ms; tools/list p50 ${side.p50Ms.toFixed(1)} ms (${side.requests} lists); ` +
+        `token endpoint asked ${row.tokenRequests}×, hanging upstream ${row.upstreamRequests}×; left out: ${leftOut.join("; ") || "none"}` +
+        (main.firstError ? `; ${main.errors} failed calls, e.g. ${main.firstError}` : ""),
+    );
+    rows.push(row);
+  }
+  return rows;
+}
+
+function printIsolation(rows: IsolationRow[]) {
+  const alone = rows[0];
+  console.log(
+    `workspace isolation: tools/call to the healthy member at ${config.connections} agents, beside one agent listing the workspace at ${config.listRate}/s ` +
+      `(MCP_API_CONNECT_TIMEOUT_MS=${config.connectTimeoutMs}); × is the ratio to the first row`,
+  );
+  const head = ["workspace", "calls/s", "p50 ms", "×", "p99 ms", "×", "CPU µs/call", "lists", "list p50 ms", "list p99 ms", "token POSTs", "hung upstream", "non-2xx/err"];
+  const body = rows.map((r) => [
+    r.label,
+    fmt(r.calls.rps, 0),
+    fmt(r.calls.p50Ms, 2),
+    `${fmt(r.calls.p50Ms / alone.calls.p50Ms, 2)}×`,
+    fmt(r.calls.p99Ms, 2),
+    `${fmt(r.calls.p99Ms / alone.calls.p99Ms, 2)}×`,
+    fmt(r.calls.cpuUsPerRequest, 0),
+    String(r.lists.requests),
+    fmt(r.lists.p50Ms, 1),
+    fmt(r.lists.p99Ms, 1),
+    String(r.tokenRequests),
+    String(r.upstreamRequests),
+    `${r.calls.non2xx + r.lists.non2xx}/${r.calls.errors + r.lists.errors}`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => "  " + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  console.log(line(head));
+  for (const b of body) console.log(line(b));
+  for (const r of rows) if (r.leftOut.length) console.log(`  ${r.label}: a list left out ${r.leftOut.join("; ")}`);
+}
+
+/** "Beyond noise": a hanging case's p50 above the slower of the two alone rows by more than 10%. */
+function isolationChecks(rows: IsolationRow[]): TargetCheck[] {
+  const alone = rows.filter((r) => r.label.startsWith("alone"));
+  const ceiling = Math.max(...alone.map((r) => r.calls.p50Ms));
+  return rows
+    .filter((r) => !r.label.startsWith("alone"))
+    .map((r) => ({
+      store: "api-sqlite",
+      target: `workspace tools/call p50, ${r.label}, ≤ 1.1× the slower alone row`,
+      measured: `${fmt(r.calls.p50Ms, 2)} vs ${alone.map((a) => fmt(a.calls.p50Ms, 2)).join("/")} ms = ${fmt(r.calls.p50Ms / ceiling, 2)}×`,
+      pass: r.calls.non2xx === 0 && r.calls.errors === 0 && r.calls.p50Ms <= 1.1 * ceiling,
+    }));
 }
 
 function printGateway(rows: GatewayRow[]) {
@@ -325,10 +458,12 @@ async function main() {
   const load: { before: number[]; after?: number[] } = { before: loadavg() };
   const readWorkspace = `ws_bench_${runId}`;
   const writeWorkspace = `ws_bench_writes_${runId}`;
-  const workspaces = [readWorkspace, writeWorkspace];
+  const hanging = { as: await startHangingServer(), upstream: await startHangingServer() };
+  closeHanging = () => Promise.all([hanging.as.close(), hanging.upstream.close()]).then(() => {});
+  const workspaces = [readWorkspace, writeWorkspace, ...ISOLATION_TAGS.map(isolationWorkspace)];
 
   const template = join(tmp, "template.sqlite");
-  const { token } = await migrateAndMint(`sqlite:${template}`, key, workspaces);
+  const { token, tokenId } = await migrateAndMint(`sqlite:${template}`, key, workspaces);
   let t0 = performance.now();
   const ids = seedSqlite(template, readWorkspace, config.seed, key);
   log(`seeded ${ids.length} records into SQLite in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -354,6 +489,9 @@ async function main() {
   }
 
   upstream = await startServer("mcp-upstream", "bench/mcp-upstream.ts", {});
+  // The isolation rows' members, in the API's SQLite copy only (their rows run on SQLite).
+  const cases = isolationCases(hanging.as.origin, hanging.upstream.origin);
+  await seedMembers(targets[1].databaseUrl, key, tokenId, cases.flatMap((c) => c.members));
   const prepared: Prepared[] = [];
   for (const t of targets) prepared.push(await prepare(t));
   const runs = prepared.map((p) => p.run);
@@ -361,7 +499,9 @@ async function main() {
   for (const operation of OPERATIONS) {
     for (const p of prepared) rows.push(await measure(p, operation));
   }
-  const gateway = await measureGateway(prepared.find((p) => p.target.store === "api-sqlite")!, prepared.find((p) => p.target.store === "baseline-sqlite")!);
+  const apiSqlite = prepared.find((p) => p.target.store === "api-sqlite")!;
+  const gateway = await measureGateway(apiSqlite, prepared.find((p) => p.target.store === "baseline-sqlite")!);
+  const isolation = await measureIsolation(apiSqlite, cases, hanging);
   await stopAll();
   load.after = loadavg();
 
@@ -387,7 +527,9 @@ async function main() {
   console.log("");
   printGateway(gateway);
   console.log("");
-  const checks = [...checkTargets(rows, runs), ...gatewayChecks(gateway)];
+  printIsolation(isolation);
+  console.log("");
+  const checks = [...checkTargets(rows, runs), ...gatewayChecks(gateway), ...isolationChecks(isolation)];
   for (const c of checks) console.log(`${c.pass ? "PASS" : "FAIL"}  ${c.store.padEnd(12)}  ${c.target}: ${c.measured}`);
   const seconds = (performance.now() - started) / 1000;
   console.log(`\n${checks.filter((c) => c.pass).length}/${checks.length} targets met; run took ${seconds.toFixed(0)} s`);
@@ -418,6 +560,18 @@ async function main() {
     })),
     loadWarning: Math.max(load.before[0], load.after![0]) > LOAD_WARNING,
     gateway: gateway.map((g) => ({ path: g.path, connections: g.connections, process: g.process, cpuRatioToRelay: g.cpuRatioToRelay === null ? null : round(g.cpuRatioToRelay, 2), rps: round(g.rps, 0), p50Ms: round(g.p50Ms, 3), p99Ms: round(g.p99Ms, 3), cpuUsPerRequest: round(g.cpuUsPerRequest, 1), non2xx: g.non2xx, errors: g.errors })),
+    isolation: {
+      connectTimeoutMs: config.connectTimeoutMs,
+      listRatePerSecond: config.listRate,
+      rows: isolation.map((r) => ({
+        workspace: r.label,
+        calls: { rps: round(r.calls.rps, 0), p50Ms: round(r.calls.p50Ms, 3), p99Ms: round(r.calls.p99Ms, 3), p50RatioToAlone: round(r.calls.p50Ms / isolation[0].calls.p50Ms, 2), p99RatioToAlone: round(r.calls.p99Ms / isolation[0].calls.p99Ms, 2), cpuUsPerCall: round(r.calls.cpuUsPerRequest, 1), non2xx: r.calls.non2xx, errors: r.calls.errors },
+        lists: { requests: r.lists.requests, p50Ms: round(r.lists.p50Ms, 3), p99Ms: round(r.lists.p99Ms, 3), non2xx: r.lists.non2xx, errors: r.lists.errors },
+        tokenEndpointRequests: r.tokenRequests,
+        hangingUpstreamRequests: r.upstreamRequests,
+        leftOut: r.leftOut,
+      })),
+    },
     targets: checks,
   };
   const dir = join(REPO_ROOT, "bench", "results");
@@ -429,8 +583,12 @@ async function main() {
   console.log(`wrote bench/results/${stamp}.json and bench/results/latest.json`);
 }
 
+let closeHanging: (() => Promise<void>) | null = null;
+
 async function cleanup() {
   await stopAll();
+  await closeHanging?.();
+  closeHanging = null;
   if (pgCleanup) await pgCleanup().catch((err) => console.error(`bench: PostgreSQL cleanup failed: ${err.message}`));
   pgCleanup = null;
   rmSync(tmp, { recursive: true, force: true });
