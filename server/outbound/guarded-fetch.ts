@@ -170,7 +170,8 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
   // undici (110 modules) loads at the first outbound request, not at start-up.
   let loaded: Promise<{ agent: Agent; fetch: typeof import("undici").fetch; request: typeof import("undici").request }> | null = null;
   const undici = () =>
-    (loaded ??= import("undici").then(({ Agent, fetch, request }) => ({
+    // Bundled (scripts/bundle-server.ts), the CommonJS package's exports arrive only as `default`.
+    (loaded ??= import("undici").then((m) => (m.Agent ? m : (m as unknown as { default: typeof m }).default)).then(({ Agent, fetch, request }) => ({
       fetch,
       request,
       agent: new Agent({
