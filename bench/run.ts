@@ -253,13 +253,13 @@ async function measureGateway(api: Prepared, baseline: Prepared): Promise<Gatewa
   ];
   const rows: GatewayRow[] = [];
   for (const p of paths) {
-    const r = await runPhase(p.server, api.target.token, { method: "POST", headers: MCP_HEADERS, next: () => ({ path: p.url, body: p.body ?? body }) }, config);
-    log(`tools/call ${p.path}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/call (${p.process})`);
+    const r = await runPhase(p.server, api.target.token, { method: "POST", headers: MCP_HEADERS, next: () => ({ path: p.url, body: p.body ?? body }), failed: rpcFailed }, config);
+    log(`tools/call ${p.path}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/call (${p.process})${r.firstError ? `; ${r.errors} failed, e.g. ${r.firstError}` : ""}`);
     rows.push({ path: p.path, connections: config.connections, process: p.process, cpuRatioToRelay: null, ...r });
   }
   for (const p of paths.slice(0, 3)) {
-    const r = await runPhase(p.server, api.target.token, { method: "POST", headers: MCP_HEADERS, next: () => ({ path: p.url, body: p.body ?? body }) }, { ...config, connections: 1 });
-    log(`tools/call ${p.path}, 1 agent: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/call (${p.process})`);
+    const r = await runPhase(p.server, api.target.token, { method: "POST", headers: MCP_HEADERS, next: () => ({ path: p.url, body: p.body ?? body }), failed: rpcFailed }, { ...config, connections: 1 });
+    log(`tools/call ${p.path}, 1 agent: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.cpuUsPerRequest.toFixed(0)} µs CPU/call (${p.process})${r.firstError ? `; ${r.errors} failed, e.g. ${r.firstError}` : ""}`);
     rows.push({ path: p.path, connections: 1, process: p.process, cpuRatioToRelay: null, ...r });
   }
   for (const n of [config.connections, 1]) {
