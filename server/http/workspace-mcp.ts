@@ -2,7 +2,7 @@
 // 2026-07-28 and the 2025 revisions, stateless), whose handlers are the workspace gateway's use cases.
 import type { Request, Response } from "express";
 import { randomUUID } from "node:crypto";
-import { createMcpHandler, LOG_LEVEL_META_KEY, ProtocolError, Server, type AuthInfo, type ServerContext } from "@modelcontextprotocol/server";
+import { createMcpHandler, LOG_LEVEL_META_KEY, ProtocolError, Server, SUPPORTED_PROTOCOL_VERSIONS, type AuthInfo, type ServerContext } from "@modelcontextprotocol/server";
 import { BadMcpRequest } from "../domain/gateway/service.js";
 import { DomainError, Forbidden } from "../domain/errors.js";
 import { parseMessages } from "../domain/gateway/policy.js";
@@ -78,9 +78,9 @@ function setLevel(tokenId: string, level: string) {
  * The least severe level the agent wants: a 2026-07-28 agent's request names its own (none: no
  * log messages); a 2025-era agent's is what it set, or every level until it sets one.
  */
-function wantedLevel(caller: Caller, ctx: Ctx, meta: Record<string, unknown> | undefined): number | null {
+function wantedLevel(caller: Caller, answering: Answering, meta: Record<string, unknown> | undefined): number | null {
   if (caller.modern) {
-    const named = (ctx.mcpReq as { envelope?: Record<string, unknown> }).envelope?.[LOG_LEVEL_META_KEY] ?? meta?.[LOG_LEVEL_META_KEY];
+    const named = answering.envelope?.[LOG_LEVEL_META_KEY] ?? meta?.[LOG_LEVEL_META_KEY];
     const at = typeof named === "string" ? LEVELS.indexOf(named) : -1;
     return at < 0 ? null : at;
   }
@@ -112,14 +112,40 @@ function resumeOf(ctx: Ctx): CallOptions["resume"] {
 }
 
 /**
+ * The agent's request being answered: its id, where the notifications and requests sent while
+ * answering it go (its response stream), its own cancellation, and its 2026-07-28 envelope.
+ */
+interface Answering {
+  id: string | number;
+  signal?: AbortSignal;
+  envelope?: Record<string, unknown>;
+  /** What a 2026-07-28 agent's retry of a multi-round-trip request carries. */
+  resume?: CallOptions["resume"];
+  notify(message: { method: string; params?: object }): Promise<void>;
+  ask(message: { jsonrpc: "2.0"; id: string; method: string; params: object }): Promise<void>;
+}
+
+/** An SDK handler's request, as an Answering. */
+function answeringOf(server: Server, ctx: Ctx): Answering {
+  return {
+    id: ctx.mcpReq.id,
+    signal: ctx.mcpReq.signal,
+    envelope: (ctx.mcpReq as { envelope?: Record<string, unknown> }).envelope,
+    resume: resumeOf(ctx),
+    notify: (message) => ctx.mcpReq.notify(message as never),
+    ask: (message) => server.transport!.send(message as never, { relatedRequestId: ctx.mcpReq.id }),
+  };
+}
+
+/**
  * Asks the agent, on the response stream of its request, what an upstream asked while answering
  * it. Its answer, POSTed to whichever process, goes upstream by `answerId` (sealed by the
  * gateway). Only a 2025-era agent can be asked: a 2026-07-28 request has no stream for requests
  * of the server.
  */
-async function askAgent(server: Server, ctx: Ctx, caller: Caller, method: string, params: Record<string, unknown>, answerId: string): Promise<void> {
+async function askAgent(answering: Answering, caller: Caller, method: string, params: Record<string, unknown>, answerId: string): Promise<void> {
   if (caller.modern) throw new ProtocolError(-32601, `${method} cannot be relayed to an agent speaking 2026-07-28 through the workspace endpoint`);
-  await server.transport!.send({ jsonrpc: "2.0", id: answerId, method, params } as never, { relatedRequestId: ctx.mcpReq.id });
+  await answering.ask({ jsonrpc: "2.0", id: answerId, method, params });
 }
 
 // Requests asked of 2025-era agents on behalf of a 2026-07-28 member's input_required result,
@@ -128,7 +154,7 @@ async function askAgent(server: Server, ctx: Ctx, caller: Caller, method: string
 const awaited = new Map<string, { tokenId: string; settle: (message: { result?: unknown; error?: { code: number; message: string; data?: unknown } }) => void }>();
 
 /** Asks a 2025-era agent, on the response stream of its request, and waits for its answer. */
-async function askAgentAndWait(server: Server, ctx: Ctx, caller: Caller, method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
+async function askAgentAndWait(answering: Answering, caller: Caller, method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
   if (caller.modern) throw new ProtocolError(-32601, `${method} is passed to an agent speaking 2026-07-28 as the input_required result itself`);
   const id = `mcpws-${randomUUID()}`;
   const answered = new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -149,7 +175,7 @@ async function askAgentAndWait(server: Server, ctx: Ctx, caller: Caller, method:
     });
   });
   try {
-    await server.transport!.send({ jsonrpc: "2.0", id, method, params } as never, { relatedRequestId: ctx.mcpReq.id });
+    await answering.ask({ jsonrpc: "2.0", id, method, params });
   } catch (err) {
     awaited.get(id)?.settle({ error: { code: -32603, message: `the agent's stream is gone: ${(err as Error).message}` } });
   }
@@ -157,34 +183,109 @@ async function askAgentAndWait(server: Server, ctx: Ctx, caller: Caller, method:
 }
 
 /** Runs one call with the agent's cancellation (however it arrives), its progress, log messages and server-to-client requests passed on. */
-async function relayed<T>(server: Server, ctx: Ctx, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>): Promise<T> {
+async function relayed<T>(answering: Answering, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>): Promise<T> {
   const token = meta?.progressToken as string | number | undefined;
-  const level = wantedLevel(caller, ctx, meta);
+  const level = wantedLevel(caller, answering, meta);
   const cancel = new AbortController();
-  const key = flightKey(caller.actor.tokenId, ctx.mcpReq.id);
+  const key = flightKey(caller.actor.tokenId, answering.id);
   inFlight.set(key, cancel);
   try {
     return await answer(() =>
       call({
-        signal: AbortSignal.any([cancel.signal, ctx.mcpReq.signal, caller.gone]),
+        signal: AbortSignal.any(answering.signal ? [cancel.signal, answering.signal, caller.gone] : [cancel.signal, caller.gone]),
         onprogress:
-          token === undefined ? undefined : (p) => void ctx.mcpReq.notify({ method: "notifications/progress", params: { ...p, progressToken: token } }).catch(() => {}),
+          token === undefined ? undefined : (p) => void answering.notify({ method: "notifications/progress", params: { ...p, progressToken: token } }).catch(() => {}),
         onlog:
           level === null
             ? undefined
             : (params) => {
-                if (LEVELS.indexOf(params.level as string) >= level) void ctx.mcpReq.notify({ method: "notifications/message", params } as never).catch(() => {});
+                if (LEVELS.indexOf(params.level as string) >= level) void answering.notify({ method: "notifications/message", params }).catch(() => {});
               },
-        onrequest: (method, params, answerId) => askAgent(server, ctx, caller, method, params, answerId),
-        onlocalrequest: (method, params, signal) => askAgentAndWait(server, ctx, caller, method, params, AbortSignal.any([signal, cancel.signal, ctx.mcpReq.signal, caller.gone])),
+        onrequest: (method, params, answerId) => askAgent(answering, caller, method, params, answerId),
+        onlocalrequest: (method, params, signal) =>
+          askAgentAndWait(answering, caller, method, params, AbortSignal.any(answering.signal ? [signal, cancel.signal, answering.signal, caller.gone] : [signal, cancel.signal, caller.gone])),
         // A 2026-07-28 agent gets a member's input_required result and retries with its answers and the state.
         allowInputRequired: caller.modern,
-        resume: resumeOf(ctx),
+        resume: answering.resume,
       }),
     );
   } finally {
     if (inFlight.get(key) === cancel) inFlight.delete(key);
   }
+}
+
+/** A 2025-era tools/call the endpoint answers itself, without an SDK Server per request (the hot path). */
+interface DirectCall {
+  id: string | number;
+  name: string;
+  args: Record<string, unknown> | undefined;
+  meta: Record<string, unknown> | undefined;
+}
+
+const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"]);
+const CALL_KEYS = new Set(["name", "arguments", "_meta"]);
+const LEGACY_VERSIONS: readonly string[] = SUPPORTED_PROTOCOL_VERSIONS;
+
+/**
+ * The call, when the request is one the SDK would serve exactly as `answerDirectly` does: one
+ * 2025-era tools/call (a supported MCP-Protocol-Version header, no 2026-07-28 envelope or
+ * headers) whose params pass the SDK's schema as they are. Anything else (null) goes to the SDK,
+ * which answers it, its refusals included, as before.
+ */
+function directToolCall(req: Request, body: unknown): DirectCall | null {
+  const version = req.get("mcp-protocol-version");
+  if (version === undefined || !LEGACY_VERSIONS.includes(version) || req.get("mcp-method") !== undefined || req.get("mcp-name") !== undefined) return null;
+  if (!isPlain(body) || body.method !== "tools/call" || body.jsonrpc !== "2.0" || !Object.keys(body).every((k) => REQUEST_KEYS.has(k))) return null;
+  const { id, params } = body;
+  if (typeof id !== "string" && !Number.isSafeInteger(id)) return null;
+  if (!isPlain(params) || typeof params.name !== "string" || !Object.keys(params).every((k) => CALL_KEYS.has(k))) return null;
+  if (params.arguments !== undefined && !isPlain(params.arguments)) return null;
+  const meta = params._meta;
+  if (meta !== undefined && !isPlain(meta)) return null;
+  const token = meta?.progressToken;
+  if (token !== undefined && typeof token !== "string" && !Number.isSafeInteger(token)) return null;
+  // No envelope key and a 2025-era header: the SDK classifies it legacy (no claim), as here.
+  if (meta !== undefined && Object.keys(meta).some((k) => k.startsWith("io.modelcontextprotocol/"))) return null;
+  return { id: id as string | number, name: params.name, args: params.arguments as Record<string, unknown> | undefined, meta };
+}
+
+/** A thrown failure as the SDK's Protocol writes it in a JSON-RPC error (2025-era codec: -32002 goes out as -32602). */
+function errorOf(err: unknown) {
+  const e = err as { code?: unknown; message?: unknown; data?: unknown } | null;
+  const code = Number.isSafeInteger(e?.code) ? (e!.code as number) : -32603;
+  return { code: code === -32002 ? -32602 : code, message: (e?.message as string | undefined) ?? "Internal error", ...(e?.data !== undefined ? { data: e.data } : {}) };
+}
+
+/**
+ * Answers a direct call as the SDK's stateless 2025-era transport does: an SSE response carrying
+ * what the member sent while answering (progress, log messages, its requests of the agent), then
+ * the result or error. Headers go out with the first event.
+ */
+async function answerDirectly(res: Response, caller: Caller, call: DirectCall, run: (options: CallOptions) => Promise<unknown>): Promise<void> {
+  const write = (message: object) => {
+    if (res.writableEnded || res.destroyed) return;
+    if (!res.headersSent) {
+      res.status(200);
+      res.setHeader("content-type", "text/event-stream");
+      res.setHeader("cache-control", "no-cache, no-transform");
+      res.setHeader("x-accel-buffering", "no");
+    }
+    res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  };
+  const answering: Answering = {
+    id: call.id,
+    notify: async (message) => write({ ...message, jsonrpc: "2.0" }),
+    ask: async (message) => write(message),
+  };
+  let reply: object;
+  try {
+    reply = { result: await relayed(answering, caller, call.meta, run), jsonrpc: "2.0", id: call.id };
+  } catch (err) {
+    reply = { jsonrpc: "2.0", id: call.id, error: errorOf(err) };
+  }
+  write(reply);
+  res.end();
 }
 
 function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: number): Server {
@@ -203,7 +304,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   });
   server.setRequestHandler("tools/list", async () => ({ ...(await answer(() => workspace.listTools(actor, workspaceId, view))), ...hints }) as never);
   server.setRequestHandler("tools/call", async (request, ctx) =>
-    (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.callTool(actor, workspaceId, request.params.name, request.params.arguments, o, view))) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.callTool(actor, workspaceId, request.params.name, request.params.arguments, o, view))) as never,
   );
   // Emulated per agent: every upstream session sends every level, and the gateway passes on what this agent asked for.
   server.setRequestHandler("logging/setLevel", async (request) => {
@@ -213,7 +314,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   if (view) return server;
   server.setRequestHandler("prompts/list", async () => ({ ...(await answer(() => workspace.listPrompts(actor, workspaceId))), ...hints }) as never);
   server.setRequestHandler("prompts/get", async (request, ctx) =>
-    (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.getPrompt(actor, workspaceId, request.params.name, request.params.arguments, o))) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.getPrompt(actor, workspaceId, request.params.name, request.params.arguments, o))) as never,
   );
   server.setRequestHandler("resources/list", async () => ({ ...(await answer(() => workspace.listResources(actor, workspaceId))), ...hints }) as never);
   server.setRequestHandler(
@@ -221,7 +322,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
     async () => ({ ...(await answer(() => workspace.listResourceTemplates(actor, workspaceId))), ...hints }) as never,
   );
   server.setRequestHandler("resources/read", async (request, ctx) =>
-    (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.readResource(actor, workspaceId, request.params.uri, o))) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.readResource(actor, workspaceId, request.params.uri, o))) as never,
   );
   if (!caller.modern) {
     // A subscription belongs to the agent session: its updates go on that session's GET stream.
@@ -239,7 +340,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
     server.setRequestHandler("resources/unsubscribe", async (request) => (await answer(() => workspace.unsubscribe(actor, workspaceId, session(), request.params.uri))) as never);
   }
   server.setRequestHandler("completion/complete", async (request, ctx) =>
-    (await relayed(server, ctx, caller, request.params._meta, (o) => workspace.complete(actor, workspaceId, request.params as never, o))) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.complete(actor, workspaceId, request.params as never, o))) as never,
   );
   return server;
 }
@@ -326,6 +427,12 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     res.on("close", () => {
       if (!res.writableFinished) gone.abort();
     });
+    const direct = directToolCall(req, req.body);
+    if (direct) {
+      const caller: Caller = { actor, workspaceId, modern: false, gone: gone.signal, view, session };
+      await answerDirectly(res, caller, direct, (o) => workspace.callTool(actor, workspaceId, direct.name, direct.args, o, view));
+      return;
+    }
 
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
