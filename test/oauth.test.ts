@@ -286,6 +286,22 @@ describe("keeping tokens fresh", () => {
     expect(p.tokenRequests.filter((r) => r.grant_type === "refresh_token")).toHaveLength(1);
   });
 
+  test("when a refresh fails slowly while several calls wait on it, then the authorization server is asked once and the next call retries", async () => {
+    const p = await peer({ accessTokenTtlSeconds: 600 });
+    const { token, id } = await register(p);
+    await connect(p, token, id);
+    await age(id, 570, 30);
+    // The token endpoint answers 503 after 300 ms: every waiter used to win the lock in turn and ask again.
+    p.failTokenRequests(300);
+    const results = await Promise.all(Array.from({ length: 3 }, () => raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/test`, { token })));
+    expect(results.map((r) => r.json.connectorStatus)).toEqual(["error", "error", "error"]);
+    expect(p.tokenRequests.filter((r) => r.grant_type === "refresh_token")).toHaveLength(1);
+    // The failure is not remembered: once the authorization server is back, the next use refreshes.
+    p.failTokenRequests(null);
+    expect((await raw(srv.baseUrl, "POST", `/api/mcp-servers/${id}/test`, { token })).json.connectorStatus).toBe("connected");
+    expect(p.tokenRequests.filter((r) => r.grant_type === "refresh_token")).toHaveLength(2);
+  });
+
   test("when the authorization server rejects the refresh, then the server is disconnected with a re-authorize message", async () => {
     const p = await peer({ accessTokenTtlSeconds: 30 });
     const { token, id } = await register(p);

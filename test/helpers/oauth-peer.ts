@@ -58,6 +58,8 @@ export interface OAuthPeer {
    */
   login(authorizationUrl: string | URL, opts?: { deny?: boolean; account?: string }): Promise<string>;
   /** Destroys every grant, code and refresh token: refreshes fail with invalid_grant and issued access tokens go inactive. */
+  /** From now on, every token request is answered 503 (temporarily_unavailable) after `delayMs`; null ends the outage. */
+  failTokenRequests(delayMs: number | null): void;
   revokeAllGrants(): Promise<void>;
   /** The AS's introspection of `token` (RFC 7662): active, and for which audiences; for MCP servers of the test's own. */
   introspect(token: string): Promise<{ active: boolean; aud: string[]; sub?: string }>;
@@ -205,7 +207,17 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
   const revocations: string[] = [];
   const registrations: Record<string, unknown>[] = [];
 
+  // While set (failTokenRequests), every token request is recorded and answered 503 after this delay.
+  let tokenOutage: number | null = null;
+
   provider.use(async (ctx, next) => {
+    if (tokenOutage !== null && ctx.method === "POST" && ctx.path === tokenPath) {
+      tokenRequests.push(recordToken(ctx.get("authorization").toLowerCase().startsWith("basic "), new URLSearchParams(await readText(ctx.req))));
+      await new Promise((r) => setTimeout(r, tokenOutage!));
+      ctx.status = 503;
+      ctx.body = { error: "temporarily_unavailable" };
+      return;
+    }
     // RFC 8414 metadata under its own name, served from oidc-provider's discovery document.
     const rfc8414 = ctx.path === "/.well-known/oauth-authorization-server";
     if (rfc8414) ctx.path = "/.well-known/openid-configuration";
@@ -362,6 +374,9 @@ export async function startOAuthPeer(options: OAuthPeerOptions): Promise<OAuthPe
     revocations,
     registrations,
     login,
+    failTokenRequests: (delayMs) => {
+      tokenOutage = delayMs;
+    },
     revokeAllGrants: async () => store.deleteWhere((e) => ["Grant", "RefreshToken", "AuthorizationCode"].includes(e.model)),
     forgetClient: async (id) => store.deleteWhere((e) => e.model === "Client" && e.payload.client_id === id),
     close: async () => {

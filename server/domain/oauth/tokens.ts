@@ -119,12 +119,26 @@ export function createTokens(ctx: OAuthContext, { setupFor }: Setup, { identity,
     }
   }
 
+  // One acquisition per record version in this process: callers that arrive while one runs share its
+  // outcome, so a hanging or failing authorization server is asked once, not once per waiter
+  // that wins the lock after it (and waiters do not poll the store while it runs).
+  const inFlight = new Map<string, Promise<TokenOutcome>>();
+
   /**
    * A usable access token for an outbound call, refreshed or fetched first when it is missing
    * or about to expire (see needsRenewal). Only one process refreshes a server at a time:
    * the lock is a conditional update on the record, so it holds across processes.
    */
-  async function accessToken(stored: StoredServer): Promise<TokenOutcome> {
+  function accessToken(stored: StoredServer): Promise<TokenOutcome> {
+    const key = `${stored.server.workspaceId}/${stored.server.id}@${stored.version}`;
+    const running = inFlight.get(key);
+    if (running) return running;
+    const started = acquire(stored).finally(() => inFlight.delete(key));
+    inFlight.set(key, started);
+    return started;
+  }
+
+  async function acquire(stored: StoredServer): Promise<TokenOutcome> {
     const deadline = now().getTime() + LOCK_WAIT_MS;
     for (;;) {
       const secrets = await repo.openSecrets(stored.server.workspaceId, stored.server.id);
