@@ -1,4 +1,4 @@
-// The compiled build as production runs it: `npm run build`, then `node dist/server/main.js`
+// The compiled build as production runs it: `npm run build` (when dist/ is not this source's build; test/helpers/dist-build.ts), then `node dist/server/main.js`
 // and the CLIs from dist/, with what an operator sees at start-up and at shutdown.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ensureBuilt } from "./helpers/dist-build.js";
 import { listen } from "./helpers/mcp-peers.js";
 import { raw } from "./helpers/server.js";
 
@@ -50,7 +51,7 @@ async function baseUrlOf(s: Started): Promise<string> {
 }
 
 beforeAll(async () => {
-  await run("npm", ["run", "-s", "build"], { cwd: root });
+  await ensureBuilt();
   dataDir = mkdtempSync(join(tmpdir(), "mcp-api-runtime-"));
   env = {
     ...process.env,
