@@ -107,6 +107,35 @@ describe("POST /api/workspaces/{workspaceId}/mcp keeps upstream sessions", () =>
     await client.close();
   }, 30_000);
 
+  test("when an agent cancels its call or goes away, then the kept session stays for everyone else", async () => {
+    const { endpoint, agent } = await workspaceWith(srv, [{ name: "Shared", url: v1.url, authType: "api_key", apiKey: KEY }]);
+    const other = await v1Agent(endpoint, await agent());
+    await other.callTool({ name: "shared__echo", arguments: { text: "first" } });
+    const opened = v1.sessionsOpened!();
+    const leaving = await v2Agent(endpoint, await agent());
+    const abort = new AbortController();
+    const call = leaving.callTool({ name: "shared__slow", arguments: { ms: 20_000 } }, { signal: abort.signal });
+    await new Promise((r) => setTimeout(r, 300));
+    abort.abort();
+    await expect(call).rejects.toThrow();
+    await leaving.close();
+    // An agent whose connection drops mid-call (no notifications/cancelled): a bare POST, aborted.
+    const dropped = new AbortController();
+    const bare = fetch(endpoint, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${await agent()}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "shared__slow", arguments: { ms: 20_000 } } }),
+      signal: dropped.signal,
+    }).then((r) => r.text());
+    await new Promise((r) => setTimeout(r, 300));
+    dropped.abort();
+    await expect(bare).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await other.callTool({ name: "shared__echo", arguments: { text: "after" } })).toMatchObject({ content: [{ text: "after" }] });
+    expect(v1.sessionsOpened!()).toBe(opened);
+    await other.close();
+  }, 30_000);
+
   test("when the upstream forgets its session, then the call is reconnected once, transparently", async () => {
     const { endpoint, agent } = await workspaceWith(srv, [{ name: "Forgetful", url: v1.url, authType: "api_key", apiKey: KEY }]);
     const client = await v1Agent(endpoint, await agent());

@@ -278,7 +278,7 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
     return true;
   }
 
-  function callsOf(client: Client, group: string, deadline: AbortSignal, timeoutMs: number): UpstreamCalls {
+  function callsOf(client: Client, group: string, deadline: AbortSignal, timeoutMs: number, callers: AbortSignal[]): UpstreamCalls {
     // A call's messages reach its agent only while the call runs.
     const scoped =
       <A extends unknown[], R>(fn: (...a: A) => Promise<R>, at: number) =>
@@ -292,12 +292,15 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
           call.open = false;
         }
       };
-    const opts = (o?: CallOptions) => ({
-      signal: o?.signal ? AbortSignal.any([o.signal, deadline]) : deadline,
-      timeout: timeoutMs,
-      ...(o?.onprogress ? { onprogress: o.onprogress, resetTimeoutOnProgress: false } : {}),
-      ...(o?.allowInputRequired ? { allowInputRequired: true } : {}),
-    });
+    const opts = (o?: CallOptions) => {
+      if (o?.signal) callers.push(o.signal);
+      return {
+        signal: o?.signal ? AbortSignal.any([o.signal, deadline]) : deadline,
+        timeout: timeoutMs,
+        ...(o?.onprogress ? { onprogress: o.onprogress, resetTimeoutOnProgress: false } : {}),
+        ...(o?.allowInputRequired ? { allowInputRequired: true } : {}),
+      };
+    };
     const caps = () => (client.getServerCapabilities() ?? {}) as Json;
     // A server without the capability has nothing to list (the SDK would warn and answer empty).
     const has = (what: string) => caps()[what] !== undefined;
@@ -351,15 +354,19 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
           const entry = acquire(target);
           entry.inUse++;
           if (entry.idle) clearTimeout(entry.idle);
+          // The signals of the agents' own calls: one that cancelled or went away says nothing of the session.
+          const callers: AbortSignal[] = [];
           try {
-            return await Promise.race([entry.ready.then(() => use(callsOf(entry.client, entry.group, deadline.signal, timeoutMs))), timedOut]);
+            return await Promise.race([entry.ready.then(() => use(callsOf(entry.client, entry.group, deadline.signal, timeoutMs, callers))), timedOut]);
           } catch (err) {
             if (attempt === 0 && isSessionGone(err, entry)) {
               retire(entry);
               continue;
             }
             // The connection failed, or never opened in time: the next request starts afresh rather than on a broken session.
-            if (!ProtocolError.isInstance(err) && (!deadline.signal.aborted || !entry.connected)) retire(entry);
+            // An agent that cancelled or went away leaves a session that works for everyone else.
+            const cancelled = entry.connected && callers.some((signal) => signal.aborted);
+            if (!ProtocolError.isInstance(err) && !cancelled && (!deadline.signal.aborted || !entry.connected)) retire(entry);
             throw err;
           } finally {
             release(entry);
