@@ -30,6 +30,7 @@ const storeSuites = [
   "test/unauthenticated-rate-limit.test.ts",
   "test/tool-pins.test.ts",
   "test/toolsets.test.ts",
+  "test/built-server.test.ts",
 ];
 
 export default defineConfig({

@@ -18,12 +18,13 @@ import { startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { json, startHostilePeer, type HostilePeer } from "./helpers/hostile-peer.js";
 import { closer, listen } from "./helpers/mcp-peers.js";
 import { startOAuthPeer, type OAuthPeer } from "./helpers/oauth-peer.js";
-import { raw } from "./helpers/server.js";
+import { dropStore, provisionStore, raw } from "./helpers/server.js";
 
 const root = join(import.meta.dirname, "..");
 const run = promisify(execFile);
 const WS = "ws_built";
 let dataDir: string;
+let databaseUrl: string;
 let child: ChildProcess;
 let out = "";
 let baseUrl: string;
@@ -39,6 +40,7 @@ const exported: { path: string; body: string }[] = [];
 beforeAll(async () => {
   await ensureBuilt();
   dataDir = mkdtempSync(join(tmpdir(), "mcp-api-built-"));
+  databaseUrl = await provisionStore(dataDir); // a fresh SQLite file, or a fresh PostgreSQL database (TEST_STORE=postgres)
   collector = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -49,7 +51,7 @@ beforeAll(async () => {
   upstream = await startV2Peer();
   const env = {
     ...process.env,
-    DATABASE_URL: `sqlite:${join(dataDir, "mcp-api.sqlite")}`,
+    DATABASE_URL: databaseUrl,
     MCP_API_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
     MCP_API_ALLOW_PRIVATE_NETWORK: "true",
     MCP_API_METRICS_PORT: "0",
@@ -79,6 +81,8 @@ afterAll(async () => {
   await oauth?.close();
   await jwtAs?.close();
   if (collector) await closer(collector)();
+  if (child && child.exitCode === null) await new Promise((r) => child.once("exit", r));
+  if (databaseUrl) await dropStore(databaseUrl);
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
