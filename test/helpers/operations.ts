@@ -28,6 +28,7 @@ export function everySecuredOperation(workspaceId: string, id: string): Operatio
     ["GET", "/api/connectors/io.github.acme%2Fweather", undefined],
     ["POST", `/api/workspaces/${workspaceId}/mcp`, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" })],
     ["GET", `/api/workspaces/${workspaceId}/mcp`, undefined],
+    ["DELETE", `/api/workspaces/${workspaceId}/mcp`, undefined],
     ["GET", `/api/workspaces/${workspaceId}/events`, undefined],
     ["GET", `/api/workspaces/${workspaceId}/tool-stats`, undefined],
     ["GET", `/api/workspaces/${workspaceId}/tool-call-hours`, undefined],
