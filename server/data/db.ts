@@ -111,7 +111,7 @@ export interface Statements {
    * Runs the steps in one transaction on one connection and returns the first step's rows;
    * when the first step returns no row (an UPDATE whose version moved on), the others are
    * skipped. On SQLite the transaction runs synchronously, so the writer is held for its
-   * statements only.
+   * statements only. On PostgreSQL it takes exactly one statement (a CTE holds the rest).
    */
   write<T>(steps: readonly Statement[]): Promise<T[]>;
 }
@@ -169,21 +169,11 @@ function statementsFor(db: Knex, dialect: Dialect, readOnly: (() => SqliteConnec
   return {
     dialect,
     read: <T>(statement: Statement) => withConnection((conn) => pgQuery(conn as PgConnection, statement) as Promise<T[]>),
-    write: <T>(steps: readonly Statement[]) =>
-      withConnection(async (conn) => {
-        const pc = conn as PgConnection;
-        if (steps.length === 1) return (await pgQuery(pc, steps[0])) as T[]; // one statement is its own transaction
-        await pgQuery(pc, { sql: "begin", values: [] });
-        try {
-          const first = await pgQuery(pc, steps[0]);
-          if (first.length > 0) for (let i = 1; i < steps.length; i++) await pgQuery(pc, steps[i]);
-          await pgQuery(pc, { sql: "commit", values: [] });
-          return first as T[];
-        } catch (err) {
-          await pgQuery(pc, { sql: "rollback", values: [] }).catch(() => {});
-          throw err;
-        }
-      }),
+    // On PostgreSQL a write is one statement (its events in a CTE: mcp-server-repo.ts), its own transaction.
+    write: <T>(steps: readonly Statement[]) => {
+      if (steps.length !== 1) throw new Error("a PostgreSQL write is one statement (put its other steps in a CTE)");
+      return withConnection((conn) => pgQuery(conn as PgConnection, steps[0]) as Promise<T[]>);
+    },
   };
 }
 
