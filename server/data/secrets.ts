@@ -29,6 +29,8 @@ export interface SecretBox {
 const FORMATS = ["v1", "v2"] as const;
 /** Pass as `origin` to open a v1 value that a credential was sealed as before origin binding. */
 export const LEGACY_ORIGIN = "\u0000legacy";
+/** How a v1 value begins (what `isLegacy` looks for; the start-up re-seal finds such rows in SQL with it). */
+export const LEGACY_PREFIX = "v1:";
 
 export function keyIdFor(key: Buffer): string {
   return createHash("sha256").update(key).digest("hex").slice(0, 12);
@@ -91,7 +93,7 @@ export function createSecretBox(keys: Buffer[]): SecretBox {
       return sealed.split(":")[1] ?? "";
     },
     isLegacy(sealed) {
-      return sealed.startsWith("v1:");
+      return sealed.startsWith(LEGACY_PREFIX);
     },
   };
 }
