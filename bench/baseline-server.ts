@@ -1,12 +1,15 @@
 // The bench's baseline: the same reads and writes as the API (same table, same keyset
-// query, same JSON shapes) on bare node:http + better-sqlite3 prepared statements, with
-// no validation, no auth and no Express. What this machine can do at best.
+// query, same JSON shapes) on bare node:http + prepared statements, with no validation, no
+// auth and no Express. What this machine can do at best, one per store: better-sqlite3 on
+// an SQLite file, or `pg` with named prepared statements (parsed and planned once per
+// connection, as the product's are) on PostgreSQL; the same statements on both.
 // With BASELINE_RELAY_UPSTREAM=<url>, POST /relay/mcp is the gateway's baseline: the body
 // forwarded as is to that upstream over a kept-alive connection and its answer piped back,
 // with no auth, validation, policy or audit.
-//   DATABASE_URL=sqlite:<path> PORT=… HOST=127.0.0.1 BASELINE_WORKSPACES=ws_a,ws_b node --import tsx bench/baseline-server.ts
+//   DATABASE_URL=sqlite:<path>|postgres://… PORT=… HOST=127.0.0.1 BASELINE_WORKSPACES=ws_a,ws_b node --import tsx bench/baseline-server.ts
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import Database from "better-sqlite3";
+import pg from "pg";
 import { monotonicFactory } from "ulid";
 
 interface Row {
@@ -18,6 +21,8 @@ interface Row {
   api_key_enc: string | null;
   oauth_client_id: string | null;
   oauth_client_secret_enc: string | null;
+  oauth_client_private_key_enc: string | null;
+  oauth_client_auth_method: string | null;
   oauth_token_endpoint: string | null;
   oauth_authorization_endpoint: string | null;
   oauth_scopes: string | null;
@@ -28,8 +33,10 @@ interface Row {
   secret_header_names: string;
   connector_secret_names: string;
   connector_source: string | null;
-  enabled: number;
+  enabled: number | boolean;
   allowed_tools: string | null;
+  connection_scope: string;
+  tool_pinning: number | boolean;
   connector_id: string | null;
   connector_config: string | null;
   connector_status: string;
@@ -41,31 +48,119 @@ interface Row {
   version: number;
 }
 
+/** The values of a create (INSERT) and of a patch (UPDATE), named as the columns they fill. */
+interface Insert {
+  id: string;
+  workspace_id: string;
+  name: string;
+  name_key: string;
+  url: string;
+  auth_type: string;
+  headers: string;
+  connector_id: string | null;
+  connector_config: string | null;
+  created_by: string;
+  at: string;
+}
+interface Update {
+  id: string;
+  workspace_id: string;
+  version: number;
+  name: string;
+  name_key: string;
+  url: string;
+  headers: string;
+  connector_id: string | null;
+  connector_config: string | null;
+  at: string;
+}
+
+/** The four statements of the baseline; SQLite answers synchronously, PostgreSQL with a promise. */
+interface Store {
+  find(id: string): Row | undefined | Promise<Row | undefined>;
+  list(workspaceId: string, after: string | null, limit: number): Row[] | Promise<Row[]>;
+  /** False when a unique index refused the row. */
+  insert(v: Insert): boolean | Promise<boolean>;
+  update(v: Update): void | Promise<void>;
+  close(): void | Promise<void>;
+}
+
 const url = process.env.DATABASE_URL ?? "";
-if (!url.startsWith("sqlite:")) throw new Error("DATABASE_URL must be sqlite:<path>");
 // The caller's workspaces, as a token would give them: get and patch are scoped by them.
 const workspaces = (process.env.BASELINE_WORKSPACES ?? "").split(",").filter(Boolean);
 if (workspaces.length === 0) throw new Error("BASELINE_WORKSPACES is required");
 
-const db = new Database(url.slice("sqlite:".length));
-db.pragma("journal_mode = WAL");
-db.pragma("synchronous = NORMAL");
-db.pragma("busy_timeout = 5000");
-db.pragma("foreign_keys = ON");
+const INSERT_COLUMNS = "id, workspace_id, name, name_key, url, auth_type, headers, connector_id, connector_config, connector_status, created_by, created_at, updated_at, version";
+const UPDATE_SET = "name = {name}, name_key = {name_key}, url = {url}, headers = {headers}, connector_id = {connector_id}, connector_config = {connector_config}, updated_at = {at}, version = version + 1";
 
-const inList = workspaces.map(() => "?").join(", ");
-const findOne = db.prepare<unknown[], Row>(`SELECT * FROM mcp_servers WHERE id = ? AND workspace_id IN (${inList}) LIMIT 1`);
-const listFirst = db.prepare<unknown[], Row>("SELECT * FROM mcp_servers WHERE workspace_id = ? ORDER BY id DESC LIMIT ?");
-const listAfter = db.prepare<unknown[], Row>("SELECT * FROM mcp_servers WHERE workspace_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
-const insert = db.prepare(
-  `INSERT INTO mcp_servers (id, workspace_id, name, name_key, url, auth_type, headers, connector_id, connector_config, connector_status, created_by, created_at, updated_at, version)
-   VALUES (@id, @workspace_id, @name, @name_key, @url, @auth_type, @headers, @connector_id, @connector_config, '', @created_by, @at, @at, 1)`,
-);
-const update = db.prepare(
-  `UPDATE mcp_servers SET name = @name, name_key = @name_key, url = @url, headers = @headers, connector_id = @connector_id,
-     connector_config = @connector_config, updated_at = @at, version = version + 1
-   WHERE id = @id AND workspace_id = @workspace_id AND version = @version`,
-);
+function sqliteStore(path: string): Store {
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  const inList = workspaces.map(() => "?").join(", ");
+  const findOne = db.prepare<unknown[], Row>(`SELECT * FROM mcp_servers WHERE id = ? AND workspace_id IN (${inList}) LIMIT 1`);
+  const listFirst = db.prepare<unknown[], Row>("SELECT * FROM mcp_servers WHERE workspace_id = ? ORDER BY id DESC LIMIT ?");
+  const listAfter = db.prepare<unknown[], Row>("SELECT * FROM mcp_servers WHERE workspace_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
+  const insert = db.prepare(
+    `INSERT INTO mcp_servers (${INSERT_COLUMNS})
+     VALUES (@id, @workspace_id, @name, @name_key, @url, @auth_type, @headers, @connector_id, @connector_config, '', @created_by, @at, @at, 1)`,
+  );
+  const update = db.prepare(`UPDATE mcp_servers SET ${UPDATE_SET.replace(/\{(\w+)\}/g, "@$1")} WHERE id = @id AND workspace_id = @workspace_id AND version = @version`);
+  return {
+    find: (id) => findOne.get(id, ...workspaces),
+    list: (workspaceId, after, limit) => (after ? listAfter.all(workspaceId, after, limit) : listFirst.all(workspaceId, limit)),
+    insert: (v) => {
+      try {
+        insert.run(v);
+        return true;
+      } catch (err) {
+        if (String((err as { code?: string }).code).startsWith("SQLITE_CONSTRAINT")) return false;
+        throw err;
+      }
+    },
+    update: (v) => void update.run(v),
+    close: () => void db.close(),
+  };
+}
+
+function postgresStore(connectionString: string): Store {
+  // As many connections as the product's pool (DATABASE_POOL_MAX's default).
+  const pool = new pg.Pool({ connectionString, max: 10 });
+  const inList = workspaces.map((_, i) => `$${i + 2}`).join(", ");
+  const run = async (name: string, text: string, values: unknown[]) => (await pool.query<Row>({ name, text, values })).rows;
+  const FIND = `SELECT * FROM mcp_servers WHERE id = $1 AND workspace_id IN (${inList}) LIMIT 1`;
+  const LIST_FIRST = "SELECT * FROM mcp_servers WHERE workspace_id = $1 ORDER BY id DESC LIMIT $2";
+  const LIST_AFTER = "SELECT * FROM mcp_servers WHERE workspace_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+  const INSERT = `INSERT INTO mcp_servers (${INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $11, 1)`;
+  const setNames = [...UPDATE_SET.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as keyof Update);
+  let n = 0;
+  const UPDATE = `UPDATE mcp_servers SET ${UPDATE_SET.replace(/\{(\w+)\}/g, () => `$${++n}`)} WHERE id = $${n + 1} AND workspace_id = $${n + 2} AND version = $${n + 3}`;
+  return {
+    find: async (id) => (await run("find", FIND, [id, ...workspaces]))[0],
+    list: (workspaceId, after, limit) => (after ? run("list-after", LIST_AFTER, [workspaceId, after, limit]) : run("list-first", LIST_FIRST, [workspaceId, limit])),
+    insert: async (v) => {
+      try {
+        await run("insert", INSERT, [v.id, v.workspace_id, v.name, v.name_key, v.url, v.auth_type, v.headers, v.connector_id, v.connector_config, v.created_by, v.at]);
+        return true;
+      } catch (err) {
+        if ((err as { code?: string }).code === "23505") return false;
+        throw err;
+      }
+    },
+    update: async (v) => void (await run("update", UPDATE, [...setNames.map((k) => v[k]), v.id, v.workspace_id, v.version])),
+    close: () => pool.end(),
+  };
+}
+
+const store: Store = url.startsWith("sqlite:")
+  ? sqliteStore(url.slice("sqlite:".length))
+  : url.startsWith("postgres://") || url.startsWith("postgresql://")
+    ? postgresStore(url)
+    : (() => {
+        throw new Error("DATABASE_URL must be sqlite:<path> or postgres://…");
+      })();
 const newId = monotonicFactory();
 
 function toWire(row: Row) {
@@ -77,6 +172,8 @@ function toWire(row: Row) {
     authType: row.auth_type,
     hasApiKey: row.api_key_enc !== null,
     hasOauthClientSecret: row.oauth_client_secret_enc !== null,
+    hasOauthClientPrivateKey: row.oauth_client_private_key_enc !== null,
+    oauthClientAuthMethod: row.oauth_client_auth_method,
     oauthClientId: row.oauth_client_id,
     oauthTokenEndpoint: row.oauth_token_endpoint,
     oauthAuthorizationEndpoint: row.oauth_authorization_endpoint,
@@ -95,6 +192,8 @@ function toWire(row: Row) {
     lastError: row.last_error === null ? null : JSON.parse(row.last_error),
     enabled: Boolean(row.enabled),
     allowedTools: row.allowed_tools === null ? null : JSON.parse(row.allowed_tools),
+    connectionScope: row.connection_scope,
+    toolPinning: Boolean(row.tool_pinning),
     createdBy: row.created_by,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -147,8 +246,6 @@ async function relay(req: IncomingMessage, res: ServerResponse, target: URL) {
   up.end(body);
 }
 
-const isUnique = (err: unknown) => String((err as { code?: string }).code).startsWith("SQLITE_CONSTRAINT");
-
 async function handle(req: IncomingMessage, res: ServerResponse) {
   const u = new URL(req.url ?? "/", "http://127.0.0.1");
   const path = u.pathname;
@@ -161,7 +258,7 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
       const limit = Number(u.searchParams.get("limit") ?? 20);
       const cursor = u.searchParams.get("cursor");
       const after = cursor ? (JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { a: string }).a : null;
-      const rows = after ? listAfter.all(workspaceId, after, limit + 1) : listFirst.all(workspaceId, limit + 1);
+      const rows = await store.list(workspaceId, after, limit + 1);
       const data = rows.slice(0, limit).map(toWire);
       const nextCursor =
         rows.length > limit ? Buffer.from(JSON.stringify({ s: `mcp-servers:${workspaceId}`, a: data[data.length - 1].id })).toString("base64url") : null;
@@ -170,25 +267,21 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
     if (req.method === "POST") {
       const body = await readBody(req);
       const id = `mcp_${newId()}`;
-      try {
-        insert.run({
-          id,
-          workspace_id: body.workspaceId,
-          name: body.name,
-          name_key: String(body.name).toLowerCase(),
-          url: body.url,
-          auth_type: body.authType ?? "none",
-          headers: JSON.stringify(body.headers ?? {}),
-          connector_id: body.connectorId ?? null,
-          connector_config: body.connectorConfig == null ? null : JSON.stringify(body.connectorConfig),
-          created_by: "usr_bench",
-          at: new Date().toISOString(),
-        });
-      } catch (err) {
-        if (isUnique(err)) return send(res, 409, { status: 409 });
-        throw err;
-      }
-      const row = findOne.get(id, ...workspaces)!;
+      const inserted = await store.insert({
+        id,
+        workspace_id: body.workspaceId,
+        name: body.name,
+        name_key: String(body.name).toLowerCase(),
+        url: body.url,
+        auth_type: body.authType ?? "none",
+        headers: JSON.stringify(body.headers ?? {}),
+        connector_id: body.connectorId ?? null,
+        connector_config: body.connectorConfig == null ? null : JSON.stringify(body.connectorConfig),
+        created_by: "usr_bench",
+        at: new Date().toISOString(),
+      });
+      if (!inserted) return send(res, 409, { status: 409 });
+      const row = (await store.find(id))!;
       return send(res, 201, toWire(row), { location: `/api/mcp-servers/${id}` });
     }
   }
@@ -197,15 +290,15 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
   if (match) {
     const id = match[1];
     if (req.method === "GET") {
-      const row = findOne.get(id, ...workspaces);
+      const row = await store.find(id);
       return row ? send(res, 200, toWire(row)) : send(res, 404, { status: 404 });
     }
     if (req.method === "PATCH") {
       const patch = await readBody(req);
-      const cur = findOne.get(id, ...workspaces);
+      const cur = await store.find(id);
       if (!cur) return send(res, 404, { status: 404 });
       const name = patch.name ?? cur.name;
-      update.run({
+      await store.update({
         id,
         workspace_id: cur.workspace_id,
         version: cur.version,
@@ -217,7 +310,7 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
         connector_config: patch.connectorConfig !== undefined ? (patch.connectorConfig === null ? null : JSON.stringify(patch.connectorConfig)) : cur.connector_config,
         at: new Date().toISOString(),
       });
-      return send(res, 200, toWire(findOne.get(id, ...workspaces)!));
+      return send(res, 200, toWire((await store.find(id))!));
     }
   }
   send(res, 404, { status: 404 });
@@ -231,6 +324,6 @@ const server = createServer((req, res) => {
 });
 server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? "127.0.0.1");
 
-const stop = () => server.close(() => (db.close(), process.exit(0)));
+const stop = () => server.close(() => void Promise.resolve(store.close()).finally(() => process.exit(0)));
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);

@@ -39,7 +39,7 @@ import {
 type Hanging = Awaited<ReturnType<typeof startHangingServer>>;
 
 interface Target extends BenchTarget {
-  store: "baseline-sqlite" | "api-sqlite" | "api-postgres";
+  store: "baseline-sqlite" | "api-sqlite" | "baseline-postgres" | "api-postgres";
   kind: "baseline" | "api";
   databaseUrl: string;
 }
@@ -65,8 +65,15 @@ const RATE_LIMIT = 1_000_000_000;
 interface Row extends PhaseResult {
   operation: Operation;
   store: Target["store"];
+  /** CPU per request against the SQLite baseline's (the issue's targets). */
   cpuRatioToBaseline: number | null;
+  /** …and against the bare baseline on the row's own store (the same as above for SQLite). */
+  cpuRatioToStoreBaseline: number | null;
 }
+
+/** The bare baseline on the same store as `store`. */
+const storeBaseline = (store: Target["store"]): Target["store"] => (store.endsWith("postgres") ? "baseline-postgres" : "baseline-sqlite");
+const isBaseline = (store: string) => store.startsWith("baseline-");
 
 interface StoreRun {
   store: Target["store"];
@@ -134,14 +141,14 @@ async function measure(p: Prepared, operation: Operation): Promise<Row> {
     const res = await httpJson(p.server.port, p.specs[operation].method, path, { authorization: `Bearer ${p.target.token}` }, body && JSON.parse(body));
     console.error(`  e.g. ${p.specs[operation].method} ${path} → ${res.status} ${JSON.stringify(res.body).slice(0, 400)}`);
   }
-  return { operation, store: p.target.store, cpuRatioToBaseline: null, ...r };
+  return { operation, store: p.target.store, cpuRatioToBaseline: null, cpuRatioToStoreBaseline: null, ...r };
 }
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
 const fmt = (v: number | null, digits = 1) => (v === null || Number.isNaN(v) ? "–" : v.toFixed(digits));
 
 function printTable(rows: Row[]) {
-  const head = ["operation", "store", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU × baseline", "non-2xx/err"];
+  const head = ["operation", "store", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "× SQLite baseline", "× same-store baseline", "non-2xx/err"];
   const body = rows.map((r) => [
     r.operation,
     r.store,
@@ -150,6 +157,7 @@ function printTable(rows: Row[]) {
     fmt(r.p99Ms, 2),
     fmt(r.cpuUsPerRequest, 0),
     r.cpuRatioToBaseline === null ? "" : `${fmt(r.cpuRatioToBaseline, 2)}×`,
+    r.cpuRatioToStoreBaseline === null ? "" : `${fmt(r.cpuRatioToStoreBaseline, 2)}×`,
     r.non2xx || r.errors ? `${r.non2xx}/${r.errors}` : "",
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -169,7 +177,7 @@ interface TargetCheck {
 function checkTargets(rows: Row[], runs: StoreRun[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const get = (store: string, op: Operation) => rows.find((r) => r.store === store && r.operation === op)!;
-  for (const run of runs.filter((r) => r.store !== "baseline-sqlite")) {
+  for (const run of runs.filter((r) => !isBaseline(r.store))) {
     const s = run.store;
     const clean = (r: Row) => r.non2xx === 0 && r.errors === 0;
     const ratio = (op: Operation, max: number, label: string) => {
@@ -180,6 +188,18 @@ function checkTargets(rows: Row[], runs: StoreRun[]): TargetCheck[] {
     ratio("list", 2, "list first page");
     ratio("create", 4, "create");
     ratio("patch", 4, "patch");
+    // PostgreSQL's rows against its own bare baseline too (node:http + pg, named statements), beside the checks above.
+    const base = storeBaseline(s);
+    if (base !== "baseline-sqlite" && runs.some((r) => r.store === base)) {
+      const sameStore = (op: Operation, max: number, label: string) => {
+        const r = get(s, op);
+        checks.push({ store: s, target: `${label} CPU/request ≤ ${max}× the ${base} baseline`, measured: `${fmt(r.cpuRatioToStoreBaseline, 2)}×`, pass: clean(r) && (r.cpuRatioToStoreBaseline ?? Infinity) <= max });
+      };
+      sameStore("get", 6, "GET by id");
+      sameStore("list", 2, "list first page");
+      sameStore("create", 4, "create");
+      sameStore("patch", 4, "patch");
+    }
     const first = get(s, "list");
     const deep = get(s, "list-deep");
     checks.push({
@@ -483,6 +503,8 @@ async function main() {
     t0 = performance.now();
     const pgIds = await seedPostgres(pgUrl, readWorkspace, config.seed, key);
     log(`seeded ${pgIds.length} records into PostgreSQL in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    // The PostgreSQL baseline shares the database: its creates are named apart (operationSpecs), and reads see the same seed.
+    targets.push({ store: "baseline-postgres", kind: "baseline", databaseUrl: pgUrl, token: minted.token, readWorkspace, writeWorkspace, ids: pgIds });
     targets.push({ store: "api-postgres", kind: "api", databaseUrl: pgUrl, token: minted.token, readWorkspace, writeWorkspace, ids: pgIds });
   } else {
     console.log("api-postgres: skipped (set BENCH_DATABASE_URL=postgres://… to include it)");
@@ -505,14 +527,23 @@ async function main() {
   await stopAll();
   load.after = loadavg();
 
+  const cpuOf = (store: Target["store"], operation: Operation) => rows.find((b) => b.store === store && b.operation === operation)?.cpuUsPerRequest;
   for (const r of rows) {
-    if (r.store === "baseline-sqlite") continue;
-    const base = rows.find((b) => b.store === "baseline-sqlite" && b.operation === r.operation)!;
-    r.cpuRatioToBaseline = r.cpuUsPerRequest / base.cpuUsPerRequest;
+    if (isBaseline(r.store)) continue;
+    r.cpuRatioToBaseline = r.cpuUsPerRequest / cpuOf("baseline-sqlite", r.operation)!;
+    const own = cpuOf(storeBaseline(r.store), r.operation);
+    r.cpuRatioToStoreBaseline = own === undefined ? null : r.cpuUsPerRequest / own;
   }
-  // Same data in both SQLite copies: the baseline must answer the API's JSON shape exactly.
-  const sameShape = isDeepStrictEqual(runs[0].sample, runs[1].sample);
-  if (!sameShape) console.log(`warning: baseline and API bodies differ:\n${JSON.stringify(runs[0].sample)}\n${JSON.stringify(runs[1].sample)}`);
+  // Same data on each store: its baseline must answer the API's JSON shape exactly.
+  const runOf = (store: Target["store"]) => runs.find((r) => r.store === store);
+  let sameShape = true;
+  for (const [base, api] of [["baseline-sqlite", "api-sqlite"], ["baseline-postgres", "api-postgres"]] as const) {
+    const b = runOf(base);
+    const a = runOf(api);
+    if (!b || !a || isDeepStrictEqual(b.sample, a.sample)) continue;
+    sameShape = false;
+    console.log(`warning: ${base} and ${api} bodies differ:\n${JSON.stringify(b.sample)}\n${JSON.stringify(a.sample)}`);
+  }
 
   console.log("");
   printTable(rows);
@@ -554,6 +585,7 @@ async function main() {
       meanMs: round(r.meanMs, 3),
       cpuUsPerRequest: round(r.cpuUsPerRequest, 1),
       cpuRatioToBaseline: r.cpuRatioToBaseline === null ? null : round(r.cpuRatioToBaseline, 2),
+      cpuRatioToStoreBaseline: r.cpuRatioToStoreBaseline === null ? null : round(r.cpuRatioToStoreBaseline, 2),
       non2xx: r.non2xx,
       errors: r.errors,
       statusCodes: r.statusCodes,
