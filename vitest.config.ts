@@ -31,6 +31,8 @@ const storeSuites = [
   "test/tool-pins.test.ts",
   "test/toolsets.test.ts",
   "test/built-server.test.ts",
+  "test/gateway-multi-process.test.ts",
+  "test/gateway-workspace-agent.test.ts",
 ];
 
 export default defineConfig({

@@ -21,6 +21,7 @@ import { createRateLimitRepo } from "./data/rate-limit-repo.js";
 import { createTokenRepo } from "./data/token-repo.js";
 import { createSessionRepo } from "./data/session-repo.js";
 import { createEndedSessionRepo, type EndedSessionRepo } from "./data/ended-session-repo.js";
+import { createSessionSubscriptionRepo, type SessionSubscriptionRepo } from "./data/session-subscription-repo.js";
 import { createSessionService } from "./domain/sessions.js";
 import { createUserConnectionRepo } from "./data/user-connection-repo.js";
 import { createUserConnectionService, personalised } from "./domain/user-connections.js";
@@ -189,7 +190,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       pins: pinGuards,
       stepUp: (stored, userId, demanded) => userConnections.stepUp(stored, userId, demanded),
       migrated: (stored, known) => userConnections.migrated(stored, known),
-    }, createEndedSessionRepo(db.knex));
+    }, createEndedSessionRepo(db.knex), createSessionSubscriptionRepo(db.knex));
     const toolsetRepo = createToolsetRepo(db.knex);
     const toolsets = createToolsetService({ repo: toolsetRepo, servers: repo, workspace: gw.gateway.workspace, cursors: createCursorCodec(cursorKey) });
     return {
@@ -328,7 +329,7 @@ function lazyUpstreamPool(options: Parameters<typeof import("./outbound/upstream
 }
 
 /** The MCP gateway: the per-server relay and the workspace endpoint over one gateway service. */
-function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0], endedSessions: EndedSessionRepo): { gateway: AppDeps["gateway"]; upstreams: UpstreamPool } {
+function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0], endedSessions: EndedSessionRepo, subscriptionStore: SessionSubscriptionRepo): { gateway: AppDeps["gateway"]; upstreams: UpstreamPool } {
   const gateway = observeGateway(createGatewayService(deps));
   // Its own deadline: a tool call may take longer than a connection check.
   const guarded = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs });
@@ -351,6 +352,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     answerUpstream: (target, reply, message, timeoutMs) => upstreams.answer(target, reply, message, timeoutMs),
     sessions: deps.sessions,
     endedSessions,
+    subscriptionStore,
     listTimeoutMs: config.connectTimeoutMs,
     toolTimeoutMs: config.toolTimeoutMs,
     listTtlMs: config.listTtlMs,

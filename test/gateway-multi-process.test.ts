@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { CreateMessageRequestSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { startV1SessionPeer, startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { closer, listen } from "./helpers/mcp-peers.js";
@@ -45,6 +45,7 @@ async function startBalancer(backends: string[]) {
     const target = new URL(req.url ?? "/", backends[index]);
     const upstream = httpRequest(target, { method: req.method, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
+      res.flushHeaders(); // a GET stream's headers now, not with its first event
       answer.pipe(res);
     });
     upstream.on("error", () => res.destroy());
@@ -178,6 +179,78 @@ describe("the gateway in two processes behind a round-robin balancer", () => {
       for (const p of mine) p.kill("SIGTERM");
       await Promise.all(mine.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on("exit", r)))));
       expect(v1.openSessions()).toBe(open);
+    } finally {
+      await balancer.close();
+    }
+  }, 120_000);
+
+  test("when a 2025-era agent of the workspace endpoint subscribes and unsubscribes through both processes, then updates reach its GET stream whichever process took them, an unsubscribe either takes releases the upstream, an edited record's new upstream session is subscribed again, and ending the session releases them", async () => {
+    const ws = `ws_gwmp_${randomBytes(3).toString("hex")}`;
+    const admin = await cli("create", "--user", "usr_admin", "--workspace", ws);
+    const agent = await cli("create", "--user", "usr_agent", "--workspace", ws, "--scope", "gateway");
+    const mine: ChildProcess[] = [];
+    const [a, b] = await Promise.all([spawnServerProcess(root, { ...env, MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, mine), spawnServerProcess(root, { ...env, MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, mine)]);
+    processes.push(...mine);
+    const balancer = await startBalancer([a, b]);
+    try {
+      const res = await raw(a, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Subs", url: v1.url, authType: "api_key", apiKey: UPSTREAM_KEY }) });
+      expect(res.status, res.text).toBe(201);
+      const legacy = new V1Client({ name: "agent-v1", version: "1.0.0" });
+      const updated: string[] = [];
+      legacy.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.push(n.params.uri));
+      let streamOpen!: () => void;
+      const streaming = new Promise<void>((resolve) => (streamOpen = resolve));
+      const telling: typeof fetch = async (input, init) => {
+        const response = await fetch(input, init);
+        if ((init?.method ?? "GET") === "GET" && response.status === 200) streamOpen();
+        return response;
+      };
+      const transport = new V1Transport(new URL(`${balancer.url}/api/workspaces/${ws}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${agent}` } }, fetch: telling });
+      await legacy.connect(transport);
+      await streaming;
+      // Server URIs unique to this test: the peer is shared with the other tests.
+      const [one, two] = [`mem://subs-${ws}/1`, `mem://subs-${ws}/2`];
+      const agentUri = (uri: string) => `mcpws://subs/${encodeURIComponent(uri)}`;
+      const counts = () => [v1.subscribed!(one), v1.subscribed!(two)];
+
+      // Two in a row: the balancer alternates, so one is taken by the process without the GET stream.
+      const before = balancer.served.length;
+      expect(await legacy.subscribeResource({ uri: agentUri(one) })).toEqual({});
+      expect(await legacy.subscribeResource({ uri: agentUri(two) })).toEqual({});
+      expect(new Set(balancer.served.slice(before))).toEqual(new Set([0, 1]));
+      await vi.waitFor(() => expect(counts()).toEqual([1, 1]), { timeout: 10_000 });
+      updated.length = 0;
+      v1.touch!(one);
+      v1.touch!(two);
+      await vi.waitFor(() => expect(new Set(updated)).toEqual(new Set([agentUri(one), agentUri(two)])), { timeout: 10_000 });
+
+      // Unsubscribed in the other order, one request apart: each is taken by the other process than its subscribe.
+      await legacy.ping();
+      expect(await legacy.unsubscribeResource({ uri: agentUri(one) })).toEqual({});
+      expect(await legacy.unsubscribeResource({ uri: agentUri(two) })).toEqual({});
+      await vi.waitFor(() => expect(counts()).toEqual([0, 0]), { timeout: 10_000 });
+
+      // A record edit replaces the upstream session: the new one is subscribed again.
+      updated.length = 0;
+      expect(await legacy.subscribeResource({ uri: agentUri(one) })).toEqual({});
+      await vi.waitFor(() => expect(updated).toEqual([agentUri(one)]), { timeout: 10_000 });
+      expect(counts()).toEqual([1, 0]);
+      const opened = v1.sessionsOpened!();
+      updated.length = 0;
+      const patched = await raw(a, "PATCH", `/api/mcp-servers/${res.json.id}`, { token: admin, body: JSON.stringify({ apiKey: UPSTREAM_KEY }) });
+      expect(patched.status, patched.text).toBe(200);
+      // The peer tells each new subscription at once: the new session's arrives.
+      await vi.waitFor(() => expect(updated).toEqual([agentUri(one)]), { timeout: 10_000 });
+      expect(v1.sessionsOpened!()).toBeGreaterThan(opened);
+      expect(counts()).toEqual([1, 0]);
+      updated.length = 0;
+      v1.touch!(one);
+      await vi.waitFor(() => expect(updated).toEqual([agentUri(one)]), { timeout: 10_000 });
+
+      // Ending the session (on whichever process) releases its subscriptions upstream.
+      await transport.terminateSession();
+      await vi.waitFor(() => expect(counts()).toEqual([0, 0]), { timeout: 10_000 });
+      await legacy.close();
     } finally {
       await balancer.close();
     }

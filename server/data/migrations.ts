@@ -558,6 +558,23 @@ const migrations: Migration[] = [
       await knex.schema.dropTable("workspace_sessions_ended");
     },
   },
+  {
+    // Issue 21: resource subscriptions of workspace-endpoint agent sessions, in the store, so that
+    // the process holding a session's GET stream keeps them whichever process took them.
+    name: "023_workspace_session_subscriptions_issue21",
+    async up(knex) {
+      await knex.schema.createTable("workspace_session_subscriptions", (t) => {
+        t.string("session_id", 64).notNullable();
+        t.string("uri", 2048).notNullable(); // the agent's (namespaced) URI
+        t.string("subscribed_at", 40).notNullable();
+        t.primary(["session_id", "uri"]);
+        t.index(["subscribed_at"]);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("workspace_session_subscriptions");
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

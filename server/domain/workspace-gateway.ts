@@ -75,6 +75,8 @@ export interface WorkspaceGatewayDeps {
   sessions?: SessionCodec;
   /** The agent sessions ended (DELETE), as every process sees them. */
   endedSessions?: { end(sessionId: string, at: string): Promise<void>; isEnded(sessionId: string): Promise<boolean> };
+  /** Agent sessions' resource subscriptions (their namespaced URIs), as every process sees them. */
+  subscriptionStore?: SubscriptionStore;
   /** Bound for each member's part of a list, and for opening a member before a call (MCP_API_CONNECT_TIMEOUT_MS). */
   listTimeoutMs: number;
   /** Bound for one call. */
@@ -90,6 +92,23 @@ export interface WorkspaceGatewayDeps {
 }
 
 type Json = Record<string, unknown>;
+
+export interface SubscriptionStore {
+  add(sessionId: string, uri: string, at: string): Promise<void>;
+  remove(sessionId: string, uri: string): Promise<void>;
+  list(sessionId: string): Promise<string[]>;
+  removeSession(sessionId: string): Promise<void>;
+}
+
+/** At most this many resource subscriptions per agent session, each URI at most this long (the store's column). */
+export const MAX_SUBSCRIPTIONS = 256;
+export const MAX_SUBSCRIBED_URI = 2048;
+
+/**
+ * A request to a member that may be passed over for now: the member could not be reached
+ * (-32004/-32005, or its credential), rather than refusing the request itself.
+ */
+const unreachable = (err: unknown) => isConnectionError(err) || (err instanceof WorkspaceCallError && (err.code === -32004 || err.code === -32005 || err.code === URL_ELICITATION_REQUIRED));
 
 /**
  * A toolset's view of the workspace (issue 22): which members' tools it serves, and under what
@@ -129,7 +148,7 @@ const MEMBERSHIP_CHANGED: ListChanged[] = ["notifications/tools/list_changed", "
 const ENDED_CHECK_MS = 1000;
 const ENDED_KEPT = 10_000;
 
-export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, endedSessions, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false, membershipPollMs = 2000 }: WorkspaceGatewayDeps) {
+export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, endedSessions, subscriptionStore, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false, membershipPollMs = 2000 }: WorkspaceGatewayDeps) {
   // An agent session of the workspace endpoint is bound to the workspace and the token; it holds nothing but a random id.
   const sessionBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
   // The id of a request relayed to an agent seals where its answer goes, for this workspace and token alone.
@@ -143,17 +162,106 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
     checked.set(id, { ended, at: performance.now() });
   };
 
-  // Resource subscriptions of agent sessions taken by this process: per session, per member and server URI, the pool listener.
-  const subscriptions = new Map<string, Map<string, { member: Member; uri: string; listener: () => void }>>();
-  const subscriptionKey = (m: Member, uri: string) => JSON.stringify([m.stored.server.id, uri]);
+  // Resource subscriptions are the agent session's, in the store; the process holding the
+  // session's GET stream holds them upstream (on its kept sessions), reading them again on every
+  // membership poll and at once when it takes a subscribe or unsubscribe itself.
+  interface HeldSubscription {
+    serverId: string;
+    member: Member;
+    /** The server's own URI. */
+    uri: string;
+    listener: () => void;
+  }
+  interface Holder {
+    actor: Actor;
+    workspaceId: string;
+    onUpdated: (uri: string) => void;
+    /** GET streams of the session open here. */
+    streams: number;
+    /** Per agent URI. */
+    held: Map<string, HeldSubscription>;
+    /** Agent URIs a member refused (not retried until its record changes), with the record version refused at. */
+    refused: Map<string, string>;
+    /** Syncs run one after another. */
+    queue: Promise<unknown>;
+    timer: NodeJS.Timeout | null;
+  }
+  const holders = new Map<string, Holder>();
 
-  /** A session's subscriptions here are dropped (its end): each upstream unsubscribed once no other agent listens. */
-  function dropSubscriptions(actor: Actor, sessionId: string) {
-    const mine = subscriptions.get(sessionId);
-    subscriptions.delete(sessionId);
-    for (const { member, uri, listener } of mine?.values() ?? []) {
-      void callMember(actor, member, "resources/unsubscribe", { uri }, (calls, p) => calls.unsubscribe(p as { uri: string }, listener)).catch(() => {});
+  /** The member and server URI an agent's URI names, among `all` (the workspace's members now). */
+  function resolveUri(all: Member[], full: string): { member: Member; uri: string } | null {
+    if (all.length === 1 && all[0].bare) return { member: all[0], uri: full };
+    const split = splitNamespacedUri(full);
+    const member = split ? all.find((m) => m.namespace === split.namespace) : undefined;
+    return split && member ? { member, uri: split.uri } : null;
+  }
+
+  /** Subscribes on the member's kept session (the upstream once per URI and process), if the member offers subscriptions. */
+  async function subscribeUpstream(actor: Actor, member: Member, uri: string, listener: () => void): Promise<Json> {
+    return callMember(actor, member, "resources/subscribe", { uri }, (calls, p) => {
+      offersSubscriptions(member, calls);
+      return calls.subscribe(p as { uri: string }, listener);
+    });
+  }
+
+  function offersSubscriptions(member: Member, calls: UpstreamCalls) {
+    if ((calls.capabilities().resources as Json | undefined)?.subscribe !== true) {
+      throw new WorkspaceCallError(-32601, `MCP server '${member.stored.server.name}' does not offer resource subscriptions.`);
     }
+  }
+
+  function unsubscribeUpstream(actor: Actor, held: HeldSubscription): Promise<unknown> {
+    return callMember(actor, held.member, "resources/unsubscribe", { uri: held.uri }, (calls, p) => calls.unsubscribe(p as { uri: string }, held.listener)).catch(() => {});
+  }
+
+  /**
+   * Makes what this process holds upstream for a session what the store says it subscribed to,
+   * among the workspace's members now; returns why each URI it could not subscribe failed.
+   */
+  function sync(sessionId: string, holder: Holder): Promise<Map<string, unknown>> {
+    const run = async () => {
+      const failed = new Map<string, unknown>();
+      if (!subscriptionStore) return failed;
+      const wanted = new Set(await subscriptionStore.list(sessionId));
+      const all = await members(holder.actor, holder.workspaceId);
+      for (const [full, held] of holder.held) {
+        const now = wanted.has(full) ? resolveUri(all, full) : null;
+        if (now && now.member.stored.server.id === held.serverId && now.uri === held.uri) continue;
+        holder.held.delete(full);
+        await unsubscribeUpstream(holder.actor, held);
+      }
+      for (const full of wanted) {
+        if (holder.held.has(full) || holders.get(sessionId) !== holder) continue;
+        const found = resolveUri(all, full);
+        if (!found) continue; // its member is gone or renamed: nothing to hold until it is back
+        const version = JSON.stringify([found.member.stored.server.id, found.member.stored.server.updatedAt]);
+        if (holder.refused.get(full) === version) continue;
+        const listener = () => holder.onUpdated(full);
+        try {
+          await subscribeUpstream(holder.actor, found.member, found.uri, listener);
+          holder.held.set(full, { serverId: found.member.stored.server.id, member: found.member, uri: found.uri, listener });
+          holder.refused.delete(full);
+        } catch (err) {
+          failed.set(full, err);
+          if (!unreachable(err)) holder.refused.set(full, version); // tried again at a later poll only when it could not be reached
+        }
+      }
+      return failed;
+    };
+    const done = holder.queue.then(run, run);
+    holder.queue = done.catch(() => {});
+    return done;
+  }
+
+  /** Every subscription this process holds for a session, released upstream (its last stream here closed). */
+  function release(sessionId: string, holder: Holder) {
+    if (holders.get(sessionId) === holder) holders.delete(sessionId);
+    if (holder.timer) clearInterval(holder.timer);
+    holder.queue = holder.queue.then(async () => {
+      const all = [...holder.held.values()];
+      holder.held.clear();
+      await Promise.all(all.map((held) => unsubscribeUpstream(holder.actor, held)));
+    });
   }
 
   interface Asked {
@@ -444,13 +552,15 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
       return ended ? null : id;
     },
 
-    /** Ends a session (DELETE): refused from now on here, and within ENDED_CHECK_MS everywhere; its subscriptions here are dropped. */
+    /** Ends a session (DELETE): refused from now on here, and within ENDED_CHECK_MS everywhere; its subscriptions go (released upstream here at once, elsewhere at the next poll). */
     async endSession(actor: Actor, workspaceId: string, sealed: string): Promise<string | null> {
       const id = await this.session(actor, workspaceId, sealed);
       if (id === null) return null;
       await endedSessions?.end(id, new Date().toISOString());
       remember(id, true);
-      dropSubscriptions(actor, id);
+      await subscriptionStore?.removeSession(id);
+      const holder = holders.get(id);
+      if (holder) release(id, holder);
       return id;
     },
 
@@ -595,31 +705,71 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
     },
 
     /**
-     * resources/subscribe of an agent session: the member the URI names is subscribed on its kept
-     * session, and `onUpdated` told (with the agent's URI) of each notifications/resources/updated.
+     * Holds a session's resource subscriptions upstream in this process while its GET stream is
+     * open here: each notifications/resources/updated of a subscribed resource is told to
+     * `onUpdated` with the agent's URI. Subscriptions taken by any process are picked up within
+     * `membershipPollMs`; the returned stop releases them here (they stay the session's).
      */
-    async subscribe(actor: Actor, workspaceId: string, sessionId: string, fullUri: string, onUpdated: (uri: string) => void) {
-      const { member, uri } = await byUri(actor, workspaceId, fullUri);
-      const key = subscriptionKey(member, uri);
-      if (subscriptions.get(sessionId)?.has(key)) return {};
-      const listener = () => onUpdated(fullUri);
-      const result = await callMember(actor, member, "resources/subscribe", { uri }, (calls, p) => calls.subscribe(p as { uri: string }, listener));
-      let mine = subscriptions.get(sessionId);
-      if (!mine) subscriptions.set(sessionId, (mine = new Map()));
-      mine.set(key, { member, uri, listener });
-      return result;
+    async holdSubscriptions(actor: Actor, workspaceId: string, sessionId: string, onUpdated: (uri: string) => void): Promise<() => void> {
+      if (!subscriptionStore) return () => {};
+      let holder = holders.get(sessionId);
+      if (!holder) {
+        const made: Holder = { actor, workspaceId, onUpdated, streams: 0, held: new Map(), refused: new Map(), queue: Promise.resolve(), timer: null };
+        made.timer = setInterval(() => void sync(sessionId, made).catch(() => {}), membershipPollMs);
+        made.timer.unref();
+        holders.set(sessionId, (holder = made));
+      }
+      const mine = holder;
+      mine.streams++;
+      await sync(sessionId, mine).catch(() => {}); // the store is gone for now: the next poll tries again
+      let stopped = false;
+      return () => {
+        if (stopped) return;
+        stopped = true;
+        if (--mine.streams === 0) release(sessionId, mine);
+      };
     },
 
-    /** resources/unsubscribe of an agent session; a URI it did not subscribe to here is answered {} with nothing sent upstream. */
-    async unsubscribe(actor: Actor, workspaceId: string, sessionId: string, fullUri: string) {
+    /**
+     * resources/subscribe of an agent session: recorded as the session's, so that whichever
+     * process holds its GET stream subscribes the member the URI names (at once when that is this
+     * process, within `membershipPollMs` otherwise). A member that does not offer subscriptions,
+     * or refuses this one, is an error and nothing is recorded.
+     */
+    async subscribe(actor: Actor, workspaceId: string, sessionId: string, fullUri: string) {
+      if (!subscriptionStore) throw new WorkspaceCallError(-32601, "this endpoint cannot keep resource subscriptions");
+      if (fullUri.length > MAX_SUBSCRIBED_URI) throw new WorkspaceCallError(-32602, `A subscribed URI is at most ${MAX_SUBSCRIBED_URI} characters.`);
       const { member, uri } = await byUri(actor, workspaceId, fullUri);
-      const key = subscriptionKey(member, uri);
-      const mine = subscriptions.get(sessionId);
-      const held = mine?.get(key);
-      if (!held) return {};
-      mine!.delete(key);
-      if (!mine!.size) subscriptions.delete(sessionId);
-      return callMember(actor, member, "resources/unsubscribe", { uri }, (calls, p) => calls.unsubscribe(p as { uri: string }, held.listener));
+      const have = await subscriptionStore.list(sessionId);
+      if (have.includes(fullUri)) return {};
+      if (have.length >= MAX_SUBSCRIPTIONS) throw new WorkspaceCallError(-32602, `A session holds at most ${MAX_SUBSCRIPTIONS} resource subscriptions; unsubscribe from some first.`);
+      const holder = holders.get(sessionId);
+      if (!holder) {
+        // No stream here: the member is asked by the process holding it. Checked here that it offers subscriptions at all.
+        await callMember(actor, member, "resources/subscribe", { uri }, async (calls) => {
+          offersSubscriptions(member, calls);
+          return {};
+        });
+        await subscriptionStore.add(sessionId, fullUri, new Date().toISOString());
+        return {};
+      }
+      await subscriptionStore.add(sessionId, fullUri, new Date().toISOString());
+      holder.refused.delete(fullUri);
+      const failed = (await sync(sessionId, holder)).get(fullUri);
+      if (failed !== undefined) {
+        await subscriptionStore.remove(sessionId, fullUri);
+        throw failed;
+      }
+      return {};
+    },
+
+    /** resources/unsubscribe of an agent session: no longer the session's, and released upstream by the process holding it (here at once). */
+    async unsubscribe(actor: Actor, workspaceId: string, sessionId: string, fullUri: string) {
+      if (!subscriptionStore || !actor.workspaces.includes(workspaceId)) return {};
+      await subscriptionStore.remove(sessionId, fullUri.slice(0, MAX_SUBSCRIBED_URI + 1));
+      const holder = holders.get(sessionId);
+      if (holder) await sync(sessionId, holder);
+      return {};
     },
 
     /** completion/complete for a namespaced prompt or resource template. */

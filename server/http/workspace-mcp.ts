@@ -330,13 +330,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
       if (caller.session === null) throw new ProtocolError(-32600, "resources/subscribe and resources/unsubscribe need a session: send initialize first and then its Mcp-Session-Id");
       return caller.session;
     };
-    server.setRequestHandler("resources/subscribe", async (request) => {
-      const id = session();
-      const result = await answer(() =>
-        workspace.subscribe(actor, workspaceId, id, request.params.uri, (uri) => tellSession(id, { jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri } })),
-      );
-      return result as never;
-    });
+    server.setRequestHandler("resources/subscribe", async (request) => (await answer(() => workspace.subscribe(actor, workspaceId, session(), request.params.uri))) as never);
     server.setRequestHandler("resources/unsubscribe", async (request) => (await answer(() => workspace.unsubscribe(actor, workspaceId, session(), request.params.uri))) as never);
   }
   server.setRequestHandler("completion/complete", async (request, ctx) =>
@@ -506,6 +500,10 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     let mine = streams.get(session);
     if (!mine) streams.set(session, (mine = new Set()));
     mine.add(stream);
+    // The session's resource subscriptions, whichever process took them, are held here while its stream is.
+    const release = await workspace.holdSubscriptions(actor, workspaceId, session, (uri) =>
+      tellSession(session, { jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri } }),
+    );
     res.flushHeaders();
     const alive = setInterval(() => res.write(": keep-alive\n\n"), KEEP_ALIVE_MS);
     alive.unref();
@@ -513,6 +511,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     clearInterval(alive);
     mine.delete(stream);
     if (!mine.size && streams.get(session) === mine) streams.delete(session);
+    release();
     stop();
   };
 

@@ -201,6 +201,10 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
       if (client.getServerCapabilities()?.logging && !client.getNegotiatedProtocolVersion?.()?.startsWith("2026")) {
         await client.setLoggingLevel("debug", { timeout: connectTimeoutMs }).catch(() => {});
       }
+      // A session that replaces another of its group (a record edit, a refreshed credential, one
+      // the upstream forgot) is subscribed again to every URI agents of this process hold.
+      const held = [...(subscribed.get(group)?.keys() ?? [])];
+      await Promise.all(held.map((uri) => client.subscribeResource({ uri }, { timeout: connectTimeoutMs }).catch(() => {})));
       entry.connected = true;
     });
     entry.ready.catch(() => void shut(entry, false));

@@ -22,6 +22,10 @@ export interface GatewayPeer extends Peer {
   forgetSessions?(): void;
   /** Every JSON-RPC message POSTed to it, in order. */
   messages?: Record<string, unknown>[];
+  /** How many of its open sessions are subscribed to `uri` (resources/subscribe) now. */
+  subscribed?(uri: string): number;
+  /** Each open session subscribed to `uri` sends notifications/resources/updated for it. */
+  touch?(uri: string): void;
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
@@ -93,11 +97,17 @@ function v1Server(all: Sessions = new Set()) {
   server.registerPrompt("greet", { description: "Greets.", argsSchema: { name: z.string() } }, ({ name }) => ({
     messages: [{ role: "user", content: { type: "text", text: `Hello ${name}` } }],
   }));
+  const subscribed = new Set<string>();
   server.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+    subscribed.add(request.params.uri);
     setTimeout(() => void server.server.sendResourceUpdated({ uri: request.params.uri }).catch(() => {}), 20);
     return {};
   });
-  server.server.setRequestHandler(UnsubscribeRequestSchema, async () => ({}));
+  server.server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+    subscribed.delete(request.params.uri);
+    return {};
+  });
+  (server as unknown as { subscribed: Set<string> }).subscribed = subscribed;
   return server;
 }
 
@@ -155,6 +165,10 @@ export async function startV1SessionPeer(options: UpstreamOptions = {}): Promise
     sessionsOpened: () => opened,
     forgetSessions: () => sessions.clear(),
     messages,
+    subscribed: (uri) => [...servers].filter((s) => (s as unknown as { subscribed: Set<string> }).subscribed.has(uri)).length,
+    touch: (uri) => {
+      for (const s of servers) if ((s as unknown as { subscribed: Set<string> }).subscribed.has(uri)) void s.server.sendResourceUpdated({ uri }).catch(() => {});
+    },
   };
 }
 
