@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
 import { namespaceOf } from "../server/domain/names.js";
 import { LEFT_OUT_META } from "../server/domain/workspace-gateway.js";
@@ -78,6 +79,8 @@ const isBaseline = (store: string) => store.startsWith("baseline-");
 interface StoreRun {
   store: Target["store"];
   startupMs: number;
+  /** Spawn to the first 200 from /readyz: the app built and the store migrated (the API answers /healthz before that). */
+  readyMs: number | null;
   deepDepth: number;
   walkMs: number;
   sample: unknown;
@@ -115,6 +118,8 @@ async function prepare(t: Target): Promise<Prepared> {
   const server = await startServer(t.store, script, env);
   try {
     log(`${t.store}: answered /healthz ${server.startupMs.toFixed(0)} ms after spawn (pid ${server.pid})`);
+    const readyMs = t.kind === "api" ? server.startupMs + (await untilReady(server.port)) : null;
+    if (readyMs !== null) log(`${t.store}: answered /readyz ${readyMs.toFixed(0)} ms after spawn`);
     const sampleRes = await httpJson(server.port, "GET", `/api/mcp-servers/${t.ids[7]}`, { authorization: `Bearer ${t.token}` });
     if (sampleRes.status !== 200) throw new Error(`${t.store}: GET by id got ${sampleRes.status}: ${JSON.stringify(sampleRes.body)}`);
     const deep = await deepCursor(server.port, t, config);
@@ -123,12 +128,22 @@ async function prepare(t: Target): Promise<Prepared> {
       target: t,
       server,
       specs: operationSpecs(t, deep.cursor, runId),
-      run: { store: t.store, startupMs: server.startupMs, deepDepth: deep.depth, walkMs: deep.ms, sample: sampleRes.body },
+      run: { store: t.store, startupMs: server.startupMs, readyMs, deepDepth: deep.depth, walkMs: deep.ms, sample: sampleRes.body },
     };
   } catch (err) {
     console.error(`--- ${t.store} output ---\n${server.output()}`);
     throw err;
   }
+}
+
+/** Milliseconds until /readyz answers 200 (a request made before the app is built waits for it, so one usually suffices). */
+async function untilReady(port: number): Promise<number> {
+  const t0 = performance.now();
+  for (const deadline = t0 + 60_000; performance.now() < deadline; ) {
+    if ((await httpJson(port, "GET", "/readyz")).status === 200) return performance.now() - t0;
+    await sleep(5);
+  }
+  throw new Error("/readyz did not answer 200 within 60 s");
 }
 
 /** One operation on one store; stores run back to back per operation so they see the same machine. */
@@ -549,6 +564,7 @@ async function main() {
   printTable(rows);
   console.log("");
   console.log(`start-up (spawn → first 200 from /healthz): ${runs.map((r) => `${r.store} ${fmt(r.startupMs, 0)} ms`).join(", ")}`);
+  console.log(`ready (spawn → first 200 from /readyz: app built, store migrated): ${runs.filter((r) => r.readyMs !== null).map((r) => `${r.store} ${fmt(r.readyMs!, 0)} ms`).join(", ")}`);
   console.log(`machine: ${cpus().length} CPUs, load average ${load.before.map((l) => l.toFixed(2)).join(" ")} before, ${load.after!.map((l) => l.toFixed(2)).join(" ")} after (1, 5, 15 min)`);
   const busiest = Math.max(load.before[0], load.after![0]);
   if (busiest > LOAD_WARNING) {
@@ -573,6 +589,7 @@ async function main() {
     config: { ...config, rateLimitPerMinute: RATE_LIMIT, validateResponses: process.env.MCP_API_VALIDATE_RESPONSES ?? "default (true)" },
     runSeconds: Math.round(seconds),
     startupMs: Object.fromEntries(runs.map((r) => [r.store, Math.round(r.startupMs)])),
+    readyMs: Object.fromEntries(runs.filter((r) => r.readyMs !== null).map((r) => [r.store, Math.round(r.readyMs!)])),
     deepDepth: Object.fromEntries(runs.map((r) => [r.store, r.deepDepth])),
     sameJsonShape: sameShape,
     rows: rows.map((r) => ({

@@ -1,6 +1,5 @@
 // buildApp(deps): request id and log → JSON parser → contract validator → routes → problems.
 // It never listens; server/main.ts and the tests do.
-import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import * as OpenApiValidator from "express-openapi-validator";
@@ -38,6 +37,7 @@ import { mcpGatewayHandlers, type McpGatewayDeps } from "./http/mcp-gateway.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
 import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
+import { requestIdFor } from "./http/request-id.js";
 import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs, skipRefScanOfSchemasWithoutIds } from "./http/validator.js";
 import { registerRoutes } from "./http/routes.js";
 import { systemHandlers } from "./http/system.js";
@@ -47,9 +47,7 @@ import { fromRoot } from "./paths.js";
 export const spec = JSON.parse(readFileSync(fromRoot("generated/openapi.json"), "utf8"));
 
 export const JSON_BODY_LIMIT = "1mb";
-// Room for the OAuth callback's longest valid query once percent-encoded (Node's default is 16 KiB).
-export const MAX_HEADER_BYTES = 64 * 1024;
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export { MAX_HEADER_BYTES } from "./http/limits.js";
 // What a token of scope `gateway` may do: use the MCP endpoints of its workspaces, nothing else.
 // getMe too: an agent may ask which person it acts for.
 const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream", "closeMcpServerSession", "sendWorkspaceMessage", "openWorkspaceStream", "closeWorkspaceSession", "sendToolsetMessage", "getMe"]);
@@ -117,8 +115,7 @@ const unauthenticated = (path: string) => !RATE_LIMIT_EXEMPT.has(path) && (PUBLI
 
 function requestContext(onResponse: AppDeps["onResponse"]) {
   return (req: Request, res: Response, next: NextFunction) => {
-    const given = req.get("x-request-id");
-    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    const requestId = requestIdFor(req.get("x-request-id"));
     const started = process.hrtime.bigint();
     res.locals.requestId = requestId;
     // The request's logger (requestId and traceId bound in one child) is made by observeHttp, next.

@@ -5,6 +5,8 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { staleBuild } from "./build-stamp.js";
 import { readConfig } from "./config.js";
+import { MAX_HEADER_BYTES } from "./http/limits.js";
+import { whileStarting } from "./http/starting.js";
 import { createLogger } from "./logger.js";
 
 const compiled = import.meta.url.endsWith("/dist/server/main.js");
@@ -22,26 +24,16 @@ async function main() {
       process.exit(1);
     }
   }
-  // Loaded after that check, so a stale build fails with the sentence above, not a missing export
-  // (and after the compile cache is on, so the cache covers them).
-  const [{ MAX_HEADER_BYTES }, { appFor, openServices }, { readObservabilityConfig, startBackgroundChecks, startObservability }] = await Promise.all([
-    import("./app.js"),
-    import("./compose.js"),
-    import("./observability/start.js"),
-  ]);
   const config = readConfig();
   const logger = createLogger(config.logLevel);
   let port = config.port;
   if (config.allowPrivateNetwork) {
     logger.warn("MCP_API_ALLOW_PRIVATE_NETWORK is on: the SSRF guard is lifted, and the server will dial loopback and private addresses (cloud metadata addresses stay refused)");
   }
-  const observabilityConfig = readObservabilityConfig();
-  const observability = await startObservability(observabilityConfig, logger);
-  const services = await openServices(config, logger, { waitForDatabase: true, publicUrl: () => `http://localhost:${port}` });
-  await observability.attach(services);
-  const app = appFor(services, config, logger);
-  const metricsHere = observability.onApiPort(config.port);
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, metricsHere ? (req, res) => void (metricsHere(req, res) || app(req, res)) : app);
+  // Listening comes first: while the app loads and the store opens, /healthz (liveness) is
+  // answered and every other request waits for the app (http/starting.ts).
+  const starting = whileStarting(logger);
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, starting.listener);
   server.on("error", (err: NodeJS.ErrnoException) => {
     const where = `${config.host}:${config.port}`;
     if (err.code === "EADDRINUSE") console.error(`mcp-servers-api: port ${config.port} is already in use (${where}); stop what holds it or set PORT`);
@@ -49,13 +41,25 @@ async function main() {
     else console.error(`mcp-servers-api: cannot listen on ${where}: ${err.message}`);
     process.exit(1);
   });
-  server.listen(config.port, config.host, () => {
-    port = (server.address() as AddressInfo).port;
-    const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
-    logger.info({ port }, "listening");
-    console.log(`mcp-servers-api listening on http://${host}:${port}`);
-    services.retention.start();
-  });
+  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  port = (server.address() as AddressInfo).port;
+  // Loaded after the stale-build check, so a stale build fails with the sentence above, not a
+  // missing export (and after the compile cache is on, so the cache covers them).
+  const [{ appFor, openServices }, { readObservabilityConfig, startBackgroundChecks, startObservability }] = await Promise.all([
+    import("./compose.js"),
+    import("./observability/start.js"),
+  ]);
+  const observabilityConfig = readObservabilityConfig();
+  const observability = await startObservability(observabilityConfig, logger);
+  const services = await openServices(config, logger, { waitForDatabase: true, publicUrl: () => `http://localhost:${port}` });
+  await observability.attach(services);
+  const app = appFor(services, config, logger);
+  const metricsHere = observability.onApiPort(config.port);
+  starting.serve(metricsHere ? (req, res) => void (metricsHere(req, res) || app(req, res)) : app);
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+  logger.info({ port }, "listening");
+  console.log(`mcp-servers-api listening on http://${host}:${port}`);
+  services.retention.start();
   const metricsPort = await observability.listen(config.host, config.port).catch((err: Error) => {
     console.error(`mcp-servers-api: cannot serve metrics on ${config.host}:${process.env.MCP_API_METRICS_PORT}: ${err.message}`);
     process.exit(1);
