@@ -91,6 +91,12 @@ function nameRepeatedStatements(conn: PgQueryable) {
 export interface Statement {
   sql: string;
   values: readonly unknown[];
+  /**
+   * The columns the statement selects or returns, in order, when it names them. SQLite then
+   * reads its rows as arrays and names them here: better-sqlite3 builds a row object with
+   * dozens of columns at twice the cost (21 rows of 48 columns: about 240 against 120 µs).
+   */
+  columns?: readonly string[];
 }
 
 /**
@@ -116,18 +122,36 @@ export interface Statements {
   write<T>(steps: readonly Statement[]): Promise<T[]>;
 }
 
-type SqliteStatement = { reader: boolean; all(values: readonly unknown[]): unknown[]; run(values: readonly unknown[]): unknown };
+type SqliteStatement = { reader: boolean; all(values: readonly unknown[]): unknown[]; run(values: readonly unknown[]): unknown; raw(toggle: boolean): SqliteStatement };
 type SqliteConnection = { prepare(sql: string): SqliteStatement; transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R };
 type PgConnection = { query(config: { text: string; values: readonly unknown[] }, done: (err: Error | null, result: { rows: unknown[] }) => void): void };
 
 // Knex's better-sqlite3 dialect binds booleans as 0/1; so do the statements here.
 const sqliteValues = (values: readonly unknown[]) => values.map((v) => (typeof v === "boolean" ? Number(v) : v));
 
-function runSqlite(conn: SqliteConnection, { sql, values }: Statement): unknown[] {
+function namedRows(rows: unknown[][], columns: readonly string[]): Record<string, unknown>[] {
+  return rows.map((values) => {
+    if (values.length !== columns.length) throw new Error(`a statement answered ${values.length} columns where ${columns.length} were named`);
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < columns.length; i++) row[columns[i]] = values[i];
+    return row;
+  });
+}
+
+function runSqlite(conn: SqliteConnection, { sql, values, columns }: Statement): unknown[] {
   const statement = conn.prepare(sql);
-  if (statement.reader) return statement.all(sqliteValues(values));
-  statement.run(sqliteValues(values));
-  return [];
+  if (!statement.reader) {
+    statement.run(sqliteValues(values));
+    return [];
+  }
+  if (!columns) return statement.all(sqliteValues(values));
+  // The prepared statement is shared by SQL text (cachePreparedStatements): raw only for this call.
+  statement.raw(true);
+  try {
+    return namedRows(statement.all(sqliteValues(values)) as unknown[][], columns);
+  } finally {
+    statement.raw(false);
+  }
 }
 
 const sqliteTransactions = new WeakMap<object, (steps: readonly Statement[]) => unknown[]>();

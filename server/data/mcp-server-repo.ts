@@ -160,6 +160,27 @@ interface ServerRow {
   connector_secret_names: string;
 }
 
+/**
+ * Every column of a record row, in the order the hot statements select and return them (not
+ * `*`: a column added by a migration while this process runs does not change what they
+ * answer). Named, these let db.ts read SQLite rows as arrays.
+ */
+const SERVER_COLUMNS = [
+  "id", "workspace_id", "name", "name_key", "namespace", "url", "auth_type", "api_key_enc",
+  "oauth_client_id", "oauth_client_secret_enc", "oauth_token_endpoint", "oauth_authorization_endpoint",
+  "oauth_scopes", "oauth_access_token_enc", "oauth_refresh_token_enc", "oauth_expires_at", "headers",
+  "connector_id", "connector_config", "connector_source", "connector_status", "last_checked_at",
+  "last_error", "created_by", "created_at", "updated_at", "version", "oauth_revocation_endpoint",
+  "oauth_token_auth_method", "oauth_issuer", "oauth_resource", "oauth_grant_type",
+  "oauth_client_registration", "oauth_discovery", "oauth_refresh_lock_until", "oauth_obtained_at",
+  "oauth_generation", "oauth_step_up", "oauth_client_auth_method", "oauth_client_private_key_enc", "enabled",
+  "allowed_tools", "connection_scope", "tool_pinning", "secret_headers_enc", "secret_header_names",
+  "connector_secrets_enc", "connector_secret_names",
+] as const satisfies readonly (keyof ServerRow)[];
+type UnlistedColumn = Exclude<keyof ServerRow, (typeof SERVER_COLUMNS)[number]>;
+// Every column of ServerRow is listed above: a compile error here names the one left out.
+const everyColumnListed: [UnlistedColumn] extends [never] ? true : UnlistedColumn = true;
+
 /** Longest `lastError.message` stored and served; longer ones are cut (documented in openapi.yaml). */
 export const MAX_ERROR_MESSAGE = 500;
 
@@ -330,7 +351,8 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
     return sql;
   };
   const columns = (names: readonly string[]) => names.map((c) => `"${c}"`).join(", ");
-  const readRows = (sql: string, values: readonly unknown[]) => statements.read<ServerRow>({ sql, values });
+  const SELECTED = columns(SERVER_COLUMNS);
+  const readRows = (sql: string, values: readonly unknown[]) => statements.read<ServerRow>({ sql, values, columns: SERVER_COLUMNS });
 
   /**
    * A write of one record row (an INSERT or UPDATE … RETURNING *) and its audit events in one
@@ -349,7 +371,7 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         });
         return `with s as (${write.sql})${inserts.join("")} select * from s`;
       });
-      steps = [{ sql, values: [...write.values, ...eventValues.flat()] }];
+      steps = [{ sql, values: [...write.values, ...eventValues.flat()], columns: SERVER_COLUMNS }];
     } else {
       const insertEventSql = sqlFor("event", () => `insert into "audit_events" (${columns(EVENT_COLUMNS)}) values (${slots(1, EVENT_COLUMNS.length)})`);
       steps = [write, ...eventValues.map((values) => ({ sql: insertEventSql, values }))];
@@ -427,9 +449,9 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       const names = Object.keys(row);
       const shape = `insert:${names.join(",")}`;
       // RETURNING (SQLite ≥ 3.35, PostgreSQL): the stored row without reading it again.
-      const sql = sqlFor(shape, () => `insert into "mcp_servers" (${columns(names)}) values (${slots(1, names.length)}) returning *`);
+      const sql = sqlFor(shape, () => `insert into "mcp_servers" (${columns(names)}) values (${slots(1, names.length)}) returning ${SELECTED}`);
       try {
-        const stored = await writeWithEvents(shape, { sql, values: Object.values(row) }, { id: input.id, workspaceId: input.workspaceId }, input.event, input.at);
+        const stored = await writeWithEvents(shape, { sql, values: Object.values(row), columns: SERVER_COLUMNS }, { id: input.id, workspaceId: input.workspaceId }, input.event, input.at);
         if (!stored) throw new Error(`record ${input.id} vanished right after insert`);
         return { ok: true, stored };
       } catch (err) {
@@ -441,21 +463,21 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
     async find(workspaces: readonly string[], id: string): Promise<StoredServer | null> {
       if (workspaces.length === 0) return null;
       // Every GET, PATCH and DELETE starts here: the SQL text is made once per workspace count.
-      const sql = sqlFor(`find:${workspaces.length}`, () => `select * from "mcp_servers" where "id" = ${slot(1)} and "workspace_id" in (${slots(2, workspaces.length)}) limit 1`);
+      const sql = sqlFor(`find:${workspaces.length}`, () => `select ${SELECTED} from "mcp_servers" where "id" = ${slot(1)} and "workspace_id" in (${slots(2, workspaces.length)}) limit 1`);
       const [row] = await readRows(sql, [id, ...workspaces]);
       return row ? toStored(row) : null;
     },
 
     /** The record holding a namespace in a workspace (its unique index): the workspace endpoint's name lookup. */
     async findByNamespace(workspaceId: string, namespace: string): Promise<StoredServer | null> {
-      const sql = sqlFor("find-namespace", () => `select * from "mcp_servers" where "workspace_id" = ${slot(1)} and "namespace" = ${slot(2)} limit 1`);
+      const sql = sqlFor("find-namespace", () => `select ${SELECTED} from "mcp_servers" where "workspace_id" = ${slot(1)} and "namespace" = ${slot(2)} limit 1`);
       const [row] = await readRows(sql, [workspaceId, namespace]);
       return row ? toStored(row) : null;
     },
 
     /** The record whatever its workspace: for a cache that scopes it to each caller itself. */
     async findAnyWorkspace(id: string): Promise<StoredServer | null> {
-      const [row] = await readRows(sqlFor("find-any", () => `select * from "mcp_servers" where "id" = ${slot(1)} limit 1`), [id]);
+      const [row] = await readRows(sqlFor("find-any", () => `select ${SELECTED} from "mcp_servers" where "id" = ${slot(1)} limit 1`), [id]);
       return row ? toStored(row) : null;
     },
 
@@ -464,8 +486,8 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
       // The limit is written into the SQL, not bound (see LITERAL); it is an integer from the validated query.
       if (!Number.isSafeInteger(limit) || limit < 0) throw new Error(`list limit must be a non-negative integer, got ${limit}`);
       const sql = beforeId
-        ? sqlFor(`list-after:${limit}`, () => `select * from "mcp_servers" where "workspace_id" = ${slot(1)} and "id" < ${slot(2)} order by "id" desc limit ${limit}`)
-        : sqlFor(`list:${limit}`, () => `select * from "mcp_servers" where "workspace_id" = ${slot(1)} order by "id" desc limit ${limit}`);
+        ? sqlFor(`list-after:${limit}`, () => `select ${SELECTED} from "mcp_servers" where "workspace_id" = ${slot(1)} and "id" < ${slot(2)} order by "id" desc limit ${limit}`)
+        : sqlFor(`list:${limit}`, () => `select ${SELECTED} from "mcp_servers" where "workspace_id" = ${slot(1)} order by "id" desc limit ${limit}`);
       const rows = await readRows(sql, beforeId ? [workspaceId, beforeId] : [workspaceId]);
       return rows.map(toStored);
     },
@@ -494,10 +516,10 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         shape,
         () =>
           `update "mcp_servers" set ${names.map((c, i) => `"${c}" = ${slot(i + 1)}`).join(", ")} ` +
-          `where "id" = ${slot(names.length + 1)} and "workspace_id" = ${slot(names.length + 2)} and "version" = ${slot(names.length + 3)} returning *`,
+          `where "id" = ${slot(names.length + 1)} and "workspace_id" = ${slot(names.length + 2)} and "version" = ${slot(names.length + 3)} returning ${SELECTED}`,
       );
       try {
-        const stored = await writeWithEvents(shape, { sql, values: [...Object.values(set), id, workspaceId, current.version] }, current.server, event, at);
+        const stored = await writeWithEvents(shape, { sql, values: [...Object.values(set), id, workspaceId, current.version], columns: SERVER_COLUMNS }, current.server, event, at);
         return stored ? { ok: true, stored } : { ok: false, reason: "stale" };
       } catch (err) {
         if (isUniqueViolation(err)) return collision(workspaceId, id, fields.name ?? current.server.name);
