@@ -56,16 +56,11 @@ async function main() {
   const app = appFor(services, config, logger);
   const metricsHere = observability.onApiPort(config.port);
   starting.serve(metricsHere ? (req, res) => void (metricsHere(req, res) || app(req, res)) : app);
-  const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
-  logger.info({ port }, "listening");
-  console.log(`mcp-servers-api listening on http://${host}:${port}`);
-  services.retention.start();
   const metricsPort = await observability.listen(config.host, config.port).catch((err: Error) => {
     console.error(`mcp-servers-api: cannot serve metrics on ${config.host}:${process.env.MCP_API_METRICS_PORT}: ${err.message}`);
     process.exit(1);
   });
   const checks = observabilityConfig.healthIntervalMs ? startBackgroundChecks(services.db, services.connections, observabilityConfig.healthIntervalMs, logger) : null;
-  if (metricsPort !== null) console.log(`mcp-servers-api metrics on http://${config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host}:${metricsPort}/metrics`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -88,6 +83,12 @@ async function main() {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Said once the app serves and SIGTERM stops it cleanly (whoever reads this line may send it at once).
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+  logger.info({ port }, "listening");
+  console.log(`mcp-servers-api listening on http://${host}:${port}`);
+  if (metricsPort !== null) console.log(`mcp-servers-api metrics on http://${host}:${metricsPort}/metrics`);
+  services.retention.start();
 }
 
 main().catch((err) => {
