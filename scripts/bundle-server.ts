@@ -19,11 +19,31 @@ const EXTERNAL = ["better-sqlite3", "pg", "pg-native", "pg-query-stream", "sqlit
 // Knex's dialects other than better-sqlite3 and postgres (what server/data/db.ts opens), and
 // iconv-lite's encoding tables (body-parser's first decode loads them).
 const UNUSED_DIALECT = /^\.\/(cockroachdb|mssql|mysql|mariadb|mysql2|oracle|oracledb|pgnative|redshift)$/;
+// express-openapi-validator requires these at load but calls them only for specs with external
+// `$ref`s (json-schema-ref-parser, js-yaml under it: server/http/validator.ts skips it for ours)
+// and for multipart bodies (multer, busboy under it: fileUploader is off). eov gets a stand-in
+// that requires the package from node_modules at its first call (about 450 KB not parsed at start).
+const REQUIRED_AT_FIRST_CALL: Record<string, { importer: RegExp; standIn: string }> = {
+  multer: {
+    importer: /express-openapi-validator[/\\]dist[/\\]middlewares[/\\]openapi\.multipart\.js$/,
+    // eov also reads multer.MulterError, when a multer middleware failed.
+    standIn: 'let m; const load = () => (m ??= require("multer"));\nmodule.exports = (...a) => load()(...a);\nObject.defineProperty(module.exports, "MulterError", { get: () => load().MulterError });',
+  },
+  "@apidevtools/json-schema-ref-parser": {
+    importer: /express-openapi-validator[/\\]dist[/\\]framework[/\\]index\.js$/,
+    standIn: 'let p; const load = () => (p ??= require("@apidevtools/json-schema-ref-parser"));\nmodule.exports = { bundle: (...a) => load().bundle(...a), dereference: (...a) => load().dereference(...a) };',
+  },
+};
 const loadedWhereTheyAre: Plugin = {
   name: "loaded-where-they-are",
   setup(b) {
     b.onResolve({ filter: UNUSED_DIALECT }, (a) => (/knex[/\\]lib[/\\]dialects[/\\]index\.js$/.test(a.importer) ? { path: `knex/lib/dialects/${a.path.slice(2)}/index.js`, external: true } : undefined));
     b.onResolve({ filter: /^\.\.\/encodings$/ }, (a) => (/iconv-lite[/\\]lib[/\\]index\.js$/.test(a.importer) ? { path: "iconv-lite/encodings/index.js", external: true } : undefined));
+    b.onResolve({ filter: /^(multer|@apidevtools\/json-schema-ref-parser)$/ }, (a) => {
+      if (a.namespace === "first-call") return { path: a.path, external: true };
+      return REQUIRED_AT_FIRST_CALL[a.path].importer.test(a.importer) ? { path: a.path, namespace: "first-call" } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: "first-call" }, (a) => ({ contents: REQUIRED_AT_FIRST_CALL[a.path].standIn, loader: "js", resolveDir: process.cwd() }));
   },
 };
 
