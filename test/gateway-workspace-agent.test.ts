@@ -289,6 +289,46 @@ describe("agent sessions of the workspace endpoint", () => {
     await one.client.close();
   }, 30_000);
 
+  test("when a 2026-07-28 agent names resources in its listen filter (resourceSubscriptions), then the member is subscribed before the acknowledgement, its updates reach only streams naming them, and closing the stream unsubscribes the upstream", async () => {
+    const { ws, endpoint, mint } = await workspace();
+    const token = await mint();
+    const agent = async () => {
+      const client = new V2Client({ name: "agent-modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+      await client.connect(new V2Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+      const updated: string[] = [];
+      client.setNotificationHandler("notifications/resources/updated", (n) => void updated.push(n.params.uri));
+      return { client, updated };
+    };
+    const [one, two, other] = [await agent(), await agent(), await agent()];
+    expect(one.client.getServerCapabilities()?.resources).toEqual({ listChanged: true, subscribe: true });
+    const [x, y] = [`mem://listen-${ws}/x`, `mem://listen-${ws}/y`];
+    const agentUri = (uri: string) => `mcpws://alpha/${encodeURIComponent(uri)}`;
+    const first = await one.client.listen({ resourceSubscriptions: [agentUri(x)] });
+    expect(first.honoredFilter).toEqual({ resourceSubscriptions: [agentUri(x)] });
+    const second = await two.client.listen({ resourceSubscriptions: [agentUri(x), agentUri(y)] });
+    const third = await other.client.listen({ toolsListChanged: true });
+    // Held before each acknowledgement, once per URI (the peer tells a new subscription at once, too).
+    expect([v1.subscribed!(x), v1.subscribed!(y)]).toEqual([1, 1]);
+    await vi.waitFor(() => expect(two.updated).toContain(agentUri(y)), { timeout: 5000 });
+    one.updated.length = two.updated.length = 0;
+    v1.touch!(x);
+    v1.touch!(y);
+    await vi.waitFor(() => expect(one.updated).toEqual([agentUri(x)]), { timeout: 5000 });
+    await vi.waitFor(() => expect(two.updated.sort()).toEqual([agentUri(x), agentUri(y)].sort()), { timeout: 5000 });
+    expect(other.updated).toEqual([]);
+    // y is named by the second stream alone: closing it lets y go upstream, x stays for the first.
+    await second.close();
+    await vi.waitFor(() => expect([v1.subscribed!(x), v1.subscribed!(y)]).toEqual([1, 0]), { timeout: 5000 });
+    await first.close();
+    await vi.waitFor(() => expect(v1.subscribed!(x)).toBe(0), { timeout: 5000 });
+    await third.close();
+
+    // Bad input: more URIs than a stream may name is a JSON-RPC error, and nothing is held.
+    const many = Array.from({ length: 257 }, (_, i) => agentUri(`mem://many/${i}`));
+    await expect(one.client.listen({ resourceSubscriptions: many })).rejects.toThrow(/at most 256/);
+    for (const c of [one.client, two.client, other.client]) await c.close();
+  }, 30_000);
+
   test("when the agent ends its session (DELETE), then 204, and the session is refused after (404 on POST, GET and DELETE)", async () => {
     const { endpoint, mint } = await workspace();
     const token = await mint();

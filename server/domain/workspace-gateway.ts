@@ -176,7 +176,9 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
     actor: Actor;
     workspaceId: string;
     onUpdated: (uri: string) => void;
-    /** GET streams of the session open here. */
+    /** The agent URIs to hold: the session's, from the store; or those a 2026-07-28 agent's listen streams here name. */
+    wanted: () => Promise<string[]> | string[];
+    /** Streams open here that need them. */
     streams: number;
     /** Per agent URI. */
     held: Map<string, HeldSubscription>;
@@ -221,8 +223,8 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
   function sync(sessionId: string, holder: Holder): Promise<Map<string, unknown>> {
     const run = async () => {
       const failed = new Map<string, unknown>();
-      if (!subscriptionStore) return failed;
-      const wanted = new Set(await subscriptionStore.list(sessionId));
+      const wanted = new Set(await holder.wanted());
+      if (!wanted.size && !holder.held.size) return failed;
       const all = await members(holder.actor, holder.workspaceId);
       for (const [full, held] of holder.held) {
         const now = wanted.has(full) ? resolveUri(all, full) : null;
@@ -251,6 +253,29 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
     const done = holder.queue.then(run, run);
     holder.queue = done.catch(() => {});
     return done;
+  }
+
+  /** Holds `wanted` under `key` while the returned release is not called (streams counted, one holder per key). */
+  async function hold(key: string, actor: Actor, workspaceId: string, wanted: Holder["wanted"], onUpdated: (uri: string) => void) {
+    let holder = holders.get(key);
+    if (!holder) {
+      const made: Holder = { actor, workspaceId, onUpdated, wanted, streams: 0, held: new Map(), refused: new Map(), queue: Promise.resolve(), timer: null };
+      made.timer = setInterval(() => void sync(key, made).catch(() => {}), membershipPollMs);
+      made.timer.unref();
+      holders.set(key, (holder = made));
+    }
+    const mine = holder;
+    mine.streams++;
+    await sync(key, mine).catch(() => {}); // the store is gone for now: the next poll tries again
+    let stopped = false;
+    return {
+      refresh: () => sync(key, mine),
+      release: () => {
+        if (stopped) return;
+        stopped = true;
+        if (--mine.streams === 0) release(key, mine);
+      },
+    };
   }
 
   /** Every subscription this process holds for a session, released upstream (its last stream here closed). */
@@ -712,22 +737,18 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
      */
     async holdSubscriptions(actor: Actor, workspaceId: string, sessionId: string, onUpdated: (uri: string) => void): Promise<() => void> {
       if (!subscriptionStore) return () => {};
-      let holder = holders.get(sessionId);
-      if (!holder) {
-        const made: Holder = { actor, workspaceId, onUpdated, streams: 0, held: new Map(), refused: new Map(), queue: Promise.resolve(), timer: null };
-        made.timer = setInterval(() => void sync(sessionId, made).catch(() => {}), membershipPollMs);
-        made.timer.unref();
-        holders.set(sessionId, (holder = made));
-      }
-      const mine = holder;
-      mine.streams++;
-      await sync(sessionId, mine).catch(() => {}); // the store is gone for now: the next poll tries again
-      let stopped = false;
-      return () => {
-        if (stopped) return;
-        stopped = true;
-        if (--mine.streams === 0) release(sessionId, mine);
-      };
+      const store = subscriptionStore;
+      return (await hold(sessionId, actor, workspaceId, () => store.list(sessionId), onUpdated)).release;
+    },
+
+    /**
+     * Holds upstream, in this process, the resources a 2026-07-28 agent's listen streams name
+     * (`uris()`: agent URIs; their `resourceSubscriptions`) under `key`: `onUpdated` is told of
+     * each update. `refresh` (after `uris()` changed) resolves once they are held; `release` lets them go.
+     */
+    async holdResources(actor: Actor, workspaceId: string, key: string, uris: () => string[], onUpdated: (uri: string) => void) {
+      const held = await hold(`listen:${key}`, actor, workspaceId, uris, onUpdated);
+      return { release: held.release, refresh: () => held.refresh().then(() => {}) };
     },
 
     /**

@@ -7,7 +7,7 @@ import { BadMcpRequest } from "../domain/gateway/service.js";
 import { DomainError, Forbidden } from "../domain/errors.js";
 import { parseMessages } from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
-import { WorkspaceCallError, type CallOptions, type ListChanged, type ToolView, type WorkspaceGateway } from "../domain/workspace-gateway.js";
+import { MAX_SUBSCRIBED_URI, MAX_SUBSCRIPTIONS, WorkspaceCallError, type CallOptions, type ListChanged, type ToolView, type WorkspaceGateway } from "../domain/workspace-gateway.js";
 import { checkOrigin } from "./mcp-gateway.js";
 
 const SERVER_INFO = { name: "mcp-servers-api-workspace", version: "1.0.0" };
@@ -53,8 +53,9 @@ const streams = new Map<string, Set<{ write(message: object): void; end(): void 
 const tellSession = (session: string, message: object) => streams.get(session)?.forEach((s) => s.write(message));
 
 /** A change as the SDK's listen router takes it. */
-type ServerEvent = { kind: "tools_list_changed" | "prompts_list_changed" | "resources_list_changed" };
-const EVENT_OF: Record<ListChanged, ServerEvent["kind"]> = {
+type ListEvent = { kind: "tools_list_changed" | "prompts_list_changed" | "resources_list_changed" };
+type ServerEvent = ListEvent | { kind: "resource_updated"; uri: string };
+const EVENT_OF: Record<ListChanged, ListEvent["kind"]> = {
   "notifications/tools/list_changed": "tools_list_changed",
   "notifications/prompts/list_changed": "prompts_list_changed",
   "notifications/resources/list_changed": "resources_list_changed",
@@ -182,6 +183,16 @@ async function askAgentAndWait(answering: Answering, caller: Caller, method: str
   return answered;
 }
 
+/** The distinct resource URIs a listen request's filter names, or why they are refused. */
+function listenedResources(params: unknown): string[] | string {
+  const named = (params as { notifications?: { resourceSubscriptions?: unknown } } | undefined)?.notifications?.resourceSubscriptions;
+  if (!Array.isArray(named)) return [];
+  const uris = [...new Set(named.filter((u): u is string => typeof u === "string"))];
+  if (uris.length > MAX_SUBSCRIPTIONS) return `Invalid params: a listen stream names at most ${MAX_SUBSCRIPTIONS} resourceSubscriptions.`;
+  if (uris.some((u) => u.length > MAX_SUBSCRIBED_URI)) return `Invalid params: a URI in resourceSubscriptions is at most ${MAX_SUBSCRIBED_URI} characters.`;
+  return uris;
+}
+
 /** Runs one call with the agent's cancellation (however it arrives), its progress, log messages and server-to-client requests passed on. */
 async function relayed<T>(answering: Answering, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>): Promise<T> {
   const token = meta?.progressToken as string | number | undefined;
@@ -291,7 +302,8 @@ async function answerDirectly(res: Response, caller: Caller, call: DirectCall, r
 function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: number): Server {
   // A 2025-era agent's session GET stream carries the members' list_changed; a 2026-07-28 agent's subscriptions/listen stream does. A view has neither.
   const changes = caller.view ? {} : { listChanged: true };
-  const subscribe = caller.modern || caller.view ? {} : { subscribe: true };
+  // 2025-era agents subscribe with resources/subscribe, 2026-07-28 ones in their listen filter's resourceSubscriptions.
+  const subscribe = caller.view ? {} : { subscribe: true };
   const { actor, workspaceId, view } = caller;
   // Results depend on the caller's token (its workspaces, and later its person): never shared between callers.
   const hints = caller.modern ? { ttlMs: listTtlMs, cacheScope: "private" } : {};
@@ -345,7 +357,17 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
 
   // subscriptions/listen (2026-07-28) is served by the SDK from an event bus of its handler: one
   // handler per workspace and token while it has listeners, its bus fed by the members' list_changed.
-  const listening = new Map<string, { handler: ReturnType<typeof createMcpHandler>; listeners: Set<(event: ServerEvent) => void>; ready: Promise<() => void>; stop(): void }>();
+  // The resources its listen streams name (resourceSubscriptions) are held upstream for it, each URI once.
+  interface Listening {
+    handler: ReturnType<typeof createMcpHandler>;
+    listeners: Set<(event: ServerEvent) => void>;
+    ready: Promise<() => void>;
+    /** Agent URIs the open listen streams name, with how many name each. */
+    uris: Map<string, number>;
+    resources: Promise<{ refresh(): Promise<void>; release(): void }>;
+    stop(): void;
+  }
+  const listening = new Map<string, Listening>();
   function listenerOf(actor: Actor, workspaceId: string) {
     const key = JSON.stringify([workspaceId, actor.tokenId]);
     const found = listening.get(key);
@@ -363,13 +385,18 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     };
     // Watching before the stream opens: once the agent has its acknowledgement, no change is missed.
     const ready = workspace.watch(actor, workspaceId, (method) => publish({ kind: EVENT_OF[method] }));
-    const entry = {
+    const uris = new Map<string, number>();
+    const resources = workspace.holdResources(actor, workspaceId, `${key}:${randomUUID()}`, () => [...uris.keys()], (uri) => publish({ kind: "resource_updated", uri }));
+    const entry: Listening = {
       handler: createMcpHandler(factory, { bus: bus as never }),
       listeners,
       ready,
+      uris,
+      resources,
       stop() {
         if (listening.get(key) === entry) listening.delete(key);
         void ready.then((stop) => stop()).catch(() => {});
+        void resources.then((held) => held.release()).catch(() => {});
       },
     };
     listening.set(key, entry);
@@ -442,8 +469,26 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { actor, workspaceId, modern, gone: gone.signal, view, session } satisfies Caller } };
     let response: globalThis.Response;
     if (listen) {
+      const asked = listenedResources(parsed.messages[0].params);
+      if (typeof asked === "string") {
+        res.status(200).json({ jsonrpc: "2.0", id: parsed.messages[0].id ?? null, error: { code: -32602, message: asked } });
+        return;
+      }
       const entry = listenerOf(actor, workspaceId);
       await entry.ready.catch(() => {});
+      if (asked.length) {
+        // Held before the acknowledgement, so that no update after it is missed; let go when the stream ends.
+        for (const uri of asked) entry.uris.set(uri, (entry.uris.get(uri) ?? 0) + 1);
+        res.once("close", () => {
+          for (const uri of asked) {
+            const left = (entry.uris.get(uri) ?? 1) - 1;
+            if (left > 0) entry.uris.set(uri, left);
+            else entry.uris.delete(uri);
+          }
+          void entry.resources.then((held) => held.refresh()).catch(() => {});
+        });
+        await entry.resources.then((held) => held.refresh()).catch(() => {});
+      }
       try {
         response = await entry.handler.fetch(request, { authInfo, parsedBody: req.body });
       } finally {
