@@ -338,6 +338,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
   const relayFetch = observeUpstream(guarded.lite as unknown as typeof guarded, describeOutboundError) as unknown as LiteFetch;
   const upstreams = lazyUpstreamPool({
     fetch: withLfEventStreams(fetch), // the SDK's SSE parser is linear only on LF line endings
+    relayFetch, // a 2025-era session's tools/call goes on the relay's connection path, past the SDK client
     idleMs: config.upstreamIdleMs,
     max: config.upstreamPoolMax,
     listTtlMs: config.listTtlMs,

@@ -5,8 +5,9 @@
 // A 2026-07-28 upstream has no session: the kept client is its cached discovery result.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
-import { Client, ProtocolError, SdkHttpError, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import type { GuardedFetch } from "./guarded-fetch.js";
+import { Client, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, ProtocolError, SdkError, SdkErrorCode, SdkHttpError, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { directToolCall, type DirectSession, type OutputValidator } from "./direct-call.js";
+import type { GuardedFetch, LiteFetch } from "./guarded-fetch.js";
 
 /** Which upstream session a request may use. */
 export interface PoolTarget {
@@ -105,6 +106,11 @@ export interface UpstreamCalls {
 
 export interface UpstreamPoolOptions {
   fetch: GuardedFetch;
+  /**
+   * The per-server relay's lite fetch (the same guarded agent): when given, a 2025-era session's
+   * tools/call is sent on it directly (./direct-call.ts) instead of through the SDK client.
+   */
+  relayFetch?: LiteFetch;
   /** A session unused this long is closed (MCP_API_UPSTREAM_IDLE_MS). */
   idleMs: number;
   /** At most this many sessions are kept (MCP_API_UPSTREAM_POOL_MAX). */
@@ -136,6 +142,8 @@ interface Entry {
   transient: boolean;
   closed: boolean;
   connected: boolean;
+  /** Set once connected when tools/call may go past the SDK client (a 2025-era session, and relayFetch given). */
+  direct: DirectSession | null;
 }
 
 const isSessionGone = (err: unknown, entry: Entry) => entry.transport.sessionId !== undefined && SdkHttpError.isInstance(err) && err.status === 404;
@@ -144,7 +152,56 @@ const isSessionGone = (err: unknown, entry: Entry) => entry.transport.sessionId 
 export const LIST_CHANGED = ["notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"] as const;
 export type ListChanged = (typeof LIST_CHANGED)[number];
 
-export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeoutMs, onOpen }: UpstreamPoolOptions) {
+/** What a direct call needs of the SDK client beyond its public API: its codec's result check and its tools/list-derived output validators. */
+interface ClientInternals {
+  _negotiatedWireCodec(): {
+    decodeResult(method: string, raw: unknown): { kind: string; result?: unknown; error?: unknown };
+    validateResult(method: string, raw: unknown): { ok: true; value: Json } | { ok: false; reason: string; message?: string };
+  };
+  _cache: { outputValidator(name: string, compile: (tool: unknown) => OutputValidator | undefined): Promise<OutputValidator | undefined> };
+  _compileOutputValidator(tool: unknown): OutputValidator | undefined;
+  _reportStoreError(e: unknown): void;
+}
+
+const hasInternals = (client: Client): boolean => {
+  const c = client as unknown as Partial<ClientInternals>;
+  return typeof c._negotiatedWireCodec === "function" && typeof c._cache?.outputValidator === "function" && typeof c._compileOutputValidator === "function";
+};
+
+/**
+ * The session as a direct call sees it. The result check and the output validators are the SDK
+ * client's own (the same answers are refused as through client.callTool); an SDK without them
+ * (a future release) gets no direct calls.
+ */
+function directSessionOf(client: Client, transport: StreamableHTTPClientTransport, target: PoolTarget): DirectSession | null {
+  const version = transport.protocolVersion ?? client.getNegotiatedProtocolVersion?.();
+  if (!version || version.startsWith("2026") || !hasInternals(client)) return null;
+  const c = client as unknown as ClientInternals;
+  const handOn = transport as unknown as { onmessage?: (message: unknown) => void; onerror?: (err: Error) => void };
+  return {
+    url: target.url,
+    headers: target.headers,
+    sessionId: transport.sessionId ?? null,
+    protocolVersion: version,
+    // As the transport would: a JSON-RPC message goes to the client (and the relayed requests' hook), anything else is an error it reports.
+    dispatch: (message) => {
+      if (isJSONRPCRequest(message) || isJSONRPCNotification(message) || isJSONRPCResponse(message)) handOn.onmessage?.(message);
+      else handOn.onerror?.(new Error(`not a JSON-RPC message: ${JSON.stringify(message).slice(0, 200)}`));
+    },
+    decode: (raw) => {
+      const codec = c._negotiatedWireCodec();
+      const decoded = codec.decodeResult("tools/call", raw);
+      if (decoded.kind === "invalid") throw decoded.error;
+      if (decoded.kind !== "complete") throw new SdkError(SdkErrorCode.InvalidResult, "Invalid result for tools/call: not a complete result");
+      const checked = codec.validateResult("tools/call", decoded.result);
+      if (!checked.ok) throw new SdkError(SdkErrorCode.InvalidResult, `Invalid result for tools/call: ${checked.message ?? checked.reason}`);
+      return checked.value;
+    },
+    outputValidator: (name) => c._cache.outputValidator(name, (tool) => c._compileOutputValidator(tool)).catch((e: unknown) => void c._reportStoreError(e)),
+  };
+}
+
+export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, connectTimeoutMs, onOpen }: UpstreamPoolOptions) {
   const entries = new Map<string, Entry>();
   // Who watches a record's lists (agents' GET streams), by the pool group: whichever session of
   // the group is current tells them, and sessions of a watched group are not closed as idle.
@@ -192,7 +249,7 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
         for (const tell of watchers.get(group) ?? []) tell(method);
       });
     }
-    const entry: Entry = { key, group, client, transport, ready: Promise.resolve(), inUse: 0, lastUsed: Date.now(), idle: null, retired: false, transient, closed: false, connected: false };
+    const entry: Entry = { key, group, client, transport, ready: Promise.resolve(), inUse: 0, lastUsed: Date.now(), idle: null, retired: false, transient, closed: false, connected: false, direct: null };
     // Opened outside any agent's call, so that what the session's own streams carry later is nobody's.
     entry.ready = current.exit(async () => {
       await client.connect(transport, { timeout: connectTimeoutMs });
@@ -205,6 +262,7 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
       // the upstream forgot) is subscribed again to every URI agents of this process hold.
       const held = [...(subscribed.get(group)?.keys() ?? [])];
       await Promise.all(held.map((uri) => client.subscribeResource({ uri }, { timeout: connectTimeoutMs }).catch(() => {})));
+      if (relayFetch) entry.direct = directSessionOf(client, transport, target);
       entry.connected = true;
     });
     entry.ready.catch(() => void shut(entry, false));
@@ -282,7 +340,8 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
     return true;
   }
 
-  function callsOf(client: Client, group: string, deadline: AbortSignal, timeoutMs: number, callers: AbortSignal[]): UpstreamCalls {
+  function callsOf(entry: Entry, deadline: AbortSignal, timeoutMs: number, callers: AbortSignal[]): UpstreamCalls {
+    const { client, group, direct } = entry;
     // A call's messages reach its agent only while the call runs.
     const scoped =
       <A extends unknown[], R>(fn: (...a: A) => Promise<R>, at: number) =>
@@ -311,7 +370,11 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
     return {
       capabilities: caps,
       listTools: async () => (has("tools") ? ((await client.listTools(undefined, opts())) as never) : { tools: [] }),
-      callTool: scoped(async (params: Json, o?: CallOptions) => (await client.callTool(params as never, opts(o))) as never, 1),
+      callTool: scoped(async (params: Json, o?: CallOptions) => {
+        if (!direct || !relayFetch) return (await client.callTool(params as never, opts(o))) as never;
+        if (o?.signal) callers.push(o.signal);
+        return directToolCall(relayFetch, direct, params, { deadline, signal: o?.signal, onprogress: o?.onprogress });
+      }, 1),
       listPrompts: async () => (has("prompts") ? ((await client.listPrompts(undefined, opts())) as never) : { prompts: [] }),
       getPrompt: scoped(async (params: Json, o?: CallOptions) => (await client.getPrompt(params as never, opts(o))) as never, 1),
       listResources: async () => (has("resources") ? ((await client.listResources(undefined, opts())) as never) : { resources: [] }),
@@ -361,7 +424,7 @@ export function createUpstreamPool({ fetch, idleMs, max, listTtlMs, connectTimeo
           // The signals of the agents' own calls: one that cancelled or went away says nothing of the session.
           const callers: AbortSignal[] = [];
           try {
-            return await Promise.race([entry.ready.then(() => use(callsOf(entry.client, entry.group, deadline.signal, timeoutMs, callers))), timedOut]);
+            return await Promise.race([entry.ready.then(() => use(callsOf(entry, deadline.signal, timeoutMs, callers))), timedOut]);
           } catch (err) {
             if (attempt === 0 && isSessionGone(err, entry)) {
               retire(entry);
