@@ -20,13 +20,17 @@ interface Entry {
 export interface RecordCache {
   /** The repository every use case writes through: each write drops the record's entry. */
   repo: McpServerRepo;
-  /** The same repository with find and openSecrets answered from the cache (the gateway's). */
+  /** The same repository with find, findByNamespace and openSecrets answered from the cache (the gateway's). */
   cached: McpServerRepo;
 }
 
 export function cacheRecordReads(repo: McpServerRepo, ttlMs = RECORD_CACHE_MS, now: () => number = Date.now): RecordCache {
   const cache = new Map<string, Entry>();
   const drop = (id: string) => void cache.delete(id);
+  // The workspace endpoint's name lookup: which record holds a namespace (null: none), per workspace, for the same bound.
+  // A create, edit or removal through this process drops its workspace's lookups (a name may have come or gone).
+  const namespaces = new Map<string, Map<string, { id: Promise<string | null>; expires: number }>>();
+  const dropNamespaces = (workspaceId: string) => void namespaces.delete(workspaceId);
 
   function entryFor(id: string): Entry {
     const t = now();
@@ -45,27 +49,50 @@ export function cacheRecordReads(repo: McpServerRepo, ttlMs = RECORD_CACHE_MS, n
   }
 
   // Every write of the record, whoever makes it in this process, drops its entry when done.
-  const invalidating = <A extends unknown[], R>(write: (...args: A) => Promise<R>, idOf: (...args: A) => string) =>
+  const invalidating = <A extends unknown[], R>(write: (...args: A) => Promise<R>, idOf: (...args: A) => string, workspaceOf?: (...args: A) => string) =>
     async (...args: A): Promise<R> => {
       try {
         return await write(...args);
       } finally {
         drop(idOf(...args));
+        if (workspaceOf) dropNamespaces(workspaceOf(...args));
       }
     };
   const writes: McpServerRepo = {
     ...repo,
-    update: invalidating(repo.update, (current) => current.server.id),
+    insert: invalidating(repo.insert, (input) => input.id, (input) => input.workspaceId),
+    update: invalidating(repo.update, (current) => current.server.id, (current) => current.server.workspaceId),
     recordCheck: invalidating(repo.recordCheck, (current) => current.server.id),
-    remove: invalidating(repo.remove, (current) => current.server.id),
+    remove: invalidating(repo.remove, (current) => current.server.id, (current) => current.server.workspaceId),
     writeOAuth: invalidating(repo.writeOAuth, (current) => current.server.id),
   };
 
+  async function find(workspaces: readonly string[], id: string): Promise<StoredServer | null> {
+    const stored = await entryFor(id).stored;
+    return stored && workspaces.includes(stored.server.workspaceId) ? stored : null;
+  }
+
   const cached: McpServerRepo = {
     ...writes,
-    async find(workspaces: readonly string[], id: string): Promise<StoredServer | null> {
-      const stored = await entryFor(id).stored;
-      return stored && workspaces.includes(stored.server.workspaceId) ? stored : null;
+    find,
+    async findByNamespace(workspaceId: string, namespace: string): Promise<StoredServer | null> {
+      const t = now();
+      let held = namespaces.get(workspaceId);
+      let hit = held?.get(namespace);
+      if (!hit || hit.expires <= t) {
+        if (!held) {
+          if (namespaces.size >= MAX_ENTRIES) namespaces.delete(namespaces.keys().next().value!);
+          namespaces.set(workspaceId, (held = new Map()));
+        }
+        if (held.size >= MAX_ENTRIES) held.clear();
+        const lookup = { id: repo.findByNamespace(workspaceId, namespace).then((s) => s?.server.id ?? null), expires: t + ttlMs };
+        const mine = held;
+        lookup.id.catch(() => mine.get(namespace) === lookup && mine.delete(namespace));
+        held.set(namespace, (hit = lookup));
+      }
+      const id = await hit.id;
+      // The record itself from its own entry, so an edit through this process shows at once.
+      return id === null ? null : find([workspaceId], id);
     },
     async openSecrets(workspaceId: string, id: string): Promise<Secrets> {
       const entry = entryFor(id);
