@@ -16,7 +16,10 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { z } from "zod";
 import { RECORD_CACHE_MS } from "../server/domain/gateway/record-cache.js";
 import { closer, listen } from "./helpers/mcp-peers.js";
-import { dropStore, provisionStore, raw } from "./helpers/server.js";
+import { createMcpServerRepo, type StoredServer } from "../server/data/mcp-server-repo.js";
+import { createGatewayService } from "../server/domain/gateway/service.js";
+import { createSessionCodec } from "../server/domain/gateway/session-codec.js";
+import { dropStore, provisionStore, raw, startServer } from "./helpers/server.js";
 import { spawnServerProcess } from "./helpers/server-process.js";
 
 const root = join(import.meta.dirname, "..");
@@ -132,5 +135,45 @@ describe("buffered tool_called events", () => {
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(await toolEvents()).toBe(7);
+  }, 60_000);
+});
+
+describe("an upstream's status recorded from a cached record", () => {
+  // The record an exchange works from may be a version behind once another exchange on it records
+  // its outcome first (a call whose answer reached the agent before its success was written).
+  test("when another exchange wrote the record's status after this one read it, then this one's failure is still recorded; after a person's edit, it is not", async () => {
+    const srv = await startServer();
+    try {
+      const ws2 = `ws_gwstatus_${randomBytes(3).toString("hex")}`;
+      const token = await srv.token([ws2], "usr_status");
+      const created = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token, body: JSON.stringify({ workspaceId: ws2, name: "status", url: "https://mcp.example.com/mcp" }) });
+      expect(created.status, created.text).toBe(201);
+      const id = created.json.id as string;
+      const repo = createMcpServerRepo(srv.services.db.knex, srv.services.box, (n) => n.toLowerCase(), (n) => n.toLowerCase());
+      const gateway = createGatewayService({
+        repo,
+        audit: { append: async () => {} } as never,
+        oauthToken: async (stored: StoredServer) => ({ ok: false, stored, error: { class: "auth", message: "no", httpStatus: null } }) as never,
+        sessions: createSessionCodec([Buffer.alloc(32, 1)]),
+      });
+      const actor = await srv.services.tokens.authenticate(`Bearer ${token}`);
+      const status = async () => (await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}`, { token })).json;
+
+      const late = await gateway.open(actor, id, undefined);
+      await (await gateway.open(actor, id, undefined)).recordSuccess();
+      expect(await status()).toMatchObject({ connectorStatus: "connected", lastError: null });
+      await late.recordFailure({ class: "timeout", message: "no answer within 1500 ms", httpStatus: null });
+      expect(await status()).toMatchObject({ connectorStatus: "error", lastError: { class: "timeout" } });
+
+      const beforeEdit = await gateway.open(actor, id, undefined);
+      await (await gateway.open(actor, id, undefined)).recordSuccess();
+      const etag = (await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}`, { token })).headers.get("etag") ?? "";
+      const edited = await raw(srv.baseUrl, "PATCH", `/api/mcp-servers/${id}`, { token, headers: { "if-match": etag }, body: JSON.stringify({ name: "status edited" }) });
+      expect(edited.status, edited.text).toBe(200);
+      await beforeEdit.recordFailure({ class: "timeout", message: "no answer within 1500 ms", httpStatus: null });
+      expect(await status()).toMatchObject({ connectorStatus: "connected", lastError: null });
+    } finally {
+      await srv.stop();
+    }
   }, 60_000);
 });

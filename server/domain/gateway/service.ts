@@ -107,17 +107,27 @@ export interface Exchange {
 }
 
 export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, pins, stepUp = noStepUp, migrated = async () => null, now = () => new Date() }: GatewayDeps) {
-  async function recordStatus(actor: Actor, stored: StoredServer, error: ConnectionError | null) {
-    const connectorStatus = error ? "error" : "connected";
-    if (!error && stored.server.connectorStatus === "connected") return;
-    const changed = connectorStatus !== stored.server.connectorStatus;
-    await repo.recordCheck(
-      stored,
-      { connectorStatus, checkedAt: now().toISOString(), error },
-      changed
-        ? { type: "status_changed", actor: actor.userId, tokenId: actor.tokenId, requestId: actor.requestId ?? null, fields: [{ name: "connectorStatus", change: "changed" }] }
-        : undefined,
-    );
+  async function recordStatus(actor: Actor, opened: StoredServer, error: ConnectionError | null) {
+    let stored: StoredServer | null = opened;
+    // Twice at most: the write is checked against the version the exchange read, and another
+    // exchange's status write (the call before this one, still recording its success while this
+    // one ran) moves the version on. Then the outcome goes onto the record as it is now, unless
+    // a person edited it meanwhile (updatedAt: a status write leaves it alone), which keeps its own state.
+    for (let attempt = 0; attempt < 2 && stored !== null; attempt++) {
+      const connectorStatus = error ? "error" : "connected";
+      if (!error && stored.server.connectorStatus === "connected") return;
+      const changed = connectorStatus !== stored.server.connectorStatus;
+      const written = await repo.recordCheck(
+        stored,
+        { connectorStatus, checkedAt: now().toISOString(), error },
+        changed
+          ? { type: "status_changed", actor: actor.userId, tokenId: actor.tokenId, requestId: actor.requestId ?? null, fields: [{ name: "connectorStatus", change: "changed" }] }
+          : undefined,
+      );
+      if (written) return;
+      const current: StoredServer | null = await repo.find([opened.server.workspaceId], opened.server.id);
+      stored = current && current.server.updatedAt === opened.server.updatedAt ? current : null;
+    }
   }
 
   return {
