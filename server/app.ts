@@ -1,4 +1,4 @@
-// buildApp(deps): request id and log → JSON parser → contract validator → routes → problems.
+// buildApp(deps): request id and log → the gateway POST's direct route → JSON parser → contract validator → routes → problems.
 // It never listens; server/main.ts and the tests do.
 import { readFileSync } from "node:fs";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
@@ -34,6 +34,7 @@ import type { HandlerTable, RawHandlerTable, RawOperationId } from "./http/handl
 
 type RawHandler = RawHandlerTable[RawOperationId];
 import { mcpGatewayHandlers, type McpGatewayDeps } from "./http/mcp-gateway.js";
+import { directGatewayRoute } from "./http/mcp-gateway-direct.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
 import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
@@ -48,6 +49,7 @@ export const spec = JSON.parse(readFileSync(fromRoot("generated/openapi.json"), 
 
 export const JSON_BODY_LIMIT = "1mb";
 export { MAX_HEADER_BYTES } from "./http/limits.js";
+const JSON_BODY_LIMIT_BYTES = 1024 * 1024; // JSON_BODY_LIMIT as body-parser reads it
 // What a token of scope `gateway` may do: use the MCP endpoints of its workspaces, nothing else.
 // getMe too: an agent may ask which person it acts for.
 const GATEWAY_OPERATIONS = new Set(["sendMcpServerMessage", "openMcpServerStream", "closeMcpServerSession", "sendWorkspaceMessage", "openWorkspaceStream", "closeWorkspaceSession", "sendToolsetMessage", "getMe"]);
@@ -158,11 +160,54 @@ function lazyHandlers<K extends RawOperationId>(names: K[], load: () => Promise<
 }
 
 export function buildApp(deps: AppDeps): Express {
+  /**
+   * The bearer token check of every secured operation (eov's security handler, and the gateway's
+   * direct route): the token, its rate limit, what its scope allows; sets req.auth.
+   */
+  async function checkBearer(req: Request, res: Response, operationId: string): Promise<void> {
+    try {
+      let actor;
+      try {
+        actor = await deps.tokens.authenticate(req.headers.authorization);
+      } catch (err) {
+        // Without a valid token, the client address is what gets counted.
+        if (err instanceof Unauthorized) await deps.rateLimiter.consume(`ip:${req.ip}`);
+        throw err;
+      }
+      setRateLimitHeaders(res, await deps.rateLimiter.consume(`token:${actor.tokenId}`));
+      if (actor.scope === "gateway" && !GATEWAY_OPERATIONS.has(operationId)) {
+        throw new Forbidden("This token has scope gateway: it may only use the MCP endpoints (/api/mcp-servers/{id}/mcp, /api/workspaces/{workspaceId}/mcp, /api/toolsets/{toolsetId}/mcp) of its workspaces.");
+      }
+      if (actor.toolsets && !TOOLSET_OPERATIONS.has(operationId)) {
+        throw new Forbidden(`This token is limited to toolsets ${actor.toolsets.join(", ")}: it may only use their MCP endpoints (/api/toolsets/{toolsetId}/mcp).`);
+      }
+      (req as Request & { auth?: unknown }).auth = { ...actor, requestId: res.locals.requestId };
+    } catch (err) {
+      // The validator re-wraps what we throw and keeps only 401/403/500; the problem
+      // handler answers from the original.
+      res.locals.securityError = err;
+      throw { status: err instanceof DomainError ? err.status : 500, error: new Error("authentication failed") };
+    }
+  }
+
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
   app.use(requestContext(deps.onResponse));
   app.use(observeHttp(matchOperation, deps.logger)); // the request's logger with its ids; metrics and spans when on
+  // The gateway's hot path, POST /api/mcp-servers/{id}/mcp, checked as eov checks it, ahead of the
+  // stack below; whatever it does not take goes on unchanged (server/http/mcp-gateway-direct.ts).
+  const gatewayHandlers = mcpGatewayHandlers(deps.gateway);
+  app.use(
+    directGatewayRoute({
+      spec,
+      bodyLimitBytes: JSON_BODY_LIMIT_BYTES,
+      migrated: () => deps.readiness.migrated(),
+      authenticate: checkBearer,
+      handler: gatewayHandlers.sendMcpServerMessage,
+      validateResponses: deps.validateResponses,
+    }),
+  );
   // Unauthenticated routes count per client address, before any work (an UPDATE and a SELECT per OAuth callback).
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!unauthenticated(req.path)) return next();
@@ -210,32 +255,8 @@ export function buildApp(deps: AppDeps): Express {
       validateSecurity: {
         handlers: {
           bearerAuth: async (req) => {
-            const res = req.res!;
-            try {
-              let actor;
-              try {
-                actor = await deps.tokens.authenticate(req.headers.authorization);
-              } catch (err) {
-                // Without a valid token, the client address is what gets counted.
-                if (err instanceof Unauthorized) await deps.rateLimiter.consume(`ip:${req.ip}`);
-                throw err;
-              }
-              setRateLimitHeaders(res, await deps.rateLimiter.consume(`token:${actor.tokenId}`));
-              const operationId = (req as Request & { openapi?: { schema?: { operationId?: string } } }).openapi?.schema?.operationId ?? "";
-              if (actor.scope === "gateway" && !GATEWAY_OPERATIONS.has(operationId)) {
-                throw new Forbidden("This token has scope gateway: it may only use the MCP endpoints (/api/mcp-servers/{id}/mcp, /api/workspaces/{workspaceId}/mcp, /api/toolsets/{toolsetId}/mcp) of its workspaces.");
-              }
-              if (actor.toolsets && !TOOLSET_OPERATIONS.has(operationId)) {
-                throw new Forbidden(`This token is limited to toolsets ${actor.toolsets.join(", ")}: it may only use their MCP endpoints (/api/toolsets/{toolsetId}/mcp).`);
-              }
-              (req as Request & { auth?: unknown }).auth = { ...actor, requestId: res.locals.requestId };
-              return true;
-            } catch (err) {
-              // The validator re-wraps what we throw and keeps only 401/403/500; the problem
-              // handler answers from the original.
-              res.locals.securityError = err;
-              throw { status: err instanceof DomainError ? err.status : 500, error: new Error("authentication failed") };
-            }
+            await checkBearer(req, req.res!, (req as Request & { openapi?: { schema?: { operationId?: string } } }).openapi?.schema?.operationId ?? "");
+            return true;
           },
           // Only deleteSession is secured by the cookie; the pages that read it check it themselves.
           sessionCookie: async (req) => {
@@ -257,7 +278,7 @@ export function buildApp(deps: AppDeps): Express {
     }),
   );
   const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...toolPinHandlers(deps.toolPins), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
-  registerRoutes(app, spec, handlers, { ...mcpGatewayHandlers(deps.gateway), ...lazyHandlers(["sendWorkspaceMessage", "openWorkspaceStream", "closeWorkspaceSession", "sendToolsetMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin, (actor, id) => deps.toolsets.serving(actor, id))) });
+  registerRoutes(app, spec, handlers, { ...gatewayHandlers, ...lazyHandlers(["sendWorkspaceMessage", "openWorkspaceStream", "closeWorkspaceSession", "sendToolsetMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin, (actor, id) => deps.toolsets.serving(actor, id))) });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the
   // security handler runs, and so is one to a path or method of no operation: count them against their address too.
