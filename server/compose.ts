@@ -155,6 +155,8 @@ export async function openServices(config: Config, logger: Logger, options: Open
     // The SDKs' SSE parser is linear only on LF line endings (outbound/sse.ts).
     const sdkFetch = withLfEventStreams(outboundFetch);
     const tokenRepo = createTokenRepo(db.knex);
+    const endedSessions = createEndedSessionRepo(db.knex);
+    const sessionSubscriptions = createSessionSubscriptionRepo(db.knex);
     const userConnectionRepo = createUserConnectionRepo(db.knex, box);
     // Pinned tool definitions (issue 22): one in-memory copy per process, shared by every gateway endpoint and the /tools check.
     const toolPinRepo = createToolPinRepo(db.knex);
@@ -190,7 +192,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       pins: pinGuards,
       stepUp: (stored, userId, demanded) => userConnections.stepUp(stored, userId, demanded),
       migrated: (stored, known) => userConnections.migrated(stored, known),
-    }, createEndedSessionRepo(db.knex), createSessionSubscriptionRepo(db.knex));
+    }, endedSessions, sessionSubscriptions);
     const toolsetRepo = createToolsetRepo(db.knex);
     const toolsets = createToolsetService({ repo: toolsetRepo, servers: repo, workspace: gw.gateway.workspace, cursors: createCursorCodec(cursorKey) });
     return {
@@ -229,6 +231,8 @@ export async function openServices(config: Config, logger: Logger, options: Open
         days: config.eventRetentionDays,
         onError: (err) => (migrated ? logger.warn({ err }, "removing audit events past retention failed; retrying at the next sweep") : undefined),
         onSwept: (removed) => (removed > 0 ? logger.info({ removed, days: config.eventRetentionDays }, "audit events past retention removed") : undefined),
+        // A workspace-endpoint agent session lasts MCP_API_WORKSPACE_SESSION_MAX_MS: its end and its subscriptions are of no use after.
+        also: [endedSessions, sessionSubscriptions].map((repo) => ({ repo, keepMs: config.workspaceSessionMaxMs })),
       }),
       oauth,
       ...gw,
@@ -354,6 +358,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     sessions: deps.sessions,
     endedSessions,
     subscriptionStore,
+    sessionMaxMs: config.workspaceSessionMaxMs,
     listTimeoutMs: config.connectTimeoutMs,
     toolTimeoutMs: config.toolTimeoutMs,
     listTtlMs: config.listTtlMs,

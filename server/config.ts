@@ -18,6 +18,8 @@ export interface Config {
   upstreamIdleMs: number;
   /** Upstream sessions kept per process at most (MCP_API_UPSTREAM_POOL_MAX). */
   upstreamPoolMax: number;
+  /** How long a workspace-endpoint agent session lasts from its initialize (MCP_API_WORKSPACE_SESSION_MAX_MS); its stored traces go after it. */
+  workspaceSessionMaxMs: number;
   /** How long a member's list without its own ttlMs is served from the process's cache (MCP_API_LIST_TTL_MS). */
   listTtlMs: number;
   /** A workspace endpoint with one enabled member serves its names and URIs unprefixed (MCP_API_WORKSPACE_BARE_NAMES). */
@@ -116,6 +118,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upstreamPoolMax: positiveInt(env.MCP_API_UPSTREAM_POOL_MAX, 1000, "MCP_API_UPSTREAM_POOL_MAX"),
     listTtlMs: positiveInt(env.MCP_API_LIST_TTL_MS, 60000, "MCP_API_LIST_TTL_MS"),
     workspaceBareNames: bool(env.MCP_API_WORKSPACE_BARE_NAMES, false),
+    workspaceSessionMaxMs: positiveInt(env.MCP_API_WORKSPACE_SESSION_MAX_MS, 86_400_000, "MCP_API_WORKSPACE_SESSION_MAX_MS"),
     maxResponseBytes: positiveInt(env.MCP_API_MAX_RESPONSE_BYTES, 10 * 1024 * 1024, "MCP_API_MAX_RESPONSE_BYTES"),
     allowPrivateNetwork: bool(env.MCP_API_ALLOW_PRIVATE_NETWORK, false),
     rateLimitPerMinute: positiveInt(env.MCP_API_RATE_LIMIT, 600, "MCP_API_RATE_LIMIT"),

@@ -374,3 +374,59 @@ describe("agent sessions of the workspace endpoint", () => {
     await stream.body?.cancel();
   }, 30_000);
 });
+
+describe("agent sessions of the workspace endpoint have a bound", () => {
+  test("when a session is older than MCP_API_WORKSPACE_SESSION_MAX_MS, then it answers 404 and its GET stream ends; the retention sweep then removes ended sessions' and subscriptions' rows past that bound and keeps younger ones", async () => {
+    const short = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_WORKSPACE_SESSION_MAX_MS: "4000" } });
+    try {
+      const ws = uniqueWorkspace("expiry");
+      const admin = await short.token([ws], "usr_admin");
+      const added = await raw(short.baseUrl, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Alpha", url: v1.url, authType: "api_key", apiKey: KEY }) });
+      expect(added.status, added.text).toBe(201);
+      const token = (await short.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" })).token;
+      const path = `/api/workspaces/${ws}/mcp`;
+      const post = (session: string, message: object) =>
+        raw(short.baseUrl, "POST", path, { token, headers: { accept: "application/json, text/event-stream", "mcp-session-id": session }, body: JSON.stringify({ jsonrpc: "2.0", ...message }) });
+      const start = async () => {
+        const res = await raw(short.baseUrl, "POST", path, {
+          token,
+          headers: { accept: "application/json, text/event-stream" },
+          body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
+        });
+        expect(res.status).toBe(200);
+        return res.headers.get("mcp-session-id")!;
+      };
+      const rows = async () => [
+        Number((await short.services.db.knex("workspace_sessions_ended").count({ n: "*" }))[0].n),
+        Number((await short.services.db.knex("workspace_session_subscriptions").count({ n: "*" }))[0].n),
+      ];
+      const kept = await start();
+      const ended = await start();
+      const stream = await fetch(`${short.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, accept: "text/event-stream", "mcp-session-id": kept } });
+      expect(stream.status).toBe(200);
+      expect((await post(kept, { id: 2, method: "resources/subscribe", params: { uri: "mcpws://alpha/mem%3A%2F%2Fgreeting" } })).status).toBe(200);
+      expect((await raw(short.baseUrl, "DELETE", path, { token, headers: { "mcp-session-id": ended } })).status).toBe(204);
+      expect(await rows()).toEqual([1, 1]);
+      expect(await short.services.retention.runOnce()).toBe(0);
+      expect(await rows()).toEqual([1, 1]); // not past the bound yet
+
+      // Past the bound: refused, and its GET stream ends.
+      await vi.waitFor(async () => expect((await post(kept, { id: 3, method: "ping" })).status).toBe(404), { timeout: 15_000, interval: 250 });
+      for await (const _ of stream.body as unknown as AsyncIterable<Uint8Array>) void _;
+      expect((await raw(short.baseUrl, "GET", path, { token, headers: { accept: "text/event-stream", "mcp-session-id": kept } })).status).toBe(404);
+      await vi.waitFor(async () => {
+        await short.services.retention.runOnce();
+        expect(await rows()).toEqual([0, 0]);
+      }, { timeout: 15_000, interval: 250 });
+
+      // A session ended just now keeps its row.
+      const young = await start();
+      expect((await raw(short.baseUrl, "DELETE", path, { token, headers: { "mcp-session-id": young } })).status).toBe(204);
+      await short.services.retention.runOnce();
+      expect(await rows()).toEqual([1, 0]);
+      expect((await post(young, { id: 4, method: "ping" })).status).toBe(404);
+    } finally {
+      await short.stop();
+    }
+  }, 60_000);
+});

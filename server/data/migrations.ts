@@ -575,6 +575,19 @@ const migrations: Migration[] = [
       await knex.schema.dropTable("workspace_session_subscriptions");
     },
   },
+  {
+    // Issue 21: agent sessions of the workspace endpoint now last MCP_API_WORKSPACE_SESSION_MAX_MS
+    // from their initialize, so the retention job deletes ended ones past it, by time.
+    name: "024_workspace_sessions_ended_at_issue21",
+    async up(knex) {
+      await knex.schema.alterTable("workspace_sessions_ended", (t) => {
+        t.index(["ended_at"]);
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("workspace_sessions_ended", (t) => t.dropIndex(["ended_at"]));
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

@@ -20,6 +20,14 @@ export function createSessionSubscriptionRepo(knex: Knex) {
     async removeSession(sessionId: string): Promise<void> {
       await table().where({ session_id: sessionId }).delete();
     },
+    /**
+     * Deletes the subscriptions taken before `cutoff` (their sessions have expired by now) of up
+     * to `batch` sessions; returns how many rows.
+     */
+    async deleteOlderThan(cutoff: string, batch: number): Promise<number> {
+      const sessions = table().distinct("session_id").where("subscribed_at", "<", cutoff).limit(batch);
+      return table().whereIn("session_id", sessions).andWhere("subscribed_at", "<", cutoff).delete();
+    },
   };
 }
 

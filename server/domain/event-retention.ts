@@ -1,14 +1,23 @@
 // Retention of the audit trail (issue 18): events older than MCP_API_EVENT_RETENTION_DAYS go,
 // deleted servers' included, in small batches on a background timer, so that no request waits
-// for more than one batch's statement.
+// for more than one batch's statement. The same sweep removes what outlived its use elsewhere
+// (`also`: the workspace endpoint's expired agent sessions' rows, issue 21).
 
 export interface RetentionRepo {
   /** Deletes up to `batch` events recorded before `cutoff`; returns how many. */
   deleteOlderThan(cutoff: string, batch: number): Promise<number>;
 }
 
+/** Other rows the same sweep removes once they are older than `keepMs` (the workspace endpoint's expired agent sessions). */
+export interface RetentionAlso {
+  repo: RetentionRepo;
+  keepMs: number;
+  onSwept?: (removed: number) => void;
+}
+
 export interface EventRetentionOptions {
   days: number;
+  also?: RetentionAlso[];
   /** Rows per delete statement. */
   batch?: number;
   /** Time between two sweeps. */
@@ -33,16 +42,27 @@ export function createEventRetention(repo: RetentionRepo, options: EventRetentio
   let running: Promise<number> | null = null;
   let closed = false;
 
-  /** One sweep: batches until one comes back short; returns how many events it removed. */
-  async function sweep(): Promise<number> {
-    const cutoff = new Date(now().getTime() - days * 86_400_000).toISOString();
+  /** Batches until one comes back short; returns how many rows went. */
+  async function sweepOne(from: RetentionRepo, keepMs: number): Promise<number> {
+    const cutoff = new Date(now().getTime() - keepMs).toISOString();
     let removed = 0;
     for (;;) {
-      const n = await repo.deleteOlderThan(cutoff, batch);
+      const n = await from.deleteOlderThan(cutoff, batch);
       removed += n;
       if (n < batch || closed) return removed;
       await yieldToRequests();
     }
+  }
+
+  /** One sweep: the events, then the other rows; returns how many events it removed. */
+  async function sweep(): Promise<number> {
+    const removed = await sweepOne(repo, days * 86_400_000);
+    for (const other of options.also ?? []) {
+      if (closed) break;
+      const n = await sweepOne(other.repo, other.keepMs);
+      other.onSwept?.(n);
+    }
+    return removed;
   }
 
   const runOnce = (): Promise<number> => (running ??= sweep().finally(() => (running = null)));

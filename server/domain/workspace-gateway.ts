@@ -77,6 +77,8 @@ export interface WorkspaceGatewayDeps {
   endedSessions?: { end(sessionId: string, at: string): Promise<void>; isEnded(sessionId: string): Promise<boolean> };
   /** Agent sessions' resource subscriptions (their namespaced URIs), as every process sees them. */
   subscriptionStore?: SubscriptionStore;
+  /** How long an agent session lasts from its initialize (MCP_API_WORKSPACE_SESSION_MAX_MS). */
+  sessionMaxMs?: number;
   /** Bound for each member's part of a list, and for opening a member before a call (MCP_API_CONNECT_TIMEOUT_MS). */
   listTimeoutMs: number;
   /** Bound for one call. */
@@ -148,11 +150,17 @@ const MEMBERSHIP_CHANGED: ListChanged[] = ["notifications/tools/list_changed", "
 const ENDED_CHECK_MS = 1000;
 const ENDED_KEPT = 10_000;
 
-export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, endedSessions, subscriptionStore, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false, membershipPollMs = 2000 }: WorkspaceGatewayDeps) {
+export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, endedSessions, subscriptionStore, sessionMaxMs = 86_400_000, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false, membershipPollMs = 2000 }: WorkspaceGatewayDeps) {
   // An agent session of the workspace endpoint is bound to the workspace and the token; it holds nothing but a random id.
   const sessionBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
   // The id of a request relayed to an agent seals where its answer goes, for this workspace and token alone.
   const askBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace-ask:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
+
+  // A session id is `<random uuid>.<its issue time, ms since the epoch>`.
+  const issuedAt = (id: string) => {
+    const dot = id.lastIndexOf(".");
+    return dot < 0 ? Number.NaN : Number(id.slice(dot + 1));
+  };
 
   // Sessions checked against the ended ones lately, in this process: an ended one stays ended.
   const checked = new Map<string, { ended: boolean; at: number }>();
@@ -563,13 +571,22 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
 
     /** A new agent session id (2025-era `initialize`), or null when the endpoint runs without a codec. */
     sealSession(actor: Actor, workspaceId: string): string | null {
-      return sessions ? sessions.seal(randomUUID(), sessionBinding(actor, workspaceId)) : null;
+      return sessions ? sessions.seal(`${randomUUID()}.${Date.now()}`, sessionBinding(actor, workspaceId)) : null;
     },
 
-    /** The session `sealed` names when it is one this endpoint handed out for this workspace and token and it was not ended; else null. */
+    /** Milliseconds before a session (an id `session` gave) expires. */
+    sessionLeftMs(id: string): number {
+      return issuedAt(id) + sessionMaxMs - Date.now();
+    },
+
+    /**
+     * The session `sealed` names when it is one this endpoint handed out for this workspace and
+     * token, less than `sessionMaxMs` ago, and it was not ended; else null.
+     */
     async session(actor: Actor, workspaceId: string, sealed: string): Promise<string | null> {
       const id = sessions?.open(sealed, sessionBinding(actor, workspaceId)) ?? null;
-      if (id === null || !endedSessions) return id;
+      if (id === null || !(Date.now() - issuedAt(id) < sessionMaxMs)) return null; // an id without its issue time predates the bound: expired too
+      if (!endedSessions) return id;
       const known = checked.get(id);
       if (known && (known.ended || performance.now() - known.at < ENDED_CHECK_MS)) return known.ended ? null : id;
       const ended = await endedSessions.isEnded(id);

@@ -552,8 +552,12 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     res.flushHeaders();
     const alive = setInterval(() => res.write(": keep-alive\n\n"), KEEP_ALIVE_MS);
     alive.unref();
+    // The stream ends with its session (MCP_API_WORKSPACE_SESSION_MAX_MS): the agent's next request gets 404 and starts a new one.
+    const expiry = setTimeout(() => res.end(), Math.min(2 ** 31 - 1, Math.max(0, workspace.sessionLeftMs(session)))); // setTimeout's longest delay
+    expiry.unref();
     await closed;
     clearInterval(alive);
+    clearTimeout(expiry);
     mine.delete(stream);
     if (!mine.size && streams.get(session) === mine) streams.delete(session);
     release();
