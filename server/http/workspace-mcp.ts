@@ -46,7 +46,8 @@ export type ToolsetServing = (actor: Actor, toolsetId: string) => Promise<{ work
 // Calls in flight in this process, by token and the agent's request id, so that the agent's
 // notifications/cancelled (a request of its own on a stateless endpoint) reaches the call.
 const inFlight = new Map<string, AbortController>();
-const flightKey = (tokenId: string, id: unknown) => JSON.stringify([tokenId, id]);
+const flightKey = (tokenId: string, id: unknown) =>
+  typeof id === "number" ? `${tokenId}\0n${id}` : typeof id === "string" ? `${tokenId}\0s${id}` : JSON.stringify([tokenId, id]);
 
 // The GET streams of agent sessions open in this process, by session: where notifications/resources/updated go.
 const streams = new Map<string, Set<{ write(message: object): void; end(): void }>>();
@@ -197,13 +198,19 @@ function listenedResources(params: unknown): string[] | string {
 async function relayed<T>(answering: Answering, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>): Promise<T> {
   const token = meta?.progressToken as string | number | undefined;
   const level = wantedLevel(caller, answering, meta);
+  // One controller for the call: the agent's notifications/cancelled aborts it here, its request's end or its going away through the listeners.
   const cancel = new AbortController();
+  const passOn = (event: Event) => cancel.abort((event.target as AbortSignal).reason);
+  for (const source of [answering.signal, caller.gone]) {
+    if (source?.aborted) cancel.abort(source.reason);
+    else source?.addEventListener("abort", passOn, { once: true });
+  }
   const key = flightKey(caller.actor.tokenId, answering.id);
   inFlight.set(key, cancel);
   try {
     return await answer(() =>
       call({
-        signal: AbortSignal.any(answering.signal ? [cancel.signal, answering.signal, caller.gone] : [cancel.signal, caller.gone]),
+        signal: cancel.signal,
         onprogress:
           token === undefined ? undefined : (p) => void answering.notify({ method: "notifications/progress", params: { ...p, progressToken: token } }).catch(() => {}),
         onlog:
@@ -214,7 +221,7 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
               },
         onrequest: (method, params, answerId) => askAgent(answering, caller, method, params, answerId),
         onlocalrequest: (method, params, signal) =>
-          askAgentAndWait(answering, caller, method, params, AbortSignal.any(answering.signal ? [signal, cancel.signal, answering.signal, caller.gone] : [signal, cancel.signal, caller.gone])),
+          askAgentAndWait(answering, caller, method, params, AbortSignal.any([signal, cancel.signal])),
         // A 2026-07-28 agent gets a member's input_required result and retries with its answers and the state.
         allowInputRequired: caller.modern,
         resume: answering.resume,
@@ -222,6 +229,8 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
     );
   } finally {
     if (inFlight.get(key) === cancel) inFlight.delete(key);
+    answering.signal?.removeEventListener("abort", passOn);
+    caller.gone.removeEventListener("abort", passOn);
   }
 }
 
@@ -274,7 +283,7 @@ function errorOf(err: unknown) {
  * the result or error. Headers go out with the first event.
  */
 async function answerDirectly(res: Response, caller: Caller, call: DirectCall, run: (options: CallOptions) => Promise<unknown>): Promise<void> {
-  const write = (message: object) => {
+  const write = (message: object, last = false) => {
     if (res.writableEnded || res.destroyed) return;
     if (!res.headersSent) {
       res.status(200);
@@ -282,7 +291,10 @@ async function answerDirectly(res: Response, caller: Caller, call: DirectCall, r
       res.setHeader("cache-control", "no-cache, no-transform");
       res.setHeader("x-accel-buffering", "no");
     }
-    res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    const event = `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+    // The answer ends the response in the same write (an answer alone goes out with its headers, as one body).
+    if (last) res.end(event);
+    else res.write(event);
   };
   const answering: Answering = {
     id: call.id,
@@ -295,8 +307,8 @@ async function answerDirectly(res: Response, caller: Caller, call: DirectCall, r
   } catch (err) {
     reply = { jsonrpc: "2.0", id: call.id, error: errorOf(err) };
   }
-  write(reply);
-  res.end();
+  write(reply, true);
+  if (!res.writableEnded) res.end();
 }
 
 function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: number): Server {
