@@ -22,6 +22,7 @@ import { createTokenRepo } from "./data/token-repo.js";
 import { createSessionRepo } from "./data/session-repo.js";
 import { createEndedSessionRepo, type EndedSessionRepo } from "./data/ended-session-repo.js";
 import { createSessionSubscriptionRepo, type SessionSubscriptionRepo } from "./data/session-subscription-repo.js";
+import { createSessionLogLevelRepo, type SessionLogLevelRepo } from "./data/session-log-level-repo.js";
 import { createSessionService } from "./domain/sessions.js";
 import { createUserConnectionRepo } from "./data/user-connection-repo.js";
 import { createUserConnectionService, personalised } from "./domain/user-connections.js";
@@ -157,6 +158,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
     const tokenRepo = createTokenRepo(db.knex);
     const endedSessions = createEndedSessionRepo(db.knex);
     const sessionSubscriptions = createSessionSubscriptionRepo(db.knex);
+    const sessionLogLevels = createSessionLogLevelRepo(db.knex);
     const userConnectionRepo = createUserConnectionRepo(db.knex, box);
     // Pinned tool definitions (issue 22): one in-memory copy per process, shared by every gateway endpoint and the /tools check.
     const toolPinRepo = createToolPinRepo(db.knex);
@@ -192,7 +194,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
       pins: pinGuards,
       stepUp: (stored, userId, demanded) => userConnections.stepUp(stored, userId, demanded),
       migrated: (stored, known) => userConnections.migrated(stored, known),
-    }, endedSessions, sessionSubscriptions);
+    }, endedSessions, sessionSubscriptions, sessionLogLevels);
     const toolsetRepo = createToolsetRepo(db.knex);
     const toolsets = createToolsetService({ repo: toolsetRepo, servers: repo, workspace: gw.gateway.workspace, cursors: createCursorCodec(cursorKey) });
     return {
@@ -232,7 +234,7 @@ export async function openServices(config: Config, logger: Logger, options: Open
         onError: (err) => (migrated ? logger.warn({ err }, "removing audit events past retention failed; retrying at the next sweep") : undefined),
         onSwept: (removed) => (removed > 0 ? logger.info({ removed, days: config.eventRetentionDays }, "audit events past retention removed") : undefined),
         // A workspace-endpoint agent session lasts MCP_API_WORKSPACE_SESSION_MAX_MS: its end and its subscriptions are of no use after.
-        also: [endedSessions, sessionSubscriptions].map((repo) => ({ repo, keepMs: config.workspaceSessionMaxMs })),
+        also: [endedSessions, sessionSubscriptions, sessionLogLevels].map((repo) => ({ repo, keepMs: config.workspaceSessionMaxMs })),
       }),
       oauth,
       ...gw,
@@ -333,7 +335,7 @@ function lazyUpstreamPool(options: Parameters<typeof import("./outbound/upstream
 }
 
 /** The MCP gateway: the per-server relay and the workspace endpoint over one gateway service. */
-function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0], endedSessions: EndedSessionRepo, subscriptionStore: SessionSubscriptionRepo): { gateway: AppDeps["gateway"]; upstreams: UpstreamPool } {
+function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameters<typeof createGatewayService>[0], endedSessions: EndedSessionRepo, subscriptionStore: SessionSubscriptionRepo, logLevels: SessionLogLevelRepo): { gateway: AppDeps["gateway"]; upstreams: UpstreamPool } {
   const gateway = observeGateway(createGatewayService(deps));
   // Its own deadline: a tool call may take longer than a connection check.
   const guarded = createGuardedFetch({ allowPrivateNetwork: config.allowPrivateNetwork, timeoutMs: config.toolTimeoutMs });
@@ -358,6 +360,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     sessions: deps.sessions,
     endedSessions,
     subscriptionStore,
+    logLevels,
     sessionMaxMs: config.workspaceSessionMaxMs,
     listTimeoutMs: config.connectTimeoutMs,
     toolTimeoutMs: config.toolTimeoutMs,

@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { CreateMessageRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { startV1SessionPeer, startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
 import { closer, listen } from "./helpers/mcp-peers.js";
@@ -250,6 +250,34 @@ describe("the gateway in two processes behind a round-robin balancer", () => {
       // Ending the session (on whichever process) releases its subscriptions upstream.
       await transport.terminateSession();
       await vi.waitFor(() => expect(counts()).toEqual([0, 0]), { timeout: 10_000 });
+      await legacy.close();
+    } finally {
+      await balancer.close();
+    }
+  }, 120_000);
+
+  test("when a 2025-era agent of the workspace endpoint sets its log level on one process, then calls served by either process pass on only messages at that level or above", async () => {
+    const ws = `ws_gwmp_${randomBytes(3).toString("hex")}`;
+    const admin = await cli("create", "--user", "usr_admin", "--workspace", ws);
+    const agent = await cli("create", "--user", "usr_agent", "--workspace", ws, "--scope", "gateway");
+    const mine: ChildProcess[] = [];
+    const [a, b] = await Promise.all([spawnServerProcess(root, { ...env, MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, mine), spawnServerProcess(root, { ...env, MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, mine)]);
+    processes.push(...mine);
+    const balancer = await startBalancer([a, b]);
+    try {
+      const res = await raw(a, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Lv", url: v1.url, authType: "api_key", apiKey: UPSTREAM_KEY }) });
+      expect(res.status, res.text).toBe(201);
+      const legacy = new V1Client({ name: "agent-v1", version: "1.0.0" });
+      const logs: { level: string; logger?: string }[] = [];
+      legacy.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push({ level: n.params.level, logger: n.params.logger }));
+      const transport = new V1Transport(new URL(`${balancer.url}/api/workspaces/${ws}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${agent}` } } });
+      await legacy.connect(transport);
+      await legacy.setLoggingLevel("error");
+      const before = balancer.served.length;
+      for (let i = 0; i < 4; i++) expect(await legacy.callTool({ name: "lv__report" })).toMatchObject({ content: [{ text: "reported" }] });
+      expect(new Set(balancer.served.slice(before))).toEqual(new Set([0, 1]));
+      expect(logs).toEqual(Array.from({ length: 4 }, () => ({ level: "error", logger: "lv__disk" })));
+      await transport.terminateSession();
       await legacy.close();
     } finally {
       await balancer.close();

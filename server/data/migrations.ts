@@ -588,6 +588,21 @@ const migrations: Migration[] = [
       await knex.schema.alterTable("workspace_sessions_ended", (t) => t.dropIndex(["ended_at"]));
     },
   },
+  {
+    // Issue 21: the log level a workspace-endpoint agent session set (logging/setLevel), so that
+    // every process applies it.
+    name: "025_workspace_session_log_levels_issue21",
+    async up(knex) {
+      await knex.schema.createTable("workspace_session_log_levels", (t) => {
+        t.string("session_id", 64).primary();
+        t.string("level", 16).notNullable();
+        t.string("set_at", 40).notNullable().index();
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("workspace_session_log_levels");
+    },
+  },
 ];
 
 /** domain/names.ts's namespaceOf as of migration 010, frozen: a migration must not change when the domain does. */

@@ -77,6 +77,8 @@ export interface WorkspaceGatewayDeps {
   endedSessions?: { end(sessionId: string, at: string): Promise<void>; isEnded(sessionId: string): Promise<boolean> };
   /** Agent sessions' resource subscriptions (their namespaced URIs), as every process sees them. */
   subscriptionStore?: SubscriptionStore;
+  /** The log level each agent session set (logging/setLevel), as every process sees it. */
+  logLevels?: { set(sessionId: string, level: string, at: string): Promise<void>; get(sessionId: string): Promise<string | null>; removeSession(sessionId: string): Promise<void> };
   /** How long an agent session lasts from its initialize (MCP_API_WORKSPACE_SESSION_MAX_MS). */
   sessionMaxMs?: number;
   /** Bound for each member's part of a list, and for opening a member before a call (MCP_API_CONNECT_TIMEOUT_MS). */
@@ -150,11 +152,19 @@ const MEMBERSHIP_CHANGED: ListChanged[] = ["notifications/tools/list_changed", "
 const ENDED_CHECK_MS = 1000;
 const ENDED_KEPT = 10_000;
 
-export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, endedSessions, subscriptionStore, sessionMaxMs = 86_400_000, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false, membershipPollMs = 2000 }: WorkspaceGatewayDeps) {
+export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstream, answerUpstream, sessions, endedSessions, subscriptionStore, logLevels, sessionMaxMs = 86_400_000, listTimeoutMs, toolTimeoutMs, describeFailure, listTtlMs, bareSoleMember = false, membershipPollMs = 2000 }: WorkspaceGatewayDeps) {
   // An agent session of the workspace endpoint is bound to the workspace and the token; it holds nothing but a random id.
   const sessionBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
   // The id of a request relayed to an agent seals where its answer goes, for this workspace and token alone.
   const askBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace-ask:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
+
+  // Sessions' log levels read lately, in this process (null: none set), trusted for ENDED_CHECK_MS.
+  const levelsRead = new Map<string, { level: string | null; at: number }>();
+  const rememberLevel = (id: string, level: string | null) => {
+    levelsRead.delete(id);
+    if (levelsRead.size >= ENDED_KEPT) levelsRead.delete(levelsRead.keys().next().value as string);
+    levelsRead.set(id, { level, at: performance.now() });
+  };
 
   // A session id is `<random uuid>.<its issue time, ms since the epoch>`.
   const issuedAt = (id: string) => {
@@ -600,10 +610,28 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
       if (id === null) return null;
       await endedSessions?.end(id, new Date().toISOString());
       remember(id, true);
-      await subscriptionStore?.removeSession(id);
+      await Promise.all([subscriptionStore?.removeSession(id), logLevels?.removeSession(id)]);
+      levelsRead.delete(id);
       const holder = holders.get(id);
       if (holder) release(id, holder);
       return id;
+    },
+
+    /** logging/setLevel of an agent session: kept as the session's, so every process applies it (within ENDED_CHECK_MS). */
+    async setSessionLogLevel(sessionId: string, level: string): Promise<void> {
+      await logLevels?.set(sessionId, level, new Date().toISOString());
+      rememberLevel(sessionId, level);
+    },
+
+    /** The level a session set (null: none yet); from this process's copy when it is fresh, so most requests read nothing. */
+    sessionLogLevel(sessionId: string): string | null | Promise<string | null> {
+      const known = levelsRead.get(sessionId);
+      if (known && performance.now() - known.at < ENDED_CHECK_MS) return known.level;
+      if (!logLevels) return known?.level ?? null;
+      return logLevels.get(sessionId).then((level) => {
+        rememberLevel(sessionId, level);
+        return level;
+      });
     },
 
     /**

@@ -38,6 +38,8 @@ interface Caller {
   view?: ToolView;
   /** The 2025-era agent session the request names (opened, not ended), if any. */
   session: string | null;
+  /** The log level that session set (null: none yet); absent without a session. */
+  sessionLevel?: string | null;
 }
 
 /** The workspace and view a toolset's endpoint serves, for this caller (403/404 thrown). */
@@ -65,8 +67,9 @@ const EVENT_OF: Record<ListChanged, ListEvent["kind"]> = {
 /** Log levels from the most to the least verbose (RFC 5424 order, as MCP names them). */
 const LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
-// The log level a 2025-era agent set with logging/setLevel, by token, in this process. Every
-// upstream session is asked for every level; the gateway applies each agent's own.
+// The log level a 2025-era agent without a session (a toolset's endpoint) set with
+// logging/setLevel, by token, in this process; a session's is kept in the store. Every upstream
+// session is asked for every level; the gateway applies each agent's own.
 const levels = new Map<string, number>();
 const LEVELS_KEPT = 10_000;
 
@@ -86,6 +89,7 @@ function wantedLevel(caller: Caller, answering: Answering, meta: Record<string, 
     const at = typeof named === "string" ? LEVELS.indexOf(named) : -1;
     return at < 0 ? null : at;
   }
+  if (caller.sessionLevel !== undefined) return caller.sessionLevel === null ? 0 : Math.max(0, LEVELS.indexOf(caller.sessionLevel));
   return levels.get(caller.actor.tokenId) ?? 0;
 }
 
@@ -332,7 +336,8 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   );
   // Emulated per agent: every upstream session sends every level, and the gateway passes on what this agent asked for.
   server.setRequestHandler("logging/setLevel", async (request) => {
-    setLevel(actor.tokenId, request.params.level);
+    if (caller.session !== null) await workspace.setSessionLogLevel(caller.session, request.params.level);
+    else setLevel(actor.tokenId, request.params.level);
     return {};
   });
   if (view) return server;
@@ -437,6 +442,8 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const sealed = req.get("mcp-session-id");
     const session = sealed === undefined ? null : await workspace.session(actor, workspaceId, sealed);
     if (sealed !== undefined && session === null) throw new UnknownSession();
+    const level = session === null ? undefined : workspace.sessionLogLevel(session);
+    const sessionLevel = level instanceof Promise ? await level : level;
     const parsed = parseMessages(req.body);
     if (!parsed.ok) throw new BadMcpRequest(`The body is not a JSON-RPC 2.0 message: ${parsed.problems.slice(0, 5).join("; ")}.`);
     // The agent's answers to requests relayed to it go to the upstream session that asked, from whichever process gets them.
@@ -462,7 +469,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     });
     const direct = directToolCall(req, req.body);
     if (direct) {
-      const caller: Caller = { actor, workspaceId, modern: false, gone: gone.signal, view, session };
+      const caller: Caller = { actor, workspaceId, modern: false, gone: gone.signal, view, session, sessionLevel };
       await answerDirectly(res, caller, direct, (o) => workspace.callTool(actor, workspaceId, direct.name, direct.args, o, view));
       return;
     }
@@ -478,7 +485,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const listen = modern && !view && parsed.messages.length === 1 && parsed.messages[0].method === "subscriptions/listen";
     // A listen stream ends when the agent goes away: the SDK reads that from the request's signal.
     const request = new Request(`http://gateway.invalid${req.originalUrl}`, { method: "POST", headers, body, ...(listen ? { signal: gone.signal } : {}) });
-    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { actor, workspaceId, modern, gone: gone.signal, view, session } satisfies Caller } };
+    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { actor, workspaceId, modern, gone: gone.signal, view, session, sessionLevel } satisfies Caller } };
     let response: globalThis.Response;
     if (listen) {
       const asked = listenedResources(parsed.messages[0].params);
