@@ -39,7 +39,7 @@ import { mcpServerHandlers } from "./http/mcp-servers.js";
 import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
 import { requestIdFor } from "./http/request-id.js";
-import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs, skipRefScanOfSchemasWithoutIds } from "./http/validator.js";
+import { compileMetaSchemaOnUse, keepRouteRegexps, precomputeRouteLookup, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs, skipRefScanOfSchemasWithoutIds } from "./http/validator.js";
 import { registerRoutes } from "./http/routes.js";
 import { systemHandlers } from "./http/system.js";
 import { observeHttp } from "./observability/http.js";
@@ -237,6 +237,7 @@ export function buildApp(deps: AppDeps): Express {
   compileMetaSchemaOnUse();
   resolveComponentRefsWithoutCompiling();
   keepRouteRegexps();
+  precomputeRouteLookup();
   skipBundlingSelfContainedSpecs();
   skipRefScanOfSchemasWithoutIds();
   app.use(

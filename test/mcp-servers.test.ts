@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { McpServerCreate } from "../client/index.js";
 import { openDatabase } from "../server/data/db.js";
@@ -538,5 +539,68 @@ describe("errors outside operations", () => {
     expect(res.headers.get("x-request-id")).toBe("req-abc.123");
     const bad = await raw(srv.baseUrl, "GET", "/healthz", { headers: { "x-request-id": "bad id\u00e9" } });
     expect(bad.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe("response headers of GET, create and PATCH", () => {
+  // Every header of the answer as the wire carries it (names, order, values), with the
+  // per-request parts (date, request id, ids, the rate limit window) masked: what the HTTP
+  // stack adds or drops is a change of the answer, whatever the handler returns.
+  function wire(method: string, path: string, token: string, body?: string): Promise<{ status: number; headers: [string, string][]; body: string }> {
+    const url = new URL(srv.baseUrl + path);
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { host: url.hostname, port: url.port, method, path, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            const pairs: [string, string][] = [];
+            for (let i = 0; i < res.rawHeaders.length; i += 2) pairs.push([res.rawHeaders[i], res.rawHeaders[i + 1]]);
+            resolve({ status: res.statusCode!, headers: pairs, body: text });
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+  const mask = (headers: [string, string][], body: string, id: string) =>
+    headers.map(([name, value]): [string, string] => {
+      if (name === "Date") return [name, /^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/.test(value) ? "<date>" : value];
+      if (name === "X-Request-Id") return [name, /^[0-9a-f-]{36}$/.test(value) ? "<uuid>" : value];
+      if (name === "RateLimit") return [name, value.replace(/r=\d+;t=\d+$/, "r=<n>;t=<s>")];
+      if (name === "RateLimit-Policy") return [name, value.replace(/q=\d+;/, "q=<limit>;")];
+      if (name === "Content-Length") return [name, value === String(Buffer.byteLength(body)) ? "<length of the body>" : value];
+      return [name, value.replace(id, "<id>")];
+    });
+
+  test("when a record is created, read and patched, then each answer carries exactly its headers", async () => {
+    const { ws, token } = await workspace("headers");
+    const created = await wire("POST", "/api/mcp-servers", token, JSON.stringify(body(ws)));
+    expect(created.status).toBe(201);
+    const id = JSON.parse(created.body).id as string;
+    const common: [string, string][] = [
+      ["X-Request-Id", "<uuid>"],
+      ["RateLimit-Policy", '"default";q=<limit>;w=60'],
+      ["RateLimit", '"default";r=<n>;t=<s>'],
+    ];
+    const tail: [string, string][] = [
+      ["Content-Type", "application/json; charset=utf-8"],
+      ["Content-Length", "<length of the body>"],
+      ["Date", "<date>"],
+      ["Connection", "keep-alive"],
+      ["Keep-Alive", "timeout=5"],
+    ];
+    expect(mask(created.headers, created.body, id)).toEqual([...common, ["Location", "/api/mcp-servers/<id>"], ["ETag", '"v1"'], ...tail]);
+    const got = await wire("GET", `/api/mcp-servers/${id}`, token);
+    expect(got.status).toBe(200);
+    expect(got.body).toBe(created.body);
+    expect(mask(got.headers, got.body, id)).toEqual([...common, ["ETag", '"v1"'], ...tail]);
+    const patched = await wire("PATCH", `/api/mcp-servers/${id}`, token, JSON.stringify({ name: "renamed" }));
+    expect(patched.status).toBe(200);
+    expect(JSON.parse(patched.body).name).toBe("renamed");
+    expect(mask(patched.headers, patched.body, id)).toEqual([...common, ["ETag", '"v2"'], ...tail]);
   });
 });

@@ -4,13 +4,16 @@ import { createRequire } from "node:module";
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, test, vi } from "vitest";
 import { spec } from "../server/app.js";
-import { compileMetaSchemaOnUse, keepRouteRegexps, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs } from "../server/http/validator.js";
+import { compileMetaSchemaOnUse, keepRouteRegexps, precomputeRouteLookup, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs } from "../server/http/validator.js";
 import { startServer, uniqueWorkspace } from "./helpers/server.js";
 
 const require = createRequire(import.meta.url);
 const { SchemaPreprocessor } = require("express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js");
 const { OpenAPIFramework } = require("express-openapi-validator/dist/framework/index.js");
 const { OpenApiValidator } = require("express-openapi-validator/dist/openapi.validator.js");
+const metadataModule = require("express-openapi-validator/dist/middlewares/openapi.metadata.js");
+// Taken before any test builds an app (buildApp installs the stand-in).
+const originalMetadata = metadataModule.applyOpenApiMetadata;
 
 function preprocess() {
   // The options server/app.ts gives, normalised by eov as middleware() does.
@@ -72,6 +75,51 @@ describe("express-openapi-validator start-up", () => {
     expect(await framework.loadSpec(doc)).toBe(doc);
     const external = { openapi: "3.1.0", info: { title: "x", version: "1" }, paths: { "/x": { $ref: "./missing-elsewhere.yaml#/x" } } };
     await expect(framework.loadSpec(external)).rejects.toThrow();
+  });
+
+  test("when route lookups are precomputed, then every request gets the route, params, errors and req.openapi eov's own lookup gives", async () => {
+    expect(originalMetadata.fast).toBeUndefined();
+    const { OpenApiSpecLoader } = require("express-openapi-validator/dist/framework/openapi.spec.loader.js");
+    const { OpenApiContext } = require("express-openapi-validator/dist/framework/openapi.context.js");
+    const loaded = await new OpenApiSpecLoader({ apiDoc: structuredClone(spec), validateApiSpec: false, $refParser: { mode: "bundle" } }).load();
+    const context = new OpenApiContext(loaded, undefined, false, false);
+    const responseApiDoc = preprocess().apiDocRes;
+    precomputeRouteLookup();
+    const fast = metadataModule.applyOpenApiMetadata;
+    expect(fast.fast).toBe(true);
+    const run = (factory: typeof originalMetadata, method: string, url: string, settings: Record<string, boolean>) => {
+      const path = url.split("?")[0];
+      const req: Record<string, unknown> = { method, url, originalUrl: url, path, baseUrl: "", params: {}, app: { enabled: (name: string) => settings[name] === true } };
+      let nexted = false;
+      try {
+        factory(context, responseApiDoc)(req, {}, () => (nexted = true));
+      } catch (err) {
+        const e = err as { constructor: { name: string }; status?: number; message?: string; headers?: unknown; path?: string };
+        return { error: { class: e.constructor.name, status: e.status, message: e.message, headers: e.headers, path: e.path } };
+      }
+      return { nexted, openapi: req.openapi, params: req.params };
+    };
+    const urls = new Set<string>(["/", "/api", "/api/", "/api/nope", "/healthz?x=1", "/api/mcp-servers/mcp_1/connections/me", "/api/mcp-servers/mcp_1/connections/bob", "/api/mcp-servers/mcp_%E0%A4%A", "/api/connectors/io.github.acme%2Fweather", "/API/MCP-SERVERS", "/api/mcp-servers/"]);
+    for (const route of Object.keys(spec.paths)) {
+      const concrete = route.replace(/\{[^}]+\}/g, "mcp_01J");
+      for (const url of [concrete, `${concrete}/`, `${concrete}?limit=5`, `${concrete}/extra`, concrete.toUpperCase()]) urls.add(url);
+    }
+    let compared = 0;
+    let matched = 0;
+    const settingsList: Record<string, boolean>[] = [{}, { "strict routing": true }, { "case sensitive routing": true }];
+    for (const settings of settingsList) {
+      for (const url of urls) {
+        for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]) {
+          const want = run(originalMetadata, method, url, settings);
+          const got = run(fast, method, url, settings);
+          expect({ method, url, settings, ...got }).toEqual({ method, url, settings, ...want });
+          compared++;
+          if ("openapi" in want && want.openapi) matched++;
+        }
+      }
+    }
+    expect(matched).toBeGreaterThan(Object.keys(spec.paths).length);
+    expect(compared).toBeGreaterThan(1000);
   });
 
   test("when a schema has no $id or anchor, then Ajv's ref scan is skipped with the result the scan gives, for every schema eov adds while serving", async () => {

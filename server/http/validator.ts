@@ -5,6 +5,9 @@
 import schemaValidatorModule from "express-openapi-validator/dist/framework/openapi.schema.validator.js";
 import preprocessorModule from "express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js";
 import frameworkModule from "express-openapi-validator/dist/framework/index.js";
+import metadataModule from "express-openapi-validator/dist/middlewares/openapi.metadata.js";
+import eovTypesModule from "express-openapi-validator/dist/framework/types.js";
+import eovUtilModule from "express-openapi-validator/dist/middlewares/util.js";
 // eov's own dependencies, the copies it resolves (none nested under it in node_modules).
 import pathToRegexpModule from "path-to-regexp";
 import ajvResolveModule from "ajv/dist/compile/resolve.js";
@@ -204,4 +207,115 @@ export function skipRefScanOfSchemasWithoutIds() {
   };
   (getSchemaRefs as { fast?: boolean }).fast = true;
   mod.getSchemaRefs = getSchemaRefs as SchemaRefsModule["getSchemaRefs"];
+}
+
+type RouteMethods = { basePath: string; _openApiRoute: string; _expressRoute: string } & Record<string, unknown>;
+type OpenApiContext = {
+  expressRouteMap: Record<string, RouteMethods>;
+  openApiRouteMap: Record<string, Record<string, unknown>>;
+  apiDoc: { paths: Record<string, Record<string, unknown>> };
+  useRequestUrl: boolean;
+  ignoreUndocumented: boolean;
+  serial: number;
+  shouldIgnoreRoute(path: string): boolean;
+  isManagedRoute(path: string): boolean;
+  routePair(route: string): { expressRoute: string; openApiRoute: string };
+};
+type ResponseApiDoc = { paths: Record<string, Record<string, unknown>> } | undefined;
+type MetadataModule = { applyOpenApiMetadata: ((ctx: OpenApiContext, responseApiDoc: ResponseApiDoc) => (req: MetaRequest, res: unknown, next: () => void) => void) & { fast?: boolean } };
+type MetaRequest = {
+  path: string;
+  baseUrl: string;
+  url: string;
+  originalUrl: string;
+  method: string;
+  app: { enabled(name: string): boolean };
+  params: unknown;
+  openapi?: Record<string, unknown>;
+};
+type HttpErrorClass = new (opts: { path: string; message: string; headers?: Record<string, string> }) => Error;
+type EovTypes = { NotFound: HttpErrorClass; MethodNotAllowed: HttpErrorClass; BadRequest: HttpErrorClass };
+type RouteEntry = { expressRoute: string; openApiRoute: string; methods: RouteMethods; pathKey: string; regexp: RegExp; paramKeys: string[] };
+
+/**
+ * eov's metadata middleware finds a request's route by walking every route of the spec per
+ * request, and for each one re-deriving its pair, path key and options and asking
+ * path-to-regexp for its regexp (about 3% of a GET or a create: those routes sort last).
+ * All of that is fixed once eov's context is built, so it is computed once per routing
+ * option pair (strict, case-sensitive) and each request only runs the regexps, in eov's
+ * order; the rest of the middleware is eov's own, line for line (eov 5.6
+ * dist/middlewares/openapi.metadata.js): the same match, params, 404/405/400 errors and
+ * req.openapi. test/validator-startup.test.ts compares it with the original.
+ */
+export function precomputeRouteLookup() {
+  const mod = metadataModule as unknown as MetadataModule;
+  if (mod.applyOpenApiMetadata.fast) return;
+  const { NotFound, MethodNotAllowed, BadRequest } = eovTypesModule as unknown as EovTypes;
+  const { zipObject } = eovUtilModule as unknown as { zipObject: (keys: string[], values: string[]) => Record<string, string> };
+  const { httpMethods } = preprocessorModule as unknown as { httpMethods: Set<string> };
+  const { pathToRegexp } = pathToRegexpModule as unknown as PathToRegexp;
+  const applyOpenApiMetadata = (openApiContext: OpenApiContext, responseApiDoc: ResponseApiDoc) => {
+    const tables = new Map<string, RouteEntry[]>();
+    const routeTable = (strict: boolean, sensitive: boolean) => {
+      const key = `${strict}/${sensitive}`;
+      let table = tables.get(key);
+      if (!table) {
+        table = Object.entries(openApiContext.expressRouteMap).map(([expressRoute, methods]) => {
+          const openApiRoute = openApiContext.routePair(expressRoute).openApiRoute;
+          const regexpObj = pathToRegexp(expressRoute, { sensitive, strict });
+          return { expressRoute, openApiRoute, methods, pathKey: openApiRoute.substring(methods.basePath.length), regexp: regexpObj.regexp, paramKeys: (regexpObj.keys as { name: string }[]).map((k) => k.name) };
+        });
+        tables.set(key, table);
+      }
+      return table;
+    };
+    const lookupRoute = (req: MetaRequest, useRequestUrl: boolean) => {
+      const path = useRequestUrl ? req.url.split("?")[0] : req.originalUrl.split("?")[0];
+      const method = req.method.toLowerCase();
+      for (const { expressRoute, openApiRoute, pathKey, regexp, paramKeys } of routeTable(!!req.app.enabled("strict routing"), !!req.app.enabled("case sensitive routing"))) {
+        const matchedRoute = regexp.exec(path);
+        if (!matchedRoute) continue;
+        const schema = openApiContext.apiDoc.paths[pathKey][method];
+        const _schema = responseApiDoc?.paths[pathKey][method];
+        try {
+          const paramsVals = matchedRoute.slice(1).map(decodeURIComponent);
+          return { schema, expressRoute, openApiRoute, pathParams: zipObject(paramKeys, paramsVals), serial: -1, _responseSchema: _schema };
+        } catch {
+          throw new BadRequest({ path: req.path, message: `malformed uri'` });
+        }
+      }
+      return null;
+    };
+    return (req: MetaRequest, _res: unknown, next: () => void) => {
+      // note base path is empty when path is fully qualified i.e. req.path.startsWith('')
+      const path = req.path.startsWith(req.baseUrl) ? req.path : `${req.baseUrl}/${req.path}`;
+      if (openApiContext.shouldIgnoreRoute(path)) return next();
+      const matched = lookupRoute(req, openApiContext.useRequestUrl);
+      if (matched) {
+        const { expressRoute, openApiRoute, pathParams, schema } = matched;
+        if (!schema) {
+          // Prevents validation for routes which match on path but mismatch on method
+          if (openApiContext.ignoreUndocumented) return next();
+          throw new MethodNotAllowed({
+            path: req.path,
+            message: `${req.method} method not allowed`,
+            headers: {
+              Allow: Object.keys(openApiContext.openApiRouteMap[openApiRoute])
+                .filter((key) => httpMethods.has(key.toLowerCase()))
+                .join(", "),
+            },
+          });
+        }
+        req.openapi = { expressRoute, openApiRoute, pathParams, schema, serial: openApiContext.serial };
+        req.params = pathParams;
+        // add the response schema if validating responses
+        if (responseApiDoc) req.openapi._responseSchema = matched._responseSchema;
+      } else if (openApiContext.isManagedRoute(path) && !openApiContext.ignoreUndocumented) {
+        throw new NotFound({ path: req.path, message: "not found" });
+      }
+      next();
+    };
+  };
+  (applyOpenApiMetadata as { fast?: boolean }).fast = true;
+  mod.applyOpenApiMetadata = applyOpenApiMetadata as MetadataModule["applyOpenApiMetadata"];
 }
