@@ -34,7 +34,7 @@ import type { HandlerTable, RawHandlerTable, RawOperationId } from "./http/handl
 
 type RawHandler = RawHandlerTable[RawOperationId];
 import { mcpGatewayHandlers, type McpGatewayDeps } from "./http/mcp-gateway.js";
-import { directGatewayRoute } from "./http/mcp-gateway-direct.js";
+import { directGatewayRoute, WORKSPACE_OPERATION } from "./http/mcp-gateway-direct.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
 import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
@@ -198,16 +198,13 @@ export function buildApp(deps: AppDeps): Express {
   // The gateway's hot path, POST /api/mcp-servers/{id}/mcp, checked as eov checks it, ahead of the
   // stack below; whatever it does not take goes on unchanged (server/http/mcp-gateway-direct.ts).
   const gatewayHandlers = mcpGatewayHandlers(deps.gateway);
-  app.use(
-    directGatewayRoute({
-      spec,
-      bodyLimitBytes: JSON_BODY_LIMIT_BYTES,
-      migrated: () => deps.readiness.migrated(),
-      authenticate: checkBearer,
-      handler: gatewayHandlers.sendMcpServerMessage,
-      validateResponses: deps.validateResponses,
-    }),
+  const workspaceHandlers = lazyHandlers(["sendWorkspaceMessage", "openWorkspaceStream", "closeWorkspaceSession", "sendToolsetMessage"], async () =>
+    (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin, (actor, id) => deps.toolsets.serving(actor, id)),
   );
+  const direct = { spec, bodyLimitBytes: JSON_BODY_LIMIT_BYTES, migrated: () => deps.readiness.migrated(), authenticate: checkBearer, validateResponses: deps.validateResponses };
+  app.use(directGatewayRoute({ ...direct, handler: gatewayHandlers.sendMcpServerMessage }));
+  // The workspace endpoint's POST the same way (issue 21 holds its CPU per call against the per-server endpoint's).
+  app.use(directGatewayRoute({ ...direct, operation: WORKSPACE_OPERATION, handler: workspaceHandlers.sendWorkspaceMessage }));
   // Unauthenticated routes count per client address, before any work (an UPDATE and a SELECT per OAuth callback).
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!unauthenticated(req.path)) return next();
@@ -279,7 +276,7 @@ export function buildApp(deps: AppDeps): Express {
     }),
   );
   const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...toolPinHandlers(deps.toolPins), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
-  registerRoutes(app, spec, handlers, { ...gatewayHandlers, ...lazyHandlers(["sendWorkspaceMessage", "openWorkspaceStream", "closeWorkspaceSession", "sendToolsetMessage"], async () => (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin, (actor, id) => deps.toolsets.serving(actor, id))) });
+  registerRoutes(app, spec, handlers, { ...gatewayHandlers, ...workspaceHandlers });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the
   // security handler runs, and so is one to a path or method of no operation: count them against their address too.

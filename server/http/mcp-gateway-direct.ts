@@ -18,8 +18,29 @@ import ajvModule from "express-openapi-validator/dist/framework/ajv/index.js";
 import responseValidatorModule from "express-openapi-validator/dist/middlewares/openapi.response.validator.js";
 
 export const DIRECT_ROUTE = "/api/mcp-servers/{id}/mcp";
-const OPERATION = "sendMcpServerMessage";
-const PATH = /^\/api\/mcp-servers\/([^/?#]+)\/mcp$/;
+
+/** An operation the direct route can answer: a POST whose only parameter is one path segment. */
+export interface DirectOperation {
+  /** Its path in openapi.yaml. */
+  route: string;
+  operationId: string;
+  /** The path parameter's name. */
+  param: string;
+  /** The path as Express writes it (what eov keys the operation's response validators by). */
+  expressRoute: string;
+  /** The request path, capturing the parameter. */
+  pattern: RegExp;
+}
+
+export const PER_SERVER_OPERATION: DirectOperation = { route: DIRECT_ROUTE, operationId: "sendMcpServerMessage", param: "id", expressRoute: "/api/mcp-servers/:id/mcp", pattern: /^\/api\/mcp-servers\/([^/?#]+)\/mcp$/ };
+/** The workspace endpoint's POST (issue 21: its CPU per call is held against the per-server endpoint's). */
+export const WORKSPACE_OPERATION: DirectOperation = {
+  route: "/api/workspaces/{workspaceId}/mcp",
+  operationId: "sendWorkspaceMessage",
+  param: "workspaceId",
+  expressRoute: "/api/workspaces/:workspaceId/mcp",
+  pattern: /^\/api\/workspaces\/([^/?#]+)\/mcp$/,
+};
 // What body-parser and eov both take as this operation's media type without another look.
 const JSON_TYPE = /^application\/json(?:; ?charset=(?:utf-8|UTF-8))?$/;
 // body-parser's strict mode: the first non-blank character opens an object or an array.
@@ -41,18 +62,20 @@ export interface DirectRouteDeps {
   authenticate(req: Request, res: Response, operationId: string): Promise<void>;
   handler(req: Request, res: Response): Promise<void>;
   validateResponses: boolean;
+  /** Which operation (default: the per-server endpoint's POST). */
+  operation?: DirectOperation;
 }
 
 /** The operation's validators, compiled at its first request (as eov compiles a route's). */
-function compile(spec: Spec, validateResponses: boolean) {
-  const item = spec.paths[DIRECT_ROUTE];
+function compile(spec: Spec, operation: DirectOperation, validateResponses: boolean) {
+  const item = spec.paths[operation.route];
   const op = item.post as { parameters?: Schema[]; requestBody?: { $ref?: string; required?: boolean; content: Record<string, { schema: Schema }> }; responses: unknown };
   const deref = <T>(node: T & { $ref?: string }, kind: string): T => (node.$ref ? (spec.components[kind][node.$ref.replace(/^.+\//, "")] as T) : node);
   const parameters = [...((item.parameters as unknown as Schema[]) ?? []), ...(op.parameters ?? [])].map((p) => deref(p as Schema & { name: string; in: string; schema: Schema }, "parameters"));
   const pathParams = parameters.filter((p) => p.in === "path");
-  if (pathParams.length !== 1 || pathParams[0].name !== "id" || parameters.length !== 1) throw new Error(`${DIRECT_ROUTE}: the direct route knows one path parameter, id`);
+  if (pathParams.length !== 1 || pathParams[0].name !== operation.param || parameters.length !== 1) throw new Error(`${operation.route}: the direct route knows one path parameter, ${operation.param}`);
   const body = deref(op.requestBody!, "requestBodies");
-  if (Object.keys(body.content).join() !== "application/json") throw new Error(`${DIRECT_ROUTE}: the direct route knows only application/json bodies`);
+  if (Object.keys(body.content).join() !== "application/json") throw new Error(`${operation.route}: the direct route knows only application/json bodies`);
   // eov's request options (app.ts: allErrors, no coercion; its own defaults otherwise).
   const ajv = ajvModule.createRequestAjv({ openapi: spec.openapi, components: spec.components } as never, {
     strict: false,
@@ -68,13 +91,13 @@ function compile(spec: Spec, validateResponses: boolean) {
     formats: {},
     serDesMap: {},
   } as never) as unknown as { compile(schema: Schema): Validate };
-  const params = ajv.compile({ components: spec.components, type: "object", required: ["id"], properties: { id: pathParams[0].schema } });
+  const params = ajv.compile({ components: spec.components, type: "object", required: [operation.param], properties: { [operation.param]: pathParams[0].schema } });
   const bodies = ajv.compile({ components: spec.components, type: "object", ...(body.required ? { required: ["body"] } : {}), properties: { body: body.content["application/json"].schema } });
   let responses: ((res: Response, req: Request, body: unknown) => void) | null = null;
   if (validateResponses) {
     // eov's own response check, on a copy of the spec as eov keeps one.
     const validator = new responseValidatorModule.ResponseValidator(structuredClone(spec) as never, { removeAdditional: false, strict: false, strictNumbers: true, strictTuples: true, allowUnionTypes: false, validateSchema: false, useDefaults: false, validateFormats: true, formats: {}, serDesMap: {} } as never) as unknown as ResponseValidatorLike;
-    const validators = validator.buildValidators(structuredClone(op.responses), `POST-/api/mcp-servers/:id/mcp-application/json`);
+    const validators = validator.buildValidators(structuredClone(op.responses), `POST-${operation.expressRoute}-application/json`);
     responses = (res, req, data) => {
       const contentType = res.getHeader("content-type");
       const accept = req.headers.accept;
@@ -82,7 +105,7 @@ function compile(spec: Spec, validateResponses: boolean) {
       validator._validate({ validators, body: data, statusCode: res.statusCode, path: req.originalUrl, accepts });
     };
   }
-  return { id: (id: string) => params({ id }), body: (value: unknown) => bodies({ body: value }), responses };
+  return { id: (id: string) => params({ [operation.param]: id }), body: (value: unknown) => bodies({ body: value }), responses };
 }
 
 /** As body-parser fails a body that is not strict JSON (the problem handler reads its type). */
@@ -108,6 +131,7 @@ function readBody(req: Request, length: number): Promise<Buffer> {
 }
 
 export function directGatewayRoute(deps: DirectRouteDeps) {
+  const operation = deps.operation ?? PER_SERVER_OPERATION;
   let checks: ReturnType<typeof compile> | null = null;
 
   /** The request's body, parsed as body-parser would; a string is body-parser's failure. */
@@ -126,7 +150,7 @@ export function directGatewayRoute(deps: DirectRouteDeps) {
 
   return function directRoute(req: Request, res: Response, next: NextFunction): void {
     if (req.method !== "POST") return next();
-    const match = PATH.exec(req.url);
+    const match = operation.pattern.exec(req.url);
     if (match === null) return next();
     const h = req.headers;
     const length = Number(h["content-length"]);
@@ -143,7 +167,7 @@ export function directGatewayRoute(deps: DirectRouteDeps) {
     ) {
       return next();
     }
-    checks ??= compile(deps.spec, deps.validateResponses);
+    checks ??= compile(deps.spec, operation, deps.validateResponses);
     const id = match[1];
     if (!checks.id(id)) return next();
     const ready = checks;
@@ -154,11 +178,11 @@ export function directGatewayRoute(deps: DirectRouteDeps) {
         req.body = parsed.value;
         // Not what this operation takes: eov answers it after the token check, as before.
         if (!ready.body(parsed.value)) return next();
-        req.params = { id };
+        req.params = { [operation.param]: id };
         // What the request log line and the metrics read for the operation (eov sets it on the generic path).
-        (req as Request & { openapi?: unknown }).openapi = { openApiRoute: DIRECT_ROUTE, expressRoute: "/api/mcp-servers/:id/mcp", pathParams: { id }, schema: { operationId: OPERATION } };
+        (req as Request & { openapi?: unknown }).openapi = { openApiRoute: operation.route, expressRoute: operation.expressRoute, pathParams: { [operation.param]: id }, schema: { operationId: operation.operationId } };
         deps
-          .authenticate(req, res, OPERATION)
+          .authenticate(req, res, operation.operationId)
           .then(() => {
             const check = ready.responses;
             if (check) {
