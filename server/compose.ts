@@ -285,8 +285,20 @@ async function migrateWhenUnlocked(db: Database, logger: Logger, attempts = 60):
 // fresh PostgreSQL database can insert two and then never agree. A transaction-scoped advisory
 // lock makes them take turns (the migrations run on other pooled connections meanwhile).
 
+// SQLite has no advisory lock, and Knex makes its bookkeeping tables by checking, then creating:
+// processes starting together on a fresh file collide ("table `knex_migrations` already exists"),
+// or insert two lock rows, after which none can ever take the lock. The same tables made first
+// with statements that are each atomic leave Knex nothing to race on; its lock row then makes
+// them take turns.
+const SQLITE_MIGRATION_TABLES = [
+  "create table if not exists `knex_migrations` (`id` integer not null primary key autoincrement, `name` varchar(255), `batch` integer, `migration_time` datetime)",
+  "create table if not exists `knex_migrations_lock` (`index` integer not null primary key autoincrement, `is_locked` integer)",
+  "insert into `knex_migrations_lock` (`is_locked`) select 0 where not exists (select 1 from `knex_migrations_lock`)",
+];
+
 async function migrateSerialized(db: Database): Promise<void> {
   if (db.dialect !== "postgres") {
+    for (const statement of SQLITE_MIGRATION_TABLES) await db.knex.raw(statement);
     await migrate(db);
     return;
   }
