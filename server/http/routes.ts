@@ -13,6 +13,21 @@ type Spec = { paths: Record<string, Partial<Record<(typeof METHODS)[number], { o
 
 const emptyBody = (req: Request) => req.headers["transfer-encoding"] === undefined && Number(req.headers["content-length"] ?? 0) === 0;
 
+/**
+ * Aborted when the caller goes away before the answer is sent: outbound work stops with it.
+ * Made when a handler first asks (only the outbound checks do), so a GET or a write pays for no
+ * AbortController or close listener; asked after the caller left, it is aborted already.
+ */
+function goneSignal(res: Response): AbortSignal {
+  const gone = new AbortController();
+  const abort = () => {
+    if (!res.writableFinished) gone.abort(new DOMException("the client went away", "AbortError"));
+  };
+  if (res.closed) abort();
+  else res.on("close", abort);
+  return gone.signal;
+}
+
 export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable, raw: RawHandlerTable) {
   for (const [path, item] of Object.entries(spec.paths)) {
     const expressPath = path.replace(/\{([^}]+)\}/g, ":$1");
@@ -28,15 +43,13 @@ export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable,
       if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
       const bodyRequired = op.requestBody?.required === true;
       app[method](expressPath, async (req: Request, res: Response) => {
+        let gone: AbortSignal | undefined;
         // An empty body passes the validator as {} where the schema requires no field (PATCH): say it is missing.
         if (bodyRequired && emptyBody(req)) throw new ValidationFailed([{ path: "/body", message: "is required: send a JSON object" }]);
-        // Aborted when the caller goes away before the answer is sent: outbound work stops with it.
-        const gone = new AbortController();
-        res.on("close", () => {
-          if (!res.writableFinished) gone.abort(new DOMException("the client went away", "AbortError"));
-        });
         const reply = await handler({
-          signal: gone.signal,
+          get signal() {
+            return gone ?? (gone = goneSignal(res));
+          },
           actor: () => {
             const actor = (req as Request & { auth?: Actor }).auth;
             if (!actor) throw new Unauthorized();
