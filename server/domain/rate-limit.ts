@@ -28,6 +28,11 @@ interface Counter {
   inflight: number;
   /** Hits not yet written. */
   pending: number;
+  /** Hits this process has counted (each request's `seq`), and how many the store has taken. */
+  counted: number;
+  flushed: number;
+  /** The newest write: this process's hits `from`…`flushed` are the store's `base` + 1, + 2, … */
+  last: { from: number; base: number };
   flushing: Promise<void> | null;
 }
 
@@ -51,6 +56,8 @@ export function createRateLimiter(repo: RateLimitRepo, limitPerMinute: number, o
     c.flushing = repo.add(c.bucket, c.windowStart, hits).then(
       (total) => {
         c.stored = Math.max(c.stored, total);
+        c.last = { from: c.flushed + 1, base: total - hits };
+        c.flushed += hits;
         c.inflight = 0;
         c.flushing = null;
       },
@@ -86,10 +93,15 @@ export function createRateLimiter(repo: RateLimitRepo, limitPerMinute: number, o
       const windowStart = windowOf(seconds * 1000);
       const key = `${windowStart}\u0000${bucket}`;
       let c = counters.get(key);
-      if (!c) counters.set(key, (c = { bucket, windowStart, stored: 0, inflight: 0, pending: 0, flushing: null }));
+      if (!c) counters.set(key, (c = { bucket, windowStart, stored: 0, inflight: 0, pending: 0, counted: 0, flushed: 0, last: { from: 1, base: 0 }, flushing: null }));
+      const seq = ++c.counted;
       c.pending++;
-      while (c.pending >= batch) await flush(c);
-      const hits = c.stored + c.inflight + c.pending;
+      // Never decided beside a write of this counter: that would trust a total older than the
+      // write and let more through than the bound. A request whose hit a write took is decided
+      // by its place in the store's total, which that write returned (every waiter on it runs
+      // before the next write can answer); any other, by the newest total plus its place here.
+      while (seq > c.flushed && (c.flushing || c.pending >= batch)) await (c.flushing ?? flush(c));
+      const hits = seq > c.flushed ? c.stored + seq - c.flushed : c.last.base + seq - c.last.from + 1;
       const resetSeconds = windowStart + WINDOW_SECONDS - seconds;
       if (hits > limitPerMinute) throw new RateLimited(limitPerMinute, resetSeconds);
       return { limit: limitPerMinute, remaining: limitPerMinute - hits, resetSeconds };
