@@ -10,7 +10,9 @@ import { requestIdFor } from "./request-id.js";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-const HEALTHY = JSON.stringify({ status: "ok" });
+/** What `GET /healthz` answers, here and in the app (http/system.ts). */
+export const HEALTH = { status: "ok" } as const;
+const HEALTHY = JSON.stringify(HEALTH);
 
 export function whileStarting(logger: Logger): { listener: Listener; serve(app: Listener): void } {
   let app: Listener | null = null;
