@@ -196,6 +196,55 @@ describe("multi-round-trip requests (input_required) of a 2026-07-28 member", ()
   }, 30_000);
 });
 
+describe("a 2025-era member's request of a 2026-07-28 agent (held, input_required)", () => {
+  async function modernAgent(endpoint: string, token: string, says: string) {
+    const agent = new V2Client({ name: "agent-modern", version: "1.0.0" }, { capabilities: { sampling: {} }, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    agent.setRequestHandler("sampling/createMessage", async () => ({ role: "assistant", model: "m", content: { type: "text", text: says } }));
+    await agent.connect(new V2Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    return agent;
+  }
+
+  test("when a member asks for sampling during two concurrent calls, then each agent gets input_required, retries with its answer, and gets the result that used its own answer", async () => {
+    const { endpoint, mint } = await workspace();
+    const [one, two] = await Promise.all([modernAgent(endpoint, await mint(), "four"), modernAgent(endpoint, await mint(), "vier")]);
+    const [a, b] = await Promise.all([one.callTool({ name: "alpha__ask" }), two.callTool({ name: "alpha__ask" })]);
+    expect(a.content).toEqual([{ type: "text", text: "model said four" }]);
+    expect(b.content).toEqual([{ type: "text", text: "model said vier" }]);
+    for (const c of [one, two]) await c.close();
+  }, 30_000);
+
+  test("when the agent calls by hand, then the result is input_required with a sealed state; a forged or another token's state is refused, and the right retry gets the result", async () => {
+    const { endpoint, mint } = await workspace();
+    const token = await mint();
+    const post = (t: string, params: object) =>
+      fetch(endpoint, {
+        method: "POST",
+        headers: { authorization: `Bearer ${t}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "alpha__ask" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "alpha__ask", ...params, _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": { sampling: {} }, "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" } } } }),
+      }).then(async (r) => {
+        const text = await r.text();
+        const data = text.split("\n").find((l) => l.startsWith("data: "));
+        return JSON.parse(data ? data.slice(6) : text) as { result?: Record<string, unknown>; error?: { code: number; message: string } };
+      });
+    const first = await post(token, {});
+    expect(first.result?.resultType, JSON.stringify(first)).toBe("input_required");
+    const requests = first.result!.inputRequests as Record<string, { method: string }>;
+    const [key] = Object.keys(requests);
+    expect(requests[key].method).toBe("sampling/createMessage");
+    const state = first.result!.requestState as string;
+    const answerOf = { [key]: { role: "assistant", model: "m", content: { type: "text", text: "five" } } };
+    const forged = await post(token, { inputResponses: answerOf, requestState: state.slice(0, -4) + "AAAA" });
+    expect(forged.error?.code).toBe(-32602);
+    expect(forged.error?.message).toMatch(/not one this endpoint handed/);
+    const other = await post(await mint(), { inputResponses: answerOf, requestState: state });
+    expect(other.error?.message).toMatch(/not one this endpoint handed/);
+    const done = await post(token, { inputResponses: answerOf, requestState: state });
+    expect(done.result?.content, JSON.stringify(done)).toEqual([{ type: "text", text: "model said five" }]);
+    const again = await post(token, { inputResponses: answerOf, requestState: state });
+    expect(again.error?.message).toMatch(/already answered or has ended/);
+  }, 30_000);
+});
+
 describe("agent sessions of the workspace endpoint", () => {
   test("when a member's tools change, then 2025-era agents (SDK v1 and v2) get tools/list_changed on their GET stream, and listChanged is advertised to them", async () => {
     const { endpoint, mint } = await workspace();

@@ -575,9 +575,16 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
     return { member, name: split.name };
   }
 
+  const holdBinding = (actor: Actor, workspaceId: string): SessionBinding => ({ serverId: `workspace-hold:${workspaceId}`, tokenId: actor.tokenId, origin: "workspace", credentials: "" });
+
   return {
     members,
     listTtlMs,
+    toolTimeoutMs,
+    /** Seals the state of a member request held for a 2026-07-28 agent's retry, bound to the workspace and token (null: no codec, nothing can be held). */
+    sealState: (actor: Actor, workspaceId: string, state: string): string | null => (sessions && answerUpstream ? sessions.seal(state, holdBinding(actor, workspaceId)) : null),
+    /** What `sealState` sealed for this workspace and token, or null (forged, altered, or another's). */
+    openState: (actor: Actor, workspaceId: string, sealed: string): string | null => sessions?.open(sealed, holdBinding(actor, workspaceId)) ?? null,
 
     /** A new agent session id (2025-era `initialize`), or null when the endpoint runs without a codec. */
     sealSession(actor: Actor, workspaceId: string): string | null {

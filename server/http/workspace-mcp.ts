@@ -9,6 +9,7 @@ import { parseMessages } from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
 import { MAX_SUBSCRIBED_URI, MAX_SUBSCRIPTIONS, WorkspaceCallError, type CallOptions, type ListChanged, type ToolView, type WorkspaceGateway } from "../domain/workspace-gateway.js";
 import { checkOrigin } from "./mcp-gateway.js";
+import { CallSteps, isHeldState, nextStep, resumeHeld } from "./held-requests.js";
 
 const SERVER_INFO = { name: "mcp-servers-api-workspace", version: "1.0.0" };
 
@@ -199,7 +200,11 @@ function listenedResources(params: unknown): string[] | string {
 }
 
 /** Runs one call with the agent's cancellation (however it arrives), its progress, log messages and server-to-client requests passed on. */
-async function relayed<T>(answering: Answering, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>): Promise<T> {
+async function relayed<T>(answering: Answering, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>, workspace?: WorkspaceGateway): Promise<T> {
+  // A 2026-07-28 agent's retry of a call held for a 2025-era member's request (./held-requests.ts).
+  const holding = caller.modern && workspace ? new CallSteps() : null;
+  const state = answering.resume?.requestState;
+  if (holding && isHeldState(state)) return (await resumeHeld(workspace!, caller.actor, caller.workspaceId, state, answering.resume?.inputResponses)) as T;
   const token = meta?.progressToken as string | number | undefined;
   const level = wantedLevel(caller, answering, meta);
   // One controller for the call: the agent's notifications/cancelled aborts it here, its request's end or its going away through the listeners.
@@ -212,7 +217,7 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
   const key = flightKey(caller.actor.tokenId, answering.id);
   inFlight.set(key, cancel);
   try {
-    return await answer(() =>
+    const running = answer(() =>
       call({
         signal: cancel.signal,
         onprogress:
@@ -223,7 +228,9 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
             : (params) => {
                 if (LEVELS.indexOf(params.level as string) >= level) void answering.notify({ method: "notifications/message", params }).catch(() => {});
               },
-        onrequest: (method, params, answerId) => askAgent(answering, caller, method, params, answerId),
+        onrequest: holding
+          ? async (method, params, answerId) => holding.push({ ask: { method, params, answerId } })
+          : (method, params, answerId) => askAgent(answering, caller, method, params, answerId),
         onlocalrequest: (method, params, signal) =>
           askAgentAndWait(answering, caller, method, params, AbortSignal.any([signal, cancel.signal])),
         // A 2026-07-28 agent gets a member's input_required result and retries with its answers and the state.
@@ -231,6 +238,9 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
         resume: answering.resume,
       }),
     );
+    if (!holding) return await running;
+    running.then((result) => holding.push({ result }), (error: unknown) => holding.push({ error }));
+    return (await nextStep(workspace!, caller.actor, caller.workspaceId, holding, cancel)) as T;
   } finally {
     if (inFlight.get(key) === cancel) inFlight.delete(key);
     answering.signal?.removeEventListener("abort", passOn);
@@ -332,7 +342,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   });
   server.setRequestHandler("tools/list", async () => ({ ...(await answer(() => workspace.listTools(actor, workspaceId, view))), ...hints }) as never);
   server.setRequestHandler("tools/call", async (request, ctx) =>
-    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.callTool(actor, workspaceId, request.params.name, request.params.arguments, o, view))) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.callTool(actor, workspaceId, request.params.name, request.params.arguments, o, view), workspace)) as never,
   );
   // Emulated per agent: every upstream session sends every level, and the gateway passes on what this agent asked for.
   server.setRequestHandler("logging/setLevel", async (request) => {
@@ -343,7 +353,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   if (view) return server;
   server.setRequestHandler("prompts/list", async () => ({ ...(await answer(() => workspace.listPrompts(actor, workspaceId))), ...hints }) as never);
   server.setRequestHandler("prompts/get", async (request, ctx) =>
-    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.getPrompt(actor, workspaceId, request.params.name, request.params.arguments, o))) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.getPrompt(actor, workspaceId, request.params.name, request.params.arguments, o), workspace)) as never,
   );
   server.setRequestHandler("resources/list", async () => ({ ...(await answer(() => workspace.listResources(actor, workspaceId))), ...hints }) as never);
   server.setRequestHandler(
@@ -351,7 +361,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
     async () => ({ ...(await answer(() => workspace.listResourceTemplates(actor, workspaceId))), ...hints }) as never,
   );
   server.setRequestHandler("resources/read", async (request, ctx) =>
-    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.readResource(actor, workspaceId, request.params.uri, o))) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.readResource(actor, workspaceId, request.params.uri, o), workspace)) as never,
   );
   if (!caller.modern) {
     // A subscription belongs to the agent session: its updates go on that session's GET stream.
@@ -363,7 +373,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
     server.setRequestHandler("resources/unsubscribe", async (request) => (await answer(() => workspace.unsubscribe(actor, workspaceId, session(), request.params.uri))) as never);
   }
   server.setRequestHandler("completion/complete", async (request, ctx) =>
-    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.complete(actor, workspaceId, request.params as never, o))) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.complete(actor, workspaceId, request.params as never, o), workspace)) as never,
   );
   return server;
 }
