@@ -14,6 +14,7 @@ import { openServices } from "../server/compose.js";
 import { readConfig } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
 import { createSecretBox, originOf, parseKey } from "../server/data/secrets.js";
+import { namespaceOf } from "../server/domain/names.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux; /proc/<pid>/stat counts in these ticks
@@ -51,8 +52,12 @@ function ulidAt(ms: number, random: Buffer, offset: number): string {
   return time + rand;
 }
 
-/** Seed rows as the migration's columns; every second record has a real sealed API key. */
-function* seedRows(count: number, workspaceId: string, key: string): Generator<Row> {
+/**
+ * Seed rows as the migration's columns; every second record has a real sealed API key.
+ * `namespaces`: fill the namespace column as the product's create does (the workspace
+ * endpoint's lookup reads it; the REST rows never do, so their seed leaves it null).
+ */
+function* seedRows(count: number, workspaceId: string, key: string, namespaces = false): Generator<Row> {
   const box = createSecretBox([parseKey(key, "bench key")]);
   const random = randomBytes(16 * count);
   const start = Date.now() - 86_400_000 - count; // a day ago, one millisecond apart: ids sort as created
@@ -69,6 +74,7 @@ function* seedRows(count: number, workspaceId: string, key: string): Generator<R
       workspace_id: workspaceId,
       name,
       name_key: name,
+      ...(namespaces ? { namespace: namespaceOf(name) } : {}),
       url,
       auth_type: apiKey ? "api_key" : "none",
       // Bound to the server's origin as the product seals it (older ciphertexts are re-sealed at start-up).
@@ -96,12 +102,12 @@ function* seedRows(count: number, workspaceId: string, key: string): Generator<R
 }
 
 /** Seeds an SQLite file (already migrated) with better-sqlite3 in one transaction. */
-export function seedSqlite(path: string, workspaceId: string, count: number, key: string): string[] {
+export function seedSqlite(path: string, workspaceId: string, count: number, key: string, opts: { namespaces?: boolean } = {}): string[] {
   const db = new Database(path);
   try {
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = OFF");
-    const rows = seedRows(count, workspaceId, key);
+    const rows = seedRows(count, workspaceId, key, opts.namespaces);
     const first = rows.next().value as Row;
     const columns = Object.keys(first);
     const insert = db.prepare(`INSERT INTO mcp_servers (${columns.join(", ")}) VALUES (${columns.map((c) => "@" + c).join(", ")})`);

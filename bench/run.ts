@@ -59,6 +59,10 @@ const config = {
   listRate: num("BENCH_LIST_RATE", 5),
 };
 const HARD_LIMIT_MS = 300_000;
+// The workspace-endpoint row's workspace: the bench upstream's record and this many others
+// (seeded before the server starts, namespaces filled as a create fills them), the same in
+// every run; the write workspace, which it used before, grows with the create phase's speed.
+const ENDPOINT_WORKSPACE_RECORDS = 2_000;
 // Over this 1-minute load average the machine was not quiet: the run says so.
 const LOAD_WARNING = 1.5;
 const RATE_LIMIT = 1_000_000_000;
@@ -265,20 +269,21 @@ const upstreamUrl = () => (upstream ? `http://127.0.0.1:${upstream.port}/mcp` : 
  * share the CPUs, it measures CPU per call again rather than what the gateway adds to a call.
  * One agent at a time measures that: no call waits behind another.
  */
-async function measureGateway(api: Prepared, baseline: Prepared): Promise<GatewayRow[]> {
+async function measureGateway(api: Prepared, baseline: Prepared, endpointWorkspace: string): Promise<GatewayRow[]> {
+  // One record for both endpoints, in the workspace-endpoint row's workspace (the per-server
+  // endpoint finds it by id, whatever its workspace holds).
   const created = await httpJson(api.server.port, "POST", "/api/mcp-servers", { authorization: `Bearer ${api.target.token}` }, {
-    workspaceId: api.target.writeWorkspace,
+    workspaceId: endpointWorkspace,
     name: `bench upstream ${runId}`,
     url: upstreamUrl(),
   });
   if (created.status !== 201) throw new Error(`gateway row: create got ${created.status}: ${JSON.stringify(created.body)}`);
   const id = (created.body as { id: string }).id;
   const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "bench" } } });
-  // The workspace endpoint: the same upstream as a member of the write workspace (a call
-  // finds its member by one index probe, whatever else the workspace holds). A hanging member
-  // beside it is measureIsolation's.
-  const ws = api.target.writeWorkspace;
-  const wsUrl = `/api/workspaces/${ws}/mcp`;
+  // The workspace endpoint: the same record as a member of its workspace, beside
+  // ENDPOINT_WORKSPACE_RECORDS others (a call finds its member by one index probe on the
+  // namespace). A hanging member beside it is measureIsolation's.
+  const wsUrl = `/api/workspaces/${endpointWorkspace}/mcp`;
   const wsBody = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: `${namespaceOf(`bench upstream ${runId}`)}__echo`, arguments: { text: "bench" } } });
   const paths: { path: string; process: string; server: ServerProcess; url: string; body?: string }[] = [
     { path: "direct", process: "upstream", server: upstream!, url: "/mcp" },
@@ -436,8 +441,9 @@ function isolationChecks(rows: IsolationRow[]): TargetCheck[] {
     }));
 }
 
-function printGateway(rows: GatewayRow[]) {
+function printGateway(rows: GatewayRow[], endpointRecords: number) {
   console.log(`gateway: tools/call at ${config.connections} concurrent agents, then 1 (CPU is the process answering: the upstream directly, else the relay)`);
+  console.log(`  (the workspace endpoint's workspace: the upstream's record and ${endpointRecords} others)`);
   const width = Math.max(...rows.map((r) => r.path.length));
   for (const r of rows) {
     if (r.connections === 1 && r.path === "direct") console.log(`  1 agent calling in sequence (p50 is a call's own latency; at ${config.connections} it is about ${config.connections} ÷ req/s):`);
@@ -493,15 +499,18 @@ async function main() {
   const load: { before: number[]; after?: number[] } = { before: loadavg() };
   const readWorkspace = `ws_bench_${runId}`;
   const writeWorkspace = `ws_bench_writes_${runId}`;
+  const endpointWorkspace = `ws_bench_endpoint_${runId}`;
   const hanging = { as: await startHangingServer(), upstream: await startHangingServer() };
   closeHanging = () => Promise.all([hanging.as.close(), hanging.upstream.close()]).then(() => {});
-  const workspaces = [readWorkspace, writeWorkspace, ...ISOLATION_TAGS.map(isolationWorkspace)];
+  const workspaces = [readWorkspace, writeWorkspace, endpointWorkspace, ...ISOLATION_TAGS.map(isolationWorkspace)];
 
   const template = join(tmp, "template.sqlite");
   const { token, tokenId } = await migrateAndMint(`sqlite:${template}`, key, workspaces);
   let t0 = performance.now();
   const ids = seedSqlite(template, readWorkspace, config.seed, key);
   log(`seeded ${ids.length} records into SQLite in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const endpointRecords = seedSqlite(template, endpointWorkspace, ENDPOINT_WORKSPACE_RECORDS, key, { namespaces: true }).length;
+  log(`seeded ${endpointRecords} records into the workspace endpoint's workspace ${endpointWorkspace}`);
   // Each server gets its own copy, so one's writes do not change what the other reads.
   for (const name of ["baseline", "api"]) copyFileSync(template, join(tmp, `${name}.sqlite`));
 
@@ -537,7 +546,7 @@ async function main() {
     for (const p of prepared) rows.push(await measure(p, operation));
   }
   const apiSqlite = prepared.find((p) => p.target.store === "api-sqlite")!;
-  const gateway = await measureGateway(apiSqlite, prepared.find((p) => p.target.store === "baseline-sqlite")!);
+  const gateway = await measureGateway(apiSqlite, prepared.find((p) => p.target.store === "baseline-sqlite")!, endpointWorkspace);
   const isolation = await measureIsolation(apiSqlite, cases, hanging);
   await stopAll();
   load.after = loadavg();
@@ -572,7 +581,7 @@ async function main() {
   }
   console.log(`deep list cursor: ${runs.map((r) => `${r.store} at ${r.deepDepth} of ${config.seed} records`).join(", ")}`);
   console.log("");
-  printGateway(gateway);
+  printGateway(gateway, endpointRecords);
   console.log("");
   printIsolation(isolation);
   console.log("");
@@ -608,6 +617,7 @@ async function main() {
       statusCodes: r.statusCodes,
     })),
     loadWarning: Math.max(load.before[0], load.after![0]) > LOAD_WARNING,
+    workspaceEndpointRecords: endpointRecords + 1,
     gateway: gateway.map((g) => ({ path: g.path, connections: g.connections, process: g.process, cpuRatioToRelay: g.cpuRatioToRelay === null ? null : round(g.cpuRatioToRelay, 2), rps: round(g.rps, 0), p50Ms: round(g.p50Ms, 3), p99Ms: round(g.p99Ms, 3), cpuUsPerRequest: round(g.cpuUsPerRequest, 1), non2xx: g.non2xx, errors: g.errors })),
     isolation: {
       connectTimeoutMs: config.connectTimeoutMs,
