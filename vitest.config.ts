@@ -33,6 +33,7 @@ const storeSuites = [
   "test/built-server.test.ts",
   "test/gateway-multi-process.test.ts",
   "test/gateway-workspace-agent.test.ts",
+  "test/gateway-workspace-listen.test.ts",
 ];
 
 export default defineConfig({

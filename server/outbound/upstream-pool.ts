@@ -2,10 +2,11 @@
 // one per record, record version and credential, shared by every agent request that needs
 // that server, closed (DELETE upstream) when idle, when the record changes, when the pool is
 // full, and at shutdown. A session the upstream forgot (404) is reopened once, transparently.
-// A 2026-07-28 upstream has no session: the kept client is its cached discovery result.
+// A 2026-07-28 upstream has no session: the kept client is its cached discovery result, and
+// its change notifications come on one subscriptions/listen stream per kept client.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
-import { Client, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, ProtocolError, SdkError, SdkErrorCode, SdkHttpError, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { Client, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, ProtocolError, SdkError, SdkErrorCode, SdkHttpError, StreamableHTTPClientTransport, type McpSubscription, type SubscriptionFilter } from "@modelcontextprotocol/client";
 import { directToolCall, type DirectSession, type OutputValidator } from "./direct-call.js";
 import type { GuardedFetch, LiteFetch } from "./guarded-fetch.js";
 
@@ -97,7 +98,8 @@ export interface UpstreamCalls {
   ping(options?: CallOptions): Promise<Json>;
   /**
    * Tells `listener` of the resource's `notifications/resources/updated` on this record's kept
-   * session; the upstream is subscribed for the first listener of a URI only (the session is shared).
+   * session; the upstream is subscribed for the first listener of a URI only (the session is
+   * shared): resources/subscribe, or on a 2026-07-28 upstream its listen stream's filter.
    */
   subscribe(params: { uri: string }, listener: () => void): Promise<Json>;
   /** Stops telling `listener`; the upstream is unsubscribed once a URI has no listener left. */
@@ -144,7 +146,32 @@ interface Entry {
   connected: boolean;
   /** Set once connected when tools/call may go past the SDK client (a 2025-era session, and relayFetch given). */
   direct: DirectSession | null;
+  /** A 2026-07-28 upstream's listen stream (none for a 2025-era session, whose notifications come unasked). */
+  listening: Listening | null;
 }
+
+/**
+ * One subscriptions/listen stream of a kept 2026-07-28 client: every list_changed the server
+ * offers (so that each process's cached lists are dropped, as a 2025-era session's GET stream
+ * does), and the resources agents of this process subscribed to. A new filter is a new stream,
+ * opened before the old one is closed; a stream the upstream or the network ends is opened
+ * again after a backoff.
+ */
+interface Listening {
+  sub: McpSubscription | null;
+  /** The filter `sub` was opened with (JSON), or that the upstream honored nothing of. */
+  filter: string | null;
+  honored: SubscriptionFilter;
+  /** Changes run one after another. */
+  queue: Promise<unknown>;
+  retry: NodeJS.Timeout | null;
+  backoffMs: number;
+}
+
+/** The first wait before a dropped listen stream is opened again, doubled after each failure up to the second. */
+const RELISTEN_MS = [100, 30_000] as const;
+
+const isModern = (client: Client) => client.getNegotiatedProtocolVersion?.()?.startsWith("2026") === true;
 
 const isSessionGone = (err: unknown, entry: Entry) => entry.transport.sessionId !== undefined && SdkHttpError.isInstance(err) && err.status === 404;
 
@@ -215,6 +242,10 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
     entry.closed = true;
     if (entry.idle) clearTimeout(entry.idle);
     if (entries.get(entry.key) === entry) entries.delete(entry.key);
+    if (entry.listening) {
+      if (entry.listening.retry) clearTimeout(entry.listening.retry);
+      await entry.listening.sub?.close().catch(() => {});
+    }
     if (terminate && entry.transport.sessionId) {
       await Promise.race([entry.transport.terminateSession().catch(() => {}), new Promise((r) => setTimeout(r, connectTimeoutMs).unref())]);
     }
@@ -249,7 +280,7 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
         for (const tell of watchers.get(group) ?? []) tell(method);
       });
     }
-    const entry: Entry = { key, group, client, transport, ready: Promise.resolve(), inUse: 0, lastUsed: Date.now(), idle: null, retired: false, transient, closed: false, connected: false, direct: null };
+    const entry: Entry = { key, group, client, transport, ready: Promise.resolve(), inUse: 0, lastUsed: Date.now(), idle: null, retired: false, transient, closed: false, connected: false, direct: null, listening: null };
     // Opened outside any agent's call, so that what the session's own streams carry later is nobody's.
     entry.ready = current.exit(async () => {
       await client.connect(transport, { timeout: connectTimeoutMs });
@@ -258,15 +289,97 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
       if (client.getServerCapabilities()?.logging && !client.getNegotiatedProtocolVersion?.()?.startsWith("2026")) {
         await client.setLoggingLevel("debug", { timeout: connectTimeoutMs }).catch(() => {});
       }
-      // A session that replaces another of its group (a record edit, a refreshed credential, one
-      // the upstream forgot) is subscribed again to every URI agents of this process hold.
-      const held = [...(subscribed.get(group)?.keys() ?? [])];
-      await Promise.all(held.map((uri) => client.subscribeResource({ uri }, { timeout: connectTimeoutMs }).catch(() => {})));
+      if (isModern(client)) {
+        // A kept client listens (a transient one is closed after its one use); one that replaces
+        // another of its group listens for the URIs agents of this process hold before it is used.
+        if (!transient) {
+          entry.listening = { sub: null, filter: null, honored: {}, queue: Promise.resolve(), retry: null, backoffMs: RELISTEN_MS[0] };
+          const listened = relisten(entry).catch(() => {});
+          if (subscribed.get(group)?.size) await listened;
+        }
+      } else {
+        // A session that replaces another of its group (a record edit, a refreshed credential, one
+        // the upstream forgot) is subscribed again to every URI agents of this process hold.
+        const held = [...(subscribed.get(group)?.keys() ?? [])];
+        await Promise.all(held.map((uri) => client.subscribeResource({ uri }, { timeout: connectTimeoutMs }).catch(() => {})));
+      }
       if (relayFetch) entry.direct = directSessionOf(client, transport, target);
       entry.connected = true;
     });
     entry.ready.catch(() => void shut(entry, false));
     return entry;
+  }
+
+  /** What a 2026-07-28 client listens for now: what the server offers of list changes and of the URIs agents here subscribed to. */
+  function wantedFilter(entry: Entry): SubscriptionFilter | null {
+    const caps = (entry.client.getServerCapabilities() ?? {}) as { tools?: Json; prompts?: Json; resources?: Json };
+    const filter: SubscriptionFilter = {};
+    if (caps.tools?.listChanged) filter.toolsListChanged = true;
+    if (caps.prompts?.listChanged) filter.promptsListChanged = true;
+    if (caps.resources?.listChanged) filter.resourcesListChanged = true;
+    const uris = [...(subscribed.get(entry.group)?.keys() ?? [])].sort();
+    if (uris.length && caps.resources?.subscribe) filter.resourceSubscriptions = uris;
+    return Object.keys(filter).length ? filter : null;
+  }
+
+  /**
+   * Makes the entry's listen stream the one `wantedFilter` asks for: resolves once the upstream
+   * acknowledged it (its honored filter in `entry.listening.honored`), or with the stream
+   * already open for it. A failure is thrown and tried again after the backoff.
+   */
+  function relisten(entry: Entry): Promise<void> {
+    const l = entry.listening;
+    if (!l) return Promise.resolve();
+    const run = async () => {
+      if (entry.closed) return;
+      const want = wantedFilter(entry);
+      const filter = want && JSON.stringify(want);
+      if (filter === l.filter && (l.sub || filter === null || !Object.keys(l.honored).length)) return;
+      const old = l.sub;
+      if (!want) {
+        Object.assign(l, { sub: null, filter, honored: {} });
+        await old?.close();
+        return;
+      }
+      let sub: McpSubscription;
+      try {
+        // Outside any agent's call: what the stream carries later is nobody's. Its ack is bounded; the stream is not.
+        sub = await current.exit(() => entry.client.listen(want, { timeout: connectTimeoutMs }));
+      } catch (err) {
+        again(entry);
+        throw err;
+      }
+      if (entry.closed) return void sub.close().catch(() => {});
+      Object.assign(l, { sub, filter, honored: sub.honoredFilter, backoffMs: RELISTEN_MS[0] });
+      void old?.close().catch(() => {});
+      void sub.closed.then((how) => {
+        if (how === "local" || l.sub !== sub || entry.closed) return;
+        l.sub = null;
+        // Honoring nothing, the upstream closes at once: nothing to open again until the filter changes.
+        if (Object.keys(sub.honoredFilter).length) again(entry);
+      });
+    };
+    const done = l.queue.then(run, run);
+    l.queue = done.catch(() => {});
+    return done;
+  }
+
+  /** Opens the entry's listen stream again after the backoff (once, however many ask). */
+  function again(entry: Entry) {
+    const l = entry.listening;
+    if (!l || l.retry || entry.closed) return;
+    const wait = l.backoffMs;
+    l.backoffMs = Math.min(RELISTEN_MS[1], wait * 2);
+    l.retry = setTimeout(() => {
+      l.retry = null;
+      relisten(entry).catch(() => {});
+    }, wait);
+    l.retry.unref();
+  }
+
+  /** Listen streams of a group's 2026-07-28 clients made to match what agents here subscribe to now. */
+  function relistenGroup(group: string): Promise<unknown> {
+    return Promise.all([...entries.values()].filter((e) => e.group === group && e.listening).map((e) => relisten(e)));
   }
 
   /**
@@ -342,6 +455,8 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
 
   function callsOf(entry: Entry, deadline: AbortSignal, timeoutMs: number, callers: AbortSignal[]): UpstreamCalls {
     const { client, group, direct } = entry;
+    // A 2026-07-28 upstream has no resources/subscribe: the URIs go in its listen stream's filter.
+    const modern = isModern(client);
     // A call's messages reach its agent only while the call runs.
     const scoped =
       <A extends unknown[], R>(fn: (...a: A) => Promise<R>, at: number) =>
@@ -390,16 +505,21 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
         const first = listeners.size === 0;
         listeners.add(listener);
         uris.set(uri, listeners);
-        if (!first) return {};
+        if (!first && !modern) return {};
         try {
-          return (await client.subscribeResource({ uri }, opts())) as never;
+          if (!modern) return (await client.subscribeResource({ uri }, opts())) as never;
+          if (!entry.listening) throw new ProtocolError(-32603, "no kept upstream client to hold the subscription on (every pooled session is busy); try again");
+          await relisten(entry);
+          if (!entry.listening.honored.resourceSubscriptions?.includes(uri)) throw new ProtocolError(-32602, `the MCP server did not accept a subscription to ${uri.slice(0, 200)}`);
+          return {};
         } catch (err) {
-          forget(group, uri, listener);
+          if (forget(group, uri, listener) && modern) void relistenGroup(group).catch(() => {});
           throw err;
         }
       },
       unsubscribe: async ({ uri }, listener) => {
         if (!forget(group, uri, listener)) return {};
+        if (modern) return (await relistenGroup(group), {});
         return (await client.unsubscribeResource({ uri }, opts())) as never;
       },
     };
@@ -447,7 +567,8 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
     /**
      * Tells `onChange` of the record's list_changed notifications until the returned stop is
      * called; opens its session now (within `timeoutMs`) and keeps it open meanwhile. A
-     * 2026-07-28 upstream has no stream to send them on: nothing arrives from it.
+     * 2026-07-28 upstream's listen stream is open when this resolves, unless it could not be
+     * opened (it is tried again after a backoff).
      */
     async watch(target: PoolTarget, timeoutMs: number, onChange: (method: ListChanged) => void): Promise<() => void> {
       const { group } = upstreamKey(target);
@@ -467,6 +588,8 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
         stop();
         throw err;
       }
+      const entry = entries.get(upstreamKey(target).key);
+      if (entry) await relisten(entry).catch(() => {});
       return stop;
     },
 

@@ -1,0 +1,229 @@
+// What the workspace endpoint relays from a member that speaks 2026-07-28 (issue 21): such a member
+// has no session and no GET stream, so the gateway listens (subscriptions/listen) on it; its
+// list_changed and resources/updated reach 2025-era agents on their GET stream and 2026-07-28
+// agents on theirs, its cached lists are dropped on list_changed, and a dropped listen stream is
+// opened again. A real SDK v2 member and real SDK v1 and v2 agents on loopback.
+import { createServer, type ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
+import { McpServer, createMcpHandler } from "@modelcontextprotocol/server";
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import * as z4 from "zod/v4";
+import { closer, listen } from "./helpers/mcp-peers.js";
+import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
+
+/** The listen streams a member has open, each with the filter it was opened with. */
+interface OpenListen {
+  filter: { toolsListChanged?: boolean; resourceSubscriptions?: string[] };
+  res: ServerResponse;
+}
+
+/**
+ * A 2026-07-28 member (SDK v2's createMcpHandler, stateless) whose tools/list may be cached for
+ * ten minutes, with a subscribable resource; `grow()` adds a tool and tells its listen streams.
+ */
+async function startMember() {
+  let grown = false;
+  const handler = createMcpHandler(() => {
+    const server = new McpServer(
+      { name: "v2-listened", version: "2.0.0" },
+      { capabilities: { resources: { subscribe: true, listChanged: true } }, cacheHints: { "tools/list": { ttlMs: 600_000, cacheScope: "private" } } },
+    );
+    server.registerTool("echo", { description: "Says it back.", inputSchema: z4.object({ text: z4.string() }) }, async ({ text }) => ({ content: [{ type: "text" as const, text }] }));
+    if (grown) server.registerTool("grown", { description: "Added later." }, async () => ({ content: [{ type: "text" as const, text: "grown" }] }));
+    server.registerResource("note", "mem://note", { mimeType: "text/plain" }, async (uri) => ({ contents: [{ uri: uri.href, text: "a note" }] }));
+    return server;
+  });
+  const methods: string[] = [];
+  const listens = new Set<OpenListen>();
+  let listensOpened = 0;
+  const http = createServer(async (req, res) => {
+    const method = req.headers["mcp-method"];
+    if (typeof method === "string") methods.push(method);
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
+    let body: unknown;
+    if (req.method === "POST") {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    }
+    const response = await handler.fetch(new Request(`http://127.0.0.1${req.url}`, { method: req.method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    let open: OpenListen | null = null;
+    if (method === "subscriptions/listen") {
+      listensOpened++;
+      listens.add((open = { filter: (body as { params: { notifications: OpenListen["filter"] } }).params.notifications, res }));
+      res.once("close", () => listens.delete(open!));
+    }
+    if (response.body) {
+      try {
+        for await (const chunk of Readable.fromWeb(response.body as never)) res.write(chunk);
+      } catch {
+        /* the stream was dropped */
+      }
+    }
+    res.end();
+  });
+  const port = await listen(http);
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    methods,
+    listens: () => [...listens].map((l) => l.filter),
+    listensOpened: () => listensOpened,
+    grow: () => {
+      grown = true;
+      handler.notify.toolsChanged();
+    },
+    touch: (uri: string) => handler.notify.resourceUpdated(uri),
+    /** The network drops every open listen stream (no graceful end). */
+    drop: () => {
+      for (const l of listens) l.res.socket?.destroy();
+    },
+    close: async () => {
+      await handler.close();
+      await closer(http)();
+    },
+  };
+}
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "3000", MCP_API_LIST_TTL_MS: "600000" } });
+});
+afterAll(async () => {
+  await srv?.stop();
+});
+
+async function workspaceWith(url: string) {
+  const ws = uniqueWorkspace("listen");
+  const admin = await srv.token([ws], "usr_admin");
+  const res = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Modern", url }) });
+  expect(res.status, res.text).toBe(201);
+  const mint = async () => (await srv.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" })).token;
+  return { endpoint: `${srv.baseUrl}/api/workspaces/${ws}/mcp`, mint };
+}
+
+/** A 2025-11-25 agent (SDK v1) with a session and its GET stream, which the endpoint watches the members for once open. */
+async function legacyAgent(endpoint: string, token: string) {
+  let opened!: () => void;
+  const streamOpen = new Promise<void>((resolve) => (opened = resolve));
+  const fetchTelling: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    if ((init?.method ?? "GET") === "GET" && response.status === 200) opened();
+    return response;
+  };
+  const client = new V1Client({ name: "agent-v1", version: "1.0.0" });
+  const told: string[] = [];
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => void told.push("tools/list_changed"));
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void told.push(`updated ${n.params.uri}`));
+  await client.connect(new V1Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: fetchTelling }));
+  await streamOpen;
+  return { client, told };
+}
+
+/** A 2026-07-28 agent (SDK v2), told on its own subscriptions/listen stream. */
+async function modernAgent(endpoint: string, token: string) {
+  const client = new V2Client({ name: "agent-v2", version: "2.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+  const told: string[] = [];
+  client.setNotificationHandler("notifications/tools/list_changed", () => void told.push("tools/list_changed"));
+  client.setNotificationHandler("notifications/resources/updated", (n) => void told.push(`updated ${n.params.uri}`));
+  await client.connect(new V2Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+  return { client, told };
+}
+
+const NOTE = "mcpws://modern/mem%3A%2F%2Fnote";
+const names = async (client: V1Client | V2Client) => (await client.listTools()).tools.map((t) => t.name);
+
+describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
+  test("when it adds a tool, then a 2025-era agent (GET stream) and a 2026-07-28 agent (subscriptions/listen) get tools/list_changed, and the next tools/list shows the tool though the list was cached", async () => {
+    const member = await startMember();
+    try {
+      const { endpoint, mint } = await workspaceWith(member.url);
+      const legacy = await legacyAgent(endpoint, await mint());
+      const modern = await modernAgent(endpoint, await mint());
+      expect(legacy.client.getServerCapabilities()?.tools).toEqual({ listChanged: true });
+      expect(modern.client.getServerCapabilities()?.tools?.listChanged).toBe(true);
+      const listening = await modern.client.listen({ toolsListChanged: true });
+      // The gateway listens on the member for what it offers: its list changes (no resource is subscribed yet).
+      expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true }]);
+
+      expect(await names(legacy.client)).toEqual(["modern__echo"]);
+      const listed = () => member.methods.filter((m) => m === "tools/list").length;
+      const before = listed();
+      expect(await names(legacy.client)).toEqual(["modern__echo"]);
+      expect(listed()).toBe(before); // from the cache
+
+      member.grow();
+      await vi.waitFor(() => expect([legacy.told, modern.told]).toEqual([["tools/list_changed"], ["tools/list_changed"]]), { timeout: 5000 });
+      expect((await names(legacy.client)).sort()).toEqual(["modern__echo", "modern__grown"]);
+      expect(listed()).toBe(before + 1);
+      await listening.close();
+      await legacy.client.close();
+      await modern.client.close();
+    } finally {
+      await member.close();
+    }
+  }, 30_000);
+
+  test("when agents subscribe to its resource (resources/subscribe; a listen filter's resourceSubscriptions), then its listen filter names the resource, its updates reach both agents under the namespaced URI, and the resource leaves the filter when both let go", async () => {
+    const member = await startMember();
+    try {
+      const { endpoint, mint } = await workspaceWith(member.url);
+      const legacy = await legacyAgent(endpoint, await mint());
+      const modern = await modernAgent(endpoint, await mint());
+      expect(legacy.client.getServerCapabilities()?.resources).toEqual({ listChanged: true, subscribe: true });
+
+      expect(await legacy.client.subscribeResource({ uri: NOTE })).toEqual({});
+      // A new filter is a new stream, opened before the old one is closed.
+      expect(member.listens()).toContainEqual({ toolsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ["mem://note"] });
+      await vi.waitFor(() => expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ["mem://note"] }]), { timeout: 5000 });
+      const listening = await modern.client.listen({ resourceSubscriptions: [NOTE] });
+      expect(listening.honoredFilter).toEqual({ resourceSubscriptions: [NOTE] });
+
+      member.touch("mem://note");
+      member.touch("mem://other"); // not subscribed: the member does not send it
+      await vi.waitFor(() => expect([legacy.told, modern.told]).toEqual([[`updated ${NOTE}`], [`updated ${NOTE}`]]), { timeout: 5000 });
+
+      // Still held for the 2026-07-28 agent after the 2025-era one unsubscribes; let go upstream when its stream closes.
+      expect(await legacy.client.unsubscribeResource({ uri: NOTE })).toEqual({});
+      expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ["mem://note"] }]);
+      await listening.close();
+      await vi.waitFor(() => expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true }]), { timeout: 5000 });
+      await legacy.client.close();
+      await modern.client.close();
+    } finally {
+      await member.close();
+    }
+  }, 30_000);
+
+  test("when its listen stream drops, then the gateway listens again, and later list changes and resource updates still reach the agents", async () => {
+    const member = await startMember();
+    try {
+      const { endpoint, mint } = await workspaceWith(member.url);
+      const legacy = await legacyAgent(endpoint, await mint());
+      const modern = await modernAgent(endpoint, await mint());
+      const listening = await modern.client.listen({ toolsListChanged: true, resourceSubscriptions: [NOTE] });
+      await vi.waitFor(() => expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ["mem://note"] }]), { timeout: 5000 });
+      const opened = member.listensOpened();
+
+      member.drop();
+      await vi.waitFor(() => expect([member.listensOpened(), member.listens().length]).toEqual([opened + 1, 1]), { timeout: 10_000 });
+      expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ["mem://note"] }]);
+
+      member.grow();
+      member.touch("mem://note");
+      await vi.waitFor(() => expect(legacy.told).toEqual(["tools/list_changed"]), { timeout: 5000 });
+      await vi.waitFor(() => expect(modern.told.sort()).toEqual(["tools/list_changed", `updated ${NOTE}`]), { timeout: 5000 });
+      expect((await names(modern.client)).sort()).toEqual(["modern__echo", "modern__grown"]);
+      await listening.close();
+      await legacy.client.close();
+      await modern.client.close();
+    } finally {
+      await member.close();
+    }
+  }, 30_000);
+});
