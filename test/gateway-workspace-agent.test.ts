@@ -245,6 +245,128 @@ describe("a 2025-era member's request of a 2026-07-28 agent (held, input_require
   }, 30_000);
 });
 
+/** A 2026-07-28 tools/call by hand (raw JSON-RPC), its JSON-RPC answer read from the body or its one SSE event. */
+function modernCall(endpoint: string, token: string, name: string, params: object = {}, capabilities: object = { sampling: {}, elicitation: { form: {} }, roots: {} }) {
+  return fetch(endpoint, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": name },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name, ...params, _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": capabilities, "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" } } } }),
+  }).then(async (r) => {
+    const text = await r.text();
+    const data = text.split("\n").find((l) => l.startsWith("data: "));
+    return JSON.parse(data ? data.slice(6) : text) as { result?: Record<string, unknown>; error?: { code: number; message: string } };
+  });
+}
+
+describe("a 2025-era member's elicitation and roots requests of a 2026-07-28 agent, and holds the agent does not retry", () => {
+  const BOUND_MS = 2500;
+  let asking: GatewayPeer;
+  let short: TestServer;
+  beforeAll(async () => {
+    asking = await startV1SessionPeer({ bearer: KEY, asking: true });
+    short = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "2000", MCP_API_TOOL_TIMEOUT_MS: String(BOUND_MS) } });
+  });
+  afterAll(async () => {
+    await asking?.close();
+    await short?.stop();
+  });
+
+  async function askingWorkspace(on: TestServer) {
+    const ws = uniqueWorkspace("asks");
+    const admin = await on.token([ws], "usr_admin");
+    const res = await raw(on.baseUrl, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Alpha", url: asking.url, authType: "api_key", apiKey: KEY }) });
+    expect(res.status, res.text).toBe(201);
+    const token = (await on.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" })).token;
+    return { endpoint: `${on.baseUrl}/api/workspaces/${ws}/mcp`, token };
+  }
+
+  async function modernAgent(endpoint: string, token: string, capabilities: Record<string, object>) {
+    const agent = new V2Client({ name: "agent-modern", version: "1.0.0" }, { capabilities, versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    await agent.connect(new V2Transport(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    return agent;
+  }
+
+  /** The gateway's answers to the member's requests of the agent that were errors, by their message. */
+  const unanswered = () => asking.messages!.filter((m) => m.method === undefined && (m.error as { code?: number } | undefined)?.code === -32001).map((m) => (m.error as { message: string }).message);
+
+  test("when a member asks for a form elicitation, then a 2026-07-28 agent (SDK v2) gets it as input_required, fulfils it, and the member gets the agent's content", async () => {
+    const { endpoint, token } = await askingWorkspace(srv);
+    const agent = await modernAgent(endpoint, token, { elicitation: { form: {} } });
+    const asked: unknown[] = [];
+    agent.setRequestHandler("elicitation/create", async (request) => {
+      asked.push(request.params);
+      return { action: "accept", content: { ok: true } };
+    });
+    expect((await agent.callTool({ name: "alpha__confirm" })).content).toEqual([{ type: "text", text: 'accept {"ok":true}' }]);
+    expect(asked).toMatchObject([{ message: "Proceed?", requestedSchema: { type: "object", properties: { ok: { type: "boolean" } } } }]);
+    await agent.close();
+  }, 30_000);
+
+  test("when a member lists the agent's roots, then a 2026-07-28 agent (SDK v2) gets roots/list as input_required and the member gets its roots", async () => {
+    const { endpoint, token } = await askingWorkspace(srv);
+    const agent = await modernAgent(endpoint, token, { roots: {} });
+    agent.setRequestHandler("roots/list", async () => ({ roots: [{ uri: "file:///work/one", name: "one" }, { uri: "file:///work/two" }] }));
+    expect((await agent.callTool({ name: "alpha__roots" })).content).toEqual([{ type: "text", text: "roots file:///work/one file:///work/two" }]);
+    await agent.close();
+  }, 30_000);
+
+  test("when the agent calls by hand and gets elicitation/create or roots/list as input_required, then its retry's answer reaches the member", async () => {
+    const { endpoint, token } = await askingWorkspace(srv);
+    const asks = await modernCall(endpoint, token, "alpha__confirm");
+    const [key] = Object.keys(asks.result!.inputRequests as object);
+    expect((asks.result!.inputRequests as Record<string, { method: string }>)[key].method).toBe("elicitation/create");
+    const confirmed = await modernCall(endpoint, token, "alpha__confirm", { inputResponses: { [key]: { action: "decline" } }, requestState: asks.result!.requestState });
+    expect(confirmed.result?.content, JSON.stringify(confirmed)).toEqual([{ type: "text", text: "decline null" }]);
+
+    const lists = await modernCall(endpoint, token, "alpha__roots");
+    const [rootsKey] = Object.keys(lists.result!.inputRequests as object);
+    expect((lists.result!.inputRequests as Record<string, unknown>)[rootsKey]).toEqual({ method: "roots/list" });
+    const listed = await modernCall(endpoint, token, "alpha__roots", { inputResponses: { [rootsKey]: { roots: [] } }, requestState: lists.result!.requestState });
+    expect(listed.result?.content, JSON.stringify(listed)).toEqual([{ type: "text", text: "roots " }]);
+  }, 30_000);
+
+  test("when the agent's request does not declare the capability the member's request needs, then -32021 names it, and the member is answered at once (nothing is held)", async () => {
+    const { endpoint, token } = await askingWorkspace(srv);
+    const seen = asking.messages!.length;
+    const refused = await modernCall(endpoint, token, "alpha__confirm", {}, { sampling: {} });
+    expect(refused.error?.code, JSON.stringify(refused)).toBe(-32021);
+    expect(refused.error?.message).toMatch(/do not declare elicitation/);
+    await vi.waitFor(() => expect(asking.messages!.slice(seen).filter((m) => m.method === undefined && m.error).map((m) => (m.error as { message: string }).message)).toEqual(["the agent does not declare the elicitation capability"]), { timeout: 15_000, interval: 100 });
+  }, 30_000);
+
+  test("when the agent retries after the call's bound (MCP_API_TOOL_TIMEOUT_MS), then -32602 says the held request expired, and the member was answered with an error instead", async () => {
+    const { endpoint, token } = await askingWorkspace(short);
+    const first = await modernCall(endpoint, token, "alpha__confirm");
+    expect(first.result?.resultType, JSON.stringify(first)).toBe("input_required");
+    const [key] = Object.keys(first.result!.inputRequests as object);
+    const before = unanswered().length;
+    await vi.waitFor(() => expect(unanswered().length).toBeGreaterThan(before), { timeout: 15_000, interval: 100 });
+    const late = await modernCall(endpoint, token, "alpha__confirm", { inputResponses: { [key]: { action: "accept", content: { ok: true } } }, requestState: first.result!.requestState });
+    expect(late.error?.code, JSON.stringify(late)).toBe(-32602);
+    expect(late.error?.message).toMatch(/held request expired at .*MCP_API_TOOL_TIMEOUT_MS/);
+    expect(unanswered().slice(before)).toEqual([`the agent did not answer elicitation/create within the call's bound (MCP_API_TOOL_TIMEOUT_MS, ${BOUND_MS} ms)`]);
+  }, 30_000);
+
+  test("when the member asks late in the call and the agent never retries, then the hold ends with the call's bound, not the ask's: the member's request gets an error answer, its call is cancelled, and a late retry reaches nobody", async () => {
+    const { endpoint, token } = await askingWorkspace(short);
+    const seen = asking.messages!.length;
+    // Asked half-way through the call: a hold counted from the ask would outlive the pool's deadline for the call by that much.
+    const first = await modernCall(endpoint, token, "alpha__ask_late", { arguments: { ms: BOUND_MS / 2 } });
+    expect(first.result?.resultType, JSON.stringify(first)).toBe("input_required");
+    const [key] = Object.keys(first.result!.inputRequests as object);
+    const mine = () => asking.messages!.slice(seen);
+    const callId = mine().find((m) => m.method === "tools/call" && (m.params as { name: string }).name === "ask_late")!.id;
+    await vi.waitFor(
+      () => expect(mine().filter((m) => m.method === undefined && (m.error as { message?: string } | undefined)?.message?.includes("did not answer sampling/createMessage"))).toHaveLength(1),
+      { timeout: 15_000, interval: 100 },
+    );
+    await vi.waitFor(() => expect(mine().some((m) => m.method === "notifications/cancelled" && (m.params as { requestId: unknown }).requestId === callId)).toBe(true), { timeout: 15_000, interval: 100 });
+    const late = await modernCall(endpoint, token, "alpha__ask_late", { inputResponses: { [key]: { role: "assistant", model: "m", content: { type: "text", text: "too late" } } }, requestState: first.result!.requestState });
+    expect(late.error?.message, JSON.stringify(late)).toMatch(/held request expired/);
+    expect(JSON.stringify(mine())).not.toContain("too late");
+  }, 30_000);
+});
+
 describe("agent sessions of the workspace endpoint", () => {
   test("when a member's tools change, then 2025-era agents (SDK v1 and v2) get tools/list_changed on their GET stream, and listChanged is advertised to them", async () => {
     const { endpoint, mint } = await workspace();

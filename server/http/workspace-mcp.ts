@@ -2,7 +2,7 @@
 // 2026-07-28 and the 2025 revisions, stateless), whose handlers are the workspace gateway's use cases.
 import type { Request, Response } from "express";
 import { randomUUID } from "node:crypto";
-import { createMcpHandler, LOG_LEVEL_META_KEY, ProtocolError, Server, SUPPORTED_PROTOCOL_VERSIONS, type AuthInfo, type ServerContext } from "@modelcontextprotocol/server";
+import { CLIENT_CAPABILITIES_META_KEY, createMcpHandler, LOG_LEVEL_META_KEY, ProtocolError, Server, SUPPORTED_PROTOCOL_VERSIONS, type AuthInfo, type ServerContext } from "@modelcontextprotocol/server";
 import { BadMcpRequest } from "../domain/gateway/service.js";
 import { DomainError, Forbidden } from "../domain/errors.js";
 import { parseMessages } from "../domain/gateway/policy.js";
@@ -29,6 +29,8 @@ class UnknownSession extends DomainError {
 const KEEP_ALIVE_MS = 25_000;
 
 interface Caller {
+  /** The gateway serving it (its use cases). */
+  workspace: WorkspaceGateway;
   actor: Actor;
   workspaceId: string;
   /** The agent speaks 2026-07-28: list results carry ttlMs and cacheScope. */
@@ -200,11 +202,10 @@ function listenedResources(params: unknown): string[] | string {
 }
 
 /** Runs one call with the agent's cancellation (however it arrives), its progress, log messages and server-to-client requests passed on. */
-async function relayed<T>(answering: Answering, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>, workspace?: WorkspaceGateway): Promise<T> {
+async function relayed<T>(answering: Answering, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>): Promise<T> {
   // A 2026-07-28 agent's retry of a call held for a 2025-era member's request (./held-requests.ts).
-  const holding = caller.modern && workspace ? new CallSteps() : null;
   const state = answering.resume?.requestState;
-  if (holding && isHeldState(state)) return (await resumeHeld(workspace!, caller.actor, caller.workspaceId, state, answering.resume?.inputResponses)) as T;
+  if (caller.modern && isHeldState(state)) return (await resumeHeld(caller, state, answering.resume?.inputResponses)) as T;
   const token = meta?.progressToken as string | number | undefined;
   const level = wantedLevel(caller, answering, meta);
   // One controller for the call: the agent's notifications/cancelled aborts it here, its request's end or its going away through the listeners.
@@ -216,6 +217,10 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
   }
   const key = flightKey(caller.actor.tokenId, answering.id);
   inFlight.set(key, cancel);
+  // A 2026-07-28 agent's call is held at its member's first request of the agent, its bookkeeping made then: a call without one pays nothing for it.
+  const started = caller.modern ? Date.now() : 0;
+  let steps: CallSteps | undefined;
+  let held: ((steps: CallSteps) => void) | undefined;
   try {
     const running = answer(() =>
       call({
@@ -228,8 +233,14 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
             : (params) => {
                 if (LEVELS.indexOf(params.level as string) >= level) void answering.notify({ method: "notifications/message", params }).catch(() => {});
               },
-        onrequest: holding
-          ? async (method, params, answerId) => holding.push({ ask: { method, params, answerId } })
+        onrequest: caller.modern
+          ? async (method, params, answerId) => {
+              if (!steps) {
+                steps = new CallSteps(caller, cancel, started + caller.workspace.toolTimeoutMs, answering.envelope?.[CLIENT_CAPABILITIES_META_KEY] as Record<string, unknown> | undefined);
+                held?.(steps);
+              }
+              steps.push({ ask: { method, params, answerId } });
+            }
           : (method, params, answerId) => askAgent(answering, caller, method, params, answerId),
         onlocalrequest: (method, params, signal) =>
           askAgentAndWait(answering, caller, method, params, AbortSignal.any([signal, cancel.signal])),
@@ -238,9 +249,16 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
         resume: answering.resume,
       }),
     );
-    if (!holding) return await running;
-    running.then((result) => holding.push({ result }), (error: unknown) => holding.push({ error }));
-    return (await nextStep(workspace!, caller.actor, caller.workspaceId, holding, cancel)) as T;
+    if (!caller.modern) return await running;
+    const first = await new Promise<T | CallSteps>((resolve, reject) => {
+      held = resolve;
+      if (steps) resolve(steps);
+      running.then(
+        (result) => (steps ? steps.push({ result }) : resolve(result)),
+        (error: unknown) => (steps ? steps.push({ error }) : reject(error)),
+      );
+    });
+    return first instanceof CallSteps ? ((await nextStep(first)) as T) : first;
   } finally {
     if (inFlight.get(key) === cancel) inFlight.delete(key);
     answering.signal?.removeEventListener("abort", passOn);
@@ -342,7 +360,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   });
   server.setRequestHandler("tools/list", async () => ({ ...(await answer(() => workspace.listTools(actor, workspaceId, view))), ...hints }) as never);
   server.setRequestHandler("tools/call", async (request, ctx) =>
-    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.callTool(actor, workspaceId, request.params.name, request.params.arguments, o, view), workspace)) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.callTool(actor, workspaceId, request.params.name, request.params.arguments, o, view))) as never,
   );
   // Emulated per agent: every upstream session sends every level, and the gateway passes on what this agent asked for.
   server.setRequestHandler("logging/setLevel", async (request) => {
@@ -353,7 +371,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
   if (view) return server;
   server.setRequestHandler("prompts/list", async () => ({ ...(await answer(() => workspace.listPrompts(actor, workspaceId))), ...hints }) as never);
   server.setRequestHandler("prompts/get", async (request, ctx) =>
-    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.getPrompt(actor, workspaceId, request.params.name, request.params.arguments, o), workspace)) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.getPrompt(actor, workspaceId, request.params.name, request.params.arguments, o))) as never,
   );
   server.setRequestHandler("resources/list", async () => ({ ...(await answer(() => workspace.listResources(actor, workspaceId))), ...hints }) as never);
   server.setRequestHandler(
@@ -361,7 +379,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
     async () => ({ ...(await answer(() => workspace.listResourceTemplates(actor, workspaceId))), ...hints }) as never,
   );
   server.setRequestHandler("resources/read", async (request, ctx) =>
-    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.readResource(actor, workspaceId, request.params.uri, o), workspace)) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.readResource(actor, workspaceId, request.params.uri, o))) as never,
   );
   if (!caller.modern) {
     // A subscription belongs to the agent session: its updates go on that session's GET stream.
@@ -373,7 +391,7 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
     server.setRequestHandler("resources/unsubscribe", async (request) => (await answer(() => workspace.unsubscribe(actor, workspaceId, session(), request.params.uri))) as never);
   }
   server.setRequestHandler("completion/complete", async (request, ctx) =>
-    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.complete(actor, workspaceId, request.params as never, o), workspace)) as never,
+    (await relayed(answeringOf(server, ctx), caller, request.params._meta, (o) => workspace.complete(actor, workspaceId, request.params as never, o))) as never,
   );
   return server;
 }
@@ -479,7 +497,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     });
     const direct = directToolCall(req, req.body);
     if (direct) {
-      const caller: Caller = { actor, workspaceId, modern: false, gone: gone.signal, view, session, sessionLevel };
+      const caller: Caller = { workspace, actor, workspaceId, modern: false, gone: gone.signal, view, session, sessionLevel };
       await answerDirectly(res, caller, direct, (o) => workspace.callTool(actor, workspaceId, direct.name, direct.args, o, view));
       return;
     }
@@ -495,7 +513,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const listen = modern && !view && parsed.messages.length === 1 && parsed.messages[0].method === "subscriptions/listen";
     // A listen stream ends when the agent goes away: the SDK reads that from the request's signal.
     const request = new Request(`http://gateway.invalid${req.originalUrl}`, { method: "POST", headers, body, ...(listen ? { signal: gone.signal } : {}) });
-    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { actor, workspaceId, modern, gone: gone.signal, view, session, sessionLevel } satisfies Caller } };
+    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { workspace, actor, workspaceId, modern, gone: gone.signal, view, session, sessionLevel } satisfies Caller } };
     let response: globalThis.Response;
     if (listen) {
       const asked = listenedResources(parsed.messages[0].params);

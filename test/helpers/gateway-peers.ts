@@ -38,7 +38,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 /** A peer's sessions' servers, so that a change of its tools reaches every session (as a real server's would). */
 type Sessions = Set<V1McpServer>;
 
-function v1Server(all: Sessions = new Set()) {
+function v1Server(all: Sessions = new Set(), options: UpstreamOptions = {}) {
   let grown: unknown = null;
   const server = new V1McpServer({ name: "v1-upstream", version: "1.0.0" }, { capabilities: { logging: {}, resources: { subscribe: true } } });
   server.registerTool("echo", { description: "Says it back.", inputSchema: { text: z.string() } }, async ({ text }) => ({
@@ -77,6 +77,27 @@ function v1Server(all: Sessions = new Set()) {
     const text = answer.content.type === "text" ? answer.content.text : "?";
     return { content: [{ type: "text", text: `model said ${text}` }] };
   });
+  if (options.asking) {
+    server.registerTool("ask_late", { description: "Waits, then asks the agent's model.", inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      const answer = await server.server.createMessage(
+        { messages: [{ role: "user", content: { type: "text", text: "2+2?" } }], maxTokens: 10 },
+        { relatedRequestId: extra.requestId },
+      );
+      return { content: [{ type: "text", text: `model said ${answer.content.type === "text" ? answer.content.text : "?"}` }] };
+    });
+    server.registerTool("confirm", { description: "Asks the agent's user (form elicitation)." }, async (extra) => {
+      const answer = await server.server.elicitInput(
+        { message: "Proceed?", requestedSchema: { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"] } },
+        { relatedRequestId: extra.requestId },
+      );
+      return { content: [{ type: "text", text: `${answer.action} ${JSON.stringify(answer.content ?? null)}` }] };
+    });
+    server.registerTool("roots", { description: "Lists the agent's roots." }, async (extra) => {
+      const { roots } = await server.server.listRoots(undefined, { relatedRequestId: extra.requestId });
+      return { content: [{ type: "text", text: `roots ${roots.map((r) => r.uri).join(" ")}` }] };
+    });
+  }
   const grow = () => {
     if (!grown) grown = server.registerTool("grown", { description: "Added later." }, async () => ({ content: [{ type: "text", text: "new" }] }));
   };
@@ -114,6 +135,8 @@ function v1Server(all: Sessions = new Set()) {
 export interface UpstreamOptions {
   /** Refuse requests without `Authorization: Bearer <this>`. */
   bearer?: string;
+  /** Also offer tools that ask the agent: `ask_late` (sampling after `ms`), `confirm` (form elicitation), `roots` (roots/list). */
+  asking?: boolean;
 }
 
 /** A sessionful Streamable HTTP server (SDK v1, protocol up to 2025-11-25) at /mcp. */
@@ -146,7 +169,7 @@ export async function startV1SessionPeer(options: UpstreamOptions = {}): Promise
         },
         onsessionclosed: (id) => void sessions.delete(id),
       });
-      const server = v1Server(servers);
+      const server = v1Server(servers, options);
       created.onclose = () => {
         servers.delete(server);
         if (created.sessionId) sessions.delete(created.sessionId);
