@@ -335,4 +335,38 @@ describe("the gateway in two processes behind a round-robin balancer", () => {
       await balancer.close();
     }
   }, 120_000);
+
+  test("when a 2026-07-28 agent's call is held for a 2025-era member's sampling request and its retry reaches the other process, then that process refuses it (-32602, held by another process) and delivers nothing; the retry on the holding process gets the result", async () => {
+    const ws = `ws_gwmp_${randomBytes(3).toString("hex")}`;
+    const admin = await cli("create", "--user", "usr_admin", "--workspace", ws);
+    const agent = await cli("create", "--user", "usr_agent", "--workspace", ws, "--scope", "gateway");
+    const mine: ChildProcess[] = [];
+    const [a, b] = await Promise.all([spawnServerProcess(root, { ...env, MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, mine), spawnServerProcess(root, { ...env, MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, mine)]);
+    processes.push(...mine);
+    const res = await raw(a, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Held", url: v1.url, authType: "api_key", apiKey: UPSTREAM_KEY }) });
+    expect(res.status, res.text).toBe(201);
+    const path = `/api/workspaces/${ws}/mcp`;
+    const call = (base: string, params: object) =>
+      fetch(base + path, {
+        method: "POST",
+        headers: { authorization: `Bearer ${agent}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "held__ask" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "held__ask", ...params, _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": { sampling: {} }, "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" } } } }),
+      }).then(async (r) => {
+        const text = await r.text();
+        const data = text.split("\n").find((l) => l.startsWith("data: "));
+        return JSON.parse(data ? data.slice(6) : text) as { result?: Record<string, unknown>; error?: { code: number; message: string } };
+      });
+    const first = await call(a, {});
+    expect(first.result?.resultType, JSON.stringify(first)).toBe("input_required");
+    const [key] = Object.keys(first.result!.inputRequests as object);
+    const retry = (text: string) => ({ inputResponses: { [key]: { role: "assistant", model: "m", content: { type: "text", text } } }, requestState: first.result!.requestState });
+
+    const elsewhere = await call(b, retry("from b"));
+    expect(elsewhere.error?.code, JSON.stringify(elsewhere)).toBe(-32602);
+    expect(elsewhere.error?.message).toMatch(/held by another process/);
+    expect(JSON.stringify(v1.messages)).not.toContain("from b");
+
+    const home = await call(a, retry("from a"));
+    expect(home.result?.content, JSON.stringify(home)).toEqual([{ type: "text", text: "model said from a" }]);
+  }, 120_000);
 });
