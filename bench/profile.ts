@@ -7,6 +7,7 @@
 // workspace-call: the same call through the workspace endpoint, as the bench's workspace row.
 // --records: other records beside the upstream's in that record's workspace (both calls; default
 // 2000, as the bench's workspace row; SQLite only).
+// BENCH_LOG_LEVEL=info logs as `npm run bench` does (default here: silent).
 // The .cpuprofile stays in --out (default: a temporary directory); it is not for committing.
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -82,7 +83,7 @@ async function main() {
 
   const spawnedUs = Number(process.hrtime.bigint() / 1000n);
   const upstream = viaGateway ? await startServer("mcp-upstream", "bench/mcp-upstream.ts", {}) : null;
-  const server = await startServer(t.store, "dist/server/main.js", { DATABASE_URL: databaseUrl, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: "silent", MCP_API_RATE_LIMIT: "1000000000", MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, [
+  const server = await startServer(t.store, "dist/server/main.js", { DATABASE_URL: databaseUrl, MCP_API_ENCRYPTION_KEY: key, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "silent", MCP_API_RATE_LIMIT: "1000000000", MCP_API_ALLOW_PRIVATE_NETWORK: "true" }, [
     "--cpu-prof",
     "--cpu-prof-dir",
     out,

@@ -42,20 +42,32 @@ export function observeHttp(operationOf: OperationOf, root?: Logger) {
       return { route: match?.route ?? null, operationId: match?.operationId ?? "unknown" };
     };
     const begin = (traceId: string, span?: import("./hooks.js").SpanHandle) => {
-      const log = root ? root.child({ requestId: res.locals.requestId, traceId }) : res.locals.log?.child({ traceId });
-      if (log) res.locals.log = log;
+      // Made at its first use: a GET or a write logs nothing but its access line (app.ts), which needs no child.
+      const parent = root ?? (res.locals.log as Logger | undefined);
+      let log: Logger | undefined;
+      const requestLog = () => (log ??= root ? root.child({ requestId: res.locals.requestId, traceId }) : parent?.child({ traceId }));
+      Object.defineProperty(res.locals, "log", { get: requestLog, set: (given: Logger) => void (log = given), enumerable: true, configurable: true });
       res.locals.traceId = traceId;
-      res.on("finish", () => {
-        const { route, operationId } = operation();
-        telemetry.metrics?.httpRequest(operationId, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
-        if (span) {
-          span.rename(`${req.method} ${route ?? "unknown"}`);
-          span.setAttributes({ "http.route": route ?? "unknown", "http.response.status_code": res.statusCode, "mcp_api.operation_id": operationId });
-          if (res.statusCode >= 500) span.fail(String(res.statusCode));
-          span.end();
-        }
-      });
-      const scope: RequestScope = { log, servers: new Map(), tool: null, serverId: null };
+      if (telemetry.metrics || span) {
+        res.on("finish", () => {
+          const { route, operationId } = operation();
+          telemetry.metrics?.httpRequest(operationId, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+          if (span) {
+            span.rename(`${req.method} ${route ?? "unknown"}`);
+            span.setAttributes({ "http.route": route ?? "unknown", "http.response.status_code": res.statusCode, "mcp_api.operation_id": operationId });
+            if (res.statusCode >= 500) span.fail(String(res.statusCode));
+            span.end();
+          }
+        });
+      }
+      const scope: RequestScope = {
+        get log() {
+          return requestLog();
+        },
+        servers: new Map(),
+        tool: null,
+        serverId: null,
+      };
       runInScope(scope, next);
     };
     const tracing = telemetry.tracing;
