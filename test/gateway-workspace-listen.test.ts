@@ -27,7 +27,7 @@ interface OpenListen {
  */
 async function startMember() {
   let grown = false;
-  const handler = createMcpHandler(() => {
+  const make = () => createMcpHandler(() => {
     const server = new McpServer(
       { name: "v2-listened", version: "2.0.0" },
       { capabilities: { resources: { subscribe: true, listChanged: true } }, cacheHints: { "tools/list": { ttlMs: 600_000, cacheScope: "private" } } },
@@ -37,6 +37,7 @@ async function startMember() {
     server.registerResource("note", "mem://note", { mimeType: "text/plain" }, async (uri) => ({ contents: [{ uri: uri.href, text: "a note" }] }));
     return server;
   });
+  let handler = make();
   const methods: string[] = [];
   const listens = new Set<OpenListen>();
   let listensOpened = 0;
@@ -79,6 +80,12 @@ async function startMember() {
       handler.notify.toolsChanged();
     },
     touch: (uri: string) => handler.notify.resourceUpdated(uri),
+    /** The member restarts: its listen streams end gracefully (the empty subscriptions/listen result), and a new handler serves. */
+    restart: async () => {
+      const old = handler;
+      handler = make();
+      await old.close();
+    },
     /** The network drops every open listen stream (no graceful end). */
     drop: () => {
       for (const l of listens) l.res.socket?.destroy();
@@ -136,7 +143,9 @@ async function modernAgent(endpoint: string, token: string) {
 }
 
 const NOTE = "mcpws://modern/mem%3A%2F%2Fnote";
-const names = async (client: V1Client | V2Client) => (await client.listTools()).tools.map((t) => t.name);
+// A 2026-07-28 agent's own client keeps the endpoint's list for its ttlMs: asked afresh, the endpoint answers from the gateway's cache.
+const names = async (client: V1Client | V2Client) =>
+  (await (client instanceof V2Client ? client.listTools(undefined, { cacheMode: "bypass" }) : client.listTools())).tools.map((t) => t.name);
 
 describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
   test("when it adds a tool, then a 2025-era agent (GET stream) and a 2026-07-28 agent (subscriptions/listen) get tools/list_changed, and the next tools/list shows the tool though the list was cached", async () => {
@@ -163,6 +172,28 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
       expect(listed()).toBe(before + 1);
       await listening.close();
       await legacy.client.close();
+      await modern.client.close();
+    } finally {
+      await member.close();
+    }
+  }, 30_000);
+
+  test("when nobody watches it and it adds a tool, then the gateway's cached list is dropped all the same (its kept client listens for what the member offers)", async () => {
+    const member = await startMember();
+    try {
+      const { endpoint, mint } = await workspaceWith(member.url);
+      const modern = await modernAgent(endpoint, await mint()); // no listen stream: nothing of the workspace is watched
+      expect(await names(modern.client)).toEqual(["modern__echo"]);
+      // Opened with the kept client, not waited for by the list.
+      await vi.waitFor(() => expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true }]), { timeout: 5000 });
+      const listed = () => member.methods.filter((m) => m === "tools/list").length;
+      const before = listed();
+      expect(await names(modern.client)).toEqual(["modern__echo"]);
+      expect(listed()).toBe(before);
+
+      member.grow();
+      await vi.waitFor(async () => expect((await names(modern.client)).sort()).toEqual(["modern__echo", "modern__grown"]), { timeout: 5000, interval: 100 });
+      expect(modern.told).toEqual([]);
       await modern.client.close();
     } finally {
       await member.close();
@@ -221,6 +252,57 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
       expect((await names(modern.client)).sort()).toEqual(["modern__echo", "modern__grown"]);
       await listening.close();
       await legacy.client.close();
+      await modern.client.close();
+    } finally {
+      await member.close();
+    }
+  }, 30_000);
+
+  test("when the outbound deadline (MCP_API_TOOL_TIMEOUT_MS) ends its listen stream, then the gateway listens again and its changes still reach the agent", async () => {
+    const member = await startMember();
+    const short = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "1500", MCP_API_TOOL_TIMEOUT_MS: "1500" } });
+    try {
+      const ws = uniqueWorkspace("deadline");
+      const admin = await short.token([ws], "usr_admin");
+      const res = await raw(short.baseUrl, "POST", "/api/mcp-servers", { token: admin, body: JSON.stringify({ workspaceId: ws, name: "Modern", url: member.url }) });
+      expect(res.status, res.text).toBe(201);
+      const { token } = await short.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" });
+      const modern = await modernAgent(`${short.baseUrl}/api/workspaces/${ws}/mcp`, token);
+      const listening = await modern.client.listen({ toolsListChanged: true });
+      const opened = member.listensOpened();
+      // Each stream lives until the deadline; the next is opened once it ends.
+      await vi.waitFor(() => expect(member.listensOpened()).toBeGreaterThanOrEqual(opened + 2), { timeout: 15_000, interval: 200 });
+      // Told again while waiting: a change made in the moment between two streams is not seen (README says so).
+      await vi.waitFor(
+        () => {
+          member.grow();
+          expect(modern.told).toContain("tools/list_changed");
+        },
+        { timeout: 5000, interval: 200 },
+      );
+      await listening.close();
+      await modern.client.close();
+    } finally {
+      await short.stop();
+      await member.close();
+    }
+  }, 40_000);
+
+  test("when it restarts (its listen stream ends gracefully), then the gateway listens on it again and its later changes still reach the agent", async () => {
+    const member = await startMember();
+    try {
+      const { endpoint, mint } = await workspaceWith(member.url);
+      const modern = await modernAgent(endpoint, await mint());
+      const listening = await modern.client.listen({ toolsListChanged: true, resourceSubscriptions: [NOTE] });
+      await vi.waitFor(() => expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ["mem://note"] }]), { timeout: 5000 });
+      const opened = member.listensOpened();
+
+      await member.restart();
+      await vi.waitFor(() => expect([member.listensOpened(), member.listens().length]).toEqual([opened + 1, 1]), { timeout: 10_000 });
+      member.grow();
+      member.touch("mem://note");
+      await vi.waitFor(() => expect(modern.told.sort()).toEqual(["tools/list_changed", `updated ${NOTE}`]), { timeout: 5000 });
+      await listening.close();
       await modern.client.close();
     } finally {
       await member.close();

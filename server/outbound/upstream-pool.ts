@@ -155,7 +155,7 @@ interface Entry {
  * offers (so that each process's cached lists are dropped, as a 2025-era session's GET stream
  * does), and the resources agents of this process subscribed to. A new filter is a new stream,
  * opened before the old one is closed; a stream the upstream or the network ends is opened
- * again after a backoff.
+ * again (LISTEN_LIVED_MS, RELISTEN_MS).
  */
 interface Listening {
   sub: McpSubscription | null;
@@ -166,9 +166,16 @@ interface Listening {
   queue: Promise<unknown>;
   retry: NodeJS.Timeout | null;
   backoffMs: number;
+  /** When `sub` was acknowledged. */
+  openedAt: number;
 }
 
-/** The first wait before a dropped listen stream is opened again, doubled after each failure up to the second. */
+/**
+ * A listen stream that ends after this long (the outbound deadline ends every stream) is opened
+ * again at once; one that could not be opened, or ended sooner, after a wait that starts at the
+ * first and doubles up to the second, so a member that keeps failing is not asked again and again.
+ */
+const LISTEN_LIVED_MS = 1000;
 const RELISTEN_MS = [100, 30_000] as const;
 
 const isModern = (client: Client) => client.getNegotiatedProtocolVersion?.()?.startsWith("2026") === true;
@@ -293,7 +300,7 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
         // A kept client listens (a transient one is closed after its one use); one that replaces
         // another of its group listens for the URIs agents of this process hold before it is used.
         if (!transient) {
-          entry.listening = { sub: null, filter: null, honored: {}, queue: Promise.resolve(), retry: null, backoffMs: RELISTEN_MS[0] };
+          entry.listening = { sub: null, filter: null, honored: {}, queue: Promise.resolve(), retry: null, backoffMs: RELISTEN_MS[0], openedAt: 0 };
           const listened = relisten(entry).catch(() => {});
           if (subscribed.get(group)?.size) await listened;
         }
@@ -350,13 +357,16 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
         throw err;
       }
       if (entry.closed) return void sub.close().catch(() => {});
-      Object.assign(l, { sub, filter, honored: sub.honoredFilter, backoffMs: RELISTEN_MS[0] });
+      Object.assign(l, { sub, filter, honored: sub.honoredFilter, openedAt: Date.now() });
       void old?.close().catch(() => {});
       void sub.closed.then((how) => {
         if (how === "local" || l.sub !== sub || entry.closed) return;
         l.sub = null;
         // Honoring nothing, the upstream closes at once: nothing to open again until the filter changes.
-        if (Object.keys(sub.honoredFilter).length) again(entry);
+        if (!Object.keys(sub.honoredFilter).length) return;
+        const lived = Date.now() - l.openedAt >= LISTEN_LIVED_MS;
+        if (lived) l.backoffMs = RELISTEN_MS[0];
+        again(entry, lived);
       });
     };
     const done = l.queue.then(run, run);
@@ -364,12 +374,12 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
     return done;
   }
 
-  /** Opens the entry's listen stream again after the backoff (once, however many ask). */
-  function again(entry: Entry) {
+  /** Opens the entry's listen stream again, after the backoff unless `now` (once, however many ask). */
+  function again(entry: Entry, now = false) {
     const l = entry.listening;
     if (!l || l.retry || entry.closed) return;
-    const wait = l.backoffMs;
-    l.backoffMs = Math.min(RELISTEN_MS[1], wait * 2);
+    const wait = now ? 0 : l.backoffMs;
+    if (!now) l.backoffMs = Math.min(RELISTEN_MS[1], wait * 2);
     l.retry = setTimeout(() => {
       l.retry = null;
       relisten(entry).catch(() => {});
