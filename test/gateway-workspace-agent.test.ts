@@ -259,7 +259,7 @@ function modernCall(endpoint: string, token: string, name: string, params: objec
 }
 
 describe("a 2025-era member's elicitation and roots requests of a 2026-07-28 agent, and holds the agent does not retry", () => {
-  const BOUND_MS = 2500;
+  const BOUND_MS = 3000;
   let asking: GatewayPeer;
   let short: TestServer;
   beforeAll(async () => {
@@ -334,6 +334,26 @@ describe("a 2025-era member's elicitation and roots requests of a 2026-07-28 age
     await vi.waitFor(() => expect(asking.messages!.slice(seen).filter((m) => m.method === undefined && m.error).map((m) => (m.error as { message: string }).message)).toEqual(["the agent does not declare the elicitation capability"]), { timeout: 15_000, interval: 100 });
   }, 30_000);
 
+  test("when the agent cancels its retry while the member is still working with its answer, then the member's call is cancelled then, not at the call's bound", async () => {
+    const { endpoint, token } = await askingWorkspace(srv);
+    const agent = await modernAgent(endpoint, token, { sampling: {} });
+    agent.setRequestHandler("sampling/createMessage", async () => ({ role: "assistant", model: "m", content: { type: "text", text: "then cancelled" } }));
+    const seen = asking.messages!.length;
+    const mine = () => asking.messages!.slice(seen);
+    const abort = new AbortController();
+    const call = agent.callTool({ name: "alpha__ask_late", arguments: { ms: 0, thenMs: 60_000 } }, { signal: abort.signal });
+    call.catch(() => {});
+    // The retry delivered the answer; the member now works on (thenMs) while the retry waits.
+    await vi.waitFor(() => expect(JSON.stringify(mine())).toContain("then cancelled"), { timeout: 15_000, interval: 50 });
+    abort.abort();
+    await expect(call).rejects.toThrow();
+    const callId = mine().find((m) => m.method === "tools/call" && (m.params as { name: string }).name === "ask_late")!.id;
+    await vi.waitFor(() => expect(mine().some((m) => m.method === "notifications/cancelled" && (m.params as { requestId: unknown }).requestId === callId)).toBe(true), { timeout: 15_000, interval: 50 });
+    const cancelled = mine().find((m) => m.method === "notifications/cancelled" && (m.params as { requestId: unknown }).requestId === callId)!;
+    expect((cancelled.params as { reason?: string }).reason).not.toMatch(/no answer within/); // not the pool's deadline
+    await agent.close();
+  }, 30_000);
+
   test("when the agent retries after the call's bound (MCP_API_TOOL_TIMEOUT_MS), then -32602 says the held request expired, and the member was answered with an error instead", async () => {
     const { endpoint, token } = await askingWorkspace(short);
     const first = await modernCall(endpoint, token, "alpha__confirm");
@@ -351,7 +371,7 @@ describe("a 2025-era member's elicitation and roots requests of a 2026-07-28 age
     const { endpoint, token } = await askingWorkspace(short);
     const seen = asking.messages!.length;
     // Asked half-way through the call: a hold counted from the ask would outlive the pool's deadline for the call by that much.
-    const first = await modernCall(endpoint, token, "alpha__ask_late", { arguments: { ms: BOUND_MS / 2 } });
+    const first = await modernCall(endpoint, token, "alpha__ask_late", { arguments: { ms: BOUND_MS / 3 } });
     expect(first.result?.resultType, JSON.stringify(first)).toBe("input_required");
     const [key] = Object.keys(first.result!.inputRequests as object);
     const mine = () => asking.messages!.slice(seen);

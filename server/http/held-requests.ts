@@ -122,8 +122,8 @@ export async function nextStep(steps: CallSteps): Promise<unknown> {
   };
 }
 
-/** A retry naming a held call: its answer goes to the member, and the call's next step comes back. */
-export async function resumeHeld({ workspace, actor, workspaceId }: Holder, requestState: string, inputResponses: Json | undefined): Promise<unknown> {
+/** A retry naming a held call: its answer goes to the member, and the call's next step comes back; the retry's cancellation (`cancelled`) cancels the call meanwhile. */
+export async function resumeHeld({ workspace, actor, workspaceId }: Holder, requestState: string, inputResponses: Json | undefined, cancelled: AbortSignal): Promise<unknown> {
   const opened = workspace.openState(actor, workspaceId, requestState.slice(STATE_PREFIX.length));
   if (opened === null) throw new ProtocolError(-32602, "Invalid params: requestState is not one this endpoint handed to this token for this workspace.");
   const state = JSON.parse(opened) as State;
@@ -146,5 +146,12 @@ export async function resumeHeld({ workspace, actor, workspaceId }: Holder, requ
     found.steps.cancel.abort();
     throw new ProtocolError(-32602, "Invalid params: the member that asked can no longer be answered (removed, disabled or moved).");
   }
-  return nextStep(found.steps);
+  const passOn = () => found.steps.cancel.abort(cancelled.reason);
+  if (cancelled.aborted) passOn();
+  else cancelled.addEventListener("abort", passOn, { once: true });
+  try {
+    return await nextStep(found.steps);
+  } finally {
+    cancelled.removeEventListener("abort", passOn);
+  }
 }

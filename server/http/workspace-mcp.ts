@@ -203,9 +203,6 @@ function listenedResources(params: unknown): string[] | string {
 
 /** Runs one call with the agent's cancellation (however it arrives), its progress, log messages and server-to-client requests passed on. */
 async function relayed<T>(answering: Answering, caller: Caller, meta: Record<string, unknown> | undefined, call: (options: CallOptions) => Promise<T>): Promise<T> {
-  // A 2026-07-28 agent's retry of a call held for a 2025-era member's request (./held-requests.ts).
-  const state = answering.resume?.requestState;
-  if (caller.modern && isHeldState(state)) return (await resumeHeld(caller, state, answering.resume?.inputResponses)) as T;
   const token = meta?.progressToken as string | number | undefined;
   const level = wantedLevel(caller, answering, meta);
   // One controller for the call: the agent's notifications/cancelled aborts it here, its request's end or its going away through the listeners.
@@ -222,6 +219,9 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
   let steps: CallSteps | undefined;
   let held: ((steps: CallSteps) => void) | undefined;
   try {
+    // A 2026-07-28 agent's retry of a call held for a 2025-era member's request (./held-requests.ts); its cancellation cancels that call.
+    const state = answering.resume?.requestState;
+    if (caller.modern && isHeldState(state)) return (await resumeHeld(caller, state, answering.resume?.inputResponses, cancel.signal)) as T;
     const running = answer(() =>
       call({
         signal: cancel.signal,

@@ -78,12 +78,18 @@ function v1Server(all: Sessions = new Set(), options: UpstreamOptions = {}) {
     return { content: [{ type: "text", text: `model said ${text}` }] };
   });
   if (options.asking) {
-    server.registerTool("ask_late", { description: "Waits, then asks the agent's model.", inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
-      await new Promise((resolve) => setTimeout(resolve, ms));
+    const wait = (ms: number, signal: AbortSignal) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+      });
+    server.registerTool("ask_late", { description: "Waits `ms`, asks the agent's model, then waits `thenMs` (until cancelled).", inputSchema: { ms: z.number(), thenMs: z.number().optional() } }, async ({ ms, thenMs }, extra) => {
+      await wait(ms, extra.signal);
       const answer = await server.server.createMessage(
         { messages: [{ role: "user", content: { type: "text", text: "2+2?" } }], maxTokens: 10 },
         { relatedRequestId: extra.requestId },
       );
+      if (thenMs) await wait(thenMs, extra.signal);
       return { content: [{ type: "text", text: `model said ${answer.content.type === "text" ? answer.content.text : "?"}` }] };
     });
     server.registerTool("confirm", { description: "Asks the agent's user (form elicitation)." }, async (extra) => {
