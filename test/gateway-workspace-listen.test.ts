@@ -12,6 +12,7 @@ import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextproto
 import { ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import * as z4 from "zod/v4";
+import { createUpstreamPool } from "../server/outbound/upstream-pool.js";
 import { closer, listen } from "./helpers/mcp-peers.js";
 import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
@@ -40,6 +41,9 @@ async function startMember() {
   let handler = make();
   const methods: string[] = [];
   const listens = new Set<OpenListen>();
+  // While set, a notifications/cancelled (how a client ends its listen stream) is never answered.
+  let hangCancels = false;
+  const hanging = new Set<ServerResponse>();
   let listensOpened = 0;
   const http = createServer(async (req, res) => {
     const method = req.headers["mcp-method"];
@@ -51,6 +55,10 @@ async function startMember() {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
       body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    }
+    if (hangCancels && (body as { method?: string } | undefined)?.method === "notifications/cancelled") {
+      hanging.add(res);
+      return;
     }
     const response = await handler.fetch(new Request(`http://127.0.0.1${req.url}`, { method: req.method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
     res.writeHead(response.status, Object.fromEntries(response.headers));
@@ -90,7 +98,10 @@ async function startMember() {
     drop: () => {
       for (const l of listens) l.res.socket?.destroy();
     },
+    hangCancels: () => void (hangCancels = true),
+    hung: () => hanging.size,
     close: async () => {
+      for (const res of hanging) res.socket?.destroy();
       await handler.close();
       await closer(http)();
     },
@@ -146,6 +157,24 @@ const NOTE = "mcpws://modern/mem%3A%2F%2Fnote";
 // A 2026-07-28 agent's own client keeps the endpoint's list for its ttlMs: asked afresh, the endpoint answers from the gateway's cache.
 const names = async (client: V1Client | V2Client) =>
   (await (client instanceof V2Client ? client.listTools(undefined, { cacheMode: "bypass" }) : client.listTools())).tools.map((t) => t.name);
+
+describe("the upstream pool's listen streams", () => {
+  test("when the pool closes (shutdown) and the member never answers the listen stream's cancel, then the close still ends, and the stream is gone", async () => {
+    const member = await startMember();
+    const pool = createUpstreamPool({ fetch: globalThis.fetch, idleMs: 60_000, max: 10, listTtlMs: 60_000, connectTimeoutMs: 500 });
+    try {
+      const target = { recordId: "mcp_listen", recordVersion: "1", url: member.url, headers: {} };
+      expect((await pool.use(target, 5000, (calls) => calls.listTools())).tools.map((t) => t.name)).toEqual(["echo"]);
+      await vi.waitFor(() => expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true }]), { timeout: 5000 });
+      member.hangCancels();
+      await pool.close(); // a plain fetch has no deadline: unbounded, this would wait for ever
+      expect(member.hung()).toBe(1);
+      await vi.waitFor(() => expect(member.listens()).toEqual([]), { timeout: 5000 });
+    } finally {
+      await member.close();
+    }
+  }, 30_000);
+});
 
 describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
   test("when it adds a tool, then a 2025-era agent (GET stream) and a 2026-07-28 agent (subscriptions/listen) get tools/list_changed, and the next tools/list shows the tool though the list was cached", async () => {

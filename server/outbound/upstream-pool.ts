@@ -249,13 +249,13 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
     entry.closed = true;
     if (entry.idle) clearTimeout(entry.idle);
     if (entries.get(entry.key) === entry) entries.delete(entry.key);
+    const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => {}), new Promise((r) => setTimeout(r, connectTimeoutMs).unref())]);
     if (entry.listening) {
       if (entry.listening.retry) clearTimeout(entry.listening.retry);
-      await entry.listening.sub?.close().catch(() => {});
+      // Its close tells the upstream (notifications/cancelled): an upstream that does not answer holds up no shutdown.
+      if (entry.listening.sub) await bounded(entry.listening.sub.close());
     }
-    if (terminate && entry.transport.sessionId) {
-      await Promise.race([entry.transport.terminateSession().catch(() => {}), new Promise((r) => setTimeout(r, connectTimeoutMs).unref())]);
-    }
+    if (terminate && entry.transport.sessionId) await bounded(entry.transport.terminateSession());
     await entry.client.close().catch(() => {});
   }
 
@@ -345,7 +345,7 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
       const old = l.sub;
       if (!want) {
         Object.assign(l, { sub: null, filter, honored: {} });
-        await old?.close();
+        void old?.close().catch(() => {});
         return;
       }
       let sub: McpSubscription;
