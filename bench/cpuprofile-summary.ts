@@ -1,6 +1,7 @@
 // Summarises a V8 .cpuprofile (node --cpu-prof): self time by package, by file and by
 // function, and time attributed to the first package or repo file up the stack (so that
-// JSON.stringify called by Express counts as Express).
+// JSON.stringify called by Express counts as Express), and inclusive time (itself and what it
+// called) of the repo's own functions.
 //   tsx bench/cpuprofile-summary.ts <file.cpuprofile> [--from <µs>] [--to <µs>] [--top 25]
 // --from/--to are monotonic clock microseconds (process.hrtime), V8's profile clock on Linux.
 import { existsSync, readFileSync } from "node:fs";
@@ -64,6 +65,8 @@ export interface Summary {
   attributedByOwner: [string, number][];
   selfByFile: [string, number][];
   selfByFunction: [string, number][];
+  /** Repo functions' inclusive time: every sample with the function anywhere on its stack, once. */
+  inclusiveByRepoFunction: [string, number][];
 }
 
 /**
@@ -114,7 +117,23 @@ export function summarize(profile: CpuProfile, window: { from?: number; to?: num
     return result;
   };
 
+  const fnKey = (f: CallFrame) => `${f.functionName || "(anonymous)"}  ${fileOf(f)}${f.url ? `:${f.lineNumber + 1}` : ""}`;
+  // The distinct repo functions on a node's stack (itself and its callers).
+  const repoStacks = new Map<number, string[]>();
+  const repoStack = (id: number): string[] => {
+    const cached = repoStacks.get(id);
+    if (cached) return cached;
+    const p = parent.get(id);
+    const up = p === undefined ? [] : repoStack(p);
+    const f = byId.get(id)!.callFrame;
+    const key = ownerOf(f).kind === "repo" ? fnKey(f) : null;
+    const result = key === null || up.includes(key) ? up : [...up, key];
+    repoStacks.set(id, result);
+    return result;
+  };
+
   const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
+  const inclusive = new Map<string, number>();
   const selfOwner = new Map<string, number>();
   const attrOwner = new Map<string, number>();
   const selfFile = new Map<string, number>();
@@ -138,7 +157,8 @@ export function summarize(profile: CpuProfile, window: { from?: number; to?: num
     add(selfOwner, ownerOf(f).owner, dt);
     add(attrOwner, attribute(node.id), dt);
     add(selfFile, fileOf(f), dt);
-    add(selfFn, `${f.functionName || "(anonymous)"}  ${fileOf(f)}${f.url ? `:${f.lineNumber + 1}` : ""}`, dt);
+    add(selfFn, fnKey(f), dt);
+    for (const k of repoStack(node.id)) add(inclusive, k, dt);
   }
   const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]);
   return {
@@ -148,6 +168,7 @@ export function summarize(profile: CpuProfile, window: { from?: number; to?: num
     attributedByOwner: sorted(attrOwner),
     selfByFile: sorted(selfFile),
     selfByFunction: sorted(selfFn),
+    inclusiveByRepoFunction: sorted(inclusive),
   };
 }
 
@@ -163,6 +184,7 @@ export function printSummary(s: Summary, top = 25, perRequestDivisor?: number) {
   section("time attributed to the first package or repo file up the stack (core and builtins count for their caller)", s.attributedByOwner, top);
   section("self time by file", s.selfByFile, top);
   section("self time by function", s.selfByFunction, top);
+  section("inclusive time of the repo's functions (with what they called)", s.inclusiveByRepoFunction, top);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
