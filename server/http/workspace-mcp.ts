@@ -8,7 +8,7 @@ import { DomainError, Forbidden } from "../domain/errors.js";
 import { parseMessages } from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
 import { MAX_SUBSCRIBED_URI, MAX_SUBSCRIPTIONS, WorkspaceCallError, type CallOptions, type ListChanged, type ToolView, type WorkspaceGateway } from "../domain/workspace-gateway.js";
-import { checkOrigin } from "./mcp-gateway.js";
+import { checkOrigin as checkOriginOf } from "./mcp-gateway.js";
 import { CallSteps, isHeldState, nextStep, resumeHeld } from "./held-requests.js";
 
 const SERVER_INFO = { name: "mcp-servers-api-workspace", version: "1.0.0" };
@@ -127,6 +127,11 @@ function resumeOf(ctx: Ctx): CallOptions["resume"] {
 interface Answering {
   id: string | number;
   signal?: AbortSignal;
+  /**
+   * The request's own controller when the call is all the request carries (a direct call): it is
+   * the call's, aborted by the agent's going away and its notifications/cancelled alike.
+   */
+  controller?: AbortController;
   envelope?: Record<string, unknown>;
   /** What a 2026-07-28 agent's retry of a multi-round-trip request carries. */
   resume?: CallOptions["resume"];
@@ -206,11 +211,14 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
   const token = meta?.progressToken as string | number | undefined;
   const level = wantedLevel(caller, answering, meta);
   // One controller for the call: the agent's notifications/cancelled aborts it here, its request's end or its going away through the listeners.
-  const cancel = new AbortController();
+  const own = answering.controller;
+  const cancel = own ?? new AbortController();
   const passOn = (event: Event) => cancel.abort((event.target as AbortSignal).reason);
-  for (const source of [answering.signal, caller.gone]) {
-    if (source?.aborted) cancel.abort(source.reason);
-    else source?.addEventListener("abort", passOn, { once: true });
+  if (!own) {
+    for (const source of [answering.signal, caller.gone]) {
+      if (source?.aborted) cancel.abort(source.reason);
+      else source?.addEventListener("abort", passOn, { once: true });
+    }
   }
   const key = flightKey(caller.actor.tokenId, answering.id);
   inFlight.set(key, cancel);
@@ -261,8 +269,10 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
     return first instanceof CallSteps ? ((await nextStep(first)) as T) : first;
   } finally {
     if (inFlight.get(key) === cancel) inFlight.delete(key);
-    answering.signal?.removeEventListener("abort", passOn);
-    caller.gone.removeEventListener("abort", passOn);
+    if (!own) {
+      answering.signal?.removeEventListener("abort", passOn);
+      caller.gone.removeEventListener("abort", passOn);
+    }
   }
 }
 
@@ -314,7 +324,7 @@ function errorOf(err: unknown) {
  * what the member sent while answering (progress, log messages, its requests of the agent), then
  * the result or error. Headers go out with the first event.
  */
-async function answerDirectly(res: Response, caller: Caller, call: DirectCall, run: (options: CallOptions) => Promise<unknown>): Promise<void> {
+async function answerDirectly(res: Response, caller: Caller, gone: AbortController, call: DirectCall, run: (options: CallOptions) => Promise<unknown>): Promise<void> {
   const write = (message: object, last = false) => {
     if (res.writableEnded || res.destroyed) return;
     if (!res.headersSent) {
@@ -330,6 +340,7 @@ async function answerDirectly(res: Response, caller: Caller, call: DirectCall, r
   };
   const answering: Answering = {
     id: call.id,
+    controller: gone,
     notify: async (message) => write({ ...message, jsonrpc: "2.0" }),
     ask: async (message) => write(message),
   };
@@ -397,6 +408,10 @@ function serverFor(workspace: WorkspaceGateway, caller: Caller, listTtlMs: numbe
 }
 
 export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: () => string, toolsets?: ToolsetServing) {
+  // The public origin (a URL parse) is worked out only for a request that names an Origin: agents other than browsers send none.
+  const checkOrigin = (req: Request) => {
+    if (req.headers.origin !== undefined) checkOriginOf(req, publicOrigin());
+  };
   const factory = (ctx: { authInfo?: AuthInfo }) => serverFor(workspace, callerOf(ctx.authInfo), workspace.listTtlMs);
   const handler = createMcpHandler(factory);
 
@@ -449,7 +464,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
   }
 
   const sendWorkspaceMessage = async (req: Request, res: Response) => {
-    checkOrigin(req, publicOrigin());
+    checkOrigin(req);
     const actor = (req as Request & { auth: Actor }).auth;
     const workspaceId = req.params.workspaceId as string;
     if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
@@ -458,7 +473,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
 
   const sendToolsetMessage = async (req: Request, res: Response) => {
     const actor = (req as Request & { auth: Actor }).auth;
-    checkOrigin(req, publicOrigin());
+    checkOrigin(req);
     if (!toolsets) throw new Error("the workspace endpoint was built without toolsets");
     const { workspaceId, view } = await toolsets(actor, req.params.toolsetId as string);
     await serve(req, res, actor, workspaceId, view);
@@ -498,7 +513,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const direct = directToolCall(req, req.body);
     if (direct) {
       const caller: Caller = { workspace, actor, workspaceId, modern: false, gone: gone.signal, view, session, sessionLevel };
-      await answerDirectly(res, caller, direct, (o) => workspace.callTool(actor, workspaceId, direct.name, direct.args, o, view));
+      await answerDirectly(res, caller, gone, direct, (o) => workspace.callTool(actor, workspaceId, direct.name, direct.args, o, view));
       return;
     }
 
@@ -571,7 +586,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
 
   /** A 2025-era session's GET stream: the members' list_changed notifications, from whichever process serves it. */
   const openWorkspaceStream = async (req: Request, res: Response) => {
-    checkOrigin(req, publicOrigin());
+    checkOrigin(req);
     const actor = (req as Request & { auth: Actor }).auth;
     const workspaceId = req.params.workspaceId as string;
     if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);
@@ -613,7 +628,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
 
   /** DELETE: the agent session ends everywhere (its GET streams here close); the members' upstream sessions, shared, stay. */
   const closeWorkspaceSession = async (req: Request, res: Response) => {
-    checkOrigin(req, publicOrigin());
+    checkOrigin(req);
     const actor = (req as Request & { auth: Actor }).auth;
     const workspaceId = req.params.workspaceId as string;
     if (!actor.workspaces.includes(workspaceId)) throw new Forbidden(`The token does not cover workspace ${workspaceId}.`);

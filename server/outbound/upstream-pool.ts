@@ -22,6 +22,10 @@ export interface PoolTarget {
   principal?: string | null;
 }
 
+// The credential hashes of targets seen lately, so that every call on a kept session does not hash again.
+const credentialHashes = new Map<string, string>();
+const CREDENTIAL_HASHES_KEPT = 1000;
+
 /**
  * The pool's keys: `key` names one session exactly; `group` is what it replaces (at most one
  * live session per group, so a record change or a refreshed token retires the older one).
@@ -29,9 +33,13 @@ export interface PoolTarget {
  */
 export function upstreamKey(t: PoolTarget): { group: string; key: string } {
   const principal = t.principal ?? null;
-  const credential = createHash("sha256")
-    .update(JSON.stringify([t.url, Object.entries(t.headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]))
-    .digest("base64url");
+  const material = JSON.stringify([t.url, Object.entries(t.headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
+  let credential = credentialHashes.get(material);
+  if (credential === undefined) {
+    credential = createHash("sha256").update(material).digest("base64url");
+    if (credentialHashes.size >= CREDENTIAL_HASHES_KEPT) credentialHashes.delete(credentialHashes.keys().next().value as string);
+    credentialHashes.set(material, credential);
+  }
   return { group: JSON.stringify([t.recordId, principal]), key: JSON.stringify([t.recordId, principal, t.recordVersion, credential]) };
 }
 
@@ -543,9 +551,13 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
     async use<T>(target: PoolTarget, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>): Promise<T> {
       if (stopping) throw new Error("the server is shutting down");
       const deadline = new AbortController();
-      const timer = setTimeout(() => deadline.abort(new UpstreamDeadline(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      const timedOut = new Promise<never>((_, reject) => deadline.signal.addEventListener("abort", () => reject(deadline.signal.reason), { once: true }));
+      let expire: (reason: unknown) => void = () => {};
+      const timedOut = new Promise<never>((_, reject) => (expire = reject));
       timedOut.catch(() => {});
+      const timer = setTimeout(() => {
+        deadline.abort(new UpstreamDeadline(`no answer within ${timeoutMs} ms`));
+        expire(deadline.signal.reason);
+      }, timeoutMs);
       try {
         for (let attempt = 0; ; attempt++) {
           const entry = acquire(target);
