@@ -25,8 +25,10 @@ interface OpenListen {
 /**
  * A 2026-07-28 member (SDK v2's createMcpHandler, stateless) whose tools/list may be cached for
  * ten minutes, with a subscribable resource; `grow()` adds a tool and tells its listen streams.
+ * `ignoresSubscriptions`: it advertises resources.subscribe but leaves every URI out of what
+ * its listen streams honor (as a member may).
  */
-async function startMember() {
+async function startMember({ ignoresSubscriptions = false } = {}) {
   let grown = false;
   const make = () => createMcpHandler(() => {
     const server = new McpServer(
@@ -60,12 +62,14 @@ async function startMember() {
       hanging.add(res);
       return;
     }
+    const asked = method === "subscriptions/listen" ? { ...(body as { params: { notifications: OpenListen["filter"] } }).params.notifications } : null;
+    if (asked && ignoresSubscriptions) delete (body as { params: { notifications: OpenListen["filter"] } }).params.notifications.resourceSubscriptions;
     const response = await handler.fetch(new Request(`http://127.0.0.1${req.url}`, { method: req.method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
     res.writeHead(response.status, Object.fromEntries(response.headers));
     let open: OpenListen | null = null;
     if (method === "subscriptions/listen") {
       listensOpened++;
-      listens.add((open = { filter: (body as { params: { notifications: OpenListen["filter"] } }).params.notifications, res }));
+      listens.add((open = { filter: asked!, res }));
       res.once("close", () => listens.delete(open!));
     }
     if (response.body) {
@@ -255,6 +259,19 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
       await vi.waitFor(() => expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true }]), { timeout: 5000 });
       await legacy.client.close();
       await modern.client.close();
+    } finally {
+      await member.close();
+    }
+  }, 30_000);
+
+  test("when it leaves a subscribed resource out of its listen acknowledgement, then the agent's resources/subscribe is refused (-32602) and the URI leaves its filter", async () => {
+    const member = await startMember({ ignoresSubscriptions: true });
+    try {
+      const { endpoint, mint } = await workspaceWith(member.url);
+      const legacy = await legacyAgent(endpoint, await mint());
+      await expect(legacy.client.subscribeResource({ uri: NOTE })).rejects.toMatchObject({ code: -32602, message: expect.stringMatching(/did not accept a subscription to mem:\/\/note/) });
+      await vi.waitFor(() => expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true }]), { timeout: 5000 });
+      await legacy.client.close();
     } finally {
       await member.close();
     }
