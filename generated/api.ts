@@ -456,8 +456,10 @@ export interface paths {
          *     carries the members' list_changed notifications and the
          *     `notifications/resources/updated` of the resources it subscribed to
          *     (`resources/subscribe`, `resources/unsubscribe`); a 2026-07-28 agent
-         *     gets the list_changed notifications on a `subscriptions/listen`
-         *     stream. Resources (under `mcpws://` URIs), resource
+         *     gets them on a `subscriptions/listen` stream (the resources its
+         *     filter's `resourceSubscriptions` names). Members speaking 2026-07-28
+         *     (no session, no GET stream) are listened to by the gateway with
+         *     `subscriptions/listen` for the same notifications. Resources (under `mcpws://` URIs), resource
          *     templates, completion, progress and cancellation are relayed too; so
          *     are a member's log messages while it answers a request (`logger`
          *     naming its namespace; `logging/setLevel` is applied per agent by the
