@@ -48,7 +48,7 @@ export class CallSteps {
     if (w) return w(step);
     this.pending.push(step);
     // The call failed while held (the member gone, the pool's deadline): nothing is left to retry.
-    if ("error" in step && this.hold !== null) release(this.hold, "the call failed while waiting for the agent's answer");
+    if ("error" in step && this.hold !== null) release(this.hold, `the call ended while waiting for the agent's answer: ${(step.error as Error | null)?.message ?? step.error}`);
   }
   next(): Promise<Step> {
     const first = this.pending.shift();

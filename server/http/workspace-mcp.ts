@@ -222,7 +222,7 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
   }
   const key = flightKey(caller.actor.tokenId, answering.id);
   inFlight.set(key, cancel);
-  // A 2026-07-28 agent's call is held at its member's first request of the agent, its bookkeeping made then: a call without one pays nothing for it.
+  // A 2026-07-28 agent's call is held at its member's first request of the agent; its bookkeeping (CallSteps, the hold) is made then, so a call without one makes none.
   const started = caller.modern ? Date.now() : 0;
   let steps: CallSteps | undefined;
   let held: ((steps: CallSteps) => void) | undefined;

@@ -99,6 +99,14 @@ function v1Server(all: Sessions = new Set(), options: UpstreamOptions = {}) {
       );
       return { content: [{ type: "text", text: `${answer.action} ${JSON.stringify(answer.content ?? null)}` }] };
     });
+    server.registerTool("ask_twice", { description: "Asks the agent's model, then lists its roots." }, async (extra) => {
+      const answer = await server.server.createMessage(
+        { messages: [{ role: "user", content: { type: "text", text: "2+2?" } }], maxTokens: 10 },
+        { relatedRequestId: extra.requestId },
+      );
+      const { roots } = await server.server.listRoots(undefined, { relatedRequestId: extra.requestId });
+      return { content: [{ type: "text", text: `model said ${answer.content.type === "text" ? answer.content.text : "?"}; roots ${roots.map((r) => r.uri).join(" ")}` }] };
+    });
     server.registerTool("roots", { description: "Lists the agent's roots." }, async (extra) => {
       const { roots } = await server.server.listRoots(undefined, { relatedRequestId: extra.requestId });
       return { content: [{ type: "text", text: `roots ${roots.map((r) => r.uri).join(" ")}` }] };
@@ -141,7 +149,7 @@ function v1Server(all: Sessions = new Set(), options: UpstreamOptions = {}) {
 export interface UpstreamOptions {
   /** Refuse requests without `Authorization: Bearer <this>`. */
   bearer?: string;
-  /** Also offer tools that ask the agent: `ask_late` (sampling after `ms`), `confirm` (form elicitation), `roots` (roots/list). */
+  /** Also offer tools that ask the agent: `ask_late` (sampling after `ms`), `confirm` (form elicitation), `roots` (roots/list), `ask_twice` (sampling, then roots/list). */
   asking?: boolean;
 }
 
