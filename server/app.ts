@@ -1,4 +1,4 @@
-// buildApp(deps): request id and log → the gateway POST's direct route → JSON parser → contract validator → routes → problems.
+// buildApp(deps): request id and log → the direct routes (gateway POSTs, GET of a record) → JSON parser → contract validator → routes → problems.
 // It never listens; server/main.ts and the tests do.
 import { readFileSync } from "node:fs";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
@@ -40,7 +40,8 @@ import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
 import { requestIdFor } from "./http/request-id.js";
 import { compileMetaSchemaOnUse, keepRouteRegexps, precomputeRouteLookup, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs, skipRefScanOfSchemasWithoutIds } from "./http/validator.js";
-import { registerRoutes } from "./http/routes.js";
+import { operationRoute, registerRoutes } from "./http/routes.js";
+import { DIRECT_GET, directGetRoute } from "./http/rest-direct.js";
 import { systemHandlers } from "./http/system.js";
 import { observeHttp } from "./observability/http.js";
 import { fromRoot } from "./paths.js";
@@ -218,6 +219,46 @@ export function buildApp(deps: AppDeps): Express {
   app.use(directGatewayRoute({ ...direct, handler: gatewayHandlers.sendMcpServerMessage }));
   // The workspace endpoint's POST the same way (issue 21 holds its CPU per call against the per-server endpoint's).
   app.use(directGatewayRoute({ ...direct, operation: WORKSPACE_OPERATION, handler: workspaceHandlers.sendWorkspaceMessage }));
+  // The contract validator's options; the direct GET (below) builds eov's validators from the same ones.
+  const validatorOptions: Parameters<typeof OpenApiValidator.middleware>[0] = {
+    // eov deep-copies it before use (lodash.clonedeep in its middleware()), so no copy here.
+    apiSpec: spec,
+    // Checked at build and test time (`npm run generate`, test/spec.test.ts); ~360 ms at every start otherwise.
+    validateApiSpec: false,
+    // No operation takes multipart/form-data or a binary body (test/validator-startup.test.ts
+    // checks), so eov's multer step would only pass every request on, after building one
+    // more Ajv over the whole spec at the first request.
+    fileUploader: false,
+    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: true },
+    validateResponses: deps.validateResponses ? { removeAdditional: false } : false,
+    validateFormats: true,
+    validateSecurity: {
+      handlers: {
+        bearerAuth: async (req) => {
+          await checkBearer(req, req.res!, (req as Request & { openapi?: { schema?: { operationId?: string } } }).openapi?.schema?.operationId ?? "");
+          return true;
+        },
+        // Only deleteSession is secured by the cookie; the pages that read it check it themselves.
+        sessionCookie: async (req) => {
+          const res = req.res!;
+          try {
+            const user = await deps.sessions.resolve(readCookie(req.headers.cookie, SESSION_COOKIE));
+            if (!user) {
+              await deps.rateLimiter.consume(`ip:${req.ip}`);
+              throw new Unauthorized("The session cookie is missing, unknown or has ended.");
+            }
+            return true;
+          } catch (err) {
+            res.locals.securityError = err;
+            throw { status: err instanceof DomainError ? err.status : 500, error: new Error("authentication failed") };
+          }
+        },
+      },
+    },
+  };
+  // GET /api/mcp-servers/{id} the same way, with the handler the router mounts for it (server/http/rest-direct.ts).
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...toolPinHandlers(deps.toolPins), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
+  app.use(directGetRoute({ spec, validatorOptions, migrated: direct.migrated, authenticate: checkBearer, handler: operationRoute(spec.paths[DIRECT_GET.route].get, handlers) }));
   // Unauthenticated routes count per client address, before any work (an UPDATE and a SELECT per OAuth callback).
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!unauthenticated(req.path)) return next();
@@ -250,45 +291,7 @@ export function buildApp(deps: AppDeps): Express {
   precomputeRouteLookup();
   skipBundlingSelfContainedSpecs();
   skipRefScanOfSchemasWithoutIds();
-  app.use(
-    OpenApiValidator.middleware({
-      // eov deep-copies it before use (lodash.clonedeep in its middleware()), so no copy here.
-      apiSpec: spec,
-      // Checked at build and test time (`npm run generate`, test/spec.test.ts); ~360 ms at every start otherwise.
-      validateApiSpec: false,
-      // No operation takes multipart/form-data or a binary body (test/validator-startup.test.ts
-      // checks), so eov's multer step would only pass every request on, after building one
-      // more Ajv over the whole spec at the first request.
-      fileUploader: false,
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: true },
-      validateResponses: deps.validateResponses ? { removeAdditional: false } : false,
-      validateFormats: true,
-      validateSecurity: {
-        handlers: {
-          bearerAuth: async (req) => {
-            await checkBearer(req, req.res!, (req as Request & { openapi?: { schema?: { operationId?: string } } }).openapi?.schema?.operationId ?? "");
-            return true;
-          },
-          // Only deleteSession is secured by the cookie; the pages that read it check it themselves.
-          sessionCookie: async (req) => {
-            const res = req.res!;
-            try {
-              const user = await deps.sessions.resolve(readCookie(req.headers.cookie, SESSION_COOKIE));
-              if (!user) {
-                await deps.rateLimiter.consume(`ip:${req.ip}`);
-                throw new Unauthorized("The session cookie is missing, unknown or has ended.");
-              }
-              return true;
-            } catch (err) {
-              res.locals.securityError = err;
-              throw { status: err instanceof DomainError ? err.status : 500, error: new Error("authentication failed") };
-            }
-          },
-        },
-      },
-    }),
-  );
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...toolPinHandlers(deps.toolPins), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
+  app.use(OpenApiValidator.middleware(validatorOptions));
   registerRoutes(app, spec, handlers, { ...gatewayHandlers, ...workspaceHandlers });
   app.use((req: Request, _res: Response, next: NextFunction) => next({ status: 404 }));
   // A request with no Authorization header at all is refused by the validator before the

@@ -28,6 +28,40 @@ function goneSignal(res: Response): AbortSignal {
   return gone.signal;
 }
 
+type Operation = NonNullable<Spec["paths"][string][(typeof METHODS)[number]]>;
+
+/** The Express handler of one operation: its validated request adapted to `handler`, the reply sent. */
+export function operationRoute(op: Operation, handlers: HandlerTable): (req: Request, res: Response) => Promise<void> {
+  const handler = handlers[op.operationId as keyof HandlerTable] as unknown as (req: HandlerRequest<OperationId>) => Promise<AnyReply>;
+  if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
+  const bodyRequired = op.requestBody?.required === true;
+  return async (req: Request, res: Response) => {
+    let gone: AbortSignal | undefined;
+    // An empty body passes the validator as {} where the schema requires no field (PATCH): say it is missing.
+    if (bodyRequired && emptyBody(req)) throw new ValidationFailed([{ path: "/body", message: "is required: send a JSON object" }]);
+    const reply = await handler({
+      get signal() {
+        return gone ?? (gone = goneSignal(res));
+      },
+      actor: () => {
+        const actor = (req as Request & { auth?: Actor }).auth;
+        if (!actor) throw new Unauthorized();
+        return actor;
+      },
+      params: req.params as never,
+      query: req.query as never,
+      headers: req.headers,
+      body: req.body,
+      requestId: res.locals.requestId,
+    });
+    res.status(reply.status);
+    if (reply.headers) res.set(reply.headers);
+    if (reply.body === undefined) res.end();
+    else if (typeof reply.body === "string") res.type("html").send(reply.body); // pages for a person's browser
+    else res.json(reply.body);
+  };
+}
+
 export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable, raw: RawHandlerTable) {
   for (const [path, item] of Object.entries(spec.paths)) {
     const expressPath = path.replace(/\{([^}]+)\}/g, ":$1");
@@ -35,38 +69,7 @@ export function registerRoutes(app: Express, spec: Spec, handlers: HandlerTable,
       const op = item[method];
       if (!op) continue;
       const rawHandler = raw[op.operationId as keyof RawHandlerTable];
-      if (rawHandler) {
-        app[method](expressPath, rawHandler);
-        continue;
-      }
-      const handler = handlers[op.operationId as keyof HandlerTable] as unknown as (req: HandlerRequest<OperationId>) => Promise<AnyReply>;
-      if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
-      const bodyRequired = op.requestBody?.required === true;
-      app[method](expressPath, async (req: Request, res: Response) => {
-        let gone: AbortSignal | undefined;
-        // An empty body passes the validator as {} where the schema requires no field (PATCH): say it is missing.
-        if (bodyRequired && emptyBody(req)) throw new ValidationFailed([{ path: "/body", message: "is required: send a JSON object" }]);
-        const reply = await handler({
-          get signal() {
-            return gone ?? (gone = goneSignal(res));
-          },
-          actor: () => {
-            const actor = (req as Request & { auth?: Actor }).auth;
-            if (!actor) throw new Unauthorized();
-            return actor;
-          },
-          params: req.params as never,
-          query: req.query as never,
-          headers: req.headers,
-          body: req.body,
-          requestId: res.locals.requestId,
-        });
-        res.status(reply.status);
-        if (reply.headers) res.set(reply.headers);
-        if (reply.body === undefined) res.end();
-        else if (typeof reply.body === "string") res.type("html").send(reply.body); // pages for a person's browser
-        else res.json(reply.body);
-      });
+      app[method](expressPath, rawHandler ?? operationRoute(op, handlers));
     }
   }
 }
