@@ -288,7 +288,7 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
       const opened = member.listensOpened();
 
       member.drop();
-      await vi.waitFor(() => expect([member.listensOpened(), member.listens().length]).toEqual([opened + 1, 1]), { timeout: 10_000 });
+      await vi.waitFor(() => expect([member.listensOpened() > opened, member.listens().length]).toEqual([true, 1]), { timeout: 10_000 });
       expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ["mem://note"] }]);
 
       member.grow();
@@ -306,7 +306,7 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
 
   test("when the outbound deadline (MCP_API_TOOL_TIMEOUT_MS) ends its listen stream, then the gateway listens again and its changes still reach the agent", async () => {
     const member = await startMember();
-    const short = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "1500", MCP_API_TOOL_TIMEOUT_MS: "1500" } });
+    const short = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "2000", MCP_API_TOOL_TIMEOUT_MS: "2000" } });
     try {
       const ws = uniqueWorkspace("deadline");
       const admin = await short.token([ws], "usr_admin");
@@ -344,7 +344,7 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
       const opened = member.listensOpened();
 
       await member.restart();
-      await vi.waitFor(() => expect([member.listensOpened(), member.listens().length]).toEqual([opened + 1, 1]), { timeout: 10_000 });
+      await vi.waitFor(() => expect([member.listensOpened() > opened, member.listens().length]).toEqual([true, 1]), { timeout: 10_000 });
       member.grow();
       member.touch("mem://note");
       await vi.waitFor(() => expect(modern.told.sort()).toEqual(["tools/list_changed", `updated ${NOTE}`]), { timeout: 5000 });
