@@ -469,8 +469,16 @@ export interface paths {
          *     member's `input_required` result reaches a 2026-07-28 agent as it
          *     is (its retry's `inputResponses` and `requestState` go back to the
          *     member); a 2025-era agent is asked on its request's stream instead.
-         *     Not relayed here: a 2025-era member's requests of the client to
-         *     2026-07-28 agents (use the per-server endpoint).
+         *     A 2025-era member's sampling, elicitation or roots request during a
+         *     2026-07-28 agent's call answers that call with an `input_required`
+         *     result (the request under one `mcpws_` key, a sealed `requestState`
+         *     prefixed `mcpws-held1.`), the member's call held in the process that
+         *     answered until the agent retries with `inputResponses` and that
+         *     state, at most `MCP_API_TOOL_TIMEOUT_MS` from the agent's call (then
+         *     the member is answered with an error). A retry whose state is
+         *     expired, forged, another token's, used, or held by another process
+         *     gets -32602 saying which; an agent whose request does not declare
+         *     the capability the member's request needs gets -32021.
          */
         post: operations["sendWorkspaceMessage"];
         /**
