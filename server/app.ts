@@ -1,4 +1,4 @@
-// buildApp(deps): request id and log → the direct routes (gateway POSTs, GET of a record) → JSON parser → contract validator → routes → problems.
+// buildApp(deps): the gateway POSTs' direct route (ahead of Express) → request id and log → the direct GET of a record → JSON parser → contract validator → routes → problems.
 // It never listens; server/main.ts and the tests do.
 import { readFileSync } from "node:fs";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
@@ -34,7 +34,7 @@ import type { HandlerTable, RawHandlerTable, RawOperationId } from "./http/handl
 
 type RawHandler = RawHandlerTable[RawOperationId];
 import { mcpGatewayHandlers, type McpGatewayDeps } from "./http/mcp-gateway.js";
-import { directGatewayRoute, WORKSPACE_OPERATION } from "./http/mcp-gateway-direct.js";
+import { asExpressRequest, directGatewayRoute, WORKSPACE_OPERATION } from "./http/mcp-gateway-direct.js";
 import { mcpServerHandlers } from "./http/mcp-servers.js";
 import type { WorkspaceGateway } from "./domain/workspace-gateway.js";
 import { createProblemHandler } from "./http/problem.js";
@@ -207,18 +207,43 @@ export function buildApp(deps: AppDeps): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
-  app.use(requestContext(deps.onResponse, deps.logger.child({}, { redact: { paths: [], censor: "[redacted]" } })));
-  app.use(observeHttp(matchOperation, deps.logger)); // the request's logger with its ids; metrics and spans when on
-  // The gateway's hot path, POST /api/mcp-servers/{id}/mcp, checked as eov checks it, ahead of the
-  // stack below; whatever it does not take goes on unchanged (server/http/mcp-gateway-direct.ts).
+  const context = requestContext(deps.onResponse, deps.logger.child({}, { redact: { paths: [], censor: "[redacted]" } }));
+  const observe = observeHttp(matchOperation, deps.logger); // the request's logger with its ids; metrics and spans when on
+  // The gateway's hot path, POST /api/mcp-servers/{id}/mcp, checked as eov checks it, ahead of
+  // Express; whatever it does not take goes on unchanged (server/http/mcp-gateway-direct.ts).
   const gatewayHandlers = mcpGatewayHandlers(deps.gateway);
   const workspaceHandlers = lazyHandlers(["sendWorkspaceMessage", "openWorkspaceStream", "closeWorkspaceSession", "sendToolsetMessage"], async () =>
     (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin, (actor, id) => deps.toolsets.serving(actor, id)),
   );
   const direct = { spec, bodyLimitBytes: JSON_BODY_LIMIT_BYTES, migrated: () => deps.readiness.migrated(), authenticate: checkBearer, validateResponses: deps.validateResponses };
-  app.use(directGatewayRoute({ ...direct, handler: gatewayHandlers.sendMcpServerMessage }));
-  // The workspace endpoint's POST the same way (issue 21 holds its CPU per call against the per-server endpoint's).
-  app.use(directGatewayRoute({ ...direct, operation: WORKSPACE_OPERATION, handler: workspaceHandlers.sendWorkspaceMessage }));
+  const directRoutes = [
+    directGatewayRoute({ ...direct, handler: gatewayHandlers.sendMcpServerMessage }),
+    // The workspace endpoint's POST the same way (issue 21 holds its CPU per call against the per-server endpoint's).
+    directGatewayRoute({ ...direct, operation: WORKSPACE_OPERATION, handler: workspaceHandlers.sendWorkspaceMessage }),
+  ];
+  // Their POSTs are taken before Express's app and router dispatch (issue 25): with Express's own
+  // set-up of a request (its request and response prototypes), the request id and log line, and
+  // the observability scope, as every request gets them; one they hand on enters the app below,
+  // whose first layer then passes it (and an error, if they failed it) to the rest of the stack.
+  // Express calls app.handle for every request it is given (express.js: app(req, res) → app.handle), untyped.
+  const dispatching = app as Express & { handle(req: Request, res: Response, callback?: NextFunction): void };
+  const expressHandle = dispatching.handle;
+  dispatching.handle = function handle(req, res, callback) {
+    const route = callback === undefined && req.method === "POST" ? directRoutes.find((r) => r.takes(req.url)) : undefined;
+    if (route === undefined) return expressHandle.call(app, req, res, callback);
+    asExpressRequest(app, req, res);
+    const handOn = (err?: unknown) => {
+      res.locals.handedOn = { err };
+      expressHandle.call(app, req, res);
+    };
+    context(req, res, () => observe(req, res, () => route(req, res, handOn)));
+  };
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const handedOn = res.locals.handedOn as { err: unknown } | undefined;
+    if (handedOn === undefined) return context(req, res, () => observe(req, res, next));
+    res.locals.handedOn = undefined;
+    next(handedOn.err);
+  });
   // The contract validator's options; the direct GET (below) builds eov's validators from the same ones.
   const validatorOptions: Parameters<typeof OpenApiValidator.middleware>[0] = {
     // eov deep-copies it before use (lodash.clonedeep in its middleware()), so no copy here.

