@@ -329,6 +329,49 @@ describe("a 2025-era member's elicitation and roots requests of a 2026-07-28 age
     expect(done.result?.content, JSON.stringify(done)).toEqual([{ type: "text", text: "model said vier; roots " }]);
   }, 30_000);
 
+  test("when the member reports progress and logs after the agent's answer, then they reach the agent's retry (progress under the retry's own progressToken, the log with the member's namespace as logger)", async () => {
+    const { endpoint, token } = await askingWorkspace(srv);
+    const agent = await modernAgent(endpoint, token, { sampling: {} });
+    agent.setRequestHandler("sampling/createMessage", async () => ({ role: "assistant", model: "m", content: { type: "text", text: "four" } }));
+    const logs: Log[] = [];
+    agent.setNotificationHandler("notifications/message", (n) => void logs.push(n.params as Log));
+    const progress: { progress: number; message?: string }[] = [];
+    const done = await agent.callTool({ name: "alpha__ask_then_report", _meta: { "io.modelcontextprotocol/logLevel": "info" } }, { onprogress: (p) => void progress.push(p) });
+    expect(done.content).toEqual([{ type: "text", text: "model said four" }]);
+    // The SDK reports each round it fulfils as progress of its own; the member's comes on the retry.
+    expect(progress.filter((p) => p.message === "after the answer")).toEqual([{ progress: 1, total: 1, message: "after the answer" }]);
+    expect(logs).toEqual([{ level: "info", logger: "alpha", data: "answered" }]);
+    await agent.close();
+
+    // By hand: the retry's events carry its own token, not the first request's, and nothing comes for a retry without one.
+    const events = async (params: object) => {
+      const r = await fetch(endpoint, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "alpha__ask_then_report" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "alpha__ask_then_report", ...params } }),
+      });
+      const text = await r.text();
+      const lines = text.split("\n").filter((l) => l.startsWith("data: "));
+      return (lines.length ? lines.map((l) => JSON.parse(l.slice(6))) : [JSON.parse(text)]) as { method?: string; params?: Record<string, unknown>; result?: Record<string, unknown> }[];
+    };
+    const envelope = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": { sampling: {} }, "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" }, "io.modelcontextprotocol/logLevel": "info" };
+    for (const retryToken of ["p-retry", undefined]) {
+      const first = (await events({ _meta: { ...envelope, progressToken: "p-first" } })).at(-1)!;
+      expect(first.result?.resultType, JSON.stringify(first)).toBe("input_required");
+      const [key] = Object.keys(first.result!.inputRequests as object);
+      const retry = await events({
+        inputResponses: { [key]: { role: "assistant", model: "m", content: { type: "text", text: "five" } } },
+        requestState: first.result!.requestState,
+        _meta: retryToken === undefined ? envelope : { ...envelope, progressToken: retryToken },
+      });
+      expect(retry.at(-1)!.result?.content, JSON.stringify(retry)).toEqual([{ type: "text", text: "model said five" }]);
+      expect(retry.filter((m) => m.method === "notifications/progress").map((m) => m.params), JSON.stringify(retry)).toEqual(
+        retryToken === undefined ? [] : [{ progressToken: retryToken, progress: 1, total: 1, message: "after the answer" }],
+      );
+      expect(retry.filter((m) => m.method === "notifications/message").map((m) => m.params)).toEqual([{ level: "info", logger: "alpha", data: "answered" }]);
+    }
+  }, 30_000);
+
   test("when the agent calls by hand and gets elicitation/create or roots/list as input_required, then its retry's answer reaches the member", async () => {
     const { endpoint, token } = await askingWorkspace(srv);
     const asks = await modernCall(endpoint, token, "alpha__confirm");

@@ -15,6 +15,12 @@ type Json = Record<string, unknown>;
 /** What a held call does next: finish, fail, or ask the agent again. */
 type Step = { result: unknown } | { error: unknown } | { ask: { method: string; params: Json; answerId: string } };
 
+/** Where what the member sends while answering goes: the agent's request now waiting on the call (its first request, then each retry in turn), each with its own progressToken and log level. */
+export interface Relay {
+  progress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  log?: (params: Json) => void;
+}
+
 /** Whose call it is. */
 export interface Holder {
   workspace: WorkspaceGateway;
@@ -41,6 +47,8 @@ export class CallSteps {
     readonly deadline: number,
     /** The client capabilities the agent's request declares. */
     readonly capabilities: Json | undefined,
+    /** The request waiting on the call's next step, if one is (none while held: that request's response has ended). */
+    public relay: Relay | null,
   ) {}
   push(step: Step) {
     const w = this.waiting;
@@ -115,6 +123,7 @@ export async function nextStep(steps: CallSteps): Promise<unknown> {
   timer.unref();
   held.set(id, { steps, answerId: step.ask.answerId, key, timer });
   steps.hold = id;
+  steps.relay = null;
   return {
     resultType: "input_required",
     inputRequests: { [key]: step.ask.params && Object.keys(step.ask.params).length ? { method: step.ask.method, params: step.ask.params } : { method: step.ask.method } },
@@ -122,8 +131,12 @@ export async function nextStep(steps: CallSteps): Promise<unknown> {
   };
 }
 
-/** A retry naming a held call: its answer goes to the member, and the call's next step comes back; the retry's cancellation (`cancelled`) cancels the call meanwhile. */
-export async function resumeHeld({ workspace, actor, workspaceId }: Holder, requestState: string, inputResponses: Json | undefined, cancelled: AbortSignal): Promise<unknown> {
+/**
+ * A retry naming a held call: its answer goes to the member, and the call's next step comes back;
+ * meanwhile the member's progress and log messages go to the retry (`relay`), and the retry's
+ * cancellation (`cancelled`) cancels the call.
+ */
+export async function resumeHeld({ workspace, actor, workspaceId }: Holder, requestState: string, inputResponses: Json | undefined, cancelled: AbortSignal, relay: Relay): Promise<unknown> {
   const opened = workspace.openState(actor, workspaceId, requestState.slice(STATE_PREFIX.length));
   if (opened === null) throw new ProtocolError(-32602, "Invalid params: requestState is not one this endpoint handed to this token for this workspace.");
   const state = JSON.parse(opened) as State;
@@ -138,6 +151,7 @@ export async function resumeHeld({ workspace, actor, workspaceId }: Holder, requ
   held.delete(state.hold);
   clearTimeout(found.timer);
   found.steps.hold = null;
+  found.steps.relay = relay;
   const sent = await workspace.answer(actor, workspaceId, found.answerId, { result: response }).catch((err: unknown) => {
     found.steps.cancel.abort();
     throw err;
@@ -153,5 +167,6 @@ export async function resumeHeld({ workspace, actor, workspaceId }: Holder, requ
     return await nextStep(found.steps);
   } finally {
     cancelled.removeEventListener("abort", passOn);
+    if (found.steps.relay === relay) found.steps.relay = null;
   }
 }

@@ -9,7 +9,7 @@ import { parseMessages } from "../domain/gateway/policy.js";
 import type { Actor } from "../domain/tokens.js";
 import { MAX_SUBSCRIBED_URI, MAX_SUBSCRIPTIONS, WorkspaceCallError, type CallOptions, type ListChanged, type ToolView, type WorkspaceGateway } from "../domain/workspace-gateway.js";
 import { checkOrigin as checkOriginOf } from "./mcp-gateway.js";
-import { CallSteps, isHeldState, nextStep, resumeHeld } from "./held-requests.js";
+import { CallSteps, isHeldState, nextStep, resumeHeld, type Relay } from "./held-requests.js";
 
 const SERVER_INFO = { name: "mcp-servers-api-workspace", version: "1.0.0" };
 
@@ -226,25 +226,33 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
   const started = caller.modern ? Date.now() : 0;
   let steps: CallSteps | undefined;
   let held: ((steps: CallSteps) => void) | undefined;
+  // This request's progress (under its own token) and log messages (at its own level).
+  const relay: Relay = {
+    progress: token === undefined ? undefined : (p) => void answering.notify({ method: "notifications/progress", params: { ...p, progressToken: token } }).catch(() => {}),
+    log:
+      level === null
+        ? undefined
+        : (params) => {
+            if (LEVELS.indexOf(params.level as string) >= level) void answering.notify({ method: "notifications/message", params }).catch(() => {});
+          },
+  };
   try {
-    // A 2026-07-28 agent's retry of a call held for a 2025-era member's request (./held-requests.ts); its cancellation cancels that call.
+    // A 2026-07-28 agent's retry of a call held for a 2025-era member's request (./held-requests.ts): the member's progress and log messages come to it, its cancellation cancels that call.
     const state = answering.resume?.requestState;
-    if (caller.modern && isHeldState(state)) return (await resumeHeld(caller, state, answering.resume?.inputResponses, cancel.signal)) as T;
+    if (caller.modern && isHeldState(state)) return (await resumeHeld(caller, state, answering.resume?.inputResponses, cancel.signal, relay)) as T;
+    // Once held, the call's messages go to whichever request waits on it (steps.relay), none while nobody does.
+    const onlog = (params: Record<string, unknown>) => (steps ? steps.relay?.log?.(params) : relay.log?.(params));
     const running = answer(() =>
       call({
         signal: cancel.signal,
-        onprogress:
-          token === undefined ? undefined : (p) => void answering.notify({ method: "notifications/progress", params: { ...p, progressToken: token } }).catch(() => {}),
-        onlog:
-          level === null
-            ? undefined
-            : (params) => {
-                if (LEVELS.indexOf(params.level as string) >= level) void answering.notify({ method: "notifications/message", params }).catch(() => {});
-              },
+        // The member is given a progressToken only when the call's first request has one: a retry gets progress only then.
+        onprogress: token === undefined ? undefined : (p) => (steps ? steps.relay?.progress?.(p) : relay.progress!(p)),
+        // A 2026-07-28 agent names its level per request: a retry may want what its first request did not.
+        onlog: level === null && !caller.modern ? undefined : onlog,
         onrequest: caller.modern
           ? async (method, params, answerId) => {
               if (!steps) {
-                steps = new CallSteps(caller, cancel, started + caller.workspace.toolTimeoutMs, answering.envelope?.[CLIENT_CAPABILITIES_META_KEY] as Record<string, unknown> | undefined);
+                steps = new CallSteps(caller, cancel, started + caller.workspace.toolTimeoutMs, answering.envelope?.[CLIENT_CAPABILITIES_META_KEY] as Record<string, unknown> | undefined, relay);
                 held?.(steps);
               }
               steps.push({ ask: { method, params, answerId } });

@@ -107,6 +107,16 @@ function v1Server(all: Sessions = new Set(), options: UpstreamOptions = {}) {
       const { roots } = await server.server.listRoots(undefined, { relatedRequestId: extra.requestId });
       return { content: [{ type: "text", text: `model said ${answer.content.type === "text" ? answer.content.text : "?"}; roots ${roots.map((r) => r.uri).join(" ")}` }] };
     });
+    server.registerTool("ask_then_report", { description: "Asks the agent's model, then reports progress (under its progressToken, if given one) and logs, then answers." }, async (extra) => {
+      const answer = await server.server.createMessage(
+        { messages: [{ role: "user", content: { type: "text", text: "2+2?" } }], maxTokens: 10 },
+        { relatedRequestId: extra.requestId },
+      );
+      const token = extra._meta?.progressToken;
+      if (token !== undefined) await extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: 1, total: 1, message: "after the answer" } });
+      await extra.sendNotification({ method: "notifications/message", params: { level: "info", data: "answered" } });
+      return { content: [{ type: "text", text: `model said ${answer.content.type === "text" ? answer.content.text : "?"}` }] };
+    });
     server.registerTool("roots", { description: "Lists the agent's roots." }, async (extra) => {
       const { roots } = await server.server.listRoots(undefined, { relatedRequestId: extra.requestId });
       return { content: [{ type: "text", text: `roots ${roots.map((r) => r.uri).join(" ")}` }] };
@@ -149,7 +159,7 @@ function v1Server(all: Sessions = new Set(), options: UpstreamOptions = {}) {
 export interface UpstreamOptions {
   /** Refuse requests without `Authorization: Bearer <this>`. */
   bearer?: string;
-  /** Also offer tools that ask the agent: `ask_late` (sampling after `ms`), `confirm` (form elicitation), `roots` (roots/list), `ask_twice` (sampling, then roots/list). */
+  /** Also offer tools that ask the agent: `ask_late` (sampling after `ms`), `confirm` (form elicitation), `roots` (roots/list), `ask_twice` (sampling, then roots/list), `ask_then_report` (sampling, then progress and a log message). */
   asking?: boolean;
 }
 
