@@ -356,6 +356,9 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
   const relayFetch = observeUpstream(guarded.lite as unknown as typeof guarded, describeOutboundError) as unknown as LiteFetch;
   const upstreams = lazyUpstreamPool({
     fetch: withLfEventStreams(fetch), // the SDK's SSE parser is linear only on LF line endings
+    // A 2026-07-28 member's listen stream is open as long as its client is kept, not bounded like a
+    // request (the largest timer: 24.8 days); its acknowledgement is bounded by the connect timeout.
+    listenFetch: withLfEventStreams(observeUpstream(guarded.withLimits({ timeoutMs: 2 ** 31 - 1 }), describeOutboundError)),
     relayFetch, // a 2025-era session's tools/call goes on the relay's connection path, past the SDK client
     idleMs: config.upstreamIdleMs,
     max: config.upstreamPoolMax,

@@ -1,8 +1,9 @@
 // What the workspace endpoint relays from a member that speaks 2026-07-28 (issue 21): such a member
 // has no session and no GET stream, so the gateway listens (subscriptions/listen) on it; its
 // list_changed and resources/updated reach 2025-era agents on their GET stream and 2026-07-28
-// agents on theirs, its cached lists are dropped on list_changed, and a dropped listen stream is
-// opened again. A real SDK v2 member and real SDK v1 and v2 agents on loopback.
+// agents on theirs, its cached lists are dropped on list_changed, a dropped listen stream is
+// opened again (and what the member may have sent meanwhile is told as a change), and the outbound
+// deadline does not end a listen stream. A real SDK v2 member and real SDK v1 and v2 agents on loopback.
 import { createServer, type ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
@@ -47,9 +48,17 @@ async function startMember({ ignoresSubscriptions = false } = {}) {
   let hangCancels = false;
   const hanging = new Set<ServerResponse>();
   let listensOpened = 0;
+  // While set, a subscriptions/listen request is refused (HTTP 503), as by a member that is down.
+  let refuseListens = false;
+  let listensRefused = 0;
   const http = createServer(async (req, res) => {
     const method = req.headers["mcp-method"];
     if (typeof method === "string") methods.push(method);
+    if (refuseListens && method === "subscriptions/listen") {
+      listensRefused++;
+      res.writeHead(503).end();
+      return;
+    }
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
     let body: unknown;
@@ -102,6 +111,9 @@ async function startMember({ ignoresSubscriptions = false } = {}) {
     drop: () => {
       for (const l of listens) l.res.socket?.destroy();
     },
+    /** Its listen requests are refused (`true`) or served again (`false`). */
+    refuseListens: (refuse: boolean) => void (refuseListens = refuse),
+    listensRefused: () => listensRefused,
     hangCancels: () => void (hangCancels = true),
     hung: () => hanging.size,
     close: async () => {
@@ -178,6 +190,26 @@ describe("the upstream pool's listen streams", () => {
       await member.close();
     }
   }, 30_000);
+
+  test("when a list is served before the kept client's first listen stream is acknowledged and the member changes it meanwhile, then the cached list is dropped once the stream is", async () => {
+    const member = await startMember();
+    const pool = createUpstreamPool({ fetch: globalThis.fetch, idleMs: 60_000, max: 10, listTtlMs: 60_000, connectTimeoutMs: 2000 });
+    try {
+      const target = { recordId: "mcp_first_ack", recordVersion: "1", url: member.url, headers: {} };
+      const tools = async () => (await pool.use(target, 5000, (calls) => calls.listTools())).tools.map((t) => t.name).sort();
+      member.refuseListens(true);
+      expect(await tools()).toEqual(["echo"]);
+      await vi.waitFor(() => expect(member.listensRefused()).toBeGreaterThan(0), { timeout: 5000 });
+      member.grow(); // no listen stream is open: the member tells nobody
+      expect(await tools()).toEqual(["echo"]); // from the cache
+      member.refuseListens(false);
+      await vi.waitFor(() => expect(member.listens()).toHaveLength(1), { timeout: 10_000 });
+      await vi.waitFor(async () => expect(await tools()).toEqual(["echo", "grown"]), { timeout: 5000, interval: 100 });
+    } finally {
+      await pool.close();
+      await member.close();
+    }
+  }, 30_000);
 });
 
 describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
@@ -217,8 +249,10 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
       const { endpoint, mint } = await workspaceWith(member.url);
       const modern = await modernAgent(endpoint, await mint()); // no listen stream: nothing of the workspace is watched
       expect(await names(modern.client)).toEqual(["modern__echo"]);
-      // Opened with the kept client, not waited for by the list.
+      // Opened with the kept client, not waited for by the list (which, served before the stream's
+      // acknowledgement, is dropped from the cache once it arrives).
       await vi.waitFor(() => expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true }]), { timeout: 5000 });
+      expect(await names(modern.client)).toEqual(["modern__echo"]);
       const listed = () => member.methods.filter((m) => m === "tools/list").length;
       const before = listed();
       expect(await names(modern.client)).toEqual(["modern__echo"]);
@@ -290,6 +324,10 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
       member.drop();
       await vi.waitFor(() => expect([member.listensOpened() > opened, member.listens().length]).toEqual([true, 1]), { timeout: 10_000 });
       expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ["mem://note"] }]);
+      // Listening again, the gateway tells the agents that anything may have changed meanwhile.
+      await vi.waitFor(() => expect(legacy.told).toEqual(["tools/list_changed"]), { timeout: 5000 });
+      await vi.waitFor(() => expect(modern.told.sort()).toEqual(["tools/list_changed", `updated ${NOTE}`]), { timeout: 5000 });
+      legacy.told.length = modern.told.length = 0;
 
       member.grow();
       member.touch("mem://note");
@@ -304,7 +342,39 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
     }
   }, 30_000);
 
-  test("when the outbound deadline (MCP_API_TOOL_TIMEOUT_MS) ends its listen stream, then the gateway listens again and its changes still reach the agent", async () => {
+  test("when its listen stream is down and it changes its tools and a subscribed resource meanwhile, then once the gateway listens again both agents are told (list_changed, resources/updated) and the next tools/list shows the tool though the list was cached", async () => {
+    const member = await startMember();
+    try {
+      const { endpoint, mint } = await workspaceWith(member.url);
+      const legacy = await legacyAgent(endpoint, await mint());
+      const modern = await modernAgent(endpoint, await mint());
+      expect(await legacy.client.subscribeResource({ uri: NOTE })).toEqual({});
+      const listening = await modern.client.listen({ toolsListChanged: true });
+      await vi.waitFor(() => expect(member.listens()).toEqual([{ toolsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ["mem://note"] }]), { timeout: 5000 });
+      expect(await names(legacy.client)).toEqual(["modern__echo"]);
+
+      member.refuseListens(true);
+      member.drop();
+      await vi.waitFor(() => expect([member.listensRefused() > 0, member.listens().length]).toEqual([true, 0]), { timeout: 10_000 });
+      // Heard by nobody: the member has no listen stream open.
+      member.grow();
+      member.touch("mem://note");
+      expect([legacy.told, modern.told]).toEqual([[], []]);
+      member.refuseListens(false);
+
+      await vi.waitFor(() => expect(legacy.told.sort()).toEqual(["tools/list_changed", `updated ${NOTE}`]), { timeout: 10_000 });
+      await vi.waitFor(() => expect(modern.told).toEqual(["tools/list_changed"]), { timeout: 5000 });
+      expect((await names(legacy.client)).sort()).toEqual(["modern__echo", "modern__grown"]);
+      expect((await names(modern.client)).sort()).toEqual(["modern__echo", "modern__grown"]);
+      await listening.close();
+      await legacy.client.close();
+      await modern.client.close();
+    } finally {
+      await member.close();
+    }
+  }, 30_000);
+
+  test("when the outbound deadline (MCP_API_TOOL_TIMEOUT_MS) is short, then its listen stream outlives it, and its changes reach the agent on that stream", async () => {
     const member = await startMember();
     const short = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "2000", MCP_API_TOOL_TIMEOUT_MS: "2000" } });
     try {
@@ -315,17 +385,14 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
       const { token } = await short.services.tokens.mint({ userId: "usr_agent", workspaces: [ws], scope: "gateway" });
       const modern = await modernAgent(`${short.baseUrl}/api/workspaces/${ws}/mcp`, token);
       const listening = await modern.client.listen({ toolsListChanged: true });
+      await vi.waitFor(() => expect(member.listens()).toHaveLength(1), { timeout: 5000 });
       const opened = member.listensOpened();
-      // Each stream lives until the deadline; the next is opened once it ends.
-      await vi.waitFor(() => expect(member.listensOpened()).toBeGreaterThanOrEqual(opened + 2), { timeout: 15_000, interval: 200 });
-      // Told again while waiting: a change made in the moment between two streams is not seen (README says so).
-      await vi.waitFor(
-        () => {
-          member.grow();
-          expect(modern.told).toContain("tools/list_changed");
-        },
-        { timeout: 5000, interval: 200 },
-      );
+      // Two and a half deadlines long: a stream bounded by the deadline would have ended and been opened again, twice.
+      await new Promise((r) => setTimeout(r, 5000));
+      expect([member.listensOpened(), member.listens().length]).toEqual([opened, 1]);
+      member.grow();
+      await vi.waitFor(() => expect(modern.told).toEqual(["tools/list_changed"]), { timeout: 5000 });
+      expect(member.listensOpened()).toBe(opened);
       await listening.close();
       await modern.client.close();
     } finally {
@@ -345,6 +412,9 @@ describe("a 2026-07-28 member of /api/workspaces/{workspaceId}/mcp", () => {
 
       await member.restart();
       await vi.waitFor(() => expect([member.listensOpened() > opened, member.listens().length]).toEqual([true, 1]), { timeout: 10_000 });
+      // Listening again, the gateway tells the agent that anything may have changed meanwhile.
+      await vi.waitFor(() => expect(modern.told.sort()).toEqual(["tools/list_changed", `updated ${NOTE}`]), { timeout: 5000 });
+      modern.told.length = 0;
       member.grow();
       member.touch("mem://note");
       await vi.waitFor(() => expect(modern.told.sort()).toEqual(["tools/list_changed", `updated ${NOTE}`]), { timeout: 5000 });

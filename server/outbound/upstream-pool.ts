@@ -117,6 +117,12 @@ export interface UpstreamCalls {
 export interface UpstreamPoolOptions {
   fetch: GuardedFetch;
   /**
+   * The same fetch without the outbound deadline, for a 2026-07-28 upstream's subscriptions/listen
+   * request: a stream open for as long as the client is kept, not a request (its acknowledgement
+   * is bounded by connectTimeoutMs). Without it, listen streams go on `fetch` and end at its deadline.
+   */
+  listenFetch?: GuardedFetch;
+  /**
    * The per-server relay's lite fetch (the same guarded agent): when given, a 2025-era session's
    * tools/call is sent on it directly (./direct-call.ts) instead of through the SDK client.
    */
@@ -163,7 +169,9 @@ interface Entry {
  * offers (so that each process's cached lists are dropped, as a 2025-era session's GET stream
  * does), and the resources agents of this process subscribed to. A new filter is a new stream,
  * opened before the old one is closed; a stream the upstream or the network ends is opened
- * again (LISTEN_LIVED_MS, RELISTEN_MS).
+ * again (LISTEN_LIVED_MS, RELISTEN_MS), and what the server sent meanwhile is unknown: once
+ * the new stream is acknowledged, the client is told every list_changed it listens for and
+ * resources/updated for each URI subscribed before and after, as if the server had sent them (`lapsed`).
  */
 interface Listening {
   sub: McpSubscription | null;
@@ -174,12 +182,14 @@ interface Listening {
   queue: Promise<unknown>;
   retry: NodeJS.Timeout | null;
   backoffMs: number;
-  /** When `sub` was acknowledged. */
+  /** When `sub` was acknowledged (0: never yet). */
   openedAt: number;
+  /** Nothing listened for a while the entry was in use: a stream ended, could not be opened, or lists were served before the first one was acknowledged. */
+  lapsed: boolean;
 }
 
 /**
- * A listen stream that ends after this long (the outbound deadline ends every stream) is opened
+ * A listen stream that ends after this long (a member restarting, the network) is opened
  * again at once; one that could not be opened, or ended sooner, after a wait that starts at the
  * first and doubles up to the second, so a member that keeps failing is not asked again and again.
  */
@@ -243,7 +253,17 @@ function directSessionOf(client: Client, transport: StreamableHTTPClientTranspor
   };
 }
 
-export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, connectTimeoutMs, onOpen }: UpstreamPoolOptions) {
+/** A listen stream's request (SDK v2 sends its method as the Mcp-Method header). */
+const isListenRequest = (init?: RequestInit) => init?.headers instanceof Headers && init.headers.get("mcp-method") === "subscriptions/listen";
+
+/** What a listen filter's list kinds ask to hear. */
+const LISTENED_LISTS = [
+  ["toolsListChanged", "notifications/tools/list_changed"],
+  ["promptsListChanged", "notifications/prompts/list_changed"],
+  ["resourcesListChanged", "notifications/resources/list_changed"],
+] as const;
+
+export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max, listTtlMs, connectTimeoutMs, onOpen }: UpstreamPoolOptions) {
   const entries = new Map<string, Entry>();
   // Who watches a record's lists (agents' GET streams), by the pool group: whichever session of
   // the group is current tells them, and sessions of a watched group are not closed as idle.
@@ -269,7 +289,9 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
 
   function open(target: PoolTarget, key: string, group: string, transient: boolean): Entry {
     onOpen?.();
-    const transport = new StreamableHTTPClientTransport(new URL(target.url), { requestInit: { headers: target.headers }, fetch });
+    // A listen stream is not bounded like a request (only its acknowledgement is, in relisten).
+    const sdkFetch: GuardedFetch = listenFetch ? (input, init) => (isListenRequest(init) ? listenFetch : fetch)(input, init) : fetch;
+    const transport = new StreamableHTTPClientTransport(new URL(target.url), { requestInit: { headers: target.headers }, fetch: sdkFetch });
     // The gateway takes what an agent may answer (sampling, elicitation, roots) and relays each to
     // the agent whose call the upstream is answering; outside a call there is nobody to ask.
     const client = new Client(
@@ -308,7 +330,7 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
         // A kept client listens (a transient one is closed after its one use); one that replaces
         // another of its group listens for the URIs agents of this process hold before it is used.
         if (!transient) {
-          entry.listening = { sub: null, filter: null, honored: {}, queue: Promise.resolve(), retry: null, backoffMs: RELISTEN_MS[0], openedAt: 0 };
+          entry.listening = { sub: null, filter: null, honored: {}, queue: Promise.resolve(), retry: null, backoffMs: RELISTEN_MS[0], openedAt: 0, lapsed: false };
           const listened = relisten(entry).catch(() => {});
           if (subscribed.get(group)?.size) await listened;
         }
@@ -361,17 +383,21 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
         // Outside any agent's call: what the stream carries later is nobody's. Its ack is bounded; the stream is not.
         sub = await current.exit(() => entry.client.listen(want, { timeout: connectTimeoutMs }));
       } catch (err) {
+        if (!l.sub) l.lapsed = true;
         again(entry);
         throw err;
       }
       if (entry.closed) return void sub.close().catch(() => {});
-      Object.assign(l, { sub, filter, honored: sub.honoredFilter, openedAt: Date.now() });
+      const { lapsed, honored: before } = l;
+      Object.assign(l, { sub, filter, honored: sub.honoredFilter, openedAt: Date.now(), lapsed: false });
       void old?.close().catch(() => {});
+      if (lapsed) mayHaveChanged(entry, sub.honoredFilter, before);
       void sub.closed.then((how) => {
         if (how === "local" || l.sub !== sub || entry.closed) return;
         l.sub = null;
         // Honoring nothing, the upstream closes at once: nothing to open again until the filter changes.
         if (!Object.keys(sub.honoredFilter).length) return;
+        l.lapsed = true;
         const lived = Date.now() - l.openedAt >= LISTEN_LIVED_MS;
         if (lived) l.backoffMs = RELISTEN_MS[0];
         again(entry, lived);
@@ -380,6 +406,22 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
     const done = l.queue.then(run, run);
     l.queue = done.catch(() => {});
     return done;
+  }
+
+  /**
+   * After a lapse: the client is told, as if the server had sent them, each list_changed the new
+   * stream listens for and resources/updated for each URI both streams hold (one subscribed
+   * since was not yet subscribed during the lapse), so its cached lists and reads are dropped
+   * and the agents that watch or subscribed here are told something may have changed.
+   */
+  function mayHaveChanged(entry: Entry, honored: SubscriptionFilter, before: SubscriptionFilter) {
+    const deliver = entry.transport.onmessage;
+    if (!deliver) return;
+    const held = new Set(before.resourceSubscriptions ?? []);
+    current.exit(() => {
+      for (const [kind, method] of LISTENED_LISTS) if (honored[kind]) deliver({ jsonrpc: "2.0", method });
+      for (const uri of honored.resourceSubscriptions ?? []) if (held.has(uri)) deliver({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri } });
+    });
   }
 
   /** Opens the entry's listen stream again, after the backoff unless `now` (once, however many ask). */
@@ -499,20 +541,24 @@ export function createUpstreamPool({ fetch, relayFetch, idleMs, max, listTtlMs, 
     };
     const caps = () => (client.getServerCapabilities() ?? {}) as Json;
     // A server without the capability has nothing to list (the SDK would warn and answer empty).
-    const has = (what: string) => caps()[what] !== undefined;
+    // A list served before the first listen stream is acknowledged may miss a change: a lapse.
+    const listing = (what: string) => {
+      if (entry.listening && !entry.listening.openedAt) entry.listening.lapsed = true;
+      return caps()[what] !== undefined;
+    };
     return {
       capabilities: caps,
-      listTools: async () => (has("tools") ? ((await client.listTools(undefined, opts())) as never) : { tools: [] }),
+      listTools: async () => (listing("tools") ? ((await client.listTools(undefined, opts())) as never) : { tools: [] }),
       callTool: scoped(async (params: Json, o?: CallOptions) => {
         if (!direct || !relayFetch) return (await client.callTool(params as never, opts(o))) as never;
         if (o?.signal) callers.push(o.signal);
         return directToolCall(relayFetch, direct, params, { deadline, signal: o?.signal, onprogress: o?.onprogress });
       }, 1),
-      listPrompts: async () => (has("prompts") ? ((await client.listPrompts(undefined, opts())) as never) : { prompts: [] }),
+      listPrompts: async () => (listing("prompts") ? ((await client.listPrompts(undefined, opts())) as never) : { prompts: [] }),
       getPrompt: scoped(async (params: Json, o?: CallOptions) => (await client.getPrompt(params as never, opts(o))) as never, 1),
-      listResources: async () => (has("resources") ? ((await client.listResources(undefined, opts())) as never) : { resources: [] }),
+      listResources: async () => (listing("resources") ? ((await client.listResources(undefined, opts())) as never) : { resources: [] }),
       listResourceTemplates: async () =>
-        has("resources") ? ((await client.listResourceTemplates(undefined, opts())) as never) : { resourceTemplates: [] },
+        listing("resources") ? ((await client.listResourceTemplates(undefined, opts())) as never) : { resourceTemplates: [] },
       readResource: scoped(async (params: Json, o?: CallOptions) => (await client.readResource(params as never, opts(o))) as never, 1),
       complete: scoped(async (params: Json, o?: CallOptions) => (await client.complete(params as never, opts(o))) as never, 1),
       ping: async (o) => (await client.ping(opts(o))) as never,
