@@ -1,4 +1,4 @@
-// buildApp(deps): the gateway POSTs' direct route (ahead of Express) → request id and log → the direct GET of a record → JSON parser → contract validator → routes → problems.
+// buildApp(deps): the gateway POSTs' direct route (ahead of Express) → request id and log → the REST direct route (GET, create, PATCH of a record) → JSON parser → contract validator → routes → problems.
 // It never listens; server/main.ts and the tests do.
 import { readFileSync } from "node:fs";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
@@ -41,7 +41,7 @@ import { createProblemHandler } from "./http/problem.js";
 import { requestIdFor } from "./http/request-id.js";
 import { compileMetaSchemaOnUse, keepRouteRegexps, precomputeRouteLookup, resolveComponentRefsWithoutCompiling, skipBundlingSelfContainedSpecs, skipRefScanOfSchemasWithoutIds } from "./http/validator.js";
 import { operationRoute, registerRoutes } from "./http/routes.js";
-import { DIRECT_GET, directGetRoute } from "./http/rest-direct.js";
+import { directRestRoute } from "./http/rest-direct.js";
 import { systemHandlers } from "./http/system.js";
 import { observeHttp } from "./observability/http.js";
 import { fromRoot } from "./paths.js";
@@ -244,7 +244,7 @@ export function buildApp(deps: AppDeps): Express {
     res.locals.handedOn = undefined;
     next(handedOn.err);
   });
-  // The contract validator's options; the direct GET (below) builds eov's validators from the same ones.
+  // The contract validator's options; the REST direct route (below) builds eov's validators from the same ones.
   const validatorOptions: Parameters<typeof OpenApiValidator.middleware>[0] = {
     // eov deep-copies it before use (lodash.clonedeep in its middleware()), so no copy here.
     apiSpec: spec,
@@ -281,9 +281,9 @@ export function buildApp(deps: AppDeps): Express {
       },
     },
   };
-  // GET /api/mcp-servers/{id} the same way, with the handler the router mounts for it (server/http/rest-direct.ts).
+  // GET, create and PATCH of /api/mcp-servers the same way, with the handlers the router mounts for them (server/http/rest-direct.ts).
   const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...toolPinHandlers(deps.toolPins), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
-  app.use(directGetRoute({ spec, validatorOptions, migrated: direct.migrated, authenticate: checkBearer, handler: operationRoute(spec.paths[DIRECT_GET.route].get, handlers) }));
+  app.use(directRestRoute({ spec, validatorOptions, bodyLimitBytes: JSON_BODY_LIMIT_BYTES, migrated: direct.migrated, authenticate: checkBearer, handler: (op) => operationRoute(spec.paths[op.route][op.method], handlers) }));
   // Unauthenticated routes count per client address, before any work (an UPDATE and a SELECT per OAuth callback).
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!unauthenticated(req.path)) return next();

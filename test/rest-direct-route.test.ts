@@ -1,4 +1,4 @@
-// GET /api/mcp-servers/{id} is answered ahead of Express's generic stack (issue 25). What the
+// GET, create and PATCH of /api/mcp-servers are answered ahead of Express's generic stack (issue 25). What the
 // contract checks must not change with it: every request below gets the status, headers and body
 // it got when every request went through express-openapi-validator (the snapshots were recorded
 // on the commit before the direct route), both those the route answers and those it hands on.
@@ -50,11 +50,12 @@ const auth = (t = token) => ({ authorization: `Bearer ${t}` });
 
 /** What a client sees, without what differs per run (ids, dates, request ids, rate-limit counters). */
 function outcome(res: { status: number; headers: Record<string, unknown>; text: string }) {
-  let body: unknown = res.text;
+  const text = res.text.replaceAll(id, "<id>").replaceAll(ws, "<ws>").replace(/mcp_[0-9A-Z]{26}/g, "<other id>");
+  let body: unknown = text;
   try {
-    body = JSON.parse(res.text.replaceAll(id, "<id>").replaceAll(ws, "<ws>"));
+    body = JSON.parse(text);
   } catch {
-    body = res.text.replaceAll(id, "<id>");
+    /* not JSON */
   }
   if (body && typeof body === "object") {
     const b = body as Record<string, unknown>;
@@ -132,4 +133,73 @@ describe("GET /api/mcp-servers/{id}, response validation", () => {
     expect(res.text).not.toContain("bogus");
     expect(outcome({ ...res, text: res.text.replaceAll(bad.json.id, "<id>") })).toMatchSnapshot();
   });
+});
+
+const jsonHeaders = (body: string, extra: Record<string, string> = {}) => ({ ...auth(), "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...extra });
+const created = (name: string, extra: Record<string, unknown> = {}) => JSON.stringify({ workspaceId: ws, name, url: "https://mcp.example.com/mcp", ...extra });
+
+describe("POST /api/mcp-servers, through the direct route or handed on", () => {
+  const cases: [string, () => Sent][] = [
+    ["a valid record", () => ({ body: created("create ok"), headers: jsonHeaders(created("create ok")) })],
+    ["a taken name", () => ({ body: created("create ok"), headers: jsonHeaders(created("create ok")) })],
+    ["a byte-order mark and charset=utf-8", () => ({ body: "\ufeff" + created("create bom"), headers: jsonHeaders("\ufeff" + created("create bom"), { "content-type": "application/json; charset=utf-8" }) })],
+    ["an invalid Idempotency-Key", () => ({ body: created("create key"), headers: jsonHeaders(created("create key"), { "idempotency-key": "has space" }) })],
+    ["no name and an unknown field", () => ({ body: JSON.stringify({ workspaceId: ws, url: "https://mcp.example.com/mcp", color: "red" }), headers: jsonHeaders(JSON.stringify({ workspaceId: ws, url: "https://mcp.example.com/mcp", color: "red" })) })],
+    ["a URL that is not http(s)", () => ({ body: created("create url", { url: "ftp://x" }), headers: jsonHeaders(created("create url", { url: "ftp://x" })) })],
+    ["a body that is not JSON", () => ({ body: "nope", headers: jsonHeaders("nope") })],
+    ["a body that is not JSON and no token", () => ({ body: "{nope", headers: { "content-type": "application/json", "content-length": "5" } })],
+    ["a JSON string", () => ({ body: '"x"', headers: jsonHeaders('"x"') })],
+    ["a JSON array", () => ({ body: "[]", headers: jsonHeaders("[]") })],
+    ["no token", () => ({ body: created("create anon"), headers: { "content-type": "application/json", "content-length": String(created("create anon").length) } })],
+    ["a gateway-scope token", () => ({ body: created("create gw"), headers: jsonHeaders(created("create gw"), auth(gatewayToken)) })],
+    ["a workspace the token does not cover", () => ({ body: created("create other"), headers: jsonHeaders(created("create other"), auth(otherToken)) })],
+    ["a text/plain body", () => ({ body: created("create text"), headers: jsonHeaders(created("create text"), { "content-type": "text/plain" }) })],
+    ["a query parameter", () => ({ path: "/api/mcp-servers?x=1", body: created("create query"), headers: jsonHeaders(created("create query")) })],
+  ];
+  for (const [name, request] of cases) {
+    test(`when the request has ${name}, then it is answered as the validator answered it`, async () => {
+      expect(outcome(await send({ method: "POST", path: "/api/mcp-servers", ...request() }))).toMatchSnapshot();
+    });
+  }
+
+  test("when a create is retried with its Idempotency-Key, then the first answer is replayed", async () => {
+    const body = created("create replayed");
+    const first = await send({ method: "POST", path: "/api/mcp-servers", body, headers: jsonHeaders(body, { "idempotency-key": "direct-route-key-1" }) });
+    const again = await send({ method: "POST", path: "/api/mcp-servers", body, headers: jsonHeaders(body, { "idempotency-key": "direct-route-key-1" }) });
+    expect(first.status).toBe(201);
+    expect(again.text).toBe(first.text);
+    expect(again.headers["idempotent-replayed"]).toBe("true");
+    expect(outcome(again)).toMatchSnapshot();
+  });
+});
+
+describe("PATCH /api/mcp-servers/{id}, through the direct route or handed on", () => {
+  let target: string;
+  beforeAll(async () => {
+    const res = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token, body: created("patch target") });
+    expect(res.status, res.text).toBe(201);
+    target = res.json.id;
+  });
+  const at = () => `/api/mcp-servers/${target}`;
+  const patch = (body: string, extra: Record<string, string> = {}, path = at()): Sent => ({ method: "PATCH", path, body, headers: jsonHeaders(body, extra) });
+  const cases: [string, () => Sent][] = [
+    ["a new name", () => patch(JSON.stringify({ name: "patch target renamed" }))],
+    ["nothing to change", () => patch("{}")],
+    ["an If-Match of an older version", () => patch(JSON.stringify({ name: "patch stale" }), { "if-match": '"v1"' })],
+    ["an If-Match of the current version", () => patch(JSON.stringify({ name: "patch current" }), { "if-match": '"v2"' })],
+    ["an If-Match that is not an ETag", () => patch(JSON.stringify({ name: "patch garbage" }), { "if-match": "garbage" })],
+    ["an invalid URL", () => patch(JSON.stringify({ url: "nope" }))],
+    ["an unknown field", () => patch(JSON.stringify({ color: "red" }))],
+    ["a body that is not JSON", () => patch("nope")],
+    ["an empty body", () => ({ method: "PATCH", path: at(), headers: { ...auth(), "content-type": "application/json", "content-length": "0" } })],
+    ["no token", () => ({ method: "PATCH", path: at(), body: "{}", headers: { "content-type": "application/json", "content-length": "2" } })],
+    ["a well-formed id of no record", () => patch(JSON.stringify({ name: "x" }), {}, "/api/mcp-servers/mcp_00000000000000000000000000")],
+    ["an id that is not an MCP server id", () => patch(JSON.stringify({ name: "x" }), {}, "/api/mcp-servers/nope")],
+  ];
+  for (const [name, request] of cases) {
+    test(`when the request has ${name}, then it is answered as the validator answered it`, async () => {
+      const res = await send(request());
+      expect(outcome({ ...res, text: res.text.replaceAll(target, "<target>") })).toMatchSnapshot();
+    });
+  }
 });

@@ -1,17 +1,20 @@
-// GET /api/mcp-servers/{id}, the REST path's most frequent read, taken ahead of the generic
-// stack (JSON parser, cookie reader, the router, and express-openapi-validator's route lookup and
-// security middleware) as the gateway's POST is (mcp-gateway-direct.ts): issue 25 measured that
-// stack at about a third of a GET's CPU.
+// The REST path's most frequent operations on MCP server records (GET, create and PATCH of
+// /api/mcp-servers), taken ahead of the generic stack (JSON parser, cookie reader, the router,
+// and express-openapi-validator's route lookup and security middleware) as the gateway's POST
+// is (mcp-gateway-direct.ts): issue 25 measured that stack at a large part of each one's CPU.
 //
 // It answers only a request it can check completely; anything else goes on to the generic stack
 // unchanged, so eov answers it exactly as before (test/rest-direct-route.test.ts). The checks are
-// eov's own, in eov's order, on eov's preprocessed copy of the spec, built with the options app.ts
-// gives eov (compiled at the route's first request, as eov compiles a route's):
+// eov's own, in the generic stack's order, on eov's preprocessed copy of the spec, built with the
+// options app.ts gives eov (compiled at the first request, as eov compiles a route's):
+// - the body, when the operation takes one, read and parsed as body-parser's strict JSON parser
+//   does, for application/json in UTF-8 of 1 byte to 1 MiB with no content-encoding (a body that
+//   fails to parse is refused as body-parser refuses it, before the token is looked at);
 // - what eov's metadata middleware sets (req.openapi, req.params) for a path with plain characters
-//   only (nothing to decode), no query string and no body;
+//   only (nothing to decode) and no query string;
 // - eov's security check: a bearer Authorization header, then the same function eov's security
 //   handler calls (the token, the rate limit, the token's scope);
-// - eov's RequestValidator for the operation (the path parameter; an unknown query parameter);
+// - eov's RequestValidator for the operation (path parameter, header parameters, body);
 // - with response validation on, eov's ResponseValidator hook on the answer.
 import type { NextFunction, Request, Response } from "express";
 import openApiValidatorModule from "express-openapi-validator/dist/openapi.validator.js";
@@ -19,14 +22,28 @@ import preprocessorModule from "express-openapi-validator/dist/middlewares/parse
 import requestValidatorModule from "express-openapi-validator/dist/middlewares/openapi.request.validator.js";
 import responseValidatorModule from "express-openapi-validator/dist/middlewares/openapi.response.validator.js";
 
-export const DIRECT_GET = {
-  route: "/api/mcp-servers/{id}",
-  operationId: "getMcpServer",
-  param: "id",
-  expressRoute: "/api/mcp-servers/:id",
-  // Plain characters only: eov decodes %-escapes before it validates; these need none.
-  pattern: /^\/api\/mcp-servers\/([A-Za-z0-9_-]+)$/,
-} as const;
+/** An operation the direct route answers: its spec path and method, and the request path it matches. */
+export interface DirectOperation {
+  route: string;
+  method: "get" | "post" | "patch";
+  operationId: string;
+  /** The path as Express writes it (what eov keys the operation's validators by). */
+  expressRoute: string;
+  /** The request path; a capture is the `id` path parameter. Plain characters only: eov decodes %-escapes before it validates; these need none. */
+  pattern: RegExp;
+  body: boolean;
+}
+
+export const DIRECT_OPERATIONS: readonly DirectOperation[] = [
+  { route: "/api/mcp-servers/{id}", method: "get", operationId: "getMcpServer", expressRoute: "/api/mcp-servers/:id", pattern: /^\/api\/mcp-servers\/([A-Za-z0-9_-]+)$/, body: false },
+  { route: "/api/mcp-servers", method: "post", operationId: "createMcpServer", expressRoute: "/api/mcp-servers", pattern: /^\/api\/mcp-servers$/, body: true },
+  { route: "/api/mcp-servers/{id}", method: "patch", operationId: "updateMcpServer", expressRoute: "/api/mcp-servers/:id", pattern: /^\/api\/mcp-servers\/([A-Za-z0-9_-]+)$/, body: true },
+];
+
+// What body-parser (app.ts: express.json) and eov both take as application/json in UTF-8 without another look.
+const JSON_TYPE = /^application\/json(?:; ?charset=(?:utf-8|UTF-8))?$/;
+// body-parser's strict mode: the first non-blank character opens an object or an array.
+const FIRST_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
 
 type Schema = Record<string, unknown>;
 type Spec = { openapi: string; paths: Record<string, Record<string, Schema>>; components: Record<string, Record<string, Schema>> };
@@ -36,83 +53,152 @@ type EovInternals = {
   ajvOpts: { preprocessor: unknown; request: unknown; response: unknown };
 };
 
-export interface DirectGetDeps {
+export interface DirectRestDeps {
   spec: Spec;
-  /** The options app.ts gives OpenApiValidator.middleware (a copy: eov normalises them in place). */
+  /** The options app.ts gives OpenApiValidator.middleware (copied: eov normalises them in place). */
   validatorOptions: object;
+  bodyLimitBytes: number;
   migrated(): boolean;
   /** The bearer check eov's security handler runs: token, rate limit, scope; throws as that handler throws. */
   authenticate(req: Request, res: Response, operationId: string): Promise<void>;
-  /** The operation's route handler, as registerRoutes mounts it (routes.ts: operationRoute). */
-  handler(req: Request, res: Response): Promise<void>;
+  /** Each operation's route handler, as registerRoutes mounts it (routes.ts: operationRoute). */
+  handler(operation: DirectOperation): (req: Request, res: Response) => Promise<void>;
 }
 
-/** eov's validators for the operation, made as eov makes them (openapi.validator.ts installMiddleware). */
+/** eov's validators, made as eov makes them (openapi.validator.ts installMiddleware), and each operation's schemas. */
 function compile(spec: Spec, validatorOptions: object) {
   const eov = new openApiValidatorModule.OpenApiValidator({ ...validatorOptions } as never) as unknown as EovInternals;
   const apiDoc = structuredClone(spec);
   const preprocessed = new preprocessorModule.SchemaPreprocessor(apiDoc as never, eov.ajvOpts.preprocessor as never, eov.options.validateResponses as never).preProcess() as unknown as { apiDocRes: Spec | null };
-  const schema = apiDoc.paths[DIRECT_GET.route].get as Schema & { parameters?: { $ref?: string; in?: string; name?: string }[]; requestBody?: unknown; security?: unknown };
-  const params = (schema.parameters ?? []).map((p) => (p.$ref ? (spec.components.parameters[p.$ref.replace(/^.+\//, "")] as { in?: string; name?: string }) : p));
-  if (params.length !== 1 || params[0].in !== "path" || params[0].name !== DIRECT_GET.param || schema.requestBody != null || schema.security != null) {
-    throw new Error(`${DIRECT_GET.route}: the direct GET knows one path parameter, ${DIRECT_GET.param}, no body and the spec's default security`);
-  }
   const request = new requestValidatorModule.RequestValidator(apiDoc as never, eov.ajvOpts.request as never);
-  const responses = preprocessed.apiDocRes
+  const hookResponse = preprocessed.apiDocRes
     ? (new responseValidatorModule.ResponseValidator(preprocessed.apiDocRes as never, eov.ajvOpts.response as never, eov.options.validateResponses as never).validate() as unknown as Middleware)
     : null;
+  const schemas = DIRECT_OPERATIONS.map((operation) => {
+    type Parameter = { $ref?: string; in?: string; name?: string };
+    const schema = apiDoc.paths[operation.route][operation.method] as Schema & { operationId?: string; parameters?: Parameter[]; requestBody?: { content?: Schema } | null; security?: unknown };
+    const params = (schema.parameters ?? []).map((p) => (p.$ref ? (spec.components.parameters[p.$ref.replace(/^.+\//, "")] as Parameter) : p));
+    const pathParams = params.filter((p) => p.in === "path").map((p) => p.name);
+    const expected = operation.pattern.source.includes("(") ? ["id"] : [];
+    const body = schema.requestBody ? Object.keys(schema.requestBody.content ?? {}).join() : "";
+    if (
+      schema.operationId !== operation.operationId ||
+      pathParams.join() !== expected.join() ||
+      params.some((p) => p.in !== "path" && p.in !== "header") ||
+      body !== (operation.body ? "application/json" : "") ||
+      schema.security != null
+    ) {
+      throw new Error(`${operation.method.toUpperCase()} ${operation.route}: the direct route knows an id path parameter, header parameters, an application/json body and the spec's default security`);
+    }
+    return { schema, responseSchema: preprocessed.apiDocRes?.paths[operation.route][operation.method] };
+  });
   return {
-    schema,
-    responseSchema: preprocessed.apiDocRes?.paths[DIRECT_GET.route].get,
+    schemas,
     validateRequest: (req: Request, res: Response, next: (err?: unknown) => void) => request.validate(req as never, res as never, next),
-    hookResponse: responses,
+    hookResponse,
   };
 }
 
-export function directGetRoute(deps: DirectGetDeps) {
+/** As body-parser fails a body that is not strict JSON (the problem handler reads its type). */
+function parseFailure(message: string, text: string) {
+  return Object.assign(new SyntaxError(message), { status: 400, statusCode: 400, expose: true, type: "entity.parse.failed", body: text });
+}
+
+/** The body parsed as body-parser's strict JSON parser parses it (as mcp-gateway-direct.ts does). */
+function parse(bytes: Buffer): { ok: true; value: unknown } | { ok: false; error: ReturnType<typeof parseFailure> } {
+  // iconv-lite, which body-parser decodes with, drops a UTF-8 byte-order mark.
+  const text = bytes.toString("utf8", bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0);
+  if (text.length === 0) return { ok: true, value: {} };
+  const first = FIRST_CHAR.exec(text)?.[1];
+  if (first !== "{" && first !== "[") return { ok: false, error: parseFailure(`Unexpected token ${first ?? "end"} in JSON`, text) };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, error: parseFailure((err as Error).message, text) };
+  }
+}
+
+function readBody(req: Request, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let ended = false;
+    req.on("data", (chunk: Buffer) => void chunks.push(chunk));
+    req.on("end", () => {
+      ended = true;
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
+    });
+    req.on("error", reject);
+    // As raw-body reports a request whose client went away mid-body.
+    req.on("close", () => {
+      if (!ended) reject(Object.assign(new Error("request aborted"), { status: 400, statusCode: 400, expose: true, code: "ECONNABORTED", type: "request.aborted" }));
+    });
+  });
+}
+
+export function directRestRoute(deps: DirectRestDeps) {
   let checks: ReturnType<typeof compile> | null = null;
-  return function directGet(req: Request, res: Response, next: NextFunction): void {
-    if (req.method !== "GET") return next();
-    const match = DIRECT_GET.pattern.exec(req.url);
+  const handlers = DIRECT_OPERATIONS.map((operation) => deps.handler(operation));
+
+  return function directRest(req: Request, res: Response, next: NextFunction): void {
+    if (req.method !== "GET" && req.method !== "POST" && req.method !== "PATCH") return next();
+    let index = -1;
+    let match: RegExpExecArray | null = null;
+    for (let i = 0; i < DIRECT_OPERATIONS.length && match === null; i++) {
+      const operation = DIRECT_OPERATIONS[i];
+      if (operation.method.toUpperCase() !== req.method) continue;
+      match = operation.pattern.exec(req.url);
+      index = i;
+    }
     if (match === null) return next();
+    const operation = DIRECT_OPERATIONS[index];
+    const id = match[1];
     const h = req.headers;
     const authorization = h.authorization;
+    const length = Number(h["content-length"]);
     if (
       !deps.migrated() ||
       h["transfer-encoding"] !== undefined ||
-      (h["content-length"] !== undefined && h["content-length"] !== "0") ||
+      (operation.body ? h["content-encoding"] !== undefined || !(length > 0 && length <= deps.bodyLimitBytes) || !JSON_TYPE.test(h["content-type"] ?? "") : h["content-length"] !== undefined && h["content-length"] !== "0") ||
       // eov's own test of a bearer Authorization header, before it calls the security handler.
       !authorization ||
       !authorization.toLowerCase().includes("bearer")
     ) {
       return next();
     }
-    checks ??= compile(deps.spec, deps.validatorOptions);
-    const { schema, responseSchema, validateRequest, hookResponse } = checks;
-    const id = match[1];
-    // What eov's metadata middleware sets (serial -1: the ResponseValidator's, made without a context).
-    const pathParams = { [DIRECT_GET.param]: id };
-    (req as Request & { openapi?: unknown }).openapi = { expressRoute: DIRECT_GET.expressRoute, openApiRoute: DIRECT_GET.route, pathParams, schema, serial: -1, ...(responseSchema ? { _responseSchema: responseSchema } : {}) };
-    req.params = pathParams;
-    deps
-      .authenticate(req, res, DIRECT_GET.operationId)
-      .then(
-        () =>
-          new Promise<void>((resolve, reject) => {
-            validateRequest(req, res, (err) => {
-              if (err) return reject(err);
-              if (!hookResponse) return resolve();
-              let installed = false;
-              // eov's hook calls this once when installed, and again with the error when an answer fails its check.
-              hookResponse(req, res, (hookErr) => {
-                if (installed) return next(hookErr);
-                installed = true;
-                return hookErr ? reject(hookErr) : resolve();
+    const ready = (checks ??= compile(deps.spec, deps.validatorOptions));
+    const { schema, responseSchema } = ready.schemas[index];
+    const answer = () => {
+      // What eov's metadata middleware sets (serial -1: the ResponseValidator's, made without a context).
+      const pathParams: Record<string, string> = id !== undefined ? { id } : {};
+      (req as Request & { openapi?: unknown }).openapi = { expressRoute: operation.expressRoute, openApiRoute: operation.route, pathParams, schema, serial: -1, ...(responseSchema ? { _responseSchema: responseSchema } : {}) };
+      req.params = pathParams;
+      deps
+        .authenticate(req, res, operation.operationId)
+        .then(
+          () =>
+            new Promise<void>((resolve, reject) => {
+              ready.validateRequest(req, res, (err) => {
+                if (err) return reject(err);
+                if (!ready.hookResponse) return resolve();
+                let installed = false;
+                // eov's hook calls this once when installed, and again with the error when an answer fails its check.
+                ready.hookResponse(req, res, (hookErr) => {
+                  if (installed) return next(hookErr);
+                  installed = true;
+                  return hookErr ? reject(hookErr) : resolve();
+                });
               });
-            });
-          }),
-      )
-      .then(() => deps.handler(req, res))
-      .catch(next);
+            }),
+        )
+        .then(() => handlers[index](req, res))
+        .catch(next);
+    };
+    if (!operation.body) return answer();
+    readBody(req, length).then((bytes) => {
+      const parsed = parse(bytes);
+      if (!parsed.ok) return next(parsed.error);
+      req.body = parsed.value;
+      answer();
+    }, next);
   };
 }
