@@ -63,12 +63,14 @@ const HARD_LIMIT_MS = 300_000;
 // (seeded before the server starts, namespaces filled as a create fills them), the same in
 // every run; the write workspace, which it used before, grows with the create phase's speed.
 const ENDPOINT_WORKSPACE_RECORDS = 2_000;
-// The workspace-endpoint target is read from this many same-minute pairs: the per-server and the
-// workspace call measured back to back, BENCH_SECONDS each, in alternating order; the check takes
-// the median of the pairs' ratios. A server's CPU per call still falls for tens of seconds after
-// its first calls (JIT), and other work on the machine comes and goes, so one row of each,
-// a minute apart, measured those as much as the two endpoints.
-const WORKSPACE_PAIRS = 3;
+// The workspace-endpoint target is read from this many pairs measured at the same time: two
+// fresh servers of the same build (twins, on copies of the same store) side by side, one taking
+// the per-server call and the other the workspace call, their roles swapped every pair; the
+// check takes the median of the pairs' ratios. A server's CPU per call still falls for tens of
+// seconds after its first calls (JIT), and other work on the machine comes and goes, so one row
+// of each, a minute apart (or even back to back), measured those as much as the two endpoints.
+const WORKSPACE_PAIRS = 4;
+const WORKSPACE_WARM_PAIRS = 4;
 // Over this 1-minute load average the machine was not quiet: the run says so.
 const LOAD_WARNING = 1.5;
 const RATE_LIMIT = 1_000_000_000;
@@ -107,11 +109,9 @@ interface Prepared {
   run: StoreRun;
 }
 
-/** Starts one server (start-up timed alone), checks it answers, and walks to the deep cursor. */
-async function prepare(t: Target): Promise<Prepared> {
-  // The API as production runs it: compiled (`npm run bench` builds first), logging at info.
-  const script = t.kind === "baseline" ? "bench/baseline-server.ts" : "dist/server/main.js";
-  const env: Record<string, string> = {
+/** What a server of the run is started with. */
+function serverEnv(t: Target): Record<string, string> {
+  return {
     DATABASE_URL: t.databaseUrl,
     MCP_API_ENCRYPTION_KEY: key,
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
@@ -124,6 +124,13 @@ async function prepare(t: Target): Promise<Prepared> {
     // The relay baseline forwards to the same upstream as the gateway.
     BASELINE_RELAY_UPSTREAM: upstreamUrl(),
   };
+}
+
+/** Starts one server (start-up timed alone), checks it answers, and walks to the deep cursor. */
+async function prepare(t: Target): Promise<Prepared> {
+  // The API as production runs it: compiled (`npm run bench` builds first), logging at info.
+  const script = t.kind === "baseline" ? "bench/baseline-server.ts" : "dist/server/main.js";
+  const env = serverEnv(t);
   log(`${t.store}: starting ${script}`);
   const server = await startServer(t.store, script, env);
   try {
@@ -264,6 +271,36 @@ interface GatewayRow extends PhaseResult {
 let upstream: ServerProcess | null = null;
 const upstreamUrl = () => (upstream ? `http://127.0.0.1:${upstream.port}/mcp` : "");
 
+/** One pair of the workspace target: CPU per call of each endpoint, measured at the same time in two processes. */
+interface WorkspacePair {
+  perServerUs: number;
+  workspaceUs: number;
+  /** Which of the two twins took the workspace call. */
+  workspaceOn: "a" | "b";
+  ratio: number;
+  failed: number;
+}
+
+const TOOLS_CALL = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "bench" } } });
+
+/**
+ * The bench upstream's record, in the workspace-endpoint row's workspace (the per-server
+ * endpoint finds it by id, whatever its workspace holds), and the two calls of it: through
+ * /api/mcp-servers/{id}/mcp, and through the workspace endpoint, where the call finds its member
+ * beside ENDPOINT_WORKSPACE_RECORDS others by one index probe on the namespace.
+ */
+async function benchUpstreamCalls(server: ServerProcess, token: string, endpointWorkspace: string) {
+  const created = await httpJson(server.port, "POST", "/api/mcp-servers", { authorization: `Bearer ${token}` }, {
+    workspaceId: endpointWorkspace,
+    name: `bench upstream ${runId}`,
+    url: upstreamUrl(),
+  });
+  if (created.status !== 201) throw new Error(`gateway row: create got ${created.status}: ${JSON.stringify(created.body)}`);
+  const id = (created.body as { id: string }).id;
+  const wsBody = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: `${namespaceOf(`bench upstream ${runId}`)}__echo`, arguments: { text: "bench" } } });
+  return { perServer: { url: `/api/mcp-servers/${id}/mcp`, body: TOOLS_CALL }, workspace: { url: `/api/workspaces/${endpointWorkspace}/mcp`, body: wsBody } };
+}
+
 /**
  * The gateway rows: tools/call of one upstream tool (1) straight to the upstream, (2) through
  * the bare node:http relay baseline (bench/baseline-server.ts, kept-alive, nothing else), and
@@ -275,36 +312,15 @@ const upstreamUrl = () => (upstream ? `http://127.0.0.1:${upstream.port}/mcp` : 
  * share the CPUs, it measures CPU per call again rather than what the gateway adds to a call.
  * One agent at a time measures that: no call waits behind another.
  */
-/** One same-minute pair of the workspace target: CPU per call of each endpoint, and which ran first. */
-interface WorkspacePair {
-  perServerUs: number;
-  workspaceUs: number;
-  workspaceFirst: boolean;
-  ratio: number;
-  failed: number;
-}
-
-async function measureGateway(api: Prepared, baseline: Prepared, endpointWorkspace: string): Promise<{ rows: GatewayRow[]; pairs: WorkspacePair[] }> {
-  // One record for both endpoints, in the workspace-endpoint row's workspace (the per-server
-  // endpoint finds it by id, whatever its workspace holds).
-  const created = await httpJson(api.server.port, "POST", "/api/mcp-servers", { authorization: `Bearer ${api.target.token}` }, {
-    workspaceId: endpointWorkspace,
-    name: `bench upstream ${runId}`,
-    url: upstreamUrl(),
-  });
-  if (created.status !== 201) throw new Error(`gateway row: create got ${created.status}: ${JSON.stringify(created.body)}`);
-  const id = (created.body as { id: string }).id;
-  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "bench" } } });
-  // The workspace endpoint: the same record as a member of its workspace, beside
-  // ENDPOINT_WORKSPACE_RECORDS others (a call finds its member by one index probe on the
-  // namespace). A hanging member beside it is measureIsolation's.
-  const wsUrl = `/api/workspaces/${endpointWorkspace}/mcp`;
-  const wsBody = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: `${namespaceOf(`bench upstream ${runId}`)}__echo`, arguments: { text: "bench" } } });
+async function measureGateway(api: Prepared, baseline: Prepared, endpointWorkspace: string): Promise<GatewayRow[]> {
+  const body = TOOLS_CALL;
+  const calls = await benchUpstreamCalls(api.server, api.target.token, endpointWorkspace);
+  // A hanging member beside the workspace endpoint's is measureIsolation's.
   const paths: { path: string; process: string; server: ServerProcess; url: string; body?: string }[] = [
     { path: "direct", process: "upstream", server: upstream!, url: "/mcp" },
     { path: "relay baseline", process: "baseline", server: baseline.server, url: "/relay/mcp" },
-    { path: "gateway", process: "product", server: api.server, url: `/api/mcp-servers/${id}/mcp` },
-    { path: "workspace endpoint", process: "product", server: api.server, url: wsUrl, body: wsBody },
+    { path: "gateway", process: "product", server: api.server, ...calls.perServer },
+    { path: "workspace endpoint", process: "product", server: api.server, ...calls.workspace },
   ];
   const rows: GatewayRow[] = [];
   for (const p of paths) {
@@ -321,20 +337,37 @@ async function measureGateway(api: Prepared, baseline: Prepared, endpointWorkspa
     const relay = rows.find((r) => r.path === "relay baseline" && r.connections === n)!;
     for (const r of rows) if (r.connections === n && r.process !== "upstream" && r !== relay) r.cpuRatioToRelay = r.cpuUsPerRequest / relay.cpuUsPerRequest;
   }
-  const pairs: WorkspacePair[] = [];
-  const [perServer, workspace] = [paths[2], paths[3]];
-  for (let i = 0; i < WORKSPACE_PAIRS; i++) {
-    const workspaceFirst = i % 2 === 1;
-    const got: Record<string, PhaseResult> = {};
-    for (const p of workspaceFirst ? [workspace, perServer] : [perServer, workspace]) {
-      got[p.path] = await runPhase(p.server, api.target.token, { method: "POST", headers: MCP_HEADERS, next: () => ({ path: p.url, body: p.body ?? body }), failed: rpcFailed }, config);
+  return rows;
+}
+
+/**
+ * The workspace target's pairs: two fresh servers of the same build (twins, each on its own copy
+ * of the store as seeded), side by side at the same time, one taking the per-server call and the
+ * other the workspace call at BENCH_CONNECTIONS agents each, roles swapped every pair, so that
+ * each call is measured on both and both stand in the same state. WORKSPACE_WARM_PAIRS are run
+ * first and not counted: after a server's first calls the workspace call's CPU falls for longer
+ * than the per-server call's (more of its code is its own to warm; in one run its first 3 s on a
+ * fresh server cost 9870 µs per call, 3697 and 2798 µs in its next two turns).
+ */
+async function measureWorkspacePairs(template: Target, twinDatabaseUrls: [string, string], endpointWorkspace: string): Promise<WorkspacePair[]> {
+  const twins = await Promise.all(twinDatabaseUrls.map((databaseUrl, i) => startServer(`api-sqlite twin ${"ab"[i]}`, "dist/server/main.js", serverEnv({ ...template, databaseUrl }))));
+  try {
+    await Promise.all(twins.map((t) => untilReady(t.port)));
+    const token = template.token;
+    const calls = await Promise.all(twins.map((t) => benchUpstreamCalls(t, token, endpointWorkspace)));
+    const spec = (call: { url: string; body: string }): RequestSpec => ({ method: "POST", headers: MCP_HEADERS, next: () => ({ path: call.url, body: call.body }), failed: rpcFailed });
+    const pairs: WorkspacePair[] = [];
+    for (let i = -WORKSPACE_WARM_PAIRS; i < WORKSPACE_PAIRS; i++) {
+      const w = (i + WORKSPACE_WARM_PAIRS) % 2; // the twin taking the workspace call
+      const [a, b] = await Promise.all([runPhase(twins[1 - w], token, spec(calls[1 - w].perServer), config), runPhase(twins[w], token, spec(calls[w].workspace), config)]);
+      const pair: WorkspacePair = { perServerUs: a.cpuUsPerRequest, workspaceUs: b.cpuUsPerRequest, workspaceOn: w === 0 ? "a" : "b", ratio: b.cpuUsPerRequest / a.cpuUsPerRequest, failed: a.non2xx + a.errors + b.non2xx + b.errors };
+      log(`workspace pair ${i < 0 ? `(warm-up) ${i + WORKSPACE_WARM_PAIRS + 1}` : i + 1} (workspace call on twin ${pair.workspaceOn}): per-server ${a.cpuUsPerRequest.toFixed(0)}, workspace ${b.cpuUsPerRequest.toFixed(0)} µs CPU/call = ${pair.ratio.toFixed(2)}×`);
+      if (i >= 0) pairs.push(pair);
     }
-    const [a, b] = [got[perServer.path], got[workspace.path]];
-    const pair = { perServerUs: a.cpuUsPerRequest, workspaceUs: b.cpuUsPerRequest, workspaceFirst, ratio: b.cpuUsPerRequest / a.cpuUsPerRequest, failed: a.non2xx + a.errors + b.non2xx + b.errors };
-    log(`workspace pair ${i + 1}: per-server ${a.cpuUsPerRequest.toFixed(0)}, workspace ${b.cpuUsPerRequest.toFixed(0)} µs CPU/call = ${pair.ratio.toFixed(2)}×`);
-    pairs.push(pair);
+    return pairs;
+  } finally {
+    await Promise.all(twins.map((t) => t.stop()));
   }
-  return { rows, pairs };
 }
 
 const median = (values: number[]) => {
@@ -485,8 +518,8 @@ function printGateway(rows: GatewayRow[], pairs: WorkspacePair[], endpointRecord
     const ratio = r.cpuRatioToRelay === null ? "" : `  ${fmt(r.cpuRatioToRelay, 2)}× the relay baseline`;
     console.log(`  ${r.path.padEnd(width)}  ${fmt(r.rps, 0).padStart(6)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  ${fmt(r.cpuUsPerRequest, 0)} µs CPU/call (${r.process})${ratio}${bad}`);
   }
-  console.log(`  workspace endpoint against the per-server one, ${pairs.length} pairs back to back at ${config.connections} agents (µs CPU/call):`);
-  for (const p of pairs) console.log(`    ${fmt(p.workspaceUs, 0)} against ${fmt(p.perServerUs, 0)} = ${fmt(p.ratio, 2)}×${p.workspaceFirst ? " (workspace first)" : ""}${p.failed ? `  ${p.failed} non-2xx/err` : ""}`);
+  console.log(`  workspace endpoint against the per-server one, ${pairs.length} pairs at the same time in two fresh servers (twins a and b, after ${WORKSPACE_WARM_PAIRS} pairs not counted), ${config.connections} agents each (µs CPU/call):`);
+  for (const p of pairs) console.log(`    ${fmt(p.workspaceUs, 0)} against ${fmt(p.perServerUs, 0)} = ${fmt(p.ratio, 2)}× (workspace call on twin ${p.workspaceOn})${p.failed ? `  ${p.failed} non-2xx/err` : ""}`);
 }
 
 function gatewayChecks(rows: GatewayRow[], pairs: WorkspacePair[]): TargetCheck[] {
@@ -503,7 +536,7 @@ function gatewayChecks(rows: GatewayRow[], pairs: WorkspacePair[]): TargetCheck[
   return [
     {
       store: "api-sqlite",
-      target: "workspace endpoint tools/call CPU ≤ 1.2× the per-server endpoint's (median of same-minute pairs)",
+      target: "workspace endpoint tools/call CPU ≤ 1.2× the per-server endpoint's (median of side-by-side pairs)",
       measured: `${fmt(pairRatio, 2)}× (pairs ${pairs.map((p) => fmt(p.ratio, 2)).join(", ")}; the rows above ${fmt(wsRatio, 2)}×)`,
       pass: ws.non2xx === 0 && ws.errors === 0 && pairs.every((p) => p.failed === 0) && pairRatio <= 1.2,
     },
@@ -549,7 +582,8 @@ async function main() {
   const endpointRecords = seedSqlite(template, endpointWorkspace, ENDPOINT_WORKSPACE_RECORDS, key, { namespaces: true }).length;
   log(`seeded ${endpointRecords} records into the workspace endpoint's workspace ${endpointWorkspace}`);
   // Each server gets its own copy, so one's writes do not change what the other reads.
-  for (const name of ["baseline", "api"]) copyFileSync(template, join(tmp, `${name}.sqlite`));
+  // The twins are the workspace target's (measureWorkspacePairs).
+  for (const name of ["baseline", "api", "twin-a", "twin-b"]) copyFileSync(template, join(tmp, `${name}.sqlite`));
 
   const targets: Target[] = [
     { store: "baseline-sqlite", kind: "baseline", databaseUrl: `sqlite:${join(tmp, "baseline.sqlite")}`, token, readWorkspace, writeWorkspace, ids },
@@ -583,7 +617,8 @@ async function main() {
     for (const p of prepared) rows.push(await measure(p, operation));
   }
   const apiSqlite = prepared.find((p) => p.target.store === "api-sqlite")!;
-  const { rows: gateway, pairs } = await measureGateway(apiSqlite, prepared.find((p) => p.target.store === "baseline-sqlite")!, endpointWorkspace);
+  const gateway = await measureGateway(apiSqlite, prepared.find((p) => p.target.store === "baseline-sqlite")!, endpointWorkspace);
+  const pairs = await measureWorkspacePairs(apiSqlite.target, [`sqlite:${join(tmp, "twin-a.sqlite")}`, `sqlite:${join(tmp, "twin-b.sqlite")}`], endpointWorkspace);
   const isolation = await measureIsolation(apiSqlite, cases, hanging);
   await stopAll();
   load.after = loadavg();
@@ -655,7 +690,7 @@ async function main() {
     })),
     loadWarning: Math.max(load.before[0], load.after![0]) > LOAD_WARNING,
     workspaceEndpointRecords: endpointRecords + 1,
-    workspacePairs: pairs.map((p) => ({ perServerUs: round(p.perServerUs, 1), workspaceUs: round(p.workspaceUs, 1), workspaceFirst: p.workspaceFirst, ratio: round(p.ratio, 3), failed: p.failed })),
+    workspacePairs: pairs.map((p) => ({ perServerUs: round(p.perServerUs, 1), workspaceUs: round(p.workspaceUs, 1), workspaceOn: p.workspaceOn, ratio: round(p.ratio, 3), failed: p.failed })),
     gateway: gateway.map((g) => ({ path: g.path, connections: g.connections, process: g.process, cpuRatioToRelay: g.cpuRatioToRelay === null ? null : round(g.cpuRatioToRelay, 2), rps: round(g.rps, 0), p50Ms: round(g.p50Ms, 3), p99Ms: round(g.p99Ms, 3), cpuUsPerRequest: round(g.cpuUsPerRequest, 1), non2xx: g.non2xx, errors: g.errors })),
     isolation: {
       connectTimeoutMs: config.connectTimeoutMs,
