@@ -41,6 +41,12 @@ export interface Tracing {
 /** What one request knows about itself, for log lines and spans deep in the call path. */
 export interface RequestScope {
   log: Logger | undefined;
+  /**
+   * An info line of fixed keys that can carry no secret (the gateway's `mcp message`), with the
+   * request's ids, through a logger that redacts nothing: pino's wildcard redaction and a child
+   * per request were most of that line's cost (as of the access line's, app.ts). Absent: use log.
+   */
+  note?(fields: Record<string, unknown>, msg: string): void;
   /** Upstream URL → MCP server id, filled as the gateway opens records (for upstream spans and labels). */
   servers: Map<string, string>;
   /** The tool of the tools/call being relayed, set by the gateway (never read from the arguments). */

@@ -33,6 +33,7 @@ type ValidatedRequest = Request & { openapi?: { openApiRoute?: string; schema?: 
 
 /** `root`: the logger each request's child (requestId and traceId bound together, one child, not two) is made from. */
 export function observeHttp(operationOf: OperationOf, root?: Logger) {
+  const plain = root?.child({}, { redact: { paths: [], censor: "[redacted]" } });
   return (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
     const operation = () => {
@@ -64,6 +65,7 @@ export function observeHttp(operationOf: OperationOf, root?: Logger) {
         get log() {
           return requestLog();
         },
+        ...(plain ? { note: (fields: Record<string, unknown>, msg: string) => plain.info({ requestId: res.locals.requestId, traceId, ...fields }, msg) } : {}),
         servers: new Map(),
         tool: null,
         serverId: null,

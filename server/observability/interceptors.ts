@@ -10,7 +10,10 @@ const seconds = (since: number) => (performance.now() - since) / 1000;
 
 function logMessage(endpoint: GatewayEndpoint, serverId: string | null, method: string, tool: string | null, outcome: string, started: number) {
   const ms = Math.round((performance.now() - started) * 10) / 10;
-  currentScope()?.log?.info({ endpoint, serverId, method, ...(tool ? { tool } : {}), outcome, ms }, "mcp message");
+  const scope = currentScope();
+  const fields = { endpoint, serverId, method, ...(tool ? { tool } : {}), outcome, ms };
+  if (scope?.note) scope.note(fields, "mcp message");
+  else scope?.log?.info(fields, "mcp message");
 }
 
 function reportMessage(endpoint: GatewayEndpoint, serverId: string | null, method: string, tool: string | null, outcome: string, started: number) {
