@@ -356,8 +356,8 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
     }
   }
 
-  /** Runs `use` on one member's kept upstream session, recording a failure on its record. */
-  async function onMember<T>(ctx: GatewayContext, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>): Promise<T> {
+  /** Runs `use` on one member's kept upstream session, recording a failure on its record (not one the agent's own cancellation caused). */
+  async function onMember<T>(ctx: GatewayContext, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>, cancelled?: AbortSignal): Promise<T> {
     if (ctx.unavailable) throw ctx.unavailable;
     const enabled = ctx.requireEnabled();
     // A user-scope member's session is the calling person's own: never shared with anyone else.
@@ -385,7 +385,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
           throw new WorkspaceCallError(URL_ELICITATION_REQUIRED, message, moved.error, { elicitations: [{ mode: "url", url, message, elicitationId }] });
         }
       }
-      await ctx.recordFailure(error).catch(() => {});
+      if (!cancelled?.aborted) await ctx.recordFailure(error).catch(() => {});
       throw error;
     }
   }
@@ -486,20 +486,22 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
       if (!up) throw new WorkspaceCallError(-32003, `MCP server '${ctx.server.name}' does not accept this request.`);
       let result: Json;
       try {
-        result = await onMember(ctx, timeoutMs, (calls) => send(calls, (up.params ?? {}) as Json));
+        result = await onMember(ctx, timeoutMs, (calls) => send(calls, (up.params ?? {}) as Json), cancelled);
       } catch (err) {
+        if (cancelled?.aborted) {
+          // The agent went away or sent notifications/cancelled: not the member's failure.
+          ex.fail(-32800, "cancelled", "cancelled");
+          throw new WorkspaceCallError(-32800, "The request was cancelled.");
+        }
         if (isConnectionError(err)) {
           const code = err.class === "timeout" ? -32005 : -32004;
           const text = `MCP server '${ctx.server.name}' could not be used: ${err.message}.`;
-          ex.fail(code, text, cancelled?.aborted ? "cancelled" : err.class === "timeout" ? "timeout" : "upstream_error");
+          ex.fail(code, text, err.class === "timeout" ? "timeout" : "upstream_error");
           throw new WorkspaceCallError(code, text, err);
         }
-        // The server's own JSON-RPC error (passed on as it is), or the agent went away.
-        if (cancelled?.aborted) ex.fail(-32800, "cancelled", "cancelled");
-        else {
-          const code = (err as { code?: unknown })?.code;
-          ex.onUpstreamMessage({ jsonrpc: "2.0", id: 1, error: { code: typeof code === "number" ? code : -32603, message: String((err as Error)?.message ?? err) } });
-        }
+        // The server's own JSON-RPC error, passed on as it is.
+        const code = (err as { code?: unknown })?.code;
+        ex.onUpstreamMessage({ jsonrpc: "2.0", id: 1, error: { code: typeof code === "number" ? code : -32603, message: String((err as Error)?.message ?? err) } });
         throw err;
       }
       const out = ex.onUpstreamMessage({ jsonrpc: "2.0", id: 1, result });

@@ -130,7 +130,15 @@ function elicit(ex: Exchange, connect: ConnectRequired): JsonRpcMessage[] {
 
 const connectFailure = (connect: ConnectRequired): ConnectionError => ({ class: "auth", message: `${connect.message} ${connect.url}`, httpStatus: null });
 
+/** Why an exchange was ended by the agent itself (gone, or notifications/cancelled), not by the server or the deadline. */
+class AgentCancelled extends Error {}
+
+/** A request in flight, as the agent's notifications/cancelled names it: its server, upstream session, token and id. */
+const flightKey = (actor: Actor, ctx: GatewayContext, id: unknown) => `${ctx.server.id}\n${ctx.upstreamSessionId ?? ""}\n${actor.tokenId}\n${JSON.stringify(id)}`;
+
 export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin }: McpGatewayDeps) {
+  // In this process: a notifications/cancelled that reaches another replica leaves the call to its deadline.
+  const inFlight = new Map<string, AbortController>();
   const actorOf = (req: Request): Actor => {
     checkOrigin(req, publicOrigin());
     return (req as Request & { auth: Actor }).auth;
@@ -196,6 +204,10 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         return;
       }
       const target = ctx.requireEnabled();
+      // The agent's notifications/cancelled ends its request's exchange here too (the upstream is told as well).
+      for (const m of ex.forward) {
+        if (m.method === "notifications/cancelled") inFlight.get(flightKey(actor, ctx, (m.params as { requestId?: unknown } | undefined)?.requestId))?.abort(new AgentCancelled("the agent cancelled the request"));
+      }
       if (ctx.connect) {
         // This person has no usable connection of their own: every request is told where to connect; nothing goes upstream.
         if (!ex.awaitsAnswer) throw new UpstreamFailure(connectFailure(ctx.connect));
@@ -211,12 +223,19 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       const bounded = ex.forward.some((m) => typeof m.method === "string" && "id" in m && m.method !== "subscriptions/listen");
       const timer = bounded ? setTimeout(() => controller.abort(new Deadline(`no answer within ${toolTimeoutMs} ms`)), toolTimeoutMs) : null;
       res.on("close", () => {
-        if (!res.writableFinished) controller.abort(new Error("the agent closed the connection"));
+        if (!res.writableFinished) controller.abort(new AgentCancelled("the agent closed the connection"));
+      });
+      const flights = ex.forward.filter((m) => "id" in m && typeof m.method === "string").map((m) => flightKey(actor, ctx, m.id));
+      for (const key of flights) inFlight.set(key, controller);
+      res.on("close", () => {
+        for (const key of flights) if (inFlight.get(key) === controller) inFlight.delete(key);
       });
       const fail = async (err: unknown) => {
         const error = err instanceof Object && "class" in err ? (err as ConnectionError) : describeFailure(err, target, toolTimeoutMs);
-        await ctx.recordFailure(error).catch((e) => log.warn({ err: e }, "could not record the upstream failure"));
-        const agentGone = res.destroyed || (controller.signal.aborted && !(controller.signal.reason instanceof Deadline));
+        // The agent's own going away or notifications/cancelled says nothing of the server: not its failure.
+        const agentGone = res.destroyed || controller.signal.reason instanceof AgentCancelled;
+        if (agentGone) log.debug({ serverId: ctx.server.id }, "the agent cancelled an upstream request");
+        else await ctx.recordFailure(error).catch((e) => log.warn({ err: e }, "could not record the upstream failure"));
         const answers = ex.fail(
           error.class === "timeout" ? GATEWAY_UPSTREAM_TIMEOUT : GATEWAY_UPSTREAM_FAILED,
           agentText(ctx, error),

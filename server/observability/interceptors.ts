@@ -104,7 +104,7 @@ const WORKSPACE_METHODS: Record<string, string> = {
 };
 
 // The workspace gateway's JSON-RPC error codes (domain/workspace-gateway.ts) as outcomes.
-const WORKSPACE_OUTCOMES: Record<number, string> = { [-32003]: "denied", [-32004]: "upstream_error", [-32005]: "timeout" };
+const WORKSPACE_OUTCOMES: Record<number, string> = { [-32003]: "denied", [-32004]: "upstream_error", [-32005]: "timeout", [-32800]: "cancelled" };
 
 /** The workspace endpoint: each use case it answers, with its outcome (and tool, for calls). */
 export function observeWorkspace<W extends object>(workspace: W, endpoint: GatewayEndpoint = "workspace"): W {
