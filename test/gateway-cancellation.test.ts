@@ -1,6 +1,6 @@
 // An agent's own cancellation of a tools/call (it closes the connection, or sends
 // notifications/cancelled) is not the member's failure: the record keeps its status and
-// lastError, the workspace's health counts no failure, and the call's event says cancelled.
+// lastError, the workspace's health counts no failure, and the call's event and log line say cancelled.
 // A real upstream failure (the deadline) is still recorded. Real SDK v1 upstream and agents.
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -45,7 +45,9 @@ async function afterwards(s: Awaited<ReturnType<typeof setup>>) {
   const health = await raw(srv.baseUrl, "GET", `/api/workspaces/${s.ws}/health`, { token: s.admin });
   const events = await raw(srv.baseUrl, "GET", `/api/mcp-servers/${s.id}/events`, { token: s.admin });
   const slow = (events.json.data as { type: string; toolCall?: { tool: string; outcome: string } }[]).find((e) => e.type === "tool_called" && e.toolCall?.tool === "slow");
-  return { connectorStatus: record.json.connectorStatus, lastError: record.json.lastError, failures15m: health.json.data[0].failures15m, outcome: slow?.toolCall?.outcome };
+  // The gateway's "mcp message" line for the call (info level, 30).
+  const line = srv.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "mcp message" && l.tool === "slow" && l.serverId === s.id);
+  return { connectorStatus: record.json.connectorStatus, lastError: record.json.lastError, failures15m: health.json.data[0].failures15m, outcome: slow?.toolCall?.outcome, logged: line && { outcome: line.outcome, level: line.level } };
 }
 
 /** A tools/call of `slow` whose HTTP request the agent aborts once the upstream is working on it. */
@@ -86,7 +88,7 @@ describe.each([
   ["POST /api/mcp-servers/{id}/mcp", "perServer"],
   ["POST /api/workspaces/{workspaceId}/mcp", "workspace"],
 ] as const)("%s: the agent's own cancellation", (_route, endpointKind) => {
-  test("when the agent closes its connection mid-call, then the member's record keeps connected with no lastError, health counts no failure, and the event says cancelled", async () => {
+  test("when the agent closes its connection mid-call, then the member's record keeps connected with no lastError, health counts no failure, and the event and the mcp message line say cancelled", async () => {
     const s = await setup();
     const { client, transport } = await agent(s[endpointKind], s.token);
     await client.callTool({ name: endpointKind === "perServer" ? "echo" : "member__echo", arguments: { text: "warm" } });
@@ -94,11 +96,11 @@ describe.each([
     await abandonedCall(s[endpointKind], s.token, session);
     await pastDeadline();
     await vi.waitFor(async () => expect((await afterwards(s)).outcome).toBeDefined());
-    expect(await afterwards(s)).toEqual({ connectorStatus: "connected", lastError: null, failures15m: 0, outcome: "cancelled" });
+    expect(await afterwards(s)).toEqual({ connectorStatus: "connected", lastError: null, failures15m: 0, outcome: "cancelled", logged: { outcome: "cancelled", level: 30 } });
     await client.close();
   }, 30_000);
 
-  test("when the agent sends notifications/cancelled mid-call, then the member's record keeps connected with no lastError, health counts no failure, and the event says cancelled", async () => {
+  test("when the agent sends notifications/cancelled mid-call, then the member's record keeps connected with no lastError, health counts no failure, and the event and the mcp message line say cancelled", async () => {
     const s = await setup();
     const { client } = await agent(s[endpointKind], s.token);
     const prefix = endpointKind === "perServer" ? "" : "member__";
@@ -106,19 +108,19 @@ describe.each([
     await cancelledCall(client, `${prefix}slow`);
     await pastDeadline();
     await vi.waitFor(async () => expect((await afterwards(s)).outcome).toBeDefined());
-    expect(await afterwards(s)).toEqual({ connectorStatus: "connected", lastError: null, failures15m: 0, outcome: "cancelled" });
+    expect(await afterwards(s)).toEqual({ connectorStatus: "connected", lastError: null, failures15m: 0, outcome: "cancelled", logged: { outcome: "cancelled", level: 30 } });
     // The member still serves the agent.
     expect(await client.callTool({ name: `${prefix}echo`, arguments: { text: "again" } })).toMatchObject({ content: [{ text: "again" }] });
     await client.close();
   }, 30_000);
 
-  test("when the member does not answer within MCP_API_TOOL_TIMEOUT_MS, then that is still its failure: lastError timeout, one failure in health, the event says timeout", async () => {
+  test("when the member does not answer within MCP_API_TOOL_TIMEOUT_MS, then that is still its failure: lastError timeout, one failure in health, the event and the mcp message line say timeout", async () => {
     const s = await setup();
     const { client } = await agent(s[endpointKind], s.token);
     const prefix = endpointKind === "perServer" ? "" : "member__";
     await client.callTool({ name: `${prefix}echo`, arguments: { text: "warm" } });
     await expect(client.callTool({ name: `${prefix}slow`, arguments: { ms: 10_000 } })).rejects.toThrow(/no answer within 1500 ms/);
-    expect(await afterwards(s)).toEqual({ connectorStatus: "error", lastError: expect.objectContaining({ class: "timeout" }), failures15m: 1, outcome: "timeout" });
+    expect(await afterwards(s)).toEqual({ connectorStatus: "error", lastError: expect.objectContaining({ class: "timeout" }), failures15m: 1, outcome: "timeout", logged: { outcome: "timeout", level: 30 } });
     await client.close();
   }, 30_000);
 });
