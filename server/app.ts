@@ -215,36 +215,7 @@ export function buildApp(deps: AppDeps): Express {
   const workspaceHandlers = lazyHandlers(["sendWorkspaceMessage", "openWorkspaceStream", "closeWorkspaceSession", "sendToolsetMessage"], async () =>
     (await import("./http/workspace-mcp.js")).workspaceMcpHandlers(deps.gateway.workspace, deps.gateway.publicOrigin, (actor, id) => deps.toolsets.serving(actor, id)),
   );
-  const direct = { spec, bodyLimitBytes: JSON_BODY_LIMIT_BYTES, migrated: () => deps.readiness.migrated(), authenticate: checkBearer, validateResponses: deps.validateResponses };
-  const directRoutes = [
-    directGatewayRoute({ ...direct, handler: gatewayHandlers.sendMcpServerMessage }),
-    // The workspace endpoint's POST the same way (issue 21 holds its CPU per call against the per-server endpoint's).
-    directGatewayRoute({ ...direct, operation: WORKSPACE_OPERATION, handler: workspaceHandlers.sendWorkspaceMessage }),
-  ];
-  // Their POSTs are taken before Express's app and router dispatch (issue 25): with Express's own
-  // set-up of a request (its request and response prototypes), the request id and log line, and
-  // the observability scope, as every request gets them; one they hand on enters the app below,
-  // whose first layer then passes it (and an error, if they failed it) to the rest of the stack.
-  // Express calls app.handle for every request it is given (express.js: app(req, res) → app.handle), untyped.
-  const dispatching = app as Express & { handle(req: Request, res: Response, callback?: NextFunction): void };
-  const expressHandle = dispatching.handle;
-  dispatching.handle = function handle(req, res, callback) {
-    const route = callback === undefined && req.method === "POST" ? directRoutes.find((r) => r.takes(req.url)) : undefined;
-    if (route === undefined) return expressHandle.call(app, req, res, callback);
-    asExpressRequest(app, req, res);
-    const handOn = (err?: unknown) => {
-      res.locals.handedOn = { err };
-      expressHandle.call(app, req, res);
-    };
-    context(req, res, () => observe(req, res, () => route(req, res, handOn)));
-  };
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const handedOn = res.locals.handedOn as { err: unknown } | undefined;
-    if (handedOn === undefined) return context(req, res, () => observe(req, res, next));
-    res.locals.handedOn = undefined;
-    next(handedOn.err);
-  });
-  // The contract validator's options; the REST direct route (below) builds eov's validators from the same ones.
+  // The contract validator's options; the direct routes (below) build eov's validators from the same ones.
   const validatorOptions: Parameters<typeof OpenApiValidator.middleware>[0] = {
     // eov deep-copies it before use (lodash.clonedeep in its middleware()), so no copy here.
     apiSpec: spec,
@@ -281,6 +252,35 @@ export function buildApp(deps: AppDeps): Express {
       },
     },
   };
+  const direct = { spec, bodyLimitBytes: JSON_BODY_LIMIT_BYTES, migrated: () => deps.readiness.migrated(), authenticate: checkBearer, validatorOptions };
+  const directRoutes = [
+    directGatewayRoute({ ...direct, handler: gatewayHandlers.sendMcpServerMessage }),
+    // The workspace endpoint's POST the same way (issue 21 holds its CPU per call against the per-server endpoint's).
+    directGatewayRoute({ ...direct, operation: WORKSPACE_OPERATION, handler: workspaceHandlers.sendWorkspaceMessage }),
+  ];
+  // Their POSTs are taken before Express's app and router dispatch (issue 25): with Express's own
+  // set-up of a request (its request and response prototypes), the request id and log line, and
+  // the observability scope, as every request gets them; one they hand on enters the app below,
+  // whose first layer then passes it (and an error, if they failed it) to the rest of the stack.
+  // Express calls app.handle for every request it is given (express.js: app(req, res) → app.handle), untyped.
+  const dispatching = app as Express & { handle(req: Request, res: Response, callback?: NextFunction): void };
+  const expressHandle = dispatching.handle;
+  dispatching.handle = function handle(req, res, callback) {
+    const route = callback === undefined && req.method === "POST" ? directRoutes.find((r) => r.takes(req.url)) : undefined;
+    if (route === undefined) return expressHandle.call(app, req, res, callback);
+    asExpressRequest(app, req, res);
+    const handOn = (err?: unknown) => {
+      res.locals.handedOn = { err };
+      expressHandle.call(app, req, res);
+    };
+    context(req, res, () => observe(req, res, () => route(req, res, handOn)));
+  };
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const handedOn = res.locals.handedOn as { err: unknown } | undefined;
+    if (handedOn === undefined) return context(req, res, () => observe(req, res, next));
+    res.locals.handedOn = undefined;
+    next(handedOn.err);
+  });
   // GET, create and PATCH of /api/mcp-servers the same way, with the handlers the router mounts for them (server/http/rest-direct.ts).
   const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...toolPinHandlers(deps.toolPins), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
   app.use(directRestRoute({ spec, validatorOptions, bodyLimitBytes: JSON_BODY_LIMIT_BYTES, migrated: direct.migrated, authenticate: checkBearer, handler: (op) => operationRoute(spec.paths[op.route][op.method], handlers) }));

@@ -16,6 +16,7 @@
 // - with response validation on, each JSON answer, by eov's own ResponseValidator for this operation.
 import type { Express, NextFunction, Request, Response } from "express";
 import ajvModule from "express-openapi-validator/dist/framework/ajv/index.js";
+import openApiValidatorModule from "express-openapi-validator/dist/openapi.validator.js";
 import responseValidatorModule from "express-openapi-validator/dist/middlewares/openapi.response.validator.js";
 
 export const DIRECT_ROUTE = "/api/mcp-servers/{id}/mcp";
@@ -50,6 +51,7 @@ const FIRST_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
 type Validate = ((data: unknown) => boolean) & { errors?: unknown };
 type Schema = Record<string, unknown>;
 type Spec = { openapi: string; paths: Record<string, Record<string, Schema>>; components: Record<string, Record<string, Schema>> };
+type EovInternals = { options: { validateResponses: false | Schema }; ajvOpts: { request: unknown; response: unknown } };
 type ResponseValidatorLike = {
   buildValidators(responses: unknown, key: string): unknown;
   _validate(args: { validators: unknown; body: unknown; statusCode: number; path: string; accepts: string[] }): void;
@@ -62,13 +64,14 @@ export interface DirectRouteDeps {
   /** The bearer check eov's security handler runs: token, rate limit, scope; throws as that handler throws. */
   authenticate(req: Request, res: Response, operationId: string): Promise<void>;
   handler(req: Request, res: Response): Promise<void>;
-  validateResponses: boolean;
+  /** The options app.ts gives OpenApiValidator.middleware (a copy is taken: eov normalises them in place). */
+  validatorOptions: object;
   /** Which operation (default: the per-server endpoint's POST). */
   operation?: DirectOperation;
 }
 
 /** The operation's validators, compiled at its first request (as eov compiles a route's). */
-function compile(spec: Spec, operation: DirectOperation, validateResponses: boolean) {
+function compile(spec: Spec, operation: DirectOperation, validatorOptions: object) {
   const item = spec.paths[operation.route];
   const op = item.post as { parameters?: Schema[]; requestBody?: { $ref?: string; required?: boolean; content: Record<string, { schema: Schema }> }; responses: unknown };
   const deref = <T>(node: T & { $ref?: string }, kind: string): T => (node.$ref ? (spec.components[kind][node.$ref.replace(/^.+\//, "")] as T) : node);
@@ -77,27 +80,15 @@ function compile(spec: Spec, operation: DirectOperation, validateResponses: bool
   if (pathParams.length !== 1 || pathParams[0].name !== operation.param || parameters.length !== 1) throw new Error(`${operation.route}: the direct route knows one path parameter, ${operation.param}`);
   const body = deref(op.requestBody!, "requestBodies");
   if (Object.keys(body.content).join() !== "application/json") throw new Error(`${operation.route}: the direct route knows only application/json bodies`);
-  // eov's request options (app.ts: allErrors, no coercion; its own defaults otherwise).
-  const ajv = ajvModule.createRequestAjv({ openapi: spec.openapi, components: spec.components } as never, {
-    strict: false,
-    strictNumbers: true,
-    strictTuples: true,
-    allowUnionTypes: false,
-    validateSchema: false,
-    coerceTypes: false,
-    useDefaults: true,
-    removeAdditional: false,
-    validateFormats: true,
-    allErrors: true,
-    formats: {},
-    serDesMap: {},
-  } as never) as unknown as { compile(schema: Schema): Validate };
+  // eov's own Ajv options, normalised by eov from the options app.ts gives it (formats included).
+  const eov = new openApiValidatorModule.OpenApiValidator({ ...validatorOptions } as never) as unknown as EovInternals;
+  const ajv = ajvModule.createRequestAjv({ openapi: spec.openapi, components: spec.components } as never, eov.ajvOpts.request as never) as unknown as { compile(schema: Schema): Validate };
   const params = ajv.compile({ components: spec.components, type: "object", required: [operation.param], properties: { [operation.param]: pathParams[0].schema } });
   const bodies = ajv.compile({ components: spec.components, type: "object", ...(body.required ? { required: ["body"] } : {}), properties: { body: body.content["application/json"].schema } });
   let responses: ((res: Response, req: Request, body: unknown) => void) | null = null;
-  if (validateResponses) {
+  if (eov.options.validateResponses) {
     // eov's own response check, on a copy of the spec as eov keeps one.
-    const validator = new responseValidatorModule.ResponseValidator(structuredClone(spec) as never, { removeAdditional: false, strict: false, strictNumbers: true, strictTuples: true, allowUnionTypes: false, validateSchema: false, useDefaults: false, validateFormats: true, formats: {}, serDesMap: {} } as never) as unknown as ResponseValidatorLike;
+    const validator = new responseValidatorModule.ResponseValidator(structuredClone(spec) as never, eov.ajvOpts.response as never) as unknown as ResponseValidatorLike;
     const validators = validator.buildValidators(structuredClone(op.responses), `POST-${operation.expressRoute}-application/json`);
     responses = (res, req, data) => {
       const contentType = res.getHeader("content-type");
@@ -182,7 +173,7 @@ export function directGatewayRoute(deps: DirectRouteDeps) {
     ) {
       return next();
     }
-    checks ??= compile(deps.spec, operation, deps.validateResponses);
+    checks ??= compile(deps.spec, operation, deps.validatorOptions);
     const id = match[1];
     if (!checks.id(id)) return next();
     const ready = checks;
