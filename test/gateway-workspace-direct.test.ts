@@ -110,7 +110,7 @@ async function startCountedPeer(): Promise<Counted> {
 
 let peer: Counted;
 beforeAll(async () => {
-  srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "3000", MCP_API_TOOL_TIMEOUT_MS: "1500" } });
+  srv = await startServer({ env: { MCP_API_ALLOW_PRIVATE_NETWORK: "true", MCP_API_CONNECT_TIMEOUT_MS: "3000", MCP_API_TOOL_TIMEOUT_MS: "4000" } });
   peer = await startCountedPeer();
 });
 afterAll(async () => {
@@ -185,7 +185,7 @@ describe("POST /api/workspaces/{workspaceId}/mcp: a 2025-era member's tools/call
     await agent.callTool({ name: "sleepy__echo", arguments: { text: "awake" } });
     const opened = peer.opened();
     const since = peer.messages.length;
-    await expect(agent.callTool({ name: "sleepy__slow", arguments: { ms: 10_000 } })).rejects.toThrow(/-32005.*no answer within 1500 ms/);
+    await expect(agent.callTool({ name: "sleepy__slow", arguments: { ms: 10_000 } })).rejects.toThrow(/-32005.*no answer within 4000 ms/);
     const record = await raw(srv.baseUrl, "GET", `/api/mcp-servers/${id}`, { token: admin });
     expect(record.json).toMatchObject({ connectorStatus: "error", lastError: { class: "timeout" } });
     const [call] = callsOf(since, "slow");
