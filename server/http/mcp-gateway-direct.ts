@@ -18,6 +18,7 @@ import type { Express, NextFunction, Request, Response } from "express";
 import ajvModule from "express-openapi-validator/dist/framework/ajv/index.js";
 import openApiValidatorModule from "express-openapi-validator/dist/openapi.validator.js";
 import responseValidatorModule from "express-openapi-validator/dist/middlewares/openapi.response.validator.js";
+import { JSON_TYPE, parseJsonBody, readBody } from "./json-body.js";
 
 export const DIRECT_ROUTE = "/api/mcp-servers/{id}/mcp";
 
@@ -43,10 +44,6 @@ export const WORKSPACE_OPERATION: DirectOperation = {
   expressRoute: "/api/workspaces/:workspaceId/mcp",
   pattern: /^\/api\/workspaces\/([^/?#]+)\/mcp$/,
 };
-// What body-parser and eov both take as this operation's media type without another look.
-const JSON_TYPE = /^application\/json(?:; ?charset=(?:utf-8|UTF-8))?$/;
-// body-parser's strict mode: the first non-blank character opens an object or an array.
-const FIRST_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
 
 type Validate = ((data: unknown) => boolean) & { errors?: unknown };
 type Schema = Record<string, unknown>;
@@ -100,28 +97,6 @@ function compile(spec: Spec, operation: DirectOperation, validatorOptions: objec
   return { id: (id: string) => params({ [operation.param]: id }), body: (value: unknown) => bodies({ body: value }), responses };
 }
 
-/** As body-parser fails a body that is not strict JSON (the problem handler reads its type). */
-function parseFailure(message: string, text: string) {
-  return Object.assign(new SyntaxError(message), { status: 400, statusCode: 400, expose: true, type: "entity.parse.failed", body: text });
-}
-
-function readBody(req: Request, length: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let ended = false;
-    req.on("data", (chunk: Buffer) => void chunks.push(chunk));
-    req.on("end", () => {
-      ended = true;
-      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
-    });
-    req.on("error", reject);
-    // As raw-body reports a request whose client went away mid-body.
-    req.on("close", () => {
-      if (!ended) reject(Object.assign(new Error("request aborted"), { status: 400, statusCode: 400, expose: true, code: "ECONNABORTED", type: "request.aborted" }));
-    });
-  });
-}
-
 /**
  * The gateway's JSON answer as Express's res.json writes it (the same headers and bytes), in one
  * writeHead and one end: the serialised text, not a copy of it. False when Express must write it
@@ -139,20 +114,6 @@ function writeJson(res: Response, body: unknown): boolean {
 export function directGatewayRoute(deps: DirectRouteDeps) {
   const operation = deps.operation ?? PER_SERVER_OPERATION;
   let checks: ReturnType<typeof compile> | null = null;
-
-  /** The request's body, parsed as body-parser would; a string is body-parser's failure. */
-  function parse(bytes: Buffer): { ok: true; value: unknown } | { ok: false; error: ReturnType<typeof parseFailure> } {
-    // iconv-lite, which body-parser decodes with, drops a UTF-8 byte-order mark.
-    const text = bytes.toString("utf8", bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0);
-    if (text.length === 0) return { ok: true, value: {} };
-    const first = FIRST_CHAR.exec(text)?.[1];
-    if (first !== "{" && first !== "[") return { ok: false, error: parseFailure(`Unexpected token ${first ?? "end"} in JSON`, text) };
-    try {
-      return { ok: true, value: JSON.parse(text) };
-    } catch (err) {
-      return { ok: false, error: parseFailure((err as Error).message, text) };
-    }
-  }
 
   function directRoute(req: Request, res: Response, next: NextFunction): void {
     if (req.method !== "POST") return next();
@@ -179,7 +140,7 @@ export function directGatewayRoute(deps: DirectRouteDeps) {
     const ready = checks;
     readBody(req, length).then(
       (bytes) => {
-        const parsed = parse(bytes);
+        const parsed = parseJsonBody(bytes);
         if (!parsed.ok) return next(parsed.error);
         req.body = parsed.value;
         // Not what this operation takes: eov answers it after the token check, as before.

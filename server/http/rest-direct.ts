@@ -21,6 +21,7 @@ import openApiValidatorModule from "express-openapi-validator/dist/openapi.valid
 import preprocessorModule from "express-openapi-validator/dist/middlewares/parsers/schema.preprocessor.js";
 import requestValidatorModule from "express-openapi-validator/dist/middlewares/openapi.request.validator.js";
 import responseValidatorModule from "express-openapi-validator/dist/middlewares/openapi.response.validator.js";
+import { JSON_TYPE, parseJsonBody, readBody } from "./json-body.js";
 
 /** An operation the direct route answers: its spec path and method, and the request path it matches. */
 export interface DirectOperation {
@@ -40,10 +41,6 @@ export const DIRECT_OPERATIONS: readonly DirectOperation[] = [
   { route: "/api/mcp-servers/{id}", method: "patch", operationId: "updateMcpServer", expressRoute: "/api/mcp-servers/:id", pattern: /^\/api\/mcp-servers\/([A-Za-z0-9_-]+)$/, body: true },
 ];
 
-// What body-parser (app.ts: express.json) and eov both take as application/json in UTF-8 without another look.
-const JSON_TYPE = /^application\/json(?:; ?charset=(?:utf-8|UTF-8))?$/;
-// body-parser's strict mode: the first non-blank character opens an object or an array.
-const FIRST_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
 
 type Schema = Record<string, unknown>;
 type Spec = { openapi: string; paths: Record<string, Record<string, Schema>>; components: Record<string, Record<string, Schema>> };
@@ -97,42 +94,6 @@ function compile(spec: Spec, validatorOptions: object) {
     validateRequest: (req: Request, res: Response, next: (err?: unknown) => void) => request.validate(req as never, res as never, next),
     hookResponse,
   };
-}
-
-/** As body-parser fails a body that is not strict JSON (the problem handler reads its type). */
-function parseFailure(message: string, text: string) {
-  return Object.assign(new SyntaxError(message), { status: 400, statusCode: 400, expose: true, type: "entity.parse.failed", body: text });
-}
-
-/** The body parsed as body-parser's strict JSON parser parses it (as mcp-gateway-direct.ts does). */
-function parse(bytes: Buffer): { ok: true; value: unknown } | { ok: false; error: ReturnType<typeof parseFailure> } {
-  // iconv-lite, which body-parser decodes with, drops a UTF-8 byte-order mark.
-  const text = bytes.toString("utf8", bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0);
-  if (text.length === 0) return { ok: true, value: {} };
-  const first = FIRST_CHAR.exec(text)?.[1];
-  if (first !== "{" && first !== "[") return { ok: false, error: parseFailure(`Unexpected token ${first ?? "end"} in JSON`, text) };
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (err) {
-    return { ok: false, error: parseFailure((err as Error).message, text) };
-  }
-}
-
-function readBody(req: Request, length: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let ended = false;
-    req.on("data", (chunk: Buffer) => void chunks.push(chunk));
-    req.on("end", () => {
-      ended = true;
-      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
-    });
-    req.on("error", reject);
-    // As raw-body reports a request whose client went away mid-body.
-    req.on("close", () => {
-      if (!ended) reject(Object.assign(new Error("request aborted"), { status: 400, statusCode: 400, expose: true, code: "ECONNABORTED", type: "request.aborted" }));
-    });
-  });
 }
 
 export function directRestRoute(deps: DirectRestDeps) {
@@ -195,7 +156,7 @@ export function directRestRoute(deps: DirectRestDeps) {
     };
     if (!operation.body) return answer();
     readBody(req, length).then((bytes) => {
-      const parsed = parse(bytes);
+      const parsed = parseJsonBody(bytes);
       if (!parsed.ok) return next(parsed.error);
       req.body = parsed.value;
       answer();
