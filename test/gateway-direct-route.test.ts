@@ -3,11 +3,10 @@
 // status, headers and body it got when every request went through express-openapi-validator
 // (the snapshots were recorded on the commit before the direct route), and well-formed ones
 // still reach the upstream, including the bodies the route hands back to the generic stack.
-import { request as httpRequest } from "node:http";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startV2Peer, type GatewayPeer } from "./helpers/gateway-peers.js";
-import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
+import { exactRequest, raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 let srv: TestServer;
 let peer: GatewayPeer;
@@ -34,19 +33,7 @@ afterAll(async () => {
 type Sent = { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer };
 
 /** One request exactly as given (no header added but Host), and what came back. */
-function send({ method = "POST", path: p = path, headers = {}, body }: Sent): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
-  const url = new URL(srv.baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, method, path: p, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
-    });
-    req.on("error", reject);
-    if (body !== undefined) req.end(body);
-    else req.end();
-  });
-}
+const send = ({ method = "POST", path: p = path, headers = {}, body }: Sent) => exactRequest(srv.baseUrl, { method, path: p, headers, body });
 
 const json = (body: string | Buffer, extra: Record<string, string> = {}) => ({
   "content-type": "application/json",

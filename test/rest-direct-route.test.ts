@@ -2,9 +2,8 @@
 // contract checks must not change with it: every request below gets the status, headers and body
 // it got when every request went through express-openapi-validator (the snapshots were recorded
 // on the commit before the direct route), both those the route answers and those it hands on.
-import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
+import { exactRequest, raw, startServer, uniqueWorkspace, type TestServer } from "./helpers/server.js";
 
 let srv: TestServer;
 let ws: string;
@@ -32,19 +31,7 @@ afterAll(async () => {
 type Sent = { method?: string; path?: string; headers?: Record<string, string>; body?: string };
 
 /** One request exactly as given (no header added but Host), and what came back. */
-function send({ method = "GET", path = `/api/mcp-servers/${id}`, headers = {}, body }: Sent): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
-  const url = new URL(srv.baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
-    });
-    req.on("error", reject);
-    if (body !== undefined) req.end(body);
-    else req.end();
-  });
-}
+const send = ({ method = "GET", path = `/api/mcp-servers/${id}`, headers = {}, body }: Sent) => exactRequest(srv.baseUrl, { method, path, headers, body });
 
 const auth = (t = token) => ({ authorization: `Bearer ${t}` });
 

@@ -1,7 +1,7 @@
 // Starts the real server in-process on an ephemeral port with a temporary store,
 // and records which (operation, status) pairs the suite exercised.
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import { MAX_HEADER_BYTES } from "../../server/app.js";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -139,6 +139,23 @@ export async function storeContents(srv: TestServer): Promise<string> {
   const tables = ["mcp_servers", "api_tokens"];
   const rows = await Promise.all(tables.map((t) => srv.services.db.knex(t).select()));
   return JSON.stringify(rows);
+}
+
+/** One request exactly as given (no header added but Host: no fetch defaults), and what came back. */
+export function exactRequest(
+  baseUrl: string,
+  { method, path, headers = {}, body }: { method: string; path: string; headers?: Record<string, string>; body?: string | Buffer },
+): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 /** Raw HTTP for input the typed client cannot express. */
