@@ -222,12 +222,10 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       // Long-lived subscription streams end when the agent leaves, not at a deadline.
       const bounded = ex.forward.some((m) => typeof m.method === "string" && "id" in m && m.method !== "subscriptions/listen");
       const timer = bounded ? setTimeout(() => controller.abort(new Deadline(`no answer within ${toolTimeoutMs} ms`)), toolTimeoutMs) : null;
-      res.on("close", () => {
-        if (!res.writableFinished) controller.abort(new AgentCancelled("the agent closed the connection"));
-      });
       const flights = ex.forward.filter((m) => "id" in m && typeof m.method === "string").map((m) => flightKey(actor, ctx, m.id));
       for (const key of flights) inFlight.set(key, controller);
       res.on("close", () => {
+        if (!res.writableFinished) controller.abort(new AgentCancelled("the agent closed the connection"));
         for (const key of flights) if (inFlight.get(key) === controller) inFlight.delete(key);
       });
       const fail = async (err: unknown) => {
