@@ -371,6 +371,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       answer = await relay(fetch, { method: "GET", url: target.url, headers: upstreamHeaders(req, ctx, target), signal: controller.signal });
       if (answer.kind === "rejected") answer = { kind: "status", status: answer.status };
     } catch (err) {
+      if (controller.signal.aborted) return void res.end(); // the agent left before the server opened the stream: not the server's failure
       const error = describeFailure(err, target, toolTimeoutMs);
       await ctx.recordFailure(error);
       throw new UpstreamFailure(error);

@@ -182,7 +182,8 @@ export function observeUpstream<F extends Fetch>(fetch: F, describe: (err: unkno
         if (!response.ok && response.status !== 202) outcome = response.status === 401 || response.status === 403 ? "auth" : "http";
         return response;
       } catch (err) {
-        outcome = describe(err).class;
+        // Ended from this side before an answer, not by a deadline (each deadline's reason is a TimeoutError): the agent cancelled or left.
+        outcome = init?.signal?.aborted && (init.signal.reason as Error | undefined)?.name !== "TimeoutError" ? "cancelled" : describe(err).class;
         throw err;
       } finally {
         metrics?.upstream(method, outcome, seconds(started), serverId);
