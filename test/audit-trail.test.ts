@@ -89,7 +89,7 @@ describe("MCP_API_EVENT_RETENTION_DAYS", () => {
   const DAY = 86_400_000;
   const at = (daysAgo: number) => new Date(Date.now() - daysAgo * DAY).toISOString();
 
-  test("when events are older than the retention, then a sweep removes them in batches of 500, deleted servers' included, and keeps the rest", async () => {
+  test("when events are older than the retention, then a sweep removes them in batches of 100, deleted servers' included, and keeps the rest", async () => {
     const kept = await setup();
     const gone = await setup();
     expect((await raw(srv.baseUrl, "DELETE", `/api/mcp-servers/${gone.id}`, { token: gone.token })).status).toBe(204);
@@ -123,7 +123,7 @@ describe("MCP_API_EVENT_RETENTION_DAYS", () => {
       { days: srv.config.eventRetentionDays },
     );
     expect(await retention.runOnce()).toBe(1200);
-    expect(batches).toEqual([500, 500, 200]);
+    expect(batches).toEqual([...Array(12).fill(100), 0]);
 
     const left = await knex("audit_events").whereIn("server_id", [kept.id, gone.id]).select("actor", "type");
     expect(left.filter((r) => r.actor === "usr_old")).toHaveLength(3);

@@ -29,7 +29,9 @@ export interface EventRetentionOptions {
   onSwept?: (removed: number) => void;
 }
 
-export const RETENTION_BATCH = 500;
+// On SQLite a batch runs synchronously on the event loop: 500 rows held it for about 7 ms of
+// CPU, 100 rows for about 2.3 ms (1.1 ms of that per statement, so the sweep costs more in all).
+export const RETENTION_BATCH = 100;
 export const RETENTION_INTERVAL_MS = 10 * 60_000;
 export const RETENTION_FIRST_AFTER_MS = 60_000;
 
