@@ -364,6 +364,7 @@ function gatewayDeps(config: Config, publicOrigin: () => string, deps: Parameter
     max: config.upstreamPoolMax,
     listTtlMs: config.listTtlMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    listenCheckMs: config.listenCheckMs,
     onOpen: () => telemetry.metrics?.upstreamSessionOpened(),
   });
   const workspace = observeWorkspace(createWorkspaceGateway({

@@ -18,6 +18,8 @@ export interface Config {
   upstreamIdleMs: number;
   /** Upstream sessions kept per process at most (MCP_API_UPSTREAM_POOL_MAX). */
   upstreamPoolMax: number;
+  /** How often a kept 2026-07-28 client's silent listen stream is checked for life (MCP_API_LISTEN_CHECK_MS). */
+  listenCheckMs: number;
   /** How long a workspace-endpoint agent session lasts from its initialize (MCP_API_WORKSPACE_SESSION_MAX_MS); its stored traces go after it. */
   workspaceSessionMaxMs: number;
   /** How long a member's list without its own ttlMs is served from the process's cache (MCP_API_LIST_TTL_MS). */
@@ -116,6 +118,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditFlushMs: positiveInt(env.MCP_API_AUDIT_FLUSH_MS, 100, "MCP_API_AUDIT_FLUSH_MS"),
     upstreamIdleMs: positiveInt(env.MCP_API_UPSTREAM_IDLE_MS, 300000, "MCP_API_UPSTREAM_IDLE_MS"),
     upstreamPoolMax: positiveInt(env.MCP_API_UPSTREAM_POOL_MAX, 1000, "MCP_API_UPSTREAM_POOL_MAX"),
+    listenCheckMs: positiveInt(env.MCP_API_LISTEN_CHECK_MS, 30000, "MCP_API_LISTEN_CHECK_MS"),
     listTtlMs: positiveInt(env.MCP_API_LIST_TTL_MS, 60000, "MCP_API_LIST_TTL_MS"),
     workspaceBareNames: bool(env.MCP_API_WORKSPACE_BARE_NAMES, false),
     workspaceSessionMaxMs: positiveInt(env.MCP_API_WORKSPACE_SESSION_MAX_MS, 86_400_000, "MCP_API_WORKSPACE_SESSION_MAX_MS"),

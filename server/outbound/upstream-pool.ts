@@ -135,6 +135,8 @@ export interface UpstreamPoolOptions {
   listTtlMs: number;
   /** Bound on opening a session (MCP_API_CONNECT_TIMEOUT_MS). */
   connectTimeoutMs: number;
+  /** How often a kept client's listen stream is checked for life (MCP_API_LISTEN_CHECK_MS; default 30 s): see `checkListen`. */
+  listenCheckMs?: number;
   /** Told of each session opened (the opens metric). */
   onOpen?: () => void;
 }
@@ -186,6 +188,19 @@ interface Listening {
   openedAt: number;
   /** Nothing listened for a while the entry was in use: a stream ended, could not be opened, or lists were served before the first one was acknowledged. */
   lapsed: boolean;
+  /** What the newest listen response has delivered (keep-alives included), for the liveness check. */
+  heard: Heard | null;
+  /** The liveness check's timer, and whether a check is running. */
+  check: NodeJS.Timeout | null;
+  checking: boolean;
+}
+
+/** Bytes on one listen response: when the last arrived, and the longest wait seen for an SSE comment (a keep-alive) after the previous bytes. */
+interface Heard {
+  at: number;
+  beatGapMs: number;
+  /** The previous chunk ended a line (so a ':' opening this one starts a comment). */
+  lineEnded: boolean;
 }
 
 /**
@@ -195,6 +210,38 @@ interface Listening {
  */
 const LISTEN_LIVED_MS = 1000;
 const RELISTEN_MS = [100, 30_000] as const;
+/**
+ * A connection can die with no packet (the upstream's host gone, a NAT or proxy dropping it):
+ * its listen stream would stay "open" and hear nothing. Silent streams are checked this often.
+ */
+const LISTEN_CHECK_MS = 30_000;
+/** A stream that carried keep-alives is dead once silent for this many times its longest wait for one. */
+const BEATS_MISSED = 3;
+
+/** Counts the bytes of a listen response as they are read (the SDK reads the body; nothing is changed). */
+function hearing(res: Response, heard: Heard): Response {
+  if (!res.body) return res;
+  const tap = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, out) {
+      const now = Date.now();
+      let beat = false;
+      for (let i = 0; i < chunk.length && !beat; i++) beat = chunk[i] === 0x3a && (i === 0 ? heard.lineEnded : chunk[i - 1] === 0x0a);
+      if (beat) heard.beatGapMs = Math.max(heard.beatGapMs, now - heard.at);
+      if (chunk.length) heard.lineEnded = chunk[chunk.length - 1] === 0x0a;
+      heard.at = now;
+      out.enqueue(chunk);
+    },
+  });
+  return new Response(res.body.pipeThrough(tap), { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+/** A request that got no answer at all (timed out, or the connection failed); an error answer, HTTP or JSON-RPC, is an answer. */
+const UNANSWERED: readonly string[] = [SdkErrorCode.RequestTimeout, SdkErrorCode.ConnectionClosed, SdkErrorCode.SendFailed];
+function unanswered(err: unknown): boolean {
+  if (SdkHttpError.isInstance(err) || ProtocolError.isInstance(err)) return false;
+  if (SdkError.isInstance(err)) return UNANSWERED.includes(err.code);
+  return true; // the fetch itself failed
+}
 
 const isModern = (client: Client) => client.getNegotiatedProtocolVersion?.()?.startsWith("2026") === true;
 
@@ -263,7 +310,7 @@ const LISTENED_LISTS = [
   ["resourcesListChanged", "notifications/resources/list_changed"],
 ] as const;
 
-export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max, listTtlMs, connectTimeoutMs, onOpen }: UpstreamPoolOptions) {
+export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max, listTtlMs, connectTimeoutMs, listenCheckMs = LISTEN_CHECK_MS, onOpen }: UpstreamPoolOptions) {
   const entries = new Map<string, Entry>();
   // Who watches a record's lists (agents' GET streams), by the pool group: whichever session of
   // the group is current tells them, and sessions of a watched group are not closed as idle.
@@ -280,6 +327,7 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
     const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => {}), new Promise((r) => setTimeout(r, connectTimeoutMs).unref())]);
     if (entry.listening) {
       if (entry.listening.retry) clearTimeout(entry.listening.retry);
+      if (entry.listening.check) clearInterval(entry.listening.check);
       // Its close tells the upstream (notifications/cancelled): an upstream that does not answer holds up no shutdown.
       if (entry.listening.sub) await bounded(entry.listening.sub.close());
     }
@@ -289,8 +337,16 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
 
   function open(target: PoolTarget, key: string, group: string, transient: boolean): Entry {
     onOpen?.();
-    // A listen stream is not bounded like a request (only its acknowledgement is, in relisten).
-    const sdkFetch: GuardedFetch = listenFetch ? (input, init) => (isListenRequest(init) ? listenFetch : fetch)(input, init) : fetch;
+    // A listen stream is not bounded like a request (only its acknowledgement is, in relisten);
+    // what it delivers is heard by the liveness check.
+    const sdkFetch: GuardedFetch = async (input, init) => {
+      if (!isListenRequest(init)) return fetch(input, init);
+      const res = await (listenFetch ?? fetch)(input, init);
+      const l = entry.listening;
+      if (!l || !res.ok) return res;
+      l.heard = { at: Date.now(), beatGapMs: 0, lineEnded: true };
+      return hearing(res, l.heard);
+    };
     const transport = new StreamableHTTPClientTransport(new URL(target.url), { requestInit: { headers: target.headers }, fetch: sdkFetch });
     // The gateway takes what an agent may answer (sampling, elicitation, roots) and relays each to
     // the agent whose call the upstream is answering; outside a call there is nobody to ask.
@@ -330,7 +386,9 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
         // A kept client listens (a transient one is closed after its one use); one that replaces
         // another of its group listens for the URIs agents of this process hold before it is used.
         if (!transient) {
-          entry.listening = { sub: null, filter: null, honored: {}, queue: Promise.resolve(), retry: null, backoffMs: RELISTEN_MS[0], openedAt: 0, lapsed: false };
+          entry.listening = { sub: null, filter: null, honored: {}, queue: Promise.resolve(), retry: null, backoffMs: RELISTEN_MS[0], openedAt: 0, lapsed: false, heard: null, check: null, checking: false };
+          entry.listening.check = setInterval(() => void checkListen(entry), listenCheckMs);
+          entry.listening.check.unref();
           const listened = relisten(entry).catch(() => {});
           if (subscribed.get(group)?.size) await listened;
         }
@@ -422,6 +480,41 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
       for (const [kind, method] of LISTENED_LISTS) if (honored[kind]) deliver({ jsonrpc: "2.0", method });
       for (const uri of honored.resourceSubscriptions ?? []) if (held.has(uri)) deliver({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri } });
     });
+  }
+
+  /**
+   * The liveness check of an open listen stream: one that delivered nothing (not even a
+   * keep-alive) for a whole interval has its upstream asked server/discover. The stream is dead
+   * when that gets no answer (an error answer is one: the server is there), or when the stream
+   * had carried keep-alives and missed BEATS_MISSED of them though the server answers (that one
+   * connection was dropped). A dead stream is closed and listened again like one that dropped
+   * (a lapse: agents are told anything may have changed once the next is acknowledged). A server
+   * that sends no keep-alives and answers is trusted.
+   */
+  async function checkListen(entry: Entry) {
+    const l = entry.listening;
+    const sub = l?.sub;
+    if (!l || !sub || l.checking || entry.closed) return;
+    const silentMs = Date.now() - Math.max(l.heard?.at ?? 0, l.openedAt);
+    if (silentMs < listenCheckMs) return;
+    l.checking = true;
+    try {
+      let dead = false;
+      try {
+        // 2026-07-28 has no ping: server/discover is its cheapest request (not through discover(), which would replace the client's discovery result).
+        await current.exit(() => entry.client.request({ method: "server/discover" } as never, { timeout: connectTimeoutMs }));
+      } catch (err) {
+        dead = unanswered(err);
+      }
+      const beatGapMs = l.heard?.beatGapMs ?? 0;
+      if (beatGapMs > 0 && Date.now() - (l.heard?.at ?? 0) > BEATS_MISSED * beatGapMs) dead = true;
+      if (!dead || l.sub !== sub || entry.closed) return;
+      Object.assign(l, { sub: null, heard: null, lapsed: true, backoffMs: RELISTEN_MS[0] });
+      void sub.close().catch(() => {});
+      again(entry, true);
+    } finally {
+      l.checking = false;
+    }
   }
 
   /** Opens the entry's listen stream again, after the backoff unless `now` (once, however many ask). */
