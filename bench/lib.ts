@@ -421,7 +421,7 @@ interface Failures {
   first?: string;
 }
 
-function cannon(port: number, token: string, spec: RequestSpec, seconds: number, connections: number, record?: number[], overallRate?: number, failures?: Failures) {
+function cannon(port: number, token: string, spec: RequestSpec, seconds: number, connections: number, record?: number[], overallRate?: number, failures?: Failures, amount?: number) {
   const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...spec.headers };
   const failed = spec.failed;
   // autocannon keeps answers' bodies only for an onResponse: only when asked.
@@ -439,7 +439,8 @@ function cannon(port: number, token: string, spec: RequestSpec, seconds: number,
       {
         url: `http://127.0.0.1:${port}`,
         connections,
-        duration: seconds,
+        // With an amount, autocannon stops after that many requests; `seconds` then caps it (below).
+        ...(amount ? { amount } : { duration: seconds }),
         timeout: 10,
         ...(overallRate ? { overallRate } : {}),
         requests: [
@@ -456,6 +457,10 @@ function cannon(port: number, token: string, spec: RequestSpec, seconds: number,
       },
       (err, result) => (err ? reject(err) : resolve(result)),
     );
+    if (amount) {
+      const cap = setTimeout(() => instance.stop(), seconds * 1000);
+      instance.once("done", () => clearTimeout(cap));
+    }
     // autocannon's own histogram keeps whole milliseconds; keep exact ones for p50/p99.
     if (record) instance.on("response", (_client, _status, _bytes, responseTime) => record.push(responseTime));
   });
@@ -492,9 +497,9 @@ export async function runPhaseBeside(
   token: string,
   spec: RequestSpec,
   side: { spec: RequestSpec; connections: number; rate: number },
-  opts: { warmupSeconds: number; seconds: number; connections: number },
+  opts: PhaseOptions,
 ): Promise<{ main: PhaseResult; side: PhaseResult }> {
-  if (opts.warmupSeconds > 0) await cannon(server.port, token, spec, opts.warmupSeconds, opts.connections);
+  await warmUp(server, token, spec, opts);
   const latencies: number[] = [];
   const sideLatencies: number[] = [];
   const cpuBefore = cpuMicros(server.pid);
@@ -510,14 +515,34 @@ export async function runPhaseBeside(
   return { main: summary(result, latencies, opts.seconds, cpu, { from, to }, failures), side: summary(sideResult, sideLatencies, opts.seconds, NaN, { from, to }, sideFailures) };
 }
 
+export interface PhaseOptions {
+  /** The warm-up ends after this many requests (none: it runs `warmupSeconds`)… */
+  warmupRequests?: number;
+  /** …or after this many seconds, whichever comes first. */
+  warmupSeconds: number;
+  seconds: number;
+  connections: number;
+}
+
+/**
+ * The same requests, not measured, so that V8 has compiled the operation's code before the
+ * window opens. Its optimising tiers start after a number of calls, not of seconds: on a slow
+ * or busy machine a fixed second of warm-up leaves the first thousands of calls' compilation
+ * (on V8's background threads, which /proc counts as the server's CPU) in the window.
+ */
+async function warmUp(server: ServerProcess, token: string, spec: RequestSpec, opts: PhaseOptions): Promise<void> {
+  if (opts.warmupSeconds <= 0) return;
+  await cannon(server.port, token, spec, opts.warmupSeconds, opts.connections, undefined, undefined, undefined, opts.warmupRequests);
+}
+
 /** Warm-up, then a measured run with the server's CPU time read before and after. */
 export async function runPhase(
   server: ServerProcess,
   token: string,
   spec: RequestSpec,
-  opts: { warmupSeconds: number; seconds: number; connections: number },
+  opts: PhaseOptions,
 ): Promise<PhaseResult> {
-  if (opts.warmupSeconds > 0) await cannon(server.port, token, spec, opts.warmupSeconds, opts.connections);
+  await warmUp(server, token, spec, opts);
   const latencies: number[] = [];
   const failures: Failures = { count: 0 };
   const cpuBefore = cpuMicros(server.pid);

@@ -2,7 +2,8 @@
 // and a bare node:http baseline, each in its own process, driven by autocannon from this
 // one. Prints operation × store → req/s, p50/p99, server CPU per request, checks the
 // targets, and writes bench/results/<timestamp>.json and bench/results/latest.json.
-//   BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_CONNECTIONS (10), BENCH_SEED (100000),
+//   BENCH_SECONDS (5), BENCH_WARMUP_REQUESTS (5000), BENCH_WARMUP_SECONDS (10: the warm-up's cap),
+//   BENCH_CONNECTIONS (10), BENCH_SEED (100000),
 //   BENCH_CONNECT_TIMEOUT_MS (2000: the product's MCP_API_CONNECT_TIMEOUT_MS), BENCH_LIST_RATE (5 lists/s)
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -48,7 +49,9 @@ interface Target extends BenchTarget {
 const num = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 const config = {
   seconds: num("BENCH_SECONDS", 5),
-  warmupSeconds: num("BENCH_WARMUP_SECONDS", 1),
+  // Each phase first sends the same requests unmeasured: this many, or for at most this long.
+  warmupRequests: num("BENCH_WARMUP_REQUESTS", 5_000),
+  warmupSeconds: num("BENCH_WARMUP_SECONDS", 10),
   connections: num("BENCH_CONNECTIONS", 10),
   seed: num("BENCH_SEED", 100_000),
   deepTarget: 50_000, // records walked before taking the deep cursor
