@@ -339,14 +339,14 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
     onOpen?.();
     // A listen stream is not bounded like a request (only its acknowledgement is, in relisten);
     // what it delivers is heard by the liveness check.
-    const sdkFetch: GuardedFetch = async (input, init) => {
-      if (!isListenRequest(init)) return fetch(input, init);
+    const listened = async (input: Parameters<GuardedFetch>[0], init: Parameters<GuardedFetch>[1]) => {
       const res = await (listenFetch ?? fetch)(input, init);
       const l = entry.listening;
       if (!l || !res.ok) return res;
       l.heard = { at: Date.now(), beatGapMs: 0, lineEnded: true };
       return hearing(res, l.heard);
     };
+    const sdkFetch: GuardedFetch = (input, init) => (isListenRequest(init) ? listened(input, init) : fetch(input, init));
     const transport = new StreamableHTTPClientTransport(new URL(target.url), { requestInit: { headers: target.headers }, fetch: sdkFetch });
     // The gateway takes what an agent may answer (sampling, elicitation, roots) and relays each to
     // the agent whose call the upstream is answering; outside a call there is nobody to ask.
