@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { staleBuild } from "./build-stamp.js";
 import { readConfig } from "./config.js";
+import { bornExpress } from "./http/born-express.js";
 import { MAX_HEADER_BYTES } from "./http/limits.js";
 import { whileStarting } from "./http/starting.js";
 import { createLogger } from "./logger.js";
@@ -33,7 +34,8 @@ async function main() {
   // Listening comes first: while the app loads and the store opens, /healthz (liveness) is
   // answered and every other request waits for the app (http/starting.ts).
   const starting = whileStarting(logger);
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, starting.listener);
+  const born = bornExpress();
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, IncomingMessage: born.IncomingMessage, ServerResponse: born.ServerResponse }, starting.listener);
   server.on("error", (err: NodeJS.ErrnoException) => {
     const where = `${config.host}:${config.port}`;
     if (err.code === "EADDRINUSE") console.error(`mcp-servers-api: port ${config.port} is already in use (${where}); stop what holds it or set PORT`);
@@ -54,6 +56,7 @@ async function main() {
   const services = await openServices(config, logger, { waitForDatabase: true, publicUrl: () => `http://localhost:${port}` });
   await observability.attach(services);
   const app = appFor(services, config, logger);
+  born.adopt(app);
   const metricsHere = observability.onApiPort(config.port);
   starting.serve(metricsHere ? (req, res) => void (metricsHere(req, res) || app(req, res)) : app);
   const metricsPort = await observability.listen(config.host, config.port).catch((err: Error) => {
