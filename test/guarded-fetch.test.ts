@@ -1,5 +1,5 @@
 // Every peer here listens on loopback; host names resolve through an injected lookup, never DNS.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import { classifyAddress } from "../server/outbound/address-guard.js";
@@ -9,6 +9,7 @@ interface Peer {
   origin: string;
   port: number;
   requests: IncomingMessage[];
+  server: Server;
 }
 
 const running: { close(): void }[] = [];
@@ -35,7 +36,7 @@ async function startPeer(host: string, handle: (req: IncomingMessage, res: Serve
     },
   });
   const { port } = server.address() as AddressInfo;
-  return { origin: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, port, requests };
+  return { origin: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, port, requests, server };
 }
 
 async function mustStartPeer(host: string, handle?: (req: IncomingMessage, res: ServerResponse) => void): Promise<Peer> {
@@ -290,3 +291,186 @@ describe("describeOutboundError", () => {
     expect(describeOutboundError(err).message).toBe("bad reply from https://mcp.example.test:8443/v1/sse");
   });
 });
+
+describe("guarded fetch, lite form (the relay's)", () => {
+  const post = { method: "POST", headers: { "content-type": "application/json" }, body: "{}" } as const;
+  const socketsOf = (peer: Peer) => new Set(peer.requests.map((r) => r.socket)).size;
+  // undici hands a kept socket to the next request a full event-loop turn after an answer ends (client-h1's setImmediate).
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+  test("when a host name resolves to loopback, then the exchange is refused and no connection is made", async () => {
+    const peer = await mustStartPeer("127.0.0.1");
+    let connections = 0;
+    peer.server.on("connection", () => connections++);
+    const fetch = createGuardedFetch({ allowPrivateNetwork: false, timeoutMs: 2_000, lookup: fakeDns({ "rebind.test": ["127.0.0.1"] }) });
+    const err = await rejectionOf(fetch.lite(`http://rebind.test:${peer.port}/mcp`, post));
+    expect(err).toBeInstanceOf(OutboundBlockedError);
+    expect((err as OutboundBlockedError).reason).toBe("loopback address");
+    expect(describeOutboundError(err).class).toBe("blocked");
+    expect(peer.requests).toHaveLength(0);
+    expect(connections).toBe(0);
+  });
+
+  test("when a literal refused address is named, then the exchange is refused and nothing arrives", async () => {
+    const peer = await mustStartPeer("127.0.0.1");
+    const err = await rejectionOf(createGuardedFetch({ allowPrivateNetwork: false, timeoutMs: 2_000 }).lite(`http://127.0.0.1:${peer.port}/mcp`, post));
+    expect((err as Error).message).toBe("refused to connect to 127.0.0.1: loopback address; setting MCP_API_ALLOW_PRIVATE_NETWORK=true lifts this guard");
+    expect(peer.requests).toHaveLength(0);
+  });
+
+  test("when the name rebinds to a refused address after the first connection, then that connection is reused while it lasts and the next one is refused", async () => {
+    const allowed = await mustStartPeer("127.0.0.2", (_req, res) => res.end("public"));
+    const refused = await startPeerOnPort("127.0.0.1", allowed.port);
+    const answers = ["127.0.0.2"];
+    let lookups = 0;
+    const lookup: LookupFn = async () => {
+      lookups++;
+      const address = answers[Math.min(lookups, answers.length) - 1];
+      return [{ address, family: 4 }];
+    };
+    const fetch = createGuardedFetch({ allowPrivateNetwork: false, timeoutMs: 2_000, classify: only127002IsPublic, lookup });
+    const url = `http://rebind.test:${allowed.port}/mcp`;
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch.lite(url, post);
+      expect((await res.body!.bytes(1024))?.toString()).toBe("public");
+      await nextTurn();
+    }
+    // Kept alive: one lookup and one connection for three exchanges.
+    expect(lookups).toBe(1);
+    expect(socketsOf(allowed)).toBe(1);
+
+    answers.push("127.0.0.1");
+    for (const req of allowed.requests) req.socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const err = await rejectionOf(fetch.lite(url, post));
+    expect(err).toBeInstanceOf(OutboundBlockedError);
+    expect((err as Error).message).toMatch(/^refused to connect to rebind\.test \(127\.0\.0\.1\): loopback address/);
+    expect(lookups).toBe(2);
+    expect(refused?.requests ?? []).toHaveLength(0);
+  });
+
+  test("when the peer redirects, then the exchange fails as an http error and nothing is followed, unless the redirect is asked for as an answer", async () => {
+    const target = await mustStartPeer("127.0.0.1");
+    const peer = await mustStartPeer("127.0.0.1", redirectTo(() => `${target.origin}/elsewhere`, 307));
+    const fetch = createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000 });
+    const err = await rejectionOf(fetch.lite(`${peer.origin}/mcp`, { ...post, redirect: "error" }));
+    expect(describeOutboundError(err)).toEqual({ class: "http", message: `unexpected redirect from ${peer.origin}/mcp` });
+    const manual = await fetch.lite(`${peer.origin}/mcp`, { ...post, redirect: "manual" });
+    expect(manual.status).toBe(307);
+    expect(manual.headers.get("Location")).toBe(`${target.origin}/elsewhere`);
+    expect(target.requests).toHaveLength(0);
+  });
+
+  test("when the body is larger than the fetch's cap, then reading it fails with a size error and the socket is closed", async () => {
+    const peer = await mustStartPeer("127.0.0.1", (_req, res) => res.end("x".repeat(200_000)));
+    const fetch = createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000, maxBodyBytes: 100_000 });
+    const res = await fetch.lite(`${peer.origin}/mcp`, post);
+    const err = await rejectionOf((async () => {
+      for await (const _ of res.body!);
+    })());
+    expect(describeOutboundError(err)).toEqual({ class: "protocol", message: "the response was larger than 100000 bytes" });
+    expect(await rejectionOf(res.body!.bytes(1_000_000))).toBe(err);
+    await fetch.lite(`${peer.origin}/mcp`, post).then((r) => r.body!.cancel());
+    expect(socketsOf(peer)).toBe(2);
+  });
+
+  test("when a whole body is read past the reader's limit, then it is null and the socket is closed; within it, the bytes and a kept socket", async () => {
+    let closed = 0;
+    const peer = await mustStartPeer("127.0.0.1", (req, res) => {
+      req.socket.once("close", () => closed++);
+      res.end(req.url === "/big" ? "y".repeat(300_000) : "small");
+    });
+    const fetch = createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 2_000 });
+    expect(await (await fetch.lite(`${peer.origin}/big`, post)).body!.bytes(100_000)).toBeNull();
+    await expect.poll(() => closed).toBe(1);
+    for (let i = 0; i < 2; i++) {
+      expect((await (await fetch.lite(`${peer.origin}/small`, post)).body!.bytes(100_000))?.toString()).toBe("small");
+      await nextTurn();
+    }
+    expect(new Set(peer.requests.filter((r) => r.url === "/small").map((r) => r.socket)).size).toBe(1);
+    expect(closed).toBe(1);
+  });
+
+  test("when the caller aborts mid-body, then the read fails with the caller's reason and the socket is destroyed, not pooled", async () => {
+    let closed = 0;
+    const peer = await mustStartPeer("127.0.0.1", (req, res) => {
+      req.socket.once("close", () => closed++);
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: first\n\n");
+    });
+    const fetch = createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 10_000 });
+    const caller = new AbortController();
+    const res = await fetch.lite(`${peer.origin}/mcp`, { ...post, signal: caller.signal });
+    const iterator = res.body![Symbol.asyncIterator]();
+    expect(Buffer.from((await iterator.next()).value!).toString()).toBe("data: first\n\n");
+    const pending = iterator.next();
+    const reason = new Error("the agent went away");
+    caller.abort(reason);
+    expect(await rejectionOf(pending)).toBe(reason);
+    await expect.poll(() => closed).toBe(1);
+    await fetch.lite(`${peer.origin}/mcp`, post).then((r) => r.body!.cancel());
+    expect(socketsOf(peer)).toBe(2);
+  });
+
+  test("when the caller aborts before any answer, then the exchange fails at once as a timeout", async () => {
+    const peer = await mustStartPeer("127.0.0.1", () => {});
+    const caller = new AbortController();
+    const pending = createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 10_000 }).lite(`${peer.origin}/mcp`, { ...post, signal: caller.signal });
+    await expect.poll(() => peer.requests.length).toBe(1);
+    caller.abort();
+    expect(describeOutboundError(await rejectionOf(pending)).class).toBe("timeout");
+  });
+
+  test("when the body streams past the deadline, then reading it fails as a timeout", async () => {
+    const peer = await mustStartPeer("127.0.0.1", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: first\n\n");
+      setTimeout(() => res.end("data: second\n\n"), 1_000);
+    });
+    const res = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 300 }).lite(`${peer.origin}/mcp`, post);
+    const err = await rejectionOf((async () => {
+      for await (const _ of res.body!);
+    })());
+    expect(err).toMatchObject({ name: "TimeoutError", message: "outbound request timed out after 300 ms" });
+    expect(describeOutboundError(err).class).toBe("timeout");
+  });
+
+  test("when a slow reader takes a large stream, then every byte arrives in order", async () => {
+    const piece = Buffer.alloc(16 * 1024, "z");
+    const peer = await mustStartPeer("127.0.0.1", (_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      for (let i = 0; i < 64; i++) res.write(piece);
+      res.end("end");
+    });
+    const res = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 5_000 }).lite(`${peer.origin}/mcp`, post);
+    let total = 0;
+    let last = "";
+    for await (const chunk of res.body!) {
+      total += chunk.byteLength;
+      last = Buffer.from(chunk).toString().slice(-3);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(total).toBe(64 * piece.length + 3);
+    expect(last).toBe("end");
+  });
+});
+
+async function startPeerOnPort(host: string, port: number): Promise<Peer | null> {
+  const requests: IncomingMessage[] = [];
+  const server = createServer((req, res) => {
+    requests.push(req);
+    res.end("private");
+  });
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, host, () => resolve(true));
+  });
+  if (!listening) return null;
+  running.push({
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  });
+  return { origin: `http://${host}:${port}`, port, requests, server };
+}

@@ -1,6 +1,6 @@
 import { promises as dns, type LookupAddress } from "node:dns";
 import type { LookupFunction } from "node:net";
-import type { Agent, RequestInit as UndiciRequestInit } from "undici";
+import type { Agent, Dispatcher, RequestInit as UndiciRequestInit } from "undici";
 import { classifyAddress, classifyMetadataOnly, parseHostLiteral, type AddressVerdict } from "./address-guard.js";
 
 export type LookupFn = (hostname: string) => Promise<LookupAddress[]>;
@@ -30,12 +30,22 @@ export interface OutboundLimits {
   maxBodyBytes: number;
 }
 
-/** What the relay reads of an answer; the platform's Response has all of it too. */
+/** What the relay reads of an answer. */
 export interface LiteResponse {
   status: number;
   ok: boolean;
   headers: { get(name: string): string | null };
-  body: (AsyncIterable<Uint8Array> & { cancel(reason?: unknown): Promise<void> }) | null;
+  body: LiteBody | null;
+}
+
+/**
+ * A response body, read once: chunk by chunk (for await), or whole (`bytes`). Stopping early
+ * (cancel, or leaving the loop) ends the exchange and closes its socket rather than pooling it.
+ */
+export interface LiteBody extends AsyncIterable<Uint8Array> {
+  /** The rest of the body in one buffer; null, the exchange cancelled, once more than `maxBytes` came. */
+  bytes(maxBytes: number): Promise<Buffer | null>;
+  cancel(reason?: unknown): Promise<void>;
 }
 
 export interface LiteInit {
@@ -48,9 +58,10 @@ export interface LiteInit {
 }
 
 /**
- * The same guard, agent, deadline and body cap as the fetch, without the Fetch API's
- * objects (Request, Headers, web streams, a body tee per request): undici.request on the
- * same pooled, guarded connections. For the relay, which reads status, headers and bytes.
+ * The same guard, agent, deadline and body cap as the fetch, without the Fetch API's objects
+ * (Request, Headers, web streams, a body tee) or undici.request's (an AsyncResource, a Readable
+ * and its async iterator per exchange): one undici dispatch on the same pooled, guarded
+ * connections, whose handler is also the body. For the relay, which reads status, headers and bytes.
  */
 export type LiteFetch = (input: string | URL, init: LiteInit) => Promise<LiteResponse>;
 
@@ -138,16 +149,17 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
 
   // The relay sends every message of a record to the same URL: the parsed, checked URL is kept
   // (the check is a pure function of the URL; names still go through guardedLookup at connect).
-  const checkedUrls = new Map<string, URL>();
-  function checkedUrl(input: string | URL): URL {
+  const checkedUrls = new Map<string, CheckedTarget>();
+  function checkedTarget(input: string | URL): CheckedTarget {
     const text = String(input);
     const hit = checkedUrls.get(text);
     if (hit) return hit;
     const url = new URL(text);
     checkUrl(url);
     if (checkedUrls.size >= 1000) checkedUrls.clear();
-    checkedUrls.set(text, url);
-    return url;
+    const target = { url, origin: url.origin, path: `${url.pathname}${url.search}` };
+    checkedUrls.set(text, target);
+    return target;
   }
 
   // The socket connects to exactly the addresses checked here; there is no second lookup
@@ -168,13 +180,13 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
   };
 
   // undici (110 modules) loads at the first outbound request, not at start-up.
-  let loaded: Promise<{ agent: Agent; fetch: typeof import("undici").fetch; request: typeof import("undici").request }> | null = null;
+  let loaded: Promise<{ agent: Agent; fetch: typeof import("undici").fetch }> | null = null;
+  let loadedAgent: Agent | null = null;
   const undici = () =>
     // Bundled (scripts/bundle-server.ts), the CommonJS package's exports arrive only as `default`.
-    (loaded ??= import("undici").then((m) => (m.Agent ? m : (m as unknown as { default: typeof m }).default)).then(({ Agent, fetch, request }) => ({
+    (loaded ??= import("undici").then((m) => (m.Agent ? m : (m as unknown as { default: typeof m }).default)).then(({ Agent, fetch }) => ({
       fetch,
-      request,
-      agent: new Agent({
+      agent: (loadedAgent = new Agent({
         connect: { lookup: guardedLookup, timeout: options.timeoutMs },
         // The per-exchange deadline below covers headers and body; these only stop a stalled socket.
         headersTimeout: options.timeoutMs,
@@ -182,7 +194,7 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
         // Idle pooled sockets to user-named hosts are not kept long.
         keepAliveTimeout: 1000,
         keepAliveMaxTimeout: 4000,
-      }),
+      })),
     })));
 
   async function follow(request: RequestParts, signal: AbortSignal): Promise<Response> {
@@ -256,72 +268,13 @@ export function createGuardedFetch(options: GuardedFetchOptions): OutboundFetch 
       return bounded(response, limits.maxBodyBytes, controller, () => clearTimeout(timer));
     };
     const lite: LiteFetch = async (input, init) => {
-      const url = checkedUrl(input);
-      const { agent, request } = await undici();
-      const controller = new AbortController();
-      // The caller's abort is passed on by one listener (AbortSignal.any costs more per request).
-      const caller = init.signal;
-      const passOn = () => controller.abort(caller!.reason);
-      const timer = setTimeout(
-        () => controller.abort(new DOMException(`outbound request timed out after ${limits.timeoutMs} ms`, "TimeoutError")),
-        limits.timeoutMs,
-      );
-      const done = () => {
-        clearTimeout(timer);
-        caller?.removeEventListener("abort", passOn);
-      };
-      if (caller?.aborted) passOn();
-      else caller?.addEventListener("abort", passOn, { once: true });
-      const signal = controller.signal;
-      const headers: Record<string, string> = {};
-      if (init.headers instanceof Headers) init.headers.forEach((value, name) => (headers[name] = value));
-      else Object.assign(headers, init.headers);
-      let answer: Awaited<ReturnType<typeof request>>;
-      try {
-        answer = await request(url, { method: normaliseMethod(init.method) as "POST", headers, body: init.body, signal, dispatcher: agent });
-      } catch (err) {
-        done();
-        throw findBlocked(err) ?? (signal.aborted ? signal.reason : err);
-      }
-      const header = (name: string) => {
-        const value = answer.headers[name.toLowerCase()];
-        return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
-      };
-      if (REDIRECT_STATUSES.has(answer.statusCode) && header("location") !== null && init.redirect !== "manual") {
-        done();
-        answer.body.destroy();
-        throw new RedirectError(`unexpected redirect from ${redactUrl(url)}`);
-      }
-      const source = answer.body;
-      let seen = 0;
-      const body = {
-        async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
-          try {
-            for await (const chunk of source as AsyncIterable<Buffer>) {
-              seen += chunk.byteLength;
-              if (seen > limits.maxBodyBytes) {
-                const err = new ResponseTooLargeError(limits.maxBodyBytes);
-                controller.abort(err);
-                throw err;
-              }
-              yield chunk;
-            }
-          } catch (err) {
-            throw signal.aborted ? signal.reason : err;
-          } finally {
-            done();
-            // Not read to the end: the socket goes, rather than back to the pool mid-body.
-            if (!source.readableEnded) source.destroy();
-          }
-        },
-        async cancel(reason?: unknown) {
-          done();
-          if (!source.readableEnded) controller.abort(reason ?? new DOMException("response body cancelled", "AbortError"));
-          source.destroy();
-        },
-      };
-      const status = answer.statusCode;
-      return { status, ok: status >= 200 && status < 300, headers: { get: header }, body: NULL_BODY_STATUSES.has(status) ? (source.destroy(), done(), null) : body };
+      const target = checkedTarget(input);
+      const agent = loadedAgent ?? (await undici()).agent;
+      const exchange = new LiteExchange(target.url, limits, init);
+      // Headers as they are: undici validates them as it writes them, and never changes the caller's object.
+      const headers = init.headers instanceof Headers ? [...init.headers].flat() : init.headers;
+      agent.dispatch({ origin: target.origin, path: target.path, method: normaliseMethod(init.method), headers, body: init.body }, exchange);
+      return exchange.response;
     };
     return Object.assign(guardedFetch, {
       withLimits: (next: Partial<OutboundLimits>) => limited({ ...limits, ...next }),
@@ -379,6 +332,202 @@ function bounded(response: Response, maxBytes: number, controller: AbortControll
   const wrapped = new Response(body, { status: response.status, statusText: response.statusText, headers: new Headers(response.headers as HeadersInit) });
   Object.defineProperty(wrapped, "url", { value: response.url });
   return wrapped;
+}
+
+interface CheckedTarget {
+  url: URL;
+  origin: string;
+  path: string;
+}
+
+/** Body bytes held for a slow reader before the socket is paused. */
+const HIGH_WATER_MARK = 64 * 1024;
+
+type Waiter = { resolve(value: IteratorResult<Uint8Array>): void; reject(err: unknown): void };
+
+/**
+ * One lite exchange: the undici dispatch handler, the response it settles, and its body (an
+ * async iterator over the chunks undici hands over, or all of them at once). Ends, by its own
+ * deadline, the caller's signal, the body cap or a cancel, abort the dispatch: undici then
+ * destroys the socket instead of pooling it.
+ */
+class LiteExchange implements Dispatcher.DispatchHandler, LiteBody, AsyncIterator<Uint8Array> {
+  readonly response: Promise<LiteResponse>;
+  private settle!: { resolve(response: LiteResponse): void; reject(err: unknown): void };
+  private controller: Dispatcher.DispatchController | null = null;
+  private readonly timer: NodeJS.Timeout;
+  /** Why this side ended the exchange early (deadline, caller, cap, cancel). */
+  private reason: unknown = undefined;
+  /** What a read gets once the queued chunks are taken: the exchange's failure. */
+  private failure: unknown = undefined;
+  private ended = false;
+  private responded = false;
+  private finished = false;
+  private chunks: Buffer[] = [];
+  private queued = 0;
+  private seen = 0;
+  private waiter: Waiter | null = null;
+  /** A `bytes` read waiting for the end, and its limit. */
+  private whole: { resolve(value: Buffer | null): void; reject(err: unknown): void; maxBytes: number } | null = null;
+
+  constructor(
+    private readonly url: URL,
+    private readonly limits: OutboundLimits,
+    private readonly init: LiteInit,
+  ) {
+    this.response = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.timer = setTimeout(() => this.abort(new DOMException(`outbound request timed out after ${limits.timeoutMs} ms`, "TimeoutError")), limits.timeoutMs);
+    const signal = init.signal;
+    if (signal?.aborted) this.abort(signal.reason);
+    else signal?.addEventListener("abort", this, { once: true });
+  }
+
+  /** The caller's signal fired. */
+  handleEvent(): void {
+    this.abort(this.init.signal!.reason);
+  }
+
+  private abort(reason: unknown): void {
+    if (this.finished) return;
+    this.reason = reason;
+    if (this.controller) this.controller.abort(reason as Error);
+    // Not yet on a socket: the caller is answered now, and onRequestStart aborts the dispatch.
+    else this.fail(reason);
+  }
+
+  /** Nothing more comes: the deadline and the caller's signal are let go. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.init.signal?.removeEventListener("abort", this);
+  }
+
+  private fail(err: unknown): void {
+    this.finish();
+    const error = this.reason !== undefined ? this.reason : err;
+    if (!this.responded) {
+      this.responded = true;
+      this.settle.reject(findBlocked(error) ?? error);
+      return;
+    }
+    this.failure = error;
+    this.wake();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.reason !== undefined) controller.abort(this.reason as Error);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    if (status < 200 || this.responded) return;
+    const header = (name: string) => {
+      const value = headers[name.toLowerCase()];
+      return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+    };
+    if (REDIRECT_STATUSES.has(status) && header("location") !== null && this.init.redirect !== "manual") {
+      this.responded = true;
+      this.settle.reject(new RedirectError(`unexpected redirect from ${redactUrl(this.url)}`));
+      this.abort(new RedirectError("redirect not followed"));
+      return;
+    }
+    this.responded = true;
+    this.settle.resolve({ status, ok: status >= 200 && status < 300, headers: { get: header }, body: NULL_BODY_STATUSES.has(status) ? null : this });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.seen += chunk.byteLength;
+    if (this.seen > this.limits.maxBodyBytes) return this.abort(new ResponseTooLargeError(this.limits.maxBodyBytes));
+    if (this.waiter) {
+      const waiter = this.waiter;
+      this.waiter = null;
+      return waiter.resolve({ value: chunk, done: false });
+    }
+    this.chunks.push(chunk);
+    this.queued += chunk.byteLength;
+    if (this.whole) {
+      if (this.queued > this.whole.maxBytes) {
+        this.whole.resolve(null);
+        this.whole = null;
+        void this.cancel();
+      }
+    } else if (this.queued > HIGH_WATER_MARK) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.ended = true;
+    this.finish();
+    this.wake();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.fail(err);
+  }
+
+  /** Hands a waiting read what there is now: the end, or the failure. */
+  private wake(): void {
+    if (this.whole) {
+      const whole = this.whole;
+      this.whole = null;
+      if (this.failure !== undefined) whole.reject(this.failure);
+      else whole.resolve(this.drain());
+    }
+    if (this.waiter) {
+      const waiter = this.waiter;
+      this.waiter = null;
+      if (this.failure !== undefined) waiter.reject(this.failure);
+      else waiter.resolve({ value: undefined, done: true });
+    }
+  }
+
+  private drain(): Buffer {
+    const chunks = this.chunks;
+    this.chunks = [];
+    this.queued = 0;
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  }
+
+  bytes(maxBytes: number): Promise<Buffer | null> {
+    if (this.queued > maxBytes) return this.cancel().then(() => null);
+    if (this.ended) return Promise.resolve(this.drain());
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.whole = { resolve, reject, maxBytes };
+      this.controller?.resume();
+    });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    const chunk = this.chunks.shift();
+    if (chunk !== undefined) {
+      this.queued -= chunk.byteLength;
+      return Promise.resolve({ value: chunk, done: false });
+    }
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.finished) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      this.controller?.resume();
+    });
+  }
+
+  /** The reader left the loop: not read to the end, so the socket goes. */
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    await this.cancel();
+    return { value: undefined, done: true };
+  }
+
+  async cancel(reason?: unknown): Promise<void> {
+    this.chunks = [];
+    this.queued = 0;
+    if (this.finished) return;
+    this.abort(reason ?? new DOMException("response body cancelled", "AbortError"));
+  }
 }
 
 interface RequestParts {

@@ -1,6 +1,7 @@
 // One HTTP exchange with an upstream MCP server over Streamable HTTP, through the guarded
-// fetch's lite form (undici.request on the guarded agent, no Fetch API objects): what the gateway forwards, and the upstream's answer as JSON-RPC messages (one JSON
-// body, or an SSE stream read event by event), each bounded in size.
+// fetch's lite form (one undici dispatch on the guarded agent, no stream objects): what the
+// gateway forwards, and the upstream's answer as JSON-RPC messages (one JSON body read whole,
+// or an SSE stream read event by event), each bounded in size.
 import type { LiteFetch, LiteResponse } from "./guarded-fetch.js";
 import { insufficientScopeChallenge } from "./insufficient-scope.js";
 import { EventTooLarge, parseSse, type ParseWork, type SseEvent } from "./sse.js";
@@ -90,17 +91,9 @@ export async function relay(fetch: LiteFetch, request: RelayRequest): Promise<Re
 
 async function readCapped(body: LiteResponse["body"]): Promise<string> {
   if (!body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.byteLength;
-    if (size > MAX_UPSTREAM_MESSAGE_BYTES) {
-      await body.cancel().catch(() => {});
-      throw new MessageTooLarge();
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+  const bytes = await body.bytes(MAX_UPSTREAM_MESSAGE_BYTES);
+  if (bytes === null) throw new MessageTooLarge();
+  return bytes.toString("utf8");
 }
 
 /** The upstream's SSE events, each bounded in size (parsed in linear time: ./sse.ts). */
