@@ -281,7 +281,7 @@ export function buildApp(deps: AppDeps): Express {
     res.locals.handedOn = undefined;
     next(handedOn.err);
   });
-  // GET, create and PATCH of /api/mcp-servers the same way, with the handlers the router mounts for them (server/http/rest-direct.ts).
+  // GET, the list, create and PATCH of /api/mcp-servers the same way, with the handlers the router mounts for them (server/http/rest-direct.ts).
   const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...toolPinHandlers(deps.toolPins), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
   app.use(directRestRoute({ spec, validatorOptions, bodyLimitBytes: JSON_BODY_LIMIT_BYTES, migrated: direct.migrated, authenticate: checkBearer, handler: (op) => operationRoute(spec.paths[op.route][op.method], handlers) }));
   // Unauthenticated routes count per client address, before any work (an UPDATE and a SELECT per OAuth callback).

@@ -1,4 +1,4 @@
-// GET, create and PATCH of /api/mcp-servers are answered ahead of Express's generic stack (issue 25). What the
+// GET, the list, create and PATCH of /api/mcp-servers are answered ahead of Express's generic stack (issue 25). What the
 // contract checks must not change with it: every request below gets the status, headers and body
 // it got when every request went through express-openapi-validator (the snapshots were recorded
 // on the commit before the direct route), both those the route answers and those it hands on.
@@ -189,4 +189,92 @@ describe("PATCH /api/mcp-servers/{id}, through the direct route or handed on", (
       expect(outcome({ ...res, text: res.text.replaceAll(target, "<target>") })).toMatchSnapshot();
     });
   }
+});
+
+describe("GET /api/mcp-servers (the list), through the direct route or handed on", () => {
+  let wsList: string;
+  let wsOther: string;
+  let wsBroken: string;
+  let listToken: string;
+  const names = ["list one", "list two", "list three"];
+  beforeAll(async () => {
+    wsList = uniqueWorkspace("direct-list");
+    wsOther = uniqueWorkspace("direct-list-other");
+    wsBroken = uniqueWorkspace("direct-list-broken");
+    listToken = await srv.token([wsList, wsOther, wsBroken], "usr_lister");
+    for (const name of names) {
+      const res = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token: listToken, body: JSON.stringify({ workspaceId: wsList, name, url: "https://mcp.example.com/mcp" }) });
+      expect(res.status, res.text).toBe(201);
+    }
+    for (const name of ["other one", "other two"]) {
+      const other = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token: listToken, body: JSON.stringify({ workspaceId: wsOther, name, url: "https://mcp.example.com/mcp" }) });
+      expect(other.status, other.text).toBe(201);
+    }
+    const broken = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token: listToken, body: JSON.stringify({ workspaceId: wsBroken, name: "broken one", url: "https://mcp.example.com/mcp" }) });
+    expect(broken.status, broken.text).toBe(201);
+    await srv.services.db.knex("mcp_servers").where({ id: broken.json.id }).update({ connector_status: "bogus" });
+  });
+  const list = (query: string, headers: Record<string, string> = auth(listToken)): Sent => ({ path: `/api/mcp-servers${query}`, headers });
+  /** outcome(), with the per-run workspace names, records' dates and the signed cursor's value left out. */
+  const listOutcome = (res: { status: number; headers: Record<string, unknown>; text: string }) => {
+    const text = res.text.replaceAll(wsList, "<wsList>").replaceAll(wsOther, "<wsOther>").replaceAll(wsBroken, "<wsBroken>");
+    const o = outcome({ ...res, text });
+    const body = o.body as { data?: Record<string, unknown>[]; nextCursor?: unknown } | string;
+    if (body && typeof body === "object" && Array.isArray(body.data)) {
+      for (const r of body.data) for (const k of ["createdAt", "updatedAt"]) if (k in r) r[k] = "<date>";
+      if (typeof body.nextCursor === "string") body.nextCursor = "<cursor>";
+    }
+    return o;
+  };
+  const cursorOf = async (query: string) => JSON.parse((await send(list(query))).text).nextCursor as string;
+
+  const cases: [string, () => Sent | Promise<Sent>][] = [
+    ["the workspace only", () => list(`?workspaceId=${wsList}`)],
+    ["a limit smaller than the list", () => list(`?workspaceId=${wsList}&limit=2`)],
+    ["the next page's cursor", async () => list(`?workspaceId=${wsList}&limit=2&cursor=${await cursorOf(`?workspaceId=${wsList}&limit=2`)}`)],
+    ["the cursor percent-encoded", async () => list(`?workspaceId=${wsList}&limit=2&cursor=${encodeURIComponent(await cursorOf(`?workspaceId=${wsList}&limit=2`)).replace(".", "%2E")}`)],
+    ["another workspace's cursor", async () => list(`?workspaceId=${wsList}&limit=2&cursor=${await cursorOf(`?workspaceId=${wsOther}&limit=1`)}`)],
+    ["a cursor this server did not issue", () => list(`?workspaceId=${wsList}&cursor=eyJzIjoieCIsImEiOiJ5In0.AAAAAAAAAAAAAAAAAAAAAA`)],
+    ["an empty cursor", () => list(`?workspaceId=${wsList}&cursor=`)],
+    ["a cursor with reserved characters", () => list(`?workspaceId=${wsList}&cursor=a:b/c`)],
+    ["limit 0", () => list(`?workspaceId=${wsList}&limit=0`)],
+    ["limit 101", () => list(`?workspaceId=${wsList}&limit=101`)],
+    ["limit 1.5", () => list(`?workspaceId=${wsList}&limit=1.5`)],
+    ["a limit that is not a number", () => list(`?workspaceId=${wsList}&limit=abc`)],
+    ["the limit twice", () => list(`?workspaceId=${wsList}&limit=1&limit=2`)],
+    ["the workspace twice", () => list(`?workspaceId=${wsList}&workspaceId=${wsOther}`)],
+    ["the workspace in bracket notation", () => list(`?workspaceId[]=${wsList}`)],
+    ["a percent-encoded workspace", () => list(`?workspaceId=${encodeURIComponent(wsList).replace("_", "%5F")}`)],
+    ["an unknown query parameter", () => list(`?workspaceId=${wsList}&color=red`)],
+    ["no workspace", () => list("")],
+    ["an empty query string", () => list("?")],
+    ["a workspace not in the token", () => list(`?workspaceId=${ws}`)],
+    ["a workspace id that is not one", () => list("?workspaceId=not%20a%20workspace")],
+    ["a record that no longer fits the McpServer schema", () => list(`?workspaceId=${wsBroken}`)],
+    ["no Authorization header", () => list(`?workspaceId=${wsList}`, {})],
+    ["an unknown bearer token", () => list(`?workspaceId=${wsList}`, { authorization: "Bearer mcpk_unknown" })],
+    ["a lowercase scheme", () => list(`?workspaceId=${wsList}`, { authorization: `bearer ${listToken}` })],
+    ["a gateway-scope token", () => list(`?workspaceId=${ws}`, auth(gatewayToken))],
+    ["a trailing slash", () => list(`/?workspaceId=${wsList}`)],
+    ["a JSON body", () => ({ ...list(`?workspaceId=${wsList}`), headers: { ...auth(listToken), "content-type": "application/json", "content-length": "2" }, body: "{}" })],
+    ["a HEAD request", () => ({ ...list(`?workspaceId=${wsList}`), method: "HEAD" })],
+  ];
+  for (const [name, request] of cases) {
+    test(`when the request has ${name}, then it is answered as the validator answered it`, async () => {
+      expect(listOutcome(await send(await request()))).toMatchSnapshot();
+    });
+  }
+
+  test("when the list is walked page by page, then every record is seen once, newest first", async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await send(list(`?workspaceId=${wsList}&limit=1${cursor ? `&cursor=${cursor}` : ""}`));
+      expect(res.status, res.text).toBe(200);
+      const page = JSON.parse(res.text) as { data: { name: string }[]; nextCursor: string | null };
+      seen.push(...page.data.map((r) => r.name));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([...names].reverse());
+  });
 });

@@ -236,10 +236,13 @@ export function personalised<S extends { get(actor: Actor, id: string): Promise<
     ...servers,
     async get(actor: Actor, id: string) {
       const v = await servers.get(actor, id);
+      if (v.server.connectionScope !== "user") return v;
       return { ...v, server: await connections.personalise(v.server, actor.userId) };
     },
+    // Only a user-scope record needs a lookup: a page of workspace-scope ones makes no promise per record.
     async list(actor: Actor, q: never) {
       const page = await servers.list(actor, q);
+      if (!page.data.some((s) => s.connectionScope === "user")) return page;
       return { ...page, data: await Promise.all(page.data.map((s) => connections.personalise(s, actor.userId))) };
     },
   };

@@ -1,4 +1,4 @@
-// The REST path's most frequent operations on MCP server records (GET, create and PATCH of
+// The REST path's most frequent operations on MCP server records (GET, the list, create and PATCH of
 // /api/mcp-servers), taken ahead of the generic stack (JSON parser, cookie reader, the router,
 // and express-openapi-validator's route lookup and security middleware) as the gateway's POST
 // is (mcp-gateway-direct.ts): issue 25 measured that stack at a large part of each one's CPU.
@@ -11,7 +11,8 @@
 //   does, for application/json in UTF-8 of 1 byte to 1 MiB with no content-encoding (a body that
 //   fails to parse is refused as body-parser refuses it, before the token is looked at);
 // - what eov's metadata middleware sets (req.openapi, req.params) for a path with plain characters
-//   only (nothing to decode) and no query string;
+//   only (nothing to decode), and no query string but on the list, whose query Express has parsed
+//   (req.query, pinned by app.ts's request context) and eov's RequestValidator then checks;
 // - eov's security check: a bearer Authorization header, then the same function eov's security
 //   handler calls (the token, the rate limit, the token's scope);
 // - eov's RequestValidator for the operation (path parameter, header parameters, body);
@@ -33,12 +34,15 @@ export interface DirectOperation {
   /** The request path; a capture is the `id` path parameter. Plain characters only: eov decodes %-escapes before it validates; these need none. */
   pattern: RegExp;
   body: boolean;
+  /** Takes query parameters (any query string; eov's RequestValidator checks it as on the generic stack). */
+  query?: boolean;
 }
 
 export const DIRECT_OPERATIONS: readonly DirectOperation[] = [
   { route: "/api/mcp-servers/{id}", method: "get", operationId: "getMcpServer", expressRoute: "/api/mcp-servers/:id", pattern: /^\/api\/mcp-servers\/([A-Za-z0-9_-]+)$/, body: false },
   { route: "/api/mcp-servers", method: "post", operationId: "createMcpServer", expressRoute: "/api/mcp-servers", pattern: /^\/api\/mcp-servers$/, body: true },
   { route: "/api/mcp-servers/{id}", method: "patch", operationId: "updateMcpServer", expressRoute: "/api/mcp-servers/:id", pattern: /^\/api\/mcp-servers\/([A-Za-z0-9_-]+)$/, body: true },
+  { route: "/api/mcp-servers", method: "get", operationId: "listMcpServers", expressRoute: "/api/mcp-servers", pattern: /^\/api\/mcp-servers(?:\?.*)?$/, body: false, query: true },
 ];
 
 
@@ -76,16 +80,16 @@ function compile(spec: Spec, validatorOptions: object) {
     const schema = apiDoc.paths[operation.route][operation.method] as Schema & { operationId?: string; parameters?: Parameter[]; requestBody?: { content?: Schema } | null; security?: unknown };
     const params = (schema.parameters ?? []).map((p) => (p.$ref ? (spec.components.parameters[p.$ref.replace(/^.+\//, "")] as Parameter) : p));
     const pathParams = params.filter((p) => p.in === "path").map((p) => p.name);
-    const expected = operation.pattern.source.includes("(") ? ["id"] : [];
+    const expected = operation.expressRoute.includes(":id") ? ["id"] : [];
     const body = schema.requestBody ? Object.keys(schema.requestBody.content ?? {}).join() : "";
     if (
       schema.operationId !== operation.operationId ||
       pathParams.join() !== expected.join() ||
-      params.some((p) => p.in !== "path" && p.in !== "header") ||
+      params.some((p) => p.in !== "path" && p.in !== "header" && !(operation.query && p.in === "query")) ||
       body !== (operation.body ? "application/json" : "") ||
       schema.security != null
     ) {
-      throw new Error(`${operation.method.toUpperCase()} ${operation.route}: the direct route knows an id path parameter, header parameters, an application/json body and the spec's default security`);
+      throw new Error(`${operation.method.toUpperCase()} ${operation.route}: the direct route knows an id path parameter, header parameters, the list's query parameters, an application/json body and the spec's default security`);
     }
     return { schema, responseSchema: preprocessed.apiDocRes?.paths[operation.route][operation.method] };
   });
