@@ -127,7 +127,7 @@ function requestContext(onResponse: AppDeps["onResponse"], logger: Logger) {
     const started = process.hrtime.bigint();
     res.locals.requestId = requestId;
     // The request's logger (requestId and traceId bound in one child) is made by observeHttp, next, when first used.
-    res.set("X-Request-Id", requestId);
+    res.setHeader("X-Request-Id", requestId);
     let answered = false;
     const done = () => {
       if (answered) return;
@@ -156,15 +156,22 @@ function requestContext(onResponse: AppDeps["onResponse"], logger: Logger) {
     res.on("close", () => {
       if (res.headersSent) done();
     });
-    // Express 5 recomputes req.query on every read; pin it so the validator's coercion sticks.
-    Object.defineProperty(req, "query", { value: { ...req.query }, writable: true, enumerable: true, configurable: true });
     next();
   };
 }
 
+/**
+ * Express 5 recomputes req.query on every read; pinned so the validator's coercion sticks. Only
+ * for the generic stack: the direct gateway routes take no query string, and pin it when they
+ * hand a request on.
+ */
+function pinQuery(req: Request): void {
+  Object.defineProperty(req, "query", { value: { ...req.query }, writable: true, enumerable: true, configurable: true });
+}
+
 export function setRateLimitHeaders(res: Response, state: RateLimitState) {
-  res.set("RateLimit-Policy", `"default";q=${state.limit};w=60`);
-  res.set("RateLimit", `"default";r=${Math.max(0, state.remaining)};t=${state.resetSeconds}`);
+  res.setHeader("RateLimit-Policy", `"default";q=${state.limit};w=60`);
+  res.setHeader("RateLimit", `"default";r=${Math.max(0, state.remaining)};t=${state.resetSeconds}`);
 }
 
 /** Handlers whose module loads at their first request (the workspace endpoint's MCP server SDK is a tenth of start-up). */
@@ -270,6 +277,7 @@ export function buildApp(deps: AppDeps): Express {
     if (route === undefined) return expressHandle.call(app, req, res, callback);
     asExpressRequest(app, req, res);
     const handOn = (err?: unknown) => {
+      pinQuery(req);
       res.locals.handedOn = { err };
       expressHandle.call(app, req, res);
     };
@@ -277,7 +285,12 @@ export function buildApp(deps: AppDeps): Express {
   };
   app.use((req: Request, res: Response, next: NextFunction) => {
     const handedOn = res.locals.handedOn as { err: unknown } | undefined;
-    if (handedOn === undefined) return context(req, res, () => observe(req, res, next));
+    if (handedOn === undefined) {
+      return context(req, res, () => {
+        pinQuery(req);
+        observe(req, res, next);
+      });
+    }
     res.locals.handedOn = undefined;
     next(handedOn.err);
   });

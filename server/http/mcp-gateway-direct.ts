@@ -86,12 +86,39 @@ function compile(spec: Spec, operation: DirectOperation, validatorOptions: objec
   if (eov.options.validateResponses) {
     // eov's own response check, on a copy of the spec as eov keeps one.
     const validator = new responseValidatorModule.ResponseValidator(structuredClone(spec) as never, eov.ajvOpts.response as never) as unknown as ResponseValidatorLike;
-    const validators = validator.buildValidators(structuredClone(op.responses), `POST-${operation.expressRoute}-application/json`);
+    const built = validator.buildValidators(structuredClone(op.responses), `POST-${operation.expressRoute}-application/json`) as Record<string, Record<string, Validate>>;
+    // eov picks a status's and a media type's validator anew for every answer (content-type
+    // and media-typer parses of each type, each time). Which one it picked is learnt from eov
+    // itself, per status and Accept: each validator is wrapped to note that it ran. Later
+    // answers with that status and Accept go to the same validator; anything else, a body eov
+    // would refuse before validating (null), or a failure goes through eov's _validate in full,
+    // so its errors are eov's own.
+    let ran: Validate | null = null;
+    const validators: Record<string, Record<string, Validate>> = {};
+    for (const [status, types] of Object.entries(built)) {
+      validators[status] = {};
+      for (const [type, validate] of Object.entries(types)) {
+        const noted = Object.assign((data: unknown) => {
+          ran = validate;
+          const valid = validate(data);
+          noted.errors = validate.errors;
+          return valid;
+        }, { errors: undefined as unknown });
+        validators[status][type] = noted;
+      }
+    }
+    const picked = new Map<string, Validate | null>();
     responses = (res, req, data) => {
       const contentType = res.getHeader("content-type");
       const accept = req.headers.accept;
+      const key = `${res.statusCode} ${contentType === undefined ? "" : String(contentType)}\n${accept ?? ""}`;
+      const known = picked.get(key);
+      if (known && data !== undefined && data !== null && known({ response: data })) return;
       const accepts = contentType ? [String(contentType)] : accept ? accept.split(",").map((h) => h.trim()) : [];
+      ran = null;
       validator._validate({ validators, body: data, statusCode: res.statusCode, path: req.originalUrl, accepts });
+      // Kept for the statuses and Accept values agents send, not for every value one could send.
+      if (known === undefined && picked.size < 64) picked.set(key, ran);
     };
   }
   return { id: (id: string) => params({ [operation.param]: id }), body: (value: unknown) => bodies({ body: value }), responses };

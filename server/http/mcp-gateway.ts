@@ -2,6 +2,7 @@
 // the same exchange out to the registered server (with its credentials, never the agent's),
 // and its answer — one JSON body or an SSE stream — back, message by message.
 import type { Request, Response } from "express";
+import type { Logger } from "pino";
 import { BadMcpRequest, ServerDisabled, type Exchange, type GatewayContext, type GatewayService, type UpstreamTarget } from "../domain/gateway/service.js";
 import { DomainError, Forbidden, UpstreamFailure } from "../domain/errors.js";
 import { disabledText } from "../domain/gateway/interceptors.js";
@@ -76,13 +77,16 @@ function headerOf(req: Request, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function upstreamHeaders(req: Request, ctx: GatewayContext, target: UpstreamTarget, derived: Record<string, string> = {}): Record<string, string> {
+function upstreamHeaders(req: Request, ctx: GatewayContext, target: UpstreamTarget, derived: Record<string, string> = {}, contentType?: string): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (PASSED_THROUGH.test(name) && typeof value === "string") headers[name] = value;
+  const sent = req.headers;
+  for (const name in sent) {
+    const value = sent[name];
+    if (typeof value === "string" && PASSED_THROUGH.test(name)) headers[name] = value;
   }
   Object.assign(headers, derived, target.headers);
   if (ctx.upstreamSessionId !== null) headers["mcp-session-id"] = ctx.upstreamSessionId;
+  if (contentType !== undefined) headers["content-type"] = contentType;
   return headers;
 }
 
@@ -187,7 +191,8 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
     }
     const ctx = await gateway.open(actor, req.params.id as string, headerOf(req, "mcp-session-id"));
     const ex = ctx.exchange(parsed.messages);
-    const log = res.locals.log;
+    // The request's logger is made at its first use (observeHttp): only a failure logs here.
+    const log = (): Logger => res.locals.log;
     const modern = headerOf(req, "mcp-protocol-version") === "2026-07-28";
     const reply = (messages: JsonRpcMessage[], sessionId: string | null = null) => {
       if (sessionId) res.set("Mcp-Session-Id", ctx.sealSession(sessionId));
@@ -232,8 +237,8 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         const error = err instanceof Object && "class" in err ? (err as ConnectionError) : describeFailure(err, target, toolTimeoutMs);
         // The agent's own going away or notifications/cancelled says nothing of the server: not its failure.
         const agentGone = res.destroyed || controller.signal.reason instanceof AgentCancelled;
-        if (agentGone) log.debug({ serverId: ctx.server.id }, "the agent cancelled an upstream request");
-        else await ctx.recordFailure(error).catch((e) => log.warn({ err: e }, "could not record the upstream failure"));
+        if (agentGone) log().debug({ serverId: ctx.server.id }, "the agent cancelled an upstream request");
+        else await ctx.recordFailure(error).catch((e) => log().warn({ err: e }, "could not record the upstream failure"));
         const answers = ex.fail(
           error.class === "timeout" ? GATEWAY_UPSTREAM_TIMEOUT : GATEWAY_UPSTREAM_FAILED,
           agentText(ctx, error),
@@ -247,7 +252,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         answer = await relay(fetch, {
           method: "POST",
           url: target.url,
-          headers: { ...upstreamHeaders(req, ctx, target, derived.headers), "content-type": "application/json" },
+          headers: upstreamHeaders(req, ctx, target, derived.headers, "application/json"),
           body: JSON.stringify(ex.forward.length === 1 && !parsed.batch ? ex.forward[0] : ex.forward),
           signal: controller.signal,
         });
@@ -322,7 +327,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         const upstream = (Array.isArray(answer.body) ? answer.body : [answer.body]).filter(isMessage);
         const out = [...ex.local, ...upstream.flatMap((m) => ex.onUpstreamMessage(m) ?? [])];
         if (ex.pending() > 0) out.push(...(await fail({ class: "protocol", message: "the MCP server's answer left requests unanswered", httpStatus: null })).answers);
-        await ctx.recordSuccess().catch((e) => log.warn({ err: e }, "could not record the upstream status"));
+        await ctx.recordSuccess().catch((e) => log().warn({ err: e }, "could not record the upstream status"));
         return reply(out, answer.sessionId);
       }
 
@@ -351,11 +356,11 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         const { answers } = await fail(cause);
         if (!res.destroyed) for (const m of answers) await writeEvent(res, { event: "message", data: JSON.stringify(m) });
       } else if (failure === null) {
-        await ctx.recordSuccess().catch((e) => log.warn({ err: e }, "could not record the upstream status"));
+        await ctx.recordSuccess().catch((e) => log().warn({ err: e }, "could not record the upstream status"));
       }
       res.end();
     } finally {
-      await ex.settled().catch((e) => log.error({ err: e }, "could not record a tool call"));
+      await ex.settled().catch((e) => log().error({ err: e }, "could not record a tool call"));
     }
   };
 

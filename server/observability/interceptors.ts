@@ -8,17 +8,17 @@ import { currentScope, runInScope, telemetry, type GatewayEndpoint, type Request
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
-function logMessage(endpoint: GatewayEndpoint, serverId: string | null, method: string, tool: string | null, outcome: string, started: number) {
-  const ms = Math.round((performance.now() - started) * 10) / 10;
-  const scope = currentScope();
+function logMessage(endpoint: GatewayEndpoint, serverId: string | null, method: string, tool: string | null, outcome: string, elapsedMs: number, scope = currentScope()) {
+  const ms = Math.round(elapsedMs * 10) / 10;
   const fields = { endpoint, serverId, method, ...(tool ? { tool } : {}), outcome, ms };
   if (scope?.note) scope.note(fields, "mcp message");
   else scope?.log?.info(fields, "mcp message");
 }
 
-function reportMessage(endpoint: GatewayEndpoint, serverId: string | null, method: string, tool: string | null, outcome: string, started: number) {
-  telemetry.metrics?.gatewayMessage(endpoint, method, outcome, seconds(started), { serverId: serverId ?? undefined, tool });
-  logMessage(endpoint, serverId, method, tool, outcome, started);
+/** `elapsedMs`: from the request reaching the gateway to its answer. */
+function reportMessage(endpoint: GatewayEndpoint, serverId: string | null, method: string, tool: string | null, outcome: string, elapsedMs: number, scope?: RequestScope) {
+  telemetry.metrics?.gatewayMessage(endpoint, method, outcome, elapsedMs / 1000, { serverId: serverId ?? undefined, tool });
+  logMessage(endpoint, serverId, method, tool, outcome, elapsedMs, scope);
 }
 
 const toolOf = (m: JsonRpcMessage) => {
@@ -34,38 +34,49 @@ const toolOf = (m: JsonRpcMessage) => {
 function observeExchange(ex: Exchange, serverId: string, messages: JsonRpcMessage[]): Exchange {
   const started = performance.now();
   const waiting = new Map<JsonRpcId, { method: string; tool: string | null }>();
-  for (const m of messages) if (kindOf(m) === "request") waiting.set(m.id as JsonRpcId, { method: m.method as string, tool: toolOf(m) });
+  let tools = 0;
+  let tool: string | null = null;
+  for (const m of messages) {
+    if (kindOf(m) !== "request") continue;
+    const call = { method: m.method as string, tool: toolOf(m) };
+    waiting.set(m.id as JsonRpcId, call);
+    if (call.tool !== null) (tools++, (tool = call.tool));
+  }
   const scope = currentScope();
-  const tools = [...waiting.values()].filter((c) => c.tool !== null);
-  if (scope && tools.length === 1) scope.tool = tools[0].tool;
+  if (scope && tools === 1) scope.tool = tool;
   if (scope?.endpoint === "workspace") {
     scope.serverId = serverId;
     return ex;
   }
+  // Each request's outcome and time are taken when its answer is known, and reported (metrics
+  // and the mcp message line) by settled(), which runs once the answer has gone to the agent.
+  const answered: { method: string; tool: string | null; outcome: string; ms: number }[] = [];
   const done = (id: JsonRpcId, outcome: string) => {
     const call = waiting.get(id);
     if (!call) return;
     waiting.delete(id);
-    reportMessage("server", serverId, call.method, call.tool, outcome, started);
+    answered.push({ method: call.method, tool: call.tool, outcome, ms: performance.now() - started });
   };
   for (const refused of ex.local) done(refused.id as JsonRpcId, "denied");
   if (tracingOn()) {
     const first = [...waiting.values()][0];
     if (first) telemetry.tracing!.annotate({ "mcp.method.name": first.method, ...(first.tool ? { "gen_ai.tool.name": first.tool } : {}), "mcp_api.server.id": serverId });
   }
-  return {
-    ...ex,
-    onUpstreamMessage(message) {
-      if (kindOf(message) === "response" && waiting.has(message.id as JsonRpcId)) done(message.id as JsonRpcId, toolOutcome(message));
-      return ex.onUpstreamMessage(message);
-    },
-    fail(code, text, outcome) {
-      for (const id of [...waiting.keys()]) done(id, outcome);
-      return ex.fail(code, text, outcome);
-    },
-    pending: () => ex.pending(),
-    settled: () => ex.settled(),
+  // Wrapped in place: the exchange is this call's own, so no copy of it is made.
+  const { onUpstreamMessage, fail, settled } = ex;
+  ex.onUpstreamMessage = (message) => {
+    if (kindOf(message) === "response" && waiting.has(message.id as JsonRpcId)) done(message.id as JsonRpcId, toolOutcome(message));
+    return onUpstreamMessage(message);
   };
+  ex.fail = (code, text, outcome) => {
+    for (const id of [...waiting.keys()]) done(id, outcome);
+    return fail(code, text, outcome);
+  };
+  ex.settled = () => {
+    for (const a of answered.splice(0)) reportMessage("server", serverId, a.method, a.tool, a.outcome, a.ms, scope);
+    return settled();
+  };
+  return ex;
 }
 
 const tracingOn = () => telemetry.tracing !== null;
@@ -77,16 +88,14 @@ export function observeGateway(gateway: GatewayService): GatewayService {
     async open(actor, id, sessionHeader) {
       const ctx = await gateway.open(actor, id, sessionHeader);
       if (ctx.target) currentScope()?.servers.set(ctx.target.url, ctx.server.id);
-      return {
-        ...ctx,
-        recordFailure(error) {
-          telemetry.metrics?.upstreamFailure(error.class, ctx.server.id);
-          return ctx.recordFailure(error);
-        },
-        exchange(messages) {
-          return observeExchange(ctx.exchange(messages), ctx.server.id, messages);
-        },
+      // Wrapped in place: the context is this call's own, so no copy of its many fields is made.
+      const { recordFailure, exchange } = ctx;
+      ctx.recordFailure = (error) => {
+        telemetry.metrics?.upstreamFailure(error.class, ctx.server.id);
+        return recordFailure(error);
       };
+      ctx.exchange = (messages) => observeExchange(exchange(messages), ctx.server.id, messages);
+      return ctx;
     },
   };
 }
@@ -123,11 +132,11 @@ export function observeWorkspace<W extends object>(workspace: W, endpoint: Gatew
       try {
         const result = scope ? await runInScope(scope, run) : await run();
         const isError = (result as { isError?: unknown } | null)?.isError === true;
-        reportMessage(endpoint, scope?.serverId ?? null, method, tool, isError ? "tool_error" : "ok", started);
+        reportMessage(endpoint, scope?.serverId ?? null, method, tool, isError ? "tool_error" : "ok", performance.now() - started);
         return result;
       } catch (err) {
         const code = (err as { code?: unknown })?.code;
-        reportMessage(endpoint, scope?.serverId ?? null, method, tool, (typeof code === "number" && WORKSPACE_OUTCOMES[code]) || "error", started);
+        reportMessage(endpoint, scope?.serverId ?? null, method, tool, (typeof code === "number" && WORKSPACE_OUTCOMES[code]) || "error", performance.now() - started);
         throw err;
       }
     };

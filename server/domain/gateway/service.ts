@@ -102,7 +102,10 @@ export interface Exchange {
   /** Answers every request still waiting with the gateway's error. */
   fail(code: number, message: string, outcome: ToolOutcome): JsonRpcMessage[];
   pending(): number;
-  /** Resolves when the audit records of this exchange are written. */
+  /**
+   * Appends the audit records of the answers so far (each caller runs it once the answer has
+   * gone to the agent, in a finally) and resolves when they are written.
+   */
   settled(): Promise<void>;
 }
 
@@ -187,7 +190,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
       // Only what policy reads, so the hot path copies five fields, not the record.
       const subject: Policy = guard ? { id: server.id, name: server.name, enabled: server.enabled, allowedTools: server.allowedTools, pins: guard } : server;
       /** One tools/call in the audit trail: never its arguments or result, and its name bounded as the agent's message bounds it. */
-      const recordToolCall = (tool: string, outcome: ToolOutcome, started: number) =>
+      const recordToolCall = (tool: string, outcome: ToolOutcome, durationMs: number) =>
         audit.append(
           server,
           {
@@ -196,7 +199,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
             tokenId: actor.tokenId,
             requestId: actor.requestId ?? null,
             fields: [],
-            toolCall: { tool: boundedToolName(tool), outcome, durationMs: Math.max(0, Math.round(performance.now() - started)), tokenId: actor.tokenId },
+            toolCall: { tool: boundedToolName(tool), outcome, durationMs, tokenId: actor.tokenId },
           },
           now().toISOString(),
         );
@@ -244,8 +247,12 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
           const forward: JsonRpcMessage[] = [];
           const waiting = new Map<JsonRpcId, { method: string; tool: string | null; started: number }>();
           const writes: Promise<void>[] = [];
+          // A call's event is taken when its answer is known and appended by settled(), which
+          // both callers run once the answer has gone on (so the agent does not wait for it).
+          const taken: { tool: string; outcome: ToolOutcome; durationMs: number }[] = [];
 
-          const auditCall = (tool: string, outcome: ToolOutcome, started: number) => void writes.push(recordToolCall(tool, outcome, started));
+          const auditCall = (tool: string, outcome: ToolOutcome, started: number) =>
+            void taken.push({ tool, outcome, durationMs: Math.max(0, Math.round(performance.now() - started)) });
           const toolOf = (m: JsonRpcMessage) => {
             const name = (m.params as Record<string, unknown> | undefined)?.name;
             return m.method === "tools/call" && typeof name === "string" ? name : null;
@@ -291,6 +298,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
             },
             pending: () => waiting.size,
             settled: async () => {
+              for (const call of taken.splice(0)) writes.push(recordToolCall(call.tool, call.outcome, call.durationMs));
               await Promise.all([...writes, guard?.settled()]);
             },
           };
