@@ -265,6 +265,28 @@ describe("GET /api/mcp-servers (the list), through the direct route or handed on
     });
   }
 
+  test("when records hold sealed credentials, then each listed record is the one GET answers", async () => {
+    const wsSealed = uniqueWorkspace("direct-list-sealed");
+    const sealedToken = await srv.token([wsSealed], "usr_sealed");
+    const bodies = [
+      { workspaceId: wsSealed, name: "plain", url: "https://mcp.example.com/mcp" },
+      { workspaceId: wsSealed, name: "with key", url: "https://mcp.example.com/mcp", authType: "api_key", apiKey: "sk_live_listed" },
+      { workspaceId: wsSealed, name: "with secret", url: "https://mcp.example.com/mcp", authType: "oauth", oauthClientId: "c", oauthClientSecret: "s3cret", oauthTokenEndpoint: "https://auth.example.com/token", oauthAuthorizationEndpoint: "https://auth.example.com/authorize" },
+    ];
+    const gets: unknown[] = [];
+    for (const body of bodies) {
+      const res = await raw(srv.baseUrl, "POST", "/api/mcp-servers", { token: sealedToken, body: JSON.stringify(body) });
+      expect(res.status, res.text).toBe(201);
+      gets.unshift((await raw(srv.baseUrl, "GET", `/api/mcp-servers/${res.json.id}`, { token: sealedToken })).json);
+    }
+    const res = await send(list(`?workspaceId=${wsSealed}`, auth(sealedToken)));
+    expect(res.status, res.text).toBe(200);
+    const page = JSON.parse(res.text) as { data: Record<string, unknown>[] };
+    expect(page.data).toEqual(gets);
+    expect(page.data.map((r) => [r.hasApiKey, r.hasOauthClientSecret])).toEqual([[false, true], [true, false], [false, false]]);
+    expect(res.text).not.toContain("sk_live_listed");
+  });
+
   test("when the list is walked page by page, then every record is seen once, newest first", async () => {
     const seen: string[] = [];
     let cursor: string | null = null;

@@ -224,42 +224,68 @@ export const SECRET_COLUMNS = {
   oauthClientPrivateKey: "oauth_client_private_key_enc",
 } as const satisfies Record<SecretField, keyof ServerRow>;
 
+/**
+ * The columns a wire record is made from (toWire), and what a page selects besides them: whether
+ * each sealed column the record shows as `has…` is set, not its ciphertext. A page reads no
+ * other column (issue 25: the 48 columns of a full row cost about a fifth more to read).
+ */
+const WIRE_COLUMNS = [
+  "id", "workspace_id", "name", "url", "auth_type", "oauth_client_auth_method", "oauth_client_id",
+  "oauth_token_endpoint", "oauth_authorization_endpoint", "oauth_scopes", "oauth_grant_type",
+  "oauth_client_registration", "oauth_expires_at", "headers", "secret_header_names", "connector_id",
+  "connector_config", "connector_secret_names", "connector_source", "connector_status", "last_checked_at",
+  "last_error", "enabled", "allowed_tools", "connection_scope", "tool_pinning", "created_by", "created_at", "updated_at",
+] as const satisfies readonly (keyof ServerRow)[];
+const SEALED_FLAGS = { has_api_key: "api_key_enc", has_oauth_client_secret: "oauth_client_secret_enc", has_oauth_client_private_key: "oauth_client_private_key_enc" } as const;
+const PAGE_COLUMNS: readonly string[] = [...WIRE_COLUMNS, ...Object.keys(SEALED_FLAGS)];
+type WireRow = Pick<ServerRow, (typeof WIRE_COLUMNS)[number]>;
+/** Which sealed columns are set (SQLite answers `is not null` as 0 or 1, PostgreSQL as a boolean). */
+type SealedFlags = Record<keyof typeof SEALED_FLAGS, boolean | number>;
+
+function toWire(row: WireRow, sealed: SealedFlags): McpServer {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    name: row.name,
+    url: row.url,
+    authType: row.auth_type as AuthType,
+    hasApiKey: Boolean(sealed.has_api_key),
+    hasOauthClientSecret: Boolean(sealed.has_oauth_client_secret),
+    hasOauthClientPrivateKey: Boolean(sealed.has_oauth_client_private_key),
+    oauthClientAuthMethod: row.oauth_client_auth_method as OAuthClientAuthMethod | null,
+    oauthClientId: row.oauth_client_id,
+    oauthTokenEndpoint: row.oauth_token_endpoint,
+    oauthAuthorizationEndpoint: row.oauth_authorization_endpoint,
+    oauthScopes: row.oauth_scopes,
+    oauthGrantType: row.oauth_grant_type as OAuthGrantType | null,
+    oauthClientRegistration: row.oauth_client_registration as OAuthClientRegistration | null,
+    oauthExpiresAt: row.oauth_expires_at,
+    headers: JSON.parse(row.headers) as Record<string, string>,
+    secretHeaderNames: JSON.parse(row.secret_header_names) as string[],
+    connectorId: row.connector_id,
+    connectorConfig: row.connector_config === null ? null : (JSON.parse(row.connector_config) as Record<string, unknown>),
+    connectorSecretsSet: JSON.parse(row.connector_secret_names) as string[],
+    connectorSource: row.connector_source === "catalog" ? "catalog" : null,
+    connectorStatus: row.connector_status as ConnectorStatus,
+    lastCheckedAt: row.last_checked_at,
+    lastError: row.last_error === null ? null : bounded(JSON.parse(row.last_error) as ConnectionError),
+    enabled: Boolean(row.enabled),
+    allowedTools: row.allowed_tools === null ? null : (JSON.parse(row.allowed_tools) as string[]),
+    connectionScope: row.connection_scope === "user" ? "user" : "workspace",
+    toolPinning: Boolean(row.tool_pinning),
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
 function toStored(row: ServerRow): StoredServer {
   return {
-    server: {
-      id: row.id,
-      workspaceId: row.workspace_id,
-      name: row.name,
-      url: row.url,
-      authType: row.auth_type as AuthType,
-      hasApiKey: row.api_key_enc !== null,
-      hasOauthClientSecret: row.oauth_client_secret_enc !== null,
-      hasOauthClientPrivateKey: row.oauth_client_private_key_enc !== null,
-      oauthClientAuthMethod: row.oauth_client_auth_method as OAuthClientAuthMethod | null,
-      oauthClientId: row.oauth_client_id,
-      oauthTokenEndpoint: row.oauth_token_endpoint,
-      oauthAuthorizationEndpoint: row.oauth_authorization_endpoint,
-      oauthScopes: row.oauth_scopes,
-      oauthGrantType: row.oauth_grant_type as OAuthGrantType | null,
-      oauthClientRegistration: row.oauth_client_registration as OAuthClientRegistration | null,
-      oauthExpiresAt: row.oauth_expires_at,
-      headers: JSON.parse(row.headers) as Record<string, string>,
-      secretHeaderNames: JSON.parse(row.secret_header_names) as string[],
-      connectorId: row.connector_id,
-      connectorConfig: row.connector_config === null ? null : (JSON.parse(row.connector_config) as Record<string, unknown>),
-      connectorSecretsSet: JSON.parse(row.connector_secret_names) as string[],
-      connectorSource: row.connector_source === "catalog" ? "catalog" : null,
-      connectorStatus: row.connector_status as ConnectorStatus,
-      lastCheckedAt: row.last_checked_at,
-      lastError: row.last_error === null ? null : bounded(JSON.parse(row.last_error) as ConnectionError),
-      enabled: Boolean(row.enabled),
-      allowedTools: row.allowed_tools === null ? null : (JSON.parse(row.allowed_tools) as string[]),
-      connectionScope: row.connection_scope === "user" ? "user" : "workspace",
-      toolPinning: Boolean(row.tool_pinning),
-      createdBy: row.created_by,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    },
+    server: toWire(row, {
+      has_api_key: row.api_key_enc !== null,
+      has_oauth_client_secret: row.oauth_client_secret_enc !== null,
+      has_oauth_client_private_key: row.oauth_client_private_key_enc !== null,
+    }),
     version: row.version,
     secretsSet: {
       apiKey: row.api_key_enc !== null,
@@ -490,6 +516,17 @@ export function createMcpServerRepo(knex: Knex, box: SecretBox, nameKey: (name: 
         : sqlFor(`list:${limit}`, () => `select ${SELECTED} from "mcp_servers" where "workspace_id" = ${slot(1)} order by "id" desc limit ${limit}`);
       const rows = await readRows(sql, beforeId ? [workspaceId, beforeId] : [workspaceId]);
       return rows.map(toStored);
+    },
+
+    /** The REST list's page: wire records only, newest first, read from WIRE_COLUMNS and the sealed columns' flags. */
+    async page(workspaceId: string, limit: number, beforeId: string | null): Promise<McpServer[]> {
+      if (!Number.isSafeInteger(limit) || limit < 0) throw new Error(`list limit must be a non-negative integer, got ${limit}`);
+      const selected = `${columns(WIRE_COLUMNS)}, ${Object.entries(SEALED_FLAGS).map(([flag, column]) => `"${column}" is not null as "${flag}"`).join(", ")}`;
+      const sql = beforeId
+        ? sqlFor(`page-after:${limit}`, () => `select ${selected} from "mcp_servers" where "workspace_id" = ${slot(1)} and "id" < ${slot(2)} order by "id" desc limit ${limit}`)
+        : sqlFor(`page:${limit}`, () => `select ${selected} from "mcp_servers" where "workspace_id" = ${slot(1)} order by "id" desc limit ${limit}`);
+      const rows = await statements.read<WireRow & SealedFlags>({ sql, values: beforeId ? [workspaceId, beforeId] : [workspaceId], columns: PAGE_COLUMNS });
+      return rows.map((row) => toWire(row, row));
     },
 
     /** Writes only if the record is still at `current.version`; "stale" tells the caller to re-read. */

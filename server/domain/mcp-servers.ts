@@ -398,8 +398,8 @@ export function createMcpServerService({ repo, audit, cursors, connectors, onRem
       const scope = `mcp-servers:${query.workspaceId}`;
       const after = query.cursor ? cursors.decode(scope, query.cursor) : null;
       // One extra row tells whether another page exists.
-      const rows = await repo.list(query.workspaceId, limit + 1, after);
-      const page = rows.slice(0, limit).map((r) => r.server);
+      const rows = await repo.page(query.workspaceId, limit + 1, after);
+      const page = rows.length > limit ? rows.slice(0, limit) : rows;
       const nextCursor = rows.length > limit ? cursors.encode(scope, page[page.length - 1].id) : null;
       return { data: page, nextCursor };
     },
