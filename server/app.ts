@@ -43,6 +43,7 @@ import { compileMetaSchemaOnUse, keepRouteRegexps, precomputeRouteLookup, resolv
 import { operationRoute, registerRoutes } from "./http/routes.js";
 import { directRestRoute } from "./http/rest-direct.js";
 import { systemHandlers } from "./http/system.js";
+import { bindScope, scopeOf } from "./observability/hooks.js";
 import { observeHttp } from "./observability/http.js";
 import { fromRoot } from "./paths.js";
 
@@ -202,7 +203,11 @@ export function buildApp(deps: AppDeps): Express {
       if (actor.toolsets && !TOOLSET_OPERATIONS.has(operationId)) {
         throw new Forbidden(`This token is limited to toolsets ${actor.toolsets.join(", ")}: it may only use their MCP endpoints (/api/toolsets/{toolsetId}/mcp).`);
       }
-      (req as Request & { auth?: unknown }).auth = { ...actor, requestId: res.locals.requestId };
+      const auth = { ...actor, requestId: res.locals.requestId };
+      // The request's observability scope travels with its actor when it is not ambient (observability/http.ts).
+      const scope = scopeOf(res);
+      if (scope) bindScope(auth, scope);
+      (req as Request & { auth?: unknown }).auth = auth;
     } catch (err) {
       // The validator re-wraps what we throw and keeps only 401/403/500; the problem
       // handler answers from the original.

@@ -70,3 +70,19 @@ export function runInScope<T>(scope: RequestScope, fn: () => T): T {
 export function currentScope(): RequestScope | undefined {
   return scopes.getStore();
 }
+
+// On Node 20 an AsyncLocalStorage, once run, makes every promise of the process run async
+// hooks; a request that needs no ambient scope (observeHttp) gets its scope through these:
+// bound to its response, then to its actor (app.ts's bearer check), where the gateway's
+// interceptors look for it.
+const bound = new WeakMap<object, RequestScope>();
+
+/** Makes `scope` the scope of whatever holds `key` (a response, an actor). */
+export function bindScope(key: object, scope: RequestScope): void {
+  bound.set(key, scope);
+}
+
+/** The ambient scope, else the one bound to `key`. */
+export function scopeOf(key: object): RequestScope | undefined {
+  return scopes.getStore() ?? bound.get(key);
+}

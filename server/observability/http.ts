@@ -3,7 +3,12 @@
 import { randomBytes } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
 import type { Logger } from "pino";
-import { runInScope, telemetry, type RequestScope } from "./hooks.js";
+import { bindScope, runInScope, telemetry, type RequestScope } from "./hooks.js";
+
+// The requests whose work reads the scope from AsyncLocalStorage without telemetry: the
+// workspace and toolset endpoints (their member calls and kept sessions). Every other request's
+// scope is bound to it instead (hooks.ts), so a process that serves only those runs no async hooks.
+const AMBIENT = /^\/api\/(?:workspaces|toolsets)\/[^/]+\/mcp(?:[?#]|$)/;
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
@@ -70,7 +75,9 @@ export function observeHttp(operationOf: OperationOf, root?: Logger) {
         tool: null,
         serverId: null,
       };
-      runInScope(scope, next);
+      if (span || telemetry.metrics || AMBIENT.test(req.url)) return runInScope(scope, next);
+      bindScope(res, scope);
+      next();
     };
     const tracing = telemetry.tracing;
     if (!tracing) return begin(traceIdOf(req.headers.traceparent));

@@ -4,7 +4,7 @@
 import type { Exchange, GatewayService } from "../domain/gateway/service.js";
 import { splitNamespaced } from "../domain/names.js";
 import { kindOf, toolOutcome, type JsonRpcId, type JsonRpcMessage } from "../domain/gateway/policy.js";
-import { currentScope, runInScope, telemetry, type GatewayEndpoint, type RequestScope } from "./hooks.js";
+import { currentScope, runInScope, scopeOf, telemetry, type GatewayEndpoint, type RequestScope } from "./hooks.js";
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
@@ -31,7 +31,7 @@ const toolOf = (m: JsonRpcMessage) => {
  * Inside a workspace endpoint call the exchange is one member's part of the agent's message,
  * counted by observeWorkspace; here it only names the server and tool for the upstream span.
  */
-function observeExchange(ex: Exchange, serverId: string, messages: JsonRpcMessage[]): Exchange {
+function observeExchange(ex: Exchange, serverId: string, messages: JsonRpcMessage[], scope: RequestScope | undefined): Exchange {
   const started = performance.now();
   const waiting = new Map<JsonRpcId, { method: string; tool: string | null }>();
   let tools = 0;
@@ -42,7 +42,6 @@ function observeExchange(ex: Exchange, serverId: string, messages: JsonRpcMessag
     waiting.set(m.id as JsonRpcId, call);
     if (call.tool !== null) (tools++, (tool = call.tool));
   }
-  const scope = currentScope();
   if (scope && tools === 1) scope.tool = tool;
   if (scope?.endpoint === "workspace") {
     scope.serverId = serverId;
@@ -87,14 +86,15 @@ export function observeGateway(gateway: GatewayService): GatewayService {
     ...gateway,
     async open(actor, id, sessionHeader) {
       const ctx = await gateway.open(actor, id, sessionHeader);
-      if (ctx.target) currentScope()?.servers.set(ctx.target.url, ctx.server.id);
+      const scope = scopeOf(actor);
+      if (ctx.target) scope?.servers.set(ctx.target.url, ctx.server.id);
       // Wrapped in place: the context is this call's own, so no copy of its many fields is made.
       const { recordFailure, exchange } = ctx;
       ctx.recordFailure = (error) => {
         telemetry.metrics?.upstreamFailure(error.class, ctx.server.id);
         return recordFailure(error);
       };
-      ctx.exchange = (messages) => observeExchange(exchange(messages), ctx.server.id, messages);
+      ctx.exchange = (messages) => observeExchange(exchange(messages), ctx.server.id, messages, scope);
       return ctx;
     },
   };
