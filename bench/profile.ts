@@ -1,7 +1,7 @@
 // Profiles the API server (SQLite) on one operation: `node --cpu-prof dist/server/main.js` (the
 // compiled server, as the bench runs it: `npm run build` first)
 // under autocannon, then summarises the profile for the measured window and for start-up.
-//   npx tsx bench/profile.ts <get|list|list-deep|create|patch|tools-call|workspace-call> [--seconds 8] [--seed 100000] [--connections 10] [--records 2000] [--out <dir>] [--store postgres]
+//   npx tsx bench/profile.ts <get|list|list-deep|create|patch|tools-call|workspace-call> [--seconds 8] [--warmup-requests 5000] [--seed 100000] [--connections 10] [--records 2000] [--out <dir>] [--store postgres]
 // --store postgres: the server on BENCH_DATABASE_URL (else TEST_DATABASE_URL), seeded and cleaned up as the bench does.
 // tools-call: the gateway's tools/call to bench/mcp-upstream.ts, as the bench's gateway row;
 // workspace-call: the same call through the workspace endpoint, as the bench's workspace row.
@@ -35,6 +35,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     seconds: { type: "string" },
+    "warmup-requests": { type: "string" },
     out: { type: "string" },
     top: { type: "string" },
     seed: { type: "string" },
@@ -96,7 +97,7 @@ async function main() {
   const spec = upstream
     ? await toolsCallSpec(server.port, t.token, workspaceId, `http://127.0.0.1:${upstream.port}/mcp`, operation === "workspace-call")
     : operationSpecs(t, deep, runId)[operation as Operation];
-  const r = await runPhase(server, t.token, spec, { warmupSeconds: 2, seconds, connections: Number(values.connections ?? 10) });
+  const r = await runPhase(server, t.token, spec, { ...(values["warmup-requests"] ? { warmupRequests: Number(values["warmup-requests"]), warmupSeconds: 60 } : { warmupSeconds: 2 }), seconds, connections: Number(values.connections ?? 10) });
   await server.stop(); // SIGTERM: main.ts exits, and node writes the profile on exit
 
   const file = readdirSync(out)

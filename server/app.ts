@@ -1,4 +1,4 @@
-// buildApp(deps): the gateway POSTs' direct route (ahead of Express) → request id and log → the REST direct route (GET, create, PATCH of a record) → JSON parser → contract validator → routes → problems.
+// buildApp(deps): the direct routes, ahead of Express (the gateway POSTs; GET, create, PATCH of a record) → request id and log → JSON parser → contract validator → routes → problems.
 // It never listens; server/main.ts and the tests do.
 import { readFileSync } from "node:fs";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
@@ -265,12 +265,15 @@ export function buildApp(deps: AppDeps): Express {
     },
   };
   const direct = { spec, bodyLimitBytes: JSON_BODY_LIMIT_BYTES, migrated: () => deps.readiness.migrated(), authenticate: checkBearer, validatorOptions };
+  // GET, create and PATCH of /api/mcp-servers the same way, with the handlers the router mounts for them (server/http/rest-direct.ts).
+  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...toolPinHandlers(deps.toolPins), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
+  const restDirect = directRestRoute({ spec, validatorOptions, bodyLimitBytes: JSON_BODY_LIMIT_BYTES, migrated: direct.migrated, authenticate: checkBearer, handler: (op) => operationRoute(spec.paths[op.route][op.method], handlers) });
   const directRoutes = [
     directGatewayRoute({ ...direct, handler: gatewayHandlers.sendMcpServerMessage }),
     // The workspace endpoint's POST the same way (issue 21 holds its CPU per call against the per-server endpoint's).
     directGatewayRoute({ ...direct, operation: WORKSPACE_OPERATION, handler: workspaceHandlers.sendWorkspaceMessage }),
   ];
-  // Their POSTs are taken before Express's app and router dispatch (issue 25): with Express's own
+  // Their POSTs, and the REST route's GET, POST and PATCH, are taken before Express's app and router dispatch (issue 25): with Express's own
   // set-up of a request (its request and response prototypes), the request id and log line, and
   // the observability scope, as every request gets them; one they hand on enters the app below,
   // whose first layer then passes it (and an error, if they failed it) to the rest of the stack.
@@ -278,7 +281,7 @@ export function buildApp(deps: AppDeps): Express {
   const dispatching = app as Express & { handle(req: Request, res: Response, callback?: NextFunction): void };
   const expressHandle = dispatching.handle;
   dispatching.handle = function handle(req, res, callback) {
-    const route = callback === undefined && req.method === "POST" ? directRoutes.find((r) => r.takes(req.url)) : undefined;
+    const route = callback !== undefined ? undefined : ((req.method === "POST" ? directRoutes.find((r) => r.takes(req.url)) : undefined) ?? (restDirect.takes(req.method, req.url) ? restDirect : undefined));
     if (route === undefined) return expressHandle.call(app, req, res, callback);
     asExpressRequest(app, req, res);
     const handOn = (err?: unknown) => {
@@ -299,9 +302,8 @@ export function buildApp(deps: AppDeps): Express {
     res.locals.handedOn = undefined;
     next(handedOn.err);
   });
-  // GET, the list, create and PATCH of /api/mcp-servers the same way, with the handlers the router mounts for them (server/http/rest-direct.ts).
-  const handlers: HandlerTable = { ...mcpServerHandlers(deps.servers, deps.idempotency), ...connectionHandlers(deps.connections), ...toolPinHandlers(deps.toolPins), ...connectorHandlers(deps.connectors), ...oauthHandlers(deps.oauth, deps.sessions), ...tokenHandlers(deps.tokens, deps.sessions, deps.gateway.publicOrigin), ...userConnectionHandlers(deps.userConnections, deps.sessions, deps.oauth, deps.userConnections.findServer), ...systemHandlers(deps.readiness), ...activityHandlers(deps.activity), ...healthHandlers(deps.health), ...toolsetHandlers(deps.toolsets) };
-  app.use(directRestRoute({ spec, validatorOptions, bodyLimitBytes: JSON_BODY_LIMIT_BYTES, migrated: direct.migrated, authenticate: checkBearer, handler: (op) => operationRoute(spec.paths[op.route][op.method], handlers) }));
+  // The list (which reads req.query, pinned above) is taken here; the others ahead of Express (dispatching.handle).
+  app.use(restDirect);
   // Unauthenticated routes count per client address, before any work (an UPDATE and a SELECT per OAuth callback).
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!unauthenticated(req.path)) return next();

@@ -2,6 +2,8 @@
 // /api/mcp-servers), taken ahead of the generic stack (JSON parser, cookie reader, the router,
 // and express-openapi-validator's route lookup and security middleware) as the gateway's POST
 // is (mcp-gateway-direct.ts): issue 25 measured that stack at a large part of each one's CPU.
+// app.ts takes GET, create and PATCH ahead of Express's app and router dispatch too (`takes`);
+// the list reaches this route as a layer, after the request context has pinned its query.
 //
 // It answers only a request it can check completely; anything else goes on to the generic stack
 // unchanged, so eov answers it exactly as before (test/rest-direct-route.test.ts). The checks are
@@ -100,21 +102,46 @@ function compile(spec: Spec, validatorOptions: object) {
   };
 }
 
+/**
+ * A write's JSON answer, as Express's res.json and res.send write it here (the app sets no JSON
+ * replacer, spaces or escape, nor an ETag function): the same status, headers in the same order
+ * and bytes, but the text is sent as it is, so Node writes the head and the body in one write,
+ * where res.send, for a body of 1,000 characters or more, copies it into a Buffer and Node
+ * then writes the two with writev. Installed for one call: any other answer (a problem, which
+ * has set its Content-Type) goes through Express's own.
+ */
+function writeJson(this: Response, body: unknown): Response {
+  delete (this as Partial<Response>).json;
+  if (typeof body !== "object" || body === null || this.headersSent || this.hasHeader("content-type") || this.hasHeader("transfer-encoding") || this.statusCode < 200 || this.statusCode === 204 || this.statusCode === 205 || this.statusCode === 304) {
+    return this.json(body);
+  }
+  const text = JSON.stringify(body);
+  this.setHeader("Content-Type", "application/json; charset=utf-8");
+  this.setHeader("Content-Length", String(Buffer.byteLength(text, "utf8")));
+  this.end(text, "utf8");
+  return this;
+}
+
 export function directRestRoute(deps: DirectRestDeps) {
   let checks: ReturnType<typeof compile> | null = null;
   const handlers = DIRECT_OPERATIONS.map((operation) => deps.handler(operation));
 
-  return function directRest(req: Request, res: Response, next: NextFunction): void {
-    if (req.method !== "GET" && req.method !== "POST" && req.method !== "PATCH") return next();
-    let index = -1;
-    let match: RegExpExecArray | null = null;
-    for (let i = 0; i < DIRECT_OPERATIONS.length && match === null; i++) {
+  /** The operation a request's method and URL name, and the URL's match, if it is one of DIRECT_OPERATIONS. */
+  const find = (method: string, url: string): { index: number; match: RegExpExecArray } | null => {
+    if (method !== "GET" && method !== "POST" && method !== "PATCH") return null;
+    for (let i = 0; i < DIRECT_OPERATIONS.length; i++) {
       const operation = DIRECT_OPERATIONS[i];
-      if (operation.method.toUpperCase() !== req.method) continue;
-      match = operation.pattern.exec(req.url);
-      index = i;
+      if (operation.method.toUpperCase() !== method) continue;
+      const match = operation.pattern.exec(url);
+      if (match !== null) return { index: i, match };
     }
-    if (match === null) return next();
+    return null;
+  };
+
+  function directRest(req: Request, res: Response, next: NextFunction): void {
+    const found = find(req.method, req.url);
+    if (found === null) return next();
+    const { index, match } = found;
     const operation = DIRECT_OPERATIONS[index];
     const id = match[1];
     const h = req.headers;
@@ -144,6 +171,8 @@ export function directRestRoute(deps: DirectRestDeps) {
             new Promise<void>((resolve, reject) => {
               ready.validateRequest(req, res, (err) => {
                 if (err) return reject(err);
+                // A write's answer is written by writeJson; eov's hook, installed over it, checks it first.
+                if (operation.body) (res as Response & { json: unknown }).json = writeJson;
                 if (!ready.hookResponse) return resolve();
                 let installed = false;
                 // eov's hook calls this once when installed, and again with the error when an answer fails its check.
@@ -165,5 +194,14 @@ export function directRestRoute(deps: DirectRestDeps) {
       req.body = parsed.value;
       answer();
     }, next);
+  }
+  /**
+   * Whether app.ts takes a request of this method to this URL ahead of Express for this route: not
+   * the list's, whose query the request context pins first; that one reaches the route as a layer.
+   */
+  const takes = (method: string, url: string) => {
+    const found = find(method, url);
+    return found !== null && DIRECT_OPERATIONS[found.index].query !== true;
   };
+  return Object.assign(directRest, { takes });
 }
