@@ -285,10 +285,12 @@ export function buildApp(deps: AppDeps): Express {
     if (route === undefined) return expressHandle.call(app, req, res, callback);
     asExpressRequest(app, req, res);
     const handOn = (err?: unknown) => {
-      pinQuery(req);
+      if (route !== restDirect) pinQuery(req);
       res.locals.handedOn = { err };
       expressHandle.call(app, req, res);
     };
+    // The REST route's checks run eov's RequestValidator, which redefines req.query for good: pin it first, as the generic stack does.
+    if (route === restDirect) pinQuery(req);
     context(req, res, () => observe(req, res, () => route(req, res, handOn)));
   };
   app.use((req: Request, res: Response, next: NextFunction) => {
