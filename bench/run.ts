@@ -61,7 +61,8 @@ const config = {
   // The isolation rows' second agent: tools/list at this offered rate, whatever the answers take.
   listRate: num("BENCH_LIST_RATE", 5),
 };
-const HARD_LIMIT_MS = 300_000;
+// The whole run gives up after this long (the per-phase warm-ups of 163ec72 take it past 5 minutes).
+const HARD_LIMIT_MS = 900_000;
 // The workspace-endpoint row's workspace: the bench upstream's record and this many others
 // (seeded before the server starts, namespaces filled as a create fills them), the same in
 // every run; the write workspace, which it used before, grows with the create phase's speed.
