@@ -2,7 +2,7 @@
 // CPU accounting from /proc, and one autocannon phase with exact latencies.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -310,6 +310,8 @@ export interface ServerProcess {
 }
 
 const running = new Set<ServerProcess>();
+// The CPU of the servers already stopped, read just before each was stopped (benchChildrenCpuMicros).
+let stoppedCpuUs = 0;
 
 /** Spawns `node [nodeArgs] <script.js>` or `node [nodeArgs] --import tsx <script.ts>` (no npx wrapper: child.pid is the server) and waits for /healthz. */
 export async function startServer(
@@ -344,6 +346,11 @@ export async function startServer(
     async stop() {
       running.delete(server);
       if (exited) return;
+      try {
+        stoppedCpuUs += cpuMicros(child.pid!);
+      } catch {
+        // already gone
+      }
       child.kill("SIGTERM");
       const killed = await Promise.race([exit.then(() => true), sleep(5000).then(() => false)]);
       if (!killed) {
@@ -375,6 +382,44 @@ export async function startServer(
 /** Stops every server still running (also used on error and on SIGINT). */
 export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((s) => s.stop()));
+}
+
+/** All the CPU the servers of this run used so far (running and stopped), in microseconds. */
+export function benchChildrenCpuMicros(): number {
+  let total = stoppedCpuUs;
+  for (const s of running) {
+    try {
+      total += cpuMicros(s.pid);
+    } catch {
+      // exited between the set and the read
+    }
+  }
+  return total;
+}
+
+/**
+ * The machine's busy time on all CPUs (user, nice and system in /proc/stat), in microseconds.
+ * Interrupt time is left out: it is not charged to any process's /proc/<pid>/stat, and
+ * loopback traffic between the bench's own processes makes most of it.
+ */
+export function machineBusyMicros(): number {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/);
+  return ((Number(fields[1]) + Number(fields[2]) + Number(fields[3])) * 1e6) / CLK_TCK;
+}
+
+/** The CPU of every live process whose name (comm) is `comm`, in microseconds: PostgreSQL's server and backends. */
+export function cpuMicrosByName(comm: string): number {
+  let total = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) === comm) total += cpuMicros(Number(entry));
+    } catch {
+      // exited while listed
+    }
+  }
+  return total;
 }
 
 /** utime + stime of a process, in microseconds. */
