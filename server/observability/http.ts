@@ -5,11 +5,6 @@ import type { NextFunction, Request, Response } from "express";
 import type { Logger } from "pino";
 import { bindScope, runInScope, telemetry, type RequestScope } from "./hooks.js";
 
-// The requests whose work reads the scope from AsyncLocalStorage without telemetry: the
-// workspace and toolset endpoints (their member calls and kept sessions). Every other request's
-// scope is bound to it instead (hooks.ts), so a process that serves only those runs no async hooks.
-const AMBIENT = /^\/api\/(?:workspaces|toolsets)\/[^/]+\/mcp(?:[?#]|$)/;
-
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
 // New trace ids are cut from a pool of random bytes: one getrandom call per 256 requests, not one each (1% of a relayed call).
@@ -75,7 +70,9 @@ export function observeHttp(operationOf: OperationOf, root?: Logger) {
         tool: null,
         serverId: null,
       };
-      if (span || telemetry.metrics || AMBIENT.test(req.url)) return runInScope(scope, next);
+      // Ambient only where metrics or tracing read it so; otherwise bound to the response, then
+      // its actor (hooks.ts), so that a process with neither runs no async hooks.
+      if (span || telemetry.metrics) return runInScope(scope, next);
       bindScope(res, scope);
       next();
     };

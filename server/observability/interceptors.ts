@@ -4,7 +4,7 @@
 import type { Exchange, GatewayService } from "../domain/gateway/service.js";
 import { splitNamespaced } from "../domain/names.js";
 import { kindOf, toolOutcome, type JsonRpcId, type JsonRpcMessage } from "../domain/gateway/policy.js";
-import { currentScope, runInScope, scopeOf, telemetry, type GatewayEndpoint, type RequestScope } from "./hooks.js";
+import { bindScope, currentScope, observing, runInScope, scopeOf, telemetry, type GatewayEndpoint, type RequestScope } from "./hooks.js";
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
@@ -123,20 +123,43 @@ export function observeWorkspace<W extends object>(workspace: W, endpoint: Gatew
     if (typeof inner !== "function") continue;
     wrapped[name] = async (...args: unknown[]) => {
       const started = performance.now();
-      const outer = currentScope();
+      // Every use case takes the actor first; the request's scope is ambient, or bound to it (hooks.ts).
+      const actor = args[0] as object;
+      const outer = scopeOf(actor);
       // Calls name their tool <namespace>__<tool>: the upstream's own name is reported, beside its server id.
       const tool = method === "tools/call" && typeof args[2] === "string" ? (splitNamespaced(args[2])?.name ?? null) : null;
-      const scope: RequestScope | undefined = outer ? { ...outer, tool, serverId: null, endpoint } : undefined;
+      // The request's logger is read through, not copied: its child is made only if a line is written through it.
+      const scope: RequestScope | undefined = outer
+        ? {
+            get log() {
+              return outer.log;
+            },
+            ...(outer.note ? { note: outer.note } : {}),
+            servers: outer.servers,
+            tool,
+            serverId: null,
+            endpoint,
+          }
+        : undefined;
       if (tracingOn()) telemetry.tracing!.annotate({ "mcp.method.name": method, ...(tool ? { "gen_ai.tool.name": tool } : {}) });
       const run = () => (inner as (...a: unknown[]) => Promise<unknown>).apply(workspace, args);
+      // The use case's own scope: ambient when metrics or tracing run requests in AsyncLocalStorage;
+      // otherwise bound to a copy of the actor that it is given (the gateway's open and exchange
+      // find it there), so that no AsyncLocalStorage runs (on Node 20, once one has, every promise runs async hooks).
+      const ambient = scope !== undefined && observing();
+      if (scope && !ambient) {
+        const own = { ...actor };
+        bindScope(own, scope);
+        args[0] = own;
+      }
       try {
-        const result = scope ? await runInScope(scope, run) : await run();
+        const result = ambient ? await runInScope(scope, run) : await run();
         const isError = (result as { isError?: unknown } | null)?.isError === true;
-        reportMessage(endpoint, scope?.serverId ?? null, method, tool, isError ? "tool_error" : "ok", performance.now() - started);
+        reportMessage(endpoint, scope?.serverId ?? null, method, tool, isError ? "tool_error" : "ok", performance.now() - started, outer);
         return result;
       } catch (err) {
         const code = (err as { code?: unknown })?.code;
-        reportMessage(endpoint, scope?.serverId ?? null, method, tool, (typeof code === "number" && WORKSPACE_OUTCOMES[code]) || "error", performance.now() - started);
+        reportMessage(endpoint, scope?.serverId ?? null, method, tool, (typeof code === "number" && WORKSPACE_OUTCOMES[code]) || "error", performance.now() - started, outer);
         throw err;
       }
     };

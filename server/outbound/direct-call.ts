@@ -35,6 +35,8 @@ export interface DirectCallOptions {
   /** The agent's own cancellation. */
   signal?: AbortSignal;
   onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  /** Takes the stream's other messages instead of `session.dispatch` (the pool hands them on in the context of the call they belong to). */
+  dispatch?: (message: Json) => void;
 }
 
 /** How often, and after how long, a stream the upstream closed before answering is resumed (GET with Last-Event-ID), as the SDK client does. */
@@ -102,7 +104,7 @@ export async function directToolCall(fetch: LiteFetch, session: DirectSession, p
       options.onprogress?.(progress as never);
       return false;
     }
-    session.dispatch(message);
+    (options.dispatch ?? session.dispatch)(message);
     return false;
   };
 

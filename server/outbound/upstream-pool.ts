@@ -82,7 +82,8 @@ export interface ReplyMessage {
 /**
  * The agent call an upstream message belongs to. An upstream session is shared, so the only
  * sound link between a message and an agent is the upstream request whose response stream
- * carried it: the client reads that stream in the async context of the call that sent it.
+ * carried it: the client reads that stream in the async context of the call that sent it (a
+ * direct call reads its own, and enters the call's context only to hand such a message on).
  */
 const current = new AsyncLocalStorage<{ options: CallOptions; open: boolean }>();
 
@@ -632,6 +633,7 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
         ...(o?.allowInputRequired ? { allowInputRequired: true } : {}),
       };
     };
+    const sdkCallTool = scoped(async (params: Json, o?: CallOptions) => (await client.callTool(params as never, opts(o))) as never, 1);
     const caps = () => (client.getServerCapabilities() ?? {}) as Json;
     // A server without the capability has nothing to list (the SDK would warn and answer empty).
     // A list served before the first listen stream is acknowledged may miss a change: a lapse.
@@ -642,11 +644,19 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
     return {
       capabilities: caps,
       listTools: async () => (listing("tools") ? ((await client.listTools(undefined, opts())) as never) : { tools: [] }),
-      callTool: scoped(async (params: Json, o?: CallOptions) => {
-        if (!direct || !relayFetch) return (await client.callTool(params as never, opts(o))) as never;
+      callTool: async (params: Json, o?: CallOptions) => {
+        if (!direct || !relayFetch) return sdkCallTool(params, o);
         if (o?.signal) callers.push(o.signal);
-        return directToolCall(relayFetch, direct, params, { deadline, signal: o?.signal, onprogress: o?.onprogress });
-      }, 1),
+        // A direct call reads its own stream: a message on it other than the answer is handed to the
+        // SDK client in the call's context when it arrives, so a call that gets none runs no AsyncLocalStorage.
+        const call = o?.onlog || o?.onrequest || o?.onlocalrequest ? { options: o, open: true } : null;
+        const dispatch = call ? (message: Json) => current.run(call, () => direct.dispatch(message)) : undefined;
+        try {
+          return await directToolCall(relayFetch, direct, params, { deadline, signal: o?.signal, onprogress: o?.onprogress, dispatch });
+        } finally {
+          if (call) call.open = false;
+        }
+      },
       listPrompts: async () => (listing("prompts") ? ((await client.listPrompts(undefined, opts())) as never) : { prompts: [] }),
       getPrompt: scoped(async (params: Json, o?: CallOptions) => (await client.getPrompt(params as never, opts(o))) as never, 1),
       listResources: async () => (listing("resources") ? ((await client.listResources(undefined, opts())) as never) : { resources: [] }),
