@@ -3,6 +3,7 @@ import { createServer } from "node:http";
 import nodeModule from "node:module";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import v8 from "node:v8";
 import { staleBuild } from "./build-stamp.js";
 import { readConfig } from "./config.js";
 import { bornExpress } from "./http/born-express.js";
@@ -10,6 +11,12 @@ import { MAX_HEADER_BYTES } from "./http/limits.js";
 import { whileStarting } from "./http/starting.js";
 import { createLogger } from "./logger.js";
 
+// V8's allocation-site pretenuring, off (issue 25, the tail): once it decided that a site on the
+// write path allocates long-lived objects, those were made in the old generation, and as garbage
+// there they held the young objects they pointed to, so every scavenge kept and then promoted the
+// rest of each create or patch (about a quarter of all it allocated). V8 reads the flag as the heap
+// runs, so setting it here, before the app loads, takes effect (measured); start-up measured no slower.
+v8.setFlagsFromString("--no-allocation-site-pretenuring");
 const compiled = import.meta.url.endsWith("/dist/server/main.js");
 // Node >= 22.1 keeps V8's compiled code for the modules loaded from here on (in
 // NODE_COMPILE_CACHE, else <tmpdir>/node-compile-cache; NODE_DISABLE_COMPILE_CACHE=1 turns it

@@ -75,14 +75,18 @@ export function currentScope(): RequestScope | undefined {
 // hooks; a request that needs no ambient scope (observeHttp) gets its scope through these:
 // bound to its response, then to its actor (app.ts's bearer check), where the gateway's
 // interceptors look for it.
-const bound = new WeakMap<object, RequestScope>();
+// A property of the key, not a WeakMap entry: the scope holds closures over the request, and so
+// its own key, and a young key in the process-wide WeakMap's table (in the old generation) stayed
+// alive with its value through every scavenge until the next full collection (issue 25, the tail).
+const SCOPE = Symbol("requestScope");
+type Scoped = { [SCOPE]?: RequestScope };
 
 /** Makes `scope` the scope of whatever holds `key` (a response, an actor). */
 export function bindScope(key: object, scope: RequestScope): void {
-  bound.set(key, scope);
+  (key as Scoped)[SCOPE] = scope;
 }
 
 /** The ambient scope, else the one bound to `key`. */
 export function scopeOf(key: object): RequestScope | undefined {
-  return scopes.getStore() ?? bound.get(key);
+  return scopes.getStore() ?? (key as Scoped)[SCOPE];
 }
