@@ -34,6 +34,7 @@ const storeSuites = [
   "test/gateway-multi-process.test.ts",
   "test/gateway-workspace-agent.test.ts",
   "test/gateway-workspace-listen.test.ts",
+  "test/hot-statements.test.ts",
 ];
 
 export default defineConfig({

@@ -1,0 +1,81 @@
+// The hot statements' runner (server/data/db.ts statementsOf): rows named as the statement names
+// its columns, on either store; on PostgreSQL each column's type parser is kept per statement text
+// (issue 25), so a column whose type changes must be read by its new type.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { openDatabase, statementsOf, type Database } from "../server/data/db.js";
+import { dropStore, provisionStore } from "./helpers/server.js";
+
+let dir: string;
+let url: string;
+let db: Database;
+const pg = () => db.dialect === "postgres";
+const slot = (n: number) => (pg() ? `$${n}` : "?");
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "mcp-api-hot-"));
+  url = await provisionStore(dir);
+  db = openDatabase(url);
+  await db.knex.schema.createTable("hot_rows", (t) => {
+    t.string("id").primary();
+    t.integer("n").notNullable();
+    t.boolean("b").notNullable();
+    t.text("note").nullable();
+  });
+  await db.knex("hot_rows").insert([
+    { id: "a", n: 1, b: true, note: "first" },
+    { id: "b", n: 2, b: false, note: null },
+  ]);
+});
+afterAll(async () => {
+  await db?.close();
+  if (url) await dropStore(url);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("statementsOf(db).read", () => {
+  test("when a statement names its columns, then each row has them in order, integers as numbers and null as null", async () => {
+    const rows = await statementsOf(db.knex).read<Record<string, unknown>>({
+      sql: `select "id", "n", "b", "note" from "hot_rows" where "n" >= ${slot(1)} order by "id"`,
+      values: [1],
+      columns: ["id", "n", "b", "note"],
+    });
+    const yes = pg() ? true : 1; // SQLite answers a boolean column as 0 or 1
+    const no = pg() ? false : 0;
+    expect(rows).toEqual([
+      { id: "a", n: 1, b: yes, note: "first" },
+      { id: "b", n: 2, b: no, note: null },
+    ]);
+    expect(Object.keys(rows[0])).toEqual(["id", "n", "b", "note"]);
+  });
+
+  test("when the same statement runs again, then it answers the same rows (its parsers reused)", async () => {
+    const statement = { sql: `select "id", "n" from "hot_rows" where "id" = ${slot(1)}`, values: ["b"], columns: ["id", "n"] };
+    for (let i = 0; i < 5; i++) expect(await statementsOf(db.knex).read(statement)).toEqual([{ id: "b", n: 2 }]);
+  });
+
+  test("when a statement answers another number of columns than it names, then the read fails and the store still answers", async () => {
+    await expect(statementsOf(db.knex).read({ sql: `select "id", "n" from "hot_rows" where "id" = ${slot(1)}`, values: ["a"], columns: ["id"] })).rejects.toThrow(
+      "a statement answered 2 columns where 1 were named",
+    );
+    expect(await statementsOf(db.knex).read({ sql: `select "id" from "hot_rows" where "id" = ${slot(1)}`, values: ["a"], columns: ["id"] })).toEqual([{ id: "a" }]);
+  });
+});
+
+describe("statementsOf(db) on PostgreSQL, a column's type changed under a prepared statement", () => {
+  test("when a migration changes the column's type, then the statement is read by the new type on every connection", async () => {
+    if (!pg()) return; // SQLite rows carry their own types; nothing is kept per statement there
+    const statement = { sql: `select "id", "n" from "hot_rows" where "id" = $1`, values: ["a"], columns: ["id", "n"] };
+    // Prepared on each pooled connection: the reads run at once, so they take different connections.
+    for (const rows of await Promise.all([1, 2, 3].map(() => statementsOf(db.knex).read(statement)))) expect(rows).toEqual([{ id: "a", n: 1 }]);
+    await db.knex.raw(`alter table "hot_rows" alter column "n" type text using "n"::text`);
+    // PostgreSQL refuses the old prepared form (0A000): prepared again under a new name, and the
+    // integer parser kept for the statement is not applied to the text column.
+    for (const rows of await Promise.all([1, 2, 3].map(() => statementsOf(db.knex).read(statement)))) expect(rows).toEqual([{ id: "a", n: "1" }]);
+    expect(await statementsOf(db.knex).write([{ sql: `update "hot_rows" set "note" = $1 where "id" = $2 returning "id", "n", "note"`, values: ["again", "a"], columns: ["id", "n", "note"] }])).toEqual([
+      { id: "a", n: "1", note: "again" },
+    ]);
+  });
+});
