@@ -68,6 +68,26 @@ describe("GET /api/mcp-servers/{id}, well-formed", () => {
     expect(outcome(res)).toMatchSnapshot();
   });
 
+  test("when If-None-Match or If-Modified-Since is sent, then Express's freshness check answers as on the generic stack", async () => {
+    const first = await send({ headers: auth() });
+    const etag = String(first.headers.etag);
+    // The record's own ETag: 304, no body, no Content-Type or Content-Length (res.send strips them).
+    const fresh = await send({ headers: { ...auth(), "if-none-match": etag } });
+    expect(fresh.status).toBe(304);
+    expect(fresh.text).toBe("");
+    expect(fresh.headers.etag).toBe(etag);
+    expect(fresh.headers["content-type"]).toBeUndefined();
+    expect(fresh.headers["content-length"]).toBeUndefined();
+    expect((await send({ headers: { ...auth(), "if-none-match": `W/${etag}, "other"` } })).status).toBe(304);
+    // Another ETag, or a date with no Last-Modified to compare: the record, as without the header.
+    for (const headers of [{ "if-none-match": '"v999"' }, { "if-modified-since": new Date().toUTCString() }] as Record<string, string>[]) {
+      const res = await send({ headers: { ...auth(), ...headers } });
+      expect(res.status).toBe(200);
+      expect(res.text).toBe(first.text);
+      expect(res.headers["content-length"]).toBe(first.headers["content-length"]);
+    }
+  });
+
   test("when a request is answered, then one request log line names the operation and its route", async () => {
     const before = srv.logs.length;
     const res = await send({ headers: { ...auth(), "x-request-id": "direct-get-log-check" } });

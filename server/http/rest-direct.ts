@@ -103,16 +103,29 @@ function compile(spec: Spec, validatorOptions: object) {
 }
 
 /**
- * A write's JSON answer, as Express's res.json and res.send write it here (the app sets no JSON
- * replacer, spaces or escape, nor an ETag function): the same status, headers in the same order
- * and bytes, but the text is sent as it is, so Node writes the head and the body in one write,
- * where res.send, for a body of 1,000 characters or more, copies it into a Buffer and Node
+ * A GET's or a write's JSON answer, as Express's res.json and res.send write it here (the app sets
+ * no JSON replacer, spaces or escape, nor an ETag function): the same status, headers in the same
+ * order and bytes, but the text is sent as it is, so Node writes the head and the body in one
+ * write, where res.send, for a body of 1,000 characters or more, copies it into a Buffer and Node
  * then writes the two with writev. Installed for one call: any other answer (a problem, which
- * has set its Content-Type) goes through Express's own.
+ * has set its Content-Type) goes through Express's own, and so does a GET that sends
+ * If-None-Match or If-Modified-Since (res.send answers 304 when the record's ETag matches).
  */
 function writeJson(this: Response, body: unknown): Response {
   delete (this as Partial<Response>).json;
-  if (typeof body !== "object" || body === null || this.headersSent || this.hasHeader("content-type") || this.hasHeader("transfer-encoding") || this.statusCode < 200 || this.statusCode === 204 || this.statusCode === 205 || this.statusCode === 304) {
+  const h = this.req.headers;
+  if (
+    typeof body !== "object" ||
+    body === null ||
+    this.headersSent ||
+    this.hasHeader("content-type") ||
+    this.hasHeader("transfer-encoding") ||
+    this.statusCode < 200 ||
+    this.statusCode === 204 ||
+    this.statusCode === 205 ||
+    this.statusCode === 304 ||
+    (this.req.method !== "POST" && this.req.method !== "PATCH" && (h["if-none-match"] !== undefined || h["if-modified-since"] !== undefined))
+  ) {
     return this.json(body);
   }
   const text = JSON.stringify(body);
@@ -171,8 +184,8 @@ export function directRestRoute(deps: DirectRestDeps) {
             new Promise<void>((resolve, reject) => {
               ready.validateRequest(req, res, (err) => {
                 if (err) return reject(err);
-                // A write's answer is written by writeJson; eov's hook, installed over it, checks it first.
-                if (operation.body) (res as Response & { json: unknown }).json = writeJson;
+                // A GET's or a write's answer is written by writeJson (the list's by res.json); eov's hook, installed over it, checks it first.
+                if (operation.query !== true) (res as Response & { json: unknown }).json = writeJson;
                 if (!ready.hookResponse) return resolve();
                 let installed = false;
                 // eov's hook calls this once when installed, and again with the error when an answer fails its check.
