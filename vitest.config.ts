@@ -27,6 +27,7 @@ const storeSuites = [
   "test/activity.test.ts",
   "test/namespaces.test.ts",
   "test/audit-trail.test.ts",
+  "test/audit-batch.test.ts",
   "test/unauthenticated-rate-limit.test.ts",
   "test/tool-pins.test.ts",
   "test/toolsets.test.ts",

@@ -1,6 +1,7 @@
 // The audit trail: append-only events, written in the same transaction as the change.
 import type { Knex } from "knex";
 import type { McpServerEvent, ToolCallHour, ToolStat } from "../wire.js";
+import { statementsOf, type Statement } from "./db.js";
 import { newUlidFactory } from "./ids.js";
 
 export type AuditEventInput = Omit<McpServerEvent, "id" | "serverId" | "workspaceId" | "at"> & { tokenId: string | null };
@@ -74,8 +75,24 @@ export interface AppendedEvent {
   at: string;
 }
 
-// 11 columns a row: 100 rows stay far below both stores' limits on bound parameters.
+// 12 columns a row: 100 rows stay far below both stores' limits on bound parameters.
 const BATCH_ROWS = 100;
+
+/** One multi-row INSERT of `rows`, in the store's placeholders; SQLite's names the ids it wrote, so that every step of a write runs. */
+function insertRows(rows: readonly EventRow[], postgres: boolean): Statement {
+  const values: unknown[] = [];
+  const tuples: string[] = [];
+  for (const row of rows) {
+    const marks: string[] = [];
+    for (const column of EVENT_COLUMNS) {
+      values.push(row[column]);
+      marks.push(postgres ? `$${values.length}` : "?");
+    }
+    tuples.push(`(${marks.join(", ")})`);
+  }
+  const sql = `insert into audit_events (${EVENT_COLUMNS.join(", ")}) values ${tuples.join(", ")}`;
+  return { sql: postgres ? sql : `${sql} returning id`, values };
+}
 
 function toEvent(r: EventRow): McpServerEvent {
   return {
@@ -109,16 +126,27 @@ export function createAuditRepo(knex: Knex) {
   // tool_call is JSON text; each store reads a field of it its own way.
   const field = (name: string) => (pg ? `(tool_call::jsonb ->> '${name}')` : `json_extract(tool_call, '$.${name}')`);
   const duration = pg ? `(${field("durationMs")})::integer` : field("durationMs");
+  const statements = statementsOf(knex);
   return {
     /** An event that changes no record (a tool call through the gateway). */
     async append(server: { id: string; workspaceId: string }, event: AuditEventInput, at: string): Promise<void> {
       await insertEvent(knex, `evt_${newId()}`, server, event, at);
     },
     newEventId: () => `evt_${newId()}`,
-    /** Several such events in one transaction, a multi-row INSERT per 100. */
+    /**
+     * Several such events in one transaction, a multi-row INSERT per 100, past Knex's builder
+     * and transaction (statementsOf): each row count's statement is prepared once per connection.
+     * A PostgreSQL write is one statement, so more than 100 rows there (a backlog) go through Knex.
+     */
     async appendMany(events: readonly AppendedEvent[]): Promise<void> {
       if (events.length === 0) return;
       const rows = events.map((e) => eventRow(e.id, e.server, e.event, e.at));
+      if (!pg || rows.length <= BATCH_ROWS) {
+        const steps: Statement[] = [];
+        for (let i = 0; i < rows.length; i += BATCH_ROWS) steps.push(insertRows(rows.slice(i, i + BATCH_ROWS), pg));
+        await statements.write(steps);
+        return;
+      }
       await knex.transaction(async (trx) => {
         for (let i = 0; i < rows.length; i += BATCH_ROWS) await trx<EventRow>("audit_events").insert(rows.slice(i, i + BATCH_ROWS));
       });
