@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import { classifyAddress } from "../server/outbound/address-guard.js";
-import { createGuardedFetch, describeOutboundError, OutboundBlockedError, type LookupFn } from "../server/outbound/guarded-fetch.js";
+import { createGuardedFetch, describeOutboundError, LiteCancel, OutboundBlockedError, type LookupFn } from "../server/outbound/guarded-fetch.js";
 
 interface Peer {
   origin: string;
@@ -432,6 +432,48 @@ describe("guarded fetch, lite form (the relay's)", () => {
       for await (const _ of res.body!);
     })());
     expect(err).toMatchObject({ name: "TimeoutError", message: "outbound request timed out after 300 ms" });
+    expect(describeOutboundError(err).class).toBe("timeout");
+  });
+
+  test("when the caller's deadline is sooner than the fetch's, then the exchange ends at it with the caller's reason; a later one leaves the fetch's own", async () => {
+    const peer = await mustStartPeer("127.0.0.1", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: first\n\n");
+      setTimeout(() => res.end("data: second\n\n"), 1_500);
+    });
+    const drain = async (res: { body: AsyncIterable<Uint8Array> | null }) => {
+      for await (const _ of res.body!);
+    };
+    const mine = new Error("the caller's deadline");
+    const sooner = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 10_000 }).lite(`${peer.origin}/mcp`, { ...post, deadline: { ms: 300, reason: () => mine } });
+    expect(await rejectionOf(drain(sooner))).toBe(mine);
+    const later = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 300 }).lite(`${peer.origin}/mcp`, { ...post, deadline: { ms: 10_000, reason: () => mine } });
+    expect(await rejectionOf(drain(later))).toMatchObject({ name: "TimeoutError", message: "outbound request timed out after 300 ms" });
+  });
+
+  test("when the caller ends the exchange with a LiteCancel, then the read fails with its reason, the socket is closed, and a second abort changes nothing", async () => {
+    let closed = 0;
+    const peer = await mustStartPeer("127.0.0.1", (req, res) => {
+      req.socket.once("close", () => closed++);
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: first\n\n");
+    });
+    const caller = new LiteCancel();
+    const res = await createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 10_000 }).lite(`${peer.origin}/mcp`, { ...post, signal: caller });
+    const iterator = res.body![Symbol.asyncIterator]();
+    expect(Buffer.from((await iterator.next()).value!).toString()).toBe("data: first\n\n");
+    const pending = iterator.next();
+    const reason = new Error("the agent went away");
+    caller.abort(reason);
+    caller.abort(new Error("again"));
+    expect(await rejectionOf(pending)).toBe(reason);
+    expect(caller).toMatchObject({ aborted: true, reason });
+    await expect.poll(() => closed).toBe(1);
+    // Aborted before the exchange starts: it fails at once, as with an aborted AbortSignal.
+    const early = new LiteCancel();
+    early.abort();
+    const err = await rejectionOf(createGuardedFetch({ allowPrivateNetwork: true, timeoutMs: 10_000 }).lite(`${peer.origin}/mcp`, { ...post, signal: early }));
+    expect(err).toMatchObject({ name: "AbortError" });
     expect(describeOutboundError(err).class).toBe("timeout");
   });
 

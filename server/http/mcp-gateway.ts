@@ -21,7 +21,7 @@ import {
 import type { Actor } from "../domain/tokens.js";
 import type { ConnectRequired } from "../domain/user-connections.js";
 import type { ConnectionError } from "../wire.js";
-import { describeOutboundError, type LiteFetch } from "../outbound/guarded-fetch.js";
+import { describeOutboundError, LiteCancel, type LiteFetch } from "../outbound/guarded-fetch.js";
 import { formatSse, MessageTooLarge, NotJson, relay, type RelayAnswer, type SseEvent } from "../outbound/mcp-relay.js";
 
 export interface McpGatewayDeps {
@@ -142,7 +142,7 @@ const flightKey = (actor: Actor, ctx: GatewayContext, id: unknown) => `${ctx.ser
 
 export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin }: McpGatewayDeps) {
   // In this process: a notifications/cancelled that reaches another replica leaves the call to its deadline.
-  const inFlight = new Map<string, AbortController>();
+  const inFlight = new Map<string, LiteCancel>();
   const actorOf = (req: Request): Actor => {
     checkOrigin(req, publicOrigin());
     return (req as Request & { auth: Actor }).auth;
@@ -223,10 +223,12 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         return reply([...ex.local, ...ex.fail(GATEWAY_UPSTREAM_FAILED, agentText(ctx, ctx.unavailable), "upstream_error")]);
       }
 
-      const controller = new AbortController();
-      // Long-lived subscription streams end when the agent leaves, not at a deadline.
+      const controller = new LiteCancel();
+      // Long-lived subscription streams end when the agent leaves, not at a deadline. The
+      // deadline is the exchange's own (one timer, in the lite fetch), from the answer's headers
+      // to the end of its body or stream.
       const bounded = ex.forward.some((m) => typeof m.method === "string" && "id" in m && m.method !== "subscriptions/listen");
-      const timer = bounded ? setTimeout(() => controller.abort(new Deadline(`no answer within ${toolTimeoutMs} ms`)), toolTimeoutMs) : null;
+      const deadline = bounded ? { ms: toolTimeoutMs, reason: () => new Deadline(`no answer within ${toolTimeoutMs} ms`) } : undefined;
       const flights = ex.forward.filter((m) => "id" in m && typeof m.method === "string").map((m) => flightKey(actor, ctx, m.id));
       for (const key of flights) inFlight.set(key, controller);
       res.on("close", () => {
@@ -236,7 +238,7 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       const fail = async (err: unknown) => {
         const error = err instanceof Object && "class" in err ? (err as ConnectionError) : describeFailure(err, target, toolTimeoutMs);
         // The agent's own going away or notifications/cancelled says nothing of the server: not its failure.
-        const agentGone = res.destroyed || controller.signal.reason instanceof AgentCancelled;
+        const agentGone = res.destroyed || controller.reason instanceof AgentCancelled;
         if (agentGone) log().debug({ serverId: ctx.server.id }, "the agent cancelled an upstream request");
         else await ctx.recordFailure(error).catch((e) => log().warn({ err: e }, "could not record the upstream failure"));
         const answers = ex.fail(
@@ -254,10 +256,10 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
           url: target.url,
           headers: upstreamHeaders(req, ctx, target, derived.headers, "application/json"),
           body: JSON.stringify(ex.forward.length === 1 && !parsed.batch ? ex.forward[0] : ex.forward),
-          signal: controller.signal,
+          signal: controller,
+          deadline,
         });
       } catch (err) {
-        if (timer) clearTimeout(timer);
         const { error, answers } = await fail(err);
         if (!ex.awaitsAnswer) throw new UpstreamFailure(error);
         return reply([...ex.local, ...answers]);
@@ -266,7 +268,6 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       const upstreamSession = "sessionId" in answer ? answer.sessionId : null;
       if (upstreamSession !== null && !UPSTREAM_SESSION_ID.test(upstreamSession)) {
         // One the agent could not send back (its Mcp-Session-Id is at most 4096 characters) or that is not a valid header value.
-        if (timer) clearTimeout(timer);
         controller.abort(new Error("invalid session id"));
         const { error, answers } = await fail({ class: "protocol", message: "the MCP server sent a session id that is not 1 to 1024 visible ASCII characters", httpStatus: null });
         if (!ex.awaitsAnswer) throw new UpstreamFailure(error);
@@ -275,14 +276,12 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
 
       if (answer.kind === "rejected" && !(answer.status === 404 && ctx.upstreamSessionId !== null)) {
         // The server refused the message at the protocol level (headers, version, unknown method): its answer, as it gave it.
-        if (timer) clearTimeout(timer);
         const error = answer.body.error as { code: number; message: string; data?: unknown };
         ex.fail(error.code, error.message, "error");
         res.status(answer.status).json({ jsonrpc: "2.0", id: answer.body.id ?? null, error: { code: error.code, message: String(error.message).slice(0, 1000), ...(error.data !== undefined ? { data: error.data } : {}) } });
         return;
       }
       if (answer.kind === "rejected" || answer.kind === "status") {
-        if (timer) clearTimeout(timer);
         if (answer.status === 404 && ctx.upstreamSessionId !== null) throw new SessionEnded();
         if (answer.kind === "status" && answer.insufficientScope != null) {
           // Step-up: the connection used is marked, and the agent's person told where to authorize again.
@@ -307,13 +306,11 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         return reply([...ex.local, ...answers]);
       }
       if (answer.kind === "not-mcp") {
-        if (timer) clearTimeout(timer);
         const { error, answers } = await fail({ class: "protocol", message: `the MCP server did not answer like an MCP server (content type ${answer.contentType})`, httpStatus: null });
         if (!ex.awaitsAnswer) throw new UpstreamFailure(error);
         return reply([...ex.local, ...answers]);
       }
       if (answer.kind === "accepted") {
-        if (timer) clearTimeout(timer);
         if (ex.awaitsAnswer) {
           const { answers } = await fail({ class: "protocol", message: "the MCP server accepted a request without answering it", httpStatus: null });
           return reply([...ex.local, ...answers]);
@@ -323,7 +320,6 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
         return;
       }
       if (answer.kind === "json") {
-        if (timer) clearTimeout(timer);
         const upstream = (Array.isArray(answer.body) ? answer.body : [answer.body]).filter(isMessage);
         const out = [...ex.local, ...upstream.flatMap((m) => ex.onUpstreamMessage(m) ?? [])];
         if (ex.pending() > 0) out.push(...(await fail({ class: "protocol", message: "the MCP server's answer left requests unanswered", httpStatus: null })).answers);
@@ -344,7 +340,6 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
       } catch (err) {
         failure = err;
       } finally {
-        if (timer) clearTimeout(timer);
       }
       if (ended) {
         // Disabled (or moved) while the stream was open: what is still unanswered is refused, and the record's status is not the upstream's fault.

@@ -7,7 +7,7 @@
 // Errors are the ones the SDK client throws for the same answers, so that the pool (a 404 on a
 // session reopens it) and the record's lastError read them as before.
 import { InsufficientScopeError, ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from "@modelcontextprotocol/client";
-import type { LiteFetch } from "./guarded-fetch.js";
+import { LiteCancel, type CancelSignal, type LiteFetch } from "./guarded-fetch.js";
 import { relay, type RelayAnswer, type SseEvent } from "./mcp-relay.js";
 
 type Json = Record<string, unknown>;
@@ -77,8 +77,8 @@ export async function directToolCall(fetch: LiteFetch, session: DirectSession, p
   const headers: Record<string, string> = { ...session.headers, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": session.protocolVersion };
   if (session.sessionId !== null) headers["mcp-session-id"] = session.sessionId;
 
-  // One controller for the exchange: the deadline or the agent's cancellation ends it.
-  const stop = new AbortController();
+  // One cancellation for the exchange (not an AbortController: a few µs each): the deadline or the agent's cancellation ends it.
+  const stop = new LiteCancel();
   const onDeadline = () => stop.abort(options.deadline.reason);
   const onCancel = () => stop.abort(options.signal!.reason);
   if (options.deadline.aborted) onDeadline();
@@ -87,7 +87,7 @@ export async function directToolCall(fetch: LiteFetch, session: DirectSession, p
   else options.signal?.addEventListener("abort", onCancel, { once: true });
   let answered = false;
   // What the SDK client throws when a request is given up: the deadline's own reason (a timeout), or RequestTimeout for a cancellation.
-  const givenUp = () => (options.deadline.aborted ? options.deadline.reason : new SdkError(SdkErrorCode.RequestTimeout, String(stop.signal.reason)));
+  const givenUp = () => (options.deadline.aborted ? options.deadline.reason : new SdkError(SdkErrorCode.RequestTimeout, String(stop.reason)));
 
   let result: Json | undefined;
   let error: { code: number; message: string; data?: unknown } | undefined;
@@ -111,9 +111,9 @@ export async function directToolCall(fetch: LiteFetch, session: DirectSession, p
   try {
     let answer: RelayAnswer;
     try {
-      answer = await relay(fetch, { method: "POST", url: session.url, headers, body: JSON.stringify(request), signal: stop.signal });
+      answer = await relay(fetch, { method: "POST", url: session.url, headers, body: JSON.stringify(request), signal: stop });
     } catch (err) {
-      if (stop.signal.aborted) throw givenUp();
+      if (stop.aborted) throw givenUp();
       throw err;
     }
     if (answer.kind === "status" || answer.kind === "rejected") {
@@ -129,8 +129,8 @@ export async function directToolCall(fetch: LiteFetch, session: DirectSession, p
     } else {
       let events = answer.events;
       for (let resumes = 0; ; resumes++) {
-        const ended = await readUntilAnswered(events, take, stop.signal).catch((err: unknown) => {
-          throw stop.signal.aborted ? givenUp() : err;
+        const ended = await readUntilAnswered(events, take, stop).catch((err: unknown) => {
+          throw stop.aborted ? givenUp() : err;
         });
         if (ended.answered) {
           answered = true;
@@ -138,14 +138,14 @@ export async function directToolCall(fetch: LiteFetch, session: DirectSession, p
         }
         // Closed before answering: resumed where it stopped when the upstream gave the events ids (2025-11-25 polling).
         if (ended.lastEventId === undefined || session.sessionId === null || resumes >= RESUMES) throw new Error("the MCP server closed the stream before answering");
-        await delay(ended.retryMs ?? RESUME_DELAY_MS, stop.signal).catch(() => {
+        await delay(ended.retryMs ?? RESUME_DELAY_MS, stop).catch(() => {
           throw givenUp();
         });
         let resumed: RelayAnswer;
         try {
-          resumed = await relay(fetch, { method: "GET", url: session.url, headers: { ...headers, accept: "text/event-stream", "last-event-id": ended.lastEventId }, signal: stop.signal });
+          resumed = await relay(fetch, { method: "GET", url: session.url, headers: { ...headers, accept: "text/event-stream", "last-event-id": ended.lastEventId }, signal: stop });
         } catch (err) {
-          throw stop.signal.aborted ? givenUp() : err;
+          throw stop.aborted ? givenUp() : err;
         }
         if (resumed.kind !== "stream") throw new Error("the MCP server closed the stream before answering");
         events = resumed.events;
@@ -155,7 +155,7 @@ export async function directToolCall(fetch: LiteFetch, session: DirectSession, p
     options.deadline.removeEventListener("abort", onDeadline);
     options.signal?.removeEventListener("abort", onCancel);
     // Given up before the answer: the upstream is told, as the SDK client tells it.
-    if (!answered && stop.signal.aborted) void cancelUpstream(fetch, session, headers, id, stop.signal.reason);
+    if (!answered && stop.aborted) void cancelUpstream(fetch, session, headers, id, stop.reason);
   }
 
   if (error) throw ProtocolError.fromError(error.code, error.message, error.data);
@@ -178,7 +178,7 @@ export async function directToolCall(fetch: LiteFetch, session: DirectSession, p
  * Reads a stream's events until the call's answer; what follows it is read on in the
  * background (the upstream usually ends the stream right after, so its connection is kept).
  */
-async function readUntilAnswered(events: AsyncIterable<SseEvent>, take: (message: unknown) => boolean, signal: AbortSignal): Promise<{ answered: boolean; lastEventId?: string; retryMs?: number }> {
+async function readUntilAnswered(events: AsyncIterable<SseEvent>, take: (message: unknown) => boolean, signal: CancelSignal): Promise<{ answered: boolean; lastEventId?: string; retryMs?: number }> {
   const iterator = events[Symbol.asyncIterator]();
   let lastEventId: string | undefined;
   let retryMs: number | undefined;
@@ -210,7 +210,7 @@ async function readUntilAnswered(events: AsyncIterable<SseEvent>, take: (message
   }
 }
 
-function delay(ms: number, signal: AbortSignal): Promise<void> {
+function delay(ms: number, signal: CancelSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {

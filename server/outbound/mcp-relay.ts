@@ -2,7 +2,7 @@
 // fetch's lite form (one undici dispatch on the guarded agent, no stream objects): what the
 // gateway forwards, and the upstream's answer as JSON-RPC messages (one JSON body read whole,
 // or an SSE stream read event by event), each bounded in size.
-import type { LiteFetch, LiteResponse } from "./guarded-fetch.js";
+import type { LiteFetch, LiteInit, LiteResponse } from "./guarded-fetch.js";
 import { insufficientScopeChallenge } from "./insufficient-scope.js";
 import { EventTooLarge, parseSse, type ParseWork, type SseEvent } from "./sse.js";
 
@@ -17,7 +17,9 @@ export interface RelayRequest {
   /** Everything to send: the record's headers and credential, and the protocol headers passed through. */
   headers: Record<string, string>;
   body?: string;
-  signal: AbortSignal;
+  signal: NonNullable<LiteInit["signal"]>;
+  /** The exchange's deadline, when the caller has one (LiteInit.deadline). */
+  deadline?: LiteInit["deadline"];
 }
 
 export type RelayAnswer =
@@ -50,6 +52,7 @@ export async function relay(fetch: LiteFetch, request: RelayRequest): Promise<Re
     headers: request.headers,
     body: request.body,
     signal: request.signal,
+    deadline: request.deadline,
     redirect: "error",
   });
   const sessionId = response.headers.get("mcp-session-id");
