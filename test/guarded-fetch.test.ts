@@ -477,6 +477,27 @@ describe("guarded fetch, lite form (the relay's)", () => {
     expect(describeOutboundError(err).class).toBe("timeout");
   });
 
+  test("when a LiteCancel's listener throws, then the others still run and abort throws the first error", () => {
+    const cancel = new LiteCancel();
+    const ran: string[] = [];
+    const first = new Error("first listener failed");
+    cancel.addEventListener("abort", () => {
+      ran.push("a");
+      throw first;
+    });
+    cancel.addEventListener("abort", { handleEvent: () => void ran.push("b") });
+    cancel.addEventListener("abort", () => {
+      ran.push("c");
+      throw new Error("third listener failed");
+    });
+    expect(() => cancel.abort(new Error("why"))).toThrow(first);
+    expect(ran).toEqual(["a", "b", "c"]);
+    expect(cancel.aborted).toBe(true);
+    // Once only: nothing runs again, nothing is thrown again.
+    expect(() => cancel.abort()).not.toThrow();
+    expect(ran).toEqual(["a", "b", "c"]);
+  });
+
   test("when a slow reader takes a large stream, then every byte arrives in order", async () => {
     const piece = Buffer.alloc(16 * 1024, "z");
     const peer = await mustStartPeer("127.0.0.1", (_req, res) => {

@@ -64,6 +64,23 @@ describe("statementsOf(db).read", () => {
   });
 });
 
+describe("statementsOf(db) on PostgreSQL, a column renamed under a statement that names none", () => {
+  test("when a migration renames a column but keeps its type, then rows come back under the new name", async () => {
+    if (!pg()) return; // SQLite rows carry their own names; nothing is kept per statement there
+    await db.knex.schema.createTable("hot_renamed", (t) => {
+      t.string("id").primary();
+      t.text("label").notNullable();
+    });
+    await db.knex("hot_renamed").insert({ id: "a", label: "one" });
+    // No column list: the names are the fields' own, and the kept shape must not outlive them.
+    const statement = { sql: `select * from "hot_renamed" where "id" = $1`, values: ["a"] };
+    expect(await statementsOf(db.knex).read(statement)).toEqual([{ id: "a", label: "one" }]);
+    await db.knex.raw(`alter table "hot_renamed" rename column "label" to "title"`);
+    expect(await statementsOf(db.knex).read(statement)).toEqual([{ id: "a", title: "one" }]);
+    await db.knex.schema.dropTable("hot_renamed");
+  });
+});
+
 describe("statementsOf(db) on PostgreSQL, a column's type changed under a prepared statement", () => {
   test("when a migration changes the column's type, then the statement is read by the new type on every connection", async () => {
     if (!pg()) return; // SQLite rows carry their own types; nothing is kept per statement there

@@ -222,8 +222,15 @@ function pgRunner(Query: PgQueryClass) {
   const shapes = new Map<string, PgShape>();
   const shapeOf = (statement: Statement, fields: PgField[], types: PgTypes): PgShape => {
     const cached = shapes.get(statement.sql);
-    // Kept for the same text, the same column names (the repository's constant lists) and the same types.
-    if (cached && cached.columns === statement.columns && cached.typeIds.length === fields.length && fields.every((f, i) => f.dataTypeID === cached.typeIds[i] && f.format === "text")) return cached;
+    // Kept for the same text, the same column names (the repository's constant lists, else the
+    // names the fields had when it was built) and the same types.
+    if (
+      cached &&
+      cached.columns === statement.columns &&
+      cached.typeIds.length === fields.length &&
+      fields.every((f, i) => f.dataTypeID === cached.typeIds[i] && f.format === "text" && (statement.columns !== undefined || f.name === cached.names[i]))
+    )
+      return cached;
     const names = statement.columns ?? fields.map((f) => f.name);
     if (fields.length !== names.length) throw new Error(`a statement answered ${fields.length} columns where ${names.length} were named`);
     const unparsed = types.getTypeParser(0, "text"); // pg-types' noParse: String(text)

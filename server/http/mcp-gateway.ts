@@ -225,8 +225,8 @@ export function mcpGatewayHandlers({ gateway, fetch, toolTimeoutMs, publicOrigin
 
       const controller = new LiteCancel();
       // Long-lived subscription streams end when the agent leaves, not at a deadline. The
-      // deadline is the exchange's own (one timer, in the lite fetch), from the answer's headers
-      // to the end of its body or stream.
+      // deadline is the exchange's own (one timer, in the lite fetch), from the dispatch of the
+      // request to the end of the answer's body or stream.
       const bounded = ex.forward.some((m) => typeof m.method === "string" && "id" in m && m.method !== "subscriptions/listen");
       const deadline = bounded ? { ms: toolTimeoutMs, reason: () => new Deadline(`no answer within ${toolTimeoutMs} ms`) } : undefined;
       const flights = ex.forward.filter((m) => "id" in m && typeof m.method === "string").map((m) => flightKey(actor, ctx, m.id));

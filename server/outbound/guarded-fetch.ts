@@ -59,7 +59,8 @@ export interface CancelSignal {
 /**
  * A caller's end of an exchange without an AbortController: on Node 20 making one costs a few
  * µs (an EventTarget and its signal), once per relayed call. `abort` runs each listener once;
- * a second abort does nothing, as AbortController's.
+ * a second abort does nothing, as AbortController's. A listener that throws does not keep the
+ * others from running: they all run, then the first error is thrown to the caller of `abort`.
  */
 export class LiteCancel implements CancelSignal {
   aborted = false;
@@ -72,10 +73,16 @@ export class LiteCancel implements CancelSignal {
     this.reason = reason;
     const listeners = this.listeners;
     this.listeners = [];
+    let failure: { error: unknown } | null = null;
     for (const listener of listeners) {
-      if (typeof listener === "function") listener(ABORT_EVENT);
-      else listener.handleEvent(ABORT_EVENT);
+      try {
+        if (typeof listener === "function") listener(ABORT_EVENT);
+        else listener.handleEvent(ABORT_EVENT);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
+    if (failure) throw failure.error;
   }
 
   addEventListener(_type: "abort", listener: EventListenerObject | ((event: Event) => void)): void {
