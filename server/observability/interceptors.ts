@@ -115,6 +115,31 @@ const WORKSPACE_METHODS: Record<string, string> = {
 // The workspace gateway's JSON-RPC error codes (domain/workspace-gateway.ts) as outcomes.
 const WORKSPACE_OUTCOMES: Record<number, string> = { [-32003]: "denied", [-32004]: "upstream_error", [-32005]: "timeout", [-32800]: "cancelled" };
 
+/**
+ * A workspace use case's scope. The request's logger is read through, not copied: its child is
+ * made only if a line is written through it. A class, not an object literal with a getter: V8
+ * makes such a literal's accessor pair anew for every call where a scavenge counts it as live,
+ * so each call's scope outlived its call (as 955a408 found of the request's own scope).
+ */
+class UseCaseScope implements RequestScope {
+  serverId: string | null = null;
+  declare note?: RequestScope["note"];
+  readonly servers: Map<string, string>;
+  readonly #outer: RequestScope;
+  constructor(
+    outer: RequestScope,
+    public tool: string | null,
+    public endpoint: GatewayEndpoint,
+  ) {
+    this.#outer = outer;
+    this.servers = outer.servers;
+    if (outer.note) this.note = outer.note;
+  }
+  get log() {
+    return this.#outer.log;
+  }
+}
+
 /** The workspace endpoint: each use case it answers, with its outcome (and tool, for calls). */
 export function observeWorkspace<W extends object>(workspace: W, endpoint: GatewayEndpoint = "workspace"): W {
   const wrapped: Record<string, unknown> = { ...(workspace as Record<string, unknown>) };
@@ -128,19 +153,7 @@ export function observeWorkspace<W extends object>(workspace: W, endpoint: Gatew
       const outer = scopeOf(actor);
       // Calls name their tool <namespace>__<tool>: the upstream's own name is reported, beside its server id.
       const tool = method === "tools/call" && typeof args[2] === "string" ? (splitNamespaced(args[2])?.name ?? null) : null;
-      // The request's logger is read through, not copied: its child is made only if a line is written through it.
-      const scope: RequestScope | undefined = outer
-        ? {
-            get log() {
-              return outer.log;
-            },
-            ...(outer.note ? { note: outer.note } : {}),
-            servers: outer.servers,
-            tool,
-            serverId: null,
-            endpoint,
-          }
-        : undefined;
+      const scope: RequestScope | undefined = outer ? new UseCaseScope(outer, tool, endpoint) : undefined;
       if (tracingOn()) telemetry.tracing!.annotate({ "mcp.method.name": method, ...(tool ? { "gen_ai.tool.name": tool } : {}) });
       const run = () => (inner as (...a: unknown[]) => Promise<unknown>).apply(workspace, args);
       // The use case's own scope: ambient when metrics or tracing run requests in AsyncLocalStorage;
