@@ -3370,7 +3370,7 @@ export interface components {
                 /**
                  * @example {
                  *       "type": "/problems/forbidden",
-                 *       "title": "You may not act in this workspace.",
+                 *       "title": "You are not allowed to do this.",
                  *       "status": 403,
                  *       "detail": "The token does not cover workspace ws_other."
                  *     }

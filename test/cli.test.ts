@@ -149,7 +149,7 @@ describe("mcp-servers", () => {
     expect(malformed.stderr).toBe("Your request is not valid. 1 field is not valid.\n  /params/id must be an MCP server id (mcp_…)\n");
     const other = await run(["ls", "--workspace", "ws_not_mine"]);
     expect(other.code).toBe(1);
-    expect(other.stderr).toMatch(/^You may not act in this workspace\./);
+    expect(other.stderr).toMatch(/^You are not allowed to do this\./);
   });
 
   test("when a secret is given as -, then it is read from stdin and never printed", async () => {

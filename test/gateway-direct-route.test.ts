@@ -424,7 +424,7 @@ describe("POST /api/mcp-servers/{id}/mcp, malformed or refused", () => {
           "instance": "<path>",
           "requestId": "<id>",
           "status": 403,
-          "title": "You may not act in this workspace.",
+          "title": "You are not allowed to do this.",
           "type": "/problems/forbidden",
         },
         "contentType": "application/problem+json; charset=utf-8",

@@ -30,7 +30,7 @@ export class Forbidden extends DomainError {
     detail: string,
     readonly errors?: ProblemFieldError[],
   ) {
-    super(403, "forbidden", "You may not act in this workspace.", detail);
+    super(403, "forbidden", "You are not allowed to do this.", detail);
   }
 }
 

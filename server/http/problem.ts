@@ -20,7 +20,7 @@ interface BodyParserError {
 const TITLES: Record<number, [string, string]> = {
   400: ["validation-error", "Your request is not valid."],
   401: ["unauthorized", "Authentication is required."],
-  403: ["forbidden", "You may not act in this workspace."],
+  403: ["forbidden", "You are not allowed to do this."],
   404: ["not-found", "Not found."],
   405: ["method-not-allowed", "This method is not allowed here."],
   406: ["not-acceptable", "The requested media type is not available."],
