@@ -64,6 +64,46 @@ describe("statementsOf(db).read", () => {
   });
 });
 
+describe("statementsOf(db).write, several writes at once", () => {
+  // On SQLite the writes of one turn of the event loop commit together, each in its own savepoint (db.ts: sqliteWriter).
+  test("when one of several writes made at once breaks the primary key, then only it fails and the others are written", async () => {
+    await db.knex.schema.createTable("hot_writes", (t) => {
+      t.string("id").primary();
+      t.text("note").notNullable();
+    });
+    await db.knex("hot_writes").insert({ id: "taken", note: "first" });
+    const insert = (id: string, note: string) =>
+      statementsOf(db.knex).write<{ id: string; note: string }>([{ sql: `insert into "hot_writes" ("id", "note") values (${slot(1)}, ${slot(2)}) returning "id", "note"`, values: [id, note], columns: ["id", "note"] }]);
+    const outcomes = await Promise.allSettled([insert("w1", "one"), insert("taken", "again"), insert("w2", "two")]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((outcomes[0] as PromiseFulfilledResult<unknown>).value).toEqual([{ id: "w1", note: "one" }]);
+    expect((outcomes[2] as PromiseFulfilledResult<unknown>).value).toEqual([{ id: "w2", note: "two" }]);
+    expect(await db.knex("hot_writes").orderBy("id").select("id", "note")).toEqual([
+      { id: "taken", note: "first" },
+      { id: "w1", note: "one" },
+      { id: "w2", note: "two" },
+    ]);
+    await db.knex.schema.dropTable("hot_writes");
+  });
+
+  test("when a write made beside others fails in its second step, then none of its steps is written and the others' are", async () => {
+    if (pg()) return; // a PostgreSQL write is one statement
+    await db.knex.schema.createTable("hot_steps", (t) => {
+      t.string("id").primary();
+    });
+    const write = (first: string, second: string) =>
+      statementsOf(db.knex).write([
+        { sql: `insert into "hot_steps" ("id") values (?) returning "id"`, values: [first], columns: ["id"] },
+        { sql: `insert into "hot_steps" ("id") values (?)`, values: [second] },
+      ]);
+    // The second write's second step collides with the first write's first: its own first step goes back with it.
+    const outcomes = await Promise.allSettled([write("a1", "a2"), write("b1", "a1"), write("c1", "c2")]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((await db.knex("hot_steps").orderBy("id").select("id")).map((r) => r.id)).toEqual(["a1", "a2", "c1", "c2"]);
+    await db.knex.schema.dropTable("hot_steps");
+  });
+});
+
 describe("statementsOf(db) on PostgreSQL, a column renamed under a statement that names none", () => {
   test("when a migration renames a column but keeps its type, then rows come back under the new name", async () => {
     if (!pg()) return; // SQLite rows carry their own names; nothing is kept per statement there

@@ -139,7 +139,8 @@ export interface Statements {
    * Runs the steps in one transaction on one connection and returns the first step's rows;
    * when the first step returns no row (an UPDATE whose version moved on), the others are
    * skipped. On SQLite the transaction runs synchronously, so the writer is held for its
-   * statements only. On PostgreSQL it takes exactly one statement (a CTE holds the rest).
+   * statements only, and writes of the same turn of the event loop share it, each in a savepoint
+   * (sqliteWriter). On PostgreSQL it takes exactly one statement (a CTE holds the rest).
    */
   write<T>(steps: readonly Statement[]): Promise<T[]>;
 }
@@ -176,18 +177,80 @@ function runSqlite(conn: SqliteConnection, { sql, values, columns }: Statement):
   }
 }
 
-const sqliteTransactions = new WeakMap<object, (steps: readonly Statement[]) => unknown[]>();
-function sqliteTransaction(conn: SqliteConnection) {
-  let tx = sqliteTransactions.get(conn);
-  if (!tx) {
-    tx = conn.transaction((steps: readonly Statement[]) => {
+/** A write waiting for its batch: its steps, and where its rows or its error go once the batch has committed. */
+interface PendingWrite {
+  steps: readonly Statement[];
+  resolve(rows: unknown[]): void;
+  reject(err: unknown): void;
+}
+
+type BatchOutcome = { rows: unknown[] } | { err: unknown };
+
+const sqliteBatches = new WeakMap<object, { one: (steps: readonly Statement[]) => unknown[]; many: (batch: readonly PendingWrite[]) => BatchOutcome[] }>();
+function sqliteBatch(conn: SqliteConnection) {
+  let batch = sqliteBatches.get(conn);
+  if (!batch) {
+    // Alone, a write is its own transaction; inside `many`, better-sqlite3 makes the same function a savepoint.
+    const one = conn.transaction((steps: readonly Statement[]) => {
       const first = runSqlite(conn, steps[0]);
       if (first.length > 0) for (let i = 1; i < steps.length; i++) runSqlite(conn, steps[i]);
       return first;
     });
-    sqliteTransactions.set(conn, tx);
+    const many = conn.transaction((writes: readonly PendingWrite[]) =>
+      writes.map((write): BatchOutcome => {
+        try {
+          return { rows: one(write.steps) };
+        } catch (err) {
+          // Its savepoint is rolled back and the others go on, unless SQLite ended the whole transaction.
+          if (!(conn as unknown as { inTransaction: boolean }).inTransaction) throw err;
+          return { err };
+        }
+      }),
+    );
+    sqliteBatches.set(conn, (batch = { one, many }));
   }
-  return tx;
+  return batch;
+}
+
+/**
+ * SQLite: the writes that reach the store in one turn of the event loop commit together, each in
+ * a savepoint of its own (so one that fails, say on a unique index, leaves the others), and each
+ * caller hears of its write only once the batch has committed: as durable as a transaction of its
+ * own. Why: a commit appends every page it changed to the WAL, and consecutive creates change the
+ * same pages (the right-most leaves of the id-ordered indexes); one create alone wrote 13.4 pages,
+ * two together 7.9 each, four 4.9; fewer pages is less CPU and fewer, shorter checkpoints.
+ */
+function sqliteWriter(withConnection: <T>(use: (conn: unknown) => T | Promise<T>) => Promise<T>) {
+  let pending: PendingWrite[] | null = null;
+  const commit = (conn: SqliteConnection, writes: readonly PendingWrite[]) => {
+    const { one, many } = sqliteBatch(conn);
+    if (writes.length === 1) {
+      const [write] = writes;
+      try {
+        write.resolve(one(write.steps));
+      } catch (err) {
+        write.reject(err);
+      }
+      return;
+    }
+    const outcomes = many(writes); // throws, having rolled back, when the batch as a whole failed
+    outcomes.forEach((outcome, i) => ("rows" in outcome ? writes[i].resolve(outcome.rows) : writes[i].reject(outcome.err)));
+  };
+  const flush = () => {
+    const writes = pending!;
+    pending = null;
+    withConnection((conn) => commit(conn as SqliteConnection, writes)).catch((err) => {
+      for (const write of writes) write.reject(err); // none was committed
+    });
+  };
+  return <T>(steps: readonly Statement[]) =>
+    new Promise<T[]>((resolve, reject) => {
+      if (pending === null) {
+        pending = [];
+        setImmediate(flush);
+      }
+      pending.push({ steps, resolve: resolve as (rows: unknown[]) => void, reject });
+    });
 }
 
 /**
@@ -317,7 +380,7 @@ function statementsFor(db: Knex, dialect: Dialect, readOnly: (() => SqliteConnec
       // Once Knex's pool is destroyed the store is closed for reads too (acquiring then throws).
       read: async <T>(statement: Statement) =>
         readOnly && client.pool ? (runSqlite(readOnly(), statement) as T[]) : withConnection((conn) => runSqlite(conn as SqliteConnection, statement) as T[]),
-      write: <T>(steps: readonly Statement[]) => withConnection((conn) => sqliteTransaction(conn as SqliteConnection)(steps) as T[]),
+      write: sqliteWriter(withConnection),
     };
   }
   // The Query class of the pg module Knex loaded (its client's driver).
