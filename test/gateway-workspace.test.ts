@@ -142,3 +142,27 @@ describe("POST /api/workspaces/{workspaceId}/mcp", () => {
     expect(note.status).toBe(202);
   });
 });
+
+describe("a member's failure on its record", () => {
+  test("when agents list the workspace at once while a member hangs, then the record shows its failure, written once for the attempt they shared", async () => {
+    const hangs = await startSilentPeer(); // its own: nothing else has dialled it
+    const { admin, token, ids, ws } = await workspaceWith([{ name: "Hangs", url: hangs.url }]);
+    const record = () => raw(srv.baseUrl, "GET", `/api/mcp-servers/${ids[0]}`, { token: admin });
+    const before = await record();
+    const list = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+    const headers = { accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" };
+    const lists = await Promise.all(Array.from({ length: 8 }, () => raw(srv.baseUrl, "POST", `/api/workspaces/${ws}/mcp`, { token, body: list, headers })));
+    for (const l of lists) expect(l.status).toBe(200);
+    const after = await record();
+    expect(after.json).toMatchObject({ connectorStatus: "error", lastError: { class: "timeout" } });
+    expect(Date.parse(after.json.lastCheckedAt)).toBeGreaterThan(Date.parse(before.json.createdAt));
+    // Once: a write per list was a burst of transactions every connect timeout.
+    expect([before.headers.get("etag"), after.headers.get("etag")]).toEqual([`"v1"`, `"v2"`]);
+    // A later attempt is a failure of its own: recorded again.
+    expect((await raw(srv.baseUrl, "POST", `/api/workspaces/${ws}/mcp`, { token, body: list, headers })).status).toBe(200);
+    const again = await record();
+    expect(again.headers.get("etag")).toBe(`"v3"`);
+    expect(Date.parse(again.json.lastCheckedAt)).toBeGreaterThan(Date.parse(after.json.lastCheckedAt));
+    await hangs.close();
+  }, 30_000);
+});

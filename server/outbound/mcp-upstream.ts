@@ -1,6 +1,6 @@
 // How a failed exchange with an upstream MCP server (through the session pool) shows on the
 // record and to the agent.
-import { ProtocolError, SdkHttpError } from "@modelcontextprotocol/client";
+import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from "@modelcontextprotocol/client";
 import type { ConnectionError } from "../wire.js";
 import { describeOutboundError } from "./guarded-fetch.js";
 
@@ -13,7 +13,9 @@ export function describeUpstreamFailure(err: unknown, timeoutMs: number, secrets
   const status = SdkHttpError.isInstance(err) ? err.status : NaN;
   if (status === 401 || status === 403) return { class: "auth", message: `the MCP server refused the stored credentials (HTTP ${status})`, httpStatus: status };
   const described = describeOutboundError(err);
-  if (described.class === "timeout" || (err as Error)?.name === "TimeoutError") return { class: "timeout", message: `no answer within ${timeoutMs} ms`, httpStatus: null };
+  // The SDK client's own request timeouts (a session's version probe or initialize among them) are timeouts too, not protocol errors.
+  const sdkTimeout = SdkError.isInstance(err) && err.code === SdkErrorCode.RequestTimeout;
+  if (described.class === "timeout" || (err as Error)?.name === "TimeoutError" || sdkTimeout) return { class: "timeout", message: `no answer within ${timeoutMs} ms`, httpStatus: null };
   if (Number.isInteger(status) && status >= 400) return { class: "http", message: `the MCP server answered HTTP ${status}`, httpStatus: status };
   let message = described.message;
   for (const secret of secrets) if (secret.length >= 4) message = message.split(secret).join("[redacted]");

@@ -110,8 +110,20 @@ export interface Exchange {
 }
 
 export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, pins, stepUp = noStepUp, migrated = async () => null, now = () => new Date() }: GatewayDeps) {
-  async function recordStatus(actor: Actor, opened: StoredServer, error: ConnectionError | null) {
-    let stored: StoredServer | null = opened;
+  /** Whether the record already shows this failure (its class and HTTP status) from a check at or after `since` (ms since the epoch). */
+  const shows = ({ server }: StoredServer, error: ConnectionError, since: number) =>
+    server.connectorStatus === "error" &&
+    server.lastError?.class === error.class &&
+    server.lastError.httpStatus === error.httpStatus &&
+    server.lastCheckedAt !== null &&
+    Date.parse(server.lastCheckedAt) >= since;
+
+  /**
+   * `from`: the record as last read, when that is newer than `opened`. A failure is not written
+   * when the record already shows it from a check since `since`, the exchange's start.
+   */
+  async function recordStatus(actor: Actor, opened: StoredServer, error: ConnectionError | null, from: StoredServer = opened, since = Infinity) {
+    let stored: StoredServer | null = from.server.updatedAt === opened.server.updatedAt ? from : null;
     // Twice at most: the write is checked against the version the exchange read, and another
     // exchange's status write (the call before this one, still recording its success while this
     // one ran) moves the version on. Then the outcome goes onto the record as it is now, unless
@@ -119,6 +131,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
     for (let attempt = 0; attempt < 2 && stored !== null; attempt++) {
       const connectorStatus = error ? "error" : "connected";
       if (!error && stored.server.connectorStatus === "connected") return;
+      if (error && shows(stored, error, since)) return;
       const changed = connectorStatus !== stored.server.connectorStatus;
       const written = await repo.recordCheck(
         stored,
@@ -133,12 +146,27 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
     }
   }
 
+  // A record's failures are written one after another in this process, each onto the record as
+  // it reads then, so that the requests which shared one failed upstream attempt (every list
+  // waiting on a connect that timed out) write it once, not once each (a burst of transactions).
+  const failureWrites = new Map<string, Promise<void>>();
+  function recordFailure(actor: Actor, opened: StoredServer, error: ConnectionError, since: number): Promise<void> {
+    const id = opened.server.id;
+    const write = async () => recordStatus(actor, opened, error, (await repo.find([opened.server.workspaceId], id)) ?? opened, since);
+    const done = (failureWrites.get(id) ?? Promise.resolve()).then(write, write);
+    const queued = done.catch(() => {});
+    failureWrites.set(id, queued);
+    void queued.then(() => failureWrites.get(id) === queued && failureWrites.delete(id));
+    return done;
+  }
+
   return {
     /**
      * Resolves the record an agent addresses and what to send upstream. `unavailable` says why
      * nothing can be sent (an OAuth server without a usable token).
      */
     async open(actor: Actor, id: string, sessionHeader: string | undefined) {
+      const openedAt = now().getTime();
       let stored = await repo.find(actor.workspaces, id);
       if (!stored) throw new NotFound(`MCP server ${id}`);
       // A binding's digest is only worked out when a session is opened or sealed (most calls carry none).
@@ -231,7 +259,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
         },
         /** An upstream message outside any exchange (the session's own stream), through policy; null drops it. */
         toAgent: (message: JsonRpcMessage) => policy.toAgent(message, subject),
-        recordFailure: (error: ConnectionError) => recordStatus(actor, current, error),
+        recordFailure: (error: ConnectionError) => recordFailure(actor, current, error, openedAt),
         recordSuccess: () => recordStatus(actor, current, null),
         recordToolCall,
         /**
