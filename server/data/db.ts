@@ -440,7 +440,10 @@ function readOnlyConnection(path: string) {
 // checkpoints itself only past WAL_BACKSTOP_PAGES, which bounds the log (under continuous
 // writes the worker never finishes it: commits arrive while it copies; the writer's pass then
 // finds little left to copy). With synchronous = NORMAL the log is synced at each checkpoint.
-export const CHECKPOINT_INTERVAL_MS = 250;
+// Under continuous writes the backstop still runs in a commit, and it first syncs what the log
+// took since the worker's last pass: every 50 ms rather than 250 keeps that small (at 10
+// connections of creates, the main thread's fsyncs took 1.1 ms per 1,000 creates against 2.2).
+export const CHECKPOINT_INTERVAL_MS = 50;
 export const WAL_BACKSTOP_PAGES = 16_384;
 
 // Plain CommonJS, run with eval: one source for tsx, tsc's dist and the bundle alike. A failed
