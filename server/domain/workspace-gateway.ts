@@ -346,10 +346,17 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
     return list;
   }
 
-  /** The member's record, credential (an OAuth refresh included) and target, within `openMs`. */
+  /**
+   * The member's record, credential (an OAuth refresh included) and target, within `openMs`.
+   * Only opening an OAuth record or a person's own connection can wait on the network; any
+   * other reads the store alone, as the per-server endpoint's open does, and has no timer.
+   */
   async function openMember(actor: Actor, m: Member, openMs: number): Promise<GatewayContext> {
+    const opening = gateway.open(actor, m.stored.server.id, undefined);
+    const { authType, connectionScope } = m.stored.server;
+    if (authType !== "oauth" && connectionScope !== "user") return opening;
     try {
-      return await within(gateway.open(actor, m.stored.server.id, undefined), openMs);
+      return await within(opening, openMs);
     } catch (err) {
       if (err instanceof MemberDeadline) throw { class: "timeout", message: `its credential was not ready within ${openMs} ms`, httpStatus: null } satisfies ConnectionError;
       throw err;
@@ -357,7 +364,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
   }
 
   /** Runs `use` on one member's kept upstream session, recording a failure on its record (not one the agent's own cancellation caused). */
-  async function onMember<T>(ctx: GatewayContext, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>, cancelled?: AbortSignal): Promise<T> {
+  async function onMember<T>(ctx: GatewayContext, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>, cancelled?: CallOptions["signal"]): Promise<T> {
     if (ctx.unavailable) throw ctx.unavailable;
     const enabled = ctx.requireEnabled();
     // A user-scope member's session is the calling person's own: never shared with anyone else.
@@ -450,7 +457,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
   }
 
   async function byName(actor: Actor, workspaceId: string, full: string, what: string) {
-    const sole = await bareMember(actor, workspaceId);
+    const sole = bareSoleMember ? await bareMember(actor, workspaceId) : null;
     if (sole) return { member: sole, name: full };
     const split = splitNamespaced(full);
     const member = split ? await memberNamed(actor, workspaceId, split.namespace) : undefined;
@@ -472,7 +479,7 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
    * (gateway/interceptors.ts: kill switch, relayed methods, allowedTools) and its audit, as on
    * the per-server endpoint: the request goes through `exchange`, the answer back through it.
    */
-  async function relay(ctx: GatewayContext, method: string, params: Json, timeoutMs: number, send: (calls: UpstreamCalls, params: Json) => Promise<Json>, cancelled?: AbortSignal) {
+  async function relay(ctx: GatewayContext, method: string, params: Json, timeoutMs: number, send: (calls: UpstreamCalls, params: Json) => Promise<Json>, cancelled?: CallOptions["signal"]) {
     // A person without a usable connection of their own: told where to connect; nothing is dialled with anyone else's credential.
     if (ctx.connect) {
       const { url, message, elicitationId } = ctx.connect;
@@ -518,13 +525,9 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
    * What the member sends while answering, as the agent sees it: a log message's `logger` names
    * the member's namespace (`<namespace>`, or `<namespace>__<the server's logger>`).
    */
-  function asMember(member: Member, options: CallOptions): CallOptions {
-    if (!options.onlog || member.bare) return options;
-    const onlog = options.onlog;
-    return {
-      ...options,
-      onlog: (params) => onlog({ ...params, logger: typeof params.logger === "string" && params.logger ? `${member.namespace}__${params.logger}` : member.namespace }),
-    };
+  function logAsMember(member: Member, onlog: CallOptions["onlog"]): CallOptions["onlog"] {
+    if (!onlog || member.bare) return onlog;
+    return (params) => onlog({ ...params, logger: typeof params.logger === "string" && params.logger ? `${member.namespace}__${params.logger}` : member.namespace });
   }
 
   /** A request to the one member a name or URI points to; opening it is bounded like a list. */
@@ -536,8 +539,12 @@ export function createWorkspaceGateway({ repo, gateway, useUpstream, watchUpstre
       if (!isConnectionError(err)) throw err;
       throw new WorkspaceCallError(err.class === "timeout" ? -32005 : -32004, `MCP server '${member.stored.server.name}' could not be used: ${err.message}.`);
     }
-    const { onrequest, resume, ...rest } = asMember(member, options);
-    const own: UpstreamCallOptions = onrequest ? { ...rest, onrequest: (m, p, reply) => onrequest(m, p, sealAsked(actor, member.stored.server.workspaceId, ctx, reply)) } : rest;
+    const { onrequest, resume, onlog, ...rest } = options;
+    const own: UpstreamCallOptions = {
+      ...rest,
+      onlog: logAsMember(member, onlog),
+      onrequest: onrequest && ((m, p, reply) => onrequest(m, p, sealAsked(actor, member.stored.server.workspaceId, ctx, reply))),
+    };
     return relay(ctx, method, resume ? { ...params, ...resume } : params, toolTimeoutMs, (calls, p) => send(calls, p, own), options.signal);
   }
 

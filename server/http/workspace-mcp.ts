@@ -10,6 +10,7 @@ import type { Actor } from "../domain/tokens.js";
 import { MAX_SUBSCRIBED_URI, MAX_SUBSCRIPTIONS, WorkspaceCallError, type CallOptions, type ListChanged, type ToolView, type WorkspaceGateway } from "../domain/workspace-gateway.js";
 import { checkOrigin as checkOriginOf } from "./mcp-gateway.js";
 import { CallSteps, isHeldState, nextStep, resumeHeld, type Relay } from "./held-requests.js";
+import { LiteController } from "../outbound/lite-controller.js";
 
 const SERVER_INFO = { name: "mcp-servers-api-workspace", version: "1.0.0" };
 
@@ -36,7 +37,7 @@ interface Caller {
   /** The agent speaks 2026-07-28: list results carry ttlMs and cacheScope. */
   modern: boolean;
   /** Aborted when the agent goes away before its answer is written. */
-  gone: AbortSignal;
+  gone: LiteController;
   /** On a toolset's endpoint: its tools only, under its names (issue 22). */
   view?: ToolView;
   /** The 2025-era agent session the request names (opened, not ended), if any. */
@@ -50,7 +51,7 @@ export type ToolsetServing = (actor: Actor, toolsetId: string) => Promise<{ work
 
 // Calls in flight in this process, by token and the agent's request id, so that the agent's
 // notifications/cancelled (a request of its own on a stateless endpoint) reaches the call.
-const inFlight = new Map<string, AbortController>();
+const inFlight = new Map<string, LiteController>();
 const flightKey = (tokenId: string, id: unknown) =>
   typeof id === "number" ? `${tokenId}\0n${id}` : typeof id === "string" ? `${tokenId}\0s${id}` : JSON.stringify([tokenId, id]);
 
@@ -131,7 +132,7 @@ interface Answering {
    * The request's own controller when the call is all the request carries (a direct call): it is
    * the call's, aborted by the agent's going away and its notifications/cancelled alike.
    */
-  controller?: AbortController;
+  controller?: LiteController;
   envelope?: Record<string, unknown>;
   /** What a 2026-07-28 agent's retry of a multi-round-trip request carries. */
   resume?: CallOptions["resume"];
@@ -211,14 +212,16 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
   const token = meta?.progressToken as string | number | undefined;
   const level = wantedLevel(caller, answering, meta);
   // One controller for the call: the agent's notifications/cancelled aborts it here, its request's end or its going away through the listeners.
+  // A LiteController: its AbortSignal is made only if something needs one (a direct call needs none).
   const own = answering.controller;
-  const cancel = own ?? new AbortController();
-  const passOn = (event: Event) => cancel.abort((event.target as AbortSignal).reason);
+  const cancel = own ?? new LiteController();
+  const ended = () => cancel.abort(answering.signal?.reason);
+  const gone = () => cancel.abort(caller.gone.reason);
   if (!own) {
-    for (const source of [answering.signal, caller.gone]) {
-      if (source?.aborted) cancel.abort(source.reason);
-      else source?.addEventListener("abort", passOn, { once: true });
-    }
+    if (answering.signal?.aborted) ended();
+    else answering.signal?.addEventListener("abort", ended, { once: true });
+    if (caller.gone.aborted) gone();
+    else caller.gone.addEventListener("abort", gone);
   }
   const key = flightKey(caller.actor.tokenId, answering.id);
   inFlight.set(key, cancel);
@@ -244,7 +247,7 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
     const onlog = (params: Record<string, unknown>) => (steps ? steps.relay?.log?.(params) : relay.log?.(params));
     const running = answer(() =>
       call({
-        signal: cancel.signal,
+        signal: cancel,
         // The member is given a progressToken only when the call's first request has one: a retry gets progress only then.
         onprogress: token === undefined ? undefined : (p) => (steps ? steps.relay?.progress?.(p) : relay.progress!(p)),
         // A 2026-07-28 agent names its level per request: a retry may want what its first request did not.
@@ -278,8 +281,8 @@ async function relayed<T>(answering: Answering, caller: Caller, meta: Record<str
   } finally {
     if (inFlight.get(key) === cancel) inFlight.delete(key);
     if (!own) {
-      answering.signal?.removeEventListener("abort", passOn);
-      caller.gone.removeEventListener("abort", passOn);
+      answering.signal?.removeEventListener("abort", ended);
+      caller.gone.removeEventListener("abort", gone);
     }
   }
 }
@@ -332,7 +335,7 @@ function errorOf(err: unknown) {
  * what the member sent while answering (progress, log messages, its requests of the agent), then
  * the result or error. Headers go out with the first event.
  */
-async function answerDirectly(res: Response, caller: Caller, gone: AbortController, call: DirectCall, run: (options: CallOptions) => Promise<unknown>): Promise<void> {
+async function answerDirectly(res: Response, caller: Caller, gone: LiteController, call: DirectCall, run: (options: CallOptions) => Promise<unknown>): Promise<void> {
   const write = (message: object, last = false) => {
     if (res.writableEnded || res.destroyed) return;
     if (!res.headersSent) {
@@ -514,13 +517,13 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     for (const m of parsed.messages) {
       if (m.method === "notifications/cancelled") inFlight.get(flightKey(actor.tokenId, (m.params as { requestId?: unknown } | undefined)?.requestId))?.abort();
     }
-    const gone = new AbortController();
+    const gone = new LiteController();
     res.on("close", () => {
       if (!res.writableFinished) gone.abort();
     });
     const direct = directToolCall(req, req.body);
     if (direct) {
-      const caller: Caller = { workspace, actor, workspaceId, modern: false, gone: gone.signal, view, session, sessionLevel };
+      const caller: Caller = { workspace, actor, workspaceId, modern: false, gone, view, session, sessionLevel };
       await answerDirectly(res, caller, gone, direct, (o) => workspace.callTool(actor, workspaceId, direct.name, direct.args, o, view));
       return;
     }
@@ -536,7 +539,7 @@ export function workspaceMcpHandlers(workspace: WorkspaceGateway, publicOrigin: 
     const listen = modern && !view && parsed.messages.length === 1 && parsed.messages[0].method === "subscriptions/listen";
     // A listen stream ends when the agent goes away: the SDK reads that from the request's signal.
     const request = new Request(`http://gateway.invalid${req.originalUrl}`, { method: "POST", headers, body, ...(listen ? { signal: gone.signal } : {}) });
-    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { workspace, actor, workspaceId, modern, gone: gone.signal, view, session, sessionLevel } satisfies Caller } };
+    const authInfo: AuthInfo = { token: "", clientId: actor.tokenId, scopes: [], extra: { caller: { workspace, actor, workspaceId, modern, gone, view, session, sessionLevel } satisfies Caller } };
     let response: globalThis.Response;
     if (listen) {
       const asked = listenedResources(parsed.messages[0].params);

@@ -31,9 +31,9 @@ export type OutputValidator = { ok: true; validator: (value: unknown) => { valid
 
 export interface DirectCallOptions {
   /** The pool's deadline: its reason is what the call fails with. */
-  deadline: AbortSignal;
+  deadline: CancelSignal;
   /** The agent's own cancellation. */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
   /** Takes the stream's other messages instead of `session.dispatch` (the pool hands them on in the context of the call they belong to). */
   dispatch?: (message: Json) => void;

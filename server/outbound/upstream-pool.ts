@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { Client, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, ProtocolError, SdkError, SdkErrorCode, SdkHttpError, StreamableHTTPClientTransport, type McpSubscription, type SubscriptionFilter } from "@modelcontextprotocol/client";
 import { directToolCall, type DirectSession, type OutputValidator } from "./direct-call.js";
 import type { GuardedFetch, LiteFetch } from "./guarded-fetch.js";
+import { abortSignalOf, LiteController, type CallSignal } from "./lite-controller.js";
 
 /** Which upstream session a request may use. */
 export interface PoolTarget {
@@ -45,7 +46,7 @@ export function upstreamKey(t: PoolTarget): { group: string; key: string } {
 
 export interface CallOptions {
   /** The agent's own cancellation (its notifications/cancelled, or it went away). */
-  signal?: AbortSignal;
+  signal?: CallSignal;
   onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
   /** A log message (notifications/message) the upstream sent while answering this call. */
   onlog?: (params: Json) => void;
@@ -146,6 +147,24 @@ class UpstreamDeadline extends Error {
   override readonly name = "TimeoutError";
 }
 
+/** `work`, or the deadline's reason if it fires first. */
+function raced<T>(work: Promise<T>, deadline: LiteController): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const expire = () => reject(deadline.reason);
+    deadline.addEventListener("abort", expire);
+    work.then(
+      (value) => {
+        deadline.removeEventListener("abort", expire);
+        resolve(value);
+      },
+      (err: unknown) => {
+        deadline.removeEventListener("abort", expire);
+        reject(err);
+      },
+    );
+  });
+}
+
 interface Entry {
   key: string;
   group: string;
@@ -153,7 +172,9 @@ interface Entry {
   transport: StreamableHTTPClientTransport;
   ready: Promise<void>;
   inUse: number;
+  /** When its last use ended (performance.now()). */
   lastUsed: number;
+  /** The idle check's timer, armed once the entry is unused (not re-made for every use). */
   idle: NodeJS.Timeout | null;
   /** Replaced or evicted: closed as soon as nobody uses it. */
   retired: boolean;
@@ -374,7 +395,7 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
         for (const tell of watchers.get(group) ?? []) tell(method);
       });
     }
-    const entry: Entry = { key, group, client, transport, ready: Promise.resolve(), inUse: 0, lastUsed: Date.now(), idle: null, retired: false, transient, closed: false, connected: false, direct: null, listening: null };
+    const entry: Entry = { key, group, client, transport, ready: Promise.resolve(), inUse: 0, lastUsed: performance.now(), idle: null, retired: false, transient, closed: false, connected: false, direct: null, listening: null };
     // Opened outside any agent's call, so that what the session's own streams carry later is nobody's.
     entry.ready = current.exit(async () => {
       await client.connect(transport, { timeout: connectTimeoutMs });
@@ -584,16 +605,30 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
 
   function release(entry: Entry) {
     entry.inUse--;
-    entry.lastUsed = Date.now();
+    entry.lastUsed = performance.now();
     if (entry.inUse > 0 || entry.closed) return;
     if (entry.retired || entry.transient || stopping) {
       void shut(entry, true);
       return;
     }
-    if (entry.idle) clearTimeout(entry.idle);
-    entry.idle = null;
-    if (watchers.get(entry.group)?.size || subscribed.get(entry.group)?.size) return; // kept while an agent watches its lists or resources
-    entry.idle = setTimeout(() => void shut(entry, true), idleMs);
+    idleCheck(entry, idleMs);
+  }
+
+  /**
+   * Closes the entry once it has been unused for idleMs: one timer while it is idle, which,
+   * finding it used meanwhile, waits out what is left of idleMs since that use (a busy session
+   * makes no timer per call). Kept while in use or while an agent watches its lists or resources;
+   * its next release arms the check again.
+   */
+  function idleCheck(entry: Entry, ms: number) {
+    if (entry.idle || entry.closed) return;
+    entry.idle = setTimeout(() => {
+      entry.idle = null;
+      if (entry.inUse > 0 || watchers.get(entry.group)?.size || subscribed.get(entry.group)?.size) return;
+      const left = entry.lastUsed + idleMs - performance.now();
+      if (left > 0) idleCheck(entry, left);
+      else void shut(entry, true);
+    }, ms);
     entry.idle.unref();
   }
 
@@ -607,89 +642,132 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
     return true;
   }
 
-  function callsOf(entry: Entry, deadline: AbortSignal, timeoutMs: number, callers: AbortSignal[]): UpstreamCalls {
-    const { client, group, direct } = entry;
-    // A 2026-07-28 upstream has no resources/subscribe: the URIs go in its listen stream's filter.
-    const modern = isModern(client);
-    // A call's messages reach its agent only while the call runs.
-    const scoped =
-      <A extends unknown[], R>(fn: (...a: A) => Promise<R>, at: number) =>
-      async (...a: A): Promise<R> => {
-        const o = a[at] as CallOptions | undefined;
-        if (!o?.onlog && !o?.onrequest && !o?.onlocalrequest) return fn(...a);
-        const call = { options: o, open: true };
-        try {
-          return await current.run(call, () => fn(...a));
-        } finally {
-          call.open = false;
-        }
-      };
-    const opts = (o?: CallOptions) => {
-      if (o?.signal) callers.push(o.signal);
+  /**
+   * What one use may ask of an entry's session, within the use's deadline. A class: one object
+   * per use, where a literal of closures made about fifteen functions per call.
+   */
+  class Calls implements UpstreamCalls {
+    constructor(
+      private readonly entry: Entry,
+      /** The use's deadline: listened to as it is by a direct call; its AbortSignal is made only for the SDK client's requests. */
+      private readonly deadline: LiteController,
+      private readonly timeoutMs: number,
+      /** The signals of the agents' own calls: one that cancelled or went away says nothing of the session. */
+      readonly callers: CallSignal[],
+    ) {}
+
+    /** A call's messages reach its agent only while the call runs. */
+    private async scoped<R>(o: CallOptions | undefined, run: () => Promise<R>): Promise<R> {
+      if (!o?.onlog && !o?.onrequest && !o?.onlocalrequest) return run();
+      const call = { options: o, open: true };
+      try {
+        return await current.run(call, run);
+      } finally {
+        call.open = false;
+      }
+    }
+
+    private opts(o?: CallOptions) {
+      if (o?.signal) this.callers.push(o.signal);
       return {
-        signal: o?.signal ? AbortSignal.any([o.signal, deadline]) : deadline,
-        timeout: timeoutMs,
+        signal: o?.signal ? AbortSignal.any([abortSignalOf(o.signal), this.deadline.signal]) : this.deadline.signal,
+        timeout: this.timeoutMs,
         ...(o?.onprogress ? { onprogress: o.onprogress, resetTimeoutOnProgress: false } : {}),
         ...(o?.allowInputRequired ? { allowInputRequired: true } : {}),
       };
-    };
-    const sdkCallTool = scoped(async (params: Json, o?: CallOptions) => (await client.callTool(params as never, opts(o))) as never, 1);
-    const caps = () => (client.getServerCapabilities() ?? {}) as Json;
-    // A server without the capability has nothing to list (the SDK would warn and answer empty).
-    // A list served before the first listen stream is acknowledged may miss a change: a lapse.
-    const listing = (what: string) => {
-      if (entry.listening && !entry.listening.openedAt) entry.listening.lapsed = true;
-      return caps()[what] !== undefined;
-    };
-    return {
-      capabilities: caps,
-      listTools: async () => (listing("tools") ? ((await client.listTools(undefined, opts())) as never) : { tools: [] }),
-      callTool: async (params: Json, o?: CallOptions) => {
-        if (!direct || !relayFetch) return sdkCallTool(params, o);
-        if (o?.signal) callers.push(o.signal);
-        // A direct call reads its own stream: a message on it other than the answer is handed to the
-        // SDK client in the call's context when it arrives, so a call that gets none runs no AsyncLocalStorage.
-        const call = o?.onlog || o?.onrequest || o?.onlocalrequest ? { options: o, open: true } : null;
-        const dispatch = call ? (message: Json) => current.run(call, () => direct.dispatch(message)) : undefined;
-        try {
-          return await directToolCall(relayFetch, direct, params, { deadline, signal: o?.signal, onprogress: o?.onprogress, dispatch });
-        } finally {
-          if (call) call.open = false;
-        }
-      },
-      listPrompts: async () => (listing("prompts") ? ((await client.listPrompts(undefined, opts())) as never) : { prompts: [] }),
-      getPrompt: scoped(async (params: Json, o?: CallOptions) => (await client.getPrompt(params as never, opts(o))) as never, 1),
-      listResources: async () => (listing("resources") ? ((await client.listResources(undefined, opts())) as never) : { resources: [] }),
-      listResourceTemplates: async () =>
-        listing("resources") ? ((await client.listResourceTemplates(undefined, opts())) as never) : { resourceTemplates: [] },
-      readResource: scoped(async (params: Json, o?: CallOptions) => (await client.readResource(params as never, opts(o))) as never, 1),
-      complete: scoped(async (params: Json, o?: CallOptions) => (await client.complete(params as never, opts(o))) as never, 1),
-      ping: async (o) => (await client.ping(opts(o))) as never,
-      subscribe: async ({ uri }, listener) => {
-        let uris = subscribed.get(group);
-        if (!uris) subscribed.set(group, (uris = new Map()));
-        const listeners = uris.get(uri) ?? new Set();
-        const first = listeners.size === 0;
-        listeners.add(listener);
-        uris.set(uri, listeners);
-        if (!first && !modern) return {};
-        try {
-          if (!modern) return (await client.subscribeResource({ uri }, opts())) as never;
-          if (!entry.listening) throw new ProtocolError(-32603, "no kept upstream client to hold the subscription on (every pooled session is busy); try again");
-          await relisten(entry);
-          if (!entry.listening.honored.resourceSubscriptions?.includes(uri)) throw new ProtocolError(-32602, `the MCP server did not accept a subscription to ${uri.slice(0, 200)}`);
-          return {};
-        } catch (err) {
-          if (forget(group, uri, listener) && modern) void relistenGroup(group).catch(() => {});
-          throw err;
-        }
-      },
-      unsubscribe: async ({ uri }, listener) => {
-        if (!forget(group, uri, listener)) return {};
-        if (modern) return (await relistenGroup(group), {});
-        return (await client.unsubscribeResource({ uri }, opts())) as never;
-      },
-    };
+    }
+
+    /**
+     * A server without the capability has nothing to list (the SDK would warn and answer empty).
+     * A list served before the first listen stream is acknowledged may miss a change: a lapse.
+     */
+    private listing(what: string): boolean {
+      const { listening } = this.entry;
+      if (listening && !listening.openedAt) listening.lapsed = true;
+      return this.capabilities()[what] !== undefined;
+    }
+
+    capabilities(): Json {
+      return (this.entry.client.getServerCapabilities() ?? {}) as Json;
+    }
+
+    async listTools() {
+      return this.listing("tools") ? ((await this.entry.client.listTools(undefined, this.opts())) as never) : { tools: [] };
+    }
+
+    async callTool(params: Json, o?: CallOptions): Promise<Json> {
+      const { direct, client } = this.entry;
+      if (!direct || !relayFetch) return this.scoped(o, async () => (await client.callTool(params as never, this.opts(o))) as never);
+      if (o?.signal) this.callers.push(o.signal);
+      // A direct call reads its own stream: a message on it other than the answer is handed to the
+      // SDK client in the call's context when it arrives, so a call that gets none runs no AsyncLocalStorage.
+      const call = o?.onlog || o?.onrequest || o?.onlocalrequest ? { options: o, open: true } : null;
+      const dispatch = call ? (message: Json) => current.run(call, () => direct.dispatch(message)) : undefined;
+      try {
+        return await directToolCall(relayFetch, direct, params, { deadline: this.deadline, signal: o?.signal, onprogress: o?.onprogress, dispatch });
+      } finally {
+        if (call) call.open = false;
+      }
+    }
+
+    async listPrompts() {
+      return this.listing("prompts") ? ((await this.entry.client.listPrompts(undefined, this.opts())) as never) : { prompts: [] };
+    }
+
+    getPrompt(params: Json, o?: CallOptions): Promise<Json> {
+      return this.scoped(o, async () => (await this.entry.client.getPrompt(params as never, this.opts(o))) as never);
+    }
+
+    async listResources() {
+      return this.listing("resources") ? ((await this.entry.client.listResources(undefined, this.opts())) as never) : { resources: [] };
+    }
+
+    async listResourceTemplates() {
+      return this.listing("resources") ? ((await this.entry.client.listResourceTemplates(undefined, this.opts())) as never) : { resourceTemplates: [] };
+    }
+
+    readResource(params: Json, o?: CallOptions): Promise<Json> {
+      return this.scoped(o, async () => (await this.entry.client.readResource(params as never, this.opts(o))) as never);
+    }
+
+    complete(params: Json, o?: CallOptions): Promise<Json> {
+      return this.scoped(o, async () => (await this.entry.client.complete(params as never, this.opts(o))) as never);
+    }
+
+    async ping(o?: CallOptions): Promise<Json> {
+      return (await this.entry.client.ping(this.opts(o))) as never;
+    }
+
+    async subscribe({ uri }: { uri: string }, listener: () => void): Promise<Json> {
+      const { entry } = this;
+      const { client, group } = entry;
+      // A 2026-07-28 upstream has no resources/subscribe: the URIs go in its listen stream's filter.
+      const modern = isModern(client);
+      let uris = subscribed.get(group);
+      if (!uris) subscribed.set(group, (uris = new Map()));
+      const listeners = uris.get(uri) ?? new Set();
+      const first = listeners.size === 0;
+      listeners.add(listener);
+      uris.set(uri, listeners);
+      if (!first && !modern) return {};
+      try {
+        if (!modern) return (await client.subscribeResource({ uri }, this.opts())) as never;
+        if (!entry.listening) throw new ProtocolError(-32603, "no kept upstream client to hold the subscription on (every pooled session is busy); try again");
+        await relisten(entry);
+        if (!entry.listening.honored.resourceSubscriptions?.includes(uri)) throw new ProtocolError(-32602, `the MCP server did not accept a subscription to ${uri.slice(0, 200)}`);
+        return {};
+      } catch (err) {
+        if (forget(group, uri, listener) && modern) void relistenGroup(group).catch(() => {});
+        throw err;
+      }
+    }
+
+    async unsubscribe({ uri }: { uri: string }, listener: () => void): Promise<Json> {
+      const { client, group } = this.entry;
+      if (!forget(group, uri, listener)) return {};
+      if (isModern(client)) return (await relistenGroup(group), {});
+      return (await client.unsubscribeResource({ uri }, this.opts())) as never;
+    }
   }
 
   return {
@@ -699,23 +777,15 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
      */
     async use<T>(target: PoolTarget, timeoutMs: number, use: (calls: UpstreamCalls) => Promise<T>): Promise<T> {
       if (stopping) throw new Error("the server is shutting down");
-      const deadline = new AbortController();
-      let expire: (reason: unknown) => void = () => {};
-      const timedOut = new Promise<never>((_, reject) => (expire = reject));
-      timedOut.catch(() => {});
-      const timer = setTimeout(() => {
-        deadline.abort(new UpstreamDeadline(`no answer within ${timeoutMs} ms`));
-        expire(deadline.signal.reason);
-      }, timeoutMs);
+      const deadline = new LiteController();
+      const timer = setTimeout(() => deadline.abort(new UpstreamDeadline(`no answer within ${timeoutMs} ms`)), timeoutMs);
       try {
         for (let attempt = 0; ; attempt++) {
           const entry = acquire(target);
           entry.inUse++;
-          if (entry.idle) clearTimeout(entry.idle);
-          // The signals of the agents' own calls: one that cancelled or went away says nothing of the session.
-          const callers: AbortSignal[] = [];
+          const calls = new Calls(entry, deadline, timeoutMs, []);
           try {
-            return await Promise.race([entry.ready.then(() => use(callsOf(entry, deadline.signal, timeoutMs, callers))), timedOut]);
+            return await raced(entry.ready.then(() => use(calls)), deadline);
           } catch (err) {
             if (attempt === 0 && isSessionGone(err, entry)) {
               retire(entry);
@@ -723,8 +793,8 @@ export function createUpstreamPool({ fetch, listenFetch, relayFetch, idleMs, max
             }
             // The connection failed, or never opened in time: the next request starts afresh rather than on a broken session.
             // An agent that cancelled or went away leaves a session that works for everyone else.
-            const cancelled = entry.connected && callers.some((signal) => signal.aborted);
-            if (!ProtocolError.isInstance(err) && !cancelled && (!deadline.signal.aborted || !entry.connected)) retire(entry);
+            const cancelled = entry.connected && calls.callers.some((signal) => signal.aborted);
+            if (!ProtocolError.isInstance(err) && !cancelled && (!deadline.aborted || !entry.connected)) retire(entry);
             throw err;
           } finally {
             release(entry);
