@@ -47,6 +47,8 @@ export function sessionBinding(stored: StoredServer, secrets: Secrets, tokenId: 
   return { serverId: server.id, tokenId, origin: new URL(server.url).origin, credentials };
 }
 
+const WRITTEN: Promise<void> = Promise.resolve();
+
 /** f's value, worked out at the first call. */
 function once<T>(f: () => T): () => T {
   let value: { v: T } | null = null;
@@ -110,19 +112,15 @@ export interface Exchange {
 }
 
 export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, pins, stepUp = noStepUp, migrated = async () => null, now = () => new Date() }: GatewayDeps) {
-  /** Whether the record already shows this failure (its class and HTTP status) from a check at or after `since` (ms since the epoch). */
-  const shows = ({ server }: StoredServer, error: ConnectionError, since: number) =>
-    server.connectorStatus === "error" &&
-    server.lastError?.class === error.class &&
-    server.lastError.httpStatus === error.httpStatus &&
-    server.lastCheckedAt !== null &&
-    Date.parse(server.lastCheckedAt) >= since;
+  /** Whether `stored`, written since the version `opened` read, already shows this failure (its class and HTTP status). */
+  const shows = (stored: StoredServer, opened: StoredServer, error: ConnectionError) =>
+    stored.version > opened.version && stored.server.connectorStatus === "error" && stored.server.lastError?.class === error.class && stored.server.lastError.httpStatus === error.httpStatus;
 
   /**
-   * `from`: the record as last read, when that is newer than `opened`. A failure is not written
-   * when the record already shows it from a check since `since`, the exchange's start.
+   * `from`: the record as last read, when that is newer than `opened`. With `once`, a failure is
+   * not written when the record shows it from a write since `opened` (another exchange's).
    */
-  async function recordStatus(actor: Actor, opened: StoredServer, error: ConnectionError | null, from: StoredServer = opened, since = Infinity) {
+  async function recordStatus(actor: Actor, opened: StoredServer, error: ConnectionError | null, from: StoredServer = opened, once = false) {
     let stored: StoredServer | null = from.server.updatedAt === opened.server.updatedAt ? from : null;
     // Twice at most: the write is checked against the version the exchange read, and another
     // exchange's status write (the call before this one, still recording its success while this
@@ -131,7 +129,7 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
     for (let attempt = 0; attempt < 2 && stored !== null; attempt++) {
       const connectorStatus = error ? "error" : "connected";
       if (!error && stored.server.connectorStatus === "connected") return;
-      if (error && shows(stored, error, since)) return;
+      if (error && once && shows(stored, opened, error)) return;
       const changed = connectorStatus !== stored.server.connectorStatus;
       const written = await repo.recordCheck(
         stored,
@@ -150,9 +148,9 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
   // it reads then, so that the requests which shared one failed upstream attempt (every list
   // waiting on a connect that timed out) write it once, not once each (a burst of transactions).
   const failureWrites = new Map<string, Promise<void>>();
-  function recordFailure(actor: Actor, opened: StoredServer, error: ConnectionError, since: number): Promise<void> {
+  function recordFailure(actor: Actor, opened: StoredServer, error: ConnectionError): Promise<void> {
     const id = opened.server.id;
-    const write = async () => recordStatus(actor, opened, error, (await repo.find([opened.server.workspaceId], id)) ?? opened, since);
+    const write = async () => recordStatus(actor, opened, error, (await repo.find([opened.server.workspaceId], id)) ?? opened, true);
     const done = (failureWrites.get(id) ?? Promise.resolve()).then(write, write);
     const queued = done.catch(() => {});
     failureWrites.set(id, queued);
@@ -166,7 +164,6 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
      * nothing can be sent (an OAuth server without a usable token).
      */
     async open(actor: Actor, id: string, sessionHeader: string | undefined) {
-      const openedAt = now().getTime();
       let stored = await repo.find(actor.workspaces, id);
       if (!stored) throw new NotFound(`MCP server ${id}`);
       // A binding's digest is only worked out when a session is opened or sealed (most calls carry none).
@@ -259,8 +256,9 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
         },
         /** An upstream message outside any exchange (the session's own stream), through policy; null drops it. */
         toAgent: (message: JsonRpcMessage) => policy.toAgent(message, subject),
-        recordFailure: (error: ConnectionError) => recordFailure(actor, current, error, openedAt),
-        recordSuccess: () => recordStatus(actor, current, null),
+        recordFailure: (error: ConnectionError) => recordFailure(actor, current, error),
+        // Most calls find the record connected already: nothing to write, and no async step to take.
+        recordSuccess: () => (current.server.connectorStatus === "connected" ? WRITTEN : recordStatus(actor, current, null)),
         recordToolCall,
         /**
          * The upstream refused for insufficient scope (403, step-up): marks the connection that was
