@@ -349,6 +349,21 @@ describe("GET /api/mcp-servers", () => {
     expect(second.data!.nextCursor).toBeNull();
   });
 
+  test("when records hold quotes, escapes, control and non-ASCII characters, numbers and flags, then the page shows each as GET does", async () => {
+    const { ws, api } = await workspace();
+    const config = { q: 'a"b\\c\u0001\u2028é😀', n: 1.5, big: 12345678901234, none: null, list: [true, false, { deep: "x" }] };
+    const made = [
+      (await api.POST("/api/mcp-servers", { body: body(ws, { name: "Ünïcødé ☃ \"quoted\"", connectorConfig: config, headers: { "X-Q": 'say "hi" \\ é' } }) })).data!,
+      (await api.POST("/api/mcp-servers", { body: body(ws, { authType: "api_key", apiKey: "sk_secret", enabled: false, toolPinning: true, allowedTools: ["a", "b\"c"], secretHeaders: { "X-Secret": "v" } }) })).data!,
+      (await api.POST("/api/mcp-servers", { body: body(ws) })).data!,
+    ];
+    const { data } = await api.GET("/api/mcp-servers", { params: { query: { workspaceId: ws } } });
+    const one = async (id: string) => (await api.GET("/api/mcp-servers/{id}", { params: { path: { id } } })).data;
+    expect(data!.data).toEqual(await Promise.all([...made].reverse().map((s) => one(s.id))));
+    expect(data!.data[2]).toMatchObject({ connectorConfig: config, headers: { "X-Q": 'say "hi" \\ é' } });
+    expect(data!.data[1]).toMatchObject({ hasApiKey: true, enabled: false, toolPinning: true, allowedTools: ["a", "b\"c"], secretHeaderNames: ["X-Secret"] });
+  });
+
   test("when the workspace is empty, then an empty page", async () => {
     const { ws, api } = await workspace();
     const { data } = await api.GET("/api/mcp-servers", { params: { query: { workspaceId: ws } } });
