@@ -15,7 +15,10 @@ export function describeUpstreamFailure(err: unknown, timeoutMs: number, secrets
   const described = describeOutboundError(err);
   // The SDK client's own request timeouts (a session's version probe or initialize among them) are timeouts too, not protocol errors.
   const sdkTimeout = SdkError.isInstance(err) && err.code === SdkErrorCode.RequestTimeout;
-  if (described.class === "timeout" || (err as Error)?.name === "TimeoutError" || sdkTimeout) return { class: "timeout", message: `no answer within ${timeoutMs} ms`, httpStatus: null };
+  // The SDK's error carries the timeout that fired (a connect's may be shorter than the call's deadline).
+  const sdkMs = sdkTimeout ? (err.data as { timeout?: unknown } | undefined)?.timeout : undefined;
+  const ms = typeof sdkMs === "number" && Number.isFinite(sdkMs) ? Math.round(sdkMs) : timeoutMs;
+  if (described.class === "timeout" || (err as Error)?.name === "TimeoutError" || sdkTimeout) return { class: "timeout", message: `no answer within ${ms} ms`, httpStatus: null };
   if (Number.isInteger(status) && status >= 400) return { class: "http", message: `the MCP server answered HTTP ${status}`, httpStatus: status };
   let message = described.message;
   for (const secret of secrets) if (secret.length >= 4) message = message.split(secret).join("[redacted]");

@@ -112,9 +112,16 @@ export interface Exchange {
 }
 
 export function createGatewayService({ repo, audit, oauthToken, sessions, policy = relayPolicy, userCredential = noUserConnections, pins, stepUp = noStepUp, migrated = async () => null, now = () => new Date() }: GatewayDeps) {
-  /** Whether `stored`, written since the version `opened` read, already shows this failure (its class and HTTP status). */
+  /**
+   * Whether `stored` already shows this failure (its class and HTTP status) from a check recorded
+   * since `opened` was read: its lastCheckedAt moved on (a write that is not a status write, an
+   * OAuth one say, moves the version but not that).
+   */
   const shows = (stored: StoredServer, opened: StoredServer, error: ConnectionError) =>
-    stored.version > opened.version && stored.server.connectorStatus === "error" && stored.server.lastError?.class === error.class && stored.server.lastError.httpStatus === error.httpStatus;
+    (stored.server.lastCheckedAt ?? "") > (opened.server.lastCheckedAt ?? "") &&
+    stored.server.connectorStatus === "error" &&
+    stored.server.lastError?.class === error.class &&
+    stored.server.lastError.httpStatus === error.httpStatus;
 
   /**
    * `from`: the record as last read, when that is newer than `opened`. With `once`, a failure is
@@ -150,7 +157,11 @@ export function createGatewayService({ repo, audit, oauthToken, sessions, policy
   const failureWrites = new Map<string, Promise<void>>();
   function recordFailure(actor: Actor, opened: StoredServer, error: ConnectionError): Promise<void> {
     const id = opened.server.id;
-    const write = async () => recordStatus(actor, opened, error, (await repo.find([opened.server.workspaceId], id)) ?? opened, true);
+    // Read from the store, not this process's record cache: another process may have recorded a success since.
+    const write = async () => {
+      const now = await repo.findAnyWorkspace(id);
+      return recordStatus(actor, opened, error, now !== null && now.server.workspaceId === opened.server.workspaceId ? now : opened, true);
+    };
     const done = (failureWrites.get(id) ?? Promise.resolve()).then(write, write);
     const queued = done.catch(() => {});
     failureWrites.set(id, queued);
